@@ -1,0 +1,124 @@
+//! The `driftbridge` binary: glue over the library crates. See DESIGN.md §6 for the contract.
+
+mod cmd_credentials;
+mod cmd_demo;
+mod cmd_runs;
+mod cmd_sandbox;
+mod cmd_sync;
+mod common;
+
+use clap::{Parser, Subcommand};
+use common::Ctx;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// driftbridge: move data between a Drift account and your data stores.
+#[derive(Debug, Parser)]
+#[command(name = "driftbridge", version, about)]
+struct Cli {
+    /// Data directory (metadata store, vault key). Default: the platform data dir.
+    #[arg(long, global = true, env = "DRIFTBRIDGE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less output.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo: sandbox + credential + sync into ./driftbridge-demo.db.
+    Demo(cmd_demo::Args),
+    /// Run the offline Drift API sandbox.
+    Sandbox(cmd_sandbox::Args),
+    /// Manage Drift credentials.
+    Credentials(cmd_credentials::Args),
+    /// Manage the vault that encrypts secrets at rest.
+    Vault(cmd_credentials::VaultArgs),
+    /// Sync Drift streams into a destination.
+    Sync(cmd_sync::Args),
+    /// Run history.
+    Runs(cmd_runs::Args),
+}
+
+fn default_data_dir() -> PathBuf {
+    directories_next_data_dir().unwrap_or_else(|| PathBuf::from(".driftbridge"))
+}
+
+fn directories_next_data_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/driftbridge"))
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let ctx = Ctx {
+        data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
+        json: cli.json,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(common::exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(a) => cmd_demo::run(&ctx, a).await,
+            Command::Sandbox(a) => cmd_sandbox::run(&ctx, a).await,
+            Command::Credentials(a) => cmd_credentials::run(&ctx, a).await,
+            Command::Vault(a) => cmd_credentials::run_vault(&ctx, a).await,
+            Command::Sync(a) => cmd_sync::run(&ctx, a).await,
+            Command::Runs(a) => cmd_runs::run(&ctx, a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            common::exit_code_of(&err)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

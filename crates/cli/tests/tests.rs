@@ -1,0 +1,11 @@
+//! The CLI's one integration-test binary: runs the real `driftbridge` binary against a sandbox.
+//! One module per area; each area's helpers live in `cli/common.rs`.
+
+#[path = "cli/common.rs"]
+mod common;
+#[path = "cli/credentials.rs"]
+mod credentials;
+#[path = "cli/sandbox.rs"]
+mod sandbox;
+#[path = "cli/sync.rs"]
+mod sync;

@@ -1,0 +1,2 @@
+//! Decode throughput benchmark (filled in by the drift-client work).
+fn main() {}
