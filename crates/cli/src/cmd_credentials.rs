@@ -298,10 +298,11 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
-    let expires = match (c.status, c.expires_at) {
-        (store::CredentialStatus::Unverified, _) => "-".to_string(),
-        (_, None) => "never".to_string(),
+    // Expiry is known only once a test succeeded (which also records the org id).
+    let expires = match (c.org_id, c.expires_at) {
         (_, Some(at)) => format_time(at),
+        (Some(_), None) => "never".to_string(),
+        (None, None) => "-".to_string(),
     };
     let lines = [
         ("name", c.name.clone()),
@@ -310,11 +311,21 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         ("description", opt(c.description.clone())),
         ("base url", c.base_url.clone()),
         ("api key", c.key_mask.clone()),
-        ("rate limit", format!("{} requests/minute", c.rate_limit_per_min)),
+        (
+            "rate limit",
+            format!("{} requests/minute", c.rate_limit_per_min),
+        ),
         ("status", c.status.to_string()),
         ("tested at", opt(c.tested_at.map(format_time))),
         ("org id", opt(c.org_id.map(|o| o.to_string()))),
-        ("scopes", if c.scopes.is_empty() { "-".into() } else { c.scopes.join(" ") }),
+        (
+            "scopes",
+            if c.scopes.is_empty() {
+                "-".into()
+            } else {
+                c.scopes.join(" ")
+            },
+        ),
         ("expires", expires),
         ("last error", opt(c.last_error.clone())),
         ("created", format_time(c.created_at)),
@@ -443,7 +454,10 @@ pub async fn run_vault(ctx: &Ctx, args: VaultArgs) -> anyhow::Result<ExitCode> {
                     format!("new_key: the environment variable {var} (from --new-key-env) is not set; export the new master key (base64 of 32 bytes, e.g. `openssl rand -base64 32`)"),
                 )
             })?;
-            Some(store::MasterKey::from_base64(&text, var).map_err(|e| fail(exit::USAGE, e.to_string()))?)
+            Some(
+                store::MasterKey::from_base64(&text, var)
+                    .map_err(|e| fail(exit::USAGE, e.to_string()))?,
+            )
         }
     };
     let store = open_store(ctx)?;

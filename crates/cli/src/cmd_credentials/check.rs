@@ -56,7 +56,8 @@ pub async fn run_test(
     key: SecretString,
     uses: &[String],
 ) -> anyhow::Result<(TestReport, Option<anyhow::Error>)> {
-    let needed = store::scopes::required_scopes(uses).map_err(crate::cmd_credentials::store_error)?;
+    let needed =
+        store::scopes::required_scopes(uses).map_err(crate::cmd_credentials::store_error)?;
     let mut report = TestReport {
         credential: credential.name.clone(),
         base_url: credential.base_url.clone(),
@@ -75,7 +76,10 @@ pub async fn run_test(
     };
     let human = !ctx.json;
     if human {
-        println!("Testing credential \"{}\" against {}", credential.name, credential.base_url);
+        println!(
+            "Testing credential \"{}\" against {}",
+            credential.name, credential.base_url
+        );
     }
     tracing::debug!(credential = %credential.name, host = %report.host, "calling token_info");
     let failure = match call_token_info(credential, key).await {
@@ -127,7 +131,10 @@ fn accepted(
             None => println!("  ? org id: not reported by Drift"),
         }
         println!("  ✓ scopes: {}", or_none(&info.scopes.join(" ")));
-        println!("  ✓ expires: {}", describe_expiry(info.expires_in_ms, report.expires_at));
+        println!(
+            "  ✓ expires: {}",
+            describe_expiry(info.expires_in_ms, report.expires_at)
+        );
     }
     if needed.is_empty() {
         return None;

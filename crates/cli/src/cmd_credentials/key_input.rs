@@ -21,11 +21,6 @@ pub struct KeyInput {
 }
 
 impl KeyInput {
-    /// True when the user asked for a key source explicitly.
-    pub fn given(&self) -> bool {
-        self.api_key_env.is_some() || self.api_key_stdin || self.api_key.is_some()
-    }
-
     /// Read the raw key (not yet validated). Errors (exit 2) say which source failed and how
     /// to fix it; they never contain the key.
     pub fn read(&self) -> anyhow::Result<SecretString> {
@@ -64,7 +59,12 @@ fn from_stdin() -> anyhow::Result<SecretString> {
     std::io::stdin()
         .take(64 * 1024)
         .read_to_end(&mut bytes)
-        .map_err(|e| fail(exit::FAILURE, format!("api_key: cannot read standard input: {e}")))?;
+        .map_err(|e| {
+            fail(
+                exit::FAILURE,
+                format!("api_key: cannot read standard input: {e}"),
+            )
+        })?;
     let text = String::from_utf8(std::mem::take(&mut bytes)).map_err(|e| {
         let mut raw = e.into_bytes();
         raw.zeroize();
