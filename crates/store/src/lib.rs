@@ -1,3 +1,207 @@
-//! Embedded metadata store: credentials vault (encrypted), sources, destinations, flows, state, runs.
+//! Embedded metadata store: credentials vault (encrypted), sources, destinations, flows,
+//! state, runs.
+//!
+//! One SQLite file, `<data dir>/driftbridge.db`, in WAL mode (readers do not block the writer,
+//! so a running `sync` and a `runs list` can share it), with foreign keys on and versioned
+//! migrations ([`SCHEMA_VERSION`]). All timestamps are epoch milliseconds (UTC).
+//!
+//! Secrets (a credential's API key) are never stored in plain text: see [`vault`] for the
+//! encryption scheme. Reading non-secret metadata (`credentials list`, runs) does not need the
+//! master key, so a missing or wrong key only affects operations that touch secrets, and
+//! those fail before changing anything.
+//!
+//! [`Store`] is `Send + Sync` (one connection behind a mutex); open it once per process or per
+//! command. Every method is a short synchronous call; async callers may call it directly.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod catalog;
+mod credentials;
+mod error;
+mod migrate;
+mod runs;
+pub mod scopes;
+pub mod validate;
+pub mod vault;
+
+pub use catalog::CredentialUser;
+pub use credentials::{
+    Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential,
+};
+pub use error::{Result, StoreError};
+pub use migrate::SCHEMA_VERSION;
+pub use runs::{NewRun, RunRecord, RUN_STATUSES};
+pub use vault::{KeyOrigin, KeySource, MasterKey};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// File name of the metadata database inside the data directory.
+pub const DB_FILE: &str = "driftbridge.db";
+
+/// The metadata store of one data directory.
+pub struct Store {
+    conn: Mutex<Connection>,
+    data_dir: PathBuf,
+    keys: Mutex<KeySource>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `vault rotate-key` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// Key version before the rotation.
+    pub from_version: i64,
+    /// Key version after it.
+    pub to_version: i64,
+    /// Number of secret fields re-encrypted.
+    pub secrets: usize,
+    /// Where the old key came from; with [`KeyOrigin::Env`] the caller must tell the user to
+    /// set `DRIFTBRIDGE_MASTER_KEY` to the new key. With [`KeyOrigin::File`] the file now holds
+    /// the new key.
+    pub origin: KeyOrigin,
+}
+
+impl Store {
+    /// Open (creating the directory, mode 0700, and the database if needed) and migrate the
+    /// store in `data_dir`. The master key comes from `DRIFTBRIDGE_MASTER_KEY` or the key file
+    /// and is only loaded when a secret is read or written.
+    ///
+    /// Errors: [`StoreError::Io`] if the directory cannot be created, [`StoreError::Sqlite`],
+    /// [`StoreError::SchemaTooNew`].
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with(data_dir, KeySource::EnvOrFile)
+    }
+
+    /// Like [`Store::open`] with an explicit master-key source.
+    pub fn open_with(data_dir: &Path, keys: KeySource) -> Result<Store> {
+        create_data_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate::migrate(&mut conn, &path)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            data_dir: data_dir.to_path_buf(),
+            keys: Mutex::new(keys),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Path of the SQLite file (its WAL is the same path plus `-wal`).
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+
+    /// Re-encrypt every secret under a new master key, in one transaction.
+    ///
+    /// `new_key`: the key to switch to; `None` generates one, which is allowed only when the
+    /// current key comes from the key file (or was given to the store). With a key file, the
+    /// file is replaced by the new key once the transaction has committed. After the call this
+    /// `Store` uses the new key.
+    ///
+    /// Errors: [`StoreError::WrongMasterKey`] (nothing changed), [`StoreError::Decrypt`] if a
+    /// stored secret is corrupt (nothing changed), [`StoreError::Invalid`] (field `new_key`)
+    /// when the key comes from the environment and no new key is given.
+    pub fn rotate_master_key(&self, new_key: Option<MasterKey>) -> Result<KeyRotation> {
+        let mut conn = self.conn();
+        let source = self.key_source();
+        let tx = conn.transaction()?;
+        let old = vault::unlock(&tx, &source, &self.data_dir)?;
+        let new_key = match (new_key, &old.origin) {
+            (Some(k), _) => k,
+            (None, KeyOrigin::Env) => {
+                return Err(StoreError::invalid("new_key", format!(
+                    "the master key comes from {}; give the new key with --new-key-env VAR (base64 of 32 bytes), then set {} to it",
+                    vault::MASTER_KEY_ENV, vault::MASTER_KEY_ENV
+                )))
+            }
+            (None, _) => MasterKey::generate(),
+        };
+        let pending = vault::pending_key_path(&self.data_dir);
+        if let KeyOrigin::File(_) = old.origin {
+            vault::write_key_file(&pending, &new_key, false)?;
+        }
+        let (to_version, secrets) = match vault::reseal_all(&tx, &old, &new_key) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&pending);
+                return Err(e);
+            }
+        };
+        tx.commit()?;
+        if let KeyOrigin::File(path) = &old.origin {
+            std::fs::rename(&pending, path).map_err(|source| StoreError::Io {
+                action: "replace the master key file (the vault already uses the new key, kept in the .new file; rename it over master.key)",
+                path: pending.clone(),
+                source,
+            })?;
+        }
+        *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = KeySource::Key(new_key);
+        Ok(KeyRotation {
+            from_version: old.version,
+            to_version,
+            secrets,
+            origin: old.origin,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key_source(&self) -> KeySource {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn create_data_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| StoreError::Io {
+        action: "create the data directory",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Now, in epoch milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A random id with a prefix, e.g. `cred_3f9a0c1d2e4b5a69`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{:016x}", rand::random::<u64>())
+}
+
+/// Decode a JSON column, naming the column on failure.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("column {column} holds invalid JSON: {e}")))
+}
+
+/// Encode a value as a JSON column.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}

@@ -1,0 +1,363 @@
+//! SQLite destination: layout, upsert, atomic state, replace, rejects, engine run.
+
+use destinations::SqliteDestination;
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use sync_core::testing::{ScriptedSource, Step};
+use sync_core::{
+    run_sync, Batch, Cancel, Catalog, Destination, Message, Record, RunOptions, RunStatus, Stream,
+    StreamStatus, SyncMode, WriteMode, EPOCH_MS_FORMAT,
+};
+
+fn messages_stream() -> Stream {
+    Stream {
+        name: "messages".into(),
+        json_schema: json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "additionalProperties": true, "properties": {
+            "id": {"type": "integer"},
+            "conversationId": {"type": ["null", "integer"]},
+            "body": {"type": ["null", "string"]},
+            "createdAt": {"type": ["null", "integer"], "format": EPOCH_MS_FORMAT},
+            "score": {"type": ["null", "number"]},
+            "author": {"type": ["null", "object"]},
+            "bot": {"type": ["null", "boolean"]}
+        }}),
+        primary_key: vec!["id".into()],
+        cursor_field: None,
+        write_mode: WriteMode::Upsert,
+        index_fields: vec!["conversationId".into()],
+    }
+}
+
+fn users_stream() -> Stream {
+    Stream {
+        name: "users".into(),
+        json_schema: json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": ["null", "string"]}}}),
+        primary_key: vec!["id".into()],
+        cursor_field: None,
+        write_mode: WriteMode::Replace,
+        index_fields: vec![],
+    }
+}
+
+fn record(stream: &str, v: Value) -> Record {
+    let Value::Object(map) = v else {
+        panic!("object")
+    };
+    Record {
+        stream: stream.into(),
+        data: map,
+        extracted_at: 1_700_000_000_000,
+    }
+}
+
+fn batch(records: Vec<Record>, state: Vec<(&str, Value)>) -> Batch {
+    Batch {
+        scope: "drift:test".into(),
+        run_id: "run-1".into(),
+        records,
+        replace: vec![],
+        state: state.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+async fn open(path: &Path) -> SqliteDestination {
+    let mut d = SqliteDestination::open(path).unwrap();
+    d.prepare(&[messages_stream(), users_stream()])
+        .await
+        .unwrap();
+    d
+}
+
+fn query_strings(path: &Path, sql: &str) -> Vec<String> {
+    let c = Connection::open(path).unwrap();
+    let mut stmt = c.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn table_has_schema_columns_iso_twins_meta_columns_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let mut d = open(&path).await;
+    let msg = json!({"id": 12400811902_i64, "conversationId": 3790012245_i64,
+        "body": "<p>Grüße, 你好 👋</p>", "createdAt": 1700127760034_i64, "score": 0.5,
+        "author": {"type": "user", "id": 2411803, "bot": false}, "bot": true,
+        "buttons": [{"label": "Starter"}]});
+    let report = d
+        .commit(batch(vec![record("messages", msg.clone())], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(report.written["messages"], 1);
+
+    let cols = query_strings(&path, "SELECT name FROM pragma_table_info('messages')");
+    assert_eq!(
+        cols,
+        [
+            "id",
+            "conversationId",
+            "body",
+            "createdAt",
+            "createdAt_iso",
+            "score",
+            "author",
+            "bot",
+            "_extracted_at",
+            "_run_id",
+            "_raw"
+        ]
+    );
+    let c = Connection::open(&path).unwrap();
+    let row: (i64, String, String, f64, String, i64, String, String, String) = c
+        .query_row(
+            "SELECT conversationId, body, createdAt_iso, score, author, bot, _extracted_at, _run_id, _raw FROM messages",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
+        )
+        .unwrap();
+    assert_eq!(row.0, 3790012245);
+    assert_eq!(row.1, "<p>Grüße, 你好 👋</p>");
+    assert_eq!(row.2, "2023-11-16T09:42:40.034Z");
+    assert_eq!(row.3, 0.5);
+    assert_eq!(
+        serde_json::from_str::<Value>(&row.4).unwrap(),
+        msg["author"]
+    );
+    assert_eq!(row.5, 1);
+    assert_eq!(row.6, "2023-11-14T22:13:20.000Z");
+    assert_eq!(row.7, "run-1");
+    assert_eq!(
+        serde_json::from_str::<Value>(&row.8).unwrap(),
+        msg,
+        "_raw keeps unknown fields"
+    );
+    let idx = query_strings(
+        &path,
+        "SELECT name FROM pragma_index_list('messages') WHERE origin = 'c'",
+    );
+    assert_eq!(idx, ["idx_messages_conversationId"]);
+    let plan: Vec<String> = Connection::open(&path)
+        .unwrap()
+        .prepare("EXPLAIN QUERY PLAN SELECT * FROM messages WHERE conversationId = 1")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("idx_messages_conversationId")),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn upsert_keeps_one_row_per_primary_key_with_the_latest_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let mut d = open(&path).await;
+    d.commit(batch(
+        vec![record("messages", json!({"id": 1, "body": "old"}))],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    d.commit(batch(
+        vec![
+            record("messages", json!({"id": 1, "body": "new"})),
+            record("messages", json!({"id": 2})),
+        ],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        query_strings(
+            &path,
+            "SELECT coalesce(body, '-') FROM messages ORDER BY id"
+        ),
+        ["new", "-"]
+    );
+}
+
+#[tokio::test]
+async fn state_is_committed_with_the_batch_and_a_failed_batch_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let mut d = open(&path).await;
+    d.commit(batch(
+        vec![record("messages", json!({"id": 1}))],
+        vec![("conversations", json!({"page": 1}))],
+    ))
+    .await
+    .unwrap();
+    // A record of an unprepared stream makes the commit fail after a valid record was written.
+    let bad = batch(
+        vec![
+            record("messages", json!({"id": 2})),
+            record("nope", json!({"id": 3})),
+        ],
+        vec![("conversations", json!({"page": 2}))],
+    );
+    let err = d.commit(bad).await.unwrap_err();
+    assert!(err.message.contains("`nope` was not prepared"), "{err}");
+    assert_eq!(
+        query_strings(&path, "SELECT CAST(id AS TEXT) FROM messages"),
+        ["1"]
+    );
+    // A fresh handle (the next run) reads the state of the last successful commit.
+    let mut again = open(&path).await;
+    let state = again.load_state("drift:test").await.unwrap();
+    assert_eq!(state.get("conversations"), Some(&json!({"page": 1})));
+    assert!(
+        again.load_state("drift:other").await.unwrap().is_empty(),
+        "state is per scope"
+    );
+}
+
+#[tokio::test]
+async fn replace_swaps_the_whole_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let mut d = open(&path).await;
+    d.commit(batch(
+        vec![
+            record("users", json!({"id": 1})),
+            record("users", json!({"id": 2})),
+        ],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    let mut b = batch(
+        vec![record("users", json!({"id": 3, "name": "Zoë"}))],
+        vec![],
+    );
+    b.replace = vec!["users".into()];
+    d.commit(b).await.unwrap();
+    assert_eq!(query_strings(&path, "SELECT name FROM users"), ["Zoë"]);
+}
+
+#[tokio::test]
+async fn record_without_primary_key_is_quarantined_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let mut d = open(&path).await;
+    let report = d
+        .commit(batch(
+            vec![
+                record("messages", json!({"id": null, "body": "x"})),
+                record("messages", json!({"id": 5})),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(report.written["messages"], 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(
+        report.rejected[0].reason,
+        "primary key field `id` is missing or null"
+    );
+    let rejected = query_strings(
+        &path,
+        "SELECT stream || ' | ' || reason || ' | ' || _raw FROM _driftbridge_rejected",
+    );
+    assert_eq!(
+        rejected,
+        [r#"messages | primary key field `id` is missing or null | {"id":null,"body":"x"}"#]
+    );
+}
+
+#[tokio::test]
+async fn new_schema_property_adds_a_column_to_an_existing_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    open(&path).await;
+    let mut s = messages_stream();
+    s.json_schema["properties"]["editedAt"] =
+        json!({"type": ["null", "integer"], "format": EPOCH_MS_FORMAT});
+    let mut d = SqliteDestination::open(&path).unwrap();
+    d.prepare(&[s]).await.unwrap();
+    d.commit(batch(
+        vec![record("messages", json!({"id": 1, "editedAt": 0}))],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        query_strings(&path, "SELECT editedAt_iso FROM messages"),
+        ["1970-01-01T00:00:00.000Z"]
+    );
+}
+
+fn step_record(stream: &str, data: Value) -> Step {
+    let Value::Object(map) = data else { panic!() };
+    Step::Send(Message::Record(Record::new(stream, map)))
+}
+
+#[tokio::test]
+async fn engine_run_with_a_fake_source_lands_records_and_state_and_resumes_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let catalog = Catalog {
+        streams: vec![messages_stream(), users_stream()],
+    };
+    let steps = vec![
+        step_record("messages", json!({"id": 1, "conversationId": 10})),
+        step_record("messages", json!({"id": 2, "conversationId": 10})),
+        Step::Send(Message::Checkpoint {
+            key: "messages".into(),
+            stream: "messages".into(),
+            state: json!({"done": [10]}),
+        }),
+        step_record("users", json!({"id": 7, "name": "Ana"})),
+        Step::Send(Message::Status {
+            stream: "users".into(),
+            status: StreamStatus::Succeeded,
+        }),
+        Step::Send(Message::Status {
+            stream: "messages".into(),
+            status: StreamStatus::Succeeded,
+        }),
+    ];
+    let source = Arc::new(ScriptedSource::new(catalog.clone(), steps));
+    let streams = catalog
+        .select(&["all".into()], SyncMode::Incremental)
+        .unwrap();
+    let mut dest = SqliteDestination::open(&path).unwrap();
+    let report = run_sync(
+        source,
+        &mut dest,
+        streams.clone(),
+        RunOptions::new("r1", "scope"),
+        Cancel::new(),
+        None,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(report.stream("messages").unwrap().records_written, 2);
+    assert_eq!(report.stream("users").unwrap().records_written, 1);
+    assert_eq!(query_strings(&path, "SELECT name FROM users"), ["Ana"]);
+
+    let second = Arc::new(ScriptedSource::new(catalog, vec![]));
+    let mut dest = SqliteDestination::open(&path).unwrap();
+    run_sync(
+        second.clone(),
+        &mut dest,
+        streams,
+        RunOptions::new("r2", "scope"),
+        Cancel::new(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        second.seen_state().unwrap().get("messages"),
+        Some(&json!({"done": [10]}))
+    );
+}

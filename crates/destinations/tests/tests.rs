@@ -1,0 +1,4 @@
+//! Integration tests of the destinations.
+
+#[path = "destinations/sqlite.rs"]
+mod sqlite;

@@ -1,0 +1,143 @@
+//! Versioned schema migrations, tracked in SQLite's `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema from version `i` to `i + 1` and runs in its
+//! own transaction together with the version bump, so a crash leaves the file at a whole
+//! version. Never edit a released migration; append a new one.
+
+use crate::error::{Result, StoreError};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Schema version 1: the vault, credentials, the objects that use them, state and runs.
+const V1: &str = r#"
+-- One row per master-key version. `check_*` is a known plaintext encrypted with that key,
+-- so a wrong master key is detected before anything is read or written.
+CREATE TABLE vault_keys (
+    version     INTEGER PRIMARY KEY,
+    check_nonce BLOB    NOT NULL,
+    check_ct    BLOB    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+-- Drift credentials (the connection profile). Secrets live in `secrets`.
+CREATE TABLE credentials (
+    id                 TEXT    PRIMARY KEY,
+    name               TEXT    NOT NULL,
+    name_key           TEXT    NOT NULL UNIQUE,      -- lower-cased name: unique case-insensitively
+    kind               TEXT    NOT NULL DEFAULT 'drift',
+    description        TEXT,
+    base_url           TEXT    NOT NULL,
+    key_mask           TEXT    NOT NULL,
+    rate_limit_per_min INTEGER NOT NULL,
+    status             TEXT    NOT NULL DEFAULT 'unverified',
+    tested_at          INTEGER,
+    org_id             INTEGER,
+    scopes             TEXT    NOT NULL DEFAULT '[]', -- JSON array of strings
+    expires_at         INTEGER,
+    last_error         TEXT,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+
+-- Encrypted secret fields: XChaCha20-Poly1305, AAD = owner id + field name.
+CREATE TABLE secrets (
+    owner_id    TEXT    NOT NULL,
+    field       TEXT    NOT NULL,
+    key_version INTEGER NOT NULL REFERENCES vault_keys(version),
+    nonce       BLOB    NOT NULL,
+    ciphertext  BLOB    NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (owner_id, field)
+);
+
+-- Data sources: read streams from Drift with a credential.
+CREATE TABLE sources (
+    id            TEXT    PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    name_key      TEXT    NOT NULL UNIQUE,
+    credential_id TEXT    REFERENCES credentials(id) ON DELETE SET NULL,
+    streams       TEXT    NOT NULL DEFAULT '[]',
+    config        TEXT    NOT NULL DEFAULT '{}',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+
+-- Data destinations: sinks (sqlite, postgres, files) or Drift itself (with a credential).
+CREATE TABLE destinations (
+    id            TEXT    PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    name_key      TEXT    NOT NULL UNIQUE,
+    kind          TEXT    NOT NULL,
+    credential_id TEXT    REFERENCES credentials(id) ON DELETE SET NULL,
+    config        TEXT    NOT NULL DEFAULT '{}',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+
+-- Flows: a source's streams into a destination, once or on a schedule.
+CREATE TABLE flows (
+    id             TEXT    PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    name_key       TEXT    NOT NULL UNIQUE,
+    source_id      TEXT    REFERENCES sources(id) ON DELETE SET NULL,
+    destination_id TEXT    REFERENCES destinations(id) ON DELETE SET NULL,
+    credential_id  TEXT    REFERENCES credentials(id) ON DELETE SET NULL,
+    mode           TEXT    NOT NULL DEFAULT 'incremental',
+    streams        TEXT    NOT NULL DEFAULT '[]',
+    schedule       TEXT,
+    config         TEXT    NOT NULL DEFAULT '{}',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+
+-- Per-flow, per-stream sync state (cursor / watermark / checkpoint) as JSON.
+CREATE TABLE stream_state (
+    scope      TEXT    NOT NULL,   -- flow name, or another key chosen by the caller
+    stream     TEXT    NOT NULL,
+    state      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, stream)
+);
+
+-- Run history.
+CREATE TABLE runs (
+    id          TEXT    PRIMARY KEY,
+    credential  TEXT    NOT NULL,
+    destination TEXT    NOT NULL,
+    mode        TEXT    NOT NULL,
+    streams     TEXT    NOT NULL DEFAULT '[]',
+    flow        TEXT,
+    status      TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    summary     TEXT    NOT NULL DEFAULT '{}',
+    error       TEXT
+);
+CREATE INDEX runs_by_start ON runs (started_at DESC);
+"#;
+
+/// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database up to [`SCHEMA_VERSION`]. Errors if the file is newer than this build.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = index + 1, "applied store migration");
+    }
+    Ok(())
+}

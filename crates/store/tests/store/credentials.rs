@@ -1,0 +1,306 @@
+//! Credentials CRUD, masking, uniqueness, test results, deletion rules.
+
+use crate::helpers::*;
+use secrecy::{ExposeSecret, SecretString};
+use store::{CredentialStatus, CredentialTest, CredentialUpdate, StoreError};
+
+#[test]
+fn add_then_read_back_key_and_metadata() {
+    let (_dir, store) = new_store();
+    let mut new = new_credential("Sandbox", CANARY);
+    new.description = Some("  local sandbox  ".into());
+    new.base_url = Some("http://127.0.0.1:8787/".into());
+    let c = store.add_credential(&new).unwrap();
+    assert!(c.id.starts_with("cred_"));
+    assert_eq!(c.name, "Sandbox");
+    assert_eq!(c.description.as_deref(), Some("local sandbox"));
+    assert_eq!(c.base_url, "http://127.0.0.1:8787");
+    assert_eq!(c.kind, "drift");
+    assert_eq!(c.key_mask, "••••a3b5");
+    assert_eq!(c.status, CredentialStatus::Unverified);
+    assert_eq!(c.rate_limit_per_min, 600);
+    assert_eq!(store.credential("sandbox").unwrap(), c);
+    assert_eq!(
+        store.credential_api_key("SANDBOX").unwrap().expose_secret(),
+        CANARY
+    );
+}
+
+#[test]
+fn default_base_url_is_drift() {
+    let (_dir, store) = new_store();
+    let c = store.add_credential(&new_credential("a", CANARY)).unwrap();
+    assert_eq!(c.base_url, "https://driftapi.com");
+}
+
+#[test]
+fn names_are_unique_case_insensitively() {
+    let (_dir, store) = new_store();
+    store
+        .add_credential(&new_credential("Prod", CANARY))
+        .unwrap();
+    let err = store
+        .add_credential(&new_credential("pROD", CANARY))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate { ref existing, .. } if existing == "Prod"));
+    assert!(err.to_string().contains("already taken"), "{err}");
+    let err = store
+        .add_credential(&new_credential("ÉTÉ", CANARY))
+        .and_then(|_| store.add_credential(&new_credential("été", CANARY)));
+    assert!(matches!(err, Err(StoreError::Duplicate { .. })));
+    assert_eq!(store.list_credentials().unwrap().len(), 2);
+}
+
+#[test]
+fn invalid_fields_are_rejected_and_nothing_saved() {
+    let (_dir, store) = new_store();
+    let mut bad_url = new_credential("x", CANARY);
+    bad_url.base_url = Some("http://example.com".into());
+    let cases = [
+        (new_credential("  ", CANARY), "name"),
+        (new_credential(&"n".repeat(101), CANARY), "name"),
+        (new_credential("x", "   "), "api_key"),
+        (new_credential("x", "abc def"), "api_key"),
+        (bad_url, "base_url"),
+    ];
+    for (new, field) in cases {
+        match store.add_credential(&new) {
+            Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected invalid {field}, got {other:?}"),
+        }
+    }
+    let mut long_desc = new_credential("x", CANARY);
+    long_desc.description = Some("d".repeat(1001));
+    assert!(matches!(
+        store.add_credential(&long_desc),
+        Err(StoreError::Invalid {
+            field: "description",
+            ..
+        })
+    ));
+    assert!(store.list_credentials().unwrap().is_empty());
+}
+
+#[test]
+fn not_found_names_the_credential() {
+    let (_dir, store) = new_store();
+    let err = store.credential("nope").unwrap_err();
+    assert!(err.is_user_error());
+    assert!(err.to_string().contains("\"nope\""), "{err}");
+    assert!(store.credential_api_key("nope").is_err());
+}
+
+#[test]
+fn list_is_sorted_by_name() {
+    let (_dir, store) = new_store();
+    for name in ["beta", "Alpha", "gamma"] {
+        store.add_credential(&new_credential(name, CANARY)).unwrap();
+    }
+    let names: Vec<_> = store
+        .list_credentials()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Alpha", "beta", "gamma"]);
+}
+
+#[test]
+fn recording_a_test_stores_the_result() {
+    let (_dir, store) = new_store();
+    store.add_credential(&new_credential("a", CANARY)).unwrap();
+    let scopes = vec!["conversation_read".to_string(), "user_read".to_string()];
+    let test = CredentialTest::verified(Some(104455), scopes.clone(), None);
+    store.record_credential_test("A", &test).unwrap();
+    let c = store.credential("a").unwrap();
+    assert_eq!(c.status, CredentialStatus::Verified);
+    assert_eq!(c.org_id, Some(104455));
+    assert_eq!(c.scopes, scopes);
+    assert_eq!(c.tested_at, Some(test.tested_at));
+    assert_eq!(c.last_error, None);
+
+    store
+        .mark_credential_failed("a", "401 Unauthorized")
+        .unwrap();
+    let c = store.credential("a").unwrap();
+    assert_eq!(c.status, CredentialStatus::Failed);
+    assert_eq!(c.last_error.as_deref(), Some("401 Unauthorized"));
+    assert_eq!(
+        c.org_id,
+        Some(104455),
+        "failure keeps the last known org id"
+    );
+}
+
+#[test]
+fn rotating_the_key_resets_the_status() {
+    let (_dir, store) = new_store();
+    store.add_credential(&new_credential("a", CANARY)).unwrap();
+    store
+        .record_credential_test("a", &CredentialTest::verified(Some(1), vec![], None))
+        .unwrap();
+    let c = store
+        .rotate_credential_key(
+            "a",
+            &SecretString::from("Bearer tok_new_0000wxyz\n".to_string()),
+        )
+        .unwrap();
+    assert_eq!(c.key_mask, "••••wxyz");
+    assert_eq!(c.status, CredentialStatus::Unverified);
+    assert_eq!(c.org_id, None);
+    assert_eq!(
+        store.credential_api_key("a").unwrap().expose_secret(),
+        "tok_new_0000wxyz"
+    );
+}
+
+#[test]
+fn update_renames_and_resets_status_on_new_base_url() {
+    let (_dir, store) = new_store();
+    store.add_credential(&new_credential("a", CANARY)).unwrap();
+    store.add_credential(&new_credential("b", CANARY)).unwrap();
+    store
+        .record_credential_test("a", &CredentialTest::verified(Some(1), vec![], None))
+        .unwrap();
+    let rename_clash = CredentialUpdate {
+        name: Some("B".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_credential("a", &rename_clash),
+        Err(StoreError::Duplicate { .. })
+    ));
+
+    let same_name_other_case = CredentialUpdate {
+        name: Some("A".into()),
+        ..Default::default()
+    };
+    let c = store.update_credential("a", &same_name_other_case).unwrap();
+    assert_eq!(c.name, "A");
+    assert_eq!(
+        c.status,
+        CredentialStatus::Verified,
+        "a rename keeps the test result"
+    );
+
+    let update = CredentialUpdate {
+        name: Some("renamed".into()),
+        description: Some(Some("new".into())),
+        base_url: Some("https://eu.driftapi.com/".into()),
+        rate_limit_per_min: Some(120),
+    };
+    let c = store.update_credential("A", &update).unwrap();
+    assert_eq!(
+        (
+            c.name.as_str(),
+            c.description.as_deref(),
+            c.base_url.as_str(),
+            c.rate_limit_per_min
+        ),
+        ("renamed", Some("new"), "https://eu.driftapi.com", 120)
+    );
+    assert_eq!(c.status, CredentialStatus::Unverified);
+    assert!(store.credential("a").is_err());
+    // The key is bound to the id, not the name: it still decrypts after a rename.
+    assert_eq!(
+        store.credential_api_key("renamed").unwrap().expose_secret(),
+        CANARY
+    );
+}
+
+#[test]
+fn delete_refuses_while_used_unless_forced() {
+    let (_dir, store) = new_store();
+    store
+        .add_credential(&new_credential("prod", CANARY))
+        .unwrap();
+    store
+        .add_source("crm-source", "prod", &["conversations".into()])
+        .unwrap();
+    store
+        .add_destination("drift-out", "drift", Some("prod"), &serde_json::json!({}))
+        .unwrap();
+    store
+        .add_destination(
+            "warehouse",
+            "sqlite",
+            None,
+            &serde_json::json!({"path": "x.db"}),
+        )
+        .unwrap();
+    store
+        .add_flow("nightly", "crm-source", "warehouse")
+        .unwrap();
+
+    let err = store.delete_credential("prod", false).unwrap_err();
+    let text = err.to_string();
+    for name in [
+        "data source \"crm-source\"",
+        "destination \"drift-out\"",
+        "flow \"nightly\"",
+        "--force",
+    ] {
+        assert!(text.contains(name), "{text} should name {name}");
+    }
+    assert!(!text.contains("warehouse"), "{text}");
+    assert!(
+        store.credential("prod").is_ok(),
+        "refused delete changes nothing"
+    );
+
+    store.delete_credential("PROD", true).unwrap();
+    assert!(store.credential("prod").is_err());
+    let raw = raw(&store);
+    let secrets: i64 = raw
+        .query_row("SELECT count(*) FROM secrets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        secrets, 0,
+        "the encrypted key is deleted with the credential"
+    );
+}
+
+#[test]
+fn delete_unused_credential() {
+    let (_dir, store) = new_store();
+    store.add_credential(&new_credential("a", CANARY)).unwrap();
+    assert!(store.credential_users("a").unwrap().is_empty());
+    store.delete_credential("a", false).unwrap();
+    assert!(store.list_credentials().unwrap().is_empty());
+}
+
+#[test]
+fn debug_and_serialised_credential_hold_only_the_mask() {
+    let (_dir, store) = new_store();
+    let c = store.add_credential(&new_credential("a", CANARY)).unwrap();
+    let json = serde_json::to_string(&c).unwrap();
+    let debug = format!("{c:?} {store:?}");
+    for text in [json, debug] {
+        assert!(!text.contains(CANARY), "{text}");
+    }
+    assert!(serde_json::to_value(&c).unwrap()["key_mask"] == "••••a3b5");
+}
+
+#[test]
+fn state_round_trips() {
+    let (_dir, store) = new_store();
+    assert_eq!(store.stream_state("flow-a", "conversations").unwrap(), None);
+    store
+        .put_stream_state(
+            "flow-a",
+            "conversations",
+            &serde_json::json!({"watermark": 5}),
+        )
+        .unwrap();
+    store
+        .put_stream_state(
+            "flow-a",
+            "conversations",
+            &serde_json::json!({"watermark": 9}),
+        )
+        .unwrap();
+    assert_eq!(
+        store.stream_state("flow-a", "conversations").unwrap(),
+        Some(serde_json::json!({"watermark": 9}))
+    );
+}

@@ -1,0 +1,113 @@
+//! Run history.
+
+use crate::helpers::*;
+use store::{NewRun, StoreError};
+
+fn new_run(credential: &str) -> NewRun {
+    NewRun {
+        credential: credential.into(),
+        destination: "sqlite:out.db".into(),
+        mode: "incremental".into(),
+        streams: vec!["conversations".into(), "messages".into()],
+        flow: None,
+    }
+}
+
+#[test]
+fn insert_then_finish_then_read() {
+    let (_dir, store) = new_store();
+    let id = store.insert_run(&new_run("sandbox")).unwrap();
+    assert!(id.starts_with("run_"), "{id}");
+    let run = store.get_run(&id).unwrap();
+    assert_eq!(run.status, "running");
+    assert_eq!(run.finished_at, None);
+    assert_eq!(run.streams, ["conversations", "messages"]);
+    assert_eq!(run.summary, serde_json::json!({}));
+
+    let summary = serde_json::json!({"conversations": {"records": 200}, "requests": 12});
+    store
+        .finish_run(&id, "partial", &summary, Some("2 records rejected"))
+        .unwrap();
+    let run = store.get_run(&id).unwrap();
+    assert_eq!(run.status, "partial");
+    assert_eq!(run.summary, summary);
+    assert_eq!(run.error.as_deref(), Some("2 records rejected"));
+    assert!(run.finished_at.unwrap() >= run.started_at);
+}
+
+#[test]
+fn list_is_newest_first_and_limited() {
+    let (_dir, store) = new_store();
+    let ids: Vec<String> = (0..3)
+        .map(|_| store.insert_run(&new_run("a")).unwrap())
+        .collect();
+    let listed: Vec<String> = store
+        .list_runs(2)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [ids[2].clone(), ids[1].clone()]);
+}
+
+#[test]
+fn unknown_run_and_bad_status_are_errors() {
+    let (_dir, store) = new_store();
+    assert!(matches!(
+        store.get_run("run_x"),
+        Err(StoreError::NotFound { .. })
+    ));
+    let err = store
+        .finish_run("run_x", "succeeded", &serde_json::json!({}), None)
+        .unwrap_err();
+    assert!(err.to_string().contains("run_x"), "{err}");
+    let id = store.insert_run(&new_run("a")).unwrap();
+    let err = store
+        .finish_run(&id, "done", &serde_json::json!({}), None)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Invalid {
+            field: "status",
+            ..
+        }
+    ));
+    assert_eq!(store.get_run(&id).unwrap().status, "running");
+}
+
+#[test]
+fn runs_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = store_with(&dir, &key(1));
+        store.insert_run(&new_run("a")).unwrap()
+    };
+    let store = store_with(&dir, &key(1));
+    assert_eq!(store.get_run(&id).unwrap().credential, "a");
+}
+
+#[test]
+fn store_is_in_wal_mode_at_the_current_schema_version() {
+    let (_dir, store) = new_store();
+    let raw = raw(&store);
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (dir, store) = new_store();
+    raw(&store).pragma_update(None, "user_version", 99).unwrap();
+    drop(store);
+    let err = store::Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,12 @@
+//! The store's one integration-test binary. One module per area.
+
+#[path = "store/credentials.rs"]
+mod credentials;
+#[path = "store/helpers.rs"]
+mod helpers;
+#[path = "store/runs.rs"]
+mod runs;
+#[path = "store/validate.rs"]
+mod validate;
+#[path = "store/vault.rs"]
+mod vault;

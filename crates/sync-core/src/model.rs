@@ -1,0 +1,307 @@
+//! Streams, catalogs and records.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The JSON Schema `format` value that marks an integer property as a Unix epoch in
+/// milliseconds (Drift's timestamp unit, REFERENCE §1). Destinations add an RFC 3339 twin
+/// column `<field>_iso` for such properties. Draft-07 validators ignore unknown formats.
+pub const EPOCH_MS_FORMAT: &str = "epoch-millis";
+
+/// How a stream can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Read everything the source has.
+    FullRefresh,
+    /// Read what changed since the stored watermark (minus an overlap).
+    Incremental,
+}
+
+impl std::str::FromStr for SyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" | "full_refresh" | "full-refresh" => Ok(Self::FullRefresh),
+            "incremental" => Ok(Self::Incremental),
+            other => Err(format!(
+                "unknown mode `{other}`: use `full` or `incremental`"
+            )),
+        }
+    }
+}
+
+/// How a destination applies a stream's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Insert or update by primary key; rows not in the run stay.
+    Upsert,
+    /// The stream's records replace the whole table atomically when the stream succeeds.
+    Replace,
+}
+
+/// One stream a source offers: its name, JSON Schema (draft-07) and keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    /// Stream name, also the destination table name (e.g. `conversations`).
+    pub name: String,
+    /// JSON Schema (draft-07) of one record. Top-level `properties` become columns.
+    pub json_schema: Value,
+    /// Top-level field names forming the primary key (e.g. `["id"]`).
+    pub primary_key: Vec<String>,
+    /// Field used as the incremental cursor, if the stream has one (e.g. `updatedAt`).
+    pub cursor_field: Option<String>,
+    /// How destinations apply the records.
+    pub write_mode: WriteMode,
+    /// Top-level fields destinations should index (e.g. `conversationId` on messages).
+    pub index_fields: Vec<String>,
+}
+
+/// Column type derived from a JSON Schema property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyKind {
+    /// `integer`.
+    Integer,
+    /// `number`.
+    Number,
+    /// `boolean`.
+    Boolean,
+    /// `string`.
+    String,
+    /// `object`, `array`, or no/mixed type: stored as JSON text.
+    Json,
+}
+
+/// A top-level property of a stream's schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// Field name as the source spells it (e.g. `updatedAt`).
+    pub name: String,
+    /// Column type.
+    pub kind: PropertyKind,
+    /// Whether the value is epoch milliseconds ([`EPOCH_MS_FORMAT`]).
+    pub epoch_ms: bool,
+}
+
+impl Stream {
+    /// Top-level properties of the schema, in schema order. Types are read from `type`
+    /// (a string or an array such as `["null", "integer"]`; `null` is ignored).
+    pub fn properties(&self) -> Vec<Property> {
+        let Some(props) = self
+            .json_schema
+            .get("properties")
+            .and_then(Value::as_object)
+        else {
+            return Vec::new();
+        };
+        props
+            .iter()
+            .map(|(name, schema)| Property {
+                name: name.clone(),
+                kind: property_kind(schema),
+                epoch_ms: schema.get("format").and_then(Value::as_str) == Some(EPOCH_MS_FORMAT),
+            })
+            .collect()
+    }
+}
+
+fn property_kind(schema: &Value) -> PropertyKind {
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let non_null: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+    match non_null.as_slice() {
+        ["integer"] => PropertyKind::Integer,
+        ["number"] | ["integer", "number"] | ["number", "integer"] => PropertyKind::Number,
+        ["boolean"] => PropertyKind::Boolean,
+        ["string"] => PropertyKind::String,
+        _ => PropertyKind::Json,
+    }
+}
+
+/// Format epoch milliseconds as RFC 3339 UTC with millisecond precision
+/// (`1700131220877` -> `2023-11-16T10:40:20.877Z`). `None` when out of range.
+pub fn epoch_ms_to_rfc3339(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Error of [`Catalog::select`]: a stream name the source does not offer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stream `{name}`: available streams are {available}")]
+pub struct UnknownStream {
+    /// The name asked for.
+    pub name: String,
+    /// Comma-separated names the source offers.
+    pub available: String,
+}
+
+/// The streams a source offers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Streams in the source's preferred order.
+    pub streams: Vec<Stream>,
+}
+
+impl Catalog {
+    /// The stream called `name`.
+    pub fn get(&self, name: &str) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// Names of every stream, in catalog order.
+    pub fn names(&self) -> Vec<String> {
+        self.streams.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Configure the named streams (catalog order, duplicates ignored) with `mode`; `all`
+    /// selects every stream. Errors name the unknown stream and list the valid ones.
+    pub fn select(
+        &self,
+        names: &[String],
+        mode: SyncMode,
+    ) -> Result<Vec<ConfiguredStream>, UnknownStream> {
+        let all = names.iter().any(|n| n == "all");
+        for n in names.iter().filter(|n| n.as_str() != "all") {
+            if self.get(n).is_none() {
+                return Err(UnknownStream {
+                    name: n.clone(),
+                    available: self.names().join(", "),
+                });
+            }
+        }
+        Ok(self
+            .streams
+            .iter()
+            .filter(|s| all || names.contains(&s.name))
+            .map(|s| ConfiguredStream {
+                stream: s.clone(),
+                mode,
+            })
+            .collect())
+    }
+}
+
+/// A stream chosen for a run, with the mode to read it in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfiguredStream {
+    /// The stream.
+    pub stream: Stream,
+    /// Full refresh or incremental.
+    pub mode: SyncMode,
+}
+
+/// One record of a stream: a JSON object as the source sent it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Stream name.
+    pub stream: String,
+    /// The record's fields, unchanged from the source (unknown fields kept).
+    pub data: Map<String, Value>,
+    /// When it was read, epoch milliseconds (our clock).
+    pub extracted_at: i64,
+}
+
+impl Record {
+    /// A record read now.
+    pub fn new(stream: impl Into<String>, data: Map<String, Value>) -> Self {
+        Self {
+            stream: stream.into(),
+            data,
+            extracted_at: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stream(name: &str) -> Stream {
+        Stream {
+            name: name.into(),
+            json_schema: json!({"type": "object", "properties": {
+                "id": {"type": "integer"},
+                "updatedAt": {"type": ["null", "integer"], "format": EPOCH_MS_FORMAT},
+                "score": {"type": ["null", "number"]},
+                "bot": {"type": ["null", "boolean"]},
+                "name": {"type": ["null", "string"]},
+                "tags": {"type": ["null", "array"]},
+                "any": {}
+            }}),
+            primary_key: vec!["id".into()],
+            cursor_field: None,
+            write_mode: WriteMode::Upsert,
+            index_fields: vec![],
+        }
+    }
+
+    #[test]
+    fn properties_map_json_schema_types_to_columns() {
+        let props = stream("s").properties();
+        let kinds: Vec<_> = props
+            .iter()
+            .map(|p| (p.name.as_str(), p.kind, p.epoch_ms))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("id", PropertyKind::Integer, false),
+                ("updatedAt", PropertyKind::Integer, true),
+                ("score", PropertyKind::Number, false),
+                ("bot", PropertyKind::Boolean, false),
+                ("name", PropertyKind::String, false),
+                ("tags", PropertyKind::Json, false),
+                ("any", PropertyKind::Json, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn select_names_unknown_streams_and_keeps_catalog_order() {
+        let cat = Catalog {
+            streams: vec![stream("a"), stream("b"), stream("c")],
+        };
+        let sel = cat
+            .select(&["c".into(), "a".into()], SyncMode::Incremental)
+            .unwrap();
+        let names: Vec<_> = sel.iter().map(|s| s.stream.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(
+            cat.select(&["all".into()], SyncMode::FullRefresh)
+                .unwrap()
+                .len(),
+            3
+        );
+        let err = cat
+            .select(&["nope".into()], SyncMode::FullRefresh)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown stream `nope`: available streams are a, b, c"
+        );
+    }
+
+    #[test]
+    fn epoch_ms_formats_as_rfc3339_utc() {
+        assert_eq!(
+            epoch_ms_to_rfc3339(1_700_131_220_877).as_deref(),
+            Some("2023-11-16T10:40:20.877Z")
+        );
+        assert_eq!(epoch_ms_to_rfc3339(i64::MAX), None);
+    }
+
+    #[test]
+    fn mode_parses_cli_spellings() {
+        assert_eq!("full".parse::<SyncMode>(), Ok(SyncMode::FullRefresh));
+        assert_eq!("incremental".parse::<SyncMode>(), Ok(SyncMode::Incremental));
+        assert!("fast"
+            .parse::<SyncMode>()
+            .unwrap_err()
+            .contains("`full` or `incremental`"));
+    }
+}

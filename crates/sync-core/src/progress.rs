@@ -1,0 +1,120 @@
+//! Progress events while a run goes, and the report at its end.
+
+use crate::error::RunError;
+use crate::message::RequestMetrics;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Where a stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Selected, not started yet.
+    Pending,
+    /// Being read.
+    Running,
+    /// Read and committed completely.
+    Succeeded,
+    /// Not readable with this credential or plan (403); not an error for the run.
+    Unavailable,
+    /// Failed; its state was not advanced past what was committed.
+    Failed,
+    /// Stopped by cancellation.
+    Cancelled,
+}
+
+/// Figures of one stream in a run. Durations and waits in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// Stream name.
+    pub stream: String,
+    /// Where it stands.
+    pub state: StreamState,
+    /// Why it is unavailable or failed.
+    pub reason: Option<String>,
+    /// Records received from the source.
+    pub records_read: u64,
+    /// Rows written to the destination (committed).
+    pub records_written: u64,
+    /// Records the destination refused (quarantined).
+    pub records_rejected: u64,
+    /// Requests, 429s, retries and wait time the source attributed to the stream.
+    #[serde(flatten)]
+    pub requests: RequestMetrics,
+    /// Time from the stream's start to its end (or to now while running), ms.
+    pub duration_ms: u64,
+}
+
+impl StreamSummary {
+    /// A pending stream with zero figures.
+    pub fn new(stream: &str) -> Self {
+        Self {
+            stream: stream.to_owned(),
+            state: StreamState::Pending,
+            reason: None,
+            records_read: 0,
+            records_written: 0,
+            records_rejected: 0,
+            requests: RequestMetrics::default(),
+            duration_ms: 0,
+        }
+    }
+}
+
+/// One progress event: the current figures of a stream after a change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgressEvent {
+    /// The stream's figures now.
+    pub summary: StreamSummary,
+}
+
+/// Callback receiving progress events (keep it cheap: it runs on the engine's task).
+pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every selected stream succeeded or is unavailable; nothing rejected.
+    Succeeded,
+    /// Completed, but some records were rejected by the destination.
+    Partial,
+    /// A stream or the run failed.
+    Failed,
+    /// Stopped by the user.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Lower-case name as stored in run records (`succeeded`, `partial`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The outcome of [`crate::run_sync`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: String,
+    /// Overall status.
+    pub status: RunStatus,
+    /// Per stream, in catalog order.
+    pub streams: Vec<StreamSummary>,
+    /// The error that failed the run (first failed stream, or the fatal error).
+    pub error: Option<RunError>,
+    /// Wall time of the run, ms.
+    pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// Summary of `stream`, if it was selected.
+    pub fn stream(&self, stream: &str) -> Option<&StreamSummary> {
+        self.streams.iter().find(|s| s.stream == stream)
+    }
+}

@@ -1,0 +1,117 @@
+//! An in-memory destination and helpers to build scripts.
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use sync_core::testing::Step;
+use sync_core::{
+    Batch, Catalog, CommitReport, Destination, ErrorKind, Message, Record, RunError, State, Stream,
+    StreamStatus, WriteMode,
+};
+
+/// What the memory destination holds; shared with the test through an `Arc`.
+#[derive(Default, Debug)]
+pub struct Memory {
+    /// stream -> id -> record data.
+    pub tables: BTreeMap<String, BTreeMap<i64, Map<String, Value>>>,
+    /// (scope, key) -> state.
+    pub state: BTreeMap<(String, String), Value>,
+    /// Every committed batch, in order.
+    pub commits: Vec<Batch>,
+    /// Fail the commit with this index (0-based).
+    pub fail_commit: Option<usize>,
+}
+
+pub struct MemoryDestination(pub Arc<Mutex<Memory>>);
+
+#[async_trait]
+impl Destination for MemoryDestination {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
+        let mut m = self.0.lock().unwrap();
+        for s in streams {
+            m.tables.entry(s.name.clone()).or_default();
+        }
+        Ok(())
+    }
+
+    async fn load_state(&mut self, scope: &str) -> Result<State, RunError> {
+        let m = self.0.lock().unwrap();
+        let mut state = State::new();
+        for ((sc, key), v) in &m.state {
+            if sc == scope {
+                state.set(key.clone(), v.clone());
+            }
+        }
+        Ok(state)
+    }
+
+    async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
+        let mut m = self.0.lock().unwrap();
+        if m.fail_commit == Some(m.commits.len()) {
+            return Err(RunError::new(ErrorKind::Destination, None, "disk full"));
+        }
+        let mut report = CommitReport::default();
+        for s in &batch.replace {
+            m.tables.insert(s.clone(), BTreeMap::new());
+        }
+        for r in &batch.records {
+            let id = r.data["id"].as_i64().unwrap();
+            m.tables
+                .get_mut(&r.stream)
+                .unwrap()
+                .insert(id, r.data.clone());
+            *report.written.entry(r.stream.clone()).or_default() += 1;
+        }
+        for (k, v) in &batch.state {
+            m.state.insert((batch.scope.clone(), k.clone()), v.clone());
+        }
+        m.commits.push(batch);
+        Ok(report)
+    }
+}
+
+pub fn stream(name: &str, write_mode: WriteMode) -> Stream {
+    Stream {
+        name: name.into(),
+        json_schema: json!({"type": "object", "properties": {"id": {"type": "integer"}}}),
+        primary_key: vec!["id".into()],
+        cursor_field: None,
+        write_mode,
+        index_fields: vec![],
+    }
+}
+
+pub fn catalog() -> Catalog {
+    Catalog {
+        streams: vec![
+            stream("conversations", WriteMode::Upsert),
+            stream("users", WriteMode::Replace),
+        ],
+    }
+}
+
+pub fn rec(stream: &str, id: i64) -> Step {
+    let mut data = Map::new();
+    data.insert("id".into(), json!(id));
+    Step::Send(Message::Record(Record::new(stream, data)))
+}
+
+pub fn checkpoint(stream: &str, value: Value) -> Step {
+    Step::Send(Message::Checkpoint {
+        key: stream.into(),
+        stream: stream.into(),
+        state: value,
+    })
+}
+
+pub fn status(stream: &str, status: StreamStatus) -> Step {
+    Step::Send(Message::Status {
+        stream: stream.into(),
+        status,
+    })
+}

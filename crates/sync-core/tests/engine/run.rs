@@ -1,0 +1,308 @@
+//! Engine behaviour: commit discipline, replace, cancellation, failures.
+
+use crate::fakes::*;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use sync_core::testing::{ScriptedSource, Step};
+use sync_core::{
+    run_sync, Cancel, ErrorKind, RequestMetrics, RunError, RunOptions, RunReport, RunStatus,
+    StreamState, StreamStatus, SyncMode,
+};
+
+async fn run_script(mem: &Arc<Mutex<Memory>>, steps: Vec<Step>, batch_size: usize) -> RunReport {
+    run_with(mem, steps, batch_size, Cancel::new()).await
+}
+
+async fn run_with(
+    mem: &Arc<Mutex<Memory>>,
+    steps: Vec<Step>,
+    batch_size: usize,
+    cancel: Cancel,
+) -> RunReport {
+    let source = Arc::new(ScriptedSource::new(catalog(), steps));
+    let streams = catalog()
+        .select(&["all".into()], SyncMode::Incremental)
+        .unwrap();
+    let mut dest = MemoryDestination(mem.clone());
+    let mut opts = RunOptions::new("run-1", "test");
+    opts.batch_size = batch_size;
+    run_sync(source, &mut dest, streams, opts, cancel, None).await
+}
+
+fn ids(mem: &Arc<Mutex<Memory>>, stream: &str) -> Vec<i64> {
+    mem.lock().unwrap().tables[stream].keys().copied().collect()
+}
+
+fn state(mem: &Arc<Mutex<Memory>>, key: &str) -> Option<serde_json::Value> {
+    mem.lock()
+        .unwrap()
+        .state
+        .get(&("test".to_string(), key.to_string()))
+        .cloned()
+}
+
+#[tokio::test]
+async fn every_committed_checkpoint_covers_the_records_before_it() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let mut steps = vec![status("conversations", StreamStatus::Started)];
+    for i in 1..=10 {
+        steps.push(rec("conversations", i));
+        if i % 3 == 0 {
+            steps.push(checkpoint("conversations", json!({"through": i})));
+        }
+    }
+    steps.push(status("conversations", StreamStatus::Succeeded));
+    let report = run_script(&mem, steps, 2).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    // Replay the commits: whenever a state is committed, every record up to it is durable.
+    let m = mem.lock().unwrap();
+    let mut durable = 0;
+    for batch in &m.commits {
+        durable += batch.records.len() as i64;
+        for (_, v) in &batch.state {
+            assert!(
+                v["through"].as_i64().unwrap() <= durable,
+                "state ahead of data: {v}"
+            );
+        }
+    }
+    assert_eq!(durable, 10);
+    drop(m);
+    assert_eq!(state(&mem, "conversations"), Some(json!({"through": 9})));
+    let s = report.stream("conversations").unwrap();
+    assert_eq!((s.records_read, s.records_written), (10, 10));
+    assert_eq!(s.state, StreamState::Succeeded);
+}
+
+#[tokio::test]
+async fn fatal_source_error_keeps_committed_data_and_checkpoint() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        status("conversations", StreamStatus::Started),
+        rec("conversations", 1),
+        rec("conversations", 2),
+        checkpoint("conversations", json!({"page": 2})),
+        rec("conversations", 3),
+        Step::Fail(RunError::new(
+            ErrorKind::Unauthorized,
+            Some("conversations"),
+            "token revoked",
+        )),
+    ];
+    let report = run_script(&mem, steps, 100).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.error.as_ref().unwrap().kind, ErrorKind::Unauthorized);
+    assert_eq!(ids(&mem, "conversations"), vec![1, 2, 3]);
+    assert_eq!(state(&mem, "conversations"), Some(json!({"page": 2})));
+    assert_eq!(
+        report.stream("conversations").unwrap().state,
+        StreamState::Failed
+    );
+    assert_eq!(report.stream("users").unwrap().state, StreamState::Failed);
+}
+
+#[tokio::test]
+async fn replace_stream_swaps_its_table_only_when_it_succeeds() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let first = vec![
+        rec("users", 1),
+        rec("users", 2),
+        checkpoint("users", json!({"hash": "a"})),
+        status("users", StreamStatus::Succeeded),
+    ];
+    run_script(&mem, first, 100).await;
+    assert_eq!(ids(&mem, "users"), vec![1, 2]);
+    let failing = vec![
+        rec("users", 3),
+        checkpoint("users", json!({"hash": "b"})),
+        status(
+            "users",
+            StreamStatus::Failed {
+                error: "boom".into(),
+            },
+        ),
+    ];
+    let report = run_script(&mem, failing, 100).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error.as_ref().unwrap().stream.as_deref(),
+        Some("users")
+    );
+    assert_eq!(
+        ids(&mem, "users"),
+        vec![1, 2],
+        "a failed full refresh keeps the old table"
+    );
+    assert_eq!(state(&mem, "users"), Some(json!({"hash": "a"})));
+    let second = vec![
+        rec("users", 3),
+        checkpoint("users", json!({"hash": "c"})),
+        status("users", StreamStatus::Succeeded),
+    ];
+    run_script(&mem, second, 100).await;
+    assert_eq!(ids(&mem, "users"), vec![3]);
+    assert_eq!(state(&mem, "users"), Some(json!({"hash": "c"})));
+}
+
+#[tokio::test]
+async fn unavailable_stream_does_not_fail_the_run() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        status(
+            "users",
+            StreamStatus::Unavailable {
+                reason: "missing scope user_read".into(),
+            },
+        ),
+        rec("conversations", 1),
+        status("conversations", StreamStatus::Succeeded),
+    ];
+    let report = run_script(&mem, steps, 100).await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    let users = report.stream("users").unwrap();
+    assert_eq!(users.state, StreamState::Unavailable);
+    assert_eq!(users.reason.as_deref(), Some("missing scope user_read"));
+}
+
+#[tokio::test]
+async fn unchanged_state_and_no_records_commit_nothing() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = || vec![checkpoint("conversations", json!({"watermark": 5}))];
+    run_script(&mem, steps(), 100).await;
+    assert_eq!(mem.lock().unwrap().commits.len(), 1);
+    run_script(&mem, steps(), 100).await;
+    assert_eq!(
+        mem.lock().unwrap().commits.len(),
+        1,
+        "second run rewrote an unchanged state"
+    );
+}
+
+#[tokio::test]
+async fn cancel_commits_what_was_received_and_stops_the_source() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let mut steps = vec![status("conversations", StreamStatus::Started)];
+    for i in 1..=1000 {
+        steps.push(rec("conversations", i));
+        steps.push(checkpoint("conversations", json!({"through": i})));
+        steps.push(Step::Sleep(Duration::from_millis(5)));
+    }
+    let cancel = Cancel::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c2.cancel();
+    });
+    let report = run_with(&mem, steps, 10_000, cancel).await;
+    assert_eq!(report.status, RunStatus::Cancelled);
+    let committed = ids(&mem, "conversations");
+    assert!(
+        !committed.is_empty() && committed.len() < 1000,
+        "{}",
+        committed.len()
+    );
+    let through = state(&mem, "conversations").unwrap()["through"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        through,
+        *committed.last().unwrap(),
+        "state matches the committed records"
+    );
+    assert_eq!(
+        report.stream("conversations").unwrap().state,
+        StreamState::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn destination_failure_ends_the_run_with_a_destination_error() {
+    let mem = Arc::new(Mutex::new(Memory {
+        fail_commit: Some(0),
+        ..Memory::default()
+    }));
+    let steps = vec![
+        rec("conversations", 1),
+        checkpoint("conversations", json!(1)),
+    ];
+    let report = run_script(&mem, steps, 1).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.error.unwrap().kind, ErrorKind::Destination);
+    assert_eq!(state(&mem, "conversations"), None);
+}
+
+#[tokio::test]
+async fn metrics_add_up_per_stream_and_the_source_sees_committed_state() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    mem.lock()
+        .unwrap()
+        .state
+        .insert(("test".into(), "conversations".into()), json!({"w": 1}));
+    let m = RequestMetrics {
+        requests: 2,
+        rate_limited: 1,
+        retries: 1,
+        wait_ms: 30,
+    };
+    let steps = vec![
+        Step::Send(sync_core::Message::Metrics {
+            stream: "conversations".into(),
+            metrics: m,
+        }),
+        Step::Send(sync_core::Message::Metrics {
+            stream: "conversations".into(),
+            metrics: m,
+        }),
+    ];
+    let source = Arc::new(ScriptedSource::new(catalog(), steps));
+    let streams = catalog()
+        .select(&["conversations".into()], SyncMode::Incremental)
+        .unwrap();
+    let mut dest = MemoryDestination(mem.clone());
+    let report = run_sync(
+        source.clone(),
+        &mut dest,
+        streams,
+        RunOptions::new("r", "test"),
+        Cancel::new(),
+        None,
+    )
+    .await;
+    let s = report.stream("conversations").unwrap();
+    assert_eq!(
+        (
+            s.requests.requests,
+            s.requests.rate_limited,
+            s.requests.wait_ms
+        ),
+        (4, 2, 60)
+    );
+    assert_eq!(
+        source.seen_state().unwrap().get("conversations"),
+        Some(&json!({"w": 1}))
+    );
+    assert!(report.stream("users").is_none());
+}
+
+#[tokio::test]
+async fn record_of_an_unselected_stream_fails_the_run() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let source = Arc::new(ScriptedSource::new(catalog(), vec![rec("users", 1)]));
+    let streams = catalog()
+        .select(&["conversations".into()], SyncMode::Incremental)
+        .unwrap();
+    let mut dest = MemoryDestination(mem.clone());
+    let report = run_sync(
+        source,
+        &mut dest,
+        streams,
+        RunOptions::new("r", "test"),
+        Cancel::new(),
+        None,
+    )
+    .await;
+    let err = report.error.unwrap();
+    assert_eq!(err.stream.as_deref(), Some("users"));
+    assert!(err.message.contains("not selected"));
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the run engine with a scripted source and an in-memory destination.
+
+#[path = "engine/fakes.rs"]
+mod fakes;
+#[path = "engine/run.rs"]
+mod run;
