@@ -210,14 +210,19 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error, human: bool) -
     Failure { code, message }
 }
 
-/// Expiry in epoch ms: `created_at + expires_in` (client's reading of REFERENCE §2.3), or
-/// now + `expires_in` when Drift sends no `created_at`; `None` when `expires_in` is 0 (never).
+/// Expiry in epoch ms; `None` when `expires_in` is 0 (never, REFERENCE §2.3).
+///
+/// REFERENCE §11 leaves open whether `expires_in` counts from `created_at` (the token's
+/// lifetime) or from now (what is left). Drift has just accepted the token, so it has not
+/// expired: `created_at + expires_in` is used when it lies in the future, otherwise
+/// `now + expires_in` (the remaining-time reading, which the sandbox serves).
 fn expires_at(info: &drift_client::TokenInfo) -> Option<i64> {
     if info.expires_in_ms == 0 {
         return None;
     }
-    info.expires_at()
-        .or_else(|| Some(chrono::Utc::now().timestamp_millis() + info.expires_in_ms))
+    let now = chrono::Utc::now().timestamp_millis();
+    let from_now = now.saturating_add(info.expires_in_ms);
+    Some(info.expires_at().filter(|at| *at > now).unwrap_or(from_now))
 }
 
 fn describe_expiry(expires_in_ms: i64, expires_at: Option<i64>) -> String {

@@ -608,10 +608,22 @@ fn expiring_token_reports_its_expiry() {
         left > 0 && left <= 2 * 3_600_000,
         "expires_in is milliseconds: {left}"
     );
-    assert!(report["expires_at"].as_i64().is_some());
+    // Drift just accepted the token, so its expiry lies ahead (within the two hours).
+    let now = chrono::Utc::now().timestamp_millis();
+    let at = report["expires_at"].as_i64().unwrap();
+    assert!(
+        at > now - 60_000 && at <= now + 2 * 3_600_000 + 60_000,
+        "expires_at {at}, now {now}"
+    );
     assert_eq!(
         cli.json(&["credentials", "show", "exp"])["expires_at"],
         report["expires_at"]
+    );
+    let human = cli.run(&["credentials", "test", "exp"]);
+    assert!(
+        human.stdout.contains("expires: 20") && human.stdout.contains("(in 1h 5"),
+        "{}",
+        human.stdout
     );
 }
 
