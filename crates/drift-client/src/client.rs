@@ -145,8 +145,8 @@ pub struct ClientBuilder {
     burst: u32,
     max_concurrency: usize,
     retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
     page_cap: u32,
     budget: Option<RateBudget>,
     clock: Option<Arc<dyn Clock>>,
@@ -211,7 +211,15 @@ impl ClientBuilder {
 
     /// Timeout of one HTTP attempt, body included (default 60 s).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Removes the request and connect timeouts. Only for tests on tokio's paused clock,
+    /// where any pending timer would fire while a real socket is being read.
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self.connect_timeout = None;
         self
     }
 
@@ -293,7 +301,11 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwest::Client, Error> {
+fn http_client(
+    base: &Url,
+    timeout: Option<Duration>,
+    connect: Option<Duration>,
+) -> Result<reqwest::Client, Error> {
     let pinned = base.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() < 5 && same_origin(attempt.url(), &pinned) {
@@ -302,10 +314,14 @@ fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwe
             attempt.stop()
         }
     });
-    reqwest::Client::builder()
-        .redirect(policy)
-        .timeout(timeout)
-        .connect_timeout(connect)
+    let mut builder = reqwest::Client::builder().redirect(policy);
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(t) = connect {
+        builder = builder.connect_timeout(t);
+    }
+    builder
         .user_agent(concat!("driftbridge/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Config {
@@ -324,8 +340,8 @@ impl Client {
             burst: DEFAULT_BURST,
             max_concurrency: 8,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            timeout: Some(Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
             page_cap: DEFAULT_PAGE_CAP,
             budget: None,
             clock: None,

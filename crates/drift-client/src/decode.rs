@@ -19,11 +19,15 @@ pub(crate) fn decode<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(e) if e.to_string().contains("surrogate") => {
+        Err(e) => {
+            // serde_json reports lone surrogates with several messages; rewrite and retry
+            // only when the body really has one.
             let fixed = replace_lone_surrogates(body);
+            if fixed == body {
+                return Err(decode_error(route, &e, body, redactor));
+            }
             serde_json::from_slice(&fixed).map_err(|e| decode_error(route, &e, body, redactor))
         }
-        Err(e) => Err(decode_error(route, &e, body, redactor)),
     }
 }
 
