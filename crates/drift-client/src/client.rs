@@ -16,7 +16,7 @@ use url::Url;
 use crate::base::{parse_base_url, same_origin};
 use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
 use crate::clock::{Clock, TokioClock};
-use crate::decode::decode;
+use crate::decode::decode_classified;
 use crate::error::{parse_error_body, scope_in, Redactor};
 use crate::retry::{AttemptError, RetryPolicy};
 use crate::Error;
@@ -370,13 +370,27 @@ impl Client {
 
     /// Sends a request with pacing and retries; returns the 2xx response.
     pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
-        crate::retry::run(self, req).await
+        crate::retry::run(self, req, Ok).await
     }
 
-    /// Sends and decodes the JSON body as `T`.
+    /// Sends and decodes the JSON body as `T`. A body cut short is retried like a broken
+    /// connection (reads and idempotent writes only).
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, Error> {
-        let raw = self.send(req).await?;
-        decode(req.route, &raw.body, &self.inner.redactor)
+        self.json_with_headers(req).await.map(|(t, _)| t)
+    }
+
+    /// Like [`Client::json`], also returning the response headers.
+    pub(crate) async fn json_with_headers<T: DeserializeOwned>(
+        &self,
+        req: &Req,
+    ) -> Result<(T, HeaderMap), Error> {
+        let redactor = &self.inner.redactor;
+        crate::retry::run(self, req, |raw: Raw| {
+            decode_classified(req.route, &raw.body, redactor)
+                .map(|t| (t, raw.headers))
+                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+        })
+        .await
     }
 
     /// One attempt: budget, permit, HTTP exchange, header observation, classification.
