@@ -38,6 +38,100 @@ fn insert_then_finish_then_read() {
 #[test]
 fn list_is_newest_first_and_limited() {
     let (_dir, store) = new_store();
+    let ids: Vec<String> = (0..3)
+        .map(|_| store.insert_run(&new_run("a")).unwrap())
+        .collect();
+    let listed: Vec<String> = store
+        .list_runs(2)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, [ids[2].clone(), ids[1].clone()]);
+}
+
+#[test]
+fn unknown_run_and_bad_status_are_errors() {
+    let (_dir, store) = new_store();
+    assert!(matches!(
+        store.get_run("run_x"),
+        Err(StoreError::NotFound { .. })
+    ));
+    let err = store
+        .finish_run("run_x", "succeeded", &serde_json::json!({}), None)
+        .unwrap_err();
+    assert!(err.to_string().contains("run_x"), "{err}");
+    let id = store.insert_run(&new_run("a")).unwrap();
+    let err = store
+        .finish_run(&id, "done", &serde_json::json!({}), None)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Invalid {
+            field: "status",
+            ..
+        }
+    ));
+    assert_eq!(store.get_run(&id).unwrap().status, "running");
+}
+
+#[test]
+fn runs_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = store_with(&dir, &key(1));
+        store.insert_run(&new_run("a")).unwrap()
+    };
+    let store = store_with(&dir, &key(1));
+    assert_eq!(store.get_run(&id).unwrap().credential, "a");
+}
+
+#[test]
+fn store_is_in_wal_mode_at_the_current_schema_version() {
+    let (_dir, store) = new_store();
+    let raw = raw(&store);
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store::SCHEMA_VERSION);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.db_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the metadata store is private");
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("new-data-dir");
+        store::Store::open_with(&fresh, store::KeySource::Key(key(1))).unwrap();
+        let dir_mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "a data dir it creates is private");
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (dir, store) = new_store();
+    raw(&store).pragma_update(None, "user_version", 99).unwrap();
+    drop(store);
+    let err = store::Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn store_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>(_: &T) {}
+    let (_dir, store) = new_store();
+    shared(&store);
+    let store = std::sync::Arc::new(store);
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let s = std::sync::Arc::clone(&store);
@@ -45,5 +139,12 @@ fn list_is_newest_first_and_limited() {
         })
         .collect();
     let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(store.list_runs(10).unwrap().len(), ids.len());
+    let listed: Vec<String> = store
+        .list_runs(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert!(ids.iter().all(|id| listed.contains(id)));
 }
