@@ -98,6 +98,20 @@ fn store_is_in_wal_mode_at_the_current_schema_version() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, store::SCHEMA_VERSION);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.db_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the metadata store is private");
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("new-data-dir");
+        store::Store::open_with(&fresh, store::KeySource::Key(key(1))).unwrap();
+        let dir_mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "a data dir it creates is private");
+    }
 }
 
 #[test]
