@@ -12,7 +12,8 @@ use store::{Credential, CredentialTest, Store, StoreError};
 use utoipa::ToSchema;
 
 /// One step of a test, in order: `host_reached`, `token_accepted`, `org_id`, `scopes`,
-/// `expires`, then `scope_coverage` when uses were named.
+/// `expires`, then, when uses were named, `least_privilege` (a warning, only when the token
+/// has scopes the uses do not need) and `scope_coverage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TestStep {
     /// Step name (see above).
@@ -225,35 +226,34 @@ fn scope_coverage(
     let check = store::scopes::check_scopes(granted, needed);
     report.missing_scopes = check.missing.clone();
     report.extra_scopes = check.extra.clone();
-    if !check.missing.is_empty() {
-        let missing = check.missing.join(", ");
-        step(
-            report,
-            "scope_coverage",
-            "failed",
-            format!("missing scopes: {missing}"),
-        );
-        let name = &report.credential;
-        return Some(TestFailure {
-            kind: FailureKind::MissingScopes,
-            message: format!(
-                "credential \"{name}\" is missing scopes needed for what --for names: {missing}; create a Drift token with these scopes and run `driftbridge credentials rotate {name}`"
-            ),
-        });
+    if !check.extra.is_empty() {
+        let warning = least_privilege_warning(report);
+        step(report, "least_privilege", "warning", warning);
     }
-    let covered = report.needed_scopes.join(", ");
-    if check.extra.is_empty() {
+    if check.missing.is_empty() {
+        let covered = report.needed_scopes.join(", ");
         step(
             report,
             "scope_coverage",
             "ok",
             format!("scopes cover: {covered}"),
         );
-    } else {
-        let warning = least_privilege_warning(report);
-        step(report, "scope_coverage", "warning", warning);
+        return None;
     }
-    None
+    let missing = check.missing.join(", ");
+    step(
+        report,
+        "scope_coverage",
+        "failed",
+        format!("missing scopes: {missing}"),
+    );
+    let name = &report.credential;
+    Some(TestFailure {
+        kind: FailureKind::MissingScopes,
+        message: format!(
+            "credential \"{name}\" is missing scopes needed for what --for names: {missing}; create a Drift token with these scopes and run `driftbridge credentials rotate {name}`"
+        ),
+    })
 }
 
 /// The least-privilege warning for a report with extra scopes (empty when there are none).

@@ -62,7 +62,7 @@ pub fn app(state: AppState) -> Router {
     let api = api::router()
         .route("/openapi.json", get(api::openapi::document))
         .fallback(api_not_found)
-        .route_layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_auth,
         ));
