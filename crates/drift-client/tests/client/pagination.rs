@@ -499,3 +499,22 @@ async fn into_records_flattens_pages_and_keeps_errors_in_place() {
     assert_eq!(ids, vec![1, 2, 3]);
     assert!(matches!(records[3], Err(Error::Pagination { page: 2, .. })));
 }
+
+#[tokio::test]
+async fn a_forged_cursor_cannot_send_the_token_to_another_host() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    for forged in ["///evil.example/conversations/list", "///127.0.0.2:1/x"] {
+        let params = ListConversations {
+            start: Some(PageCursor(forged.into())),
+            ..Default::default()
+        };
+        let pages = collect(c.conversations(params)).await;
+        assert_eq!(pages.len(), 1, "{forged}");
+        match &pages[0] {
+            Err(Error::Invalid { field: Some(f), .. }) if f == "cursor" => {}
+            other => panic!("{forged}: expected a refused cursor, got {other:?}"),
+        }
+    }
+    assert_eq!(c.metrics().requests, 0);
+}
