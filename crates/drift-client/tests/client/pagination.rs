@@ -518,3 +518,23 @@ async fn a_forged_cursor_cannot_send_the_token_to_another_host() {
     }
     assert_eq!(c.metrics().requests, 0);
 }
+
+#[tokio::test]
+async fn a_raw_page_token_cursor_resumes_too() {
+    let server = MockServer::start().await;
+    get_with_query(
+        &server,
+        "/conversations/list",
+        "page_token",
+        "/slashy+token",
+        json!({
+        "data": [conv(9)], "links": {}}),
+    )
+    .await;
+    let params = ListConversations {
+        start: Some(PageCursor("page_token:/slashy+token".into())),
+        ..Default::default()
+    };
+    let pages = collect(client(&server).conversations(params)).await;
+    assert_eq!(ids(&pages), vec![9]);
+}
