@@ -210,6 +210,9 @@ impl<'a> Engine<'a> {
                 }
             }
             Message::Status { stream, status } => self.on_status(&stream, status).await?,
+            Message::Expected { stream, records } => {
+                self.update(&stream, |s| s.expected = Some(records));
+            }
             Message::Metrics { stream, metrics } => {
                 self.update(&stream, |s| s.requests.add(&metrics));
             }
