@@ -1,3 +1,45 @@
 //! Typed async client for the Drift REST API: models, pagination, rate budget, retries.
+//!
+//! Everything driftbridge reads from or writes to Drift goes through [`Client`]. Facts about
+//! the API come from `shared/drift-api/REFERENCE.md` (cited as "REFERENCE §n").
+//!
+//! Design decisions:
+//! - **Tolerant models** ([`models`]): every field optional unless Drift always sends it,
+//!   unknown fields kept in a flattened `extra` map so records round-trip, enum-like values
+//!   kept as strings. Drift changes shapes quietly; a new field must never fail a sync.
+//! - **One request path** (`client.rs` + `retry.rs`): rate budget → concurrency permit →
+//!   HTTP → rate-limit headers → error classification, wrapped in a backon retry policy.
+//! - **One pagination loop** (`pagination.rs`) with small per-endpoint hooks, for every
+//!   generation Drift uses; a pass ends only on a structural signal.
+//! - **The token is a secret**: held as [`SecretString`], sent only to the base URL's host
+//!   (redirects and next links elsewhere are refused), scrubbed from every error message,
+//!   and absent from every `Debug` output.
+//! - **Waits are measurable**: pacing and retry sleeps go through an injectable
+//!   [`clock::Clock`] and are counted in [`MetricsSnapshot`].
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod api;
+mod base;
+mod budget;
+mod client;
+pub mod clock;
+mod decode;
+mod error;
+pub mod models;
+mod pagination;
+mod retry;
+
+pub use secrecy::{ExposeSecret, SecretString};
+
+pub use api::ListConversations;
+pub use budget::{
+    MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN, REPORTS_RATE_PER_MIN,
+};
+pub use client::{Client, ClientBuilder, DEFAULT_PAGE_CAP};
+pub use error::Error;
+pub use models::{
+    Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,
+    Playbook, Team, TimelineEvent, TokenInfo, User,
+};
+pub use pagination::{Page, PageCursor};

@@ -1,0 +1,45 @@
+//! Endpoints, one module per resource (REFERENCE §7). Each is an `impl Client` block.
+
+mod accounts;
+mod contacts;
+pub(crate) mod conversations;
+mod users;
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::client::{Kind, Req};
+use crate::models::TokenInfo;
+use crate::{Client, Error, ExposeSecret};
+
+pub use conversations::ListConversations;
+
+/// The `{"data": ...}` envelope (REFERENCE §1).
+#[derive(Deserialize)]
+pub(crate) struct Data<T> {
+    pub data: T,
+}
+
+impl Client {
+    /// `POST /app/token_info` with `{"access_token": <this client's token>}`: org, scopes,
+    /// expiry (REFERENCE §2.3). A bad token gives `Unauthorized` (401) or `Invalid` (400).
+    pub async fn token_info(&self) -> Result<TokenInfo, Error> {
+        let body = TokenBody {
+            access_token: self.inner.redactor.token().expose_secret(),
+        };
+        let req = Req::with_body(
+            Method::POST,
+            "app.token_info",
+            None,
+            "app/token_info",
+            &body,
+            Kind::Read,
+        )?;
+        self.json(&req).await
+    }
+}
+
+#[derive(serde::Serialize)]
+struct TokenBody<'a> {
+    access_token: &'a str,
+}

@@ -1,0 +1,476 @@
+//! `Client`, `ClientBuilder` and the request path every endpoint goes through:
+//! budget (pacing + gate) → concurrency permit → HTTP → rate headers → classification,
+//! wrapped in the retry policy (`retry.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::base::{parse_base_url, same_origin};
+use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
+use crate::clock::{Clock, TokioClock};
+use crate::decode::decode;
+use crate::error::{parse_error_body, scope_in, Redactor};
+use crate::retry::{AttemptError, RetryPolicy};
+use crate::Error;
+
+/// Whether a request may be repeated after a failure (see `retry.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// GET and read-only POSTs (`token_info`, reports): retried.
+    Read,
+    /// PATCH / DELETE: same effect when repeated; retried.
+    Idempotent,
+    /// POST that creates something: only retried when Drift surely did not act
+    /// (429, or the connection failed before the request was sent).
+    Create,
+}
+
+/// One request, relative to the base URL.
+#[derive(Debug)]
+pub(crate) struct Req {
+    pub method: Method,
+    /// Path (and maybe query) relative to the base URL, without a leading `/`.
+    pub target: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Bytes>,
+    /// Route name (`conversations.list`) for errors and logs.
+    pub route: &'static str,
+    /// Scope the endpoint needs (REFERENCE §3/§7), named in `Forbidden` when Drift does not.
+    pub scope: Option<&'static str>,
+    pub kind: Kind,
+}
+
+impl Req {
+    pub(crate) fn get(route: &'static str, scope: &'static str, target: impl Into<String>) -> Req {
+        Req {
+            method: Method::GET,
+            target: target.into(),
+            query: Vec::new(),
+            body: None,
+            route,
+            scope: Some(scope),
+            kind: Kind::Read,
+        }
+    }
+
+    pub(crate) fn query(mut self, key: &'static str, value: impl ToString) -> Req {
+        self.query.push((key, value.to_string()));
+        self
+    }
+
+    /// A request with a JSON body.
+    pub(crate) fn with_body(
+        method: Method,
+        route: &'static str,
+        scope: Option<&'static str>,
+        target: impl Into<String>,
+        body: &impl serde::Serialize,
+        kind: Kind,
+    ) -> Result<Req, Error> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Invalid {
+            field: None,
+            message: format!("{route}: request body cannot be encoded: {e}"),
+        })?;
+        Ok(Req {
+            method,
+            target: target.into(),
+            query: Vec::new(),
+            body: Some(Bytes::from(body)),
+            route,
+            scope,
+            kind,
+        })
+    }
+
+    fn lane(&self) -> Lane {
+        if self.target.starts_with("reports/") {
+            Lane::Reports
+        } else {
+            Lane::Main
+        }
+    }
+}
+
+/// A response with a 2xx status.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub(crate) struct Inner {
+    http: reqwest::Client,
+    pub(crate) base: Url,
+    auth: HeaderValue,
+    pub(crate) redactor: Redactor,
+    pub(crate) budget: RateBudget,
+    concurrency: Semaphore,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) page_cap: u32,
+}
+
+/// Drift REST client. Cheap to clone (an `Arc` inside); clones share one [`RateBudget`],
+/// one connection pool and one concurrency cap, and may be used from many tasks at once.
+///
+/// Every request carries `Authorization: Bearer <token>` and goes only to the base URL's
+/// host: redirects and next links to another host are refused.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base.as_str())
+            .field("token", &"[redacted]")
+            .field("budget", &self.inner.budget)
+            .finish()
+    }
+}
+
+/// Settings for a [`Client`]; start with [`Client::builder`].
+pub struct ClientBuilder {
+    base_url: String,
+    token: SecretString,
+    rate_limit_per_min: u32,
+    burst: u32,
+    max_concurrency: usize,
+    retry: RetryPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+    page_cap: u32,
+    budget: Option<RateBudget>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("token", &"[redacted]")
+            .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("timeout", &self.timeout)
+            .field("page_cap", &self.page_cap)
+            .finish()
+    }
+}
+
+/// Default page cap: a backstop against a server that never stops paginating.
+pub const DEFAULT_PAGE_CAP: u32 = 100_000;
+
+impl ClientBuilder {
+    /// Requests per minute of the credential's budget (default 600, DESIGN §4).
+    /// Ignored when a shared budget is given with [`ClientBuilder::rate_budget`].
+    pub fn rate_limit_per_min(mut self, per_min: u32) -> Self {
+        self.rate_limit_per_min = per_min;
+        self
+    }
+
+    /// GCRA burst: requests that may start back to back after idling (default 3).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// Maximum requests in flight at once (default 8; at least 1).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+
+    /// Longest total time one call may spend waiting for retries and the rate gate
+    /// (default 120 s). A server asking for more gets `Error::RateLimited` at once.
+    pub fn max_retry_wait(mut self, d: Duration) -> Self {
+        self.retry.max_total_wait = d;
+        self
+    }
+
+    /// How many times a failed attempt is repeated (default 5).
+    pub fn max_retries(mut self, n: usize) -> Self {
+        self.retry.max_retries = n;
+        self
+    }
+
+    /// First and largest backoff between attempts when the server names no wait
+    /// (defaults 250 ms and 10 s; jittered, doubled each time).
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.retry.min_delay = min;
+        self.retry.max_delay = max;
+        self
+    }
+
+    /// Timeout of one HTTP attempt, body included (default 60 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Most pages one pagination pass may read (default 100 000); reaching it is an
+    /// `Error::Pagination`, never a silent stop.
+    pub fn page_cap(mut self, pages: u32) -> Self {
+        self.page_cap = pages;
+        self
+    }
+
+    /// Shares an existing budget (one per credential, DESIGN §4) instead of making one.
+    pub fn rate_budget(mut self, budget: RateBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Clock for pacing and retry waits (tests: `ManualClock`). Ignored with `rate_budget`,
+    /// whose clock is used.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Validates everything and builds the client. Errors: `Error::Config` naming the field
+    /// (`base_url`, `token`, `rate_limit_per_min`, `max_concurrency`, `page_cap`).
+    pub fn build(self) -> Result<Client, Error> {
+        let base = parse_base_url(&self.base_url)?;
+        let auth = bearer(&self.token)?;
+        if self.max_concurrency == 0 {
+            return Err(config("max_concurrency", "must be at least 1"));
+        }
+        if self.page_cap == 0 {
+            return Err(config("page_cap", "must be at least 1"));
+        }
+        let budget = match self.budget {
+            Some(b) => b,
+            None => {
+                let clock = self
+                    .clock
+                    .unwrap_or_else(|| Arc::new(TokioClock::default()));
+                RateBudget::with_clock(self.rate_limit_per_min, self.burst, clock)?
+            }
+        };
+        let http = http_client(&base, self.timeout, self.connect_timeout)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth,
+                redactor: Redactor::new(self.token),
+                budget,
+                concurrency: Semaphore::new(self.max_concurrency),
+                retry: self.retry,
+                page_cap: self.page_cap,
+            }),
+        })
+    }
+}
+
+fn config(field: &'static str, message: &str) -> Error {
+    Error::Config {
+        field,
+        message: message.to_string(),
+    }
+}
+
+fn bearer(token: &SecretString) -> Result<HeaderValue, Error> {
+    let token = token.expose_secret().trim();
+    if token.is_empty() {
+        return Err(config("token", "the API key is empty"));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        config(
+            "token",
+            "the API key contains characters not allowed in an HTTP header (newline?)",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwest::Client, Error> {
+    let pinned = base.clone();
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() < 5 && same_origin(attempt.url(), &pinned) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .timeout(timeout)
+        .connect_timeout(connect)
+        .user_agent(concat!("driftbridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Config {
+            field: "http",
+            message: format!("cannot build the HTTP client: {e}"),
+        })
+}
+
+impl Client {
+    /// Starts a builder for `base_url` (e.g. `https://driftapi.com`) and the Drift token.
+    pub fn builder(base_url: &str, token: SecretString) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.to_string(),
+            token,
+            rate_limit_per_min: DEFAULT_RATE_PER_MIN,
+            burst: DEFAULT_BURST,
+            max_concurrency: 8,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            page_cap: DEFAULT_PAGE_CAP,
+            budget: None,
+            clock: None,
+        }
+    }
+
+    /// A client with default settings. Errors: `Error::Config` for a bad base URL or token.
+    pub fn new(base_url: &str, token: SecretString) -> Result<Client, Error> {
+        Self::builder(base_url, token).build()
+    }
+
+    /// The normalised base URL (path always ends in `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// Counters of this client's budget (shared with every client on the same budget).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.budget.snapshot()
+    }
+
+    /// The rate budget this client draws from.
+    pub fn rate_budget(&self) -> &RateBudget {
+        &self.inner.budget
+    }
+
+    /// Sends a request with pacing and retries; returns the 2xx response.
+    pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
+        crate::retry::run(self, req).await
+    }
+
+    /// Sends and decodes the JSON body as `T`.
+    pub(crate) async fn json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, Error> {
+        let raw = self.send(req).await?;
+        decode(req.route, &raw.body, &self.inner.redactor)
+    }
+
+    /// One attempt: budget, permit, HTTP exchange, header observation, classification.
+    pub(crate) async fn attempt(&self, req: &Req) -> Result<Raw, AttemptError> {
+        let inner = &self.inner;
+        let lane = req.lane();
+        inner
+            .budget
+            .acquire(lane, inner.retry.max_total_wait)
+            .await
+            .map_err(AttemptError::fatal)?;
+        let _permit = inner
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
+        let url = inner.base.join(&req.target).map_err(|e| {
+            AttemptError::fatal(Error::Invalid {
+                field: None,
+                message: format!("{}: bad request path: {e}", req.route),
+            })
+        })?;
+        let mut builder = inner
+            .http
+            .request(req.method.clone(), url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if !req.query.is_empty() {
+            builder = builder.query(&req.query);
+        }
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        inner.budget.record_request();
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(req, &e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let server_wait = inner.budget.observe(lane, status, &headers);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(req, &e))?;
+        if (200..300).contains(&status) {
+            return Ok(Raw { headers, body });
+        }
+        Err(AttemptError::status(
+            self.status_error(req, status, &body, server_wait),
+            status,
+        ))
+    }
+
+    fn transport_error(&self, req: &Req, e: &reqwest::Error) -> AttemptError {
+        let endpoint = req.route.to_string();
+        if e.is_timeout() {
+            return AttemptError::transport(Error::Timeout { endpoint }, false);
+        }
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        let message = self.inner.redactor.clean(&message);
+        AttemptError::transport(Error::Transport { endpoint, message }, e.is_connect())
+    }
+
+    fn status_error(
+        &self,
+        req: &Req,
+        status: u16,
+        body: &[u8],
+        server_wait: Option<Duration>,
+    ) -> Error {
+        let parsed = parse_error_body(body);
+        let message = self.inner.redactor.clean(&parsed.message);
+        let endpoint = req.route.to_string();
+        match status {
+            401 => Error::Unauthorized { endpoint, message },
+            403 => Error::Forbidden {
+                endpoint,
+                missing_scope: scope_in(&message).or(req.scope.map(str::to_string)),
+                message,
+            },
+            404 => Error::NotFound { endpoint, message },
+            409 => Error::Conflict { endpoint, message },
+            429 => Error::RateLimited {
+                retry_after: server_wait,
+            },
+            500..=599 => Error::Server {
+                status,
+                endpoint,
+                message,
+                retry_after: server_wait,
+            },
+            300..=399 => Error::Transport {
+                endpoint,
+                message: format!(
+                    "HTTP {status} redirect not followed: only the base URL's host may \
+                     receive the token"
+                ),
+            },
+            _ => Error::Invalid {
+                field: parsed.param.map(|p| self.inner.redactor.clean(&p)),
+                message: format!("{endpoint}: HTTP {status}: {message}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Retry policy (DESIGN §4 "Errors"), built on backon.
+//!
+//! - Reads and idempotent writes (PATCH, DELETE) retry 429, 5xx, timeouts and connection
+//!   errors; creating POSTs retry only 429 and connection failures before the request was
+//!   sent, because otherwise Drift may have acted and a repeat would create a duplicate.
+//! - 401/403 and other 4xx are never retried.
+//! - The wait is the server's `Retry-After` when it sends one (used as is, never
+//!   multiplied), else a capped exponential backoff with jitter.
+//! - The total wait of one call is capped (`max_retry_wait`): when the next wait would pass
+//!   the cap the error is returned at once (`RateLimited` for a 429) instead of sleeping.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use crate::client::{Client, Kind, Req};
+use crate::Error;
+
+/// Retry settings of a client.
+#[derive(Clone, Debug)]
+pub(crate) struct RetryPolicy {
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            min_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(10),
+            max_total_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The error of one attempt plus what the retry decision needs.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    pub error: Error,
+    /// HTTP status when a response arrived.
+    status: Option<u16>,
+    /// The connection failed before the request could reach Drift.
+    unsent: bool,
+    /// Never retry (budget gate beyond the cap, bad path).
+    fatal: bool,
+}
+
+impl AttemptError {
+    pub(crate) fn fatal(error: Error) -> Self {
+        AttemptError {
+            error,
+            status: None,
+            unsent: false,
+            fatal: true,
+        }
+    }
+
+    pub(crate) fn status(error: Error, status: u16) -> Self {
+        AttemptError {
+            error,
+            status: Some(status),
+            unsent: false,
+            fatal: false,
+        }
+    }
+
+    pub(crate) fn transport(error: Error, unsent: bool) -> Self {
+        AttemptError {
+            error,
+            status: None,
+            unsent,
+            fatal: false,
+        }
+    }
+
+    /// Whether this failure may be retried for a request of `kind`.
+    fn retryable(&self, kind: Kind) -> bool {
+        if self.fatal {
+            return false;
+        }
+        match (kind, self.status) {
+            (_, Some(429)) => true,
+            (Kind::Create, _) => self.unsent,
+            (_, Some(s)) => (500..=599).contains(&s),
+            (_, None) => matches!(self.error, Error::Timeout { .. } | Error::Transport { .. }),
+        }
+    }
+}
+
+/// Runs `req` with pacing and the retry policy.
+pub(crate) async fn run(client: &Client, req: &Req) -> Result<crate::client::Raw, Error> {
+    let policy = &client.inner.retry;
+    let budget = client.inner.budget.clone();
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(policy.max_retries);
+    let cap = policy.max_total_wait;
+    let mut total = Duration::ZERO;
+    let sleeper = {
+        let budget = budget.clone();
+        move |d: Duration| {
+            budget.record_wait(d);
+            budget.clock().sleep(d)
+        }
+    };
+    (|| client.attempt(req))
+        .retry(backoff)
+        .sleep(sleeper)
+        .when(|e: &AttemptError| e.retryable(req.kind))
+        .adjust(move |e: &AttemptError, next: Option<Duration>| {
+            let next = next?;
+            let wait = e.error.retry_after().unwrap_or(next);
+            if total.saturating_add(wait) > cap {
+                return None;
+            }
+            total += wait;
+            Some(wait)
+        })
+        .notify(|e: &AttemptError, wait: Duration| {
+            budget.record_retry();
+            tracing::debug!(
+                route = req.route,
+                error = %e.error,
+                wait_ms = wait.as_millis() as u64,
+                "retrying Drift request"
+            );
+        })
+        .await
+        .map_err(|e| e.error)
+}

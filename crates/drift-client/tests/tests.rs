@@ -1,0 +1,19 @@
+//! Integration tests of drift-client against wiremock servers (one binary, modules below).
+
+#[path = "client/common.rs"]
+mod common;
+
+#[path = "client/config.rs"]
+mod config;
+#[path = "client/endpoints.rs"]
+mod endpoints;
+#[path = "client/errors.rs"]
+mod errors;
+#[path = "client/models.rs"]
+mod models;
+#[path = "client/pagination.rs"]
+mod pagination;
+#[path = "client/rate.rs"]
+mod rate;
+#[path = "client/writes.rs"]
+mod writes;
