@@ -1,16 +1,151 @@
-//! `driftbridge sandbox` (stub until its issue lands).
+//! `driftbridge sandbox`: run the offline Drift API simulator (DESIGN.md §6, §7).
+//!
+//! Prints one JSON line `{"base_url": "http://127.0.0.1:PORT", "token": "<full-scope token>"}`
+//! on stdout once the port is bound, then serves until Ctrl-C or SIGTERM.
 
-use crate::common::{fail, Ctx};
+use crate::common::{exit, fail, Ctx};
+use drift_sandbox::{Compat, FaultPlan, SandboxConfig, SandboxError};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `driftbridge sandbox`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Port on 127.0.0.1; 0 picks a free port (read it from the start-up line).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Seed of the generated org (same seed, same data).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Number of conversations to generate (contacts follow from them).
+    #[arg(long, default_value_t = 200)]
+    conversations: usize,
+    /// Messages per generated conversation.
+    #[arg(long, default_value_t = 5)]
+    messages_per_conversation: usize,
+    /// Number of accounts to generate.
+    #[arg(long, default_value_t = 50)]
+    accounts: usize,
+    /// Number of users to generate (one of them is the bot).
+    #[arg(long, default_value_t = 12)]
+    users: usize,
+    /// Requests per minute per token (leaky bucket); 0 turns the limit off.
+    #[arg(long, default_value_t = 600)]
+    rate_limit_per_min: u32,
+    /// Milliseconds added before every Drift API response.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fault plan: a JSON file, or inline JSON starting with `{` (DESIGN.md §7 shape).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<String>,
+    /// The full-scope token (default: the documented development token).
+    #[arg(long, env = "DRIFT_SANDBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Add a limited token: `TOKEN=scope,scope` (repeatable).
+    #[arg(long = "token-scopes", value_name = "TOKEN=SCOPES")]
+    token_scopes: Vec<String>,
+    /// Load the org from JSON files in DIR instead of generating it.
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+    /// Off-by-default peer compatibility mode; the only one is `airbyte-0.3`.
+    #[arg(long, value_name = "MODE")]
+    compat: Option<String>,
+}
+
+/// Parse `TOKEN=scope,scope`.
+fn parse_token_scopes(spec: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let (token, scopes) = spec
+        .split_once('=')
+        .filter(|(t, _)| !t.trim().is_empty())
+        .ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                "--token-scopes must look like TOKEN=scope,scope (e.g. ro-token=conversation_read)",
+            )
+        })?;
+    let scopes = scopes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok((token.trim().to_string(), scopes))
+}
+
+fn load_faults(spec: &str) -> anyhow::Result<FaultPlan> {
+    let text = if spec.trim_start().starts_with('{') {
+        spec.to_string()
+    } else {
+        std::fs::read_to_string(spec)
+            .map_err(|e| fail(exit::USAGE, format!("--faults: cannot read {spec}: {e}")))?
+    };
+    FaultPlan::from_json(&text).map_err(|m| fail(exit::USAGE, format!("--faults: {m}")))
+}
+
+fn config(args: Args) -> anyhow::Result<SandboxConfig> {
+    let mut cfg = SandboxConfig {
+        port: args.port,
+        seed: args.seed,
+        conversations: args.conversations,
+        messages_per_conversation: args.messages_per_conversation,
+        accounts: args.accounts,
+        users: args.users,
+        rate_limit_per_min: args.rate_limit_per_min,
+        latency_ms: args.latency_ms,
+        fixtures: args.fixtures,
+        ..SandboxConfig::default()
+    };
+    if let Some(t) = args.token {
+        cfg.token = t;
+    }
+    cfg.limited_tokens = args
+        .token_scopes
+        .iter()
+        .map(|s| parse_token_scopes(s))
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(spec) = args.faults {
+        cfg.faults = load_faults(&spec)?.faults;
+    }
+    if let Some(mode) = args.compat {
+        cfg.compat = Some(
+            mode.parse::<Compat>()
+                .map_err(|m| fail(exit::USAGE, format!("--compat: {m}")))?,
+        );
+    }
+    Ok(cfg)
+}
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`sandbox` is not implemented yet",
-    ))
+pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = config(args)?;
+    let handle = drift_sandbox::start(cfg).await.map_err(|e| match e {
+        SandboxError::Config { .. } | SandboxError::Fixtures { .. } => {
+            fail(exit::USAGE, e.to_string())
+        }
+        SandboxError::Bind { .. } => fail(exit::FAILURE, e.to_string()),
+    })?;
+    let line = serde_json::json!({"base_url": handle.base_url(), "token": handle.token()});
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    drop(out);
+    wait_for_signal().await;
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -2,6 +2,7 @@
 
 mod cmd_credentials;
 mod cmd_demo;
+mod cmd_push;
 mod cmd_runs;
 mod cmd_sandbox;
 mod cmd_sync;
@@ -44,6 +45,8 @@ enum Command {
     Vault(cmd_credentials::VaultArgs),
     /// Sync Drift streams into a destination.
     Sync(cmd_sync::Args),
+    /// Write records from a file or table into Drift (contacts, accounts, timeline, conversations).
+    Push(cmd_push::Args),
     /// Run history.
     Runs(cmd_runs::Args),
 }
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Credentials(a) => cmd_credentials::run(&ctx, a).await,
             Command::Vault(a) => cmd_credentials::run_vault(&ctx, a).await,
             Command::Sync(a) => cmd_sync::run(&ctx, a).await,
+            Command::Push(a) => cmd_push::run(&ctx, a).await,
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
         }
     });

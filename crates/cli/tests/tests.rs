@@ -5,6 +5,8 @@
 mod common;
 #[path = "cli/credentials.rs"]
 mod credentials;
+#[path = "cli/push.rs"]
+mod push;
 #[path = "cli/sandbox.rs"]
 mod sandbox;
 #[path = "cli/sync.rs"]

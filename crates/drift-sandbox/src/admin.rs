@@ -1,0 +1,80 @@
+//! `/__sandbox/*` admin routes (DESIGN.md §7). They need no Drift token, add no latency
+//! and are not counted in the stats.
+
+use crate::api::{json_body, AppState};
+use crate::config::FaultPlan;
+use crate::error::{ApiError, ApiResult};
+use crate::state::lock;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// The admin router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/__sandbox/stats", get(stats))
+        .route("/__sandbox/counts", get(counts))
+        .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/mutate", post(mutate))
+        .route("/__sandbox/faults", post(set_faults).get(get_faults))
+        .route("/__sandbox/log", get(log))
+}
+
+async fn stats(State(app): State<AppState>) -> Json<Value> {
+    Json(lock(&app.stats).to_json())
+}
+
+/// What a full sync of each stream should deliver (DESIGN.md §7).
+pub fn counts_json(org: &crate::org::Org) -> Value {
+    json!({
+        "conversations": org.conversations.len(),
+        "messages": org.message_count(),
+        "contacts": org.contacts.len(),
+        "contacts_in_conversations": org.contacts_in_conversations(),
+        "accounts": org.accounts.len(),
+        "users": org.users.len(),
+        "teams": org.teams.len(),
+        "playbooks": org.playbooks.len(),
+        "meetings": org.meetings.len(),
+    })
+}
+
+async fn counts(State(app): State<AppState>) -> Json<Value> {
+    Json(counts_json(&app.read()))
+}
+
+async fn reset(State(app): State<AppState>) -> Json<Value> {
+    app.reset();
+    Json(json!({"ok": true}))
+}
+
+async fn mutate(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let body = if body.is_empty() {
+        json!({})
+    } else {
+        json_body(&body)?
+    };
+    let req = crate::mutate::MutateRequest::from_json(&body)?;
+    let now = app.clock.now_ms();
+    let changed = crate::mutate::apply(&mut app.write(), &req, &app.config, now);
+    Ok(Json(changed).into_response())
+}
+
+async fn set_faults(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid("faults", "body must be UTF-8 JSON"))?;
+    let plan = FaultPlan::from_json(text).map_err(|m| ApiError::invalid("faults", m))?;
+    *lock(&app.faults) = crate::faults::Faults::new(&plan.faults, app.config.seed);
+    Ok(Json(json!({"faults": plan.faults})).into_response())
+}
+
+async fn get_faults(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({"faults": lock(&app.faults).specs()}))
+}
+
+async fn log(State(app): State<AppState>) -> Json<Value> {
+    Json(lock(&app.stats).log_json())
+}

@@ -1,0 +1,235 @@
+//! Configuration of a sandbox instance: data size, tokens, rate limits, latency, faults.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The fixed, documented development token: full scope, never expires. Printed in the
+/// start-up JSON line unless `--token` replaces it. It is a sandbox value, not a secret.
+pub const DEFAULT_TOKEN: &str = "drift-sandbox-dev-token-0000000000000000";
+
+/// Org id every sandbox token belongs to (`authenticated_userid: "orgId:104455"`).
+pub const ORG_ID: i64 = 104_455;
+
+/// Every scope the sandbox knows (REFERENCE §3). The full-scope token has all of them.
+pub const ALL_SCOPES: &[&str] = &[
+    "contact_read",
+    "contact_write",
+    "all_contact_read",
+    "conversation_read",
+    "conversation_write",
+    "user_read",
+    "user_write",
+    "account_read",
+    "account_write",
+    "playbook_read",
+];
+
+/// How a sandbox instance is built. `Default`: seed 7, 200 conversations with 5 messages
+/// each, 50 accounts, 12 users, 600 requests/minute, no latency, [`DEFAULT_TOKEN`].
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free port.
+    pub port: u16,
+    /// Seed of the generated org; the same seed gives the same ids and texts.
+    pub seed: u64,
+    /// Number of seeded conversations (contacts follow from them).
+    pub conversations: usize,
+    /// Messages per seeded conversation (oldest first; pages of 50).
+    pub messages_per_conversation: usize,
+    /// Number of seeded accounts (about 1 in 12 is soft-deleted).
+    pub accounts: usize,
+    /// Number of seeded users, including one bot user (at least 1).
+    pub users: usize,
+    /// Requests per minute per token for every route except `/reports/*`; 0 = off.
+    pub rate_limit_per_min: u32,
+    /// Requests per minute per token for `/reports/*` (Drift documents 60); 0 = off.
+    pub reports_rate_limit_per_min: u32,
+    /// Milliseconds added before every Drift API response (not the admin routes).
+    pub latency_ms: u64,
+    /// The full-scope token (never expires).
+    pub token: String,
+    /// Extra tokens with only the listed scopes, e.g. `("tok-ro", vec!["conversation_read"])`.
+    pub limited_tokens: Vec<(String, Vec<String>)>,
+    /// Further tokens with scopes and an expiry (for expired-token cases).
+    pub tokens: Vec<TokenSpec>,
+    /// Fault plan active from the start (same shape as `POST /__sandbox/faults`).
+    pub faults: Vec<FaultSpec>,
+    /// Load the org from JSON files in this directory instead of generating it.
+    pub fixtures: Option<PathBuf>,
+    /// Peer-compatibility additions (off by default).
+    pub compat: Option<Compat>,
+    /// Fixed "now" of the sandbox clock at start, epoch ms; `None` = the wall clock.
+    /// Seeded timestamps lie before the start of that UTC day.
+    pub clock_start_ms: Option<i64>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            seed: 7,
+            conversations: 200,
+            messages_per_conversation: 5,
+            accounts: 50,
+            users: 12,
+            rate_limit_per_min: 600,
+            reports_rate_limit_per_min: 60,
+            latency_ms: 0,
+            token: DEFAULT_TOKEN.to_string(),
+            limited_tokens: Vec::new(),
+            tokens: Vec::new(),
+            faults: Vec::new(),
+            fixtures: None,
+            compat: None,
+            clock_start_ms: None,
+        }
+    }
+}
+
+/// One entry of the token table: token -> scopes and expiry (REFERENCE §9 [SIM]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// The bearer token value.
+    pub token: String,
+    /// Granted scopes (REFERENCE §3 names).
+    pub scopes: Vec<String>,
+    /// Expiry, epoch ms; `None` = never expires (`expires_in: 0`).
+    pub expires_at: Option<i64>,
+}
+
+/// Off-by-default additions that let a known-imperfect peer client run (benchmarks only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compat {
+    /// `airbyte-source-drift` 0.3.x: serves `GET /conversations` and `GET /users` as the
+    /// list routes and copies the next-page cursor onto the last record of each page.
+    Airbyte03,
+}
+
+impl std::str::FromStr for Compat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "airbyte-0.3" => Ok(Compat::Airbyte03),
+            other => Err(format!(
+                "unknown compat mode `{other}`; the only mode is `airbyte-0.3`"
+            )),
+        }
+    }
+}
+
+/// What a fault does to a matching request (DESIGN.md §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with `status` (default 503) and a Drift error body; 429 adds `Retry-After: 1`.
+    Status,
+    /// Drop the connection without a complete response.
+    Reset,
+    /// Send the normal body in small chunks spread over `delay_ms` (default 2000 ms).
+    SlowBody,
+    /// Send only the first half of the JSON body (status 200, consistent Content-Length).
+    Truncate,
+    /// The page's next cursor is the cursor of the page itself.
+    RepeatCursor,
+    /// The page's next cursor points back to the first page (a cycle).
+    CursorCycle,
+    /// Revoke the presented token: this and every later request with it gets 401.
+    RevokeToken,
+}
+
+/// One fault of a plan. A fault matches requests to `route` (`"*"` = all Drift routes); it
+/// fires on a matching request whose number (1-based, per fault) is above `after_requests`,
+/// at most `count` times (absent = unlimited), each time with `probability` (absent = 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultSpec {
+    /// Route name such as `conversations.list`, or `*`.
+    pub route: String,
+    /// What happens.
+    pub kind: FaultKind,
+    /// HTTP status for `kind: status` (default 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Matching requests let through before the fault starts firing.
+    #[serde(default)]
+    pub after_requests: u64,
+    /// Maximum number of firings; absent = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Chance of firing on an eligible request, 0.0..=1.0; absent = 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Total body delay for `slow_body`, ms (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+/// The JSON document of `--faults FILE` and `POST /__sandbox/faults`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// Faults, checked in order; the first that fires wins.
+    pub faults: Vec<FaultSpec>,
+}
+
+impl FaultPlan {
+    /// Parse and validate a plan from JSON text. Errors name the field and the fix.
+    pub fn from_json(text: &str) -> Result<FaultPlan, String> {
+        let plan: FaultPlan = serde_json::from_str(text).map_err(|e| {
+            format!("invalid fault plan: {e}; expected {{\"faults\": [{{\"route\": \"conversations.list\", \"kind\": \"status\", \"status\": 503}}]}}")
+        })?;
+        for (i, f) in plan.faults.iter().enumerate() {
+            f.validate().map_err(|m| format!("faults[{i}]: {m}"))?;
+        }
+        Ok(plan)
+    }
+}
+
+impl FaultSpec {
+    /// Check value ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("probability must be between 0 and 1, got {p}"));
+            }
+        }
+        if let Some(s) = self.status {
+            if !(100..=599).contains(&s) {
+                return Err(format!("status must be an HTTP status 100..599, got {s}"));
+            }
+        }
+        if self.route.trim().is_empty() {
+            return Err("route must be a route name such as `conversations.list` or `*`".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The listening socket could not be bound.
+    #[error(
+        "cannot listen on 127.0.0.1:{port}: {source}; pick another --port or 0 for a free one"
+    )]
+    Bind {
+        /// Requested port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A fixtures file is missing, unreadable or not the expected JSON.
+    #[error("fixtures {path}: {message}")]
+    Fixtures {
+        /// File or directory at fault.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid sandbox setting `{field}`: {message}")]
+    Config {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}

@@ -1,0 +1,67 @@
+//! Per-token leaky bucket and headers (REFERENCE §4 [SIM]).
+
+use crate::common::{config, Sbx};
+use drift_sandbox::SandboxConfig;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_response_has_headers_and_overflow_is_429_with_retry_after() {
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 5,
+        limited_tokens: vec![("other-token-0123456789".into(), vec!["user_read".into()])],
+        ..config()
+    })
+    .await;
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let r = s.get("/users/list").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header_u64("x-ratelimit-limit"), 5);
+        remaining.push(r.header_u64("x-ratelimit-remaining"));
+        assert!(r.header("x-ratelimit-reset").is_some());
+    }
+    assert_eq!(remaining, [4, 3, 2, 1, 0]);
+    let r = s.get("/users/list").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error_type(), "rate_limit");
+    assert!(r.header_u64("retry-after") >= 1);
+    assert_eq!(r.header_u64("x-ratelimit-remaining"), 0);
+    // errors carry the headers too, and another token has its own bucket
+    let other = s
+        .get_as("other-token-0123456789", "/conversations/list")
+        .await;
+    assert_eq!(other.status, 403);
+    assert_eq!(other.header_u64("x-ratelimit-remaining"), 4);
+    let stats = s.admin_get("stats").await;
+    assert_eq!(stats["rate_limited_total"], 1);
+    assert_eq!(stats["by_status"]["429"], 1);
+}
+
+#[tokio::test]
+async fn reports_have_their_own_60_per_minute_bucket() {
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 600,
+        ..config()
+    })
+    .await;
+    let body = json!({"metrics": ["createdAt"], "filters": []});
+    for i in 0..60 {
+        let r = s.post("/reports/conversations", body.clone()).await;
+        assert_eq!(r.status, 200, "report {i}");
+        assert_eq!(r.header_u64("x-ratelimit-limit"), 60);
+    }
+    assert_eq!(s.post("/reports/conversations", body).await.status, 429);
+    let r = s.get("/users/list").await;
+    assert_eq!(r.status, 200, "the main bucket is separate");
+    assert_eq!(r.header_u64("x-ratelimit-limit"), 600);
+}
+
+#[tokio::test]
+async fn limit_zero_turns_it_off() {
+    let s = Sbx::default().await;
+    for _ in 0..30 {
+        let r = s.get("/teams/org").await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("x-ratelimit-limit").is_none());
+    }
+}
