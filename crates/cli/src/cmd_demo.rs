@@ -133,7 +133,9 @@ fn samples(db: &Path) -> String {
     for (title, sql) in SAMPLES {
         out.push_str(&format!("\n{title}:\n"));
         match query_rows(&conn, sql) {
-            Ok(rows) => rows.iter().for_each(|r| out.push_str(&format!("  {}\n", r.join(" | ")))),
+            Ok(rows) => rows
+                .iter()
+                .for_each(|r| out.push_str(&format!("  {}\n", r.join(" | ")))),
             Err(e) => out.push_str(&format!("  (query failed: {e})\n")),
         }
     }

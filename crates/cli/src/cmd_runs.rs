@@ -43,7 +43,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
         RunsCommand::Show { id } => {
             let run = store.get_run(&id).map_err(|e| {
-                let code = if e.is_user_error() { exit::USAGE } else { exit::FAILURE };
+                let code = if e.is_user_error() {
+                    exit::USAGE
+                } else {
+                    exit::FAILURE
+                };
                 fail(code, e.to_string())
             })?;
             if ctx.json {
@@ -113,7 +117,9 @@ fn render_run(run: &RunRecord) -> String {
     }
     match serde_json::from_value::<Summary>(run.summary.clone()) {
         Ok(summary) => out.push_str(&render_summary(&summary)),
-        Err(_) if run.status == "running" => out.push_str("  (still running, or stopped without a summary)\n"),
+        Err(_) if run.status == "running" => {
+            out.push_str("  (still running, or stopped without a summary)\n")
+        }
         Err(_) => {}
     }
     if let Some(e) = &run.error {

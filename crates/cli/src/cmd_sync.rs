@@ -170,8 +170,8 @@ pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<
         .rate_limit_per_min(rate)
         .build()
         .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
-    let mut destination = destinations::open(&job.destination)
-        .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+    let mut destination =
+        destinations::open(&job.destination).map_err(|e| fail(exit::FAILURE, e.to_string()))?;
     let names: Vec<String> = streams.iter().map(|s| s.stream.name.clone()).collect();
     let run_id = store
         .insert_run(&NewRun {
@@ -182,7 +182,10 @@ pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<
             flow: job.flow.clone(),
         })
         .map_err(store_err)?;
-    let source = Arc::new(DriftSource::new(client.clone(), DriftSourceConfig::default()));
+    let source = Arc::new(DriftSource::new(
+        client.clone(),
+        DriftSourceConfig::default(),
+    ));
     let cancel = Cancel::new();
     let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
     let bars = Bars::new(ctx);
@@ -224,7 +227,12 @@ fn record_outcome(store: &Store, summary: &Summary) -> anyhow::Result<()> {
     let error = summary.error.as_ref().map(|e| e.to_string());
     let value = serde_json::to_value(summary)?;
     store
-        .finish_run(&summary.run_id, summary.status.as_str(), &value, error.as_deref())
+        .finish_run(
+            &summary.run_id,
+            summary.status.as_str(),
+            &value,
+            error.as_deref(),
+        )
         .map_err(store_err)?;
     if let Some(e) = &summary.error {
         if e.kind == ErrorKind::Unauthorized {
@@ -240,7 +248,9 @@ fn spawn_ctrl_c(cancel: Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             if !quiet {
-                eprintln!("interrupted: stopping after the current commit (the checkpoint is kept)");
+                eprintln!(
+                    "interrupted: stopping after the current commit (the checkpoint is kept)"
+                );
             }
             cancel.cancel();
         }
@@ -265,7 +275,10 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
         )),
         RunStatus::Cancelled => Err(fail(
             exit::FAILURE,
-            format!("run {} cancelled; the next run resumes from its checkpoint", summary.run_id),
+            format!(
+                "run {} cancelled; the next run resumes from its checkpoint",
+                summary.run_id
+            ),
         )),
         RunStatus::Failed => {
             let code = match summary.error.as_ref().map(|e| e.kind) {
@@ -281,7 +294,10 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
             } else {
                 String::new()
             };
-            Err(fail(code, format!("run {} failed: {message}{hint}", summary.run_id)))
+            Err(fail(
+                code,
+                format!("run {} failed: {message}{hint}", summary.run_id),
+            ))
         }
     }
 }

@@ -36,7 +36,11 @@ pub(crate) async fn conclude(
     let status = match result {
         Ok(()) => StreamStatus::Succeeded,
         Err(Fail::Closed) => {
-            return Err(RunError::new(ErrorKind::Cancelled, first, "the run stopped"))
+            return Err(RunError::new(
+                ErrorKind::Cancelled,
+                first,
+                "the run stopped",
+            ))
         }
         Err(Fail::Other(message)) => StreamStatus::Failed { error: message },
         Err(Fail::Drift(e)) => match &e {

@@ -1,9 +1,10 @@
-//! `accounts`: every page of `GET /accounts` (REFERENCE §7.3); incremental filters on
-//! `updateDateTime` client-side (Drift has no server filter).
+//! `accounts`: every page of `GET /accounts` (REFERENCE §7.3). Drift has no server-side
+//! filter, so incremental filters client-side: an account is written when its
+//! `updateDateTime` differs from the one stored for its `accountId` (see `KeyedCursors`).
 
 use crate::fail::{to_record, Fail};
 use crate::names::ACCOUNTS;
-use crate::watermark::Watermark;
+use crate::watermark::KeyedCursors;
 use crate::Ctx;
 use futures::StreamExt;
 use serde_json::Value;
@@ -14,15 +15,14 @@ use sync_core::{RequestMetrics, SyncMode};
 const PAGE_SIZE: u32 = 65;
 
 pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
-    let previous: Watermark = match mode {
-        SyncMode::FullRefresh => Watermark::default(),
+    let previous: KeyedCursors = match mode {
+        SyncMode::FullRefresh => KeyedCursors::default(),
         SyncMode::Incremental => ctx
             .state
             .get(ACCOUNTS)
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default(),
     };
-    let overlap = ctx.config.overlap_ms;
     let mut seen = BTreeMap::new();
     let pages = ctx.client.accounts(PAGE_SIZE);
     futures::pin_mut!(pages);
@@ -39,14 +39,17 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
                 Some(other) => other.to_string(),
                 None => String::new(),
             };
-            let updated = record.get("updateDateTime").and_then(Value::as_i64).unwrap_or(0);
+            let updated = record
+                .get("updateDateTime")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             seen.insert(key.clone(), updated);
-            if previous.is_new(&key, updated, overlap) {
+            if previous.changed(&key, updated) {
                 ctx.out.record(ACCOUNTS, record).await?;
             }
         }
     }
-    let next = previous.advanced(&seen, overlap);
+    let next = KeyedCursors::from_seen(seen);
     let state = serde_json::to_value(&next).map_err(|e| Fail::Other(e.to_string()))?;
     ctx.out.checkpoint(ACCOUNTS, ACCOUNTS, state).await?;
     Ok(())

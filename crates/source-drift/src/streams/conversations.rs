@@ -123,7 +123,14 @@ pub(crate) async fn run(ctx: &Ctx, family: &Family) -> Result<(), RunError> {
     for s in family.streams() {
         ctx.out.status(s, StreamStatus::Started).await?;
     }
-    let result = Runner::new(ctx, family).run().await;
+    let mut runner = Runner::new(ctx, family);
+    let mut result = runner.run().await;
+    if matches!(result, Err(Fail::Drift(_) | Fail::Other(_))) {
+        // Keep the progress of the pass: every conversation in it has its records emitted.
+        if let Err(e) = runner.checkpoint().await {
+            result = Err(e);
+        }
+    }
     conclude(&ctx.out, &family.streams(), result).await
 }
 
@@ -176,7 +183,7 @@ impl<'a> Runner<'a> {
             .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))
     }
 
-    async fn run(mut self) -> Result<(), Fail> {
+    async fn run(&mut self) -> Result<(), Fail> {
         let resumed = self.start_pass();
         let pass = self.pass()?.clone();
         if pass.mode == SyncMode::FullRefresh && !resumed && self.family.conversations {
@@ -317,7 +324,10 @@ impl<'a> Runner<'a> {
         if let Some(messages) = f.messages {
             self.metric(MESSAGES).await?;
             for m in messages {
-                let created = m.get("createdAt").and_then(Value::as_i64).unwrap_or(i64::MAX);
+                let created = m
+                    .get("createdAt")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX);
                 if f.work.messages_since.is_none_or(|since| created >= since) {
                     out.record(MESSAGES, m).await?;
                 }
@@ -365,7 +375,11 @@ impl<'a> Runner<'a> {
 
     async fn finish_pass(&mut self) -> Result<(), Fail> {
         let overlap = self.ctx.config.overlap_ms;
-        let pass = self.state.pass.take().ok_or_else(|| Fail::Other("internal: no pass".into()))?;
+        let pass = self
+            .state
+            .pass
+            .take()
+            .ok_or_else(|| Fail::Other("internal: no pass".into()))?;
         self.state.wm = self.state.wm.advanced(&pass.seen, overlap);
         self.state.contacts_known.extend(pass.contacts_done);
         self.checkpoint().await
@@ -374,7 +388,12 @@ impl<'a> Runner<'a> {
     async fn checkpoint(&mut self) -> Result<(), Fail> {
         self.last_checkpoint = Instant::now();
         let value = serde_json::to_value(&self.state).map_err(|e| Fail::Other(e.to_string()))?;
-        let owner = self.family.streams().first().copied().unwrap_or(CONVERSATIONS);
+        let owner = self
+            .family
+            .streams()
+            .first()
+            .copied()
+            .unwrap_or(CONVERSATIONS);
         self.ctx.out.checkpoint(&self.key, owner, value).await?;
         Ok(())
     }
@@ -398,9 +417,16 @@ async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fa
             return Ok(None);
         }
         match client.conversation_messages(id).await {
-            Ok(list) => list.iter().map(to_record).collect::<Result<Vec<_>, _>>().map(Some),
+            Ok(list) => list
+                .iter()
+                .map(to_record)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
             Err(drift_client::Error::NotFound { .. }) => {
-                tracing::warn!(conversation = id, "conversation gone before its messages were read");
+                tracing::warn!(
+                    conversation = id,
+                    "conversation gone before its messages were read"
+                );
                 Ok(Some(Vec::new()))
             }
             Err(e) => Err(Fail::from(e)),
@@ -413,7 +439,11 @@ async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fa
         match client.contact(cid).await {
             Ok(c) => to_record(&c).map(Some),
             Err(drift_client::Error::NotFound { .. }) => {
-                tracing::warn!(contact = cid, conversation = id, "contact of a conversation not found");
+                tracing::warn!(
+                    contact = cid,
+                    conversation = id,
+                    "contact of a conversation not found"
+                );
                 Ok(None)
             }
             Err(e) => Err(Fail::from(e)),

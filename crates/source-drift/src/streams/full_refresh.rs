@@ -43,14 +43,20 @@ pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fa
     ctx.out.metrics(name, one).await?;
     let records = records?;
     let hash = content_hash(&records);
-    let previous = ctx.state.get(name).and_then(|s| s.get("hash")).and_then(Value::as_str);
+    let previous = ctx
+        .state
+        .get(name)
+        .and_then(|s| s.get("hash"))
+        .and_then(Value::as_str);
     if mode == SyncMode::Incremental && previous == Some(hash.as_str()) {
         return Ok(()); // unchanged since the last run: nothing to write
     }
     for r in records {
         ctx.out.record(name, r).await?;
     }
-    ctx.out.checkpoint(name, name, json!({ "hash": hash })).await?;
+    ctx.out
+        .checkpoint(name, name, json!({ "hash": hash }))
+        .await?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! `meetings`: booked meetings in a `slotStart` window (Drift serves at most 30 days back,
-//! ≤1000 per call; REFERENCE §7.4). Incremental filters on `updatedAt`.
+//! ≤1000 per call; REFERENCE §7.4). Incremental writes a meeting
+//! when its `updatedAt` differs from the one stored for its `slug` (see `KeyedCursors`).
 
 use crate::fail::{to_record, Fail};
 use crate::names::MEETINGS;
-use crate::watermark::Watermark;
+use crate::watermark::KeyedCursors;
 use crate::Ctx;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -12,8 +13,8 @@ use sync_core::{RequestMetrics, SyncMode};
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
-    let previous: Watermark = match mode {
-        SyncMode::FullRefresh => Watermark::default(),
+    let previous: KeyedCursors = match mode {
+        SyncMode::FullRefresh => KeyedCursors::default(),
         SyncMode::Incremental => ctx
             .state
             .get(MEETINGS)
@@ -30,7 +31,6 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
         ..Default::default()
     };
     ctx.out.metrics(MEETINGS, one).await?;
-    let overlap = ctx.config.overlap_ms;
     let mut seen = BTreeMap::new();
     for meeting in meetings? {
         let record = to_record(&meeting)?;
@@ -44,11 +44,11 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
             .find_map(|k| record.get(*k).and_then(Value::as_i64))
             .unwrap_or(0);
         seen.insert(key.clone(), updated);
-        if previous.is_new(&key, updated, overlap) {
+        if previous.changed(&key, updated) {
             ctx.out.record(MEETINGS, record).await?;
         }
     }
-    let next = previous.advanced(&seen, overlap);
+    let next = KeyedCursors::from_seen(seen);
     let state = serde_json::to_value(&next).map_err(|e| Fail::Other(e.to_string()))?;
     ctx.out.checkpoint(MEETINGS, MEETINGS, state).await?;
     Ok(())

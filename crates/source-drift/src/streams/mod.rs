@@ -134,17 +134,32 @@ mod tests {
             assert_eq!(schema["additionalProperties"], true, "{}", s.name);
             let props = schema["properties"].as_object().unwrap();
             for pk in &s.primary_key {
-                assert!(props.contains_key(pk), "{}: primary key {pk} not in schema", s.name);
+                assert!(
+                    props.contains_key(pk),
+                    "{}: primary key {pk} not in schema",
+                    s.name
+                );
             }
             if let Some(c) = &s.cursor_field {
-                assert!(props.contains_key(c), "{}: cursor {c} not in schema", s.name);
+                assert!(
+                    props.contains_key(c),
+                    "{}: cursor {c} not in schema",
+                    s.name
+                );
             }
             for (name, p) in props {
                 let types = p["type"].as_array().unwrap();
-                assert!(types.contains(&"null".into()), "{}.{name} is not nullable", s.name);
+                assert!(
+                    types.contains(&"null".into()),
+                    "{}.{name} is not nullable",
+                    s.name
+                );
             }
         }
-        assert_eq!(cat.get("messages").unwrap().index_fields, ["conversationId"]);
+        assert_eq!(
+            cat.get("messages").unwrap().index_fields,
+            ["conversationId"]
+        );
         assert_eq!(cat.get("accounts").unwrap().primary_key, ["accountId"]);
     }
 }
