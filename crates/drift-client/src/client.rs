@@ -16,7 +16,7 @@ use url::Url;
 use crate::base::{parse_base_url, same_origin};
 use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
 use crate::clock::{Clock, TokioClock};
-use crate::decode::decode;
+use crate::decode::decode_classified;
 use crate::error::{parse_error_body, scope_in, Redactor};
 use crate::retry::{AttemptError, RetryPolicy};
 use crate::Error;
@@ -145,8 +145,8 @@ pub struct ClientBuilder {
     burst: u32,
     max_concurrency: usize,
     retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
     page_cap: u32,
     budget: Option<RateBudget>,
     clock: Option<Arc<dyn Clock>>,
@@ -211,7 +211,15 @@ impl ClientBuilder {
 
     /// Timeout of one HTTP attempt, body included (default 60 s).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Removes the request and connect timeouts. Only for tests on tokio's paused clock,
+    /// where any pending timer would fire while a real socket is being read.
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self.connect_timeout = None;
         self
     }
 
@@ -293,7 +301,11 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwest::Client, Error> {
+fn http_client(
+    base: &Url,
+    timeout: Option<Duration>,
+    connect: Option<Duration>,
+) -> Result<reqwest::Client, Error> {
     let pinned = base.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() < 5 && same_origin(attempt.url(), &pinned) {
@@ -302,10 +314,14 @@ fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwe
             attempt.stop()
         }
     });
-    reqwest::Client::builder()
-        .redirect(policy)
-        .timeout(timeout)
-        .connect_timeout(connect)
+    let mut builder = reqwest::Client::builder().redirect(policy);
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(t) = connect {
+        builder = builder.connect_timeout(t);
+    }
+    builder
         .user_agent(concat!("driftbridge/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Config {
@@ -324,8 +340,8 @@ impl Client {
             burst: DEFAULT_BURST,
             max_concurrency: 8,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            timeout: Some(Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
             page_cap: DEFAULT_PAGE_CAP,
             budget: None,
             clock: None,
@@ -354,13 +370,27 @@ impl Client {
 
     /// Sends a request with pacing and retries; returns the 2xx response.
     pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
-        crate::retry::run(self, req).await
+        crate::retry::run(self, req, Ok).await
     }
 
-    /// Sends and decodes the JSON body as `T`.
+    /// Sends and decodes the JSON body as `T`. A body cut short is retried like a broken
+    /// connection (reads and idempotent writes only).
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, Error> {
-        let raw = self.send(req).await?;
-        decode(req.route, &raw.body, &self.inner.redactor)
+        self.json_with_headers(req).await.map(|(t, _)| t)
+    }
+
+    /// Like [`Client::json`], also returning the response headers.
+    pub(crate) async fn json_with_headers<T: DeserializeOwned>(
+        &self,
+        req: &Req,
+    ) -> Result<(T, HeaderMap), Error> {
+        let redactor = &self.inner.redactor;
+        crate::retry::run(self, req, |raw: Raw| {
+            decode_classified(req.route, &raw.body, redactor)
+                .map(|t| (t, raw.headers))
+                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+        })
+        .await
     }
 
     /// One attempt: budget, permit, HTTP exchange, header observation, classification.
