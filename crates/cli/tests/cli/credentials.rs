@@ -13,6 +13,8 @@ const CANARY: &str = "tok_CANARY_9d8c7b6a5f4e3d2c1b0a";
 const LIMITED: &str = "tok_LIMITED_1a2b3c4d5e6f7a8b9c0d";
 /// Canary that expires in two hours.
 const EXPIRING: &str = "tok_EXPIRING_0f1e2d3c4b5a69788796";
+/// Canary that expired a minute ago.
+const EXPIRED: &str = "tok_EXPIRED_5a4b3c2d1e0f9a8b7c6d";
 
 /// A sandbox (with the canary tokens) running on its own runtime for one test.
 struct Sandbox {
@@ -33,11 +35,18 @@ impl Sandbox {
             conversations: 5,
             token: CANARY.to_string(),
             limited_tokens: vec![(LIMITED.to_string(), vec!["conversation_read".to_string()])],
-            tokens: vec![TokenSpec {
-                token: EXPIRING.to_string(),
-                scopes: vec!["conversation_read".to_string()],
-                expires_at: Some(now + 2 * 3_600_000),
-            }],
+            tokens: vec![
+                TokenSpec {
+                    token: EXPIRING.to_string(),
+                    scopes: vec!["conversation_read".to_string()],
+                    expires_at: Some(now + 2 * 3_600_000),
+                },
+                TokenSpec {
+                    token: EXPIRED.to_string(),
+                    scopes: vec!["conversation_read".to_string()],
+                    expires_at: Some(now - 60_000),
+                },
+            ],
             ..SandboxConfig::default()
         };
         let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
@@ -121,7 +130,7 @@ impl Cli {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        for token in [CANARY, LIMITED, EXPIRING] {
+        for token in [CANARY, LIMITED, EXPIRING, EXPIRED] {
             assert!(
                 !run.stdout.contains(token) && !run.stderr.contains(token),
                 "a token leaked in the output of {args:?}:\n{}\n{}",
@@ -1000,4 +1009,17 @@ fn for_needs_a_test() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn expired_token_is_rejected() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let run = cli.add("old", &sandbox.url(), EXPIRED, &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+    assert_eq!(
+        cli.json(&["credentials", "show", "old"])["status"],
+        "failed"
+    );
 }

@@ -125,3 +125,26 @@ fn newer_schema_is_refused() {
         "{err:?}"
     );
 }
+
+#[test]
+fn store_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>(_: &T) {}
+    let (_dir, store) = new_store();
+    shared(&store);
+    let store = std::sync::Arc::new(store);
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || s.insert_run(&new_run("a")).unwrap())
+        })
+        .collect();
+    let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let listed: Vec<String> = store
+        .list_runs(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert!(ids.iter().all(|id| listed.contains(id)));
+}
