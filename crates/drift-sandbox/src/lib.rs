@@ -129,7 +129,14 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let addr = listener
         .local_addr()
         .map_err(|source| SandboxError::Bind { port, source })?;
-    let app = Arc::new(App::new(config)?);
+    // Building a large org takes a moment: keep it off the async worker threads.
+    let app = tokio::task::spawn_blocking(move || App::new(config))
+        .await
+        .map_err(|e| SandboxError::Config {
+            field: "conversations",
+            message: format!("building the org failed: {e}"),
+        })??;
+    let app = Arc::new(app);
     let base_url = format!("http://127.0.0.1:{}", addr.port());
     let _ = app.base_url.set(base_url.clone());
     let router = api::router(&app)
