@@ -10,6 +10,8 @@ mod accounts;
 mod admin;
 #[path = "sandbox/auth.rs"]
 mod auth;
+#[path = "sandbox/compat.rs"]
+mod compat;
 #[path = "sandbox/contacts.rs"]
 mod contacts;
 #[path = "sandbox/conversations.rs"]
