@@ -264,7 +264,19 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|e| e.to_string())
         .unwrap_or_default();
+    let all_forbidden = !summary.streams.is_empty()
+        && summary
+            .streams
+            .iter()
+            .all(|s| s.state == StreamState::Unavailable);
     match summary.status {
+        RunStatus::Succeeded if all_forbidden => Err(fail(
+            exit::CREDENTIAL_REJECTED,
+            format!(
+                "run {}: Drift refused every selected stream (403); grant the scopes named above to credential {}",
+                summary.run_id, summary.credential
+            ),
+        )),
         RunStatus::Succeeded => Ok(ExitCode::SUCCESS),
         RunStatus::Partial => Err(fail(
             exit::PARTIAL,
@@ -359,7 +371,7 @@ pub fn render_summary(s: &Summary) -> String {
     }
     let t = &s.totals;
     out.push_str(&format!(
-        "  total: {} requests, {} rate limited (429), {} retries, {} waits ({} waiting)\n",
+        "  total: {} requests, {} rate limited (429), {} retries, {} waits ({} waiting, summed over concurrent requests)\n",
         t.requests,
         t.rate_limited,
         t.retries,
