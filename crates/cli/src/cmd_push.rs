@@ -84,12 +84,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let store = Arc::new(Store::open(&ctx.data_dir).map_err(store_error)?);
     let settings = saved::resolve(&store, &args)?;
     let opts = options(&settings, &args)?;
-    let credential = store.credential(&settings.credential).map_err(store_error)?;
+    let credential = store
+        .credential(&settings.credential)
+        .map_err(store_error)?;
     let api_key = store
         .credential_api_key(&credential.name)
         .map_err(store_error)?;
     let client = Client::builder(&credential.base_url, api_key)
-        .rate_limit_per_min(args.rate_limit_per_min.unwrap_or(credential.rate_limit_per_min))
+        .rate_limit_per_min(
+            args.rate_limit_per_min
+                .unwrap_or(credential.rate_limit_per_min),
+        )
         .max_concurrency(args.concurrency.max(1))
         .build()
         .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
@@ -122,7 +127,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let print_plans = opts.dry_run && !ctx.quiet && !ctx.json;
     let outcome = writer::push(&client, opts, input, Some(ledger), |o| {
         if print_plans {
-            println!("row {}: {} {}", o.row, o.kind.as_str(), o.reason.as_deref().unwrap_or(""));
+            println!(
+                "row {}: {} {}",
+                o.row,
+                o.kind.as_str(),
+                o.reason.as_deref().unwrap_or("")
+            );
         }
         results.write(o)
     })
@@ -135,7 +145,14 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             return Err(setup_error(&store, &credential.name, e));
         }
     };
-    finish(ctx, &store, &run_id, &credential.name, &summary, &results_path)
+    finish(
+        ctx,
+        &store,
+        &run_id,
+        &credential.name,
+        &summary,
+        &results_path,
+    )
 }
 
 /// Settings after merging a saved destination with the flags.
@@ -185,7 +202,9 @@ fn options(s: &Settings, args: &Args) -> anyhow::Result<PushOptions> {
     }
     if let Some(d) = &s.on_duplicate {
         opts.on_duplicate = OnDuplicate::parse(d).ok_or_else(|| {
-            usage(format!("unknown --on-duplicate `{d}`: use update-all, first or reject"))
+            usage(format!(
+                "unknown --on-duplicate `{d}`: use update-all, first or reject"
+            ))
         })?;
     }
     opts.mapping = s.mapping.clone();
@@ -232,7 +251,10 @@ fn setup_error(store: &Store, credential: &str, e: PushError) -> anyhow::Error {
             if matches!(d, drift_client::Error::Unauthorized { .. }) {
                 let _ = store.mark_credential_failed(credential, &d.to_string());
             }
-            fail(exit::CREDENTIAL_REJECTED, format!("credential {credential}: {d}"))
+            fail(
+                exit::CREDENTIAL_REJECTED,
+                format!("credential {credential}: {d}"),
+            )
         }
         PushError::Drift(d @ drift_client::Error::RateLimited { .. }) => {
             fail(exit::RATE_LIMITED, d.to_string())
@@ -271,7 +293,11 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
     if ctx.quiet {
         return;
     }
-    let dry = if s.dry_run { " (dry run: nothing written)" } else { "" };
+    let dry = if s.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
     println!(
         "push {}{dry}: {} rows in {:.1} s ({:.0} rows/s), {} requests ({:.2} per row)",
         s.object.as_str(),
