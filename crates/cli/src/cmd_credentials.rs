@@ -84,7 +84,7 @@ struct AddArgs {
     #[command(flatten)]
     key: KeyInput,
     /// Save without testing against Drift (status stays unverified).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "uses")]
     no_test: bool,
     #[command(flatten)]
     uses: Uses,
@@ -97,7 +97,7 @@ struct RotateArgs {
     #[command(flatten)]
     key: KeyInput,
     /// Save without testing the new key.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "uses")]
     no_test: bool,
     #[command(flatten)]
     uses: Uses,

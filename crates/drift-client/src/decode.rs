@@ -17,6 +17,20 @@ pub(crate) fn decode<T: DeserializeOwned>(
     body: &[u8],
     redactor: &Redactor,
 ) -> Result<T, Error> {
+    decode_classified(route, body, redactor).map_err(|(e, _)| e)
+}
+
+/// Like [`decode`], and tells whether the body ended early (a cut-off response, worth a
+/// retry for reads) rather than having the wrong shape.
+pub(crate) fn decode_classified<T: DeserializeOwned>(
+    route: &str,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Result<T, (Error, bool)> {
+    let fail = |e: serde_json::Error| {
+        let truncated = e.classify() == serde_json::error::Category::Eof;
+        (decode_error(route, &e, body, redactor), truncated)
+    };
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -24,9 +38,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
             // only when the body really has one.
             let fixed = replace_lone_surrogates(body);
             if fixed == body {
-                return Err(decode_error(route, &e, body, redactor));
+                return Err(fail(e));
             }
-            serde_json::from_slice(&fixed).map_err(|e| decode_error(route, &e, body, redactor))
+            serde_json::from_slice(&fixed).map_err(fail)
         }
     }
 }

@@ -10,11 +10,19 @@ mod accounts;
 mod admin;
 #[path = "sandbox/auth.rs"]
 mod auth;
+#[path = "sandbox/compat.rs"]
+mod compat;
 #[path = "sandbox/contacts.rs"]
 mod contacts;
 #[path = "sandbox/conversations.rs"]
 mod conversations;
+#[path = "sandbox/faults.rs"]
+mod faults;
+#[path = "sandbox/fixtures.rs"]
+mod fixtures;
 #[path = "sandbox/rate_limit.rs"]
 mod rate_limit;
 #[path = "sandbox/users.rs"]
 mod users;
+#[path = "sandbox/writes.rs"]
+mod writes;

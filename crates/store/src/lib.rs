@@ -88,6 +88,7 @@ impl Store {
         create_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
+        restrict_to_owner(&path);
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -191,6 +192,26 @@ fn enable_wal(conn: &Connection) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Make the database file readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode). It holds no plain-text secret, but its metadata is private too.
+/// Best effort: a file owned by someone else keeps its mode, with a warning.
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open_to_others = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o077 != 0)
+            .unwrap_or(false);
+        if open_to_others {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make the metadata store private (chmod 600)");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn create_data_dir(dir: &Path) -> Result<()> {

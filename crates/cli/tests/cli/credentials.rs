@@ -13,6 +13,8 @@ const CANARY: &str = "tok_CANARY_9d8c7b6a5f4e3d2c1b0a";
 const LIMITED: &str = "tok_LIMITED_1a2b3c4d5e6f7a8b9c0d";
 /// Canary that expires in two hours.
 const EXPIRING: &str = "tok_EXPIRING_0f1e2d3c4b5a69788796";
+/// Canary that expired a minute ago.
+const EXPIRED: &str = "tok_EXPIRED_5a4b3c2d1e0f9a8b7c6d";
 
 /// A sandbox (with the canary tokens) running on its own runtime for one test.
 struct Sandbox {
@@ -33,11 +35,18 @@ impl Sandbox {
             conversations: 5,
             token: CANARY.to_string(),
             limited_tokens: vec![(LIMITED.to_string(), vec!["conversation_read".to_string()])],
-            tokens: vec![TokenSpec {
-                token: EXPIRING.to_string(),
-                scopes: vec!["conversation_read".to_string()],
-                expires_at: Some(now + 2 * 3_600_000),
-            }],
+            tokens: vec![
+                TokenSpec {
+                    token: EXPIRING.to_string(),
+                    scopes: vec!["conversation_read".to_string()],
+                    expires_at: Some(now + 2 * 3_600_000),
+                },
+                TokenSpec {
+                    token: EXPIRED.to_string(),
+                    scopes: vec!["conversation_read".to_string()],
+                    expires_at: Some(now - 60_000),
+                },
+            ],
             ..SandboxConfig::default()
         };
         let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
@@ -121,7 +130,7 @@ impl Cli {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        for token in [CANARY, LIMITED, EXPIRING] {
+        for token in [CANARY, LIMITED, EXPIRING, EXPIRED] {
             assert!(
                 !run.stdout.contains(token) && !run.stderr.contains(token),
                 "a token leaked in the output of {args:?}:\n{}\n{}",
@@ -900,5 +909,117 @@ fn tampered_ciphertext_gives_a_decryption_error_naming_the_credential() {
         run.stderr.contains("cannot decrypt") && run.stderr.contains("\"Billing\""),
         "{}",
         run.stderr
+    );
+}
+
+/// Run `args` on a pseudo-terminal (util-linux `script`), answer the key prompt with `key`
+/// once it is shown, and return everything the terminal displayed and the exit code.
+fn run_on_terminal(cli: &Cli, args: &[&str], key: &str) -> (i32, String) {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let mut line = format!(
+        "{} --data-dir {}",
+        bin().display(),
+        cli.data_dir().display()
+    );
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut child = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the CLI on a terminal");
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = Arc::clone(&shown);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&shown.lock().unwrap()).contains("input hidden") {
+        assert!(std::time::Instant::now() < deadline, "no prompt shown");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{key}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    (status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn key_is_prompted_for_without_echo() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let url = sandbox.url();
+    let args = [
+        "credentials",
+        "add",
+        "--name",
+        "typed",
+        "--base-url",
+        url.as_str(),
+    ];
+    let (code, screen) = run_on_terminal(&cli, &args, &format!("  {CANARY}  "));
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Drift API key (input hidden):"), "{screen}");
+    assert!(screen.contains("✓ token accepted"), "{screen}");
+    assert!(!screen.contains(CANARY), "the key was echoed: {screen}");
+    assert_eq!(
+        cli.json(&["credentials", "show", "typed"])["key_mask"],
+        "••••1b0a"
+    );
+}
+
+#[test]
+fn for_needs_a_test() {
+    let cli = Cli::new();
+    let args = [
+        "credentials",
+        "add",
+        "--name",
+        "x",
+        "--api-key-env",
+        "T",
+        "--no-test",
+        "--for",
+        "accounts",
+    ];
+    let run = cli.run_with(&args, &[("T", CANARY)], None);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("--no-test") && run.stderr.contains("--for"),
+        "{}",
+        run.stderr
+    );
+    assert!(cli
+        .json(&["credentials", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn expired_token_is_rejected() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let run = cli.add("old", &sandbox.url(), EXPIRED, &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+    assert_eq!(
+        cli.json(&["credentials", "show", "old"])["status"],
+        "failed"
     );
 }

@@ -374,3 +374,27 @@ async fn a_shared_budget_spans_clients() {
         "the second client waited for the first one's slot"
     );
 }
+
+#[tokio::test]
+async fn a_body_cut_short_is_retried_for_reads_but_a_wrong_shape_is_not() {
+    let server = MockServer::start().await;
+    mount_once(
+        &server,
+        "/users/list",
+        ResponseTemplate::new(200).set_body_raw("{\"data\": [{\"id\": 1", "application/json"),
+    )
+    .await;
+    mount_ok(&server, "/users/list").await;
+    Mock::given(method("GET"))
+        .and(path("/teams/org"))
+        .respond_with(json(json!({"data": "not a list"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    assert_eq!(c.users().await.unwrap().len(), 1);
+    assert_eq!(c.metrics().retries, 1);
+    assert!(matches!(c.teams().await, Err(Error::Decode { .. })));
+    assert_eq!(c.metrics().retries, 1, "a wrong shape is not retried");
+    server.verify().await;
+}
