@@ -96,7 +96,7 @@ struct ListPos {
     statuses: Vec<u8>,
 }
 
-/// [SIM] `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
+/// `[SIM]` `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
 fn encode_token(p: &ListPos) -> String {
     let raw = json!({"offset": p.offset, "limit": p.limit, "statusId": p.statuses}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -300,7 +300,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 /// `GET /conversations/{id}/messages?next=<cursor>`: oldest first, 50 per page; the cursor
-/// is the id of the last message of the previous page [SIM].
+/// is the id of the last message of the previous page `[SIM]`.
 async fn messages(
     State(app): State<AppState>,
     Path(id): Path<String>,
