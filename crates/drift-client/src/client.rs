@@ -396,23 +396,20 @@ impl Client {
     /// One attempt: budget, permit, HTTP exchange, header observation, classification.
     pub(crate) async fn attempt(&self, req: &Req) -> Result<Raw, AttemptError> {
         let inner = &self.inner;
+        let url = self.url_for(req).map_err(AttemptError::fatal)?;
+        // Permit first, then the budget: a slot granted by the pacer is used at once, so
+        // requests queued behind the concurrency cap cannot leave in a burst.
+        let _permit = inner
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
         let lane = req.lane();
         inner
             .budget
             .acquire(lane, inner.retry.max_total_wait)
             .await
             .map_err(AttemptError::fatal)?;
-        let _permit = inner
-            .concurrency
-            .acquire()
-            .await
-            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
-        let url = inner.base.join(&req.target).map_err(|e| {
-            AttemptError::fatal(Error::Invalid {
-                field: None,
-                message: format!("{}: bad request path: {e}", req.route),
-            })
-        })?;
         let mut builder = inner
             .http
             .request(req.method.clone(), url)
@@ -433,6 +430,15 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let server_wait = inner.budget.observe(lane, status, &headers);
+        if status == 429 {
+            tracing::info!(
+                route = req.route,
+                retry_after_ms = server_wait.map(|d| d.as_millis() as u64),
+                "Drift rate limited the request (429)"
+            );
+        } else {
+            tracing::debug!(route = req.route, status, "Drift response");
+        }
         let body = resp
             .bytes()
             .await
@@ -444,6 +450,30 @@ impl Client {
             self.status_error(req, status, &body, server_wait),
             status,
         ))
+    }
+
+    /// The absolute URL of `req`, refused unless it is on the base URL's host (the token is
+    /// never sent elsewhere, whatever a cursor or link says).
+    fn url_for(&self, req: &Req) -> Result<Url, Error> {
+        let base = &self.inner.base;
+        let url = base.join(&req.target).map_err(|e| Error::Invalid {
+            field: None,
+            message: format!("{}: bad request path: {e}", req.route),
+        })?;
+        if !same_origin(&url, base) || !url.path().starts_with(base.path()) {
+            return Err(Error::Invalid {
+                field: Some("cursor".into()),
+                message: format!(
+                    "{}: refused a request outside the base URL {} (to {}://{}); the token \
+                     is only sent to the credential's base URL",
+                    req.route,
+                    base.as_str(),
+                    url.scheme(),
+                    url.host_str().unwrap_or("?")
+                ),
+            });
+        }
+        Ok(url)
     }
 
     fn transport_error(&self, req: &Req, e: &reqwest::Error) -> AttemptError {

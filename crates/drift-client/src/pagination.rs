@@ -35,7 +35,8 @@ pub struct Page<T> {
 /// `ListConversations::start` to resume a pass at that page.
 ///
 /// Encodings (stable): `/path?query` — a next link relative to the base URL;
-/// `next:<cursor>` — a legacy `next` cursor; any other string — a `page_token` value.
+/// `next:<cursor>` — a legacy `next` cursor; `page_token:<token>` or any other string — a
+/// `page_token` value (use the prefix for a raw token that starts with `/` or `next:`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct PageCursor(pub String);
 
@@ -53,6 +54,8 @@ impl PageCursor {
             Cursor::Link(rel)
         } else if let Some(next) = self.0.strip_prefix("next:") {
             Cursor::Legacy(next)
+        } else if let Some(token) = self.0.strip_prefix("page_token:") {
+            Cursor::PageToken(token)
         } else {
             Cursor::PageToken(&self.0)
         }
@@ -270,4 +273,23 @@ fn pagination_error(route: &str, page: u32, reason: String) -> Error {
         page,
         reason,
     }
+}
+
+/// Flattens a stream of pages into a stream of records (errors pass through in place).
+///
+/// Use it when page boundaries do not matter; keep the page stream when you checkpoint
+/// `Page::next`.
+pub fn into_records<T, S>(pages: S) -> impl Stream<Item = Result<T, Error>> + Send + 'static
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<Page<T>, Error>> + Send + 'static,
+{
+    use futures::StreamExt;
+    pages.flat_map(|page| {
+        let items: Vec<Result<T, Error>> = match page {
+            Ok(p) => p.items.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(items)
+    })
 }

@@ -214,7 +214,7 @@ impl Org {
         self.resort();
     }
 
-    /// Re-sort the list order: `updatedAt` desc, ties by `id` desc (REFERENCE §9 [SIM]).
+    /// Re-sort the list order: `updatedAt` desc, ties by `id` desc (REFERENCE §9 `[SIM]`).
     pub fn resort(&mut self) {
         let convs = &self.conversations;
         let mut order: Vec<usize> = (0..convs.len()).collect();

@@ -376,7 +376,6 @@ impl Gen {
             .iter()
             .map(|p| crate::org::int(p, "id"))
             .collect();
-        let mut prev_updated = 0;
         for (j, created) in starts.into_iter().enumerate() {
             let contact = if j < in_convs {
                 contact_ids[j]
@@ -401,11 +400,14 @@ impl Gen {
                 humans,
             );
             let last = msgs.last().map_or(created, |m| m.created_at);
-            let mut updated = (last + self.rng.random_range(0..HOUR)).min(self.anchor - 1);
-            if j % 17 == 16 && prev_updated >= last {
-                updated = prev_updated; // [SIM] deliberate updatedAt tie, ordered by id desc
+            let updated = (last + self.rng.random_range(0..HOUR)).min(self.anchor - 1);
+            if j % 17 == 16 {
+                // [SIM] a deliberate updatedAt tie (the list orders ties by id desc): the
+                // previous conversation changed status at the same millisecond.
+                if let Some(prev) = org.conversations.last_mut() {
+                    prev.insert("updatedAt".into(), json!(updated));
+                }
             }
-            prev_updated = updated;
             let participants: Vec<i64> = if status == "bulk_sent" {
                 vec![BOT_USER_ID]
             } else {

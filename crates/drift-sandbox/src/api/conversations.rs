@@ -1,4 +1,4 @@
-//! Conversations, messages, stats and reports (REFERENCE §7.2, §6).
+//! Conversations, messages and stats (REFERENCE §7.2, §6).
 
 use super::{api, bare, data, json_body, path_id, AppState, Params};
 use crate::config::ORG_ID;
@@ -86,15 +86,6 @@ pub fn routes(r: Router<AppState>, app: &AppState) -> Router<AppState> {
             post(post_message),
         ),
     )
-    .route(
-        "/reports/conversations",
-        api(
-            app,
-            "reports.conversations",
-            Some("conversation_read"),
-            post(report),
-        ),
-    )
 }
 
 /// Where a list page starts and what it filters (the decoded cursor).
@@ -105,7 +96,7 @@ struct ListPos {
     statuses: Vec<u8>,
 }
 
-/// [SIM] `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
+/// `[SIM]` `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
 fn encode_token(p: &ListPos) -> String {
     let raw = json!({"offset": p.offset, "limit": p.limit, "statusId": p.statuses}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -309,7 +300,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 /// `GET /conversations/{id}/messages?next=<cursor>`: oldest first, 50 per page; the cursor
-/// is the id of the last message of the previous page [SIM].
+/// is the id of the last message of the previous page `[SIM]`.
 async fn messages(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -330,7 +321,7 @@ async fn messages(
     let (i, _) = org.conversation(id).ok_or_else(|| not_found(id))?;
     let all = &org.messages[i];
     let start = after.map_or(0, |a| all.partition_point(|m| m.id <= a));
-    let page: Vec<Value> = all[start..]
+    let mut page: Vec<Value> = all[start..]
         .iter()
         .take(MESSAGES_PAGE)
         .map(Message::to_json)
@@ -341,6 +332,15 @@ async fn messages(
         Some(CursorFault::Cycle) => Some(0),
         None => more.then(|| all[start + MESSAGES_PAGE - 1].id),
     };
+    if app.config.compat.is_some() {
+        let url = next.map(|n| {
+            json!(format!(
+                "{}/conversations/{id}/messages?next={n}",
+                app.base_url()
+            ))
+        });
+        crate::compat::mark_last_row(&mut page, url.as_ref());
+    }
     let pagination = match next {
         Some(n) => json!({"more": true, "next": n.to_string()}),
         None => json!({"more": false}),
@@ -481,96 +481,4 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
         json!({"status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,
         "createdAt": now, "id": id, "inboxId": INBOX_ID}),
     ))
-}
-
-/// `POST /reports/conversations` (REFERENCE §7.2): filters `status IN [...]`, `createdAt` /
-/// `updatedAt` `BETWEEN [ms, ms]`, `HAS_PROPERTY`; metrics computed per conversation, `"NaN"`
-/// for unknown or missing ones. Bare `{count, data}`.
-async fn report(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
-    let body = json_body(&body)?;
-    let metrics: Vec<String> = match body.get("metrics") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|m| m.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
-                ApiError::invalid("metrics", "metrics must be an array of metric names")
-            })?,
-        _ => {
-            return Err(ApiError::invalid(
-                "metrics",
-                "metrics is required: an array of metric names",
-            ))
-        }
-    };
-    let filters = match body.get("filters") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(ApiError::invalid("filters", "filters must be an array")),
-    };
-    for f in &filters {
-        check_filter(f)?;
-    }
-    let org = app.read();
-    let rows: Vec<Value> = org
-        .order
-        .iter()
-        .map(|&i| (&org.conversations[i], org.messages[i].len()))
-        .filter(|(c, _)| filters.iter().all(|f| filter_matches(c, f)))
-        .map(|(c, n)| json!({"conversationId": c.get("id"), "metrics": metrics.iter().map(|m| metric(c, n, m)).collect::<Vec<_>>()}))
-        .collect();
-    Ok(bare(json!({"count": rows.len(), "data": rows})))
-}
-
-fn check_filter(f: &Value) -> ApiResult<()> {
-    let op = f.get("operation").and_then(Value::as_str);
-    let ok = f.get("property").and_then(Value::as_str).is_some()
-        && matches!(op, Some("IN" | "BETWEEN" | "HAS_PROPERTY"));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "filters",
-            "each filter needs `property` and `operation` IN, BETWEEN or HAS_PROPERTY",
-        ))
-    }
-}
-
-fn filter_matches(c: &Obj, f: &Value) -> bool {
-    let prop = f.get("property").and_then(Value::as_str).unwrap_or("");
-    let values = f
-        .get("values")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let field = c.get(prop);
-    match f.get("operation").and_then(Value::as_str) {
-        Some("HAS_PROPERTY") => field.is_some_and(|v| !v.is_null()),
-        Some("IN") => field.is_some_and(|v| {
-            values.iter().any(|x| {
-                x == v || x.as_str().map(str::to_lowercase) == v.as_str().map(str::to_lowercase)
-            })
-        }),
-        Some("BETWEEN") => {
-            let n = field.and_then(Value::as_i64);
-            let lo = values.first().and_then(Value::as_i64).unwrap_or(i64::MIN);
-            let hi = values.get(1).and_then(Value::as_i64).unwrap_or(i64::MAX);
-            n.is_some_and(|n| (lo..=hi).contains(&n))
-        }
-        _ => false,
-    }
-}
-
-fn metric(c: &Obj, messages: usize, name: &str) -> Value {
-    let closed = text(c, "status") == Some("closed");
-    match name {
-        "createdAt" | "updatedAt" | "relatedPlaybookId" | "contactId" => c
-            .get(name)
-            .cloned()
-            .filter(|v| !v.is_null())
-            .unwrap_or_else(|| json!("NaN")),
-        "timeToCloseMillis" if closed => json!(int(c, "updatedAt") - int(c, "createdAt")),
-        "messageCount" => json!(messages),
-        _ => json!("NaN"),
-    }
 }
