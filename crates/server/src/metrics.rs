@@ -79,12 +79,26 @@ pub fn credential_tested(credential: &str, status: &str) {
 /// Drift API use of one run, per credential (from `drift_client::Client::metrics()`).
 pub fn drift_usage(credential: &str, usage: &drift_client::MetricsSnapshot) {
     let label = ("credential", credential.to_string());
-    metrics::counter!("driftbridge_drift_requests_total", &[label.clone()])
-        .increment(usage.requests);
-    metrics::counter!("driftbridge_drift_rate_limited_total", &[label.clone()])
-        .increment(usage.rate_limited);
-    metrics::counter!("driftbridge_drift_retries_total", &[label.clone()]).increment(usage.retries);
-    metrics::counter!("driftbridge_drift_waits_total", &[label.clone()]).increment(usage.waits);
+    metrics::counter!(
+        "driftbridge_drift_requests_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.requests);
+    metrics::counter!(
+        "driftbridge_drift_rate_limited_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.rate_limited);
+    metrics::counter!(
+        "driftbridge_drift_retries_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.retries);
+    metrics::counter!(
+        "driftbridge_drift_waits_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.waits);
     metrics::counter!("driftbridge_drift_wait_seconds_total", &[label])
         .increment(usage.wait_time.as_secs());
 }

@@ -343,6 +343,7 @@ async fn test_reports_each_step_and_stores_the_result() {
             "org_id",
             "scopes",
             "expires",
+            "least_privilege",
             "scope_coverage"
         ]
     );
