@@ -1,28 +1,492 @@
-//! `driftbridge credentials` (stub until its issue lands).
+//! `driftbridge credentials add|list|show|test|rotate|update|delete` and
+//! `driftbridge vault rotate-key` (DESIGN.md §1 steps 1-3, §4 "Secrets", §6).
+//!
+//! Results go to stdout (JSON with `--json`); notices and warnings to stderr. The API key is
+//! read from a prompt, stdin or an environment variable (see `key_input`), shown only as a
+//! mask, and never printed, logged or put in an error.
 
-use crate::common::{fail, Ctx};
+mod check;
+mod key_input;
+
+use crate::common::{exit, fail, Ctx};
+use clap::Subcommand;
+use key_input::KeyInput;
+use serde_json::json;
 use std::process::ExitCode;
+use store::validate::DEFAULT_RATE_LIMIT_PER_MIN;
+use store::{Credential, CredentialUpdate, NewCredential, Store, StoreError};
 
 /// Arguments of `driftbridge credentials`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`credentials` is not implemented yet",
-    ))
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add a Drift credential; the key is prompted for (no echo) unless
+    /// --api-key-stdin or --api-key-env is given. Tested right away unless --no-test.
+    Add(AddArgs),
+    /// List credentials: name, status, masked key, base URL, description.
+    List,
+    /// Show one credential and its last test result.
+    Show {
+        /// Credential name (case-insensitive).
+        name: String,
+    },
+    /// Test a credential against Drift (POST /app/token_info) and store the result.
+    Test {
+        /// Credential name (case-insensitive).
+        name: String,
+        #[command(flatten)]
+        uses: Uses,
+    },
+    /// Replace a credential's API key, then test it (unless --no-test).
+    Rotate(RotateArgs),
+    /// Change a credential's name, description, base URL or rate budget.
+    Update(UpdateArgs),
+    /// Delete a credential (refused while a data source, destination or flow uses it).
+    Delete {
+        /// Credential name (case-insensitive).
+        name: String,
+        /// Delete even if data sources, destinations or flows use it (they lose it).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `--for`: what the credential will be used for, to check its scopes.
+#[derive(Debug, clap::Args)]
+struct Uses {
+    /// Streams or write targets the credential will serve, comma-separated
+    /// (conversations, messages, contacts, accounts, users, teams, playbooks, meetings,
+    /// contact_attributes, all, push:contacts, push:accounts, push:timeline,
+    /// push:conversations). Missing scopes are an error; extra scopes a warning.
+    #[arg(long = "for", value_name = "USES", value_delimiter = ',')]
+    uses: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// Unique name, 1-100 characters (case-insensitive).
+    #[arg(long)]
+    name: String,
+    /// Optional description, up to 1000 characters.
+    #[arg(long)]
+    description: Option<String>,
+    /// API base URL: https://, or http:// to a loopback address (the sandbox).
+    #[arg(long, default_value = store::validate::DEFAULT_BASE_URL)]
+    base_url: String,
+    /// Request budget per minute shared by every use of this credential.
+    #[arg(long, default_value_t = DEFAULT_RATE_LIMIT_PER_MIN)]
+    rate_limit_per_min: u32,
+    #[command(flatten)]
+    key: KeyInput,
+    /// Save without testing against Drift (status stays unverified).
+    #[arg(long, conflicts_with = "uses")]
+    no_test: bool,
+    #[command(flatten)]
+    uses: Uses,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// Credential name (case-insensitive).
+    name: String,
+    #[command(flatten)]
+    key: KeyInput,
+    /// Save without testing the new key.
+    #[arg(long, conflicts_with = "uses")]
+    no_test: bool,
+    #[command(flatten)]
+    uses: Uses,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// Credential name (case-insensitive).
+    name: String,
+    /// New name.
+    #[arg(long = "name", value_name = "NEW_NAME")]
+    new_name: Option<String>,
+    /// New description (an empty string removes it).
+    #[arg(long)]
+    description: Option<String>,
+    /// New base URL (the credential becomes unverified until tested).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// New request budget per minute.
+    #[arg(long)]
+    rate_limit_per_min: Option<u32>,
+}
+
+/// Run `driftbridge credentials`.
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Add(a) => add(ctx, a).await,
+        Command::List => list(ctx),
+        Command::Show { name } => show(ctx, &name),
+        Command::Test { name, uses } => test(ctx, &name, &uses.uses).await,
+        Command::Rotate(a) => rotate(ctx, a).await,
+        Command::Update(a) => update(ctx, a),
+        Command::Delete { name, force } => delete(ctx, &name, force),
+    }
+}
+
+/// Map a store error to the CLI's exit codes: 2 for bad input, 1 otherwise.
+pub(crate) fn store_error(e: StoreError) -> anyhow::Error {
+    let code = if e.is_user_error() {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    };
+    fail(code, e.to_string())
+}
+
+fn open_store(ctx: &Ctx) -> anyhow::Result<Store> {
+    Store::open(&ctx.data_dir).map_err(store_error)
+}
+
+fn note(ctx: &Ctx, text: &str) {
+    if !ctx.quiet {
+        eprintln!("note: {text}");
+    }
+}
+
+/// Read and validate a key from the chosen source; prints the `Bearer ` notice.
+fn read_key(ctx: &Ctx, input: &KeyInput) -> anyhow::Result<secrecy::SecretString> {
+    let raw = input.read()?;
+    let key = store::validate::api_key(&raw).map_err(store_error)?;
+    if let Some(notice) = &key.notice {
+        note(ctx, notice);
+    }
+    Ok(key.key)
+}
+
+fn warn_base_url(raw: &str) -> anyhow::Result<()> {
+    let url = store::validate::base_url(raw).map_err(store_error)?;
+    for warning in &url.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
+    // Validate everything that needs no key first, so a typo fails before the prompt.
+    store::validate::name(&a.name).map_err(store_error)?;
+    store::validate::description(a.description.as_deref()).map_err(store_error)?;
+    store::validate::rate_limit_per_min(a.rate_limit_per_min).map_err(store_error)?;
+    store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
+    warn_base_url(&a.base_url)?;
+    let store = open_store(ctx)?;
+    if let Ok(existing) = store.credential(&a.name) {
+        return Err(store_error(StoreError::Duplicate {
+            kind: "credential",
+            name: a.name.trim().to_string(),
+            existing: existing.name,
+        }));
+    }
+    let key = read_key(ctx, &a.key)?;
+    let new = NewCredential {
+        name: a.name,
+        description: a.description,
+        base_url: Some(a.base_url),
+        api_key: key.clone(),
+        rate_limit_per_min: a.rate_limit_per_min,
+    };
+    let credential = store.add_credential(&new).map_err(store_error)?;
+    tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
+    if !ctx.json {
+        println!(
+            "Saved credential \"{}\" (key {}).",
+            credential.name, credential.key_mask
+        );
+    }
+    finish_with_test(ctx, &store, credential, key, a.no_test, &a.uses.uses).await
+}
+
+/// After add/rotate: test unless `--no-test`, then print the credential (JSON mode).
+async fn finish_with_test(
+    ctx: &Ctx,
+    store: &Store,
+    credential: Credential,
+    key: secrecy::SecretString,
+    no_test: bool,
+    uses: &[String],
+) -> anyhow::Result<ExitCode> {
+    let (report, failure) = if no_test {
+        note(ctx, "not tested (--no-test); the credential stays unverified until `driftbridge credentials test` passes");
+        (None, None)
+    } else {
+        let (report, failure) = check::run_test(ctx, store, &credential, key, uses).await?;
+        (Some(report), failure)
+    };
+    if ctx.json {
+        let credential = store.credential(&credential.name).map_err(store_error)?;
+        print_json(&json!({ "credential": credential, "test": report }))?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let credentials = open_store(ctx)?.list_credentials().map_err(store_error)?;
+    if ctx.json {
+        print_json(&credentials)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if credentials.is_empty() {
+        println!("No credentials yet. Add one with `driftbridge credentials add --name NAME`.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 5]> = credentials
+        .iter()
+        .map(|c| {
+            [
+                c.name.clone(),
+                c.status.to_string(),
+                c.key_mask.clone(),
+                c.base_url.clone(),
+                c.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(["NAME", "STATUS", "KEY", "BASE URL", "DESCRIPTION"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 UTC (seconds precision).
+pub(crate) fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    let c = open_store(ctx)?.credential(name).map_err(store_error)?;
+    if ctx.json {
+        print_json(&c)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+    // Expiry is known only once a test succeeded (which also records the org id).
+    let expires = match (c.org_id, c.expires_at) {
+        (_, Some(at)) => format_time(at),
+        (Some(_), None) => "never".to_string(),
+        (None, None) => "-".to_string(),
+    };
+    let lines = [
+        ("name", c.name.clone()),
+        ("id", c.id.clone()),
+        ("kind", c.kind.clone()),
+        ("description", opt(c.description.clone())),
+        ("base url", c.base_url.clone()),
+        ("api key", c.key_mask.clone()),
+        (
+            "rate limit",
+            format!("{} requests/minute", c.rate_limit_per_min),
+        ),
+        ("status", c.status.to_string()),
+        ("tested at", opt(c.tested_at.map(format_time))),
+        ("org id", opt(c.org_id.map(|o| o.to_string()))),
+        (
+            "scopes",
+            if c.scopes.is_empty() {
+                "-".into()
+            } else {
+                c.scopes.join(" ")
+            },
+        ),
+        ("expires", expires),
+        ("last error", opt(c.last_error.clone())),
+        ("created", format_time(c.created_at)),
+        ("updated", format_time(c.updated_at)),
+    ];
+    for (label, value) in lines {
+        println!("{:<12} {value}", format!("{label}:"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn test(ctx: &Ctx, name: &str, uses: &[String]) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    let credential = store.credential(name).map_err(store_error)?;
+    let key = store.credential_api_key(name).map_err(store_error)?;
+    let (report, failure) = check::run_test(ctx, &store, &credential, key, uses).await?;
+    if ctx.json {
+        print_json(&report)?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn rotate(ctx: &Ctx, a: RotateArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    store.credential(&a.name).map_err(store_error)?;
+    store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
+    let key = read_key(ctx, &a.key)?;
+    let credential = store
+        .rotate_credential_key(&a.name, &key)
+        .map_err(store_error)?;
+    if !ctx.json {
+        println!(
+            "Replaced the API key of \"{}\" (now {}).",
+            credential.name, credential.key_mask
+        );
+    }
+    finish_with_test(ctx, &store, credential, key, a.no_test, &a.uses.uses).await
+}
+
+fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {
+    if a.new_name.is_none()
+        && a.description.is_none()
+        && a.base_url.is_none()
+        && a.rate_limit_per_min.is_none()
+    {
+        return Err(fail(
+            exit::USAGE,
+            "nothing to update; pass --name, --description, --base-url or --rate-limit-per-min (use `credentials rotate` to replace the key)",
+        ));
+    }
+    if let Some(url) = &a.base_url {
+        warn_base_url(url)?;
+    }
+    let store = open_store(ctx)?;
+    let before = store.credential(&a.name).map_err(store_error)?;
+    let update = CredentialUpdate {
+        name: a.new_name,
+        description: a.description.map(Some),
+        base_url: a.base_url,
+        rate_limit_per_min: a.rate_limit_per_min,
+    };
+    let after = store
+        .update_credential(&a.name, &update)
+        .map_err(store_error)?;
+    if ctx.json {
+        print_json(&after)?;
+    } else {
+        println!("Updated credential \"{}\".", after.name);
+    }
+    if before.status != after.status {
+        note(ctx, &format!("the base URL changed, so the credential is unverified; run `driftbridge credentials test {}`", after.name));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn delete(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    let users = store.credential_users(name).map_err(store_error)?;
+    let deleted = store.delete_credential(name, force).map_err(store_error)?;
+    if !users.is_empty() {
+        let names: Vec<String> = users.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "warning: --force: {} no longer have a credential; give them one before they run",
+            names.join(", ")
+        );
+    }
+    if ctx.json {
+        print_json(&json!({ "deleted": deleted.name, "id": deleted.id }))?;
+    } else {
+        println!("Deleted credential \"{}\".", deleted.name);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Arguments of `driftbridge vault`.
 #[derive(Debug, clap::Args)]
-pub struct VaultArgs {}
+pub struct VaultArgs {
+    #[command(subcommand)]
+    command: VaultCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Re-encrypt every secret under a new master key. With the key file, a new key is
+    /// generated and the file replaced; with DRIFTBRIDGE_MASTER_KEY, give the new key with
+    /// --new-key-env.
+    RotateKey {
+        /// Environment variable holding the new master key (base64 of 32 bytes).
+        #[arg(long, value_name = "VAR")]
+        new_key_env: Option<String>,
+    },
+}
 
 /// Run `driftbridge vault`.
-pub async fn run_vault(_ctx: &Ctx, _args: VaultArgs) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`vault` is not implemented yet",
-    ))
+pub async fn run_vault(ctx: &Ctx, args: VaultArgs) -> anyhow::Result<ExitCode> {
+    let VaultCommand::RotateKey { new_key_env } = args.command;
+    let new_key = match &new_key_env {
+        None => None,
+        Some(var) => {
+            let text = std::env::var(var).map_err(|_| {
+                fail(
+                    exit::USAGE,
+                    format!("new_key: the environment variable {var} (from --new-key-env) is not set; export the new master key (base64 of 32 bytes, e.g. `openssl rand -base64 32`)"),
+                )
+            })?;
+            Some(
+                store::MasterKey::from_base64(&text, var)
+                    .map_err(|e| fail(exit::USAGE, e.to_string()))?,
+            )
+        }
+    };
+    let store = open_store(ctx)?;
+    let rotation = store.rotate_master_key(new_key).map_err(store_error)?;
+    let origin = match &rotation.origin {
+        store::KeyOrigin::File(p) => format!("key file {}", p.display()),
+        other => other.to_string(),
+    };
+    if ctx.json {
+        print_json(&json!({
+            "from_version": rotation.from_version,
+            "to_version": rotation.to_version,
+            "secrets": rotation.secrets,
+            "key_origin": origin,
+        }))?;
+    } else {
+        println!(
+            "Re-encrypted {} secret(s): master key version {} -> {}.",
+            rotation.secrets, rotation.from_version, rotation.to_version
+        );
+    }
+    match rotation.origin {
+        store::KeyOrigin::File(p) => note(ctx, &format!("{} now holds the new key", p.display())),
+        store::KeyOrigin::Env => eprintln!(
+            "warning: set {} to the new key (the value of {}) before the next command; the old key no longer opens the vault",
+            store::vault::MASTER_KEY_ENV,
+            new_key_env.unwrap_or_default()
+        ),
+        store::KeyOrigin::Given => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,129 @@
-//! `driftbridge runs` (stub until its issue lands).
+//! `driftbridge runs list | show ID`: the run history kept in the metadata store.
 
-use crate::common::{fail, Ctx};
+use crate::cmd_sync::{open_store, render_summary, Summary};
+use crate::common::{exit, fail, Ctx};
 use std::process::ExitCode;
+use store::RunRecord;
 
 /// Arguments of `driftbridge runs`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: RunsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RunsCommand {
+    /// The most recent runs, newest first.
+    List {
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One run with its per-stream figures.
+    Show {
+        /// Run id (from `runs list` or the `sync` summary).
+        id: String,
+    },
+}
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`runs` is not implemented yet",
-    ))
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    match args.command {
+        RunsCommand::List { limit } => {
+            let runs = store
+                .list_runs(limit)
+                .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", render_list(&runs));
+            }
+        }
+        RunsCommand::Show { id } => {
+            let run = store.get_run(&id).map_err(|e| {
+                let code = if e.is_user_error() {
+                    exit::USAGE
+                } else {
+                    exit::FAILURE
+                };
+                fail(code, e.to_string())
+            })?;
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                print!("{}", render_run(&run));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn written(run: &RunRecord) -> u64 {
+    serde_json::from_value::<Summary>(run.summary.clone())
+        .map(|s| s.streams.iter().map(|st| st.records_written).sum())
+        .unwrap_or(0)
+}
+
+fn requests(run: &RunRecord) -> u64 {
+    run.summary["totals"]["requests"].as_u64().unwrap_or(0)
+}
+
+fn render_list(runs: &[RunRecord]) -> String {
+    if runs.is_empty() {
+        return "no runs yet: start one with `driftbridge sync --credential NAME`\n".into();
+    }
+    let mut out = format!(
+        "{:<34} {:<19} {:<10} {:<12} {:<12} {:>8} {:>9}  {}\n",
+        "ID", "STARTED (UTC)", "STATUS", "CREDENTIAL", "MODE", "WRITTEN", "REQUESTS", "DESTINATION"
+    );
+    for r in runs {
+        out.push_str(&format!(
+            "{:<34} {:<19} {:<10} {:<12} {:<12} {:>8} {:>9}  {}\n",
+            r.id,
+            time(r.started_at),
+            r.status,
+            r.credential,
+            r.mode,
+            written(r),
+            requests(r),
+            r.destination
+        ));
+    }
+    out
+}
+
+fn render_run(run: &RunRecord) -> String {
+    let mut out = format!(
+        "run {}\n  status: {}\n  started: {} UTC\n  finished: {}\n  credential: {}\n  destination: {}\n  mode: {}\n  streams: {}\n",
+        run.id,
+        run.status,
+        time(run.started_at),
+        run.finished_at.map(|t| format!("{} UTC", time(t))).unwrap_or_else(|| "-".into()),
+        run.credential,
+        run.destination,
+        run.mode,
+        run.streams.join(", ")
+    );
+    if let Some(flow) = &run.flow {
+        out.push_str(&format!("  flow: {flow}\n"));
+    }
+    match serde_json::from_value::<Summary>(run.summary.clone()) {
+        Ok(summary) => out.push_str(&render_summary(&summary)),
+        Err(_) if run.status == "running" => {
+            out.push_str("  (still running, or stopped without a summary)\n")
+        }
+        Err(_) => {}
+    }
+    if let Some(e) = &run.error {
+        out.push_str(&format!("  error: {e}\n"));
+    }
+    out
 }

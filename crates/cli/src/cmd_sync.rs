@@ -1,16 +1,445 @@
-//! `driftbridge sync` (stub until its issue lands).
+//! `driftbridge sync`: read Drift streams into a destination (DESIGN.md §6).
+//!
+//! Glue only: the credential comes from the store, the client from `drift-client`, the
+//! streams from `source-drift`, the sink from `destinations`, the run from `sync-core`.
+//! The run record (with the summary printed here) goes to the store.
 
-use crate::common::{fail, Ctx};
+use crate::common::{exit, fail, Ctx};
+use anyhow::Context as _;
+use destinations::DestinationSpec;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use source_drift::{DriftSource, DriftSourceConfig};
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use store::{NewRun, Store};
+use sync_core::{
+    run_sync, Cancel, ErrorKind, ProgressEvent, ProgressFn, RunError, RunOptions, RunStatus,
+    StreamState, StreamSummary, SyncMode,
+};
+
+/// Default destination when `--destination` is not given: a file in the current directory.
+pub const DEFAULT_DESTINATION: &str = "sqlite:driftbridge-data.db";
 
 /// Arguments of `driftbridge sync`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Name of the Drift credential to read with (see `credentials list`).
+    #[arg(long)]
+    pub credential: String,
+    /// Streams to sync, comma-separated, or `all`: conversations, messages, contacts,
+    /// accounts, users, teams, playbooks, meetings, contact_attributes.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub streams: Vec<String>,
+    /// Where to write: sqlite:PATH (default: ./driftbridge-data.db in the current directory).
+    #[arg(long, default_value = DEFAULT_DESTINATION)]
+    pub destination: String,
+    /// `incremental` (default: changes since the last run; the first run reads everything) or
+    /// `full` (read everything again).
+    #[arg(long, default_value = "incremental", value_parser = parse_mode)]
+    pub mode: SyncMode,
+    /// Flow name to record on the run.
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// Override the credential's request budget (requests per minute) for this run.
+    #[arg(long)]
+    pub rate_limit_per_min: Option<u32>,
+}
+
+fn parse_mode(s: &str) -> Result<SyncMode, String> {
+    s.parse()
+}
+
+/// What to run (shared with `demo`).
+#[derive(Debug, Clone)]
+pub struct SyncJob {
+    /// Credential name.
+    pub credential: String,
+    /// Stream names or `all`.
+    pub streams: Vec<String>,
+    /// Destination.
+    pub destination: DestinationSpec,
+    /// Mode.
+    pub mode: SyncMode,
+    /// Flow name, if any.
+    pub flow: Option<String>,
+    /// Budget override.
+    pub rate_limit_per_min: Option<u32>,
+}
+
+/// Request counters of the whole run (the credential's budget), as the client counted them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Responses with status 429.
+    pub rate_limited: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Times a request waited for the budget, a `Retry-After` or a backoff.
+    pub waits: u64,
+    /// Total waiting time, milliseconds.
+    pub wait_ms: u64,
+}
+
+/// The summary printed at the end and stored on the run record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Run id.
+    pub run_id: String,
+    /// `succeeded`, `partial`, `failed` or `cancelled`.
+    pub status: RunStatus,
+    /// Credential name.
+    pub credential: String,
+    /// Destination (no secrets).
+    pub destination: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Per stream: records read/written, requests attributed to it, duration.
+    pub streams: Vec<StreamSummary>,
+    /// Requests, 429s, retries and waits of the whole run.
+    pub totals: Totals,
+    /// Why the run failed.
+    pub error: Option<RunError>,
+    /// Wall time, milliseconds.
+    pub duration_ms: u64,
+}
+
+fn mode_name(mode: SyncMode) -> &'static str {
+    match mode {
+        SyncMode::FullRefresh => "full",
+        SyncMode::Incremental => "incremental",
+    }
+}
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`sync` is not implemented yet",
-    ))
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let destination: DestinationSpec = args
+        .destination
+        .parse()
+        .map_err(|e: String| fail(exit::USAGE, format!("--destination: {e}")))?;
+    let job = SyncJob {
+        credential: args.credential,
+        streams: args.streams,
+        destination,
+        mode: args.mode,
+        flow: args.flow,
+        rate_limit_per_min: args.rate_limit_per_min,
+    };
+    let store = open_store(ctx)?;
+    let summary = execute(ctx, &store, &job).await?;
+    print_summary(ctx, &summary)?;
+    finish(&summary)
+}
+
+/// Open the metadata store, mapping its errors to exit codes.
+pub fn open_store(ctx: &Ctx) -> anyhow::Result<Store> {
+    Store::open(&ctx.data_dir)
+        .with_context(|| format!("cannot open the data directory {}", ctx.data_dir.display()))
+}
+
+fn store_err(e: store::StoreError) -> anyhow::Error {
+    let code = if e.is_user_error() {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    };
+    fail(code, e.to_string())
+}
+
+/// Run `job`: record the run, sync, store the summary; a 401 marks the credential failed.
+/// Errors only for what prevents the run from starting (unknown credential or stream, bad
+/// base URL, unopenable destination); a run that fails later returns its summary.
+pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<Summary> {
+    let credential = store.credential(&job.credential).map_err(store_err)?;
+    let catalog = source_drift::catalog();
+    let streams = catalog
+        .select(&job.streams, job.mode)
+        .map_err(|e| fail(exit::USAGE, format!("--streams: {e}")))?;
+    if streams.is_empty() {
+        return Err(fail(exit::USAGE, "--streams: no stream selected"));
+    }
+    let key = store
+        .credential_api_key(&credential.name)
+        .map_err(store_err)?;
+    let rate = job
+        .rate_limit_per_min
+        .unwrap_or(credential.rate_limit_per_min);
+    let client = drift_client::Client::builder(&credential.base_url, key)
+        .rate_limit_per_min(rate)
+        .build()
+        .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
+    let mut destination =
+        destinations::open(&job.destination).map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+    let names: Vec<String> = streams.iter().map(|s| s.stream.name.clone()).collect();
+    let run_id = store
+        .insert_run(&NewRun {
+            credential: credential.name.clone(),
+            destination: job.destination.describe(),
+            mode: mode_name(job.mode).into(),
+            streams: names,
+            flow: job.flow.clone(),
+        })
+        .map_err(store_err)?;
+    let source = Arc::new(DriftSource::new(
+        client.clone(),
+        DriftSourceConfig::default(),
+    ));
+    let cancel = Cancel::new();
+    let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
+    let bars = Bars::new(ctx);
+    let options = RunOptions::new(run_id.clone(), format!("drift:{}", credential.id));
+    let report = run_sync(
+        source,
+        destination.as_mut(),
+        streams,
+        options,
+        cancel,
+        Some(bars.callback()),
+    )
+    .await;
+    ctrl_c.abort();
+    bars.clear();
+    let m = client.metrics();
+    let summary = Summary {
+        run_id: run_id.clone(),
+        status: report.status,
+        credential: credential.name.clone(),
+        destination: job.destination.describe(),
+        mode: mode_name(job.mode).into(),
+        streams: report.streams,
+        totals: Totals {
+            requests: m.requests,
+            rate_limited: m.rate_limited,
+            retries: m.retries,
+            waits: m.waits,
+            wait_ms: u64::try_from(m.wait_time.as_millis()).unwrap_or(u64::MAX),
+        },
+        error: report.error,
+        duration_ms: report.duration_ms,
+    };
+    record_outcome(store, &summary)?;
+    Ok(summary)
+}
+
+fn record_outcome(store: &Store, summary: &Summary) -> anyhow::Result<()> {
+    let error = summary.error.as_ref().map(|e| e.to_string());
+    let value = serde_json::to_value(summary)?;
+    store
+        .finish_run(
+            &summary.run_id,
+            summary.status.as_str(),
+            &value,
+            error.as_deref(),
+        )
+        .map_err(store_err)?;
+    if let Some(e) = &summary.error {
+        if e.kind == ErrorKind::Unauthorized {
+            store
+                .mark_credential_failed(&summary.credential, &e.message)
+                .map_err(store_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn spawn_ctrl_c(cancel: Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            if !quiet {
+                eprintln!(
+                    "interrupted: stopping after the current commit (the checkpoint is kept)"
+                );
+            }
+            cancel.cancel();
+        }
+    })
+}
+
+/// Exit code of a finished run (DESIGN.md §6), as an error for the non-zero ones.
+pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
+    let message = summary
+        .error
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    match summary.status {
+        RunStatus::Succeeded => Ok(ExitCode::SUCCESS),
+        RunStatus::Partial => Err(fail(
+            exit::PARTIAL,
+            format!(
+                "run {} finished, but some records were rejected (see table _driftbridge_rejected)",
+                summary.run_id
+            ),
+        )),
+        RunStatus::Cancelled => Err(fail(
+            exit::FAILURE,
+            format!(
+                "run {} cancelled; the next run resumes from its checkpoint",
+                summary.run_id
+            ),
+        )),
+        RunStatus::Failed => {
+            let code = match summary.error.as_ref().map(|e| e.kind) {
+                Some(ErrorKind::Unauthorized | ErrorKind::Forbidden) => exit::CREDENTIAL_REJECTED,
+                Some(ErrorKind::RateLimited) => exit::RATE_LIMITED,
+                _ => exit::FAILURE,
+            };
+            let hint = if code == exit::CREDENTIAL_REJECTED {
+                format!(
+                    "; credential {} is marked failed: check or rotate its API key (`driftbridge credentials rotate {}`)",
+                    summary.credential, summary.credential
+                )
+            } else {
+                String::new()
+            };
+            Err(fail(
+                code,
+                format!("run {} failed: {message}{hint}", summary.run_id),
+            ))
+        }
+    }
+}
+
+/// Print the summary: JSON with `--json`, else a table.
+pub fn print_summary(ctx: &Ctx, summary: &Summary) -> anyhow::Result<()> {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+    } else if !ctx.quiet {
+        print!("{}", render_summary(summary));
+    }
+    Ok(())
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn state_text(s: &StreamSummary) -> String {
+    let name = match s.state {
+        StreamState::Pending => "pending",
+        StreamState::Running => "running",
+        StreamState::Succeeded => "ok",
+        StreamState::Unavailable => "unavailable",
+        StreamState::Failed => "failed",
+        StreamState::Cancelled => "cancelled",
+    };
+    match &s.reason {
+        Some(r) => format!("{name}: {r}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The summary as a text table (also used by `runs show`).
+pub fn render_summary(s: &Summary) -> String {
+    let mut out = format!(
+        "run {} {} in {} (credential {}, {}, mode {})\n",
+        s.run_id,
+        s.status.as_str(),
+        secs(s.duration_ms),
+        s.credential,
+        s.destination,
+        s.mode
+    );
+    out.push_str(&format!(
+        "  {:<20} {:>8} {:>8} {:>9} {:>9}  {}\n",
+        "stream", "read", "written", "requests", "duration", "status"
+    ));
+    for st in &s.streams {
+        out.push_str(&format!(
+            "  {:<20} {:>8} {:>8} {:>9} {:>9}  {}\n",
+            st.stream,
+            st.records_read,
+            st.records_written,
+            st.requests.requests,
+            secs(st.duration_ms),
+            state_text(st)
+        ));
+    }
+    let t = &s.totals;
+    out.push_str(&format!(
+        "  total: {} requests, {} rate limited (429), {} retries, {} waits ({} waiting)\n",
+        t.requests,
+        t.rate_limited,
+        t.retries,
+        t.waits,
+        secs(t.wait_ms)
+    ));
+    if let Some(e) = &s.error {
+        out.push_str(&format!("  error: {e}\n"));
+    }
+    out
+}
+
+/// Progress bars on stderr, one per stream (hidden when stderr is not a terminal, or with
+/// `-q` / `--json`).
+struct Bars {
+    multi: MultiProgress,
+    bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+}
+
+impl Bars {
+    fn new(ctx: &Ctx) -> Self {
+        let target = if ctx.quiet || ctx.json {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Self {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn callback(&self) -> ProgressFn {
+        let multi = self.multi.clone();
+        let bars = self.bars.clone();
+        Arc::new(move |event: &ProgressEvent| {
+            let Ok(mut bars) = bars.lock() else { return };
+            let s = &event.summary;
+            let bar = bars
+                .entry(s.stream.clone())
+                .or_insert_with(|| new_bar(&multi, &s.stream));
+            if let Some(total) = s.expected {
+                if bar.length() != Some(total) {
+                    bar.set_length(total);
+                    bar.set_style(counted_style());
+                }
+            }
+            bar.set_position(s.records_read);
+            bar.set_message(format!(
+                "written {} · {} requests · {}",
+                s.records_written,
+                s.requests.requests,
+                state_text(s)
+            ));
+        })
+    }
+
+    fn clear(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.finish_and_clear();
+            }
+        }
+        let _ = self.multi.clear();
+    }
+}
+
+fn new_bar(multi: &MultiProgress, stream: &str) -> ProgressBar {
+    let bar = multi.add(ProgressBar::no_length());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>20} {spinner} {pos} records  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(stream.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+fn counted_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>20} [{bar:25}] {pos}/{len} eta {eta}  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }

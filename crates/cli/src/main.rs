@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_push;
 mod cmd_runs;
 mod cmd_sandbox;
+mod cmd_serve;
 mod cmd_sync;
 mod common;
 
@@ -47,6 +48,8 @@ enum Command {
     Sync(cmd_sync::Args),
     /// Write records from a file or table into Drift (contacts, accounts, timeline, conversations).
     Push(cmd_push::Args),
+    /// Serve the REST API (/api/v1) and the web UI.
+    Serve(cmd_serve::Args),
     /// Run history.
     Runs(cmd_runs::Args),
 }
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             Command::Vault(a) => cmd_credentials::run_vault(&ctx, a).await,
             Command::Sync(a) => cmd_sync::run(&ctx, a).await,
             Command::Push(a) => cmd_push::run(&ctx, a).await,
+            Command::Serve(a) => cmd_serve::run(&ctx, a).await,
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
         }
     });

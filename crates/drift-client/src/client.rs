@@ -16,7 +16,7 @@ use url::Url;
 use crate::base::{parse_base_url, same_origin};
 use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
 use crate::clock::{Clock, TokioClock};
-use crate::decode::decode;
+use crate::decode::decode_classified;
 use crate::error::{parse_error_body, scope_in, Redactor};
 use crate::retry::{AttemptError, RetryPolicy};
 use crate::Error;
@@ -145,8 +145,8 @@ pub struct ClientBuilder {
     burst: u32,
     max_concurrency: usize,
     retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
     page_cap: u32,
     budget: Option<RateBudget>,
     clock: Option<Arc<dyn Clock>>,
@@ -211,7 +211,15 @@ impl ClientBuilder {
 
     /// Timeout of one HTTP attempt, body included (default 60 s).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Removes the request and connect timeouts. Only for tests on tokio's paused clock,
+    /// where any pending timer would fire while a real socket is being read.
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self.connect_timeout = None;
         self
     }
 
@@ -293,7 +301,11 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwest::Client, Error> {
+fn http_client(
+    base: &Url,
+    timeout: Option<Duration>,
+    connect: Option<Duration>,
+) -> Result<reqwest::Client, Error> {
     let pinned = base.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() < 5 && same_origin(attempt.url(), &pinned) {
@@ -302,10 +314,14 @@ fn http_client(base: &Url, timeout: Duration, connect: Duration) -> Result<reqwe
             attempt.stop()
         }
     });
-    reqwest::Client::builder()
-        .redirect(policy)
-        .timeout(timeout)
-        .connect_timeout(connect)
+    let mut builder = reqwest::Client::builder().redirect(policy);
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(t) = connect {
+        builder = builder.connect_timeout(t);
+    }
+    builder
         .user_agent(concat!("driftbridge/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Config {
@@ -324,8 +340,8 @@ impl Client {
             burst: DEFAULT_BURST,
             max_concurrency: 8,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            timeout: Some(Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
             page_cap: DEFAULT_PAGE_CAP,
             budget: None,
             clock: None,
@@ -354,35 +370,46 @@ impl Client {
 
     /// Sends a request with pacing and retries; returns the 2xx response.
     pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
-        crate::retry::run(self, req).await
+        crate::retry::run(self, req, Ok).await
     }
 
-    /// Sends and decodes the JSON body as `T`.
+    /// Sends and decodes the JSON body as `T`. A body cut short is retried like a broken
+    /// connection (reads and idempotent writes only).
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, Error> {
-        let raw = self.send(req).await?;
-        decode(req.route, &raw.body, &self.inner.redactor)
+        self.json_with_headers(req).await.map(|(t, _)| t)
+    }
+
+    /// Like [`Client::json`], also returning the response headers.
+    pub(crate) async fn json_with_headers<T: DeserializeOwned>(
+        &self,
+        req: &Req,
+    ) -> Result<(T, HeaderMap), Error> {
+        let redactor = &self.inner.redactor;
+        crate::retry::run(self, req, |raw: Raw| {
+            decode_classified(req.route, &raw.body, redactor)
+                .map(|t| (t, raw.headers))
+                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+        })
+        .await
     }
 
     /// One attempt: budget, permit, HTTP exchange, header observation, classification.
     pub(crate) async fn attempt(&self, req: &Req) -> Result<Raw, AttemptError> {
         let inner = &self.inner;
+        let url = self.url_for(req).map_err(AttemptError::fatal)?;
+        // Permit first, then the budget: a slot granted by the pacer is used at once, so
+        // requests queued behind the concurrency cap cannot leave in a burst.
+        let _permit = inner
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
         let lane = req.lane();
         inner
             .budget
             .acquire(lane, inner.retry.max_total_wait)
             .await
             .map_err(AttemptError::fatal)?;
-        let _permit = inner
-            .concurrency
-            .acquire()
-            .await
-            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
-        let url = inner.base.join(&req.target).map_err(|e| {
-            AttemptError::fatal(Error::Invalid {
-                field: None,
-                message: format!("{}: bad request path: {e}", req.route),
-            })
-        })?;
         let mut builder = inner
             .http
             .request(req.method.clone(), url)
@@ -414,6 +441,30 @@ impl Client {
             self.status_error(req, status, &body, server_wait),
             status,
         ))
+    }
+
+    /// The absolute URL of `req`, refused unless it is on the base URL's host (the token is
+    /// never sent elsewhere, whatever a cursor or link says).
+    fn url_for(&self, req: &Req) -> Result<Url, Error> {
+        let base = &self.inner.base;
+        let url = base.join(&req.target).map_err(|e| Error::Invalid {
+            field: None,
+            message: format!("{}: bad request path: {e}", req.route),
+        })?;
+        if !same_origin(&url, base) || !url.path().starts_with(base.path()) {
+            return Err(Error::Invalid {
+                field: Some("cursor".into()),
+                message: format!(
+                    "{}: refused a request outside the base URL {} (to {}://{}); the token \
+                     is only sent to the credential's base URL",
+                    req.route,
+                    base.as_str(),
+                    url.scheme(),
+                    url.host_str().unwrap_or("?")
+                ),
+            });
+        }
+        Ok(url)
     }
 
     fn transport_error(&self, req: &Req, e: &reqwest::Error) -> AttemptError {

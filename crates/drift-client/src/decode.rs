@@ -17,13 +17,31 @@ pub(crate) fn decode<T: DeserializeOwned>(
     body: &[u8],
     redactor: &Redactor,
 ) -> Result<T, Error> {
+    decode_classified(route, body, redactor).map_err(|(e, _)| e)
+}
+
+/// Like [`decode`], and tells whether the body ended early (a cut-off response, worth a
+/// retry for reads) rather than having the wrong shape.
+pub(crate) fn decode_classified<T: DeserializeOwned>(
+    route: &str,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Result<T, (Error, bool)> {
+    let fail = |e: serde_json::Error| {
+        let truncated = e.classify() == serde_json::error::Category::Eof;
+        (decode_error(route, &e, body, redactor), truncated)
+    };
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(e) if e.to_string().contains("surrogate") => {
+        Err(e) => {
+            // serde_json reports lone surrogates with several messages; rewrite and retry
+            // only when the body really has one.
             let fixed = replace_lone_surrogates(body);
-            serde_json::from_slice(&fixed).map_err(|e| decode_error(route, &e, body, redactor))
+            if fixed == body {
+                return Err(fail(e));
+            }
+            serde_json::from_slice(&fixed).map_err(fail)
         }
-        Err(e) => Err(decode_error(route, &e, body, redactor)),
     }
 }
 

@@ -42,4 +42,4 @@ pub use models::{
     Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,
     Playbook, Team, TimelineEvent, TokenInfo, User,
 };
-pub use pagination::{Page, PageCursor};
+pub use pagination::{into_records, Page, PageCursor};

@@ -271,3 +271,22 @@ fn pagination_error(route: &str, page: u32, reason: String) -> Error {
         reason,
     }
 }
+
+/// Flattens a stream of pages into a stream of records (errors pass through in place).
+///
+/// Use it when page boundaries do not matter; keep the page stream when you checkpoint
+/// `Page::next`.
+pub fn into_records<T, S>(pages: S) -> impl Stream<Item = Result<T, Error>> + Send + 'static
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<Page<T>, Error>> + Send + 'static,
+{
+    use futures::StreamExt;
+    pages.flat_map(|page| {
+        let items: Vec<Result<T, Error>> = match page {
+            Ok(p) => p.items.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(items)
+    })
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use crate::client::{Client, Kind, Req};
+use crate::client::{Client, Kind, Raw, Req};
 use crate::Error;
 
 /// Retry settings of a client.
@@ -46,6 +46,8 @@ pub(crate) struct AttemptError {
     unsent: bool,
     /// Never retry (budget gate beyond the cap, bad path).
     fatal: bool,
+    /// A 2xx body that ended early.
+    truncated: bool,
 }
 
 impl AttemptError {
@@ -55,6 +57,7 @@ impl AttemptError {
             status: None,
             unsent: false,
             fatal: true,
+            truncated: false,
         }
     }
 
@@ -64,6 +67,18 @@ impl AttemptError {
             status: Some(status),
             unsent: false,
             fatal: false,
+            truncated: false,
+        }
+    }
+
+    /// A 2xx body that could not be decoded; `truncated` when it ended early.
+    pub(crate) fn decode(error: Error, truncated: bool) -> Self {
+        AttemptError {
+            error,
+            status: None,
+            unsent: false,
+            fatal: !truncated,
+            truncated,
         }
     }
 
@@ -73,6 +88,7 @@ impl AttemptError {
             status: None,
             unsent,
             fatal: false,
+            truncated: false,
         }
     }
 
@@ -85,13 +101,21 @@ impl AttemptError {
             (_, Some(429)) => true,
             (Kind::Create, _) => self.unsent,
             (_, Some(s)) => (500..=599).contains(&s),
-            (_, None) => matches!(self.error, Error::Timeout { .. } | Error::Transport { .. }),
+            (_, None) => {
+                self.truncated
+                    || matches!(self.error, Error::Timeout { .. } | Error::Transport { .. })
+            }
         }
     }
 }
 
-/// Runs `req` with pacing and the retry policy.
-pub(crate) async fn run(client: &Client, req: &Req) -> Result<crate::client::Raw, Error> {
+/// Runs `req` with pacing and the retry policy; `parse` turns each 2xx response into the
+/// result (its failures take part in the retry decision too).
+pub(crate) async fn run<T>(
+    client: &Client,
+    req: &Req,
+    parse: impl Fn(Raw) -> Result<T, AttemptError>,
+) -> Result<T, Error> {
     let policy = &client.inner.retry;
     let budget = client.inner.budget.clone();
     let backoff = ExponentialBuilder::default()
@@ -109,7 +133,7 @@ pub(crate) async fn run(client: &Client, req: &Req) -> Result<crate::client::Raw
             budget.clock().sleep(d)
         }
     };
-    (|| client.attempt(req))
+    (|| async { parse(client.attempt(req).await?) })
         .retry(backoff)
         .sleep(sleeper)
         .when(|e: &AttemptError| e.retryable(req.kind))

@@ -15,5 +15,7 @@ mod models;
 mod pagination;
 #[path = "client/rate.rs"]
 mod rate;
+#[path = "client/sandbox.rs"]
+mod sandbox;
 #[path = "client/writes.rs"]
 mod writes;

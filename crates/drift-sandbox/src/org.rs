@@ -23,7 +23,7 @@ pub enum Author {
         bot: bool,
     },
     /// Any other shape, kept as loaded from fixtures.
-    Raw(Value),
+    Raw(Box<Value>),
 }
 
 /// One message, compact (REFERENCE §7.2 message object).
@@ -70,7 +70,7 @@ impl Message {
                 );
             }
             Some(Author::Raw(v)) => {
-                m.insert("author".into(), v.clone());
+                m.insert("author".into(), (**v).clone());
             }
             None => {}
         }
@@ -123,7 +123,7 @@ fn author_from_json(v: Value) -> Author {
             id,
             bot,
         },
-        _ => Author::Raw(v),
+        _ => Author::Raw(Box::new(v)),
     }
 }
 
@@ -223,6 +223,33 @@ impl Org {
             (int(cb, "updatedAt"), int(cb, "id")).cmp(&(int(ca, "updatedAt"), int(ca, "id")))
         });
         self.order = order;
+    }
+
+    /// Sort key of conversation `i` in the list order (larger = earlier in the list).
+    fn list_key(&self, i: usize) -> (i64, i64) {
+        let c = &self.conversations[i];
+        (int(c, "updatedAt"), int(c, "id"))
+    }
+
+    /// Move conversation `i` to its place in the list order after its `updatedAt` changed
+    /// (O(n) instead of a full re-sort).
+    pub fn reposition(&mut self, i: usize) {
+        if let Some(at) = self.order.iter().position(|&x| x == i) {
+            self.order.remove(at);
+        }
+        let key = self.list_key(i);
+        let at = self.order.partition_point(|&x| self.list_key(x) > key);
+        self.order.insert(at, i);
+    }
+
+    /// Add a conversation with its messages and index it; returns its index.
+    pub fn push_conversation(&mut self, conversation: Obj, messages: Vec<Message>) -> usize {
+        let i = self.conversations.len();
+        self.conv_pos.insert(int(&conversation, "id"), i);
+        self.conversations.push(conversation);
+        self.messages.push(messages);
+        self.reposition(i);
+        i
     }
 
     /// Rebuild the account index.

@@ -49,8 +49,6 @@ pub struct App {
     pub base_url: OnceLock<String>,
     /// The data.
     pub org: RwLock<Org>,
-    /// The seeded (or fixture) org, for `/__sandbox/reset`.
-    pub initial: Org,
     /// Token table.
     pub tokens: Mutex<Tokens>,
     /// Rate-limit buckets.
@@ -65,15 +63,11 @@ impl App {
     /// Build the state: seed or load the org, the token table and the fault plan.
     pub fn new(config: SandboxConfig) -> Result<App, SandboxError> {
         let clock = Clock::new(config.clock_start_ms);
-        let initial = match &config.fixtures {
-            Some(dir) => crate::fixtures::load(dir)?,
-            None => crate::seed::generate(&config, clock.start_ms()),
-        };
+        let initial = build_org(&config, &clock)?;
         Ok(App {
             tokens: Mutex::new(Tokens::from_config(&config, clock.start_ms())),
             faults: Mutex::new(Faults::new(&config.faults, config.seed)),
-            org: RwLock::new(initial.clone()),
-            initial,
+            org: RwLock::new(initial),
             limiter: Mutex::new(Limiter::default()),
             stats: Mutex::new(Stats::default()),
             base_url: OnceLock::new(),
@@ -101,12 +95,25 @@ impl App {
     }
 
     /// Back to the state at start: data, stats, buckets, revocations, the start fault plan.
+    ///
+    /// The org is built again rather than kept twice in memory: generation is
+    /// deterministic, and fixtures are read again (an unreadable file keeps the current org).
     pub fn reset(&self) {
-        *self.write() = self.initial.clone();
+        if let Ok(org) = build_org(&self.config, &self.clock) {
+            *self.write() = org;
+        }
         *lock(&self.stats) = Stats::default();
         *lock(&self.limiter) = Limiter::default();
         *lock(&self.tokens) = Tokens::from_config(&self.config, self.clock.start_ms());
         *lock(&self.faults) = Faults::new(&self.config.faults, self.config.seed);
+    }
+}
+
+/// Seed the org, or load it from the fixtures directory.
+fn build_org(config: &SandboxConfig, clock: &Clock) -> Result<Org, SandboxError> {
+    match &config.fixtures {
+        Some(dir) => crate::fixtures::load(dir),
+        None => Ok(crate::seed::generate(config, clock.start_ms())),
     }
 }
 

@@ -14,7 +14,13 @@ mod auth;
 mod contacts;
 #[path = "sandbox/conversations.rs"]
 mod conversations;
+#[path = "sandbox/faults.rs"]
+mod faults;
+#[path = "sandbox/fixtures.rs"]
+mod fixtures;
 #[path = "sandbox/rate_limit.rs"]
 mod rate_limit;
 #[path = "sandbox/users.rs"]
 mod users;
+#[path = "sandbox/writes.rs"]
+mod writes;

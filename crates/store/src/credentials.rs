@@ -235,7 +235,7 @@ impl Store {
         let key = validate::api_key(&new.api_key)?.key;
         let rate = validate::rate_limit_per_min(new.rate_limit_per_min)?;
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         ensure_name_free(&tx, &name, None)?;
         let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
         let id = new_id("cred");
@@ -298,7 +298,7 @@ impl Store {
     pub fn rotate_credential_key(&self, name: &str, api_key: &SecretString) -> Result<Credential> {
         let key = validate::api_key(api_key)?.key;
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let credential = find(&tx, name)?;
         let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
         vault::put_secret(&tx, &vault, &credential.id, API_KEY_FIELD, &key)?;
@@ -317,7 +317,7 @@ impl Store {
     /// `unverified`. Errors as for [`Store::add_credential`], plus [`StoreError::NotFound`].
     pub fn update_credential(&self, name: &str, update: &CredentialUpdate) -> Result<Credential> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut current = find(&tx, name)?;
         if let Some(new_name) = &update.name {
             let new_name = validate::name(new_name)?;
@@ -366,7 +366,7 @@ impl Store {
     /// those keep existing with no credential.
     pub fn delete_credential(&self, name: &str, force: bool) -> Result<Credential> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let credential = find(&tx, name)?;
         let users = crate::catalog::users_of(&tx, &credential.id)?;
         if !users.is_empty() && !force {

@@ -86,8 +86,9 @@ impl Store {
         create_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
+        restrict_to_owner(&path);
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate::migrate(&mut conn, &path)?;
@@ -121,7 +122,7 @@ impl Store {
     pub fn rotate_master_key(&self, new_key: Option<MasterKey>) -> Result<KeyRotation> {
         let mut conn = self.conn();
         let source = self.key_source();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let old = vault::unlock(&tx, &source, &self.data_dir)?;
         let new_key = match (new_key, &old.origin) {
             (Some(k), _) => k,
@@ -168,6 +169,47 @@ impl Store {
     fn key_source(&self) -> KeySource {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// Switch to WAL mode (persistent in the file). Changing the journal mode does not wait on
+/// SQLite's busy handler, so when another connection is switching it at the same moment
+/// this retries for up to ~10 s.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        let mode: rusqlite::Result<String> =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 200 =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Make the database file readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode). It holds no plain-text secret, but its metadata is private too.
+/// Best effort: a file owned by someone else keeps its mode, with a warning.
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open_to_others = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o077 != 0)
+            .unwrap_or(false);
+        if open_to_others {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make the metadata store private (chmod 600)");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn create_data_dir(dir: &Path) -> Result<()> {

@@ -282,9 +282,19 @@ fn load_key(
         )));
     }
     let key = MasterKey::generate();
-    write_key_file(&path, &key, true)?;
-    tracing::info!(path = %path.display(), "created a new vault master key file");
-    Ok((key, KeyOrigin::File(path)))
+    match write_key_file(&path, &key, true) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new vault master key file");
+            Ok((key, KeyOrigin::File(path)))
+        }
+        // Another process created it first: use theirs.
+        Err(StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            Ok((read_key_file(&path)?, KeyOrigin::File(path)))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey> {

@@ -27,7 +27,7 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Capacity of the source -> engine channel, in messages (default 1024).
     pub channel_capacity: usize,
-    /// Commit pending checkpoints at least this often (default 1 s).
+    /// Commit pending checkpoints at least this often (default 500 ms).
     pub flush_interval: Duration,
 }
 
@@ -39,7 +39,7 @@ impl RunOptions {
             scope: scope.into(),
             batch_size: 500,
             channel_capacity: 1024,
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_millis(500),
         }
     }
 }
@@ -213,6 +213,9 @@ impl<'a> Engine<'a> {
                 }
             }
             Message::Status { stream, status } => self.on_status(&stream, status).await?,
+            Message::Expected { stream, records } => {
+                self.update(&stream, |s| s.expected = Some(records));
+            }
             Message::Metrics { stream, metrics } => {
                 self.update(&stream, |s| s.requests.add(&metrics));
             }

@@ -69,6 +69,13 @@ pub enum Message {
         /// New status.
         status: StreamStatus,
     },
+    /// How many records the stream is expected to deliver (for progress and ETA).
+    Expected {
+        /// Stream name.
+        stream: String,
+        /// Expected record count.
+        records: u64,
+    },
     /// Request counters to add to a stream's summary.
     Metrics {
         /// Stream name.

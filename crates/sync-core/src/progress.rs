@@ -32,6 +32,9 @@ pub struct StreamSummary {
     pub state: StreamState,
     /// Why it is unavailable or failed.
     pub reason: Option<String>,
+    /// Records the source expects to deliver, when it knows (e.g. from `/conversations/stats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<u64>,
     /// Records received from the source.
     pub records_read: u64,
     /// Rows written to the destination (committed).
@@ -52,6 +55,7 @@ impl StreamSummary {
             stream: stream.to_owned(),
             state: StreamState::Pending,
             reason: None,
+            expected: None,
             records_read: 0,
             records_written: 0,
             records_rejected: 0,

@@ -1,1 +1,103 @@
-//! CLI tests: `sandbox`.
+//! CLI tests: `driftbridge sandbox` prints its start-up line and serves the Drift API.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `driftbridge sandbox` child, killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Running, serde_json::Value) {
+    let mut child = Command::new(crate::common::bin())
+        .arg("sandbox")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("driftbridge starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("start-up line");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("start-up line is JSON");
+    (running, v)
+}
+
+#[tokio::test]
+async fn sandbox_prints_base_url_and_token_then_serves() {
+    let (_child, line) = start(&[
+        "--port",
+        "0",
+        "--conversations",
+        "500",
+        "--token-scopes",
+        "ro-token-0123456789=user_read",
+    ]);
+    let base = line["base_url"].as_str().expect("base_url");
+    let token = line["token"].as_str().expect("token");
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert_eq!(
+        line.as_object().unwrap().len(),
+        2,
+        "exactly base_url and token: {line}"
+    );
+    let http = reqwest::Client::new();
+    let counts: serde_json::Value = http
+        .get(format!("{base}/__sandbox/counts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["conversations"], 500);
+    let r = http
+        .get(format!("{base}/conversations/list"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/conversations/list"))
+        .bearer_auth("ro-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "--token-scopes adds a limited token");
+}
+
+#[test]
+fn bad_flags_exit_with_usage_code() {
+    for args in [
+        vec!["--port", "0", "--token-scopes", "no-equals-sign"],
+        vec![
+            "--port",
+            "0",
+            "--faults",
+            "{\"faults\": [{\"route\": \"*\", \"kind\": \"nope\"}]}",
+        ],
+        vec!["--port", "0", "--compat", "airbyte-9"],
+    ] {
+        let out = Command::new(crate::common::bin())
+            .arg("sandbox")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "no start-up line on failure");
+    }
+}

@@ -1,1 +1,608 @@
-//! CLI tests: `sync`.
+//! CLI tests: `sync`, `runs`, `demo` — the real binary against an in-process sandbox.
+
+use crate::common::bin;
+use drift_sandbox::{SandboxConfig, SandboxHandle};
+use rusqlite::Connection;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use store::{CredentialStatus, NewCredential, Store};
+
+/// The state key of a run of all streams (see source-drift's conversations pass).
+const PASS_KEY: &str = "conversations+messages+contacts";
+
+struct Env {
+    sandbox: SandboxHandle,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+struct Run {
+    code: i32,
+    summary: Value,
+    stderr: String,
+}
+
+impl Run {
+    fn stream(&self, name: &str) -> &Value {
+        self.summary["streams"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["stream"] == name))
+            .unwrap_or_else(|| panic!("no stream {name} in {}", self.summary))
+    }
+
+    fn written(&self, name: &str) -> u64 {
+        self.stream(name)["records_written"].as_u64().unwrap()
+    }
+
+    fn run_id(&self) -> String {
+        self.summary["run_id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn config(conversations: usize) -> SandboxConfig {
+    SandboxConfig {
+        conversations,
+        messages_per_conversation: 3,
+        rate_limit_per_min: 0,
+        ..Default::default()
+    }
+}
+
+impl Env {
+    async fn start(config: SandboxConfig) -> Env {
+        let sandbox = drift_sandbox::start(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env {
+            sandbox,
+            dir,
+            http: reqwest::Client::new(),
+        };
+        env.store()
+            .add_credential(&NewCredential {
+                name: "t".into(),
+                description: None,
+                base_url: Some(env.sandbox.base_url()),
+                api_key: SecretString::from(env.sandbox.token()),
+                rate_limit_per_min: 600,
+            })
+            .unwrap();
+        env
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.data_dir()).unwrap()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("out.db")
+    }
+
+    fn command(&self, db: &Path, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--json")
+            .arg("sync");
+        cmd.args([
+            "--credential",
+            "t",
+            "--rate-limit-per-min",
+            "60000",
+            "--destination",
+        ]);
+        cmd.arg(format!("sqlite:{}", db.display()));
+        cmd.args(args).current_dir(self.dir.path());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn sync(&self, args: &[&str]) -> Run {
+        self.sync_into(&self.db(), args).await
+    }
+
+    async fn sync_into(&self, db: &Path, args: &[&str]) -> Run {
+        let out = self.command(db, args).output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            summary: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn admin(&self, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/__sandbox/{path}", self.sandbox.base_url());
+        let req = match body {
+            Some(b) => self.http.post(url).json(&b),
+            None => self.http.get(url),
+        };
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    async fn faults(&self, faults: Value) {
+        self.admin("faults", Some(json!({ "faults": faults })))
+            .await;
+    }
+
+    fn ids(&self, sql: &str) -> BTreeSet<i64> {
+        ids_in(&self.db(), sql)
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let c = Connection::open(self.db()).unwrap();
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The committed state of the conversations pass, if any (None while the run has not
+    /// created the database yet).
+    fn try_pass_state(&self) -> Option<Value> {
+        let c = Connection::open(self.db()).ok()?;
+        let text: String = c
+            .query_row(
+                "SELECT state FROM _driftbridge_state WHERE key = ?1",
+                [PASS_KEY],
+                |r| r.get(0),
+            )
+            .ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn pass_state(&self) -> Option<Value> {
+        self.try_pass_state()
+    }
+
+    /// Every table holds exactly what the sandbox serves.
+    async fn assert_complete(&self) {
+        let counts = self.admin("counts", None).await;
+        for (table, key) in [
+            ("conversations", "conversations"),
+            ("messages", "messages"),
+            ("contacts", "contacts_in_conversations"),
+            ("accounts", "accounts"),
+            ("users", "users"),
+            ("teams", "teams"),
+            ("playbooks", "playbooks"),
+            ("meetings", "meetings"),
+        ] {
+            assert_eq!(
+                self.count(table),
+                counts[key].as_i64().unwrap(),
+                "rows of {table}"
+            );
+        }
+    }
+}
+
+fn ids_in(db: &Path, sql: &str) -> BTreeSet<i64> {
+    let c = Connection::open(db).unwrap();
+    let mut stmt = c.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn id_list(v: &Value) -> BTreeSet<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+async fn api_client(env: &Env) -> drift_client::Client {
+    drift_client::Client::builder(
+        &env.sandbox.base_url(),
+        SecretString::from(env.sandbox.token()),
+    )
+    .rate_limit_per_min(60_000)
+    .build()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_matches_the_sandbox_ids_and_values() {
+    let env = Env::start(config(150)).await;
+    let run = env.sync(&["--mode", "full"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["status"], "succeeded");
+    env.assert_complete().await;
+    for stream in [
+        "conversations",
+        "messages",
+        "contacts",
+        "accounts",
+        "users",
+        "teams",
+        "playbooks",
+        "meetings",
+        "contact_attributes",
+    ] {
+        assert!(run.written(stream) > 0, "{stream} wrote nothing");
+        assert_eq!(
+            run.written(stream) as i64,
+            env.count(stream),
+            "{stream}: summary vs table"
+        );
+    }
+    // Ids: the conversation ids Drift lists, and the messages of one conversation, value for value.
+    use futures::StreamExt;
+    let client = api_client(&env).await;
+    let pages: Vec<_> = client.conversations(Default::default()).collect().await;
+    let listed: BTreeSet<i64> = pages
+        .into_iter()
+        .flat_map(|p| p.unwrap().items)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(env.ids("SELECT id FROM conversations"), listed);
+    let mut checked_unicode = false;
+    for id in listed.iter().take(40) {
+        for m in client.conversation_messages(*id).await.unwrap() {
+            let expected = serde_json::to_value(&m).unwrap();
+            let c = Connection::open(env.db()).unwrap();
+            let (body, raw, iso): (Option<String>, String, Option<String>) = c
+                .query_row(
+                    "SELECT body, _raw, createdAt_iso FROM messages WHERE id = ?1",
+                    [m.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(body.as_deref(), expected["body"].as_str());
+            assert_eq!(serde_json::from_str::<Value>(&raw).unwrap(), expected);
+            let ms = expected["createdAt"].as_i64().unwrap();
+            let want = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(
+                iso.unwrap(),
+                want.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+            checked_unicode |= body.is_some_and(|b| !b.is_ascii());
+        }
+    }
+    assert!(
+        checked_unicode,
+        "no non-ASCII message body among the first conversations"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_picks_up_exactly_the_changes_and_a_quiet_run_writes_nothing() {
+    let env = Env::start(config(150)).await;
+    let first = env.sync(&["--mode", "incremental"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let contacts_before = env.ids("SELECT id FROM contacts");
+    let changed = env
+        .admin("mutate", Some(json!({"touch_conversations": 3, "new_conversations": 2, "new_messages": 4, "touch_accounts": 2})))
+        .await;
+    let second = env.sync(&[]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let run = second.run_id();
+    let created = id_list(&changed["new_conversations"]);
+    let new_messages = id_list(&changed["new_messages"]);
+    let q = |sql: &str| env.ids(&sql.replace("RUN", &run));
+    // Conversations: the touched, the new, and those that got a message.
+    let with_new_message = env.ids(&format!(
+        "SELECT conversationId FROM messages WHERE id IN ({})",
+        new_messages
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    let mut expected: BTreeSet<i64> = id_list(&changed["touch_conversations"]);
+    expected.extend(&created);
+    expected.extend(&with_new_message);
+    assert_eq!(
+        q("SELECT id FROM conversations WHERE _run_id = 'RUN'"),
+        expected
+    );
+    // Messages: the new ones and those of the new conversations, nothing re-written.
+    let mut expected_messages = new_messages.clone();
+    for c in &created {
+        expected_messages.extend(q(&format!(
+            "SELECT id FROM messages WHERE conversationId = {c}"
+        )));
+    }
+    assert_eq!(
+        q("SELECT id FROM messages WHERE _run_id = 'RUN'"),
+        expected_messages
+    );
+    assert_eq!(expected_messages.len(), 4 + 2 * 3);
+    // Contacts: only contactIds not read before.
+    let new_contacts: BTreeSet<i64> = q(&format!(
+        "SELECT contactId FROM conversations WHERE id IN ({})",
+        created
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    ))
+    .difference(&contacts_before)
+    .copied()
+    .collect();
+    assert_eq!(
+        q("SELECT id FROM contacts WHERE _run_id = 'RUN'"),
+        new_contacts
+    );
+    assert_eq!(second.written("accounts"), 2);
+    for s in [
+        "users",
+        "teams",
+        "playbooks",
+        "contact_attributes",
+        "meetings",
+    ] {
+        assert_eq!(second.written(s), 0, "{s} rewritten without a change");
+    }
+    env.assert_complete().await;
+
+    let quiet = env.sync(&[]).await;
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    for s in quiet.summary["streams"].as_array().unwrap() {
+        assert_eq!(s["records_written"], 0, "{s}");
+        assert!(s["requests"].as_u64().unwrap() <= 2, "{s}");
+    }
+    assert!(
+        quiet.summary["totals"]["requests"].as_u64().unwrap() <= 9,
+        "{}",
+        quiet.summary
+    );
+}
+
+/// Run a sync and SIGKILL it once its committed checkpoint satisfies `kill_point`.
+/// Returns false when the run finished before reaching that point.
+async fn kill_when(env: &Env, kill_point: impl Fn(&Value) -> bool) -> bool {
+    let mut child = env.command(&env.db(), &[]).spawn().unwrap();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        let state = env.try_pass_state();
+        if state.as_ref().is_some_and(&kill_point) {
+            child.start_kill().unwrap(); // SIGKILL
+            child.wait().await.unwrap();
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn done_in_page(s: &Value) -> usize {
+    s["pass"]["done"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_requests() {
+    let mut cfg = config(250); // pages of 100, 100 and 50 conversations
+    cfg.latency_ms = 40;
+    let env = Env::start(cfg).await;
+    // Kill inside page 1, then inside page 2, then anywhere after more progress.
+    let first_page = |s: &Value| s["pass"]["page"].is_null() && done_in_page(s) >= 10;
+    let second_page = |s: &Value| s["pass"]["page"].is_string() && done_in_page(s) >= 10;
+    assert!(
+        kill_when(&env, first_page).await,
+        "the run finished before the first kill point"
+    );
+    let after_first = env.count("conversations");
+    assert!(
+        kill_when(&env, second_page).await,
+        "the run finished before the second kill point"
+    );
+    let after_second = env.pass_state().unwrap();
+    assert!(
+        env.count("conversations") > after_first,
+        "the second run went on from the checkpoint"
+    );
+    let more_progress = |s: &Value| s["pass"].is_object() && s["pass"] != after_second["pass"];
+    if kill_when(&env, more_progress).await {
+        assert!(
+            env.pass_state().unwrap()["pass"].is_object(),
+            "the pass in progress is in the checkpoint"
+        );
+    }
+    let rerun = env.sync(&[]).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    env.assert_complete().await;
+    for table in ["conversations", "messages", "contacts"] {
+        let distinct: i64 = Connection::open(env.db())
+            .unwrap()
+            .query_row(
+                &format!("SELECT count(DISTINCT id) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(distinct, env.count(table), "{table} has duplicates");
+    }
+    assert!(
+        env.pass_state().unwrap()["pass"].is_null(),
+        "the pass finished"
+    );
+    let fresh = env.sync_into(&env.dir.path().join("fresh.db"), &[]).await;
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let re = rerun.summary["totals"]["requests"].as_u64().unwrap();
+    let full = fresh.summary["totals"]["requests"].as_u64().unwrap();
+    assert!(re < full, "re-run made {re} requests, a full run {full}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_revoked_mid_run_exits_3_marks_the_credential_failed_and_keeps_the_checkpoint() {
+    let env = Env::start(config(150)).await;
+    env.faults(json!([{"route": "contacts.get", "kind": "revoke_token", "after_requests": 40}]))
+        .await;
+    let run = env.sync(&[]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("credential t is marked failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.summary["error"]["kind"], "unauthorized");
+    let cred = env.store().credential("t").unwrap();
+    assert_eq!(cred.status, CredentialStatus::Failed);
+    assert!(cred.last_error.unwrap().contains("401"));
+    assert!(env.count("conversations") > 0 && env.count("contacts") > 0);
+    let state = env.pass_state().expect("checkpoint kept");
+    let done: BTreeSet<i64> = id_list(&state["pass"]["done"]);
+    assert!(!done.is_empty(), "{state}");
+    assert!(
+        done.is_subset(&env.ids("SELECT id FROM conversations")),
+        "checkpoint ahead of the data"
+    );
+    assert!(
+        state["watermark"].is_null(),
+        "the watermark moved on a failed pass: {state}"
+    );
+    let runs = env.store().list_runs(5).unwrap();
+    assert_eq!(runs[0].status, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_of_429_completes_with_the_waits_counted() {
+    let env = Env::start(config(60)).await;
+    env.faults(json!([{"route": "conversations.messages", "kind": "status", "status": 429, "after_requests": 5, "count": 12}])).await;
+    let run = env.sync(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let totals = &run.summary["totals"];
+    assert_eq!(totals["rate_limited"], 12, "{totals}");
+    assert!(totals["retries"].as_u64().unwrap() >= 12, "{totals}");
+    assert!(totals["wait_ms"].as_u64().unwrap() > 0, "{totals}");
+    env.assert_complete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_cursor_fails_the_run_naming_the_stream_and_keeps_the_watermark() {
+    let env = Env::start(config(250)).await;
+    env.faults(json!([{"route": "conversations.list", "kind": "repeat_cursor", "after_requests": 1, "count": 1}])).await;
+    let run = env.sync(&[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("conversations"), "{}", run.stderr);
+    assert_eq!(run.stream("conversations")["state"], "failed");
+    assert!(
+        run.stream("conversations")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pagination"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(
+        run.stream("users")["state"],
+        "succeeded",
+        "other streams go on"
+    );
+    let state = env.pass_state().unwrap_or(Value::Null);
+    assert!(state["watermark"].is_null(), "state advanced: {state}");
+    env.faults(json!([])).await;
+    let again = env.sync(&[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    env.assert_complete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_exit_2_with_the_fix() {
+    let env = Env::start(config(5)).await;
+    let run = env.sync(&["--streams", "conversations,tickets"]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("unknown stream `tickets`: available streams are conversations, messages"),
+        "{}",
+        run.stderr
+    );
+    let out = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["sync", "--credential", "nope", "--destination", "mysql://x"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use sqlite:PATH"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_and_show_report_the_sync() {
+    let env = Env::start(config(10)).await;
+    let run = env.sync(&["--streams", "conversations,users"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.run_id();
+    let list = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["--json", "runs", "list"])
+        .output()
+        .await
+        .unwrap();
+    let runs: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(runs[0]["id"], id.as_str());
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["streams"], json!(["conversations", "users"]));
+    assert_eq!(runs[0]["summary"]["streams"][0]["records_written"], 10);
+    let show = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["runs", "show", &id])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains(&format!("run {id}")) && text.contains("status: succeeded"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("conversations") && l.contains(" 10 ")),
+        "{text}"
+    );
+    let missing = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["runs", "show", "run_nope"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_syncs_every_stream_into_the_demo_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--json", "demo"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in summary["streams"].as_array().unwrap() {
+        assert!(s["records_written"].as_u64().unwrap() > 0, "{s}");
+    }
+    assert!(dir.path().join("driftbridge-demo.db").exists());
+    let cred = Store::open(&dir.path().join("data"))
+        .unwrap()
+        .credential("demo")
+        .unwrap();
+    assert_eq!(cred.name, "demo");
+}

@@ -62,15 +62,13 @@ async fn fetch_lookup(
         Some(Cursor::Link(rel)) => Req::get(first.route, READ, rel),
         _ => first,
     };
-    let raw = client.send(&req).await?;
-    let body: Data<Option<OneOrMany>> =
-        crate::decode::decode(req.route, &raw.body, &client.inner.redactor)?;
+    let (body, headers): (Data<Option<OneOrMany>>, _) = client.json_with_headers(&req).await?;
     let items = match body.data {
         Some(OneOrMany::Many(v)) => v,
         Some(OneOrMany::One(c)) => vec![*c],
         None => Vec::new(),
     };
-    let next = match link_next(&raw.headers) {
+    let next = match link_next(&headers) {
         Some(link) => next_from_link(&client, Some(&link)),
         None => Next::End,
     };

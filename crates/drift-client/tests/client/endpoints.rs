@@ -268,3 +268,63 @@ async fn reports_use_their_own_lane() {
         json!("NaN")
     );
 }
+
+#[tokio::test]
+async fn quirk_version_keys_and_single_object_lookup() {
+    // Quirk 1: both version spellings are kept as sent. Quirk 3: a lookup answering a
+    // single object (as one doc example shows) still gives a list.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/contacts"))
+        .and(query_param("email", "one@example.com"))
+        .respond_with(json(
+            json!({"data": {"id": 5, "createdAt": 1, "attributes": {
+            "_END_USER_VERSION": 12, "_end_user_version": 12, "_calculated_version": 12,
+            "email": "one@example.com"}}}),
+        ))
+        .mount(&server)
+        .await;
+    let found = client(&server)
+        .contacts_by_email("one@example.com")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let attrs = found[0].attributes.as_ref().unwrap();
+    assert_eq!(attrs["_END_USER_VERSION"], json!(12));
+    assert_eq!(attrs["_end_user_version"], json!(12));
+    assert_eq!(attrs["_calculated_version"], json!(12));
+}
+
+#[tokio::test]
+async fn quirk_conversation_create_accepts_a_data_wrapper_too() {
+    // Quirk 8: documented bare; one third-party client assumes `data`. Both decode.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/conversations/new"))
+        .respond_with(json(
+            json!({"data": {"id": 77, "status": "open", "contactId": 9}}),
+        ))
+        .mount(&server)
+        .await;
+    let conv = client(&server)
+        .create_conversation("a@example.com", "hi", serde_json::Map::new())
+        .await
+        .unwrap();
+    assert_eq!(conv.id, 77);
+    assert_eq!(conv.contact_id, Some(9));
+}
+
+#[tokio::test]
+async fn empty_lookup_results() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/contacts"))
+        .respond_with(json(json!({"data": []})))
+        .mount(&server)
+        .await;
+    assert!(client(&server)
+        .contacts_by_email("none@example.com")
+        .await
+        .unwrap()
+        .is_empty());
+}

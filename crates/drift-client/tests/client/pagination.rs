@@ -461,3 +461,60 @@ async fn accounts_end_when_next_disappears() {
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].as_ref().unwrap().items.len(), 1);
 }
+
+#[tokio::test]
+async fn into_records_flattens_pages_and_keeps_errors_in_place() {
+    let server = MockServer::start().await;
+    get_with_query(
+        &server,
+        "/conversations/list",
+        "next",
+        "",
+        json!({
+        "data": [conv(1), conv(2)], "pagination": {"more": true, "next": "A"}}),
+    )
+    .await;
+    get_with_query(
+        &server,
+        "/conversations/list",
+        "next",
+        "A",
+        json!({
+        "data": [conv(3)], "pagination": {"more": true}}),
+    )
+    .await;
+    let params = ListConversations {
+        legacy: true,
+        ..Default::default()
+    };
+    let records: Vec<_> = drift_client::into_records(client(&server).conversations(params))
+        .collect()
+        .await;
+    assert_eq!(records.len(), 4);
+    let ids: Vec<i64> = records
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(matches!(records[3], Err(Error::Pagination { page: 2, .. })));
+}
+
+#[tokio::test]
+async fn a_forged_cursor_cannot_send_the_token_to_another_host() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    for forged in ["///evil.example/conversations/list", "///127.0.0.2:1/x"] {
+        let params = ListConversations {
+            start: Some(PageCursor(forged.into())),
+            ..Default::default()
+        };
+        let pages = collect(c.conversations(params)).await;
+        assert_eq!(pages.len(), 1, "{forged}");
+        match &pages[0] {
+            Err(Error::Invalid { field: Some(f), .. }) if f == "cursor" => {}
+            other => panic!("{forged}: expected a refused cursor, got {other:?}"),
+        }
+    }
+    assert_eq!(c.metrics().requests, 0);
+}

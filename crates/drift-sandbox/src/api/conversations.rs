@@ -426,7 +426,7 @@ async fn post_message(
     let out = msg.to_json();
     org.messages[i].push(msg);
     org.conversations[i].insert("updatedAt".into(), json!(now));
-    org.resort();
+    org.reposition(i);
     Ok(data(json!({ "messages": [out] })))
 }
 
@@ -476,9 +476,7 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
         attributes: Some(msg_attrs),
         extra: Obj::new(),
     };
-    org.conversations.push(conv);
-    org.messages.push(vec![msg]);
-    org.reindex();
+    org.push_conversation(conv, vec![msg]);
     Ok(bare(
         json!({"status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,
         "createdAt": now, "id": id, "inboxId": INBOX_ID}),

@@ -304,3 +304,31 @@ fn state_round_trips() {
         Some(serde_json::json!({"watermark": 9}))
     );
 }
+
+#[test]
+fn concurrent_first_use_from_several_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let store = store::Store::open_with(&path, store::KeySource::Key(key(1))).unwrap();
+                store
+                    .add_credential(&new_credential(&format!("c{i}"), CANARY))
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let store = store_with(&dir, &key(1));
+    assert_eq!(store.list_credentials().unwrap().len(), 4);
+    for i in 0..4 {
+        let name = format!("c{i}");
+        assert_eq!(
+            store.credential_api_key(&name).unwrap().expose_secret(),
+            CANARY
+        );
+    }
+}

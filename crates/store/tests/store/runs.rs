@@ -98,6 +98,20 @@ fn store_is_in_wal_mode_at_the_current_schema_version() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, store::SCHEMA_VERSION);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.db_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the metadata store is private");
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("new-data-dir");
+        store::Store::open_with(&fresh, store::KeySource::Key(key(1))).unwrap();
+        let dir_mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "a data dir it creates is private");
+    }
 }
 
 #[test]
@@ -110,4 +124,27 @@ fn newer_schema_is_refused() {
         matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
         "{err:?}"
     );
+}
+
+#[test]
+fn store_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>(_: &T) {}
+    let (_dir, store) = new_store();
+    shared(&store);
+    let store = std::sync::Arc::new(store);
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || s.insert_run(&new_run("a")).unwrap())
+        })
+        .collect();
+    let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let listed: Vec<String> = store
+        .list_runs(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert!(ids.iter().all(|id| listed.contains(id)));
 }

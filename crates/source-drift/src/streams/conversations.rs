@@ -1,0 +1,458 @@
+//! The conversations pass: `conversations`, their `messages` and their `contacts`
+//! (REFERENCE §7.1-7.2). Drift lists conversations newest `updatedAt` first; messages and
+//! contacts only exist per conversation, so one pass reads all three.
+//!
+//! State (one key per selection of the three streams, e.g. `conversations+messages+contacts`,
+//! so a run with another selection does not skip what this one never read):
+//! the watermark with its overlap window, the contactIds fetched by earlier passes, and the
+//! pass in progress — the page being worked on (a [`PageCursor`]), the conversations of that
+//! page whose records are committed, the contacts fetched in the pass. A checkpoint follows
+//! the records of each finished conversation, so a killed run resumes at that page and skips
+//! what was committed.
+
+use crate::fail::{conclude, to_record, Fail};
+use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
+use crate::watermark::Watermark;
+use crate::Ctx;
+use drift_client::{Client, Conversation, ListConversations, Page, PageCursor};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+use sync_core::{Message, RequestMetrics, RunError, StreamStatus, SyncMode};
+
+/// Which of the three streams are selected, and the mode.
+#[derive(Clone, Debug)]
+pub(crate) struct Family {
+    conversations: bool,
+    messages: bool,
+    contacts: bool,
+    mode: SyncMode,
+}
+
+impl Family {
+    pub(crate) fn from_selection(selected: &[(String, SyncMode)]) -> Option<Family> {
+        let has = |n: &str| selected.iter().find(|(s, _)| s == n).map(|(_, m)| *m);
+        let (cv, ms, ct) = (has(CONVERSATIONS), has(MESSAGES), has(CONTACTS));
+        let mode = cv.or(ms).or(ct)?;
+        Some(Family {
+            conversations: cv.is_some(),
+            messages: ms.is_some(),
+            contacts: ct.is_some(),
+            mode,
+        })
+    }
+
+    fn streams(&self) -> Vec<&'static str> {
+        [
+            (self.conversations, CONVERSATIONS),
+            (self.messages, MESSAGES),
+            (self.contacts, CONTACTS),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    fn state_key(&self) -> String {
+        self.streams().join("+")
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct FamilyState {
+    #[serde(flatten)]
+    wm: Watermark,
+    /// ContactIds fetched by completed passes.
+    #[serde(default)]
+    contacts_known: BTreeSet<i64>,
+    /// The pass in progress, if a run stopped before finishing it.
+    #[serde(default)]
+    pass: Option<Pass>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pass {
+    mode: SyncMode,
+    /// Read conversations down to this `updatedAt` (None: all).
+    floor: Option<i64>,
+    /// The page being worked on (None: the first page).
+    page: Option<PageCursor>,
+    /// Conversations of `page` whose records are committed.
+    #[serde(default)]
+    done: BTreeSet<i64>,
+    /// Conversation id -> `updatedAt` seen in this pass, near the top (the next overlap window).
+    #[serde(default)]
+    seen: BTreeMap<String, i64>,
+    /// ContactIds fetched in this pass.
+    #[serde(default)]
+    contacts_done: BTreeSet<i64>,
+}
+
+impl Pass {
+    fn new(mode: SyncMode, floor: Option<i64>) -> Pass {
+        Pass {
+            mode,
+            floor,
+            page: None,
+            done: BTreeSet::new(),
+            seen: BTreeMap::new(),
+            contacts_done: BTreeSet::new(),
+        }
+    }
+}
+
+/// One conversation whose records must be read.
+struct Work {
+    record: Map<String, Value>,
+    id: i64,
+    contact: Option<i64>,
+    /// Emit only messages created at or after this time (None: all).
+    messages_since: Option<i64>,
+}
+
+struct Fetched {
+    work: Work,
+    messages: Option<Vec<Map<String, Value>>>,
+    contact: Option<Map<String, Value>>,
+}
+
+/// Run the pass and report the end of its streams.
+pub(crate) async fn run(ctx: &Ctx, family: &Family) -> Result<(), RunError> {
+    for s in family.streams() {
+        ctx.out.status(s, StreamStatus::Started).await?;
+    }
+    let mut runner = Runner::new(ctx, family);
+    let mut result = runner.run().await;
+    if matches!(result, Err(Fail::Drift(_) | Fail::Other(_))) {
+        // Keep the progress of the pass: every conversation in it has its records emitted.
+        if let Err(e) = runner.checkpoint().await {
+            result = Err(e);
+        }
+    }
+    conclude(&ctx.out, &family.streams(), result).await
+}
+
+struct Runner<'a> {
+    ctx: &'a Ctx,
+    family: &'a Family,
+    key: String,
+    state: FamilyState,
+    last_checkpoint: Instant,
+}
+
+impl<'a> Runner<'a> {
+    fn new(ctx: &'a Ctx, family: &'a Family) -> Self {
+        let key = family.state_key();
+        let state: FamilyState = ctx
+            .state
+            .get(&key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        Runner {
+            ctx,
+            family,
+            key,
+            state,
+            last_checkpoint: Instant::now(),
+        }
+    }
+
+    fn start_pass(&mut self) -> bool {
+        let overlap = self.ctx.config.overlap_ms;
+        let resumable = match (&self.state.pass, self.family.mode) {
+            (Some(p), SyncMode::FullRefresh) => p.mode == SyncMode::FullRefresh,
+            (Some(_), SyncMode::Incremental) => true,
+            (None, _) => false,
+        };
+        if !resumable {
+            let floor = match self.family.mode {
+                SyncMode::FullRefresh => None,
+                SyncMode::Incremental => self.state.wm.floor(overlap),
+            };
+            self.state.pass = Some(Pass::new(self.family.mode, floor));
+        }
+        resumable
+    }
+
+    fn pass(&mut self) -> Result<&mut Pass, Fail> {
+        self.state
+            .pass
+            .as_mut()
+            .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))
+    }
+
+    async fn run(&mut self) -> Result<(), Fail> {
+        let resumed = self.start_pass();
+        let pass = self.pass()?.clone();
+        if pass.mode == SyncMode::FullRefresh && !resumed && self.family.conversations {
+            self.announce_total().await?;
+        }
+        let params = ListConversations {
+            limit: Some(self.ctx.config.page_size),
+            start: pass.page.clone(),
+            ..Default::default()
+        };
+        let pages = self.ctx.client.conversations(params);
+        futures::pin_mut!(pages);
+        let mut next = pages.next().await;
+        while let Some(item) = next.take() {
+            self.metric(CONVERSATIONS).await?;
+            let page = item?;
+            let (work, reached_floor) = self.plan(&page)?;
+            let more = !reached_floor && page.next.is_some();
+            // Prefetch the next page while the messages and contacts of this one are read.
+            let (done, prefetched) = futures::join!(self.work(work), async {
+                if more {
+                    pages.next().await
+                } else {
+                    None
+                }
+            });
+            done?;
+            if let Some(Err(_)) = &prefetched {
+                // A bad next cursor: keep this page as the resume point, fail below.
+                next = prefetched;
+                continue;
+            }
+            if !more {
+                break;
+            }
+            let pass = self.pass()?;
+            pass.page = page.next.clone();
+            pass.done.clear();
+            self.checkpoint().await?;
+            next = prefetched;
+        }
+        self.extra_contacts().await?;
+        self.finish_pass().await
+    }
+
+    async fn announce_total(&self) -> Result<(), Fail> {
+        let stats = self.ctx.client.conversation_stats().await;
+        self.metric(CONVERSATIONS).await?;
+        let Ok(stats) = stats else {
+            return Ok(()); // only used for progress: not worth failing the stream
+        };
+        let total: i64 = stats
+            .conversation_count
+            .iter()
+            .flat_map(|m| m.values())
+            .filter_map(Value::as_i64)
+            .sum();
+        let msg = Message::Expected {
+            stream: CONVERSATIONS.into(),
+            records: u64::try_from(total).unwrap_or(0),
+        };
+        self.ctx.out.send(msg).await?;
+        Ok(())
+    }
+
+    /// Decide which conversations of `page` need reading. Returns them and whether the page
+    /// reached the floor (an incremental pass stops there).
+    fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, bool), Fail> {
+        let overlap = self.ctx.config.overlap_ms;
+        let family = self.family.clone();
+        let wm = self.state.wm.clone();
+        let known = self.state.contacts_known.clone();
+        let pass = self.pass()?;
+        let mut reached_floor = false;
+        let mut claimed = HashSet::new();
+        let mut work = Vec::new();
+        for conv in &page.items {
+            let updated = conv.updated_at.unwrap_or(0);
+            if pass.floor.is_some_and(|f| updated < f) {
+                reached_floor = true;
+                continue;
+            }
+            let key = conv.id.to_string();
+            pass.seen.insert(key.clone(), updated);
+            if pass.done.contains(&conv.id) {
+                continue;
+            }
+            let full = pass.mode == SyncMode::FullRefresh;
+            if !full && !wm.is_new(&key, updated, overlap) {
+                continue;
+            }
+            let contact = conv.contact_id.filter(|c| {
+                family.contacts
+                    && !pass.contacts_done.contains(c)
+                    && (full || !known.contains(c))
+                    && claimed.insert(*c)
+            });
+            let messages_since = match (full, wm.watermark) {
+                (false, Some(w)) => Some(wm.recent.get(&key).copied().unwrap_or(w) - overlap),
+                _ => None,
+            };
+            work.push(Work {
+                record: to_record(conv)?,
+                id: conv.id,
+                contact,
+                messages_since,
+            });
+        }
+        // Keep only what can fall in the next overlap window.
+        if let Some(max) = pass.seen.values().copied().max() {
+            pass.seen.retain(|_, v| *v >= max - overlap);
+        }
+        Ok((work, reached_floor))
+    }
+
+    async fn work(&mut self, work: Vec<Work>) -> Result<(), Fail> {
+        let client = self.ctx.client.clone();
+        let messages = self.family.messages;
+        let fetches = futures::stream::iter(work)
+            .map(|w| fetch(client.clone(), messages, w))
+            .buffer_unordered(self.ctx.config.fetch_concurrency.max(1));
+        futures::pin_mut!(fetches);
+        while let Some(fetched) = fetches.next().await {
+            self.emit(fetched?).await?;
+            let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
+            if self.last_checkpoint.elapsed() >= interval {
+                self.checkpoint().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
+        let out = &self.ctx.out;
+        if self.family.conversations {
+            out.record(CONVERSATIONS, f.work.record).await?;
+        }
+        if let Some(messages) = f.messages {
+            self.metric(MESSAGES).await?;
+            for m in messages {
+                let created = m
+                    .get("createdAt")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX);
+                if f.work.messages_since.is_none_or(|since| created >= since) {
+                    out.record(MESSAGES, m).await?;
+                }
+            }
+        }
+        if let Some(cid) = f.work.contact {
+            self.metric(CONTACTS).await?;
+            if let Some(contact) = f.contact {
+                out.record(CONTACTS, contact).await?;
+            }
+            self.pass()?.contacts_done.insert(cid);
+        }
+        self.pass()?.done.insert(f.work.id);
+        Ok(())
+    }
+
+    /// Contacts named by email / external id in the configuration.
+    async fn extra_contacts(&mut self) -> Result<(), Fail> {
+        if !self.family.contacts {
+            return Ok(());
+        }
+        let cfg = &self.ctx.config;
+        let client = &self.ctx.client;
+        for email in &cfg.contact_emails {
+            let found = client.contacts_by_email(email).await;
+            self.metric(CONTACTS).await?;
+            self.emit_contacts(found?).await?;
+        }
+        for id in &cfg.contact_external_ids {
+            let found = client.contacts_by_external_id(id).await;
+            self.metric(CONTACTS).await?;
+            self.emit_contacts(found?).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit_contacts(&mut self, contacts: Vec<drift_client::Contact>) -> Result<(), Fail> {
+        for c in contacts {
+            if self.pass()?.contacts_done.insert(c.id) {
+                self.ctx.out.record(CONTACTS, to_record(&c)?).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish_pass(&mut self) -> Result<(), Fail> {
+        let overlap = self.ctx.config.overlap_ms;
+        let pass = self
+            .state
+            .pass
+            .take()
+            .ok_or_else(|| Fail::Other("internal: no pass".into()))?;
+        self.state.wm = self.state.wm.advanced(&pass.seen, overlap);
+        self.state.contacts_known.extend(pass.contacts_done);
+        self.checkpoint().await
+    }
+
+    async fn checkpoint(&mut self) -> Result<(), Fail> {
+        self.last_checkpoint = Instant::now();
+        let value = serde_json::to_value(&self.state).map_err(|e| Fail::Other(e.to_string()))?;
+        let owner = self
+            .family
+            .streams()
+            .first()
+            .copied()
+            .unwrap_or(CONVERSATIONS);
+        self.ctx.out.checkpoint(&self.key, owner, value).await?;
+        Ok(())
+    }
+
+    async fn metric(&self, stream: &str) -> Result<(), Fail> {
+        let one = RequestMetrics {
+            requests: 1,
+            ..Default::default()
+        };
+        self.ctx.out.metrics(stream, one).await?;
+        Ok(())
+    }
+}
+
+/// Read the messages (when selected) and the contact (when claimed) of one conversation,
+/// concurrently. A 404 (deleted meanwhile) is logged and yields nothing.
+async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fail> {
+    let id = work.id;
+    let msgs = async {
+        if !messages {
+            return Ok(None);
+        }
+        match client.conversation_messages(id).await {
+            Ok(list) => list
+                .iter()
+                .map(to_record)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Err(drift_client::Error::NotFound { .. }) => {
+                tracing::warn!(
+                    conversation = id,
+                    "conversation gone before its messages were read"
+                );
+                Ok(Some(Vec::new()))
+            }
+            Err(e) => Err(Fail::from(e)),
+        }
+    };
+    let contact = async {
+        let Some(cid) = work.contact else {
+            return Ok(None);
+        };
+        match client.contact(cid).await {
+            Ok(c) => to_record(&c).map(Some),
+            Err(drift_client::Error::NotFound { .. }) => {
+                tracing::warn!(
+                    contact = cid,
+                    conversation = id,
+                    "contact of a conversation not found"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(Fail::from(e)),
+        }
+    };
+    let (messages, contact) = futures::join!(msgs, contact);
+    Ok(Fetched {
+        work,
+        messages: messages?,
+        contact: contact?,
+    })
+}
