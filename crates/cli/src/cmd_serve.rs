@@ -9,5 +9,8 @@ pub struct Args {}
 
 /// Run the subcommand.
 pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(crate::common::exit::FAILURE, "`serve` is not implemented yet"))
+    Err(fail(
+        crate::common::exit::FAILURE,
+        "`serve` is not implemented yet",
+    ))
 }

@@ -20,6 +20,14 @@
 //! is truncated to it. The source resumes from the committed state, so each record is in
 //! the files once: nothing of a crashed run is left visible beyond its last commit.
 //!
+//! Exactly once across a resume: the engine may commit records past the source's last
+//! checkpoint (a batch fills up between two checkpoints). After a crash the source resumes
+//! from that checkpoint and sends those records again; a database absorbs them by upsert, a
+//! file would hold them twice. So the manifest keeps a replay window, the primary key and a
+//! hash of every record committed since (and with) the last commit that carried state, and a
+//! record identical to one in the window is not written again. The window is as large as
+//! the records between two checkpoints (the Drift source checkpoints at least every 250 ms).
+//!
 //! Why a copy instead of appending in place: a reader (or a lake picking files up) never
 //! sees a half-written line. The copy is bounded by [`PART_BYTES`] per checkpoint and is
 //! done by the kernel (`std::fs::copy`). Memory is bounded by the batch: records are
@@ -97,7 +105,13 @@ struct Manifest {
     state: BTreeMap<String, BTreeMap<String, Value>>,
     /// `<stream>/<file>` -> committed size.
     files: BTreeMap<String, FileEntry>,
+    /// The replay window: stream -> primary key -> hash of the record, for the records
+    /// committed since (and with) the last commit that carried state.
+    #[serde(default)]
+    recent: Recent,
 }
+
+type Recent = BTreeMap<String, BTreeMap<String, u64>>;
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct FileEntry {
@@ -418,6 +432,8 @@ impl<F: Format> Ctx<'_, F> {
 
     fn commit(&mut self, batch: &Batch) -> Result<CommitReport, RunError> {
         let mut manifest = self.ready()?.clone();
+        let previous = std::mem::take(&mut manifest.recent);
+        let mut window = Window::new(&previous, !batch.state.is_empty());
         let mut report = CommitReport::default();
         let mut groups: Vec<(Arc<FileTable>, Vec<&Record>)> = Vec::new();
         let mut rejected: Vec<(&Record, String)> = Vec::new();
@@ -431,6 +447,10 @@ impl<F: Format> Ctx<'_, F> {
             if let Some(reason) = layout::missing_key(&table.stream.primary_key, &record.data) {
                 rejected.push((record, reason));
                 continue;
+            }
+            *report.written.entry(record.stream.clone()).or_default() += 1;
+            if !window.admit(&table.stream, record) {
+                continue; // committed before a crash: the source sent it again on resume
             }
             match groups
                 .iter_mut()
@@ -457,8 +477,8 @@ impl<F: Format> Ctx<'_, F> {
         for (table, records) in &groups {
             let fresh_only = batch.replace.contains(&table.stream.name);
             self.write_stream(&mut manifest, table, records, &batch.run_id, fresh_only)?;
-            *report.written.entry(table.stream.name.clone()).or_default() += records.len() as u64;
         }
+        manifest.recent = window.next;
         if !rejected.is_empty() {
             self.write_rejected(&mut manifest, &rejected, &batch.run_id)?;
             report.rejected = rejected
@@ -545,6 +565,36 @@ impl<F: Format> Ctx<'_, F> {
             },
         );
         Ok(())
+    }
+}
+
+/// The replay window of a commit (see the module docs).
+struct Window<'a> {
+    previous: &'a Recent,
+    next: Recent,
+}
+
+impl<'a> Window<'a> {
+    /// A commit with state starts a new window; one without extends the previous.
+    fn new(previous: &'a Recent, has_state: bool) -> Self {
+        let next = if has_state {
+            Recent::new()
+        } else {
+            previous.clone()
+        };
+        Self { previous, next }
+    }
+
+    /// Whether `record` is new (not identical to one in the previous window); records it.
+    fn admit(&mut self, stream: &Stream, record: &Record) -> bool {
+        let key = layout::key_of(&stream.primary_key, &record.data);
+        let hash = layout::fnv1a(Value::Object(record.data.clone()).to_string().as_bytes());
+        let seen = self.previous.get(&stream.name).and_then(|w| w.get(&key)) == Some(&hash);
+        self.next
+            .entry(stream.name.clone())
+            .or_default()
+            .insert(key, hash);
+        !seen
     }
 }
 

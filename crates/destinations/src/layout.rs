@@ -71,6 +71,24 @@ pub(crate) fn missing_key(primary_key: &[String], data: &Map<String, Value>) -> 
         .map(|k| format!("primary key field `{k}` is missing or null"))
 }
 
+/// The primary key of a record as one string (the key fields' JSON joined by U+001F), for
+/// comparing records by key.
+pub(crate) fn key_of(primary_key: &[String], data: &Map<String, Value>) -> String {
+    primary_key
+        .iter()
+        .map(|k| data.get(k).map(Value::to_string).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// A stable 64-bit FNV-1a hash of `bytes` (stored in files, so it must not change between
+/// builds, unlike `std`'s hasher).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Epoch milliseconds from a JSON number (integers, or floats truncated).
 pub(crate) fn epoch_ms(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
@@ -93,6 +111,7 @@ pub(crate) fn text(value: &Value) -> Option<String> {
 
 /// Whether `value` fits a column of `kind` without losing anything (null fits every kind).
 /// A value that does not fit is left out of the typed column; it stays in `_raw`.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
 pub(crate) fn fits(value: &Value, kind: PropertyKind) -> bool {
     match (kind, value) {
         (_, Value::Null) | (PropertyKind::Json, _) => true,

@@ -515,12 +515,7 @@ impl PostgresDestination {
 /// The last record per primary key, in order of last appearance (one row per key per
 /// `INSERT ... ON CONFLICT`, which refuses to touch a row twice).
 fn last_per_key<'a>(records: &[&'a Record], pk: &[String]) -> Vec<&'a Record> {
-    let key = |r: &Record| {
-        pk.iter()
-            .map(|k| r.data.get(k).map(Value::to_string).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\u{1f}")
-    };
+    let key = |r: &Record| layout::key_of(pk, &r.data);
     let last: HashMap<String, usize> = records
         .iter()
         .enumerate()
