@@ -10,5 +10,8 @@ mod jsonl;
 #[cfg(feature = "parquet")]
 #[path = "destinations/parquet.rs"]
 mod parquet;
+#[cfg(feature = "postgres")]
+#[path = "destinations/postgres.rs"]
+mod postgres;
 #[path = "destinations/sqlite.rs"]
 mod sqlite;
