@@ -18,8 +18,8 @@ pub const DEMO_CREDENTIAL: &str = "demo";
 pub const DEMO_DB: &str = "driftbridge-demo.db";
 /// Conversations in the demo org (messages and contacts follow from them).
 const DEMO_CONVERSATIONS: usize = 120;
-/// Request budget of the demo, sandbox and client alike: about 250 requests at 40 per second
-/// keep the demo around ten seconds while still showing the rate budget at work.
+/// Request budget of the demo, sandbox and client alike: about 215 requests at 40 per second
+/// keep the demo around five seconds while still showing the rate budget at work.
 const DEMO_RATE_PER_MIN: u32 = 2400;
 
 /// Arguments of `driftbridge demo`.
@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         ctx,
         &format!(
             "driftbridge demo: a simulated Drift org ({DEMO_CONVERSATIONS} conversations) at {base_url}, \
-             budget {DEMO_RATE_PER_MIN} requests/minute, so this takes about 10 seconds.\n"
+             budget {DEMO_RATE_PER_MIN} requests/minute (sandbox and client), so this takes about 5 seconds.\n"
         ),
     );
     let store = open_store(ctx)?;
@@ -55,6 +55,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         mode: SyncMode::FullRefresh,
         flow: None,
         rate_limit_per_min: Some(DEMO_RATE_PER_MIN),
+        source: source_drift::DriftSourceConfig::default(),
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

@@ -1,16 +1,375 @@
-//! `driftbridge push` (stub until its issue lands).
+//! `driftbridge push contacts|accounts|timeline|conversations` (DESIGN.md §3, §6): records
+//! from a CSV / JSONL file, a SQLite table or query, or an earlier results file, into Drift.
+//!
+//! Glue only: the writer is `source_drift::writer`. This file resolves the credential (one
+//! client per run, carrying the credential's rate budget), opens the input and the results
+//! file, keeps the push ledger in the metadata store, records the run, prints the summary
+//! and maps the result to the exit codes of DESIGN.md §6 (2 usage, 3 credential rejected,
+//! 4 rate limited, 5 some rows rejected).
 
-use crate::common::{fail, Ctx};
+mod ledger;
+mod saved;
+
+use crate::cmd_credentials::store_error;
+use crate::common::{exit, fail, Ctx};
+use anyhow::Context as _;
+use drift_client::Client;
+use serde_json::json;
+use source_drift::writer::{
+    self, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError, PushOptions,
+    ResultsWriter, StopKind, Summary,
+};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use store::{NewRun, Store};
 
 /// Arguments of `driftbridge push`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// What to write: contacts, accounts, timeline or conversations (may be omitted with
+    /// --destination).
+    object: Option<String>,
+    /// Credential to write with (its rate budget is shared by the whole run).
+    #[arg(long)]
+    credential: Option<String>,
+    /// Input: FILE.csv, FILE.jsonl, sqlite:PATH?table=T, sqlite:PATH?query=SELECT..., or a
+    /// results file of an earlier push (with --only).
+    #[arg(long)]
+    from: String,
+    /// Field rows are matched on: contacts email|externalId, accounts domain|accountId,
+    /// timeline contactId|externalId, conversations email. Default: the first.
+    #[arg(long)]
+    key: Option<String>,
+    /// Column mapping, col=attribute[:type],... (types: string, email, number, integer,
+    /// boolean, date). Repeatable.
+    #[arg(long = "map", value_name = "COL=ATTR,...")]
+    map: Vec<String>,
+    /// Mapping file: a JSON object {"col": "attribute[:type]"} or col=attribute lines.
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    /// Send columns that are neither mapped nor standard as custom attributes.
+    #[arg(long)]
+    include_unmapped: bool,
+    /// Several contacts share the key: update-all, first, or reject (default).
+    #[arg(long, value_name = "POLICY")]
+    on_duplicate: Option<String>,
+    /// Validate and look up only; print what would be sent; write nothing to Drift.
+    #[arg(long)]
+    dry_run: bool,
+    /// Results file, CSV or JSONL by extension (default: driftbridge-push-OBJECT-TIME.csv).
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).
+    #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
+    only: Vec<String>,
+    /// Override the credential's request budget for this run.
+    #[arg(long)]
+    rate_limit_per_min: Option<u32>,
+    /// Rows in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Save these settings as a data destination named NAME (run it again with
+    /// --destination NAME).
+    #[arg(long, value_name = "NAME")]
+    save: Option<String>,
+    /// Run a saved push destination (object, credential, key, mapping); flags given here
+    /// override it.
+    #[arg(long, value_name = "NAME")]
+    destination: Option<String>,
+}
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`push` is not implemented yet",
-    ))
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(Store::open(&ctx.data_dir).map_err(store_error)?);
+    let settings = saved::resolve(&store, &args)?;
+    let opts = options(&settings, &args)?;
+    let credential = store
+        .credential(&settings.credential)
+        .map_err(store_error)?;
+    let api_key = store
+        .credential_api_key(&credential.name)
+        .map_err(store_error)?;
+    let client = Client::builder(&credential.base_url, api_key)
+        .rate_limit_per_min(
+            args.rate_limit_per_min
+                .unwrap_or(credential.rate_limit_per_min),
+        )
+        .max_concurrency(args.concurrency.max(1))
+        .build()
+        .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
+    let input = InputSpec::parse(&args.from)
+        .and_then(|spec| spec.open())
+        .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    if let Some(name) = &args.save {
+        saved::save(&store, name, &credential.name, &opts, &args)?;
+    }
+    let results_path = args
+        .results
+        .clone()
+        .unwrap_or_else(|| default_results(opts.object));
+    let mut results = ResultsWriter::create(&results_path)
+        .with_context(|| format!("cannot create the results file {}", results_path.display()))?;
+    let run_id = store
+        .insert_run(&NewRun {
+            credential: credential.name.clone(),
+            destination: format!("drift:{}", opts.object.as_str()),
+            mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
+            streams: vec![opts.object.as_str().into()],
+            flow: settings.destination.clone(),
+        })
+        .map_err(store_error)?;
+    let ledger: Arc<dyn writer::Ledger> = Arc::new(ledger::StoreLedger::new(
+        store.clone(),
+        &credential.id,
+        opts.object,
+    ));
+    let print_plans = opts.dry_run && !ctx.quiet && !ctx.json;
+    let outcome = writer::push(&client, opts, input, Some(ledger), |o| {
+        if print_plans {
+            println!(
+                "row {}: {} {}",
+                o.row,
+                o.kind.as_str(),
+                o.reason.as_deref().unwrap_or("")
+            );
+        }
+        results.write(o)
+    })
+    .await;
+    results.finish().context("cannot finish the results file")?;
+    let summary = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = store.finish_run(&run_id, "failed", &json!({}), Some(&e.to_string()));
+            return Err(setup_error(&store, &credential.name, e));
+        }
+    };
+    finish(
+        ctx,
+        &store,
+        &run_id,
+        &credential.name,
+        &summary,
+        &results_path,
+    )
+}
+
+/// Settings after merging a saved destination with the flags.
+pub(crate) struct Settings {
+    pub object: Object,
+    pub credential: String,
+    pub key: Option<String>,
+    pub mapping: Mapping,
+    pub include_unmapped: bool,
+    pub on_duplicate: Option<String>,
+    pub destination: Option<String>,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    fail(exit::USAGE, msg)
+}
+
+/// Parses an object name (exit 2 naming the choices).
+pub(crate) fn parse_object(text: &str) -> anyhow::Result<Object> {
+    Object::parse(text).ok_or_else(|| {
+        usage(format!(
+            "unknown object `{text}`: use contacts, accounts, timeline or conversations"
+        ))
+    })
+}
+
+/// The user's mapping from --map and --mapping.
+pub(crate) fn mapping_of(args: &Args) -> anyhow::Result<Mapping> {
+    let mut mapping = Mapping::default();
+    if let Some(path) = &args.mapping {
+        mapping.extend(Mapping::from_file(path).map_err(|e| usage(e.to_string()))?);
+    }
+    for m in &args.map {
+        mapping.extend(Mapping::parse_pairs(m).map_err(|e| usage(format!("--map: {e}")))?);
+    }
+    Ok(mapping)
+}
+
+fn options(s: &Settings, args: &Args) -> anyhow::Result<PushOptions> {
+    let mut opts = PushOptions::new(s.object);
+    if let Some(k) = &s.key {
+        opts.key = Key::parse(k).ok_or_else(|| {
+            usage(format!(
+                "unknown --key `{k}`: use email, externalId, domain, accountId or contactId"
+            ))
+        })?;
+    }
+    if let Some(d) = &s.on_duplicate {
+        opts.on_duplicate = OnDuplicate::parse(d).ok_or_else(|| {
+            usage(format!(
+                "unknown --on-duplicate `{d}`: use update-all, first or reject"
+            ))
+        })?;
+    }
+    opts.mapping = s.mapping.clone();
+    opts.include_unmapped = s.include_unmapped;
+    opts.dry_run = args.dry_run;
+    opts.concurrency = args.concurrency.max(1);
+    if !args.only.is_empty() {
+        let only = args
+            .only
+            .iter()
+            .map(|o| {
+                OutcomeKind::parse(o).ok_or_else(|| {
+                    usage(format!(
+                        "unknown --only `{o}`: use created, updated, unchanged, skipped or rejected"
+                    ))
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        opts.only = Some(only);
+    }
+    if !s.object.keys().contains(&opts.key) {
+        let keys: Vec<&str> = s.object.keys().iter().map(|k| k.field()).collect();
+        return Err(usage(format!(
+            "--key {} does not apply to {}: use {}",
+            opts.key.field(),
+            s.object.as_str(),
+            keys.join(" or ")
+        )));
+    }
+    Ok(opts)
+}
+
+fn default_results(object: Object) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    PathBuf::from(format!("driftbridge-push-{}-{stamp}.csv", object.as_str()))
+}
+
+/// Errors before the first row: mapping/input problems exit 2, a rejected credential 3.
+fn setup_error(store: &Store, credential: &str, e: PushError) -> anyhow::Error {
+    match e {
+        PushError::Mapping(m) => usage(m.to_string()),
+        PushError::Input(i) => usage(i.to_string()),
+        PushError::Drift(d) if d.is_auth() => {
+            if matches!(d, drift_client::Error::Unauthorized { .. }) {
+                let _ = store.mark_credential_failed(credential, &d.to_string());
+            }
+            fail(
+                exit::CREDENTIAL_REJECTED,
+                format!("credential {credential}: {d}"),
+            )
+        }
+        PushError::Drift(d @ drift_client::Error::RateLimited { .. }) => {
+            fail(exit::RATE_LIMITED, d.to_string())
+        }
+        other => fail(exit::FAILURE, other.to_string()),
+    }
+}
+
+fn summary_json(s: &Summary, results: &std::path::Path, run_id: &str) -> serde_json::Value {
+    let mut v = json!({
+        "run_id": run_id,
+        "object": s.object.as_str(),
+        "dry_run": s.dry_run,
+        "rows": s.rows,
+        "filtered_out": s.filtered_out,
+        "requests": s.requests,
+        "rate_limited": s.rate_limited,
+        "requests_per_row": s.requests_per_row(),
+        "rows_per_sec": s.rows_per_sec(),
+        "elapsed_ms": s.elapsed.as_millis() as u64,
+        "results": results.display().to_string(),
+        "ignored_columns": s.ignored_columns,
+        "stopped": s.stopped.as_ref().map(|x| x.message.clone()),
+    });
+    for kind in OutcomeKind::ALL {
+        v[kind.as_str()] = json!(s.count(kind));
+    }
+    v
+}
+
+fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str) {
+    if ctx.json {
+        println!("{}", summary_json(s, results, run_id));
+        return;
+    }
+    if ctx.quiet {
+        return;
+    }
+    let dry = if s.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
+    println!(
+        "push {}{dry}: {} rows in {:.1} s ({:.0} rows/s), {} requests ({:.2} per row)",
+        s.object.as_str(),
+        s.rows,
+        s.elapsed.as_secs_f64(),
+        s.rows_per_sec(),
+        s.requests,
+        s.requests_per_row()
+    );
+    let counts: Vec<String> = OutcomeKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.as_str(), s.count(*k)))
+        .collect();
+    println!("  {}", counts.join(", "));
+    if s.filtered_out > 0 {
+        println!("  {} rows left out by --only", s.filtered_out);
+    }
+    println!("  results: {}", results.display());
+    if !s.ignored_columns.is_empty() {
+        eprintln!(
+            "note: columns not sent (neither mapped nor standard): {}; map them with --map \
+             col=attribute or send them as custom attributes with --include-unmapped",
+            s.ignored_columns.join(", ")
+        );
+    }
+}
+
+fn finish(
+    ctx: &Ctx,
+    store: &Store,
+    run_id: &str,
+    credential: &str,
+    s: &Summary,
+    results: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let rejected = s.count(OutcomeKind::Rejected);
+    let status = match (&s.stopped, rejected) {
+        (Some(_), _) => "failed",
+        (None, 0) => "succeeded",
+        (None, _) => "partial",
+    };
+    let error = s.stopped.as_ref().map(|x| x.message.as_str());
+    let _ = store.finish_run(run_id, status, &summary_json(s, results, run_id), error);
+    print_summary(ctx, s, results, run_id);
+    if let Some(stop) = &s.stopped {
+        let processed = format!(
+            "the run stopped after {} rows (all in {}); later rows were not processed. \
+             Re-running the same input is safe",
+            s.rows,
+            results.display()
+        );
+        let code = match stop.kind {
+            StopKind::Unauthorized => {
+                let _ = store.mark_credential_failed(credential, &stop.message);
+                exit::CREDENTIAL_REJECTED
+            }
+            StopKind::Forbidden => exit::CREDENTIAL_REJECTED,
+            StopKind::RateLimited => exit::RATE_LIMITED,
+            StopKind::Input => exit::FAILURE,
+        };
+        return Err(fail(code, format!("{}; {processed}", stop.message)));
+    }
+    if rejected > 0 {
+        if !ctx.quiet && !ctx.json {
+            eprintln!(
+                "note: {rejected} rows rejected (reasons in {}); fix them and re-feed with \
+                 --from {} --only rejected",
+                results.display(),
+                results.display()
+            );
+        }
+        return Ok(ExitCode::from(exit::PARTIAL));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-/// Copy the page's next link onto its last row as `next` (what the peer reads).
+/// Copy the page's next link (an absolute URL) onto its last row as `next`, which is where
+/// the peer looks for it.
 pub fn mark_last_row(rows: &mut [Value], next: Option<&Value>) {
     if let (Some(Value::Object(last)), Some(next)) = (rows.last_mut(), next) {
         last.insert("next".into(), next.clone());

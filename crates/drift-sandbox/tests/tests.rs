@@ -10,10 +10,14 @@ mod accounts;
 mod admin;
 #[path = "sandbox/auth.rs"]
 mod auth;
+#[path = "sandbox/compat.rs"]
+mod compat;
 #[path = "sandbox/contacts.rs"]
 mod contacts;
 #[path = "sandbox/conversations.rs"]
 mod conversations;
+#[path = "sandbox/data.rs"]
+mod data;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[path = "sandbox/fixtures.rs"]

@@ -1,4 +1,4 @@
-//! Drift streams (read) and, in a later step, the reverse writer (records to Drift).
+//! Drift streams (read) and the reverse writer (records to Drift, see [`writer`]).
 //!
 //! [`DriftSource`] implements [`sync_core::Source`] over a [`drift_client::Client`] for the
 //! streams of DESIGN.md §2. Design decisions:
@@ -26,6 +26,7 @@ mod fail;
 pub mod schemas;
 mod streams;
 mod watermark;
+pub mod writer;
 
 use async_trait::async_trait;
 use drift_client::Client;

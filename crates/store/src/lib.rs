@@ -17,6 +17,7 @@
 
 mod catalog;
 mod credentials;
+mod destination;
 mod error;
 mod migrate;
 mod runs;
@@ -28,6 +29,7 @@ pub use catalog::CredentialUser;
 pub use credentials::{
     Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential,
 };
+pub use destination::DestinationRecord;
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use runs::{NewRun, RunRecord, RUN_STATUSES};

@@ -1,1 +1,575 @@
-//! CLI tests: `push`.
+//! CLI tests: `push` (issue 7). The real binary against an in-process sandbox on a free port,
+//! a temp data dir with a credential, and the sandbox's own view (`/__sandbox/*` and lookups
+//! with a second token) to check what landed in Drift.
+
+use crate::common::bin;
+use drift_client::{Client, Contact, SecretString};
+use drift_sandbox::{FaultSpec, SandboxConfig, SandboxHandle, TokenSpec, ALL_SCOPES};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Token the pushes use (may be revoked by a fault).
+const TOKEN: &str = "tok_PUSH_5e4d3c2b1a09f8e7d6c5";
+/// Second full-scope token the tests use to look at the sandbox's data.
+const OBSERVER: &str = "tok_OBSERVER_0a1b2c3d4e5f6a7b";
+
+struct Sandbox {
+    handle: Option<SandboxHandle>,
+    runtime: tokio::runtime::Runtime,
+    observer: Client,
+}
+
+impl Sandbox {
+    fn start(faults: Vec<FaultSpec>) -> Sandbox {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = SandboxConfig {
+            port: 0,
+            conversations: 5,
+            accounts: 3,
+            rate_limit_per_min: 0,
+            token: TOKEN.to_string(),
+            tokens: vec![TokenSpec {
+                token: OBSERVER.to_string(),
+                scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+                expires_at: None,
+            }],
+            faults,
+            ..SandboxConfig::default()
+        };
+        let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
+        let observer = {
+            let _guard = runtime.enter();
+            Client::builder(&handle.base_url(), SecretString::from(OBSERVER))
+                .rate_limit_per_min(100_000)
+                .build()
+                .unwrap()
+        };
+        Sandbox {
+            handle: Some(handle),
+            runtime,
+            observer,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.handle.as_ref().unwrap().base_url()
+    }
+
+    fn admin(&self, path: &str) -> Value {
+        let url = format!("{}/__sandbox/{path}", self.url());
+        self.runtime
+            .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+
+    fn contact_count(&self) -> u64 {
+        self.admin("counts")["contacts"].as_u64().unwrap()
+    }
+
+    /// Requests per route so far.
+    fn route_count(&self, route: &str) -> u64 {
+        self.admin("stats")["by_route"][route].as_u64().unwrap_or(0)
+    }
+
+    fn by_email(&self, email: &str) -> Vec<Contact> {
+        self.runtime
+            .block_on(self.observer.contacts_by_email(email))
+            .unwrap()
+    }
+
+    /// Creates a contact with these attributes; returns its id.
+    fn create(&self, attrs: Value) -> i64 {
+        let attrs: Map<String, Value> = serde_json::from_value(attrs).unwrap();
+        self.runtime
+            .block_on(self.observer.create_contact(&attrs))
+            .unwrap()
+            .id
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.runtime.block_on(h.shutdown());
+        }
+    }
+}
+
+/// A temp dir (data dir + input and results files) with credential `sb` for the sandbox.
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli {
+    fn new(sandbox: &Sandbox) -> Cli {
+        let cli = Cli {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let store = store::Store::open(&cli.data_dir()).unwrap();
+        store
+            .add_credential(&store::NewCredential {
+                name: "sb".into(),
+                description: None,
+                base_url: Some(sandbox.url()),
+                api_key: SecretString::from(TOKEN),
+                rate_limit_per_min: 60_000,
+            })
+            .unwrap();
+        cli
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(bin())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("DRIFTBRIDGE_MASTER_KEY")
+            .env_remove("DRIFTBRIDGE_DATA_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(TOKEN), "the token leaked: {text}");
+            assert!(!text.contains("panicked"), "{text}");
+        }
+        run
+    }
+
+    /// `push OBJECT --credential sb --from FROM --results RESULTS ARGS...`
+    fn push(&self, object: &str, from: &str, results: &str, extra: &[&str]) -> Run {
+        let results = self.path(results).display().to_string();
+        let mut args = vec![
+            "push",
+            object,
+            "--credential",
+            "sb",
+            "--from",
+            from,
+            "--results",
+            &results,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// The results file as `row -> (outcome, drift_id, reason)`; asserts one line per row.
+    fn results(&self, name: &str) -> BTreeMap<u64, (String, String, String)> {
+        let mut reader = csv::Reader::from_path(self.path(name)).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>(),
+            ["row", "key", "outcome", "drift_id", "reason", "input"]
+        );
+        let mut rows = BTreeMap::new();
+        for rec in reader.records() {
+            let rec = rec.unwrap();
+            let row: u64 = rec[0].parse().unwrap();
+            let line = (rec[2].to_string(), rec[3].to_string(), rec[4].to_string());
+            assert!(
+                rows.insert(row, line).is_none(),
+                "row {row} has two outcomes"
+            );
+        }
+        rows
+    }
+}
+
+fn outcomes(results: &BTreeMap<u64, (String, String, String)>) -> Vec<(u64, &str)> {
+    results
+        .iter()
+        .map(|(r, (o, _, _))| (*r, o.as_str()))
+        .collect()
+}
+
+fn attr<'a>(c: &'a Contact, key: &str) -> Option<&'a Value> {
+    c.attributes.as_ref().and_then(|a| a.get(key))
+}
+
+const MIXED: &str = "email,name,tier\n\
+new@example.com,New Person,gold\n\
+ada@example.com,Ada Lovelace,pro\n\
+grace@example.com,Grace,free\n\
+twin@example.com,Twin,gold\n\
+not-an-email,Bad Email,gold\n\
+,Nobody,gold\n\
+zoë@example.com,\"Zoë Ångström, 李小龍\",platinum\n\
+,,\n";
+
+/// Seeds the contacts the mixed file refers to: ada (to update), grace (unchanged), and two
+/// contacts sharing twin@example.com. Returns (ada, twin1, twin2) ids.
+fn seed_mixed(sandbox: &Sandbox) -> (i64, i64, i64) {
+    let ada = sandbox.create(json!({"email": "ada@example.com", "name": "Ada", "plan": "free"}));
+    sandbox.create(json!({"email": "grace@example.com", "name": "Grace", "plan": "free"}));
+    let t1 = sandbox.create(json!({"email": "twin@example.com", "externalId": "t-1"}));
+    let t2 = sandbox.create(json!({"email": "twin@example.com", "externalId": "t-2"}));
+    (ada, t1, t2)
+}
+
+#[test]
+fn mixed_csv_gets_one_expected_outcome_per_row_and_the_sandbox_matches() {
+    let sandbox = Sandbox::start(vec![]);
+    let (ada, t1, t2) = seed_mixed(&sandbox);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("contacts.csv", MIXED);
+    let before = sandbox.contact_count();
+
+    let run = cli.push("contacts", &from, "r1.csv", &["--map", "tier=plan"]);
+    assert_eq!(run.code, 5, "rejected rows mean exit 5: {}", run.stderr);
+    let r = cli.results("r1.csv");
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            (1, "created"),
+            (2, "updated"),
+            (3, "unchanged"),
+            (4, "rejected"),
+            (5, "rejected"),
+            (6, "rejected"),
+            (7, "created"),
+            (8, "skipped"),
+        ]
+    );
+    assert_eq!(r[&2].1, ada.to_string());
+    assert!(
+        r[&4].2.contains(&t1.to_string()) && r[&4].2.contains(&t2.to_string()),
+        "{}",
+        r[&4].2
+    );
+    assert!(r[&4].2.contains("--on-duplicate"), "{}", r[&4].2);
+    assert!(r[&5].2.contains("not an email"), "{}", r[&5].2);
+    assert!(r[&6].2.contains("missing key"), "{}", r[&6].2);
+    assert!(
+        run.stdout
+            .contains("created 2, updated 1, unchanged 1, skipped 1, rejected 3"),
+        "{}",
+        run.stdout
+    );
+
+    // The sandbox holds exactly what the results say.
+    assert_eq!(sandbox.contact_count(), before + 2);
+    let new = sandbox.by_email("new@example.com");
+    assert_eq!(new.len(), 1);
+    assert_eq!(r[&1].1, new[0].id.to_string());
+    assert_eq!(attr(&new[0], "name"), Some(&json!("New Person")));
+    assert_eq!(attr(&new[0], "plan"), Some(&json!("gold")));
+    let ada_now = &sandbox.by_email("ada@example.com")[0];
+    assert_eq!(attr(ada_now, "name"), Some(&json!("Ada Lovelace")));
+    assert_eq!(attr(ada_now, "plan"), Some(&json!("pro")));
+    let zoe = sandbox.by_email("zoë@example.com");
+    assert_eq!(zoe.len(), 1);
+    assert_eq!(attr(&zoe[0], "name"), Some(&json!("Zoë Ångström, 李小龍")));
+    for twin in sandbox.by_email("twin@example.com") {
+        assert_eq!(attr(&twin, "name"), None, "a rejected row must not write");
+    }
+
+    // The second run of the same file creates nothing and sends no write.
+    let creates = sandbox.route_count("contacts.create");
+    let updates = sandbox.route_count("contacts.update");
+    let again = cli.push("contacts", &from, "r2.csv", &["--map", "tier=plan"]);
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    let r2 = cli.results("r2.csv");
+    for row in [1, 2, 3, 7] {
+        assert_eq!(r2[&row].0, "unchanged", "row {row}: {:?}", r2[&row]);
+    }
+    assert_eq!(sandbox.contact_count(), before + 2);
+    assert_eq!(sandbox.route_count("contacts.create"), creates);
+    assert_eq!(sandbox.route_count("contacts.update"), updates);
+
+    // Re-feed only the rejected rows, now updating the first of the duplicates.
+    let refeed = cli.path("r1.csv").display().to_string();
+    let fixed = cli.push(
+        "contacts",
+        &refeed,
+        "r3.csv",
+        &[
+            "--only",
+            "rejected",
+            "--on-duplicate",
+            "first",
+            "--map",
+            "tier=plan",
+        ],
+    );
+    assert_eq!(fixed.code, 5, "{}", fixed.stderr);
+    let r3 = cli.results("r3.csv");
+    assert_eq!(
+        outcomes(&r3),
+        vec![(4, "updated"), (5, "rejected"), (6, "rejected")]
+    );
+    assert_eq!(r3[&4].1, t1.to_string(), "first = earliest created");
+    assert!(
+        fixed.stdout.contains("5 rows left out by --only"),
+        "{}",
+        fixed.stdout
+    );
+}
+
+#[test]
+fn a_503_on_the_create_is_looked_up_then_retried_and_creates_exactly_one_contact() {
+    let fault = FaultSpec {
+        route: "contacts.create".into(),
+        kind: drift_sandbox::FaultKind::Status,
+        status: Some(503),
+        after_requests: 0,
+        count: Some(1),
+        probability: None,
+        delay_ms: None,
+    };
+    let sandbox = Sandbox::start(vec![fault]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("one.csv", "email,name\nretry@example.com,Retry Me\n");
+    let run = cli.push("contacts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = cli.results("r.csv");
+    assert_eq!(outcomes(&r), vec![(1, "created")]);
+    assert!(r[&1].2.contains("attempt 2"), "{}", r[&1].2);
+    let found = sandbox.by_email("retry@example.com");
+    assert_eq!(found.len(), 1);
+    assert_eq!(r[&1].1, found[0].id.to_string());
+    assert_eq!(sandbox.route_count("contacts.create"), 2);
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_is_found_by_lookup_and_not_sent_again() {
+    let fault = FaultSpec {
+        route: "contacts.create".into(),
+        kind: drift_sandbox::FaultKind::Reset,
+        status: None,
+        after_requests: 0,
+        count: Some(1),
+        probability: None,
+        delay_ms: None,
+    };
+    let sandbox = Sandbox::start(vec![fault]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("one.csv", "email,name\nlost@example.com,Lost Answer\n");
+    let run = cli.push("contacts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = cli.results("r.csv");
+    assert_eq!(outcomes(&r), vec![(1, "created")]);
+    assert!(r[&1].2.contains("had landed"), "{}", r[&1].2);
+    assert_eq!(sandbox.by_email("lost@example.com").len(), 1);
+    assert_eq!(sandbox.route_count("contacts.create"), 1, "never re-sent");
+}
+
+#[test]
+fn a_401_mid_run_exits_3_and_the_results_list_every_processed_row() {
+    let fault = FaultSpec {
+        route: "contacts.create".into(),
+        kind: drift_sandbox::FaultKind::RevokeToken,
+        status: None,
+        after_requests: 10,
+        count: Some(1),
+        probability: None,
+        delay_ms: None,
+    };
+    let sandbox = Sandbox::start(vec![fault]);
+    let cli = Cli::new(&sandbox);
+    let mut csv = String::from("email,name\n");
+    for i in 1..=40 {
+        csv.push_str(&format!("user{i}@example.com,User {i}\n"));
+    }
+    let from = cli.write("many.csv", &csv);
+    let run = cli.push("contacts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    let r = cli.results("r.csv");
+    assert!(r.len() >= 10 && r.len() < 40, "{} rows", r.len());
+    for i in 1..=40u64 {
+        let landed = sandbox.by_email(&format!("user{i}@example.com"));
+        match r.get(&i) {
+            Some((outcome, id, _)) if outcome == "created" => {
+                assert_eq!(landed.len(), 1, "row {i}");
+                assert_eq!(*id, landed[0].id.to_string());
+            }
+            Some((outcome, _, reason)) => {
+                assert_eq!(outcome, "rejected", "row {i}");
+                assert!(reason.contains("401"), "{reason}");
+                assert!(landed.is_empty(), "row {i}");
+            }
+            None => assert!(landed.is_empty(), "row {i} has no outcome but landed"),
+        }
+    }
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    assert_eq!(
+        store.credential("sb").unwrap().status,
+        store::CredentialStatus::Failed
+    );
+}
+
+#[test]
+fn dry_run_looks_up_and_prints_but_makes_no_write_request() {
+    let sandbox = Sandbox::start(vec![]);
+    let (ada, _, _) = seed_mixed(&sandbox);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("contacts.csv", MIXED);
+    let before = sandbox.contact_count();
+    let writes = |s: &Sandbox| {
+        [
+            "contacts.create",
+            "contacts.update",
+            "contacts.timeline",
+            "contacts.delete",
+        ]
+        .iter()
+        .map(|r| s.route_count(r))
+        .sum::<u64>()
+    };
+    let writes_before = writes(&sandbox);
+    let lookups_before = sandbox.route_count("contacts.find");
+    let run = cli.push(
+        "contacts",
+        &from,
+        "dry.csv",
+        &["--dry-run", "--map", "tier=plan"],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(writes(&sandbox), writes_before, "a dry run wrote to Drift");
+    assert!(
+        sandbox.route_count("contacts.find") > lookups_before,
+        "a dry run looks up"
+    );
+    assert_eq!(sandbox.contact_count(), before);
+    assert!(run.stdout.contains("POST /contacts"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("PATCH /contacts/{ada}")),
+        "{}",
+        run.stdout
+    );
+    let r = cli.results("dry.csv");
+    assert_eq!(r[&1].0, "created");
+    assert_eq!(r[&2].0, "updated");
+    assert!(r[&1].2.starts_with("dry run"), "{}", r[&1].2);
+    assert_eq!(
+        attr(&sandbox.by_email("ada@example.com")[0], "name"),
+        Some(&json!("Ada"))
+    );
+}
+
+#[test]
+fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let accounts = cli.write(
+        "accounts.jsonl",
+        "{\"domain\":\"acme.example\",\"name\":\"Acme\",\"ownerId\":1}\n\
+         {\"domain\":\"orphan.example\",\"name\":\"No Owner\"}\n",
+    );
+    let run = cli.push("accounts", &accounts, "a1.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r = cli.results("a1.csv");
+    assert_eq!(outcomes(&r), vec![(1, "created"), (2, "rejected")]);
+    assert!(r[&2].2.contains("ownerId"), "{}", r[&2].2);
+    let renamed = cli.write(
+        "accounts2.jsonl",
+        "{\"domain\":\"www.ACME.example\",\"name\":\"Acme Corp\"}\n",
+    );
+    let run = cli.push("accounts", &renamed, "a2.csv", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r2 = cli.results("a2.csv");
+    assert_eq!(outcomes(&r2), vec![(1, "updated")]);
+    assert_eq!(r2[&1].1, r[&1].1, "the same account");
+    let acct = sandbox
+        .runtime
+        .block_on(sandbox.observer.account(&r[&1].1))
+        .unwrap();
+    assert_eq!(acct.name.as_deref(), Some("Acme Corp"));
+
+    let contact = sandbox.create(json!({"email": "tl@example.com"}));
+    let events = cli.write(
+        "events.csv",
+        &format!("contactId,event,at\n{contact},Signed up,2024-05-01T12:00:00Z\n"),
+    );
+    let first = cli.push("timeline", &events, "t1.csv", &["--map", "at=createdAt"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(outcomes(&cli.results("t1.csv")), vec![(1, "created")]);
+    let posted = sandbox.route_count("contacts.timeline");
+    let second = cli.push("timeline", &events, "t2.csv", &["--map", "at=createdAt"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(outcomes(&cli.results("t2.csv")), vec![(1, "unchanged")]);
+    assert_eq!(sandbox.route_count("contacts.timeline"), posted);
+}
+
+#[test]
+fn a_saved_push_destination_runs_again_by_name() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("c.csv", "mail,tier\nsaved@example.com,gold\n");
+    let run = cli.push(
+        "contacts",
+        &from,
+        "s1.csv",
+        &["--map", "mail=email,tier=plan", "--save", "crm-leads"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let from2 = cli.write("c2.csv", "mail,tier\nsaved@example.com,platinum\n");
+    let results = cli.path("s2.csv").display().to_string();
+    let again = cli.run(&[
+        "push",
+        "--destination",
+        "crm-leads",
+        "--from",
+        &from2,
+        "--results",
+        &results,
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(outcomes(&cli.results("s2.csv")), vec![(1, "updated")]);
+    let c = &sandbox.by_email("saved@example.com")[0];
+    assert_eq!(attr(c, "plan"), Some(&json!("platinum")));
+}
+
+#[test]
+fn bad_flags_and_inputs_exit_2_naming_the_fix() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("c.csv", "email\na@example.com\n");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--key", "domain"],
+            "--key domain does not apply to contacts",
+        ),
+        (&["--map", "nosuch=email"], "nosuch"),
+        (&["--map", "email"], "column=attribute"),
+        (&["--only", "rejected"], "results file"),
+    ];
+    for (extra, needle) in cases {
+        let run = cli.push("contacts", &from, "r.csv", extra);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{extra:?}: {}", run.stderr);
+    }
+    let missing = cli.push("contacts", "nope.csv", "r.csv", &[]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("nope.csv"), "{}", missing.stderr);
+}

@@ -385,12 +385,12 @@ fn done_in_page(s: &Value) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_requests() {
-    let mut cfg = config(250); // pages of 100, 100 and 50 conversations
-    cfg.latency_ms = 40;
+    let mut cfg = config(300); // three pages of 100 conversations
+    cfg.latency_ms = 50;
     let env = Env::start(cfg).await;
-    // Kill inside page 1, then inside page 2, then anywhere after more progress.
+    // Kill inside page 1, then once past page 1, then anywhere after more progress.
     let first_page = |s: &Value| s["pass"]["page"].is_null() && done_in_page(s) >= 10;
-    let second_page = |s: &Value| s["pass"]["page"].is_string() && done_in_page(s) >= 10;
+    let second_page = |s: &Value| s["pass"]["page"].is_string();
     assert!(
         kill_when(&env, first_page).await,
         "the run finished before the first kill point"
@@ -605,4 +605,120 @@ async fn demo_syncs_every_stream_into_the_demo_database() {
         .credential("demo")
         .unwrap();
     assert_eq!(cred.name, "demo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_after_the_current_commit_and_the_next_run_resumes() {
+    let mut cfg = config(250);
+    cfg.latency_ms = 40;
+    let env = Env::start(cfg).await;
+    let child = env.command(&env.db(), &[]).spawn().unwrap();
+    let pid = child.id().unwrap().to_string();
+    loop {
+        if env.try_pass_state().is_some_and(|s| done_in_page(&s) >= 10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cancelled; the next run resumes from its checkpoint"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "cancelled");
+    assert_eq!(env.store().list_runs(1).unwrap()[0].status, "cancelled");
+    let state = env.pass_state().unwrap();
+    let done = id_list(&state["pass"]["done"]);
+    assert!(
+        done.is_subset(&env.ids("SELECT id FROM conversations")),
+        "checkpoint ahead of the data"
+    );
+    let again = env.sync(&[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    env.assert_complete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_any_needed_scope_exits_3() {
+    let mut cfg = config(5);
+    cfg.limited_tokens = vec![("tok-none".into(), vec!["gdpr_read".into()])];
+    let env = Env::start(cfg).await;
+    env.store()
+        .rotate_credential_key("t", &SecretString::from("tok-none".to_owned()))
+        .unwrap();
+    let run = env.sync(&["--streams", "accounts,playbooks"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused every selected stream (403)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stream("accounts")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("account_read"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_beyond_the_retries_exits_4() {
+    let env = Env::start(config(5)).await;
+    env.faults(json!([{"route": "users.list", "kind": "status", "status": 429}]))
+        .await;
+    let run = env.sync(&["--streams", "users"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.summary["error"]["kind"], "rate_limited");
+    assert!(
+        run.summary["totals"]["rate_limited"].as_u64().unwrap() > 1,
+        "{}",
+        run.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_named_by_email_are_read_besides_those_in_conversations() {
+    let env = Env::start(config(20)).await;
+    let counts = env.admin("counts", None).await;
+    let last = counts["contacts"].as_i64().unwrap() - 1;
+    let client = api_client(&env).await;
+    let mut email = None;
+    for domain in ["example.com", "example.org", "example.net"] {
+        let candidate = format!("contact{last}@{domain}");
+        if !client
+            .contacts_by_email(&candidate)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            email = Some(candidate);
+        }
+    }
+    let email = email.expect("the sandbox's last contact has a contactN@ address");
+    let run = env
+        .sync(&[
+            "--streams",
+            "conversations,contacts",
+            "--contact-emails",
+            &email,
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let in_conversations = counts["contacts_in_conversations"].as_i64().unwrap();
+    assert_eq!(env.count("contacts"), in_conversations + 1);
+    let c = Connection::open(env.db()).unwrap();
+    let found: i64 = c
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE json_extract(attributes, '$.email') = ?1",
+            [&email],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(found, 1);
 }

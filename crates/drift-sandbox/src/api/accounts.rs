@@ -69,9 +69,15 @@ async fn list(
         Some(CursorFault::Cycle) => Some(0),
         None => (index + size < total).then_some(index + size),
     };
+    let next =
+        next_index.map(|n| json!(format!("{}/accounts?index={n}&size={size}", app.base_url())));
+    let mut page = page;
+    if app.config.compat.is_some() {
+        crate::compat::mark_last_row(&mut page, next.as_ref());
+    }
     let mut body = json!({"accounts": page, "total": total});
-    if let Some(n) = next_index {
-        body["next"] = json!(format!("{}/accounts?index={n}&size={size}", app.base_url()));
+    if let Some(n) = next {
+        body["next"] = n;
     }
     Ok(data(body))
 }
@@ -108,7 +114,7 @@ fn owner_id(body: &Obj) -> ApiResult<i64> {
 }
 
 /// `POST /accounts/create`: `ownerId` and `domain` required, domain unique among live
-/// accounts (duplicate -> 409 [SIM]); id and timestamps assigned here.
+/// accounts (duplicate -> 409 `[SIM]`); id and timestamps assigned here.
 async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let body = body

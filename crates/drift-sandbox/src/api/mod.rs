@@ -4,6 +4,7 @@ mod accounts;
 mod app;
 mod contacts;
 mod conversations;
+mod reports;
 mod users;
 
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +43,7 @@ pub fn router(app: &AppState) -> Router<AppState> {
     let r = conversations::routes(r, app);
     let r = accounts::routes(r, app);
     let r = users::routes(r, app);
+    let r = reports::routes(r, app);
     r.fallback_service(
         api(app, "unknown", None, axum::routing::any(not_found)).with_state(app.clone()),
     )

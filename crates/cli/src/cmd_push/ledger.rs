@@ -1,0 +1,49 @@
+//! The push ledger in the metadata store: fingerprints of timeline events and conversations
+//! already sent with a credential, so re-running the same input does not send them twice
+//! (Drift cannot be asked whether they exist). Kept in the store's `stream_state` table under
+//! the scope `push-ledger:<credential id>:<object>`, one row per fingerprint.
+
+use source_drift::writer::{Ledger, Object};
+use std::sync::Arc;
+use store::Store;
+
+/// A [`Ledger`] over the metadata store.
+pub struct StoreLedger {
+    store: Arc<Store>,
+    scope: String,
+}
+
+impl StoreLedger {
+    /// The ledger of `object` writes made with credential `credential_id`.
+    pub fn new(store: Arc<Store>, credential_id: &str, object: Object) -> StoreLedger {
+        StoreLedger {
+            store,
+            scope: format!("push-ledger:{credential_id}:{}", object.as_str()),
+        }
+    }
+}
+
+impl Ledger for StoreLedger {
+    fn get(&self, fingerprint: &str) -> Result<Option<String>, String> {
+        let state = self
+            .store
+            .stream_state(&self.scope, fingerprint)
+            .map_err(|e| e.to_string())?;
+        Ok(state.map(|v| {
+            v.get("drift_id")
+                .and_then(|d| d.as_str())
+                .unwrap_or_default()
+                .to_string()
+        }))
+    }
+
+    fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String> {
+        let state = serde_json::json!({
+            "drift_id": drift_id,
+            "sent_at": chrono::Utc::now().timestamp_millis(),
+        });
+        self.store
+            .put_stream_state(&self.scope, fingerprint, &state)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,168 @@
+//! Contacts upsert by `email` or `externalId` (REFERENCE §7.1): look up, PATCH the changed
+//! attributes of a match, POST when there is none; a duplicate conflict on POST becomes
+//! lookup + PATCH; an ambiguous POST failure is looked up before any new attempt.
+
+use drift_client::{Contact, Error};
+use serde_json::{json, Map, Value};
+
+use super::engine::{
+    ambiguous, create_backoff, reason_or_fatal, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS,
+};
+use super::mapping::Prepared;
+use super::values::same;
+use super::{Key, OnDuplicate, OutcomeKind, Planned};
+
+/// Upserts one prepared row (its key is set).
+pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
+    let key = p.key.as_deref().unwrap_or_default();
+    let mut attrs = p.custom.clone();
+    attrs.extend(p.fields.clone());
+    let found = match lookup(ctx, key).await {
+        Ok(found) => found,
+        Err(e) => return reject(e),
+    };
+    if found.is_empty() {
+        create(ctx, key, &attrs).await
+    } else {
+        update_matches(ctx, key, &attrs, found, None).await
+    }
+}
+
+async fn lookup(ctx: &Ctx, key: &str) -> Result<Vec<Contact>, Error> {
+    match ctx.opts.key {
+        Key::ExternalId => ctx.client.contacts_by_external_id(key).await,
+        _ => ctx.client.contacts_by_email(key).await,
+    }
+}
+
+async fn create(ctx: &Ctx, key: &str, attrs: &Map<String, Value>) -> Result<Done, Fatal> {
+    if !attrs.contains_key("email") {
+        return Ok(Done::rejected(format!(
+            "no contact has {} {key}, and creating one needs an email; add an email column",
+            ctx.opts.key.field()
+        )));
+    }
+    if ctx.opts.dry_run {
+        let plan = Planned {
+            method: "POST",
+            path: "/contacts".into(),
+            body: json!({ "attributes": attrs }),
+        };
+        return Ok(Done::planned(OutcomeKind::Created, None, &[plan]));
+    }
+    let mut last = String::new();
+    for attempt in 0..CREATE_ATTEMPTS {
+        match ctx.client.create_contact(attrs).await {
+            Ok(c) => {
+                let reason = (attempt > 0)
+                    .then(|| format!("created on attempt {} after: {last}", attempt + 1));
+                return Ok(Done::new(OutcomeKind::Created, c.id.to_string(), reason));
+            }
+            Err(Error::Conflict { message, .. }) => {
+                let found = match lookup(ctx, key).await {
+                    Ok(f) => f,
+                    Err(e) => return reject(e),
+                };
+                if found.is_empty() {
+                    return Ok(Done::rejected(format!(
+                        "Drift refused the create as a duplicate ({message}) but no contact has {} {key}",
+                        ctx.opts.key.field()
+                    )));
+                }
+                return update_matches(ctx, key, attrs, found, None).await;
+            }
+            Err(e) if ambiguous(&e) => {
+                last = e.to_string();
+                let found = match lookup(ctx, key).await {
+                    Ok(f) => f,
+                    Err(e) => return reject(e),
+                };
+                if !found.is_empty() {
+                    let note = format!("the create answered `{last}` but had landed");
+                    return update_matches(ctx, key, attrs, found, Some(note)).await;
+                }
+                create_backoff(attempt).await;
+            }
+            Err(e) => return reject(e),
+        }
+    }
+    Ok(Done::rejected(format!(
+        "create failed {CREATE_ATTEMPTS} times, last: {last}; lookups showed none landed"
+    )))
+}
+
+/// Attributes of `new` whose value differs from what the contact holds.
+fn diff(contact: &Contact, new: &Map<String, Value>) -> Map<String, Value> {
+    let held = contact.attributes.as_ref();
+    new.iter()
+        .filter(|(k, v)| !same(held.and_then(|h| h.get(k.as_str())), v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Updates the contacts matched by the key. `landed`: the row's own create had landed
+/// (outcome `created`, with this note).
+async fn update_matches(
+    ctx: &Ctx,
+    key: &str,
+    attrs: &Map<String, Value>,
+    mut found: Vec<Contact>,
+    landed: Option<String>,
+) -> Result<Done, Fatal> {
+    found.sort_by_key(|c| (c.created_at.unwrap_or(i64::MAX), c.id));
+    let targets: Vec<Contact> = match (found.len(), ctx.opts.on_duplicate) {
+        (1, _) | (_, OnDuplicate::UpdateAll) => found,
+        (_, OnDuplicate::First) => found.into_iter().take(1).collect(),
+        (n, OnDuplicate::Reject) => {
+            let ids: Vec<String> = found.iter().map(|c| c.id.to_string()).collect();
+            return Ok(Done::rejected(format!(
+                "{n} contacts have {} {key} (ids {}); choose one with --on-duplicate first or \
+                 update them all with --on-duplicate update-all",
+                ctx.opts.key.field(),
+                ids.join(", ")
+            )));
+        }
+    };
+    let mut ids = Vec::new();
+    let mut plans = Vec::new();
+    let mut changed = 0usize;
+    for c in &targets {
+        ids.push(c.id.to_string());
+        let changes = diff(c, attrs);
+        if changes.is_empty() {
+            continue;
+        }
+        changed += 1;
+        if ctx.opts.dry_run {
+            plans.push(Planned {
+                method: "PATCH",
+                path: format!("/contacts/{}", c.id),
+                body: json!({ "attributes": changes }),
+            });
+            continue;
+        }
+        if let Err(e) = ctx.client.update_contact(c.id, &changes).await {
+            let reason = reason_or_fatal(e)?;
+            let done = if ids.len() > 1 {
+                format!(
+                    "updated {} before contact {} failed: {reason}",
+                    ids[..ids.len() - 1].join(", "),
+                    c.id
+                )
+            } else {
+                reason
+            };
+            return Ok(Done::rejected(done));
+        }
+    }
+    let id = Some(ids.join(";"));
+    let kind = match (&landed, changed) {
+        (Some(_), _) => OutcomeKind::Created,
+        (None, 0) => OutcomeKind::Unchanged,
+        (None, _) => OutcomeKind::Updated,
+    };
+    if ctx.opts.dry_run && !plans.is_empty() {
+        return Ok(Done::planned(kind, id, &plans));
+    }
+    Ok(Done::new(kind, id, landed))
+}

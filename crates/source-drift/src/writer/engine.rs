@@ -1,0 +1,595 @@
+//! The push run: read rows, map and check them, hand them to workers sharded by key, and
+//! collect exactly one outcome per row.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drift_client::{Client, Error};
+use tokio::sync::mpsc;
+
+use super::input::{Input, InputError, RowResult};
+use super::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
+use super::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
+
+/// Settings of one push run.
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// What is written.
+    pub object: Object,
+    /// What rows are matched on (must be one of [`Object::keys`]).
+    pub key: Key,
+    /// Column mapping.
+    pub mapping: Mapping,
+    /// Send unmapped columns as custom attributes under their own names.
+    pub include_unmapped: bool,
+    /// Several contacts with one key: what to do.
+    pub on_duplicate: OnDuplicate,
+    /// Validate and look up only; no write request is made.
+    pub dry_run: bool,
+    /// Rows in flight at once (default 8; the client's rate budget paces them).
+    pub concurrency: usize,
+    /// With a results file as input: only rows whose earlier outcome is one of these.
+    pub only: Option<Vec<OutcomeKind>>,
+}
+
+impl PushOptions {
+    /// Options with defaults: the object's default key, no mapping, reject duplicates,
+    /// 8 rows in flight.
+    pub fn new(object: Object) -> PushOptions {
+        PushOptions {
+            object,
+            key: object.keys()[0],
+            mapping: Mapping::default(),
+            include_unmapped: false,
+            on_duplicate: OnDuplicate::Reject,
+            dry_run: false,
+            concurrency: 8,
+            only: None,
+        }
+    }
+}
+
+/// Remembers writes Drift cannot be asked about (timeline events, conversations), so a
+/// re-run of the same input does not send them twice. Keys are row fingerprints (hex).
+pub trait Ledger: Send + Sync {
+    /// The Drift id recorded for this fingerprint, if it was sent before.
+    fn get(&self, fingerprint: &str) -> Result<Option<String>, String>;
+    /// Records a successful write.
+    fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String>;
+}
+
+/// Why a run stopped before reading all its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopKind {
+    /// 401: the token is invalid, expired or revoked (exit code 3).
+    Unauthorized,
+    /// 403: the token lacks a scope (exit code 3).
+    Forbidden,
+    /// 429 beyond the wait cap (exit code 4).
+    RateLimited,
+    /// The input could not be read any further.
+    Input,
+}
+
+/// A run that stopped early: why, and the message to show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stop {
+    /// Why.
+    pub kind: StopKind,
+    /// What happened (never contains the token).
+    pub message: String,
+}
+
+/// Counts and figures of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// What was written.
+    pub object: Object,
+    /// Whether it was a dry run (no writes).
+    pub dry_run: bool,
+    /// Rows with an outcome.
+    pub rows: u64,
+    /// Outcomes by kind.
+    pub counts: BTreeMap<OutcomeKind, u64>,
+    /// Rows of a results file left out by `only`.
+    pub filtered_out: u64,
+    /// Drift requests made by the run (lookups and writes, retries included).
+    pub requests: u64,
+    /// Requests answered 429 and retried.
+    pub rate_limited: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Columns neither mapped nor standard, left out (see `--include-unmapped`).
+    pub ignored_columns: Vec<String>,
+    /// Set when the run stopped early; rows after the stop have no outcome.
+    pub stopped: Option<Stop>,
+}
+
+impl Summary {
+    /// Rows with outcome `kind`.
+    pub fn count(&self, kind: OutcomeKind) -> u64 {
+        self.counts.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Rows per second of wall time.
+    pub fn rows_per_sec(&self) -> f64 {
+        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Drift requests per row with an outcome.
+    pub fn requests_per_row(&self) -> f64 {
+        if self.rows == 0 {
+            0.0
+        } else {
+            self.requests as f64 / self.rows as f64
+        }
+    }
+}
+
+/// Errors that prevent a run from starting or finishing its bookkeeping.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Bad mapping (names the entry and the fix).
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// Bad input or options.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A Drift call needed before the first row failed (e.g. loading accounts for
+    /// `--key domain`); `is_auth()` on it means exit code 3.
+    #[error("{0}")]
+    Drift(#[from] Error),
+    /// The outcome sink failed (results file not writable).
+    #[error("cannot write the results: {0}")]
+    Results(#[from] std::io::Error),
+}
+
+/// A write's result for one row, before it becomes an [`Outcome`].
+#[derive(Debug)]
+pub(crate) struct Done {
+    pub kind: OutcomeKind,
+    pub id: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Done {
+    pub fn new(kind: OutcomeKind, id: impl Into<Option<String>>, reason: Option<String>) -> Done {
+        Done {
+            kind,
+            id: id.into(),
+            reason,
+        }
+    }
+
+    pub fn rejected(reason: impl Into<String>) -> Done {
+        Done::new(OutcomeKind::Rejected, None, Some(reason.into()))
+    }
+
+    /// A dry-run outcome: what would happen and the requests that would be sent.
+    pub fn planned(kind: OutcomeKind, id: Option<String>, plans: &[Planned]) -> Done {
+        let sends: Vec<String> = plans.iter().map(ToString::to_string).collect();
+        Done::new(
+            kind,
+            id,
+            Some(format!("dry run: would send {}", sends.join(" ; "))),
+        )
+    }
+}
+
+/// An error that stops the run (401/403, 429 beyond the cap).
+#[derive(Debug)]
+pub(crate) struct Fatal(pub Error);
+
+/// A row-level reason for `e`, or [`Fatal`] when `e` must stop the run.
+pub(crate) fn reason_or_fatal(e: Error) -> Result<String, Fatal> {
+    if e.is_auth() || matches!(e, Error::RateLimited { .. }) {
+        Err(Fatal(e))
+    } else {
+        Ok(e.to_string())
+    }
+}
+
+/// Rejects the row with `e`'s message, or stops the run.
+pub(crate) fn reject(e: Error) -> Result<Done, Fatal> {
+    reason_or_fatal(e).map(Done::rejected)
+}
+
+/// Whether a failed create may have landed (so it must be looked up before any retry).
+pub(crate) fn ambiguous(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Server { .. }
+            | Error::Timeout { .. }
+            | Error::Transport { .. }
+            | Error::Decode { .. }
+    )
+}
+
+/// How often a create is attempted when lookups prove the earlier attempts did not land.
+pub(crate) const CREATE_ATTEMPTS: u32 = 3;
+
+/// Pause before re-trying a create that provably did not land.
+pub(crate) async fn create_backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
+}
+
+/// What every worker shares.
+pub(crate) struct Ctx {
+    pub client: Client,
+    pub opts: PushOptions,
+    pub ledger: Option<Arc<dyn Ledger>>,
+    pub accounts: Option<accounts::Index>,
+}
+
+#[derive(Default)]
+struct StopCell {
+    flag: AtomicBool,
+    stop: Mutex<Option<Stop>>,
+}
+
+impl StopCell {
+    fn set(&self, stop: Stop) {
+        let mut slot = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(stop);
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    fn take(&self) -> Option<Stop> {
+        self.stop.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+fn stop_of(e: &Error) -> Stop {
+    let kind = match e {
+        Error::Unauthorized { .. } => StopKind::Unauthorized,
+        Error::Forbidden { .. } => StopKind::Forbidden,
+        _ => StopKind::RateLimited,
+    };
+    Stop {
+        kind,
+        message: e.to_string(),
+    }
+}
+
+/// Runs a push: reads `input`, writes to Drift through `client` (its rate budget paces
+/// every request), and calls `on_outcome` once per row, in the order rows finish.
+///
+/// A 401/403 or a 429 beyond the client's wait cap stops the run: rows in flight finish
+/// (the failed one is `rejected` with the reason, so it can be re-fed), later rows get no
+/// outcome, and [`Summary::stopped`] says why. Errors: [`PushError`] for problems found
+/// before the first row (mapping, `only` without a results file, Drift setup calls) or
+/// when `on_outcome` fails.
+pub async fn push<F>(
+    client: &Client,
+    opts: PushOptions,
+    input: Input,
+    ledger: Option<Arc<dyn Ledger>>,
+    mut on_outcome: F,
+) -> Result<Summary, PushError>
+where
+    F: FnMut(&Outcome) -> std::io::Result<()>,
+{
+    check_options(&opts, &input)?;
+    let started = Instant::now();
+    let before = client.metrics();
+    let mut mapper = Mapper::new(opts.object, opts.key, &opts.mapping, opts.include_unmapped);
+    if let (Some(cols), false) = (&input.columns, input.is_results) {
+        mapper.check_columns(cols)?;
+    }
+    if opts.object == Object::Contacts {
+        mapper = mapper.with_custom_types(custom_types(client).await?);
+    }
+    let accounts = match (opts.object, opts.key) {
+        (Object::Accounts, Key::Domain) => Some(accounts::Index::load(client).await?),
+        _ => None,
+    };
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        opts,
+        ledger,
+        accounts,
+    });
+    let stop = Arc::new(StopCell::default());
+    let (out_tx, mut out_rx) = mpsc::channel::<Outcome>(256);
+    let workers = spawn_workers(&ctx, &stop, &out_tx);
+    let rows = spawn_reader(input.rows);
+    let dispatcher = tokio::spawn(dispatch(
+        ctx.clone(),
+        mapper,
+        rows,
+        workers,
+        out_tx,
+        stop.clone(),
+    ));
+    let mut counts = BTreeMap::new();
+    let mut written = 0u64;
+    let mut sink_error = None;
+    while let Some(o) = out_rx.recv().await {
+        if sink_error.is_some() {
+            continue;
+        }
+        if let Err(e) = on_outcome(&o) {
+            stop.set(Stop {
+                kind: StopKind::Input,
+                message: format!("cannot write the results: {e}"),
+            });
+            sink_error = Some(e);
+            continue;
+        }
+        *counts.entry(o.kind).or_insert(0) += 1;
+        written += 1;
+    }
+    let (mapper, filtered_out) = dispatcher
+        .await
+        .map_err(|e| std::io::Error::other(format!("push dispatcher failed: {e}")))?;
+    if let Some(e) = sink_error {
+        return Err(PushError::Results(e));
+    }
+    let after = client.metrics();
+    Ok(Summary {
+        object: ctx.opts.object,
+        dry_run: ctx.opts.dry_run,
+        rows: written,
+        counts,
+        filtered_out,
+        requests: after.requests.saturating_sub(before.requests),
+        rate_limited: after.rate_limited.saturating_sub(before.rate_limited),
+        elapsed: started.elapsed(),
+        ignored_columns: mapper.ignored_columns(),
+        stopped: stop.take(),
+    })
+}
+
+fn check_options(opts: &PushOptions, input: &Input) -> Result<(), InputError> {
+    if !opts.object.keys().contains(&opts.key) {
+        let keys: Vec<&str> = opts.object.keys().iter().map(|k| k.field()).collect();
+        return Err(InputError {
+            row: None,
+            message: format!(
+                "--key {} does not apply to {}; use one of: {}",
+                opts.key.field(),
+                opts.object.as_str(),
+                keys.join(", ")
+            ),
+        });
+    }
+    if opts.only.is_some() && !input.is_results {
+        return Err(InputError {
+            row: None,
+            message: "--only needs a results file of an earlier push as --from \
+                      (columns row,key,outcome,drift_id,reason,input)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Custom contact attribute types from Drift; without `all_contact_read` (403) values keep
+/// their input types. A 401 stops the run before it starts.
+async fn custom_types(client: &Client) -> Result<HashMap<String, FieldType>, Error> {
+    match client.contact_attributes().await {
+        Ok(attrs) => Ok(attrs
+            .into_iter()
+            .filter_map(|a| {
+                Some((
+                    a.name.clone(),
+                    FieldType::from_drift(a.attribute_type.as_deref()?),
+                ))
+            })
+            .collect()),
+        Err(e @ Error::Unauthorized { .. }) => Err(e),
+        Err(e) => {
+            tracing::info!(error = %e, "custom attribute types unavailable; values keep their input types");
+            Ok(HashMap::new())
+        }
+    }
+}
+
+fn spawn_reader(rows: Box<dyn Iterator<Item = RowResult> + Send>) -> mpsc::Receiver<RowResult> {
+    let (tx, rx) = mpsc::channel(256);
+    tokio::task::spawn_blocking(move || {
+        for row in rows {
+            if tx.blocking_send(row).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn_workers(
+    ctx: &Arc<Ctx>,
+    stop: &Arc<StopCell>,
+    out: &mpsc::Sender<Outcome>,
+) -> Vec<mpsc::Sender<Prepared>> {
+    (0..ctx.opts.concurrency.max(1))
+        .map(|_| {
+            let (tx, rx) = mpsc::channel::<Prepared>(8);
+            tokio::spawn(work(ctx.clone(), rx, out.clone(), stop.clone()));
+            tx
+        })
+        .collect()
+}
+
+async fn work(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::Receiver<Prepared>,
+    out: mpsc::Sender<Outcome>,
+    stop: Arc<StopCell>,
+) {
+    while let Some(p) = rx.recv().await {
+        if stop.is_set() {
+            break;
+        }
+        let done = match handle(&ctx, &p).await {
+            Ok(done) => done,
+            Err(Fatal(e)) => {
+                stop.set(stop_of(&e));
+                Done::rejected(format!("not written, the run stopped: {e}"))
+            }
+        };
+        if out.send(finish(p, done)).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn handle(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
+    match ctx.opts.object {
+        Object::Contacts => contacts::upsert(ctx, p).await,
+        Object::Accounts => accounts::upsert(ctx, p).await,
+        Object::Timeline => events::timeline(ctx, p).await,
+        Object::Conversations => events::conversation(ctx, p).await,
+    }
+}
+
+fn finish(p: Prepared, done: Done) -> Outcome {
+    Outcome {
+        row: p.row,
+        key: p.key,
+        kind: done.kind,
+        drift_id: done.id,
+        reason: done.reason,
+        input: p.input,
+    }
+}
+
+/// Reads rows, maps them, rejects the bad ones at once and shards the rest by key.
+/// Returns the mapper (for the ignored columns) and the rows `only` left out.
+async fn dispatch(
+    ctx: Arc<Ctx>,
+    mut mapper: Mapper,
+    mut rows: mpsc::Receiver<RowResult>,
+    workers: Vec<mpsc::Sender<Prepared>>,
+    out: mpsc::Sender<Outcome>,
+    stop: Arc<StopCell>,
+) -> (Mapper, u64) {
+    let mut filtered = 0u64;
+    while let Some(row) = rows.recv().await {
+        if stop.is_set() {
+            break;
+        }
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => match e.row {
+                Some(n) => {
+                    let o = rejected_row(n, None, format!("input {e}"), Default::default());
+                    if out.send(o).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                None => {
+                    stop.set(Stop {
+                        kind: StopKind::Input,
+                        message: e.message,
+                    });
+                    break;
+                }
+            },
+        };
+        if let (Some(only), Some(prior)) = (&ctx.opts.only, row.prior) {
+            if !only.contains(&prior) {
+                filtered += 1;
+                continue;
+            }
+        }
+        let routed = route(&ctx, &mut mapper, row);
+        let sent = match routed {
+            Route::Outcome(o) => out.send(o).await.is_ok(),
+            Route::Worker(p) => {
+                let shard = shard_of(p.key.as_deref().unwrap_or(""), workers.len());
+                workers[shard].send(p).await.is_ok()
+            }
+        };
+        if !sent {
+            break;
+        }
+    }
+    (mapper, filtered)
+}
+
+enum Route {
+    Outcome(Outcome),
+    Worker(Prepared),
+}
+
+fn route(ctx: &Ctx, mapper: &mut Mapper, row: super::Row) -> Route {
+    let number = row.number;
+    if all_absent(&row.fields) {
+        return Route::Outcome(Outcome {
+            row: number,
+            key: None,
+            kind: OutcomeKind::Skipped,
+            drift_id: None,
+            reason: Some("empty row: every value is blank".into()),
+            input: row.fields,
+        });
+    }
+    let input = row.fields.clone();
+    match mapper.prepare(row) {
+        Err((key, reason)) => Route::Outcome(rejected_row(number, key, reason, input)),
+        Ok(p) if p.key.is_none() => {
+            let field = ctx.opts.key.field();
+            let reason = format!(
+                "missing key: the row has no {field}; map a column to {field} (--map col={field}) \
+                 or choose another --key"
+            );
+            Route::Outcome(rejected_row(number, None, reason, p.input))
+        }
+        Ok(p) => Route::Worker(p),
+    }
+}
+
+fn rejected_row(
+    row: u64,
+    key: Option<String>,
+    reason: String,
+    input: serde_json::Map<String, serde_json::Value>,
+) -> Outcome {
+    Outcome {
+        row,
+        key,
+        kind: OutcomeKind::Rejected,
+        drift_id: None,
+        reason: Some(reason),
+        input,
+    }
+}
+
+/// Worker index for a key: the same key (case-insensitively) always lands on one worker.
+fn shard_of(key: &str, n: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    key.to_lowercase().hash(&mut h);
+    (h.finish() % n.max(1) as u64) as usize
+}
+
+/// A stable 128-bit fingerprint (two FNV-1a passes) of `parts`, as 32 hex digits. Used as
+/// the [`Ledger`] key of writes Drift cannot look up.
+pub(crate) fn fingerprint(parts: &[&str]) -> String {
+    let fnv = |seed: u64| {
+        let mut h = seed;
+        for part in parts {
+            for b in part.as_bytes().iter().chain(std::iter::once(&0xffu8)) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        h
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x84222325_cbf29ce4)
+    )
+}

@@ -1,0 +1,423 @@
+//! Streaming readers of push input: CSV, JSONL, a SQLite table or query, and a results file
+//! of an earlier push (to re-feed its rejected rows).
+//!
+//! Every reader yields one [`RowResult`] per input row and holds at most one row (plus the
+//! reader's buffer) in memory, so a million-row file costs no more memory than a ten-row one.
+//! A row that cannot be read (bad JSON, wrong number of CSV fields, invalid UTF-8) is an
+//! `Err` carrying its row number: the writer rejects that row and goes on.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use serde_json::{Map, Number, Value};
+
+use super::results::RESULTS_COLUMNS;
+use super::OutcomeKind;
+
+/// Where push input comes from (the `--from` value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputSpec {
+    /// A CSV file with a header row (`.csv`, or anything not named below).
+    Csv(PathBuf),
+    /// One JSON object per line (`.jsonl`, `.ndjson`).
+    Jsonl(PathBuf),
+    /// `sqlite:PATH?table=T` or `sqlite:PATH?query=SELECT...` (the query URL-encoded or not).
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+        /// What to read.
+        source: SqlSource,
+    },
+}
+
+/// A table or a query of a database input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlSource {
+    /// Every row of a table.
+    Table(String),
+    /// The rows of a `SELECT`.
+    Query(String),
+}
+
+/// One input row: its 1-based number and its columns. CSV values are strings (an empty
+/// cell is `""`, treated as absent by the mapping); JSONL and SQLite values keep their
+/// JSON / SQL types.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// 1-based row number (CSV: data rows after the header; JSONL: line number; SQL: result
+    /// row; results file: the original row number).
+    pub number: u64,
+    /// Column name -> value, in input order.
+    pub fields: Map<String, Value>,
+    /// The outcome an earlier push gave this row, when the input is a results file.
+    pub prior: Option<OutcomeKind>,
+}
+
+/// A row, or why it could not be read.
+pub type RowResult = Result<Row, InputError>;
+
+/// Input that cannot be read. `row` is set for a problem with one row (the run goes on and
+/// rejects that row) and `None` for a problem with the whole input (nothing is read).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}{message}", row.map(|r| format!("row {r}: ")).unwrap_or_default())]
+pub struct InputError {
+    /// The row at fault, if the problem is limited to one row.
+    pub row: Option<u64>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl InputError {
+    fn whole(message: impl Into<String>) -> InputError {
+        InputError {
+            row: None,
+            message: message.into(),
+        }
+    }
+
+    fn at(row: u64, message: impl Into<String>) -> InputError {
+        InputError {
+            row: Some(row),
+            message: message.into(),
+        }
+    }
+}
+
+/// An opened input: its rows and whether it is a results file of an earlier push.
+pub struct Input {
+    /// The rows, streamed.
+    pub rows: Box<dyn Iterator<Item = RowResult> + Send>,
+    /// True when the input is a results file (`row,key,outcome,drift_id,reason,input`);
+    /// its rows carry [`Row::prior`].
+    pub is_results: bool,
+    /// Column names when known up front (CSV header, SQL columns); `None` for JSONL.
+    pub columns: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("is_results", &self.is_results)
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InputSpec {
+    /// Parses a `--from` value: `sqlite:PATH?table=T`, `sqlite:PATH?query=...`, a `.jsonl` /
+    /// `.ndjson` path, or any other path as CSV. Errors name the fix; `postgres://` inputs
+    /// are not supported by this build.
+    pub fn parse(text: &str) -> Result<InputSpec, InputError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(InputError::whole(
+                "--from is empty: give a CSV or JSONL file, or sqlite:PATH?table=T",
+            ));
+        }
+        if let Some(rest) = text.strip_prefix("sqlite:") {
+            return parse_sqlite(rest);
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Err(InputError::whole(
+                "--from postgres://... is not supported by this build yet; export the query to \
+                 CSV or JSONL, or copy it into SQLite and use sqlite:PATH?query=...",
+            ));
+        }
+        let path = PathBuf::from(text);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Ok(match ext.as_str() {
+            "jsonl" | "ndjson" => InputSpec::Jsonl(path),
+            _ => InputSpec::Csv(path),
+        })
+    }
+
+    /// Opens the input for streaming. Errors (whole input): missing file, unreadable header,
+    /// duplicate or empty column names, unknown table, bad query.
+    pub fn open(&self) -> Result<Input, InputError> {
+        match self {
+            InputSpec::Csv(path) => open_csv(path),
+            InputSpec::Jsonl(path) => open_jsonl(path),
+            InputSpec::Sqlite { path, source } => open_sqlite(path, source),
+        }
+    }
+}
+
+fn parse_sqlite(rest: &str) -> Result<InputSpec, InputError> {
+    let usage = "use sqlite:PATH?table=TABLE or sqlite:PATH?query=SELECT...";
+    let (path, query) = rest
+        .split_once('?')
+        .ok_or_else(|| InputError::whole(format!("--from sqlite: names no table; {usage}")))?;
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() {
+        return Err(InputError::whole(format!(
+            "--from sqlite: names no file; {usage}"
+        )));
+    }
+    let source = if let Some(t) = query.strip_prefix("table=") {
+        SqlSource::Table(decode(t))
+    } else if let Some(q) = query.strip_prefix("query=") {
+        SqlSource::Query(decode(q))
+    } else {
+        return Err(InputError::whole(format!(
+            "--from sqlite:{path}?{query}: unknown parameter; {usage}"
+        )));
+    };
+    Ok(InputSpec::Sqlite {
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+/// Percent-decodes a query value (a raw value without `%` escapes is kept as is).
+fn decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("v={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| text.to_string())
+}
+
+fn open_file(path: &Path) -> Result<File, InputError> {
+    File::open(path)
+        .map_err(|e| InputError::whole(format!("cannot open --from {}: {e}", path.display())))
+}
+
+fn open_csv(path: &Path) -> Result<Input, InputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(BufReader::with_capacity(64 * 1024, open_file(path)?));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| InputError::whole(format!("{}: cannot read the header: {e}", path.display())))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    check_columns(&headers, &path.display().to_string())?;
+    let is_results = headers.len() == RESULTS_COLUMNS.len()
+        && headers.iter().zip(RESULTS_COLUMNS).all(|(a, b)| a == b);
+    let mut number = 0u64;
+    let columns = headers.clone();
+    let rows = reader.into_records().map(move |rec| {
+        number += 1;
+        let rec = rec.map_err(|e| InputError::at(number, csv_error(&e)))?;
+        let fields: Map<String, Value> = columns
+            .iter()
+            .zip(rec.iter())
+            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+            .collect();
+        if is_results {
+            results_row(number, fields)
+        } else {
+            Ok(Row {
+                number,
+                fields,
+                prior: None,
+            })
+        }
+    });
+    Ok(Input {
+        rows: Box::new(rows),
+        is_results,
+        columns: Some(headers),
+    })
+}
+
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "has {len} fields but the header has {expected_len}; quote values that contain commas"
+        ),
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8; save the file as UTF-8".to_string(),
+        _ => format!("cannot be read: {e}"),
+    }
+}
+
+fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        if c.is_empty() {
+            return Err(InputError::whole(format!(
+                "{source}: column {} has no name; every column needs a header",
+                i + 1
+            )));
+        }
+        if !seen.insert(c.as_str()) {
+            return Err(InputError::whole(format!(
+                "{source}: column `{c}` appears twice; rename one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A row of a results file: `row`, `outcome` and the original `input` (JSON) restored.
+fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
+    let text = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let number = text("row")
+        .parse::<u64>()
+        .map_err(|_| InputError::at(line, "results file: `row` is not a row number"))?;
+    let prior = OutcomeKind::parse(&text("outcome"))
+        .ok_or_else(|| InputError::at(number, "results file: unknown `outcome`"))?;
+    let input = match fields.get("input") {
+        Some(Value::Object(o)) => o.clone(),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(o)) => o,
+            _ => {
+                return Err(InputError::at(
+                    number,
+                    "results file: `input` is not a JSON object",
+                ))
+            }
+        },
+        _ => return Err(InputError::at(number, "results file: `input` is missing")),
+    };
+    Ok(Row {
+        number,
+        fields: input,
+        prior: Some(prior),
+    })
+}
+
+fn open_jsonl(path: &Path) -> Result<Input, InputError> {
+    let reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
+    let mut lines = reader.lines().enumerate().peekable();
+    let is_results = match lines.peek() {
+        Some((_, Ok(first))) => serde_json::from_str::<Map<String, Value>>(first)
+            .is_ok_and(|o| RESULTS_COLUMNS.iter().all(|c| o.contains_key(*c))),
+        _ => false,
+    };
+    let display = path.display().to_string();
+    let rows = lines.filter_map(move |(i, line)| {
+        let number = i as u64 + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                return Some(Err(InputError::at(
+                    number,
+                    format!("cannot be read from {display}: {e}"),
+                )))
+            }
+        };
+        if line.trim().is_empty() {
+            return None;
+        }
+        Some(match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(fields)) if is_results => results_row(number, fields),
+            Ok(Value::Object(fields)) => Ok(Row {
+                number,
+                fields,
+                prior: None,
+            }),
+            Ok(_) => Err(InputError::at(number, "is not a JSON object")),
+            Err(e) => Err(InputError::at(number, format!("is not valid JSON: {e}"))),
+        })
+    });
+    Ok(Input {
+        rows: Box::new(rows),
+        is_results,
+        columns: None,
+    })
+}
+
+fn open_sqlite(path: &Path, source: &SqlSource) -> Result<Input, InputError> {
+    if !path.exists() {
+        return Err(InputError::whole(format!(
+            "--from sqlite:{}: no such database file",
+            path.display()
+        )));
+    }
+    let sql = match source {
+        SqlSource::Table(t) => format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")),
+        SqlSource::Query(q) => q.clone(),
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| InputError::whole(format!("cannot open {}: {e}", path.display())))?;
+    let columns: Vec<String> = {
+        let stmt = conn
+            .prepare(&sql)
+            .map_err(|e| InputError::whole(format!("--from sqlite:{}: {e}", path.display())))?;
+        stmt.column_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    check_columns(&columns, &path.display().to_string())?;
+    let (tx, rx) = sync_channel::<RowResult>(256);
+    let cols = columns.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = stream_sql(&conn, &sql, &cols, &tx) {
+            let _ = tx.send(Err(InputError::whole(format!(
+                "reading the query failed: {e}"
+            ))));
+        }
+    });
+    Ok(Input {
+        rows: Box::new(ChannelRows(rx)),
+        is_results: false,
+        columns: Some(columns),
+    })
+}
+
+struct ChannelRows(Receiver<RowResult>);
+
+impl Iterator for ChannelRows {
+    type Item = RowResult;
+    fn next(&mut self) -> Option<RowResult> {
+        self.0.recv().ok()
+    }
+}
+
+fn stream_sql(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    columns: &[String],
+    tx: &std::sync::mpsc::SyncSender<RowResult>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut number = 0u64;
+    while let Some(r) = rows.next()? {
+        number += 1;
+        let mut fields = Map::new();
+        for (i, name) in columns.iter().enumerate() {
+            fields.insert(name.clone(), sql_value(r.get_ref(i)?));
+        }
+        let row = Row {
+            number,
+            fields,
+            prior: None,
+        };
+        if tx.send(Ok(row)).is_err() {
+            break; // the run stopped reading
+        }
+    }
+    Ok(())
+}
+
+fn sql_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Number(i.into()),
+        ValueRef::Real(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::String(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}

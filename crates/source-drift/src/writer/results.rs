@@ -1,0 +1,130 @@
+//! The results file: one line per input row (`row, key, outcome, drift_id, reason, input`),
+//! CSV or JSONL by the file's extension. `input` is the row as read (a JSON object), so the
+//! file can be fed back with `--from results.csv --only rejected`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::Outcome;
+
+/// Columns of a results file, in order.
+pub const RESULTS_COLUMNS: [&str; 6] = ["row", "key", "outcome", "drift_id", "reason", "input"];
+
+/// Format of a results file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultsFormat {
+    /// Comma-separated, header row first.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl ResultsFormat {
+    /// `.jsonl` / `.ndjson` / `.json` -> JSONL, anything else CSV.
+    pub fn for_path(path: &Path) -> ResultsFormat {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("jsonl" | "ndjson" | "json") => ResultsFormat::Jsonl,
+            _ => ResultsFormat::Csv,
+        }
+    }
+}
+
+enum Sink {
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+    Jsonl(BufWriter<File>),
+}
+
+/// Writes outcomes as they arrive; buffered, flushed every 100 rows and on [`ResultsWriter::finish`],
+/// so a run that stops early still leaves every finished row on disk.
+pub struct ResultsWriter {
+    sink: Sink,
+    path: PathBuf,
+    since_flush: usize,
+}
+
+impl std::fmt::Debug for ResultsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResultsWriter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl ResultsWriter {
+    /// Creates (truncates) `path`; the format follows its extension.
+    pub fn create(path: &Path) -> std::io::Result<ResultsWriter> {
+        let file = BufWriter::new(File::create(path)?);
+        let sink = match ResultsFormat::for_path(path) {
+            ResultsFormat::Csv => {
+                let mut w = csv::Writer::from_writer(file);
+                w.write_record(RESULTS_COLUMNS)
+                    .map_err(std::io::Error::other)?;
+                Sink::Csv(Box::new(w))
+            }
+            ResultsFormat::Jsonl => Sink::Jsonl(file),
+        };
+        Ok(ResultsWriter {
+            sink,
+            path: path.to_path_buf(),
+            since_flush: 0,
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one outcome.
+    pub fn write(&mut self, o: &Outcome) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Csv(w) => {
+                let input = Value::Object(o.input.clone()).to_string();
+                w.write_record([
+                    o.row.to_string().as_str(),
+                    o.key.as_deref().unwrap_or(""),
+                    o.kind.as_str(),
+                    o.drift_id.as_deref().unwrap_or(""),
+                    o.reason.as_deref().unwrap_or(""),
+                    input.as_str(),
+                ])
+                .map_err(std::io::Error::other)?;
+            }
+            Sink::Jsonl(w) => {
+                let line = json!({
+                    "row": o.row, "key": o.key, "outcome": o.kind.as_str(),
+                    "drift_id": o.drift_id, "reason": o.reason, "input": o.input,
+                });
+                serde_json::to_writer(&mut *w, &line)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        self.since_flush += 1;
+        if self.since_flush >= 100 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes buffered lines to the file.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.since_flush = 0;
+        match &mut self.sink {
+            Sink::Csv(w) => w.flush(),
+            Sink::Jsonl(w) => w.flush(),
+        }
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush()
+    }
+}

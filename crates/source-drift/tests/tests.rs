@@ -1,0 +1,5 @@
+//! Integration tests of the Drift source: the real client against the sandbox, through the
+//! run engine into a SQLite destination.
+
+#[path = "drift/streams.rs"]
+mod streams;
