@@ -137,6 +137,21 @@ pub enum FaultKind {
     RevokeToken,
 }
 
+impl FaultKind {
+    /// The name used in fault plans and the request log (`slow_body`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Status => "status",
+            FaultKind::Reset => "reset",
+            FaultKind::SlowBody => "slow_body",
+            FaultKind::Truncate => "truncate",
+            FaultKind::RepeatCursor => "repeat_cursor",
+            FaultKind::CursorCycle => "cursor_cycle",
+            FaultKind::RevokeToken => "revoke_token",
+        }
+    }
+}
+
 /// One fault of a plan. A fault matches requests to `route` (`"*"` = all Drift routes); it
 /// fires on a matching request whose number (1-based, per fault) is above `after_requests`,
 /// at most `count` times (absent = unlimited), each time with `probability` (absent = 1).
