@@ -19,7 +19,8 @@
 //! Schema evolution: a property the table lacks becomes a new nullable column. A column
 //! whose type no longer matches the schema keeps its type and data; a value that does not fit
 //! it is written as null in that column (it is in `_raw`) and a warning is logged once per
-//! column. Connections are plain TCP (no TLS) from a deadpool pool.
+//! column. PostgreSQL cannot store U+0000 in text or jsonb: a record holding it is written
+//! with U+FFFD in its place, with a warning. Connections are plain TCP (no TLS) from a deadpool pool.
 
 use crate::layout::{self, dest_err, Column, ColumnKind};
 use async_trait::async_trait;
@@ -486,9 +487,17 @@ impl PostgresDestination {
 
     /// The COPY row of `record`; warns once per column about values that do not fit.
     fn row(&mut self, table: &PgTable, record: &Record, run_id: &str) -> Vec<Cell> {
+        let cleaned = has_nul_map(&record.data).then(|| {
+            tracing::warn!(stream = %table.name, "record holds U+0000, which PostgreSQL text and jsonb cannot store: written as U+FFFD");
+            replace_nul(Value::Object(record.data.clone()))
+        });
+        let data = match &cleaned {
+            Some(Value::Object(map)) => map,
+            _ => &record.data,
+        };
         let mut cells = Vec::with_capacity(table.columns.len() + META.len());
         for c in &table.columns {
-            let value = record.data.get(&c.column.field);
+            let value = data.get(&c.column.field);
             match Self::cell(c, value) {
                 Some(cell) => cells.push(cell),
                 None => {
@@ -507,8 +516,36 @@ impl PostgresDestination {
             DateTime::from_timestamp_millis(record.extracted_at).unwrap_or_else(Utc::now);
         cells.push(Cell::Ts(extracted));
         cells.push(Cell::Text(run_id.to_owned()));
-        cells.push(Cell::Json(Value::Object(record.data.clone())));
+        cells.push(Cell::Json(Value::Object(data.clone())));
         cells
+    }
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => has_nul_map(m),
+        _ => false,
+    }
+}
+
+fn has_nul_map(m: &serde_json::Map<String, Value>) -> bool {
+    m.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+}
+
+/// `v` with every U+0000 in strings and keys replaced by U+FFFD.
+fn replace_nul(v: Value) -> Value {
+    let fix = |s: String| s.replace('\0', "\u{fffd}");
+    match v {
+        Value::String(s) => Value::String(fix(s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(replace_nul).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (fix(k), replace_nul(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
