@@ -30,31 +30,7 @@ impl<F: Format> Ctx<'_, F> {
         let previous = std::mem::take(&mut manifest.recent);
         let mut window = Window::new(&previous, !batch.state.is_empty());
         let mut report = CommitReport::default();
-        let mut groups: Vec<(Arc<FileTable>, Vec<&Record>)> = Vec::new();
-        let mut rejected: Vec<(&Record, String)> = Vec::new();
-        for record in &batch.records {
-            let table = self.inner.tables.get(&record.stream).ok_or_else(|| {
-                self.err(
-                    "write",
-                    format!("stream `{}` was not prepared", record.stream),
-                )
-            })?;
-            if let Some(reason) = layout::missing_key(&table.stream.primary_key, &record.data) {
-                rejected.push((record, reason));
-                continue;
-            }
-            *report.written.entry(record.stream.clone()).or_default() += 1;
-            if !window.admit(&table.stream, record) {
-                continue; // committed before a crash: the source sent it again on resume
-            }
-            match groups
-                .iter_mut()
-                .find(|(t, _)| t.stream.name == record.stream)
-            {
-                Some((_, recs)) => recs.push(record),
-                None => groups.push((table.clone(), vec![record])),
-            }
-        }
+        let (groups, rejected) = self.group(batch, &mut window, &mut report)?;
         let mut obsolete = Vec::new();
         for stream in &batch.replace {
             let prefix = format!("{stream}/");
@@ -99,6 +75,52 @@ impl<F: Format> Ctx<'_, F> {
         Ok(report)
     }
 
+    /// The batch's records to write, by stream in first-seen order, and the rejected ones;
+    /// counts every accepted record in `report` (also those the replay window skips: they
+    /// are in the files already).
+    #[allow(clippy::type_complexity)]
+    fn group<'b>(
+        &self,
+        batch: &'b Batch,
+        window: &mut Window<'_>,
+        report: &mut CommitReport,
+    ) -> Result<
+        (
+            Vec<(Arc<FileTable>, Vec<&'b Record>)>,
+            Vec<(&'b Record, String)>,
+        ),
+        RunError,
+    > {
+        let mut groups: Vec<(Arc<FileTable>, Vec<&Record>)> = Vec::new();
+        let mut rejected = Vec::new();
+        for record in &batch.records {
+            let table = self.inner.tables.get(&record.stream).ok_or_else(|| {
+                self.err(
+                    "write",
+                    format!("stream `{}` was not prepared", record.stream),
+                )
+            })?;
+            if let Some(reason) = layout::missing_key(&table.stream.primary_key, &record.data) {
+                rejected.push((record, reason));
+                continue;
+            }
+            *report.written.entry(record.stream.clone()).or_default() += 1;
+            // A replaced stream's file must hold all its records, seen before or not.
+            let replacing = batch.replace.contains(&record.stream);
+            if !window.admit(&table.stream, record) && !replacing {
+                continue; // committed before a crash: the source sent it again on resume
+            }
+            match groups
+                .iter_mut()
+                .find(|(t, _)| t.stream.name == record.stream)
+            {
+                Some((_, recs)) => recs.push(record),
+                None => groups.push((table.clone(), vec![record])),
+            }
+        }
+        Ok((groups, rejected))
+    }
+
     fn write_stream(
         &self,
         manifest: &mut Manifest,
@@ -114,15 +136,15 @@ impl<F: Format> Ctx<'_, F> {
         } else {
             next_part(manifest, stream, &format!("{run_id}-"), ext, 6)
         };
-        let committed = manifest.files.get(&target.rel).copied();
+        let committed = manifest.files.get(&target).copied();
         let format = self.format;
-        let entry = publish(self.root, &target.rel, committed, |file, fresh| {
+        let entry = publish(self.root, &target, committed, |file, fresh| {
             format.write(file, table, records, run_id, fresh)
         })
-        .map_err(|e| self.err(&format!("write {}", target.rel), e))?;
+        .map_err(|e| self.err(&format!("write {}", target), e))?;
         let records_before = committed.map_or(0, |c| c.records);
         manifest.files.insert(
-            target.rel,
+            target,
             FileEntry {
                 bytes: entry,
                 records: records_before + records.len() as u64,
@@ -140,8 +162,8 @@ impl<F: Format> Ctx<'_, F> {
         fs::create_dir_all(self.root.join(REJECTED_DIR))
             .map_err(|e| self.err("create folder for rejected records", e))?;
         let target = append_target(manifest, REJECTED_DIR, run_id, "jsonl", false);
-        let committed = manifest.files.get(&target.rel).copied();
-        let bytes = publish(self.root, &target.rel, committed, |file, _| {
+        let committed = manifest.files.get(&target).copied();
+        let bytes = publish(self.root, &target, committed, |file, _| {
             let mut out = std::io::BufWriter::new(file);
             for (record, reason) in rejected {
                 let line = json!({"stream": record.stream, "reason": reason,
@@ -153,7 +175,7 @@ impl<F: Format> Ctx<'_, F> {
         })
         .map_err(|e| self.err("write rejected records", e))?;
         manifest.files.insert(
-            target.rel,
+            target,
             FileEntry {
                 bytes,
                 records: committed.map_or(0, |c| c.records) + rejected.len() as u64,
@@ -193,10 +215,6 @@ impl<'a> Window<'a> {
     }
 }
 
-struct Target {
-    rel: String,
-}
-
 /// The file a run appends to: its last part while under [`PART_BYTES`], else a new part.
 fn append_target(
     manifest: &Manifest,
@@ -204,7 +222,7 @@ fn append_target(
     run_id: &str,
     ext: &str,
     fresh_only: bool,
-) -> Target {
+) -> String {
     let name = |n: u32| {
         if n == 1 {
             format!("{dir}/{run_id}.{ext}")
@@ -217,19 +235,19 @@ fn append_target(
         n += 1;
     }
     match manifest.files.get(&name(n)) {
-        None => Target { rel: name(n) },
-        Some(e) if e.bytes < PART_BYTES && !fresh_only => Target { rel: name(n) },
-        Some(_) => Target { rel: name(n + 1) },
+        None => name(n),
+        Some(e) if e.bytes < PART_BYTES && !fresh_only => name(n),
+        Some(_) => name(n + 1),
     }
 }
 
 /// The next `<dir>/<prefix><n>.<ext>` not in the manifest, `n` zero-padded to `width`.
-fn next_part(manifest: &Manifest, dir: &str, prefix: &str, ext: &str, width: usize) -> Target {
+fn next_part(manifest: &Manifest, dir: &str, prefix: &str, ext: &str, width: usize) -> String {
     let mut n = 1;
     loop {
         let rel = format!("{dir}/{prefix}{n:0width$}.{ext}");
         if !manifest.files.contains_key(&rel) {
-            return Target { rel };
+            return rel;
         }
         n += 1;
     }

@@ -25,8 +25,10 @@
 //! from that checkpoint and sends those records again; a database absorbs them by upsert, a
 //! file would hold them twice. So the manifest keeps a replay window, the primary key and a
 //! hash of every record committed since (and with) the last commit that carried state, and a
-//! record identical to one in the window is not written again. The window is as large as
-//! the records between two checkpoints (the Drift source checkpoints at least every 250 ms).
+//! record identical to one in the window is not written again, whichever run sends it
+//! (it is in the files already), except for a stream being replaced, whose new file holds
+//! all its records. The window is as large as the records between two checkpoints (the
+//! Drift source checkpoints at least every 250 ms).
 //!
 //! Why a copy instead of appending in place: a reader (or a lake picking files up) never
 //! sees a half-written line. The copy is bounded by [`PART_BYTES`] per checkpoint and is
