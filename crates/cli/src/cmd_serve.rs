@@ -18,6 +18,17 @@ pub struct Args {
     /// Make a new admin token (the old one stops working), print it and exit.
     #[arg(long)]
     print_token: bool,
+    /// Log format on stderr: `text` or `json` (one JSON object per event). Logs never hold
+    /// an API key or the admin token.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+}
+
+impl Args {
+    /// True with `--log-format json` (read by `main` before logging starts).
+    pub fn json_logs(&self) -> bool {
+        self.log_format == "json"
+    }
 }
 
 /// Run the subcommand.
@@ -50,6 +61,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: listening on {addr}, which is not a loopback address: the server speaks plain HTTP, so put TLS (a reverse proxy) in front before other machines use it");
     }
     let url = format!("http://{addr}/");
+    tracing::info!(address = %addr, "serving the REST API and the web UI");
     print_token(
         ctx,
         Some(&url),

@@ -9,5 +9,7 @@ mod credentials;
 mod push;
 #[path = "cli/sandbox.rs"]
 mod sandbox;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/sync.rs"]
 mod sync;

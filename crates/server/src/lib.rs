@@ -79,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(metrics::count_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(axum::middleware::map_response(too_large_as_problem))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)

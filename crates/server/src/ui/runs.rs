@@ -40,7 +40,14 @@ fn streams_of(run: &RunView) -> Vec<StreamSummary> {
 
 impl RunRow {
     pub(crate) fn new(run: RunView) -> Self {
-        let written: u64 = streams_of(&run).iter().map(|s| s.records_written).sum();
+        let written: u64 = if run.mode.starts_with("push") {
+            ["created", "updated"]
+                .iter()
+                .map(|k| run.summary["counts"][k].as_u64().unwrap_or(0))
+                .sum()
+        } else {
+            streams_of(&run).iter().map(|s| s.records_written).sum()
+        };
         RunRow {
             duration: match run.finished_at {
                 Some(end) => format!("{:.1} s", (end - run.started_at) as f64 / 1000.0),
@@ -94,6 +101,26 @@ struct Figures {
     totals: String,
     error: String,
     fix: String,
+    /// Download link of a push run's results file ("" for syncs).
+    results: String,
+}
+
+/// The counts line of a push run (`records -> Drift`).
+fn push_totals(summary: &serde_json::Value) -> String {
+    let counts = summary["counts"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!(
+        "{} rows: {counts}; {} Drift requests",
+        summary["rows"].as_u64().unwrap_or(0),
+        summary["requests"].as_u64().unwrap_or(0)
+    )
 }
 
 fn state_name(s: &StreamSummary) -> String {
@@ -138,7 +165,9 @@ impl Figures {
                 state: state_name(s),
             })
             .collect();
+        let is_push = run.mode.starts_with("push");
         let totals = match &run.live {
+            None if is_push => push_totals(&run.summary),
             Some(l) => format!(
                 "{} requests · rate budget used {:.0} of {} requests/minute · {} rate limited (429) · {} retries · {} waits",
                 l.totals.requests, l.rate_used_per_min, l.rate_limit_per_min, l.totals.rate_limited, l.totals.retries, l.totals.waits
@@ -165,6 +194,11 @@ impl Figures {
             totals,
             error: run.error.clone().unwrap_or_default(),
             fix: fix_for(run),
+            results: if is_push && !run.status.eq("running") {
+                format!("/ui/destinations/results/{}", run.id)
+            } else {
+                String::new()
+            },
         }
     }
 }

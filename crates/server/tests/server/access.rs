@@ -16,6 +16,20 @@ fn api_routes() -> Vec<(Method, &'static str)> {
         (Method::POST, "/api/v1/credentials/Prod/rotate"),
         (Method::POST, "/api/v1/credentials/Prod/test"),
         (Method::GET, "/api/v1/openapi.json"),
+        (Method::GET, "/api/v1/streams"),
+        (Method::GET, "/api/v1/sources"),
+        (Method::POST, "/api/v1/sources"),
+        (Method::GET, "/api/v1/sources/crm"),
+        (Method::PATCH, "/api/v1/sources/crm"),
+        (Method::DELETE, "/api/v1/sources/crm"),
+        (Method::POST, "/api/v1/sources/crm/run"),
+        (Method::GET, "/api/v1/runs"),
+        (Method::GET, "/api/v1/runs/run_x"),
+        (Method::POST, "/api/v1/runs/run_x/cancel"),
+        (Method::GET, "/api/v1/runs/run_x/results"),
+        (Method::POST, "/api/v1/destinations/uploads"),
+        (Method::POST, "/api/v1/destinations/push"),
+        (Method::GET, "/api/v1/destinations"),
         (Method::GET, "/api/v1/no-such-route"),
     ]
 }
@@ -25,6 +39,9 @@ async fn every_api_route_needs_the_admin_token() {
     let s = TestServer::start().await;
     s.create_credential("Prod", "tok_abcdefgh12345678", "https://driftapi.com")
         .await;
+    s.store
+        .add_source("crm", "Prod", &["users".to_string()])
+        .unwrap();
     for (method, path) in api_routes() {
         let no_token = s
             .http
@@ -51,6 +68,10 @@ async fn every_api_route_needs_the_admin_token() {
     assert!(
         s.store.credential("Prod").is_ok(),
         "unauthenticated requests changed nothing"
+    );
+    assert!(
+        s.store.source("crm").is_ok(),
+        "the data source is still there"
     );
 }
 

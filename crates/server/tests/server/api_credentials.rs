@@ -443,6 +443,11 @@ async fn openapi_document_lists_the_credential_routes() {
         "/api/v1/credentials/{id}",
         "/api/v1/credentials/{id}/rotate",
         "/api/v1/credentials/{id}/test",
+        "/api/v1/sources",
+        "/api/v1/sources/{id}/run",
+        "/api/v1/runs/{id}",
+        "/api/v1/destinations/push",
+        "/api/v1/runs/{id}/results",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }

@@ -313,3 +313,126 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     b.close().await;
     sandbox.shutdown().await;
 }
+
+/// The button `label` on the tile of credential `name`.
+fn tile_button(name: &str, label: &str) -> String {
+    format!("//article[contains(@class,'tile')][.//h3[normalize-space()='{name}']]//button[normalize-space()='{label}']")
+}
+
+#[tokio::test]
+async fn tiles_edit_rotate_and_delete_and_the_overlay_works_by_keyboard() {
+    use fantoccini::key::Key;
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Used", "tok_used_key_00001111", &sandbox.base_url())
+        .await;
+    s.create_credential("Spare", "tok_wrong_key_22223333", &sandbox.base_url())
+        .await;
+    s.store
+        .add_source("crm", "Used", &["users".to_string()])
+        .unwrap();
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+
+    // Keyboard: Enter on the Add Credential tile opens the overlay with the name focused;
+    // Escape closes it.
+    b.client
+        .execute("document.getElementById('add-tile').focus();", vec![])
+        .await
+        .unwrap();
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&String::from(char::from(Key::Enter)))
+        .await
+        .unwrap();
+    b.css("#f-name").await;
+    let focused = b
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .attr("id")
+        .await
+        .unwrap();
+    assert_eq!(
+        focused.as_deref(),
+        Some("f-name"),
+        "the overlay's first field has the focus"
+    );
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&String::from(char::from(Key::Escape)))
+        .await
+        .unwrap();
+    b.wait_gone("#credential-form").await;
+
+    b.xpath(&tile_button("Used", "Edit"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let description = b.css("#f-description").await;
+    description.send_keys("the CRM org").await.unwrap();
+    b.screenshot("18-edit-overlay").await;
+    b.css("#credential-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_gone("#credential-form").await;
+    let used = s.store.credential("Used").unwrap();
+    assert_eq!(used.description.as_deref(), Some("the CRM org"));
+    b.wait_text(&format!("#tile-{}", used.id), "the CRM org")
+        .await;
+
+    b.xpath(&tile_button("Spare", "Rotate key"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#f-api_key")
+        .await
+        .send_keys(&sandbox.token())
+        .await
+        .unwrap();
+    b.css("#credential-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_gone("#credential-form").await;
+    let spare = s.store.credential("Spare").unwrap();
+    let tile = b
+        .wait_text(&format!("#tile-{}", spare.id), "Verified")
+        .await;
+    assert!(tile.contains("••••0000"), "{tile}");
+    assert!(!b.dom_and_values().await.contains(&sandbox.token()));
+
+    b.xpath(&tile_button("Used", "Delete"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.accept_confirm("Used").await;
+    let tile = b
+        .wait_text(&format!("#tile-{}", used.id), "is used by")
+        .await;
+    assert!(tile.contains("data source \"crm\""), "{tile}");
+    b.screenshot("19-delete-refused").await;
+    assert!(s.store.credential("Used").is_ok());
+
+    b.xpath(&tile_button("Spare", "Delete"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.accept_confirm("Spare").await;
+    b.wait_gone(&format!("#tile-{}", spare.id)).await;
+    assert!(s.store.credential("Spare").is_err());
+    b.close().await;
+    sandbox.shutdown().await;
+}

@@ -152,6 +152,20 @@ impl Browser {
             .unwrap();
     }
 
+    /// Wait for a `confirm()` dialog, check its text, and accept it.
+    pub async fn accept_confirm(&self, needle: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(text) = self.client.get_alert_text().await {
+                assert!(text.contains(needle), "confirm says {text:?}");
+                self.client.accept_alert().await.unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no confirm dialog appeared");
+    }
+
     /// Wait until no element matches `selector`.
     pub async fn wait_gone(&self, selector: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -1,0 +1,99 @@
+//! CLI tests: `driftbridge serve` creates and prints the admin token once, serves the API with
+//! it, and `--print-token` replaces it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `driftbridge serve` child, killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `serve --json --bind 127.0.0.1:0`; returns the child and its start-up JSON line.
+fn serve(data_dir: &std::path::Path) -> (Running, serde_json::Value) {
+    let mut child = Command::new(crate::common::bin())
+        .args(["--json", "--data-dir"])
+        .arg(data_dir)
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("driftbridge starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("start-up line");
+    (
+        running,
+        serde_json::from_str(&line).expect("start-up line is JSON"),
+    )
+}
+
+#[tokio::test]
+async fn serve_prints_the_admin_token_once_and_requires_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, started) = serve(dir.path());
+    let url = started["url"].as_str().unwrap().to_string();
+    let token = started["admin_token"]
+        .as_str()
+        .expect("a new token on the first start")
+        .to_string();
+    let http = reqwest::Client::new();
+    let denied = http
+        .get(format!("{url}api/v1/credentials"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let allowed = http
+        .get(format!("{url}api/v1/credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    drop(first);
+
+    let (_second, again) = serve(dir.path());
+    assert_eq!(
+        again["admin_token"],
+        serde_json::Value::Null,
+        "the token is printed only once"
+    );
+    let url = again["url"].as_str().unwrap().to_string();
+    let out = Command::new(crate::common::bin())
+        .args(["--json", "--data-dir"])
+        .arg(dir.path())
+        .args(["serve", "--print-token"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_token = printed["admin_token"].as_str().unwrap();
+    assert_ne!(new_token, token);
+    let old = http
+        .get(format!("{url}api/v1/credentials"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401, "the old token stops working");
+    let new = http
+        .get(format!("{url}api/v1/credentials"))
+        .bearer_auth(new_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        new.status(),
+        200,
+        "the running server accepts the new token"
+    );
+}
