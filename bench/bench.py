@@ -472,7 +472,7 @@ def part_peer(b):
                                ("users", faithful["counts"]["users"])])
                   + " and reports "
                   + (", ".join(sorted(set(faithful["statuses"].values()))) or "no stream status")
-                  + (f"; errors: {'; '.join(faithful['errors'][:2])}" if faithful["errors"] else "")
+                  + (f"; errors: {'; '.join(sorted(set(faithful['errors']))[:2])}" if faithful["errors"] else "")
                   + "."]
     b.add("4. Side by side with the peer (airbyte-source-drift 0.3.17, Python 3.10)", lines)
     b.target("CPU per 10k records >= 20x lower than the peer", f"{p10k / d10k:.1f}x lower",
