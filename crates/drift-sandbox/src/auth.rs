@@ -18,10 +18,19 @@ pub struct TokenEntry {
 }
 
 /// All tokens of the sandbox org, plus the ones revoked by a fault.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Tokens {
     table: HashMap<String, TokenEntry>,
     revoked: HashSet<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("tokens", &self.table.len())
+            .field("revoked", &self.revoked.len())
+            .finish()
+    }
 }
 
 impl Tokens {
@@ -34,7 +43,9 @@ impl Tokens {
             let entry = TokenEntry {
                 scopes,
                 expires_at,
-                created_at,
+                // [SIM] an expiring (OAuth-style) token was issued when the sandbox started, so
+                // that created_at + expires_in is its expiry (Kong token semantics, REFERENCE §2.3).
+                created_at: expires_at.map_or(created_at, |at| at.min(now)),
                 id,
             };
             table.insert(token.to_string(), entry);
