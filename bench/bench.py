@@ -225,7 +225,12 @@ def part_budget(b):
     b.add(f"1. Budget use under latency ({LATENCY_MS} ms per response, every stream, SQLite)",
           table(["budget R /min", "conversations", "requests", "wall s", "ideal s (requests/R)",
                  "wall/ideal", "achieved /min", "% of R", "peak /min (sandbox)", "429s",
-                 "run"], rows))
+                 "run"], rows)
+          + ["", "Requests and 429s as the sandbox counted them; wall time from the run summary. "
+             "The sandbox limits at R (leaky bucket, REFERENCE §4 [SIM]) and driftbridge's budget "
+             "is R. The 600/min run goes on in the background while parts 2-5 run (it waits on "
+             "the budget; it needs a few percent of one core). Peak /min is over a sliding "
+             "minute, so a run shorter than a minute shows its total."])
     for r in runs:
         ok = r["pct"] >= 95 and r["r429"] == 0
         b.target(f"budget use >= 95% of R={r['rate']}, zero 429",
@@ -460,8 +465,10 @@ def part_peer(b):
     lines += ["", f"Same org: seed 7, {n:,} conversations, {accounts} accounts, no rate limit or latency. "
               "The peer reads a sandbox started with `--compat airbyte-0.3` (the `next` cursor on "
               "the last record and its `/conversations` and `/users` paths), every stream it offers, "
-              "full refresh, output to /dev/null-like JSON lines; driftbridge reads the faithful API, "
-              "every stream, into SQLite."]
+              "full refresh, its Airbyte messages written to a file; driftbridge reads the faithful "
+              "API, every stream, into SQLite. The peer's contacts stream reads only the contacts "
+              "with one configured email; driftbridge reads the contact of every conversation "
+              "(one request each), which is most of the difference in requests."]
     if faithful:
         fr = faithful["read"]
         lines += [f"Against the faithful API (no compat) the peer reads "
