@@ -8,6 +8,14 @@
 //! argument; [`open`] builds the destination it names. Kinds whose implementation is not in
 //! this build answer a clear error naming the cargo feature, so the CLI contract
 //! (DESIGN.md §6) is stable while they are being written.
+//!
+//! Adding a destination (PostgreSQL, JSONL, CSV, Parquet): put it in its own file
+//! (`postgres.rs`, ...) behind a cargo feature of the same name that pulls its heavy
+//! dependencies, implement [`sync_core::Destination`] — `prepare` creates what each
+//! [`sync_core::Stream`] needs from `Stream::properties()` (same column rules and `_iso`
+//! twins as SQLite), `load_state` / `commit` keep the state with the data (same transaction
+//! for databases; for files: write, fsync, rename, then the state file), `Batch::replace`
+//! swaps a table atomically — and add its arm to [`open`].
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
