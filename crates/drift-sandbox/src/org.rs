@@ -331,12 +331,14 @@ impl Org {
         self.messages.iter().map(Vec::len).sum()
     }
 
-    /// Distinct contact ids that conversations refer to.
+    /// Distinct existing contacts that conversations refer to (a deleted contact is not
+    /// counted: reading it answers 404).
     pub fn contacts_in_conversations(&self) -> usize {
         let mut ids: Vec<i64> = self
             .conversations
             .iter()
             .filter_map(|c| c.get("contactId").and_then(Value::as_i64))
+            .filter(|id| self.contacts.contains_key(id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
