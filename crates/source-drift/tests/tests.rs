@@ -3,3 +3,5 @@
 
 #[path = "drift/streams.rs"]
 mod streams;
+#[path = "writer/mod.rs"]
+mod writer;

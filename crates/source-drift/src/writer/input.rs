@@ -259,12 +259,10 @@ fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
 
 /// A row of a results file: `row`, `outcome` and the original `input` (JSON) restored.
 fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
-    let text = |k: &str| {
-        fields
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+    let text = |k: &str| match fields.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
     };
     let number = text("row")
         .parse::<u64>()
