@@ -55,6 +55,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         mode: SyncMode::FullRefresh,
         flow: None,
         rate_limit_per_min: Some(DEMO_RATE_PER_MIN),
+        source: source_drift::DriftSourceConfig::default(),
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

@@ -45,6 +45,13 @@ pub struct Args {
     /// Override the credential's request budget (requests per minute) for this run.
     #[arg(long)]
     pub rate_limit_per_min: Option<u32>,
+    /// Also read these contacts by email (comma-separated), besides the contacts of the
+    /// conversations read. Read again on every run.
+    #[arg(long, value_delimiter = ',')]
+    pub contact_emails: Vec<String>,
+    /// Also read these contacts by external id (comma-separated). Read again on every run.
+    #[arg(long, value_delimiter = ',')]
+    pub contact_external_ids: Vec<String>,
 }
 
 fn parse_mode(s: &str) -> Result<SyncMode, String> {
@@ -66,6 +73,8 @@ pub struct SyncJob {
     pub flow: Option<String>,
     /// Budget override.
     pub rate_limit_per_min: Option<u32>,
+    /// Options of the Drift source (overlap, concurrency, extra contacts).
+    pub source: DriftSourceConfig,
 }
 
 /// Request counters of the whole run (the credential's budget), as the client counted them.
@@ -126,6 +135,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         mode: args.mode,
         flow: args.flow,
         rate_limit_per_min: args.rate_limit_per_min,
+        source: DriftSourceConfig {
+            contact_emails: args.contact_emails,
+            contact_external_ids: args.contact_external_ids,
+            ..Default::default()
+        },
     };
     let store = open_store(ctx)?;
     let summary = execute(ctx, &store, &job).await?;
@@ -182,13 +196,10 @@ pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<
             flow: job.flow.clone(),
         })
         .map_err(store_err)?;
-    let source = Arc::new(DriftSource::new(
-        client.clone(),
-        DriftSourceConfig::default(),
-    ));
+    let source = Arc::new(DriftSource::new(client.clone(), job.source.clone()));
     let cancel = Cancel::new();
     let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
-    let bars = Bars::new(ctx);
+    let bars = Bars::new(ctx, rate);
     let options = RunOptions::new(run_id.clone(), format!("drift:{}", credential.id));
     let report = run_sync(
         source,
@@ -389,27 +400,50 @@ pub fn render_summary(s: &Summary) -> String {
 struct Bars {
     multi: MultiProgress,
     bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+    budget: ProgressBar,
+    rate_per_min: u32,
+    started: std::time::Instant,
 }
 
 impl Bars {
-    fn new(ctx: &Ctx) -> Self {
+    fn new(ctx: &Ctx, rate_per_min: u32) -> Self {
         let target = if ctx.quiet || ctx.json {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
         };
+        let multi = MultiProgress::with_draw_target(target);
+        let budget = multi.add(ProgressBar::no_length());
+        budget.set_style(
+            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         Self {
-            multi: MultiProgress::with_draw_target(target),
+            multi,
             bars: Arc::new(Mutex::new(HashMap::new())),
+            budget,
+            rate_per_min,
+            started: std::time::Instant::now(),
         }
     }
 
     fn callback(&self) -> ProgressFn {
         let multi = self.multi.clone();
         let bars = self.bars.clone();
+        let budget = self.budget.clone();
+        let (rate, started) = (self.rate_per_min, self.started);
+        let requests = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
         Arc::new(move |event: &ProgressEvent| {
             let Ok(mut bars) = bars.lock() else { return };
             let s = &event.summary;
+            if let Ok(mut requests) = requests.lock() {
+                requests.insert(s.stream.clone(), s.requests.requests);
+                let total: u64 = requests.values().sum();
+                let minutes = started.elapsed().as_secs_f64().max(1.0) / 60.0;
+                budget.set_message(format!(
+                    "rate budget: {:.0} of {rate} requests/minute used ({total} requests so far)",
+                    total as f64 / minutes
+                ));
+            }
             let bar = bars
                 .entry(s.stream.clone())
                 .or_insert_with(|| new_bar(&multi, &s.stream));
@@ -430,6 +464,7 @@ impl Bars {
     }
 
     fn clear(&self) {
+        self.budget.finish_and_clear();
         if let Ok(bars) = self.bars.lock() {
             for bar in bars.values() {
                 bar.finish_and_clear();

@@ -11,8 +11,22 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod csv;
+pub mod files;
+pub mod jsonl;
+mod layout;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod spec;
 pub mod sqlite;
 
+pub use crate::csv::CsvDestination;
+pub use jsonl::JsonlDestination;
+#[cfg(feature = "parquet")]
+pub use parquet::ParquetDestination;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresDestination;
 pub use spec::{open, DestinationSpec};
 pub use sqlite::SqliteDestination;

@@ -430,6 +430,15 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let server_wait = inner.budget.observe(lane, status, &headers);
+        if status == 429 {
+            tracing::info!(
+                route = req.route,
+                retry_after_ms = server_wait.map(|d| d.as_millis() as u64),
+                "Drift rate limited the request (429)"
+            );
+        } else {
+            tracing::debug!(route = req.route, status, "Drift response");
+        }
         let body = resp
             .bytes()
             .await

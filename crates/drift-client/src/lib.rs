@@ -16,6 +16,29 @@
 //!   and absent from every `Debug` output.
 //! - **Waits are measurable**: pacing and retry sleeps go through an injectable
 //!   [`clock::Clock`] and are counted in [`MetricsSnapshot`].
+//!
+//! ```no_run
+//! use drift_client::{Client, ListConversations, SecretString};
+//! use futures::TryStreamExt;
+//!
+//! # async fn run() -> Result<(), drift_client::Error> {
+//! let client = Client::builder("https://driftapi.com", SecretString::from("token"))
+//!     .rate_limit_per_min(600)
+//!     .build()?;
+//! let info = client.token_info().await?;
+//! println!("org {:?}, scopes {:?}", info.org_id, info.scopes);
+//! let mut pages = Box::pin(client.conversations(ListConversations {
+//!     limit: Some(100),
+//!     ..Default::default()
+//! }));
+//! while let Some(page) = pages.try_next().await? {
+//!     // Store `page.next` as the checkpoint to resume this pass later.
+//!     println!("page {}: {} conversations", page.number, page.items.len());
+//! }
+//! println!("{:?}", client.metrics());
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -35,7 +35,8 @@ pub struct Page<T> {
 /// `ListConversations::start` to resume a pass at that page.
 ///
 /// Encodings (stable): `/path?query` — a next link relative to the base URL;
-/// `next:<cursor>` — a legacy `next` cursor; any other string — a `page_token` value.
+/// `next:<cursor>` — a legacy `next` cursor; `page_token:<token>` or any other string — a
+/// `page_token` value (use the prefix for a raw token that starts with `/` or `next:`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct PageCursor(pub String);
 
@@ -53,6 +54,8 @@ impl PageCursor {
             Cursor::Link(rel)
         } else if let Some(next) = self.0.strip_prefix("next:") {
             Cursor::Legacy(next)
+        } else if let Some(token) = self.0.strip_prefix("page_token:") {
+            Cursor::PageToken(token)
         } else {
             Cursor::PageToken(&self.0)
         }

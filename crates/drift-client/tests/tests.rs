@@ -3,6 +3,8 @@
 #[path = "client/common.rs"]
 mod common;
 
+#[path = "client/concurrency.rs"]
+mod concurrency;
 #[path = "client/config.rs"]
 mod config;
 #[path = "client/endpoints.rs"]

@@ -46,9 +46,19 @@ async fn counts(State(app): State<AppState>) -> Json<Value> {
     Json(counts_json(&app.read()))
 }
 
-async fn reset(State(app): State<AppState>) -> Json<Value> {
-    app.reset();
-    Json(json!({"ok": true}))
+async fn reset(State(app): State<AppState>) -> Response {
+    let done = tokio::task::spawn_blocking(move || app.reset()).await;
+    match done {
+        Ok(Ok(())) => Json(json!({"ok": true})).into_response(),
+        Ok(Err(e)) => admin_error(e.to_string()),
+        Err(e) => admin_error(format!("reset did not finish: {e}")),
+    }
+}
+
+/// 500 with a Drift-shaped body naming what went wrong.
+fn admin_error(message: String) -> Response {
+    let body = json!({"error": {"type": "server_error", "message": message}});
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 async fn mutate(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {

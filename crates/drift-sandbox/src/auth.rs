@@ -1,4 +1,4 @@
-//! The token table: token -> org, scopes, expiry (REFERENCE §2.3, §9 [SIM]).
+//! The token table: token -> org, scopes, expiry (REFERENCE §2.3, §9 `[SIM]`).
 
 use crate::config::{SandboxConfig, ALL_SCOPES};
 use crate::error::ApiError;
@@ -72,7 +72,7 @@ impl Tokens {
     }
 }
 
-/// Check that `entry` has `scope`; else 403 naming it (REFERENCE §3, [SIM] status).
+/// Check that `entry` has `scope`; else 403 naming it (REFERENCE §3, `[SIM]` status).
 pub fn require_scope(entry: &TokenEntry, scope: &'static str) -> Result<(), ApiError> {
     if entry.scopes.iter().any(|s| s == scope) {
         Ok(())

@@ -86,7 +86,7 @@ impl Default for SandboxConfig {
     }
 }
 
-/// One entry of the token table: token -> scopes and expiry (REFERENCE §9 [SIM]).
+/// One entry of the token table: token -> scopes and expiry (REFERENCE §9 `[SIM]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSpec {
     /// The bearer token value.

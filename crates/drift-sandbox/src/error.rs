@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 /// The 401 message text Drift sends (REFERENCE §5.2, confirmed by a peer client's tests).
 pub const UNAUTHORIZED_MESSAGE: &str = "The access token is invalid or has expired";
 
-/// An error answer of a Drift route. Bodies follow REFERENCE §5.1 / the [SIM] choices of §5.2.
+/// An error answer of a Drift route. Bodies follow REFERENCE §5.1 / the `[SIM]` choices of §5.2.
 #[derive(Debug, Clone)]
 pub enum ApiError {
     /// 401 `authentication_error`.

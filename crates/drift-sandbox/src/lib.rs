@@ -14,6 +14,27 @@
 //! - Every Drift route passes one guard layer ([`guard`]): latency, per-token leaky bucket
 //!   with `X-RateLimit-*` headers, token and scope checks, fault plan, stats and log.
 //!
+//! Conventions a client can rely on (REFERENCE §4–§9; `[SIM]` where Drift is silent):
+//! - `GET /conversations/list` serves the current generation (`links.self`/`links.next`,
+//!   absolute URLs on this sandbox, `limit` ≤ 100, default 25) unless the query has `next`
+//!   and no `page_token`; then the legacy one (`pagination: {more, next}` only while more
+//!   pages follow, `limit` ≤ 50). Ask for the legacy first page with `next=` (empty).
+//!   `page_token` is base64url JSON `{offset, limit, statusId}`; legacy `next` is the
+//!   offset as a string. Order: `updatedAt` desc, ties by `id` desc. Bad `limit`/cursor ->
+//!   400 (`error` object; legacy: `errors` array).
+//! - Messages: 50 per page, oldest first, `pagination: {more: true, next: "<last id>"}`,
+//!   `{more: false}` on the last page.
+//! - Accounts: `index` ≥ 0, `size` 1..=65 (default 10); `data.next` is an absolute URL here
+//!   while `index + size < total`; soft-deleted accounts stay listed with `deleted: true`.
+//! - Errors: `{"error": {"type", "message"}}` with types `authentication_error` (401, Drift's
+//!   text), `forbidden` (403, message ends with the missing scope), `not_found`,
+//!   `validation_error` (+ `param`), `conflict` (409), `rate_limit` (429), `server_error`.
+//! - Rate limit: `X-RateLimit-Limit` (per minute), `X-RateLimit-Remaining`,
+//!   `X-RateLimit-Reset` (seconds until the bucket is empty) on every Drift response while
+//!   the limit is on; 429 adds `Retry-After` (seconds). `/reports/*` has its own bucket.
+//! - `token_info` echoes the inspected `access_token`, as Drift does: clients must not keep
+//!   or log that field.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), drift_sandbox::SandboxError> {
 //! let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig::default()).await?;
@@ -129,7 +150,14 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let addr = listener
         .local_addr()
         .map_err(|source| SandboxError::Bind { port, source })?;
-    let app = Arc::new(App::new(config)?);
+    // Building a large org takes a moment: keep it off the async worker threads.
+    let app = tokio::task::spawn_blocking(move || App::new(config))
+        .await
+        .map_err(|e| SandboxError::Config {
+            field: "conversations",
+            message: format!("building the org failed: {e}"),
+        })??;
+    let app = Arc::new(app);
     let base_url = format!("http://127.0.0.1:{}", addr.port());
     let _ = app.base_url.set(base_url.clone());
     let router = api::router(&app)

@@ -1,4 +1,4 @@
-//! Per-token leaky buckets with `X-RateLimit-*` headers (REFERENCE §4 [SIM]).
+//! Per-token leaky buckets with `X-RateLimit-*` headers (REFERENCE §4 `[SIM]`).
 
 use std::collections::HashMap;
 

@@ -7,11 +7,14 @@
 //! four conversation statuses and `updatedAt` ties between conversations.
 
 use crate::config::{SandboxConfig, ORG_ID};
-use crate::org::{Author, IdGen, Message, Obj, Org};
+use crate::org::{Author, Body, IdGen, Message, Obj, Org};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -86,6 +89,54 @@ const COMPANIES: &[&str] = &[
 struct Gen {
     rng: ChaCha8Rng,
     anchor: i64,
+    shared: Shared,
+}
+
+/// Which optional fields a generated message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ExtraKind {
+    /// Bot reply buttons.
+    Buttons,
+    /// Visitor `context` with one of 250 addresses.
+    Context(usize),
+    /// An attachment, numbered by the message's position.
+    Attachment(usize),
+}
+
+/// Field values shared by many generated messages (keeps 100k+ messages small).
+#[derive(Default)]
+struct Shared {
+    extras: HashMap<ExtraKind, Arc<Obj>>,
+    app_attributes: Arc<Obj>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            extras: HashMap::new(),
+            app_attributes: Arc::new(obj(json!({"developer_app_id": "app-0000demo"}))),
+        }
+    }
+
+    fn extra(&mut self, kind: ExtraKind) -> Arc<Obj> {
+        self.extras
+            .entry(kind)
+            .or_insert_with(|| Arc::new(obj(extra_fields(kind))))
+            .clone()
+    }
+}
+
+fn extra_fields(kind: ExtraKind) -> Value {
+    match kind {
+        ExtraKind::Buttons => json!({"buttons": [
+            {"label": "Book a demo", "value": "demo", "type": "reply", "style": "primary"},
+            {"label": "Just browsing", "value": "browse", "type": "reply"}]}),
+        ExtraKind::Context(n) => json!({"context": {"ip": format!("203.0.113.{n}"),
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) ExampleBrowser/1.0"}}),
+        ExtraKind::Attachment(n) => json!({"attachments": [{"id": 581_990 + n as i64,
+            "fileName": "price sheet (final) 📎.pdf", "mimeType": "application/pdf",
+            "url": "https://driftapi.com/attachments/581990/data"}]}),
+    }
 }
 
 /// Build the seeded org. `now_ms` is the sandbox clock at start.
@@ -93,6 +144,7 @@ pub fn generate(cfg: &SandboxConfig, now_ms: i64) -> Org {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         anchor: now_ms - now_ms.rem_euclid(DAY),
+        shared: Shared::new(),
     };
     let mut org = Org {
         ids: IdGen {
@@ -376,7 +428,6 @@ impl Gen {
             .iter()
             .map(|p| crate::org::int(p, "id"))
             .collect();
-        let mut prev_updated = 0;
         for (j, created) in starts.into_iter().enumerate() {
             let contact = if j < in_convs {
                 contact_ids[j]
@@ -401,11 +452,14 @@ impl Gen {
                 humans,
             );
             let last = msgs.last().map_or(created, |m| m.created_at);
-            let mut updated = (last + self.rng.random_range(0..HOUR)).min(self.anchor - 1);
-            if j % 17 == 16 && prev_updated >= last {
-                updated = prev_updated; // [SIM] deliberate updatedAt tie, ordered by id desc
+            let updated = (last + self.rng.random_range(0..HOUR)).min(self.anchor - 1);
+            if j % 17 == 16 {
+                // [SIM] a deliberate updatedAt tie (the list orders ties by id desc): the
+                // previous conversation changed status at the same millisecond.
+                if let Some(prev) = org.conversations.last_mut() {
+                    prev.insert("updatedAt".into(), json!(updated));
+                }
             }
-            prev_updated = updated;
             let participants: Vec<i64> = if status == "bulk_sent" {
                 vec![BOT_USER_ID]
             } else {
@@ -458,20 +512,20 @@ impl Gen {
             let id = IdGen::take(&mut ids.message);
             ids.message += self.rng.random_range(0..20);
             let author = if status == "bulk_sent" || (i == 0 && self.chance(0.7)) {
-                Author::Known {
+                Author {
                     user: true,
                     id: BOT_USER_ID,
                     bot: true,
                 }
             } else if i % 2 == 1 {
-                Author::Known {
+                Author {
                     user: false,
                     id: contact,
                     bot: false,
                 }
             } else {
                 let agent = humans.choose(&mut self.rng).copied().unwrap_or(BOT_USER_ID);
-                Author::Known {
+                Author {
                     user: true,
                     id: agent,
                     bot: agent == BOT_USER_ID,
@@ -484,47 +538,33 @@ impl Gen {
     }
 
     fn message(&mut self, id: i64, conv: i64, at: i64, author: Author, i: usize) -> Message {
-        let (is_bot, is_contact) = match &author {
-            Author::Known { bot, user, .. } => (*bot, !*user),
-            Author::Raw(_) => (false, false),
-        };
+        let (is_bot, is_contact) = (author.bot, !author.user);
         let body = match self.rng.random_range(0..40) {
-            0 => None,
-            1 => Some(Value::Null),
-            _ if is_bot => Some(json!(self.pick(BOT_BODIES))),
-            _ => Some(json!(self.pick(BODIES))),
+            0 => Body::Absent,
+            1 => Body::Null,
+            _ if is_bot => Body::Text(Cow::Borrowed(self.pick(BOT_BODIES))),
+            _ => Body::Text(Cow::Borrowed(self.pick(BODIES))),
         };
         let kind = if !is_bot && !is_contact && self.chance(0.15) {
             "private_note"
         } else {
             "chat"
         };
-        let mut extra = Obj::new();
-        if is_bot && self.chance(0.5) {
-            extra.insert("buttons".into(), json!([{"label": "Book a demo", "value": "demo", "type": "reply", "style": "primary"}, {"label": "Just browsing", "value": "browse", "type": "reply"}]));
-        }
-        if is_contact && self.chance(0.6) {
-            extra.insert("context".into(), json!({"ip": format!("203.0.113.{}", i % 250), "userAgent": "Mozilla/5.0 (X11; Linux x86_64) ExampleBrowser/1.0"}));
-        }
-        if !is_contact && !is_bot && self.chance(0.05) {
-            extra.insert("attachments".into(), json!([{"id": 581_990 + i as i64, "fileName": "price sheet (final) 📎.pdf", "mimeType": "application/pdf", "url": "https://driftapi.com/attachments/581990/data"}]));
-        }
-        let attributes = if self.chance(0.1) {
-            json!({"developer_app_id": "app-0000demo"})
+        let mut m = Message::new(id, conv, at, author, kind, body);
+        let extra = if is_bot && self.chance(0.5) {
+            Some(ExtraKind::Buttons)
+        } else if is_contact && self.chance(0.6) {
+            Some(ExtraKind::Context(i % 250))
+        } else if !is_contact && !is_bot && self.chance(0.05) {
+            Some(ExtraKind::Attachment(i))
         } else {
-            json!({})
+            None
         };
-        Message {
-            id,
-            conversation_id: conv,
-            created_at: at,
-            org_id: Some(ORG_ID),
-            body,
-            author: Some(author),
-            kind: Some(kind.into()),
-            attributes: Some(attributes),
-            extra,
+        m.extra = extra.map(|e| self.shared.extra(e));
+        if self.chance(0.1) {
+            m.attributes = Some(self.shared.app_attributes.clone());
         }
+        m
     }
 
     fn meetings(&mut self, org: &Org, humans: &[i64], n: usize) -> Vec<Obj> {

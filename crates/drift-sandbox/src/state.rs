@@ -97,15 +97,17 @@ impl App {
     /// Back to the state at start: data, stats, buckets, revocations, the start fault plan.
     ///
     /// The org is built again rather than kept twice in memory: generation is
-    /// deterministic, and fixtures are read again (an unreadable file keeps the current org).
-    pub fn reset(&self) {
-        if let Ok(org) = build_org(&self.config, &self.clock) {
-            *self.write() = org;
-        }
+    /// deterministic, and fixtures are read again. Blocking (large orgs take a while):
+    /// call it from `spawn_blocking`. Errors: the fixtures can no longer be read; then
+    /// nothing is changed.
+    pub fn reset(&self) -> Result<(), SandboxError> {
+        let org = build_org(&self.config, &self.clock)?;
+        *self.write() = org;
         *lock(&self.stats) = Stats::default();
         *lock(&self.limiter) = Limiter::default();
         *lock(&self.tokens) = Tokens::from_config(&self.config, self.clock.start_ms());
         *lock(&self.faults) = Faults::new(&self.config.faults, self.config.seed);
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ mod compat;
 mod contacts;
 #[path = "sandbox/conversations.rs"]
 mod conversations;
+#[path = "sandbox/data.rs"]
+mod data;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[path = "sandbox/fixtures.rs"]

@@ -1,6 +1,8 @@
 //! Integration tests of the Drift source: the real client against the sandbox, through the
 //! run engine into a SQLite destination.
 
+#[path = "drift/catalog.rs"]
+mod catalog;
 #[path = "drift/streams.rs"]
 mod streams;
 #[path = "writer/mod.rs"]

@@ -666,3 +666,59 @@ async fn a_token_without_any_needed_scope_exits_3() {
         .unwrap()
         .contains("account_read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_beyond_the_retries_exits_4() {
+    let env = Env::start(config(5)).await;
+    env.faults(json!([{"route": "users.list", "kind": "status", "status": 429}]))
+        .await;
+    let run = env.sync(&["--streams", "users"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.summary["error"]["kind"], "rate_limited");
+    assert!(
+        run.summary["totals"]["rate_limited"].as_u64().unwrap() > 1,
+        "{}",
+        run.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_named_by_email_are_read_besides_those_in_conversations() {
+    let env = Env::start(config(20)).await;
+    let counts = env.admin("counts", None).await;
+    let last = counts["contacts"].as_i64().unwrap() - 1;
+    let client = api_client(&env).await;
+    let mut email = None;
+    for domain in ["example.com", "example.org", "example.net"] {
+        let candidate = format!("contact{last}@{domain}");
+        if !client
+            .contacts_by_email(&candidate)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            email = Some(candidate);
+        }
+    }
+    let email = email.expect("the sandbox's last contact has a contactN@ address");
+    let run = env
+        .sync(&[
+            "--streams",
+            "conversations,contacts",
+            "--contact-emails",
+            &email,
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let in_conversations = counts["contacts_in_conversations"].as_i64().unwrap();
+    assert_eq!(env.count("contacts"), in_conversations + 1);
+    let c = Connection::open(env.db()).unwrap();
+    let found: i64 = c
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE json_extract(attributes, '$.email') = ?1",
+            [&email],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(found, 1);
+}

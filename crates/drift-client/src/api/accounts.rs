@@ -41,6 +41,14 @@ async fn fetch_accounts(
     size: u32,
     cursor: Option<PageCursor>,
 ) -> Result<Fetched<Account>, Error> {
+    if size == 0 {
+        return Err(Error::Invalid {
+            field: Some("page_size".into()),
+            message: "accounts.list: page_size must be at least 1 (Drift's maximum is 65 or \
+                      100, REFERENCE §7.3)"
+                .into(),
+        });
+    }
     let req = match cursor.as_ref().map(PageCursor::parse) {
         Some(Cursor::Link(rel)) => Req::get("accounts.list", READ, rel),
         _ => Req::get("accounts.list", READ, "accounts")

@@ -106,11 +106,39 @@ fn list_next(client: &Client, body: &ListBody) -> Next {
     }
 }
 
+/// Largest `limit` of each generation (REFERENCE §7.2).
+const MAX_LIMIT: u32 = 100;
+const MAX_LIMIT_LEGACY: u32 = 50;
+
+fn check_limit(params: &ListConversations) -> Result<(), Error> {
+    let max = if params.legacy {
+        MAX_LIMIT_LEGACY
+    } else {
+        MAX_LIMIT
+    };
+    match params.limit {
+        Some(limit) if limit == 0 || limit > max => Err(Error::Invalid {
+            field: Some("limit".into()),
+            message: format!(
+                "conversations.list: limit {limit} is out of range; use 1..={max} (Drift's \
+                 maximum for the {} generation, REFERENCE §7.2)",
+                if params.legacy {
+                    "legacy next"
+                } else {
+                    "page_token"
+                }
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 async fn fetch_list(
     client: Client,
     params: ListConversations,
     cursor: Option<PageCursor>,
 ) -> Result<Fetched<Conversation>, Error> {
+    check_limit(&params)?;
     let req = list_request(&params, cursor.as_ref());
     let body: ListBody = client.json(&req).await?;
     let next = list_next(&client, &body);

@@ -518,3 +518,46 @@ async fn a_forged_cursor_cannot_send_the_token_to_another_host() {
     }
     assert_eq!(c.metrics().requests, 0);
 }
+
+#[tokio::test]
+async fn a_raw_page_token_cursor_resumes_too() {
+    let server = MockServer::start().await;
+    get_with_query(
+        &server,
+        "/conversations/list",
+        "page_token",
+        "/slashy+token",
+        json!({
+        "data": [conv(9)], "links": {}}),
+    )
+    .await;
+    let params = ListConversations {
+        start: Some(PageCursor("page_token:/slashy+token".into())),
+        ..Default::default()
+    };
+    let pages = collect(client(&server).conversations(params)).await;
+    assert_eq!(ids(&pages), vec![9]);
+}
+
+#[tokio::test]
+async fn out_of_range_page_sizes_are_refused_before_any_request() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    for (limit, legacy) in [(0, false), (101, false), (51, true)] {
+        let params = ListConversations {
+            limit: Some(limit),
+            legacy,
+            ..Default::default()
+        };
+        let pages = collect(c.conversations(params)).await;
+        assert_eq!(pages.len(), 1);
+        assert!(
+            matches!(&pages[0], Err(Error::Invalid { field: Some(f), .. }) if f == "limit"),
+            "{limit}: {:?}",
+            pages[0]
+        );
+    }
+    let pages = collect(c.accounts(0)).await;
+    assert!(matches!(&pages[0], Err(Error::Invalid { field: Some(f), .. }) if f == "page_size"));
+    assert_eq!(c.metrics().requests, 0);
+}

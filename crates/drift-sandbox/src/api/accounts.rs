@@ -114,7 +114,7 @@ fn owner_id(body: &Obj) -> ApiResult<i64> {
 }
 
 /// `POST /accounts/create`: `ownerId` and `domain` required, domain unique among live
-/// accounts (duplicate -> 409 [SIM]); id and timestamps assigned here.
+/// accounts (duplicate -> 409 `[SIM]`); id and timestamps assigned here.
 async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let body = body

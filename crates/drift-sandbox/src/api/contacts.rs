@@ -70,7 +70,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 /// `GET /contacts?email=..&limit=n` or `GET /contacts?idType=external&id=..&id=..`; always an
-/// array. Neither form -> 400: Drift has no list-all (REFERENCE §7.1 [SIM]).
+/// array. Neither form -> 400: Drift has no list-all (REFERENCE §7.1 `[SIM]`).
 async fn find(State(app): State<AppState>, p: Params) -> ApiResult<Response> {
     let org = app.read();
     let found: Vec<Value> = if let Some(email) = p.get("email") {
@@ -142,7 +142,7 @@ fn attributes_of(body: &Value) -> ApiResult<Obj> {
 }
 
 /// `POST /contacts`: `email` required; a duplicate email is a 409 unless an `externalId` is
-/// given, then a duplicate `externalId` is (REFERENCE §7.1, [SIM] 409 `conflict`).
+/// given, then a duplicate `externalId` is (REFERENCE §7.1, `[SIM]` 409 `conflict`).
 async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let attrs = attributes_of(&json_body(&body)?)?;
     let email = attrs

@@ -1,10 +1,9 @@
 //! Conversations, messages and stats (REFERENCE §7.2, §6).
 
 use super::{api, bare, data, json_body, path_id, AppState, Params};
-use crate::config::ORG_ID;
 use crate::error::{ApiError, ApiResult};
 use crate::faults::CursorFault;
-use crate::org::{int, text, Author, IdGen, Message, Obj, Org};
+use crate::org::{int, text, Author, Body, IdGen, Message, Obj, Org};
 use crate::seed::{obj, BOT_USER_ID, INBOX_ID};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +12,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Messages per page of `GET /conversations/{id}/messages` (REFERENCE §6: "always 50").
 pub const MESSAGES_PAGE: usize = 50;
@@ -96,7 +97,7 @@ struct ListPos {
     statuses: Vec<u8>,
 }
 
-/// [SIM] `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
+/// `[SIM]` `page_token` = base64url of `{"offset":n,"limit":n,"statusId":[..]}` (REFERENCE §9).
 fn encode_token(p: &ListPos) -> String {
     let raw = json!({"offset": p.offset, "limit": p.limit, "statusId": p.statuses}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -300,7 +301,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 /// `GET /conversations/{id}/messages?next=<cursor>`: oldest first, 50 per page; the cursor
-/// is the id of the last message of the previous page [SIM].
+/// is the id of the last message of the previous page `[SIM]`.
 async fn messages(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -382,7 +383,8 @@ async fn post_message(
     let id = path_id(&id, "conversationId")?;
     let body = json_body(&body)?;
     let kind = match body.get("type").and_then(Value::as_str) {
-        Some(k @ ("chat" | "private_note")) => k.to_string(),
+        Some("chat") => "chat",
+        Some("private_note") => "private_note",
         _ => {
             return Err(ApiError::invalid(
                 "type",
@@ -390,7 +392,10 @@ async fn post_message(
             ))
         }
     };
-    let text_body = body.get("body").and_then(Value::as_str).map(as_html);
+    let text_body = body
+        .get("body")
+        .and_then(Value::as_str)
+        .map_or(Body::Absent, |b| Body::Text(Cow::Owned(as_html(b))));
     let user = body.get("userId").and_then(Value::as_i64);
     let now = app.clock.now_ms();
     let mut org = app.write();
@@ -403,26 +408,22 @@ async fn post_message(
             ));
         }
     }
-    let mut extra = Obj::new();
-    if let Some(b) = body.get("buttons") {
-        extra.insert("buttons".into(), b.clone());
-    }
     let author_id = user.unwrap_or(BOT_USER_ID);
-    let msg = Message {
-        id: IdGen::take(&mut org.ids.message),
-        conversation_id: id,
-        created_at: now,
-        org_id: Some(ORG_ID),
-        body: text_body.map(Value::String),
-        author: Some(Author::Known {
-            user: true,
-            id: author_id,
-            bot: author_id == BOT_USER_ID,
-        }),
-        kind: Some(kind),
-        attributes: Some(json!({"developer_app_id": "app-0000sandbox"})),
-        extra,
+    let author = Author {
+        user: true,
+        id: author_id,
+        bot: author_id == BOT_USER_ID,
     };
+    let msg_id = IdGen::take(&mut org.ids.message);
+    let mut msg = Message::new(msg_id, id, now, author, kind, text_body);
+    if let Some(b) = body.get("buttons") {
+        let mut extra = Obj::new();
+        extra.insert("buttons".into(), b.clone());
+        msg.extra = Some(Arc::new(extra));
+    }
+    msg.attributes = Some(Arc::new(obj(
+        json!({"developer_app_id": "app-0000sandbox"}),
+    )));
     let out = msg.to_json();
     org.messages[i].push(msg);
     org.conversations[i].insert("updatedAt".into(), json!(now));
@@ -445,11 +446,11 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
     let msg_body = body
         .pointer("/message/body")
         .and_then(Value::as_str)
-        .map(as_html);
+        .map_or(Body::Absent, |b| Body::Text(Cow::Owned(as_html(b))));
     let msg_attrs = body
         .pointer("/message/attributes")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+        .and_then(Value::as_object)
+        .cloned();
     let now = app.clock.now_ms();
     let mut org = app.write();
     let contact_id = match org.contacts_by_email(&email).first() {
@@ -461,21 +462,20 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
         json!({"id": id, "status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,
         "inboxId": INBOX_ID, "createdAt": now, "updatedAt": now, "conversationTags": []}),
     );
-    let msg = Message {
-        id: IdGen::take(&mut org.ids.message),
-        conversation_id: id,
-        created_at: now,
-        org_id: Some(ORG_ID),
-        body: msg_body.map(Value::String),
-        author: Some(Author::Known {
-            user: false,
-            id: contact_id,
-            bot: false,
-        }),
-        kind: Some("chat".into()),
-        attributes: Some(msg_attrs),
-        extra: Obj::new(),
+    let author = Author {
+        user: false,
+        id: contact_id,
+        bot: false,
     };
+    let mut msg = Message::new(
+        IdGen::take(&mut org.ids.message),
+        id,
+        now,
+        author,
+        "chat",
+        msg_body,
+    );
+    msg.attributes = msg_attrs.map(Arc::new);
     org.push_conversation(conv, vec![msg]);
     Ok(bare(
         json!({"status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,

@@ -11,11 +11,18 @@ fn with_tokens() -> SandboxConfig {
             "ro-conv-token-1234567890".into(),
             vec!["conversation_read".into()],
         )],
-        tokens: vec![TokenSpec {
-            token: "expired-token-abcdefghijk".into(),
-            scopes: vec!["conversation_read".into()],
-            expires_at: Some(1),
-        }],
+        tokens: vec![
+            TokenSpec {
+                token: "expired-token-abcdefghijk".into(),
+                scopes: vec!["conversation_read".into()],
+                expires_at: Some(1),
+            },
+            TokenSpec {
+                token: "oauth-token-abcdefghijklm".into(),
+                scopes: vec!["user_read".into()],
+                expires_at: Some(i64::MAX / 2),
+            },
+        ],
         ..config()
     }
 }
@@ -86,6 +93,19 @@ async fn token_info_describes_the_token_bare() {
         )
         .await;
     assert_eq!(r.body["scope"], "conversation_read");
+
+    // an OAuth-style token reports the time left, in ms
+    let r = s
+        .post(
+            "/app/token_info",
+            json!({"access_token": "oauth-token-abcdefghijklm"}),
+        )
+        .await;
+    assert!(
+        r.body["expires_in"].as_i64().is_some_and(|n| n > 0),
+        "{}",
+        r.text
+    );
 
     // no body: the bearer token is described
     let r = s

@@ -226,6 +226,7 @@ async fn empty_plan_clears_and_bad_plans_are_400() {
     );
     s.admin_post("faults", json!({"faults": []})).await;
     assert_eq!(s.get("/teams/org").await.status, 200);
+    assert_eq!(s.admin_get("faults").await["faults"], json!([]));
     let r = s
         .admin_post(
             "faults",

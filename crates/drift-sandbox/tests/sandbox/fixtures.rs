@@ -150,3 +150,31 @@ async fn bad_fixtures_are_clear_errors() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn reset_reloads_fixtures_and_reports_when_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_org(dir.path());
+    let s = Sbx::start(SandboxConfig {
+        fixtures: Some(dir.path().to_path_buf()),
+        ..config()
+    })
+    .await;
+    s.post(
+        "/contacts",
+        json!({"attributes": {"email": "new@example.com"}}),
+    )
+    .await;
+    assert_eq!(s.counts().await["contacts"], 3);
+    assert_eq!(s.admin_post("reset", json!({})).await.status, 200);
+    assert_eq!(s.counts().await["contacts"], 2);
+    std::fs::write(dir.path().join("contacts.json"), "not json").unwrap();
+    let r = s.admin_post("reset", json!({})).await;
+    assert_eq!(r.status, 500);
+    assert!(r.text.contains("contacts.json"), "{}", r.text);
+    assert_eq!(
+        s.counts().await["contacts"],
+        2,
+        "a failed reset changes nothing"
+    );
+}

@@ -65,3 +65,23 @@ async fn limit_zero_turns_it_off() {
         assert!(r.header("x-ratelimit-limit").is_none());
     }
 }
+
+#[tokio::test]
+async fn unknown_tokens_share_one_bucket() {
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 3,
+        ..config()
+    })
+    .await;
+    let a = s.get_as("unknown-a", "/teams/org").await;
+    let b = s.get_as("unknown-b", "/teams/org").await;
+    assert_eq!((a.status, b.status), (401, 401));
+    assert_eq!(a.header_u64("x-ratelimit-remaining"), 2);
+    assert_eq!(b.header_u64("x-ratelimit-remaining"), 1);
+    let own = s.get("/teams/org").await;
+    assert_eq!(
+        own.header_u64("x-ratelimit-remaining"),
+        2,
+        "a real token has its own"
+    );
+}

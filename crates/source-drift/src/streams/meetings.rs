@@ -11,6 +11,32 @@ use std::collections::BTreeMap;
 use sync_core::{RequestMetrics, SyncMode};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// Drift returns at most this many meetings per call (REFERENCE §7.4).
+const MAX_PER_CALL: usize = 1000;
+
+/// Meetings with `slotStart` in `[min, max]`; a window that comes back full is split in two
+/// and read again, so no meeting is lost to the per-call cap.
+async fn fetch_window(ctx: &Ctx, min: i64, max: i64) -> Result<Vec<drift_client::Meeting>, Fail> {
+    let mut windows = vec![(min, max)];
+    let mut found = Vec::new();
+    while let Some((lo, hi)) = windows.pop() {
+        let page = ctx.client.meetings(lo, hi).await;
+        let one = RequestMetrics {
+            requests: 1,
+            ..Default::default()
+        };
+        ctx.out.metrics(MEETINGS, one).await?;
+        let page = page?;
+        if page.len() >= MAX_PER_CALL && hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            windows.push((mid + 1, hi));
+            windows.push((lo, mid));
+        } else {
+            found.extend(page);
+        }
+    }
+    Ok(found)
+}
 
 pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     let previous: KeyedCursors = match mode {
@@ -25,14 +51,8 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     // A minute inside the 30-day limit so clock skew does not push the window past it.
     let min = now - ctx.config.meetings_days_back * DAY_MS + 60_000;
     let max = now + ctx.config.meetings_days_ahead * DAY_MS;
-    let meetings = ctx.client.meetings(min, max).await;
-    let one = RequestMetrics {
-        requests: 1,
-        ..Default::default()
-    };
-    ctx.out.metrics(MEETINGS, one).await?;
     let mut seen = BTreeMap::new();
-    for meeting in meetings? {
+    for meeting in fetch_window(ctx, min, max).await? {
         let record = to_record(&meeting)?;
         let key = ["slug", "eventId"]
             .iter()
