@@ -63,7 +63,7 @@ pub async fn guard(
         Err(e) => e.into_response(),
         Ok(()) => {
             let fault = lock(&app.faults).decide(info.name);
-            entry.fault = fault.as_ref().map(|f| format!("{:?}", f.kind));
+            entry.fault = fault.as_ref().map(|f| f.kind.name().to_string());
             match fault {
                 None => next.run(req).await,
                 Some(f) => {

@@ -281,7 +281,7 @@ fn data(records: &[Record]) -> Vec<Map<String, Value>> {
 }
 
 /// A run of the engine lands every record once, as sent, and the replace stream's content;
-/// the next run starts from the committed state.
+/// the next run starts from the committed state and replaces the replace stream again.
 pub async fn full_sync(sink: &impl Sink) {
     let recs = records(10);
     let source = ListSource::new(catalog(conversations_schema()), recs.clone(), 3);
@@ -294,6 +294,13 @@ pub async fn full_sync(sink: &impl Sink) {
     assert_exactly(&sink.rows("users").await, &users);
     let state = sink.open().load_state("test:scope").await.unwrap();
     assert_eq!(state.get("list"), Some(&json!({"next": 10})));
+    // A second run: nothing new to read, and the replace stream is replaced by the same
+    // content (not emptied, not doubled).
+    let source = ListSource::new(catalog(conversations_schema()), recs.clone(), 3);
+    let report = run(source, sink.open().as_mut(), &["all"], "run-2").await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_exactly(&sink.rows("conversations").await, &data(&recs));
+    assert_exactly(&sink.rows("users").await, &users);
 }
 
 /// A run killed at a commit (before it, or after it but before the engine heard) and run

@@ -368,3 +368,23 @@ fn a_bad_url_is_refused_at_open() {
         .unwrap();
     assert!(err.message.contains("`schema=` is empty"), "{err}");
 }
+
+#[tokio::test]
+async fn a_nul_character_is_replaced_instead_of_failing_the_batch() {
+    let pg = Pg::new("nul").await;
+    let mut d = prepared(&pg).await;
+    d.commit(batch(
+        vec![json!({"id": 1, "status": "a\u{0}b", "attributes": {"k\u{0}": ["x\u{0}"]}})],
+        json!(1),
+    ))
+    .await
+    .unwrap();
+    let rows = pg.rows("conversations").await;
+    assert_eq!(
+        rows,
+        [obj(
+            json!({"id": 1, "status": "a\u{fffd}b", "attributes": {"k\u{fffd}": ["x\u{fffd}"]}})
+        )]
+    );
+    pg.drop_schema().await;
+}

@@ -160,13 +160,51 @@ fn invalid(legacy: bool, param: &str, message: String) -> ApiError {
 }
 
 /// `GET /conversations/list`: the current generation (`page_token`, `links`) unless the
-/// request carries `next` and no `page_token`, then the legacy one (`pagination`) [SIM §6].
+/// request carries `next` and no `page_token`, then the legacy one (`pagination`) `[SIM]` §6.
 async fn list(
     State(app): State<AppState>,
     p: Params,
     fault: Option<Extension<CursorFault>>,
 ) -> ApiResult<Response> {
     let legacy = p.get("next").is_some() && p.get("page_token").is_none();
+    let pos = list_position(&p, legacy)?;
+    let (mut rows, more) = page_rows(&app.read(), &pos);
+    let first = ListPos {
+        offset: 0,
+        ..pos.clone()
+    };
+    let normal = more.then(|| ListPos {
+        offset: pos.offset + pos.limit,
+        ..pos.clone()
+    });
+    let next = CursorFault::next_cursor(fault.map(|f| f.0), pos.clone(), first, normal);
+    if legacy {
+        let mut body = json!({ "data": rows });
+        if let Some(n) = next {
+            body["pagination"] = json!({"more": true, "next": n.offset.to_string()});
+        }
+        return Ok(bare(body));
+    }
+    let url = |p: &ListPos| {
+        format!(
+            "{}/conversations/list?page_token={}",
+            app.base_url(),
+            encode_token(p)
+        )
+    };
+    let mut links = json!({ "self": url(&pos) });
+    if let Some(n) = &next {
+        links["next"] = json!(url(n));
+    }
+    if app.config.compat.is_some() {
+        crate::compat::mark_last_row(&mut rows, links.get("next"));
+    }
+    Ok(bare(json!({ "data": rows, "links": links })))
+}
+
+/// Where the requested page starts: `limit` (legacy ≤ 50, current ≤ 100, default 25),
+/// `statusId` filters, and the cursor of the generation in use.
+fn list_position(p: &Params, legacy: bool) -> ApiResult<ListPos> {
     let max = if legacy { 50 } else { 100 };
     let limit = match p.get("limit") {
         None => None,
@@ -178,84 +216,36 @@ async fn list(
             )
         })? as usize),
     };
-    let statuses = parse_statuses(&p, legacy)?;
-    let pos = if legacy {
+    let statuses = parse_statuses(p, legacy)?;
+    let fresh = |offset| ListPos {
+        offset,
+        limit: limit.unwrap_or(25),
+        statuses: statuses.clone(),
+    };
+    if legacy {
         let next = p.get("next").unwrap_or("").trim();
-        let offset = if next.is_empty() {
-            0
-        } else {
-            next.parse::<usize>().map_err(|_| {
-                invalid(
-                    true,
-                    "next",
-                    format!("next must be a cursor from a previous page, got `{next}`"),
-                )
-            })?
-        };
-        ListPos {
-            offset,
-            limit: limit.unwrap_or(25),
-            statuses,
+        if next.is_empty() {
+            return Ok(fresh(0));
         }
-    } else {
-        match p.get("page_token").map(str::trim).filter(|t| !t.is_empty()) {
-            None => ListPos {
-                offset: 0,
-                limit: limit.unwrap_or(25),
-                statuses,
-            },
-            Some(t) => {
-                let mut pos = decode_token(t).ok_or_else(|| {
-                    ApiError::invalid(
-                        "page_token",
-                        "page_token is not a token from a previous page",
-                    )
-                })?;
-                if let Some(l) = limit {
-                    pos.limit = l;
-                }
-                pos
-            }
-        }
+        let offset = next.parse::<usize>().map_err(|_| {
+            let message = format!("next must be a cursor from a previous page, got `{next}`");
+            invalid(true, "next", message)
+        })?;
+        return Ok(fresh(offset));
+    }
+    let Some(token) = p.get("page_token").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(fresh(0));
     };
-    let org = app.read();
-    let (rows, more) = page_rows(&org, &pos);
-    let next_pos = match fault.map(|f| f.0) {
-        Some(CursorFault::Repeat) => Some(pos.clone()),
-        Some(CursorFault::Cycle) => Some(ListPos {
-            offset: 0,
-            ..pos.clone()
-        }),
-        None => more.then(|| ListPos {
-            offset: pos.offset + pos.limit,
-            ..pos.clone()
-        }),
-    };
-    let compat = app.config.compat.is_some();
-    Ok(if legacy {
-        let mut body = json!({ "data": rows });
-        if let Some(n) = next_pos {
-            body["pagination"] = json!({"more": true, "next": n.offset.to_string()});
-        }
-        bare(body)
-    } else {
-        let url = |p: &ListPos| {
-            format!(
-                "{}/conversations/list?page_token={}",
-                app.base_url(),
-                encode_token(p)
-            )
-        };
-        let mut links = json!({ "self": url(&pos) });
-        if let Some(n) = &next_pos {
-            links["next"] = json!(url(n));
-        }
-        let mut rows = rows;
-        if compat {
-            crate::compat::mark_last_row(&mut rows, links.get("next"));
-        }
-        bare(json!({ "data": rows, "links": links }))
-    })
+    let mut pos = decode_token(token).ok_or_else(|| {
+        ApiError::invalid(
+            "page_token",
+            "page_token is not a token from a previous page",
+        )
+    })?;
+    if let Some(l) = limit {
+        pos.limit = l;
+    }
+    Ok(pos)
 }
 
 /// The rows of one list page (list view: no participants, tags or playbook) and whether
@@ -328,11 +318,8 @@ async fn messages(
         .map(Message::to_json)
         .collect();
     let more = all.len() > start + MESSAGES_PAGE;
-    let next = match fault.map(|f| f.0) {
-        Some(CursorFault::Repeat) => Some(after.unwrap_or(0)),
-        Some(CursorFault::Cycle) => Some(0),
-        None => more.then(|| all[start + MESSAGES_PAGE - 1].id),
-    };
+    let normal = more.then(|| all[start + MESSAGES_PAGE - 1].id);
+    let next = CursorFault::next_cursor(fault.map(|f| f.0), after.unwrap_or(0), 0, normal);
     if app.config.compat.is_some() {
         let url = next.map(|n| {
             json!(format!(

@@ -6,6 +6,8 @@
 //! fields, contacts sharing an email, soft-deleted accounts, bot and human authors, all
 //! four conversation statuses and `updatedAt` ties between conversations.
 
+mod texts;
+
 use crate::config::{SandboxConfig, ORG_ID};
 use crate::org::{Author, Body, IdGen, Message, Obj, Org};
 use rand::seq::IndexedRandom;
@@ -15,6 +17,10 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use texts::{
+    custom_attributes, extra_fields, BODIES, BOT_BODIES, COLORS, COMPANIES, FIRST, LAST, ODD_NAMES,
+    TAGS,
+};
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -22,69 +28,6 @@ const HOUR: i64 = 3_600_000;
 pub const INBOX_ID: i64 = 74_120;
 /// Id of the org's bot user.
 pub const BOT_USER_ID: i64 = 2_400_001;
-
-const FIRST: &[&str] = &[
-    "Casey", "Jordan", "Morgan", "Avery", "Riley", "Søren", "Chloé", "Ngozi", "Mateo", "Aiko",
-    "Priya", "Олег", "Zoë", "Tomás", "Fatima",
-];
-const LAST: &[&str] = &[
-    "Rivera",
-    "Lee",
-    "Hale",
-    "Stone",
-    "Okafor",
-    "Østergaard",
-    "Dubois",
-    "Nakamura",
-    "Patel",
-    "O'Brien",
-    "García-Márquez",
-    "Schmidt",
-    "Nguyen",
-];
-/// Whole names that are not "First Last" in Latin script.
-const ODD_NAMES: &[&str] = &[
-    "王芳",
-    "佐藤 花子",
-    "ياسمين حداد",
-    "דנה כהן",
-    "Ana 🌻 Lima",
-    "<b>Bold</b> & Co",
-    "  padded name  ",
-    "Robert'); DROP TABLE contacts;--",
-];
-const BODIES: &[&str] = &[
-    "<p>Hi there! 👋 Anything I can help with?</p>",
-    "I have a question about pricing",
-    "<p>Sure — which plan are you looking at? <a href='https://www.example.com/pricing'>See plans</a></p>",
-    "Can I get an invoice in €? Our VAT id is DE123456789",
-    "<p>Routing to sales: interested in <strong>Enterprise</strong></p>",
-    "你好，我想了解一下企业版的价格。",
-    "مرحبا، هل يمكنني التحدث مع مندوب المبيعات؟",
-    "שלום, אני צריך עזרה עם החשבון",
-    "<div><p>Line one</p><br/><ul><li>item &amp; more</li><li>&lt;script&gt;</li></ul></div>",
-    "Thanks, that helps! 🙏🏽🎉",
-    "ok",
-    "Here's the log:\n```\nERROR 42: timeout\n```\nand a tab\there",
-    "<p>Our team will reply in <em>under 5 minutes</em>.</p>",
-    "Zalgo t̸̢̛e̷x̴t̵ and \u{200b}zero width",
-];
-const BOT_BODIES: &[&str] = &[
-    "<p>Hello! 👋 What brings you here today?</p>",
-    "<p>I can help you book a meeting with our team.</p>",
-    "<p>Before we continue, what's your email?</p>",
-];
-const COLORS: &[&str] = &["0960C5", "7695A5", "2D88F3", "E84C3D"];
-const TAGS: &[&str] = &["pricing", "follow_up", "bug", "vip", "日本"];
-const COMPANIES: &[&str] = &[
-    "Example Widgets Inc",
-    "株式会社サンプル",
-    "شركة المثال",
-    "Ünïcode GmbH",
-    "<i>Italic</i> Labs",
-    "Gadgets & Gizmos LLC",
-    "Northwind 🚀",
-];
 
 struct Gen {
     rng: ChaCha8Rng,
@@ -123,19 +66,6 @@ impl Shared {
             .entry(kind)
             .or_insert_with(|| Arc::new(obj(extra_fields(kind))))
             .clone()
-    }
-}
-
-fn extra_fields(kind: ExtraKind) -> Value {
-    match kind {
-        ExtraKind::Buttons => json!({"buttons": [
-            {"label": "Book a demo", "value": "demo", "type": "reply", "style": "primary"},
-            {"label": "Just browsing", "value": "browse", "type": "reply"}]}),
-        ExtraKind::Context(n) => json!({"context": {"ip": format!("203.0.113.{n}"),
-            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) ExampleBrowser/1.0"}}),
-        ExtraKind::Attachment(n) => json!({"attachments": [{"id": 581_990 + n as i64,
-            "fileName": "price sheet (final) 📎.pdf", "mimeType": "application/pdf",
-            "url": "https://driftapi.com/attachments/581990/data"}]}),
     }
 }
 
@@ -591,20 +521,6 @@ impl Gen {
             })
             .collect()
     }
-}
-
-fn custom_attributes() -> Vec<Obj> {
-    [
-        ("STRING", "Plan Tier", "plan_tier"),
-        ("NUMERIC", "Seats", "seats"),
-        ("BOOLEAN", "Beta Opt-in", "beta_opt_in"),
-        ("DATE", "Renewal Date", "renewal_date"),
-        ("DATETIME", "Last Demo", "last_demo"),
-        ("STRING", "Région préférée", "preferred_region"),
-    ]
-    .iter()
-    .map(|(t, d, n)| obj(json!({"type": t, "displayName": d, "name": n})))
-    .collect()
 }
 
 /// Unwrap a `json!` object literal into a map (an empty map for anything else).

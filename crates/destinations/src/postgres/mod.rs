@@ -19,22 +19,26 @@
 //! Schema evolution: a property the table lacks becomes a new nullable column. A column
 //! whose type no longer matches the schema keeps its type and data; a value that does not fit
 //! it is written as null in that column (it is in `_raw`) and a warning is logged once per
-//! column. Connections are plain TCP (no TLS) from a deadpool pool.
+//! column. PostgreSQL cannot store U+0000 in text or jsonb: a record holding it is written
+//! with U+FFFD in its place, with a warning. Connections are plain TCP (no TLS) from a deadpool pool.
 
-use crate::layout::{self, dest_err, Column, ColumnKind};
+mod cell;
+mod sql;
+
+use crate::layout;
 use async_trait::async_trait;
-use bytes::BytesMut;
+use cell::{copy_rows, has_nul_map, last_per_key, replace_nul, Cell};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
+use sql::{
+    check_privileges, create_table_sql, err, merge_sql, pg_err, pg_text, quote, split_schema,
+    target_of, PgColumn, PgTable, PgType, META,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use sync_core::{
-    Batch, CommitReport, Destination, PropertyKind, Record, Rejected, RunError, State, Stream,
-};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use sync_core::{Batch, CommitReport, Destination, Record, Rejected, RunError, State, Stream};
 use tokio_postgres::{GenericClient, NoTls};
 
 /// Name of the state table.
@@ -52,168 +56,6 @@ pub struct PostgresDestination {
     target: String,
     tables: HashMap<String, Arc<PgTable>>,
     warned: HashSet<(String, String)>,
-}
-
-/// A column type this destination writes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum PgType {
-    BigInt,
-    Double,
-    Text,
-    Boolean,
-    Jsonb,
-    Timestamptz,
-    /// A type changed by hand to something else: the column is left alone.
-    Other(String),
-}
-
-impl PgType {
-    fn for_kind(kind: ColumnKind) -> Self {
-        match kind {
-            ColumnKind::Value(PropertyKind::Integer) => Self::BigInt,
-            ColumnKind::Value(PropertyKind::Number) => Self::Double,
-            ColumnKind::Value(PropertyKind::String) => Self::Text,
-            ColumnKind::Value(PropertyKind::Boolean) => Self::Boolean,
-            ColumnKind::Value(PropertyKind::Json) => Self::Jsonb,
-            ColumnKind::Timestamp => Self::Timestamptz,
-        }
-    }
-
-    /// From `information_schema.columns.data_type`.
-    fn from_information_schema(name: &str) -> Self {
-        match name {
-            "bigint" => Self::BigInt,
-            "double precision" => Self::Double,
-            "text" => Self::Text,
-            "boolean" => Self::Boolean,
-            "jsonb" => Self::Jsonb,
-            "timestamp with time zone" => Self::Timestamptz,
-            other => Self::Other(other.to_owned()),
-        }
-    }
-
-    fn sql(&self) -> &str {
-        match self {
-            Self::BigInt => "bigint",
-            Self::Double => "double precision",
-            Self::Text => "text",
-            Self::Boolean => "boolean",
-            Self::Jsonb => "jsonb",
-            Self::Timestamptz => "timestamptz",
-            Self::Other(name) => name,
-        }
-    }
-
-    fn wire(&self) -> Option<Type> {
-        Some(match self {
-            Self::BigInt => Type::INT8,
-            Self::Double => Type::FLOAT8,
-            Self::Text => Type::TEXT,
-            Self::Boolean => Type::BOOL,
-            Self::Jsonb => Type::JSONB,
-            Self::Timestamptz => Type::TIMESTAMPTZ,
-            Self::Other(_) => return None,
-        })
-    }
-}
-
-/// A column as it is in the table.
-#[derive(Clone, Debug)]
-struct PgColumn {
-    column: Column,
-    /// The type the table has (may differ from the schema's after a type change).
-    actual: PgType,
-}
-
-#[derive(Debug)]
-struct PgTable {
-    name: String,
-    primary_key: Vec<String>,
-    /// Columns written by COPY, in order (schema columns with a known type, then meta).
-    columns: Vec<PgColumn>,
-    merge_sql: String,
-}
-
-/// One cell of the binary COPY.
-#[derive(Debug)]
-enum Cell {
-    Null,
-    Int(i64),
-    Float(f64),
-    Text(String),
-    Bool(bool),
-    Json(Value),
-    Ts(DateTime<Utc>),
-}
-
-impl ToSql for Cell {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self {
-            Cell::Null => Ok(IsNull::Yes),
-            Cell::Int(v) => v.to_sql(ty, out),
-            Cell::Float(v) => v.to_sql(ty, out),
-            Cell::Text(v) => v.to_sql(ty, out),
-            Cell::Bool(v) => v.to_sql(ty, out),
-            Cell::Json(v) => v.to_sql(ty, out),
-            Cell::Ts(v) => v.to_sql(ty, out),
-        }
-    }
-
-    fn accepts(_ty: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-fn err(context: &str, e: impl std::fmt::Display) -> RunError {
-    dest_err("postgres", context, e)
-}
-
-/// The server's message for a database error, else the error and its cause.
-fn pg_text(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
-    }
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
-    }
-}
-
-fn pg_err(context: &str, e: &tokio_postgres::Error) -> RunError {
-    err(context, pg_text(e))
-}
-
-/// Split `?schema=NAME` off a connection URL; other parameters are left to tokio-postgres.
-fn split_schema(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
-    };
-    let mut schema = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|p| match p.strip_prefix("schema=") {
-            Some(name) => {
-                schema = Some(name.to_owned());
-                false
-            }
-            None => !p.is_empty(),
-        })
-        .collect();
-    if rest.is_empty() {
-        (base.to_owned(), schema)
-    } else {
-        (format!("{base}?{}", rest.join("&")), schema)
-    }
 }
 
 impl PostgresDestination {
@@ -287,104 +129,6 @@ impl PostgresDestination {
     fn qualified(&self, table: &str) -> String {
         format!("{}.{}", quote(&self.schema), quote(table))
     }
-}
-
-fn target_of(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().unwrap_or("(default database)");
-    let user = config.get_user().unwrap_or("(default user)");
-    format!("{host}:{port}/{db} as {user}")
-}
-
-/// Check: connected; writable server; may create in the schema (or the schema in the
-/// database) and use temporary tables.
-async fn check_privileges(
-    client: &impl GenericClient,
-    schema: &str,
-    target: &str,
-) -> Result<(), RunError> {
-    let row = client
-        .query_one(
-            "SELECT current_setting('transaction_read_only') = 'on',
-                    has_database_privilege(current_database(), 'TEMP'),
-                    has_database_privilege(current_database(), 'CREATE'),
-                    (SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $1),
-                    current_user::text",
-            &[&schema],
-        )
-        .await
-        .map_err(|e| pg_err("check privileges", &e))?;
-    let read_only: bool = row.get(0);
-    let temp: bool = row.get(1);
-    let create_db: bool = row.get(2);
-    let create_schema: Option<bool> = row.get(3);
-    let user: String = row.get(4);
-    let problem = if read_only {
-        Some("the server is read-only (a standby?); point --destination at the primary".to_owned())
-    } else if !temp {
-        Some(format!(
-            "user `{user}` may not create temporary tables; GRANT TEMP ON DATABASE to it"
-        ))
-    } else {
-        match create_schema {
-            Some(false) => Some(format!(
-                "user `{user}` may not create tables in schema `{schema}`; GRANT CREATE ON SCHEMA {schema} to it or choose another ?schema="
-            )),
-            None if !create_db => Some(format!(
-                "schema `{schema}` does not exist and user `{user}` may not create it; create it or GRANT CREATE ON DATABASE"
-            )),
-            _ => None,
-        }
-    };
-    match problem {
-        Some(p) => Err(err(&format!("{target} is not writable"), p)),
-        None => Ok(()),
-    }
-}
-
-fn create_table_sql(qualified: &str, columns: &[PgColumn], pk: &[String]) -> String {
-    let mut defs: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{} {}", quote(&c.column.name), c.actual.sql()))
-        .collect();
-    defs.push("\"_extracted_at\" timestamptz NOT NULL".into());
-    defs.push("\"_run_id\" text".into());
-    defs.push("\"_raw\" jsonb NOT NULL".into());
-    let pk: Vec<String> = pk.iter().map(|k| quote(k)).collect();
-    defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
-    format!(
-        "CREATE TABLE IF NOT EXISTS {qualified} ({})",
-        defs.join(", ")
-    )
-}
-
-const META: [(&str, PgType); 3] = [
-    (layout::EXTRACTED_AT, PgType::Timestamptz),
-    (layout::RUN_ID, PgType::Text),
-    (layout::RAW, PgType::Jsonb),
-];
-
-fn merge_sql(qualified: &str, stage: &str, columns: &[PgColumn], pk: &[String]) -> String {
-    let mut names: Vec<String> = columns.iter().map(|c| quote(&c.column.name)).collect();
-    names.extend(META.iter().map(|(n, _)| quote(n)));
-    let list = names.join(", ");
-    let pk_cols: Vec<String> = pk.iter().map(|k| quote(k)).collect();
-    let updates: Vec<String> = names
-        .iter()
-        .filter(|n| !pk_cols.contains(n))
-        .map(|n| format!("{n} = EXCLUDED.{n}"))
-        .collect();
-    format!(
-        "INSERT INTO {qualified} ({list}) SELECT {list} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}",
-        pk_cols.join(", "),
-        updates.join(", ")
-    )
 }
 
 impl PostgresDestination {
@@ -465,31 +209,19 @@ impl PostgresDestination {
     }
 
     /// The cell for `value` in a column of type `actual`; `None` when it does not fit.
-    fn cell(column: &PgColumn, value: Option<&Value>) -> Option<Cell> {
-        let Some(v) = value.filter(|v| !v.is_null()) else {
-            return Some(Cell::Null);
-        };
-        if column.column.kind == ColumnKind::Timestamp || column.actual == PgType::Timestamptz {
-            return layout::epoch_ms(v)
-                .and_then(DateTime::from_timestamp_millis)
-                .map(Cell::Ts);
-        }
-        match (&column.actual, v) {
-            (PgType::BigInt, Value::Number(n)) => n.as_i64().map(Cell::Int),
-            (PgType::Double, Value::Number(n)) => n.as_f64().map(Cell::Float),
-            (PgType::Text, Value::String(s)) => Some(Cell::Text(s.clone())),
-            (PgType::Boolean, Value::Bool(b)) => Some(Cell::Bool(*b)),
-            (PgType::Jsonb, v) => Some(Cell::Json(v.clone())),
-            _ => None,
-        }
-    }
-
-    /// The COPY row of `record`; warns once per column about values that do not fit.
     fn row(&mut self, table: &PgTable, record: &Record, run_id: &str) -> Vec<Cell> {
+        let cleaned = has_nul_map(&record.data).then(|| {
+            tracing::warn!(stream = %table.name, "record holds U+0000, which PostgreSQL text and jsonb cannot store: written as U+FFFD");
+            replace_nul(Value::Object(record.data.clone()))
+        });
+        let data = match &cleaned {
+            Some(Value::Object(map)) => map,
+            _ => &record.data,
+        };
         let mut cells = Vec::with_capacity(table.columns.len() + META.len());
         for c in &table.columns {
-            let value = record.data.get(&c.column.field);
-            match Self::cell(c, value) {
+            let value = data.get(&c.column.field);
+            match cell::cell(c, value) {
                 Some(cell) => cells.push(cell),
                 None => {
                     let key = (table.name.clone(), c.column.name.clone());
@@ -507,60 +239,9 @@ impl PostgresDestination {
             DateTime::from_timestamp_millis(record.extracted_at).unwrap_or_else(Utc::now);
         cells.push(Cell::Ts(extracted));
         cells.push(Cell::Text(run_id.to_owned()));
-        cells.push(Cell::Json(Value::Object(record.data.clone())));
+        cells.push(Cell::Json(Value::Object(data.clone())));
         cells
     }
-}
-
-/// The last record per primary key, in order of last appearance (one row per key per
-/// `INSERT ... ON CONFLICT`, which refuses to touch a row twice).
-fn last_per_key<'a>(records: &[&'a Record], pk: &[String]) -> Vec<&'a Record> {
-    let key = |r: &Record| layout::key_of(pk, &r.data);
-    let last: HashMap<String, usize> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (key(r), i))
-        .collect();
-    records
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| last.get(&key(r)) == Some(i))
-        .map(|(_, r)| *r)
-        .collect()
-}
-
-async fn copy_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
-    stage: &str,
-    table: &PgTable,
-    rows: Vec<Vec<Cell>>,
-) -> Result<(), tokio_postgres::Error> {
-    let mut names: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| quote(&c.column.name))
-        .collect();
-    names.extend(META.iter().map(|(n, _)| quote(n)));
-    let mut types: Vec<Type> = table
-        .columns
-        .iter()
-        .filter_map(|c| c.actual.wire())
-        .collect();
-    types.extend(META.iter().filter_map(|(_, t)| t.wire()));
-    let sink = tx
-        .copy_in(&format!(
-            "COPY {stage} ({}) FROM STDIN (FORMAT binary)",
-            names.join(", ")
-        ))
-        .await?;
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    futures::pin_mut!(writer);
-    for row in &rows {
-        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-        writer.as_mut().write(&refs).await?;
-    }
-    writer.finish().await?;
-    Ok(())
 }
 
 impl PostgresDestination {
