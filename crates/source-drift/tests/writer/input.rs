@@ -39,10 +39,21 @@ fn from_values_parse_to_the_right_reader() {
     );
     let e = InputSpec::parse("sqlite:x.db").unwrap_err().to_string();
     assert!(e.contains("table="), "{e}");
-    let e = InputSpec::parse("postgres://db/x?query=select")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("not supported"), "{e}");
+    let pg =
+        InputSpec::parse("postgres://me:s3cret@db:5432/crm?sslmode=disable&table=public.leads")
+            .unwrap();
+    let InputSpec::Postgres { url, source } = &pg else {
+        panic!("{pg:?}")
+    };
+    assert_eq!(url.0, "postgres://me:s3cret@db:5432/crm?sslmode=disable");
+    assert_eq!(*source, SqlSource::Table("public.leads".into()));
+    let shown = format!("{pg:?}");
+    assert!(
+        !shown.contains("s3cret") && shown.contains("****"),
+        "{shown}"
+    );
+    let e = InputSpec::parse("postgres://db/x").unwrap_err().to_string();
+    assert!(e.contains("names no table"), "{e}");
 }
 
 #[test]
