@@ -22,6 +22,8 @@ pub mod auth;
 pub mod check;
 pub mod metrics;
 pub mod problem;
+pub mod runner;
+pub mod schedule;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Admin token and sessions.
     pub auth: Arc<auth::Auth>,
+    /// Runs in progress.
+    pub runner: Arc<runner::Runner>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
         AppState {
             store: Arc::new(store),
             auth: Arc::new(auth),
+            runner: Arc::new(runner::Runner::default()),
         }
     }
 }
@@ -110,15 +115,18 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     }
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves.
+/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let scheduler = schedule::spawn(state.clone());
+    let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    scheduler.abort();
+    result
 }
 
 /// True when `addr` is a loopback address (`serve` warns when binding anything else without

@@ -73,6 +73,9 @@ pub enum ApiError {
         /// The users (`data source "crm"`, ...).
         users: Vec<String>,
     },
+    /// 409: the run is not running (cancel).
+    #[error("{0}")]
+    NotRunning(String),
     /// 413: body over the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -122,6 +125,7 @@ impl ApiError {
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             E::Duplicate(_) => (StatusCode::CONFLICT, "duplicate-name", "Name already taken"),
             E::InUse { .. } => (StatusCode::CONFLICT, "in-use", "Still in use"),
+            E::NotRunning(_) => (StatusCode::CONFLICT, "not-running", "Run not running"),
             E::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",

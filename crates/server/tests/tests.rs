@@ -7,6 +7,9 @@ mod common;
 #[path = "server/api_credentials.rs"]
 mod api_credentials;
 
+#[path = "server/api_sources.rs"]
+mod api_sources;
+
 #[path = "server/access.rs"]
 mod access;
 

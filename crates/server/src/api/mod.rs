@@ -3,11 +3,16 @@
 
 pub mod credentials;
 pub mod openapi;
+pub mod runs;
+pub mod sources;
 
 use crate::AppState;
 use axum::Router;
 
 /// All `/api/v1` routes (without the prefix and without the auth layer).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(credentials::router())
+    Router::new()
+        .merge(credentials::router())
+        .merge(sources::router())
+        .merge(runs::router())
 }

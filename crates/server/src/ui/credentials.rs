@@ -182,7 +182,7 @@ struct Fields {
 
 #[derive(Template)]
 #[template(path = "form_feedback.html")]
-struct Feedback {
+pub(super) struct Feedback {
     errors: Vec<FieldError>,
     with_test: bool,
     steps: Vec<StepView>,
@@ -190,6 +190,16 @@ struct Feedback {
 }
 
 impl Feedback {
+    /// Only field errors: every given slot is set (empty message = valid).
+    pub(super) fn errors_only(errors: Vec<FieldError>) -> Self {
+        Feedback {
+            errors,
+            with_test: false,
+            steps: Vec::new(),
+            test_message: String::new(),
+        }
+    }
+
     /// Errors for `fields` (every listed field gets its slot set, empty when valid).
     fn errors(fields: &[&str], errors: Vec<FieldError>) -> Self {
         let all = fields

@@ -7,6 +7,8 @@
 //! slots.
 
 mod credentials;
+mod runs;
+mod sources;
 
 use crate::auth::{self, Authn};
 use crate::problem::ApiError;
@@ -28,6 +30,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/credentials") }))
         .route("/ui/empty", get(|| async { Html("") }))
         .merge(credentials::router())
+        .merge(sources::router())
+        .merge(runs::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))
@@ -41,6 +45,15 @@ pub(crate) fn render(template: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
     }
+}
+
+/// An htmx answer that sends the browser to `path`.
+pub(crate) fn with_redirect(path: &str) -> Response {
+    let mut response = Html("").into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response.headers_mut().insert("hx-redirect", value);
+    }
+    response
 }
 
 fn is_htmx(headers: &HeaderMap) -> bool {

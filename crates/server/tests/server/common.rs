@@ -13,6 +13,8 @@ pub struct TestServer {
     pub token: String,
     /// The store the server uses (to set up sources etc.).
     pub store: Arc<Store>,
+    /// The server's state (to call the scheduler directly).
+    pub state: server::AppState,
     /// An HTTP client without cookies.
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -28,6 +30,7 @@ impl TestServer {
         let store = Store::open(dir.path()).unwrap();
         let state = server::AppState::new(store);
         let store = state.store.clone();
+        let kept = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -38,6 +41,7 @@ impl TestServer {
             base,
             token: token.expose_secret().to_string(),
             store,
+            state: kept,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -104,6 +108,35 @@ pub async fn sandbox() -> drift_sandbox::SandboxHandle {
     })
     .await
     .unwrap()
+}
+
+/// Poll run `id` through the API until it is no longer running (bounded); returns it.
+pub async fn wait_run(s: &TestServer, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let run: serde_json::Value = s
+            .get(&format!("/api/v1/runs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] != "running" {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("run {id} still running after 60 s");
+}
+
+/// The sandbox's expected totals per stream (`/__sandbox/counts`).
+pub async fn sandbox_counts(sandbox: &drift_sandbox::SandboxHandle) -> serde_json::Value {
+    reqwest::get(format!("{}/__sandbox/counts", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Assert an answer is a problem of the given status and type suffix; returns the body.
