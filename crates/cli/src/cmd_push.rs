@@ -102,9 +102,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let input = InputSpec::parse(&args.from)
         .and_then(|spec| spec.open())
         .map_err(|e| fail(exit::USAGE, e.to_string()))?;
-    if let Some(name) = &args.save {
-        saved::save(&store, name, &credential.name, &opts, &args)?;
-    }
     let results_path = args
         .results
         .clone()
@@ -120,6 +117,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             flow: settings.destination.clone(),
         })
         .map_err(store_error)?;
+    let saved_as = args.save.as_ref().map(|name| (name.clone(), opts.clone()));
     let ledger: Arc<dyn writer::Ledger> = Arc::new(ledger::StoreLedger::new(
         store.clone(),
         &credential.id,
@@ -148,6 +146,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             return Err(setup_error(&store, &credential.name, e));
         }
     };
+    if let Some((name, opts)) = saved_as {
+        saved::save(&store, &name, &credential.name, &opts, &args)?;
+        if !ctx.quiet && !ctx.json {
+            eprintln!("note: saved as destination {name}; run it again with --destination {name}");
+        }
+    }
     finish(
         ctx,
         &store,
