@@ -232,3 +232,84 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
     b.close().await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let csv = s.store.data_dir().join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,full name\ngrace@example.test,Grace Hopper\nbad-email,Nobody\n",
+    )
+    .unwrap();
+    let before = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+    b.xpath("//nav//a[normalize-space()='Data destinations']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let file = b.css("#d-file").await;
+    b.screenshot("14-new-destination").await;
+    file.send_keys(csv.to_str().unwrap()).await.unwrap();
+    b.xpath("//button[normalize-space()='Upload and show columns']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let mapped = b.xpath("//label[normalize-space()='full name']").await;
+    let input_id = mapped.attr("for").await.unwrap().unwrap();
+    let attribute = b.css(&format!("#{input_id}")).await;
+    attribute.clear().await.unwrap();
+    attribute.send_keys("name").await.unwrap();
+    b.screenshot("15-destination-mapping").await;
+
+    b.css("#dry-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Dry run preview").await;
+    let counts = b.css("#push-counts").await.text().await.unwrap();
+    assert!(counts.contains("2 rows"), "{counts}");
+    assert!(counts.contains("1 would be rejected"), "{counts}");
+    let after_dry = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after_dry, before, "the dry run wrote nothing");
+    b.scroll_to("#push-summary").await;
+    b.screenshot("16-destination-dry-run").await;
+
+    b.css("#push-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Run finished").await;
+    let counts = b.css("#push-counts").await.text().await.unwrap();
+    assert!(counts.contains("1 created"), "{counts}");
+    let after = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+    b.scroll_to("#push-summary").await;
+    b.screenshot("17-destination-run").await;
+
+    let href = b
+        .css("#results-link")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let script = "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);";
+    let text = b
+        .client
+        .execute_async(script, vec![serde_json::json!(href)])
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert_eq!(text.lines().count(), 3, "header + 2 rows: {text}");
+    assert!(text.contains("grace@example.test") && text.contains("created"));
+    assert!(text.contains("rejected"));
+    b.close().await;
+    sandbox.shutdown().await;
+}
