@@ -348,19 +348,7 @@ async fn tiles_edit_rotate_and_delete_and_the_overlay_works_by_keyboard() {
         .await
         .unwrap();
     b.css("#f-name").await;
-    let focused = b
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .attr("id")
-        .await
-        .unwrap();
-    assert_eq!(
-        focused.as_deref(),
-        Some("f-name"),
-        "the overlay's first field has the focus"
-    );
+    b.wait_focus("f-name").await;
     b.client
         .active_element()
         .await

@@ -166,6 +166,27 @@ impl Browser {
         panic!("no confirm dialog appeared");
     }
 
+    /// Wait until the element with id `id` has the keyboard focus.
+    pub async fn wait_focus(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            last = self
+                .client
+                .active_element()
+                .await
+                .unwrap()
+                .attr("id")
+                .await
+                .unwrap();
+            if last.as_deref() == Some(id) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("#{id} never got the focus; it is on {last:?}");
+    }
+
     /// Wait until no element matches `selector`.
     pub async fn wait_gone(&self, selector: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;
