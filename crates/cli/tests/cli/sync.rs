@@ -674,6 +674,15 @@ async fn rate_limited_beyond_the_retries_exits_4() {
         .await;
     let run = env.sync(&["--streams", "users"]).await;
     assert_eq!(run.code, 4, "{}", run.stderr);
+    let users = run.stream("users");
+    assert_eq!(
+        users["rate_limited"], run.summary["totals"]["rate_limited"],
+        "{users}"
+    );
+    assert!(
+        users["retries"].as_u64().unwrap() > 0 && users["wait_ms"].as_u64().unwrap() > 0,
+        "{users}"
+    );
     assert_eq!(run.summary["error"]["kind"], "rate_limited");
     assert!(
         run.summary["totals"]["rate_limited"].as_u64().unwrap() > 1,
