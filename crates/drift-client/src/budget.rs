@@ -290,7 +290,7 @@ fn exhausted_reset(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// A reset value: delta seconds, epoch seconds (> 1e9) or epoch milliseconds (> 1e12).
-fn parse_reset(value: &str) -> Option<Duration> {
+pub(crate) fn parse_reset(value: &str) -> Option<Duration> {
     let value = value.trim();
     let Ok(n) = value.parse::<f64>() else {
         return parse_retry_after(value);
