@@ -1,0 +1,1 @@
+//! Crash matrix (placeholder while written).
