@@ -117,7 +117,7 @@ fn config(args: Args) -> anyhow::Result<SandboxConfig> {
 }
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let handle = drift_sandbox::start(cfg).await.map_err(|e| match e {
         SandboxError::Config { .. } | SandboxError::Fixtures { .. } => {
@@ -130,6 +130,12 @@ pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     writeln!(out, "{line}")?;
     out.flush()?;
     drop(out);
+    if !ctx.quiet {
+        eprintln!(
+            "Drift sandbox serving at {} (admin routes under /__sandbox/); Ctrl-C stops it",
+            handle.base_url()
+        );
+    }
     wait_for_signal().await;
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -1,16 +1,87 @@
-//! `driftbridge serve` (stub until its issue lands).
+//! `driftbridge serve`: the REST API under `/api/v1` and the web UI at `/` (DESIGN.md §6).
+//!
+//! On the first start the admin token is created and printed once (only its hash is kept);
+//! `--print-token` makes a new one, prints it and exits. Binds 127.0.0.1 by default; binding
+//! another address prints a warning, since the server speaks plain HTTP.
 
-use crate::common::{fail, Ctx};
+use crate::common::{exit, fail, Ctx};
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 /// Arguments of `driftbridge serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Make a new admin token (the old one stops working), print it and exit.
+    #[arg(long)]
+    print_token: bool,
+}
 
 /// Run the subcommand.
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(fail(
-        crate::common::exit::FAILURE,
-        "`serve` is not implemented yet",
-    ))
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let store = store::Store::open(&ctx.data_dir).map_err(crate::cmd_credentials::store_error)?;
+    if args.print_token {
+        let token = server::auth::regenerate_admin_token(&ctx.data_dir)
+            .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+        print_token(ctx, None, Some(token.expose_secret()));
+        if !ctx.quiet {
+            eprintln!("note: the previous admin token no longer works; log in again with this one");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let new_token = server::auth::ensure_admin_token(&ctx.data_dir)
+        .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| {
+            fail(
+                exit::USAGE,
+                format!(
+                    "bind: cannot listen on {}: {e}; choose another address with --bind HOST:PORT",
+                    args.bind
+                ),
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    if !server::is_loopback(&addr) {
+        eprintln!("warning: listening on {addr}, which is not a loopback address: the server speaks plain HTTP, so put TLS (a reverse proxy) in front before other machines use it");
+    }
+    let url = format!("http://{addr}/");
+    print_token(
+        ctx,
+        Some(&url),
+        new_token.as_ref().map(|t| t.expose_secret()),
+    );
+    let state = server::AppState::new(store);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    server::serve(listener, state, shutdown)
+        .await
+        .map_err(|e| fail(exit::FAILURE, format!("server stopped: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print where the server listens and, once, the admin token.
+fn print_token(ctx: &Ctx, url: Option<&str>, token: Option<&str>) {
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({ "url": url, "admin_token": token })
+        );
+        return;
+    }
+    if let Some(url) = url {
+        println!("driftbridge is serving the web UI at {url} and the REST API at {url}api/v1");
+    }
+    match token {
+        Some(token) => {
+            println!("admin token (shown only now; keep it): {token}");
+            println!("log in to the web UI with it, or send `Authorization: Bearer <token>` to the API");
+        }
+        None => println!("log in with the admin token printed on the first start (`driftbridge serve --print-token` makes a new one)"),
+    }
 }

@@ -91,6 +91,13 @@ fn mask_password(url: &str) -> String {
 pub fn open(spec: &DestinationSpec) -> Result<Box<dyn Destination>, RunError> {
     match spec {
         DestinationSpec::Sqlite(path) => Ok(Box::new(SqliteDestination::open(path)?)),
+        DestinationSpec::Jsonl(dir) => Ok(Box::new(crate::JsonlDestination::open(dir))),
+        DestinationSpec::Csv(dir) => Ok(Box::new(crate::CsvDestination::open(dir))),
+        #[cfg(feature = "postgres")]
+        DestinationSpec::Postgres(url) => Ok(Box::new(crate::PostgresDestination::open(url)?)),
+        #[cfg(feature = "parquet")]
+        DestinationSpec::Parquet(dir) => Ok(Box::new(crate::ParquetDestination::open(dir))),
+        #[allow(unreachable_patterns)]
         other => Err(RunError::new(
             ErrorKind::Failed,
             None,
@@ -138,11 +145,12 @@ mod tests {
         assert_eq!(spec.describe(), "postgres://me:****@db:5432/x");
     }
 
+    #[cfg(not(feature = "parquet"))]
     #[test]
     fn unbuilt_kind_names_its_feature() {
-        let err = open(&DestinationSpec::Csv("x".into())).err().unwrap();
+        let err = open(&DestinationSpec::Parquet("x".into())).err().unwrap();
         assert!(
-            err.message.contains("`csv` cargo feature"),
+            err.message.contains("`parquet` cargo feature"),
             "{}",
             err.message
         );

@@ -18,10 +18,19 @@ pub struct TokenEntry {
 }
 
 /// All tokens of the sandbox org, plus the ones revoked by a fault.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Tokens {
     table: HashMap<String, TokenEntry>,
     revoked: HashSet<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("tokens", &self.table.len())
+            .field("revoked", &self.revoked.len())
+            .finish()
+    }
 }
 
 impl Tokens {

@@ -26,7 +26,8 @@ pub const ALL_SCOPES: &[&str] = &[
 
 /// How a sandbox instance is built. `Default`: seed 7, 200 conversations with 5 messages
 /// each, 50 accounts, 12 users, 600 requests/minute, no latency, [`DEFAULT_TOKEN`].
-#[derive(Clone, Debug)]
+/// `Debug` masks every token.
+#[derive(Clone)]
 pub struct SandboxConfig {
     /// TCP port on 127.0.0.1; 0 picks a free port.
     pub port: u16,
@@ -87,7 +88,8 @@ impl Default for SandboxConfig {
 }
 
 /// One entry of the token table: token -> scopes and expiry (REFERENCE §9 `[SIM]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` masks the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenSpec {
     /// The bearer token value.
     pub token: String,
@@ -95,6 +97,60 @@ pub struct TokenSpec {
     pub scopes: Vec<String>,
     /// Expiry, epoch ms; `None` = never expires (`expires_in: 0`).
     pub expires_at: Option<i64>,
+}
+
+/// `****` plus the last 4 characters of a token of 16 or more characters, else `****`.
+pub fn mask_token(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() >= 16 {
+        format!(
+            "****{}",
+            chars[chars.len() - 4..].iter().collect::<String>()
+        )
+    } else {
+        "****".to_string()
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limited: Vec<(String, &Vec<String>)> = self
+            .limited_tokens
+            .iter()
+            .map(|(t, s)| (mask_token(t), s))
+            .collect();
+        f.debug_struct("SandboxConfig")
+            .field("port", &self.port)
+            .field("seed", &self.seed)
+            .field("conversations", &self.conversations)
+            .field("messages_per_conversation", &self.messages_per_conversation)
+            .field("accounts", &self.accounts)
+            .field("users", &self.users)
+            .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .field(
+                "reports_rate_limit_per_min",
+                &self.reports_rate_limit_per_min,
+            )
+            .field("latency_ms", &self.latency_ms)
+            .field("token", &mask_token(&self.token))
+            .field("limited_tokens", &limited)
+            .field("tokens", &self.tokens)
+            .field("faults", &self.faults)
+            .field("fixtures", &self.fixtures)
+            .field("compat", &self.compat)
+            .field("clock_start_ms", &self.clock_start_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSpec")
+            .field("token", &mask_token(&self.token))
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Off-by-default additions that let a known-imperfect peer client run (benchmarks only).
@@ -135,6 +191,21 @@ pub enum FaultKind {
     CursorCycle,
     /// Revoke the presented token: this and every later request with it gets 401.
     RevokeToken,
+}
+
+impl FaultKind {
+    /// The name used in fault plans and the request log (`slow_body`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Status => "status",
+            FaultKind::Reset => "reset",
+            FaultKind::SlowBody => "slow_body",
+            FaultKind::Truncate => "truncate",
+            FaultKind::RepeatCursor => "repeat_cursor",
+            FaultKind::CursorCycle => "cursor_cycle",
+            FaultKind::RevokeToken => "revoke_token",
+        }
+    }
 }
 
 /// One fault of a plan. A fault matches requests to `route` (`"*"` = all Drift routes); it

@@ -80,4 +80,19 @@ impl CursorFault {
             _ => None,
         }
     }
+
+    /// The next cursor a page announces: `normal` without a fault; with one, the page's own
+    /// cursor (`Repeat`) or the first page's (`Cycle`), even on the last page.
+    pub fn next_cursor<T>(
+        fault: Option<CursorFault>,
+        this: T,
+        first: T,
+        normal: Option<T>,
+    ) -> Option<T> {
+        match fault {
+            Some(CursorFault::Repeat) => Some(this),
+            Some(CursorFault::Cycle) => Some(first),
+            None => normal,
+        }
+    }
 }

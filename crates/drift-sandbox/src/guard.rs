@@ -63,7 +63,7 @@ pub async fn guard(
         Err(e) => e.into_response(),
         Ok(()) => {
             let fault = lock(&app.faults).decide(info.name);
-            entry.fault = fault.as_ref().map(|f| format!("{:?}", f.kind));
+            entry.fault = fault.as_ref().map(|f| f.kind.name().to_string());
             match fault {
                 None => next.run(req).await,
                 Some(f) => {
@@ -91,7 +91,10 @@ fn charge(app: &App, info: &RouteInfo, token: Option<&str>) -> Option<Decision> 
         app.config.rate_limit_per_min
     };
     let now = app.clock.now_ms();
-    lock(&app.limiter).charge(token.unwrap_or(""), info.reports, per_min, now)
+    // Unknown tokens share one bucket, so random tokens cannot grow the table.
+    let known = lock(&app.tokens).check(token, now).is_ok();
+    let key = if known { token.unwrap_or("") } else { "" };
+    lock(&app.limiter).charge(key, info.reports, per_min, now)
 }
 
 fn admit(

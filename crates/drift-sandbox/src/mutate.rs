@@ -1,14 +1,15 @@
 //! `POST /__sandbox/mutate`: change the org the way a live Drift org changes between two
 //! syncs, deterministically (seed + number of earlier mutations).
 
-use crate::config::{SandboxConfig, ORG_ID};
+use crate::config::SandboxConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::org::{int, Author, IdGen, Message, Obj, Org};
+use crate::org::{int, Author, Body, IdGen, Message, Org};
 use crate::seed::{obj, BOT_USER_ID, INBOX_ID};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// How many records of each kind to change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,7 +98,7 @@ fn new_conversations(
             let msgs: Vec<Message> = (0..per)
                 .map(|j| {
                     let user = j % 2 == 0;
-                    let author = Author::Known { user, id: if user { BOT_USER_ID } else { contact }, bot: user };
+                    let author = Author { user, id: if user { BOT_USER_ID } else { contact }, bot: user };
                     message(&mut org.ids, id, now - (per - j) as i64, author, "<p>New message ✨</p>")
                 })
                 .collect();
@@ -120,7 +121,7 @@ fn new_messages(org: &mut Org, rng: &mut ChaCha8Rng, k: usize, now: i64) -> Vec<
             let i = rng.random_range(0..n);
             let conv = &org.conversations[i];
             let (cid, contact) = (int(conv, "id"), int(conv, "contactId"));
-            let author = Author::Known {
+            let author = Author {
                 user: false,
                 id: contact,
                 bot: false,
@@ -134,18 +135,16 @@ fn new_messages(org: &mut Org, rng: &mut ChaCha8Rng, k: usize, now: i64) -> Vec<
         .collect()
 }
 
-fn message(ids: &mut crate::org::IdGen, conv: i64, at: i64, author: Author, body: &str) -> Message {
-    Message {
-        id: IdGen::take(&mut ids.message),
-        conversation_id: conv,
-        created_at: at,
-        org_id: Some(ORG_ID),
-        body: Some(json!(body)),
-        author: Some(author),
-        kind: Some("chat".into()),
-        attributes: Some(json!({})),
-        extra: Obj::new(),
-    }
+fn message(ids: &mut IdGen, conv: i64, at: i64, author: Author, body: &'static str) -> Message {
+    let id = IdGen::take(&mut ids.message);
+    Message::new(
+        id,
+        conv,
+        at,
+        author,
+        "chat",
+        Body::Text(Cow::Borrowed(body)),
+    )
 }
 
 fn touch_accounts(org: &mut Org, rng: &mut ChaCha8Rng, k: usize, now: i64) -> Vec<String> {

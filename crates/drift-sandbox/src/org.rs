@@ -4,29 +4,40 @@
 //! with nulls and absent fields intact), except messages, which are by far the most numerous
 //! and use a compact typed form ([`Message`]) rendered to JSON on demand.
 
-use serde_json::{Map, Value};
+use crate::config::ORG_ID;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A JSON object as Drift sends it.
 pub type Obj = Map<String, Value>;
 
-/// Who wrote a message (REFERENCE §7.2 `author`).
-#[derive(Clone, Debug)]
-pub enum Author {
-    /// `{"type": "contact"|"user", "id": n, "bot": b}`.
-    Known {
-        /// `true` for `type: "user"`, `false` for `type: "contact"`.
-        user: bool,
-        /// Contact or user id.
-        id: i64,
-        /// `bot` flag.
-        bot: bool,
-    },
-    /// Any other shape, kept as loaded from fixtures.
-    Raw(Box<Value>),
+/// Who wrote a message (REFERENCE §7.2 `author`): `{"type": "contact"|"user", "id", "bot"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Author {
+    /// `true` for `type: "user"`, `false` for `type: "contact"`.
+    pub user: bool,
+    /// Contact or user id.
+    pub id: i64,
+    /// `bot` flag.
+    pub bot: bool,
 }
 
-/// One message, compact (REFERENCE §7.2 message object).
+/// A message `body`: absent, null, or HTML text (REFERENCE §7.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// No `body` field.
+    Absent,
+    /// `"body": null`.
+    Null,
+    /// `"body": "<p>...</p>"`.
+    Text(Cow<'static, str>),
+}
+
+/// One message (REFERENCE §7.2 message object). Generated and posted messages are compact
+/// (the most numerous records by far); messages loaded from fixtures keep their object in
+/// `raw` and are served exactly as loaded.
 #[derive(Clone, Debug)]
 pub struct Message {
     /// `id`.
@@ -35,99 +46,103 @@ pub struct Message {
     pub conversation_id: i64,
     /// `createdAt`, epoch ms.
     pub created_at: i64,
-    /// `orgId`; `None` = absent.
-    pub org_id: Option<i64>,
-    /// `body`; `None` = absent, `Some(Null)` = null.
-    pub body: Option<Value>,
-    /// `author`; `None` = absent.
-    pub author: Option<Author>,
-    /// `type` (`chat`, `private_note`, ...); `None` = absent.
-    pub kind: Option<String>,
-    /// `attributes`; `None` = absent.
-    pub attributes: Option<Value>,
-    /// Every other field (buttons, context, attachments, unknown fixture fields), in order.
-    pub extra: Obj,
+    /// `author`.
+    pub author: Author,
+    /// `type`: `chat` or `private_note`.
+    pub kind: &'static str,
+    /// `body`.
+    pub body: Body,
+    /// `attributes`; `None` = `{}`.
+    pub attributes: Option<Arc<Obj>>,
+    /// Further fields in order (`buttons`, `context`, `attachments`); shared between
+    /// generated messages with the same values.
+    pub extra: Option<Arc<Obj>>,
+    /// The whole object as loaded from fixtures; when set it is what is served.
+    pub raw: Option<Box<Obj>>,
 }
 
 impl Message {
-    /// Render as Drift's JSON message object.
-    pub fn to_json(&self) -> Value {
-        let mut m = Obj::new();
-        m.insert("id".into(), self.id.into());
-        if let Some(o) = self.org_id {
-            m.insert("orgId".into(), o.into());
-        }
-        m.insert("conversationId".into(), self.conversation_id.into());
-        if let Some(b) = &self.body {
-            m.insert("body".into(), b.clone());
-        }
-        match &self.author {
-            Some(Author::Known { user, id, bot }) => {
-                let kind = if *user { "user" } else { "contact" };
-                m.insert(
-                    "author".into(),
-                    serde_json::json!({"type": kind, "id": id, "bot": bot}),
-                );
-            }
-            Some(Author::Raw(v)) => {
-                m.insert("author".into(), (**v).clone());
-            }
-            None => {}
-        }
-        if let Some(k) = &self.kind {
-            m.insert("type".into(), Value::String(k.clone()));
-        }
-        m.insert("createdAt".into(), self.created_at.into());
-        for (k, v) in &self.extra {
-            m.insert(k.clone(), v.clone());
-        }
-        if let Some(a) = &self.attributes {
-            m.insert("attributes".into(), a.clone());
-        }
-        Value::Object(m)
-    }
-
-    /// Parse a message object (fixtures, message posts). Errors name the missing field.
-    pub fn from_json(mut o: Obj) -> Result<Message, String> {
-        let id = take_i64(&mut o, "id")?;
-        let conversation_id = take_i64(&mut o, "conversationId")?;
-        let created_at = take_i64(&mut o, "createdAt")?;
-        let org_id = o.remove("orgId").and_then(|v| v.as_i64());
-        let body = o.remove("body");
-        let author = o.remove("author").map(author_from_json);
-        let kind = o
-            .remove("type")
-            .and_then(|v| v.as_str().map(str::to_string));
-        let attributes = o.remove("attributes");
-        Ok(Message {
+    /// A compact message of the sandbox org (`orgId` is [`ORG_ID`]).
+    pub fn new(
+        id: i64,
+        conversation_id: i64,
+        created_at: i64,
+        author: Author,
+        kind: &'static str,
+        body: Body,
+    ) -> Message {
+        Message {
             id,
             conversation_id,
             created_at,
-            org_id,
-            body,
             author,
             kind,
-            attributes,
-            extra: o,
-        })
+            body,
+            attributes: None,
+            extra: None,
+            raw: None,
+        }
+    }
+
+    /// Render as Drift's JSON message object.
+    pub fn to_json(&self) -> Value {
+        if let Some(raw) = &self.raw {
+            return Value::Object((**raw).clone());
+        }
+        let mut m = Obj::new();
+        m.insert("id".into(), self.id.into());
+        m.insert("orgId".into(), ORG_ID.into());
+        m.insert("conversationId".into(), self.conversation_id.into());
+        match &self.body {
+            Body::Absent => {}
+            Body::Null => {
+                m.insert("body".into(), Value::Null);
+            }
+            Body::Text(t) => {
+                m.insert("body".into(), Value::String(t.to_string()));
+            }
+        }
+        let a = self.author;
+        let kind = if a.user { "user" } else { "contact" };
+        m.insert(
+            "author".into(),
+            json!({"type": kind, "id": a.id, "bot": a.bot}),
+        );
+        m.insert("type".into(), self.kind.into());
+        m.insert("createdAt".into(), self.created_at.into());
+        if let Some(extra) = &self.extra {
+            m.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let attributes = self
+            .attributes
+            .as_ref()
+            .map_or_else(Obj::new, |a| (**a).clone());
+        m.insert("attributes".into(), Value::Object(attributes));
+        Value::Object(m)
+    }
+
+    /// A message loaded from fixtures: `id`, `conversationId`, `createdAt` are required
+    /// integers; the object is kept whole. Errors name the missing field.
+    pub fn from_json(o: Obj) -> Result<Message, String> {
+        let author = Author {
+            user: false,
+            id: 0,
+            bot: false,
+        };
+        let mut m = Message::new(
+            take_i64(&o, "id")?,
+            take_i64(&o, "conversationId")?,
+            take_i64(&o, "createdAt")?,
+            author,
+            "chat",
+            Body::Absent,
+        );
+        m.raw = Some(Box::new(o));
+        Ok(m)
     }
 }
 
-fn author_from_json(v: Value) -> Author {
-    let kind = v.get("type").and_then(Value::as_str);
-    let id = v.get("id").and_then(Value::as_i64);
-    let bot = v.get("bot").and_then(Value::as_bool);
-    match (kind, id, bot, v.as_object().map(|o| o.len())) {
-        (Some(k @ ("user" | "contact")), Some(id), Some(bot), Some(3)) => Author::Known {
-            user: k == "user",
-            id,
-            bot,
-        },
-        _ => Author::Raw(Box::new(v)),
-    }
-}
-
-fn take_i64(o: &mut Obj, key: &str) -> Result<i64, String> {
+fn take_i64(o: &Obj, key: &str) -> Result<i64, String> {
     o.get(key)
         .and_then(Value::as_i64)
         .ok_or_else(|| format!("field `{key}` must be an integer"))
@@ -316,12 +331,14 @@ impl Org {
         self.messages.iter().map(Vec::len).sum()
     }
 
-    /// Distinct contact ids that conversations refer to.
+    /// Distinct existing contacts that conversations refer to (a deleted contact is not
+    /// counted: reading it answers 404).
     pub fn contacts_in_conversations(&self) -> usize {
         let mut ids: Vec<i64> = self
             .conversations
             .iter()
             .filter_map(|c| c.get("contactId").and_then(Value::as_i64))
+            .filter(|id| self.contacts.contains_key(id))
             .collect();
         ids.sort_unstable();
         ids.dedup();

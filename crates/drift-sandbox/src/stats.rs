@@ -89,19 +89,11 @@ impl Stats {
     }
 }
 
-/// Mask an `Authorization` header: scheme kept, the token reduced to its last 4 characters
-/// (only when it is at least 16 long), e.g. `Bearer ****0000`.
+/// Mask an `Authorization` header: scheme kept, the token masked by
+/// [`crate::config::mask_token`], e.g. `Bearer ****0000`.
 pub fn mask_authorization(header: &str) -> String {
-    let (scheme, token) = header.split_once(' ').unwrap_or(("", header));
-    let chars: Vec<char> = token.trim().chars().collect();
-    let tail: String = if chars.len() >= 16 {
-        chars[chars.len() - 4..].iter().collect()
-    } else {
-        String::new()
-    };
-    if scheme.is_empty() {
-        format!("****{tail}")
-    } else {
-        format!("{scheme} ****{tail}")
+    match header.split_once(' ') {
+        Some((scheme, token)) => format!("{scheme} {}", crate::config::mask_token(token.trim())),
+        None => crate::config::mask_token(header),
     }
 }

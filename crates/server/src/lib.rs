@@ -1,3 +1,136 @@
-//! REST API (/api/v1, OpenAPI) and server-rendered web UI for driftbridge.
+//! REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`) and server-rendered web UI for
+//! driftbridge (DESIGN.md §1, §5, §6 `serve`).
+//!
+//! Design decisions:
+//! - **One [`AppState`]** (the metadata store, access control); each area exposes a
+//!   `router()`; one error type ([`problem::ApiError`]) maps to `application/problem+json`.
+//! - **Server-rendered UI** (askama templates compiled into the binary, htmx for partial
+//!   updates, vendored assets served from memory): no JS build step, one binary.
+//! - **Secrets**: the API key is accepted in request bodies only, never returned, rendered,
+//!   logged or put in a URL; the admin token is stored hashed (see [`auth`]).
+//! - **Security by default**: every API call needs the admin token or a UI session;
+//!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`].
+//!
+//! Routes: `/healthz` and `/metrics` (no auth: no secrets in them), `/assets/*`, `/login`,
+//! `/logout`, the UI pages (`/credentials`, ...) and `/api/v1/*`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod check;
+pub mod metrics;
+pub mod problem;
+pub mod runner;
+pub mod schedule;
+pub mod ui;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::future::Future;
+use std::sync::Arc;
+use store::Store;
+
+/// Largest request body accepted, in bytes (1 MiB).
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The metadata store (credentials, sources, destinations, flows, runs).
+    pub store: Arc<Store>,
+    /// Admin token and sessions.
+    pub auth: Arc<auth::Auth>,
+    /// Runs in progress.
+    pub runner: Arc<runner::Runner>,
+}
+
+impl AppState {
+    /// State over an opened store; the admin token is the one stored in the store's data dir.
+    pub fn new(store: Store) -> Self {
+        let auth = auth::Auth::new(store.data_dir());
+        AppState {
+            store: Arc::new(store),
+            auth: Arc::new(auth),
+            runner: Arc::new(runner::Runner::default()),
+        }
+    }
+}
+
+/// The whole application: API, UI, assets, health and metrics.
+pub fn app(state: AppState) -> Router {
+    metrics::init();
+    let api = api::router()
+        .route("/openapi.json", get(api::openapi::document))
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_auth,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(ui::router(state.clone()))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::from_fn(metrics::count_requests))
+        .layer(axum::middleware::map_response(too_large_as_problem))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}
+
+async fn api_not_found() -> problem::ApiError {
+    problem::ApiError::NotFound("no such API route; see /api/v1/openapi.json".into())
+}
+
+/// Extractors that hit the body limit answer a plain-text 413; make it a problem.
+async fn too_large_as_problem(response: axum::response::Response) -> axum::response::Response {
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::PROBLEM_JSON.as_bytes()));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
+        return problem::ApiError::TooLarge(problem::too_large_detail()).into_response();
+    }
+    response
+}
+
+/// `GET /healthz`: `{"status": "ok"}` when the metadata store answers.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.store.list_runs(1) {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: metadata store failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    serde_json::json!({"status": "unavailable", "detail": "the metadata store does not answer"}),
+                ),
+            )
+        }
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let scheduler = schedule::spawn(state.clone());
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    scheduler.abort();
+    result
+}
+
+/// True when `addr` is a loopback address (`serve` warns when binding anything else without
+/// TLS in front).
+pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}

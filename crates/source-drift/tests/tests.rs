@@ -1,5 +1,7 @@
 //! Integration tests of the Drift source: the real client against the sandbox, through the
 //! run engine into a SQLite destination.
 
+#[path = "drift/catalog.rs"]
+mod catalog;
 #[path = "drift/streams.rs"]
 mod streams;

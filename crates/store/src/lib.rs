@@ -22,6 +22,7 @@ mod error;
 mod migrate;
 mod runs;
 pub mod scopes;
+mod sources;
 pub mod validate;
 pub mod vault;
 
@@ -33,6 +34,7 @@ pub use destination::DestinationRecord;
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use runs::{NewRun, RunRecord, RUN_STATUSES};
+pub use sources::{SourceRecord, SourceUpdate};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
 
 use rusqlite::Connection;

@@ -48,6 +48,14 @@ pub trait Destination: Send {
     /// Where it writes, for logs and run records (e.g. `sqlite:/tmp/x.db`); no secrets.
     fn describe(&self) -> String;
 
+    /// Check that the destination is usable (reachable, writable, permissions) before any
+    /// request is sent to the source, so a wrong password or a read-only directory fails
+    /// fast with a clear message. Called by [`crate::run_sync`] before `prepare`; the
+    /// default accepts. Errors: kind `Destination`, naming what failed and the fix.
+    async fn check(&mut self) -> Result<(), RunError> {
+        Ok(())
+    }
+
     /// Create or migrate what the streams need (tables, columns, indexes). Idempotent.
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError>;
 

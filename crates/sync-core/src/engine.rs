@@ -122,6 +122,9 @@ impl<'a> Engine<'a> {
         cancel: Cancel,
     ) -> Outcome {
         let defs: Vec<_> = streams.iter().map(|s| s.stream.clone()).collect();
+        if let Err(e) = self.dest.check().await {
+            return Outcome::Fatal(e);
+        }
         if let Err(e) = self.dest.prepare(&defs).await {
             return Outcome::Fatal(e);
         }

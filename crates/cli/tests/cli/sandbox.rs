@@ -101,3 +101,58 @@ fn bad_flags_exit_with_usage_code() {
         assert!(out.stdout.is_empty(), "no start-up line on failure");
     }
 }
+
+#[tokio::test]
+async fn faults_file_and_custom_token_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("faults.json");
+    std::fs::write(
+        &plan,
+        r#"{"faults": [{"route": "users.list", "kind": "status", "status": 503, "count": 1}]}"#,
+    )
+    .unwrap();
+    let (_child, line) = start(&[
+        "--port",
+        "0",
+        "--conversations",
+        "5",
+        "--faults",
+        plan.to_str().unwrap(),
+    ]);
+    let base = line["base_url"].as_str().unwrap();
+    let token = line["token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let first = http
+        .get(format!("{base}/users/list"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 503);
+    let second = http
+        .get(format!("{base}/users/list"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+}
+
+#[test]
+fn token_from_the_environment_is_the_full_scope_token() {
+    let child = Command::new(crate::common::bin())
+        .args(["sandbox", "--port", "0", "--conversations", "1"])
+        .env("DRIFT_SANDBOX_TOKEN", "env-token-0123456789abcdef")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let mut line = String::new();
+    BufReader::new(running.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["token"], "env-token-0123456789abcdef");
+    drop(running);
+}

@@ -64,11 +64,8 @@ async fn list(
         .take(size)
         .map(|a| Value::Object(a.clone()))
         .collect();
-    let next_index = match fault.map(|f| f.0) {
-        Some(CursorFault::Repeat) => Some(index),
-        Some(CursorFault::Cycle) => Some(0),
-        None => (index + size < total).then_some(index + size),
-    };
+    let normal = (index + size < total).then_some(index + size);
+    let next_index = CursorFault::next_cursor(fault.map(|f| f.0), index, 0, normal);
     let next =
         next_index.map(|n| json!(format!("{}/accounts?index={n}&size={size}", app.base_url())));
     let mut page = page;

@@ -1,10 +1,9 @@
 //! Conversations, messages and stats (REFERENCE §7.2, §6).
 
 use super::{api, bare, data, json_body, path_id, AppState, Params};
-use crate::config::ORG_ID;
 use crate::error::{ApiError, ApiResult};
 use crate::faults::CursorFault;
-use crate::org::{int, text, Author, IdGen, Message, Obj, Org};
+use crate::org::{int, text, Author, Body, IdGen, Message, Obj, Org};
 use crate::seed::{obj, BOT_USER_ID, INBOX_ID};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +12,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Messages per page of `GET /conversations/{id}/messages` (REFERENCE §6: "always 50").
 pub const MESSAGES_PAGE: usize = 50;
@@ -159,13 +160,51 @@ fn invalid(legacy: bool, param: &str, message: String) -> ApiError {
 }
 
 /// `GET /conversations/list`: the current generation (`page_token`, `links`) unless the
-/// request carries `next` and no `page_token`, then the legacy one (`pagination`) [SIM §6].
+/// request carries `next` and no `page_token`, then the legacy one (`pagination`) `[SIM]` §6.
 async fn list(
     State(app): State<AppState>,
     p: Params,
     fault: Option<Extension<CursorFault>>,
 ) -> ApiResult<Response> {
     let legacy = p.get("next").is_some() && p.get("page_token").is_none();
+    let pos = list_position(&p, legacy)?;
+    let (mut rows, more) = page_rows(&app.read(), &pos);
+    let first = ListPos {
+        offset: 0,
+        ..pos.clone()
+    };
+    let normal = more.then(|| ListPos {
+        offset: pos.offset + pos.limit,
+        ..pos.clone()
+    });
+    let next = CursorFault::next_cursor(fault.map(|f| f.0), pos.clone(), first, normal);
+    if legacy {
+        let mut body = json!({ "data": rows });
+        if let Some(n) = next {
+            body["pagination"] = json!({"more": true, "next": n.offset.to_string()});
+        }
+        return Ok(bare(body));
+    }
+    let url = |p: &ListPos| {
+        format!(
+            "{}/conversations/list?page_token={}",
+            app.base_url(),
+            encode_token(p)
+        )
+    };
+    let mut links = json!({ "self": url(&pos) });
+    if let Some(n) = &next {
+        links["next"] = json!(url(n));
+    }
+    if app.config.compat.is_some() {
+        crate::compat::mark_last_row(&mut rows, links.get("next"));
+    }
+    Ok(bare(json!({ "data": rows, "links": links })))
+}
+
+/// Where the requested page starts: `limit` (legacy ≤ 50, current ≤ 100, default 25),
+/// `statusId` filters, and the cursor of the generation in use.
+fn list_position(p: &Params, legacy: bool) -> ApiResult<ListPos> {
     let max = if legacy { 50 } else { 100 };
     let limit = match p.get("limit") {
         None => None,
@@ -177,84 +216,36 @@ async fn list(
             )
         })? as usize),
     };
-    let statuses = parse_statuses(&p, legacy)?;
-    let pos = if legacy {
+    let statuses = parse_statuses(p, legacy)?;
+    let fresh = |offset| ListPos {
+        offset,
+        limit: limit.unwrap_or(25),
+        statuses: statuses.clone(),
+    };
+    if legacy {
         let next = p.get("next").unwrap_or("").trim();
-        let offset = if next.is_empty() {
-            0
-        } else {
-            next.parse::<usize>().map_err(|_| {
-                invalid(
-                    true,
-                    "next",
-                    format!("next must be a cursor from a previous page, got `{next}`"),
-                )
-            })?
-        };
-        ListPos {
-            offset,
-            limit: limit.unwrap_or(25),
-            statuses,
+        if next.is_empty() {
+            return Ok(fresh(0));
         }
-    } else {
-        match p.get("page_token").map(str::trim).filter(|t| !t.is_empty()) {
-            None => ListPos {
-                offset: 0,
-                limit: limit.unwrap_or(25),
-                statuses,
-            },
-            Some(t) => {
-                let mut pos = decode_token(t).ok_or_else(|| {
-                    ApiError::invalid(
-                        "page_token",
-                        "page_token is not a token from a previous page",
-                    )
-                })?;
-                if let Some(l) = limit {
-                    pos.limit = l;
-                }
-                pos
-            }
-        }
+        let offset = next.parse::<usize>().map_err(|_| {
+            let message = format!("next must be a cursor from a previous page, got `{next}`");
+            invalid(true, "next", message)
+        })?;
+        return Ok(fresh(offset));
+    }
+    let Some(token) = p.get("page_token").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(fresh(0));
     };
-    let org = app.read();
-    let (rows, more) = page_rows(&org, &pos);
-    let next_pos = match fault.map(|f| f.0) {
-        Some(CursorFault::Repeat) => Some(pos.clone()),
-        Some(CursorFault::Cycle) => Some(ListPos {
-            offset: 0,
-            ..pos.clone()
-        }),
-        None => more.then(|| ListPos {
-            offset: pos.offset + pos.limit,
-            ..pos.clone()
-        }),
-    };
-    let compat = app.config.compat.is_some();
-    Ok(if legacy {
-        let mut body = json!({ "data": rows });
-        if let Some(n) = next_pos {
-            body["pagination"] = json!({"more": true, "next": n.offset.to_string()});
-        }
-        bare(body)
-    } else {
-        let url = |p: &ListPos| {
-            format!(
-                "{}/conversations/list?page_token={}",
-                app.base_url(),
-                encode_token(p)
-            )
-        };
-        let mut links = json!({ "self": url(&pos) });
-        if let Some(n) = &next_pos {
-            links["next"] = json!(url(n));
-        }
-        let mut rows = rows;
-        if compat {
-            crate::compat::mark_last_row(&mut rows, links.get("next"));
-        }
-        bare(json!({ "data": rows, "links": links }))
-    })
+    let mut pos = decode_token(token).ok_or_else(|| {
+        ApiError::invalid(
+            "page_token",
+            "page_token is not a token from a previous page",
+        )
+    })?;
+    if let Some(l) = limit {
+        pos.limit = l;
+    }
+    Ok(pos)
 }
 
 /// The rows of one list page (list view: no participants, tags or playbook) and whether
@@ -327,11 +318,8 @@ async fn messages(
         .map(Message::to_json)
         .collect();
     let more = all.len() > start + MESSAGES_PAGE;
-    let next = match fault.map(|f| f.0) {
-        Some(CursorFault::Repeat) => Some(after.unwrap_or(0)),
-        Some(CursorFault::Cycle) => Some(0),
-        None => more.then(|| all[start + MESSAGES_PAGE - 1].id),
-    };
+    let normal = more.then(|| all[start + MESSAGES_PAGE - 1].id);
+    let next = CursorFault::next_cursor(fault.map(|f| f.0), after.unwrap_or(0), 0, normal);
     if app.config.compat.is_some() {
         let url = next.map(|n| {
             json!(format!(
@@ -382,7 +370,8 @@ async fn post_message(
     let id = path_id(&id, "conversationId")?;
     let body = json_body(&body)?;
     let kind = match body.get("type").and_then(Value::as_str) {
-        Some(k @ ("chat" | "private_note")) => k.to_string(),
+        Some("chat") => "chat",
+        Some("private_note") => "private_note",
         _ => {
             return Err(ApiError::invalid(
                 "type",
@@ -390,7 +379,10 @@ async fn post_message(
             ))
         }
     };
-    let text_body = body.get("body").and_then(Value::as_str).map(as_html);
+    let text_body = body
+        .get("body")
+        .and_then(Value::as_str)
+        .map_or(Body::Absent, |b| Body::Text(Cow::Owned(as_html(b))));
     let user = body.get("userId").and_then(Value::as_i64);
     let now = app.clock.now_ms();
     let mut org = app.write();
@@ -403,26 +395,22 @@ async fn post_message(
             ));
         }
     }
-    let mut extra = Obj::new();
-    if let Some(b) = body.get("buttons") {
-        extra.insert("buttons".into(), b.clone());
-    }
     let author_id = user.unwrap_or(BOT_USER_ID);
-    let msg = Message {
-        id: IdGen::take(&mut org.ids.message),
-        conversation_id: id,
-        created_at: now,
-        org_id: Some(ORG_ID),
-        body: text_body.map(Value::String),
-        author: Some(Author::Known {
-            user: true,
-            id: author_id,
-            bot: author_id == BOT_USER_ID,
-        }),
-        kind: Some(kind),
-        attributes: Some(json!({"developer_app_id": "app-0000sandbox"})),
-        extra,
+    let author = Author {
+        user: true,
+        id: author_id,
+        bot: author_id == BOT_USER_ID,
     };
+    let msg_id = IdGen::take(&mut org.ids.message);
+    let mut msg = Message::new(msg_id, id, now, author, kind, text_body);
+    if let Some(b) = body.get("buttons") {
+        let mut extra = Obj::new();
+        extra.insert("buttons".into(), b.clone());
+        msg.extra = Some(Arc::new(extra));
+    }
+    msg.attributes = Some(Arc::new(obj(
+        json!({"developer_app_id": "app-0000sandbox"}),
+    )));
     let out = msg.to_json();
     org.messages[i].push(msg);
     org.conversations[i].insert("updatedAt".into(), json!(now));
@@ -445,11 +433,11 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
     let msg_body = body
         .pointer("/message/body")
         .and_then(Value::as_str)
-        .map(as_html);
+        .map_or(Body::Absent, |b| Body::Text(Cow::Owned(as_html(b))));
     let msg_attrs = body
         .pointer("/message/attributes")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+        .and_then(Value::as_object)
+        .cloned();
     let now = app.clock.now_ms();
     let mut org = app.write();
     let contact_id = match org.contacts_by_email(&email).first() {
@@ -461,21 +449,20 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
         json!({"id": id, "status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,
         "inboxId": INBOX_ID, "createdAt": now, "updatedAt": now, "conversationTags": []}),
     );
-    let msg = Message {
-        id: IdGen::take(&mut org.ids.message),
-        conversation_id: id,
-        created_at: now,
-        org_id: Some(ORG_ID),
-        body: msg_body.map(Value::String),
-        author: Some(Author::Known {
-            user: false,
-            id: contact_id,
-            bot: false,
-        }),
-        kind: Some("chat".into()),
-        attributes: Some(msg_attrs),
-        extra: Obj::new(),
+    let author = Author {
+        user: false,
+        id: contact_id,
+        bot: false,
     };
+    let mut msg = Message::new(
+        IdGen::take(&mut org.ids.message),
+        id,
+        now,
+        author,
+        "chat",
+        msg_body,
+    );
+    msg.attributes = msg_attrs.map(Arc::new);
     org.push_conversation(conv, vec![msg]);
     Ok(bare(
         json!({"status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,

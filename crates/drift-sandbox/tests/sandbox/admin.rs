@@ -135,3 +135,18 @@ async fn log_lists_requests_with_authorization_masked() {
     assert!(auth.starts_with("Bearer ****"));
     assert!(!log.to_string().contains(&s.handle.token()));
 }
+
+#[tokio::test]
+async fn deleting_a_contact_of_a_conversation_lowers_both_contact_counts() {
+    let s = Sbx::default().await;
+    let before = s.counts().await;
+    let contact = s.all_conversations("limit=1").await[0]["contactId"].clone();
+    assert_eq!(s.delete(&format!("/contacts/{contact}")).await.status, 200);
+    let after = s.counts().await;
+    let n = |c: &serde_json::Value, k: &str| c[k].as_u64().unwrap();
+    assert_eq!(n(&after, "contacts"), n(&before, "contacts") - 1);
+    assert_eq!(
+        n(&after, "contacts_in_conversations"),
+        n(&before, "contacts_in_conversations") - 1
+    );
+}

@@ -150,3 +150,21 @@ async fn custom_full_scope_token_replaces_the_default() {
     let r = s.get_as(drift_sandbox::DEFAULT_TOKEN, "/users/list").await;
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn debug_output_masks_every_token() {
+    let cfg = with_tokens();
+    let shown = format!("{cfg:?}");
+    for secret in [
+        drift_sandbox::DEFAULT_TOKEN,
+        "ro-conv-token-1234567890",
+        "expired-token-abcdefghijk",
+        "oauth-token-abcdefghijklm",
+    ] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    assert!(
+        shown.contains("****0000"),
+        "masked form keeps the last 4: {shown}"
+    );
+}

@@ -89,7 +89,7 @@ async fn slow_body_still_delivers_the_whole_body() {
     assert_eq!(slow.status, 200);
     assert_eq!(slow.body, normal.body);
     let log = s.admin_get("log").await;
-    assert_eq!(log["requests"][0]["fault"], "SlowBody");
+    assert_eq!(log["requests"][0]["fault"], "slow_body");
     assert_eq!(log["requests"][1]["fault"], Value::Null);
 }
 
@@ -272,4 +272,20 @@ async fn start_plan_from_config_is_active_and_restored_by_reset() {
     assert_eq!(s.get("/users/list").await.status, 200);
     s.admin_post("reset", json!({})).await;
     assert_eq!(s.get("/users/list").await.status, 500);
+}
+
+#[test]
+fn fault_kind_names_are_the_plan_spellings() {
+    use FaultKind::*;
+    for kind in [
+        Status,
+        Reset,
+        SlowBody,
+        Truncate,
+        RepeatCursor,
+        CursorCycle,
+        RevokeToken,
+    ] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+    }
 }

@@ -38,19 +38,44 @@ async fn every_response_has_headers_and_overflow_is_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn reports_have_their_own_60_per_minute_bucket() {
-    let s = Sbx::start(SandboxConfig {
+async fn reports_have_their_own_bucket_60_per_minute_by_default() {
+    let body = json!({"metrics": ["createdAt"], "filters": []});
+    let default = Sbx::start(SandboxConfig {
         rate_limit_per_min: 600,
         ..config()
     })
     .await;
-    let body = json!({"metrics": ["createdAt"], "filters": []});
-    for i in 0..60 {
-        let r = s.post("/reports/conversations", body.clone()).await;
-        assert_eq!(r.status, 200, "report {i}");
-        assert_eq!(r.header_u64("x-ratelimit-limit"), 60);
+    let r = default.post("/reports/conversations", body.clone()).await;
+    assert_eq!(
+        r.header_u64("x-ratelimit-limit"),
+        60,
+        "Drift's documented reports limit"
+    );
+    assert_eq!(r.header_u64("x-ratelimit-remaining"), 59);
+    let r = default.get("/users/list").await;
+    assert_eq!(
+        r.header_u64("x-ratelimit-remaining"),
+        599,
+        "reports do not charge the main bucket"
+    );
+
+    // a small reports budget, so draining it does not depend on how fast requests go
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 600,
+        reports_rate_limit_per_min: 2,
+        ..config()
+    })
+    .await;
+    for i in 0..2 {
+        assert_eq!(
+            s.post("/reports/conversations", body.clone()).await.status,
+            200,
+            "report {i}"
+        );
     }
-    assert_eq!(s.post("/reports/conversations", body).await.status, 429);
+    let r = s.post("/reports/conversations", body).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header_u64("retry-after") >= 1);
     let r = s.get("/users/list").await;
     assert_eq!(r.status, 200, "the main bucket is separate");
     assert_eq!(r.header_u64("x-ratelimit-limit"), 600);
@@ -64,4 +89,24 @@ async fn limit_zero_turns_it_off() {
         assert_eq!(r.status, 200);
         assert!(r.header("x-ratelimit-limit").is_none());
     }
+}
+
+#[tokio::test]
+async fn unknown_tokens_share_one_bucket() {
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 3,
+        ..config()
+    })
+    .await;
+    let a = s.get_as("unknown-a", "/teams/org").await;
+    let b = s.get_as("unknown-b", "/teams/org").await;
+    assert_eq!((a.status, b.status), (401, 401));
+    assert_eq!(a.header_u64("x-ratelimit-remaining"), 2);
+    assert_eq!(b.header_u64("x-ratelimit-remaining"), 1);
+    let own = s.get("/teams/org").await;
+    assert_eq!(
+        own.header_u64("x-ratelimit-remaining"),
+        2,
+        "a real token has its own"
+    );
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use sync_core::{Message, RequestMetrics, RunError, StreamStatus, SyncMode};
 
 /// Which of the three streams are selected, and the mode.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Family {
     conversations: bool,
     messages: bool,
@@ -64,9 +64,6 @@ impl Family {
 struct FamilyState {
     #[serde(flatten)]
     wm: Watermark,
-    /// ContactIds fetched by completed passes.
-    #[serde(default)]
-    contacts_known: BTreeSet<i64>,
     /// The pass in progress, if a run stopped before finishing it.
     #[serde(default)]
     pass: Option<Pass>,
@@ -139,6 +136,8 @@ struct Runner<'a> {
     family: &'a Family,
     key: String,
     state: FamilyState,
+    /// ContactIds fetched by completed passes (state key [`contacts_key`]).
+    contacts_known: BTreeSet<i64>,
     last_checkpoint: Instant,
 }
 
@@ -150,11 +149,17 @@ impl<'a> Runner<'a> {
             .get(&key)
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
+        let contacts_known = ctx
+            .state
+            .get(&contacts_key(&key))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
         Runner {
             ctx,
             family,
             key,
             state,
+            contacts_known,
             last_checkpoint: Instant::now(),
         }
     }
@@ -253,10 +258,14 @@ impl<'a> Runner<'a> {
     /// reached the floor (an incremental pass stops there).
     fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, bool), Fail> {
         let overlap = self.ctx.config.overlap_ms;
-        let family = self.family.clone();
-        let wm = self.state.wm.clone();
-        let known = self.state.contacts_known.clone();
-        let pass = self.pass()?;
+        let family = self.family;
+        let known = &self.contacts_known;
+        let wm = &self.state.wm;
+        let pass = self
+            .state
+            .pass
+            .as_mut()
+            .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))?;
         let mut reached_floor = false;
         let mut claimed = HashSet::new();
         let mut work = Vec::new();
@@ -381,20 +390,34 @@ impl<'a> Runner<'a> {
             .take()
             .ok_or_else(|| Fail::Other("internal: no pass".into()))?;
         self.state.wm = self.state.wm.advanced(&pass.seen, overlap);
-        self.state.contacts_known.extend(pass.contacts_done);
+        if !pass.contacts_done.is_empty() {
+            // Written before the pass state: if the run dies in between, the pass resumes.
+            self.contacts_known.extend(pass.contacts_done);
+            let known = serde_json::to_value(&self.contacts_known)
+                .map_err(|e| Fail::Other(e.to_string()))?;
+            self.ctx
+                .out
+                .checkpoint(&contacts_key(&self.key), self.owner(), known)
+                .await?;
+        }
         self.checkpoint().await
+    }
+
+    fn owner(&self) -> &'static str {
+        self.family
+            .streams()
+            .first()
+            .copied()
+            .unwrap_or(CONVERSATIONS)
     }
 
     async fn checkpoint(&mut self) -> Result<(), Fail> {
         self.last_checkpoint = Instant::now();
         let value = serde_json::to_value(&self.state).map_err(|e| Fail::Other(e.to_string()))?;
-        let owner = self
-            .family
-            .streams()
-            .first()
-            .copied()
-            .unwrap_or(CONVERSATIONS);
-        self.ctx.out.checkpoint(&self.key, owner, value).await?;
+        self.ctx
+            .out
+            .checkpoint(&self.key, self.owner(), value)
+            .await?;
         Ok(())
     }
 
@@ -406,6 +429,12 @@ impl<'a> Runner<'a> {
         self.ctx.out.metrics(stream, one).await?;
         Ok(())
     }
+}
+
+/// State key of the contactIds fetched by completed passes: kept apart from the pass state
+/// so the frequent checkpoints of a pass do not rewrite it.
+fn contacts_key(key: &str) -> String {
+    format!("{key}.contacts_known")
 }
 
 /// Read the messages (when selected) and the contact (when claimed) of one conversation,

@@ -74,7 +74,9 @@ pub fn catalog() -> Catalog {
 }
 
 /// Read every selected stream: the conversations pass and the other streams concurrently.
-/// A fatal error (401, rate limited beyond the cap) ends both.
+/// Both run to their end, so the conversations pass always records its progress; the first
+/// fatal error (401, rate limited beyond the cap) is returned — the other side meets the same
+/// condition at its next request.
 pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Result<(), RunError> {
     let family = conversations::Family::from_selection(selected);
     let others: Vec<(String, SyncMode)> = selected
@@ -94,7 +96,8 @@ pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Resu
         }
         Ok::<(), RunError>(())
     };
-    futures::try_join!(family_fut, others_fut).map(|_| ())
+    let (family, others) = futures::join!(family_fut, others_fut);
+    family.and(others)
 }
 
 async fn read_one(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), RunError> {

@@ -6,12 +6,21 @@
 //! fields, contacts sharing an email, soft-deleted accounts, bot and human authors, all
 //! four conversation statuses and `updatedAt` ties between conversations.
 
+mod texts;
+
 use crate::config::{SandboxConfig, ORG_ID};
-use crate::org::{Author, IdGen, Message, Obj, Org};
+use crate::org::{Author, Body, IdGen, Message, Obj, Org};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use texts::{
+    custom_attributes, extra_fields, BODIES, BOT_BODIES, COLORS, COMPANIES, FIRST, LAST, ODD_NAMES,
+    TAGS,
+};
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -20,72 +29,44 @@ pub const INBOX_ID: i64 = 74_120;
 /// Id of the org's bot user.
 pub const BOT_USER_ID: i64 = 2_400_001;
 
-const FIRST: &[&str] = &[
-    "Casey", "Jordan", "Morgan", "Avery", "Riley", "Søren", "Chloé", "Ngozi", "Mateo", "Aiko",
-    "Priya", "Олег", "Zoë", "Tomás", "Fatima",
-];
-const LAST: &[&str] = &[
-    "Rivera",
-    "Lee",
-    "Hale",
-    "Stone",
-    "Okafor",
-    "Østergaard",
-    "Dubois",
-    "Nakamura",
-    "Patel",
-    "O'Brien",
-    "García-Márquez",
-    "Schmidt",
-    "Nguyen",
-];
-/// Whole names that are not "First Last" in Latin script.
-const ODD_NAMES: &[&str] = &[
-    "王芳",
-    "佐藤 花子",
-    "ياسمين حداد",
-    "דנה כהן",
-    "Ana 🌻 Lima",
-    "<b>Bold</b> & Co",
-    "  padded name  ",
-    "Robert'); DROP TABLE contacts;--",
-];
-const BODIES: &[&str] = &[
-    "<p>Hi there! 👋 Anything I can help with?</p>",
-    "I have a question about pricing",
-    "<p>Sure — which plan are you looking at? <a href='https://www.example.com/pricing'>See plans</a></p>",
-    "Can I get an invoice in €? Our VAT id is DE123456789",
-    "<p>Routing to sales: interested in <strong>Enterprise</strong></p>",
-    "你好，我想了解一下企业版的价格。",
-    "مرحبا، هل يمكنني التحدث مع مندوب المبيعات؟",
-    "שלום, אני צריך עזרה עם החשבון",
-    "<div><p>Line one</p><br/><ul><li>item &amp; more</li><li>&lt;script&gt;</li></ul></div>",
-    "Thanks, that helps! 🙏🏽🎉",
-    "ok",
-    "Here's the log:\n```\nERROR 42: timeout\n```\nand a tab\there",
-    "<p>Our team will reply in <em>under 5 minutes</em>.</p>",
-    "Zalgo t̸̢̛e̷x̴t̵ and \u{200b}zero width",
-];
-const BOT_BODIES: &[&str] = &[
-    "<p>Hello! 👋 What brings you here today?</p>",
-    "<p>I can help you book a meeting with our team.</p>",
-    "<p>Before we continue, what's your email?</p>",
-];
-const COLORS: &[&str] = &["0960C5", "7695A5", "2D88F3", "E84C3D"];
-const TAGS: &[&str] = &["pricing", "follow_up", "bug", "vip", "日本"];
-const COMPANIES: &[&str] = &[
-    "Example Widgets Inc",
-    "株式会社サンプル",
-    "شركة المثال",
-    "Ünïcode GmbH",
-    "<i>Italic</i> Labs",
-    "Gadgets & Gizmos LLC",
-    "Northwind 🚀",
-];
-
 struct Gen {
     rng: ChaCha8Rng,
     anchor: i64,
+    shared: Shared,
+}
+
+/// Which optional fields a generated message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ExtraKind {
+    /// Bot reply buttons.
+    Buttons,
+    /// Visitor `context` with one of 250 addresses.
+    Context(usize),
+    /// An attachment, numbered by the message's position.
+    Attachment(usize),
+}
+
+/// Field values shared by many generated messages (keeps 100k+ messages small).
+#[derive(Default)]
+struct Shared {
+    extras: HashMap<ExtraKind, Arc<Obj>>,
+    app_attributes: Arc<Obj>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            extras: HashMap::new(),
+            app_attributes: Arc::new(obj(json!({"developer_app_id": "app-0000demo"}))),
+        }
+    }
+
+    fn extra(&mut self, kind: ExtraKind) -> Arc<Obj> {
+        self.extras
+            .entry(kind)
+            .or_insert_with(|| Arc::new(obj(extra_fields(kind))))
+            .clone()
+    }
 }
 
 /// Build the seeded org. `now_ms` is the sandbox clock at start.
@@ -93,6 +74,7 @@ pub fn generate(cfg: &SandboxConfig, now_ms: i64) -> Org {
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         anchor: now_ms - now_ms.rem_euclid(DAY),
+        shared: Shared::new(),
     };
     let mut org = Org {
         ids: IdGen {
@@ -460,20 +442,20 @@ impl Gen {
             let id = IdGen::take(&mut ids.message);
             ids.message += self.rng.random_range(0..20);
             let author = if status == "bulk_sent" || (i == 0 && self.chance(0.7)) {
-                Author::Known {
+                Author {
                     user: true,
                     id: BOT_USER_ID,
                     bot: true,
                 }
             } else if i % 2 == 1 {
-                Author::Known {
+                Author {
                     user: false,
                     id: contact,
                     bot: false,
                 }
             } else {
                 let agent = humans.choose(&mut self.rng).copied().unwrap_or(BOT_USER_ID);
-                Author::Known {
+                Author {
                     user: true,
                     id: agent,
                     bot: agent == BOT_USER_ID,
@@ -486,47 +468,33 @@ impl Gen {
     }
 
     fn message(&mut self, id: i64, conv: i64, at: i64, author: Author, i: usize) -> Message {
-        let (is_bot, is_contact) = match &author {
-            Author::Known { bot, user, .. } => (*bot, !*user),
-            Author::Raw(_) => (false, false),
-        };
+        let (is_bot, is_contact) = (author.bot, !author.user);
         let body = match self.rng.random_range(0..40) {
-            0 => None,
-            1 => Some(Value::Null),
-            _ if is_bot => Some(json!(self.pick(BOT_BODIES))),
-            _ => Some(json!(self.pick(BODIES))),
+            0 => Body::Absent,
+            1 => Body::Null,
+            _ if is_bot => Body::Text(Cow::Borrowed(self.pick(BOT_BODIES))),
+            _ => Body::Text(Cow::Borrowed(self.pick(BODIES))),
         };
         let kind = if !is_bot && !is_contact && self.chance(0.15) {
             "private_note"
         } else {
             "chat"
         };
-        let mut extra = Obj::new();
-        if is_bot && self.chance(0.5) {
-            extra.insert("buttons".into(), json!([{"label": "Book a demo", "value": "demo", "type": "reply", "style": "primary"}, {"label": "Just browsing", "value": "browse", "type": "reply"}]));
-        }
-        if is_contact && self.chance(0.6) {
-            extra.insert("context".into(), json!({"ip": format!("203.0.113.{}", i % 250), "userAgent": "Mozilla/5.0 (X11; Linux x86_64) ExampleBrowser/1.0"}));
-        }
-        if !is_contact && !is_bot && self.chance(0.05) {
-            extra.insert("attachments".into(), json!([{"id": 581_990 + i as i64, "fileName": "price sheet (final) 📎.pdf", "mimeType": "application/pdf", "url": "https://driftapi.com/attachments/581990/data"}]));
-        }
-        let attributes = if self.chance(0.1) {
-            json!({"developer_app_id": "app-0000demo"})
+        let mut m = Message::new(id, conv, at, author, kind, body);
+        let extra = if is_bot && self.chance(0.5) {
+            Some(ExtraKind::Buttons)
+        } else if is_contact && self.chance(0.6) {
+            Some(ExtraKind::Context(i % 250))
+        } else if !is_contact && !is_bot && self.chance(0.05) {
+            Some(ExtraKind::Attachment(i))
         } else {
-            json!({})
+            None
         };
-        Message {
-            id,
-            conversation_id: conv,
-            created_at: at,
-            org_id: Some(ORG_ID),
-            body,
-            author: Some(author),
-            kind: Some(kind.into()),
-            attributes: Some(attributes),
-            extra,
+        m.extra = extra.map(|e| self.shared.extra(e));
+        if self.chance(0.1) {
+            m.attributes = Some(self.shared.app_attributes.clone());
         }
+        m
     }
 
     fn meetings(&mut self, org: &Org, humans: &[i64], n: usize) -> Vec<Obj> {
@@ -553,20 +521,6 @@ impl Gen {
             })
             .collect()
     }
-}
-
-fn custom_attributes() -> Vec<Obj> {
-    [
-        ("STRING", "Plan Tier", "plan_tier"),
-        ("NUMERIC", "Seats", "seats"),
-        ("BOOLEAN", "Beta Opt-in", "beta_opt_in"),
-        ("DATE", "Renewal Date", "renewal_date"),
-        ("DATETIME", "Last Demo", "last_demo"),
-        ("STRING", "Région préférée", "preferred_region"),
-    ]
-    .iter()
-    .map(|(t, d, n)| obj(json!({"type": t, "displayName": d, "name": n})))
-    .collect()
 }
 
 /// Unwrap a `json!` object literal into a map (an empty map for anything else).

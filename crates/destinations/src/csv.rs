@@ -1,0 +1,81 @@
+//! CSV destination (`csv:DIR`): one file per stream per run, `DIR/<stream>/<run-id>.csv`,
+//! published at each checkpoint by write-fsync-rename (protocol and crash recovery in the
+//! `files` module docs; state in `DIR/_driftbridge_state.json`).
+//!
+//! Columns, from the stream's schema: one per top-level property in schema order, each
+//! epoch-millisecond property followed by `<field>_iso` (RFC 3339 UTC, REFERENCE §1), then
+//! `_extracted_at`, `_run_id` and `_raw` (the whole record as JSON, so fields not in the
+//! schema are kept). The first line is the header. Strings as they are, objects and arrays
+//! as JSON text, null as an empty cell. RFC 4180 quoting (only where needed) and CRLF line
+//! ends, UTF-8 without a byte-order mark. A schema change between runs shows in the next
+//! run's file header; files of earlier runs keep theirs.
+
+use crate::files::{FileTable, Format};
+use crate::layout::{self, ColumnKind, EXTRACTED_AT, RAW, RUN_ID};
+use serde_json::Value;
+use std::fs::File;
+use sync_core::{epoch_ms_to_rfc3339, Record};
+
+struct Csv;
+
+fn row(table: &FileTable, record: &Record, run_id: &str) -> Vec<String> {
+    let mut cells: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let value = record.data.get(&c.field);
+            let cell = match c.kind {
+                ColumnKind::Timestamp => value.and_then(layout::iso),
+                ColumnKind::Value(_) => value.and_then(layout::text),
+            };
+            cell.unwrap_or_default()
+        })
+        .collect();
+    cells.push(epoch_ms_to_rfc3339(record.extracted_at).unwrap_or_else(layout::now_rfc3339));
+    cells.push(run_id.to_owned());
+    cells.push(Value::Object(record.data.clone()).to_string());
+    cells
+}
+
+impl Format for Csv {
+    fn kind(&self) -> &'static str {
+        "csv"
+    }
+    fn ext(&self) -> &'static str {
+        "csv"
+    }
+    fn appendable(&self) -> bool {
+        true
+    }
+    fn twin_suffix(&self) -> &'static str {
+        "_iso"
+    }
+    fn write(
+        &self,
+        file: &mut File,
+        table: &FileTable,
+        records: &[&Record],
+        run_id: &str,
+        fresh: bool,
+    ) -> Result<(), String> {
+        let mut out = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::CRLF)
+            .quote_style(::csv::QuoteStyle::Necessary)
+            .from_writer(file);
+        if fresh {
+            let mut header: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+            header.extend([EXTRACTED_AT, RUN_ID, RAW]);
+            out.write_record(&header).map_err(|e| e.to_string())?;
+        }
+        for record in records {
+            out.write_record(row(table, record, run_id))
+                .map_err(|e| e.to_string())?;
+        }
+        out.flush().map_err(|e| e.to_string())
+    }
+}
+
+crate::files::file_destination!(
+    /// A directory of CSV files, one per stream per run.
+    CsvDestination, Csv
+);

@@ -1,0 +1,316 @@
+//! The commit protocol: write, fsync and rename each file, then the state file.
+
+use super::{
+    Ctx, FileEntry, FileTable, Format, Manifest, Recent, PART_BYTES, REJECTED_DIR, STATE_FILE,
+};
+use crate::layout;
+use serde_json::{json, Value};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use sync_core::{Batch, CommitReport, Record, Rejected, RunError, Stream};
+
+impl<F: Format> Ctx<'_, F> {
+    pub(super) fn prepare(&mut self, streams: Vec<Stream>) -> Result<(), RunError> {
+        self.ready()?;
+        for stream in streams {
+            fs::create_dir_all(self.root.join(&stream.name))
+                .map_err(|e| self.err(&format!("create folder for {}", stream.name), e))?;
+            let columns = layout::columns(&stream, self.format.twin_suffix());
+            self.inner
+                .tables
+                .insert(stream.name.clone(), Arc::new(FileTable { stream, columns }));
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(&mut self, batch: &Batch) -> Result<CommitReport, RunError> {
+        let mut manifest = self.ready()?.clone();
+        let previous = std::mem::take(&mut manifest.recent);
+        let mut window = Window::new(&previous, !batch.state.is_empty());
+        let mut report = CommitReport::default();
+        let (groups, rejected) = self.group(batch, &mut window, &mut report)?;
+        let mut obsolete = Vec::new();
+        for stream in &batch.replace {
+            let prefix = format!("{stream}/");
+            let old: Vec<String> = manifest
+                .files
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for k in old {
+                manifest.files.remove(&k);
+                obsolete.push(k);
+            }
+        }
+        for (table, records) in &groups {
+            let fresh_only = batch.replace.contains(&table.stream.name);
+            self.write_stream(&mut manifest, table, records, &batch.run_id, fresh_only)?;
+        }
+        manifest.recent = window.next;
+        if !rejected.is_empty() {
+            self.write_rejected(&mut manifest, &rejected, &batch.run_id)?;
+            report.rejected = rejected
+                .iter()
+                .map(|(r, reason)| Rejected {
+                    stream: r.stream.clone(),
+                    reason: reason.clone(),
+                })
+                .collect();
+        }
+        let scope = manifest.state.entry(batch.scope.clone()).or_default();
+        for (k, v) in &batch.state {
+            scope.insert(k.clone(), v.clone());
+        }
+        write_atomic(self.root, STATE_FILE, &state_bytes(&manifest)?)
+            .map_err(|e| self.err("write state", e))?;
+        self.inner.manifest = Some(manifest);
+        for rel in obsolete {
+            if let Err(e) = fs::remove_file(self.root.join(&rel)) {
+                tracing::warn!(file = %rel, error = %e, "could not remove a replaced file");
+            }
+        }
+        Ok(report)
+    }
+
+    /// The batch's records to write, by stream in first-seen order, and the rejected ones;
+    /// counts every accepted record in `report` (also those the replay window skips: they
+    /// are in the files already).
+    #[allow(clippy::type_complexity)]
+    fn group<'b>(
+        &self,
+        batch: &'b Batch,
+        window: &mut Window<'_>,
+        report: &mut CommitReport,
+    ) -> Result<
+        (
+            Vec<(Arc<FileTable>, Vec<&'b Record>)>,
+            Vec<(&'b Record, String)>,
+        ),
+        RunError,
+    > {
+        let mut groups: Vec<(Arc<FileTable>, Vec<&Record>)> = Vec::new();
+        let mut rejected = Vec::new();
+        for record in &batch.records {
+            let table = self.inner.tables.get(&record.stream).ok_or_else(|| {
+                self.err(
+                    "write",
+                    format!("stream `{}` was not prepared", record.stream),
+                )
+            })?;
+            if let Some(reason) = layout::missing_key(&table.stream.primary_key, &record.data) {
+                rejected.push((record, reason));
+                continue;
+            }
+            *report.written.entry(record.stream.clone()).or_default() += 1;
+            // A replaced stream's file must hold all its records, seen before or not.
+            let replacing = batch.replace.contains(&record.stream);
+            if !window.admit(&table.stream, record) && !replacing {
+                continue; // committed before a crash: the source sent it again on resume
+            }
+            match groups
+                .iter_mut()
+                .find(|(t, _)| t.stream.name == record.stream)
+            {
+                Some((_, recs)) => recs.push(record),
+                None => groups.push((table.clone(), vec![record])),
+            }
+        }
+        Ok((groups, rejected))
+    }
+
+    fn write_stream(
+        &self,
+        manifest: &mut Manifest,
+        table: &FileTable,
+        records: &[&Record],
+        run_id: &str,
+        fresh_only: bool,
+    ) -> Result<(), RunError> {
+        let stream = &table.stream.name;
+        let ext = self.format.ext();
+        let target = if self.format.appendable() {
+            append_target(manifest, stream, run_id, ext, fresh_only)
+        } else {
+            next_part(manifest, stream, &format!("{run_id}-"), ext, 6)
+        };
+        let committed = manifest.files.get(&target).copied();
+        let format = self.format;
+        let entry = publish(self.root, &target, committed, |file, fresh| {
+            format.write(file, table, records, run_id, fresh)
+        })
+        .map_err(|e| self.err(&format!("write {}", target), e))?;
+        let records_before = committed.map_or(0, |c| c.records);
+        manifest.files.insert(
+            target,
+            FileEntry {
+                bytes: entry,
+                records: records_before + records.len() as u64,
+            },
+        );
+        Ok(())
+    }
+
+    fn write_rejected(
+        &self,
+        manifest: &mut Manifest,
+        rejected: &[(&Record, String)],
+        run_id: &str,
+    ) -> Result<(), RunError> {
+        fs::create_dir_all(self.root.join(REJECTED_DIR))
+            .map_err(|e| self.err("create folder for rejected records", e))?;
+        let target = append_target(manifest, REJECTED_DIR, run_id, "jsonl", false);
+        let committed = manifest.files.get(&target).copied();
+        let bytes = publish(self.root, &target, committed, |file, _| {
+            let mut out = std::io::BufWriter::new(file);
+            for (record, reason) in rejected {
+                let line = json!({"stream": record.stream, "reason": reason,
+                    "rejected_at": layout::now_rfc3339(), "_run_id": run_id, "_raw": record.data});
+                serde_json::to_writer(&mut out, &line).map_err(|e| e.to_string())?;
+                out.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+            out.flush().map_err(|e| e.to_string())
+        })
+        .map_err(|e| self.err("write rejected records", e))?;
+        manifest.files.insert(
+            target,
+            FileEntry {
+                bytes,
+                records: committed.map_or(0, |c| c.records) + rejected.len() as u64,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// The replay window of a commit (see the module docs).
+struct Window<'a> {
+    previous: &'a Recent,
+    next: Recent,
+}
+
+impl<'a> Window<'a> {
+    /// A commit with state starts a new window; one without extends the previous.
+    fn new(previous: &'a Recent, has_state: bool) -> Self {
+        let next = if has_state {
+            Recent::new()
+        } else {
+            previous.clone()
+        };
+        Self { previous, next }
+    }
+
+    /// Whether `record` is new (not identical to one in the previous window); records it.
+    fn admit(&mut self, stream: &Stream, record: &Record) -> bool {
+        let key = layout::key_of(&stream.primary_key, &record.data);
+        let hash = layout::fnv1a(Value::Object(record.data.clone()).to_string().as_bytes());
+        let seen = self.previous.get(&stream.name).and_then(|w| w.get(&key)) == Some(&hash);
+        self.next
+            .entry(stream.name.clone())
+            .or_default()
+            .insert(key, hash);
+        !seen
+    }
+}
+
+/// The file a run appends to: its last part while under [`PART_BYTES`], else a new part.
+fn append_target(
+    manifest: &Manifest,
+    dir: &str,
+    run_id: &str,
+    ext: &str,
+    fresh_only: bool,
+) -> String {
+    let name = |n: u32| {
+        if n == 1 {
+            format!("{dir}/{run_id}.{ext}")
+        } else {
+            format!("{dir}/{run_id}-{n}.{ext}")
+        }
+    };
+    let mut n = 1;
+    while manifest.files.contains_key(&name(n + 1)) {
+        n += 1;
+    }
+    match manifest.files.get(&name(n)) {
+        None => name(n),
+        Some(e) if e.bytes < PART_BYTES && !fresh_only => name(n),
+        Some(_) => name(n + 1),
+    }
+}
+
+/// The next `<dir>/<prefix><n>.<ext>` not in the manifest, `n` zero-padded to `width`.
+fn next_part(manifest: &Manifest, dir: &str, prefix: &str, ext: &str, width: usize) -> String {
+    let mut n = 1;
+    loop {
+        let rel = format!("{dir}/{prefix}{n:0width$}.{ext}");
+        if !manifest.files.contains_key(&rel) {
+            return rel;
+        }
+        n += 1;
+    }
+}
+
+/// Write a new version of `root/rel` through a temporary file: copy of the committed bytes
+/// (if any), then `write`, fsync, rename, fsync the folder. Returns the new size.
+fn publish(
+    root: &Path,
+    rel: &str,
+    committed: Option<FileEntry>,
+    write: impl FnOnce(&mut File, bool) -> Result<(), String>,
+) -> Result<u64, String> {
+    let path = root.join(rel);
+    let dir = path.parent().ok_or("file has no folder")?;
+    let name = path
+        .file_name()
+        .ok_or("file has no name")?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = match committed {
+        Some(entry) => {
+            fs::copy(&path, &tmp).map_err(|e| format!("copy committed file: {e}"))?;
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&tmp)
+                .map_err(|e| e.to_string())?;
+            f.set_len(entry.bytes).map_err(|e| e.to_string())?;
+            f
+        }
+        None => File::create(&tmp).map_err(|e| e.to_string())?,
+    };
+    write(&mut file, committed.is_none())?;
+    file.sync_all().map_err(|e| format!("fsync: {e}"))?;
+    let bytes = file.metadata().map_err(|e| e.to_string())?.len();
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| format!("rename: {e}"))?;
+    sync_dir(dir).map_err(|e| format!("fsync folder: {e}"))?;
+    Ok(bytes)
+}
+
+pub(super) fn state_bytes(manifest: &Manifest) -> Result<Vec<u8>, RunError> {
+    serde_json::to_vec_pretty(manifest).map_err(|e| layout::dest_err("files", "encode state", e))
+}
+
+/// Write `root/name` through a temporary file, fsync, rename, fsync the folder.
+pub(super) fn write_atomic(root: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = root.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, root.join(name))?;
+    sync_dir(root)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! JSON Lines destination (`jsonl:DIR`): one file per stream per run,
+//! `DIR/<stream>/<run-id>.jsonl`, published at each checkpoint by write-fsync-rename (the
+//! protocol and crash recovery are in the `files` module docs; state in
+//! `DIR/_driftbridge_state.json`).
+//!
+//! Each line is one record: the object exactly as the source sent it (unknown fields kept,
+//! key order kept), plus `<field>_iso` (RFC 3339 UTC twin of every epoch-millisecond field,
+//! REFERENCE §1), `_extracted_at` (RFC 3339) and `_run_id`. UTF-8, `\n` line ends.
+
+use crate::files::{FileTable, Format};
+use crate::layout::{self, ColumnKind, EXTRACTED_AT, RUN_ID};
+use serde_json::Value;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use sync_core::{epoch_ms_to_rfc3339, Record};
+
+struct Jsonl;
+
+impl Format for Jsonl {
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+    fn ext(&self) -> &'static str {
+        "jsonl"
+    }
+    fn appendable(&self) -> bool {
+        true
+    }
+    fn twin_suffix(&self) -> &'static str {
+        "_iso"
+    }
+    fn write(
+        &self,
+        file: &mut File,
+        table: &FileTable,
+        records: &[&Record],
+        run_id: &str,
+        _fresh: bool,
+    ) -> Result<(), String> {
+        let mut out = BufWriter::new(file);
+        for record in records {
+            let mut line = record.data.clone();
+            for c in table
+                .columns
+                .iter()
+                .filter(|c| c.kind == ColumnKind::Timestamp)
+            {
+                let twin = record.data.get(&c.field).and_then(layout::iso);
+                line.insert(c.name.clone(), twin.map_or(Value::Null, Value::String));
+            }
+            let extracted =
+                epoch_ms_to_rfc3339(record.extracted_at).unwrap_or_else(layout::now_rfc3339);
+            line.insert(EXTRACTED_AT.into(), Value::String(extracted));
+            line.insert(RUN_ID.into(), Value::String(run_id.to_owned()));
+            serde_json::to_writer(&mut out, &line).map_err(|e| e.to_string())?;
+            out.write_all(b"\n").map_err(|e| e.to_string())?;
+        }
+        out.flush().map_err(|e| e.to_string())
+    }
+}
+
+crate::files::file_destination!(
+    /// A directory of JSON Lines files, one per stream per run.
+    JsonlDestination, Jsonl
+);

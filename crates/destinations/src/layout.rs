@@ -1,0 +1,138 @@
+//! Column layout shared by the PostgreSQL, JSONL, CSV and Parquet destinations: which columns
+//! a stream's schema gives, and how a JSON value fits a column.
+
+use serde_json::{Map, Value};
+use sync_core::{epoch_ms_to_rfc3339, ErrorKind, PropertyKind, RunError, Stream};
+
+/// Name of the column that keeps the whole record as the source sent it.
+pub(crate) const RAW: &str = "_raw";
+/// Name of the column with the run id.
+pub(crate) const RUN_ID: &str = "_run_id";
+/// Name of the column with the extraction time.
+pub(crate) const EXTRACTED_AT: &str = "_extracted_at";
+
+/// What a column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    /// The field's value, typed from the schema.
+    Value(PropertyKind),
+    /// The timestamp twin of an epoch-millisecond field (REFERENCE §1: Drift timestamps are
+    /// epoch milliseconds).
+    Timestamp,
+}
+
+/// One column of a stream's table or file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Column {
+    /// Column name (the field name, or `<field><suffix>` for a timestamp twin).
+    pub name: String,
+    /// The record field it is read from.
+    pub field: String,
+    /// What it holds.
+    pub kind: ColumnKind,
+}
+
+/// The columns of `stream`: one per top-level schema property in schema order, each
+/// epoch-millisecond property followed by its twin named `<field><twin_suffix>`, then any
+/// primary-key field the schema does not list (as JSON).
+pub(crate) fn columns(stream: &Stream, twin_suffix: &str) -> Vec<Column> {
+    let mut columns = Vec::new();
+    for p in stream.properties() {
+        columns.push(Column {
+            name: p.name.clone(),
+            field: p.name.clone(),
+            kind: ColumnKind::Value(p.kind),
+        });
+        if p.epoch_ms {
+            columns.push(Column {
+                name: format!("{}{twin_suffix}", p.name),
+                field: p.name.clone(),
+                kind: ColumnKind::Timestamp,
+            });
+        }
+    }
+    for pk in &stream.primary_key {
+        if !columns.iter().any(|c| &c.name == pk) {
+            columns.push(Column {
+                name: pk.clone(),
+                field: pk.clone(),
+                kind: ColumnKind::Value(PropertyKind::Json),
+            });
+        }
+    }
+    columns
+}
+
+/// Why a record cannot be written: a primary-key field is missing or null.
+pub(crate) fn missing_key(primary_key: &[String], data: &Map<String, Value>) -> Option<String> {
+    primary_key
+        .iter()
+        .find(|k| data.get(*k).is_none_or(Value::is_null))
+        .map(|k| format!("primary key field `{k}` is missing or null"))
+}
+
+/// The primary key of a record as one string (the key fields' JSON joined by U+001F), for
+/// comparing records by key.
+pub(crate) fn key_of(primary_key: &[String], data: &Map<String, Value>) -> String {
+    primary_key
+        .iter()
+        .map(|k| data.get(k).map(Value::to_string).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// A stable 64-bit FNV-1a hash of `bytes` (stored in files, so it must not change between
+/// builds, unlike `std`'s hasher).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Epoch milliseconds from a JSON number (integers, or floats truncated).
+pub(crate) fn epoch_ms(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
+}
+
+/// The RFC 3339 text of an epoch-millisecond value, or `None` when it is not a number in range.
+pub(crate) fn iso(v: &Value) -> Option<String> {
+    epoch_ms(v).and_then(epoch_ms_to_rfc3339)
+}
+
+/// `value` as text for a text cell: strings as they are, objects and arrays as JSON text,
+/// numbers and booleans as JSON spells them, null as `None`.
+pub(crate) fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether `value` fits a column of `kind` without losing anything (null fits every kind).
+/// A value that does not fit is left out of the typed column; it stays in `_raw`.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+pub(crate) fn fits(value: &Value, kind: PropertyKind) -> bool {
+    match (kind, value) {
+        (_, Value::Null) | (PropertyKind::Json, _) => true,
+        (PropertyKind::Integer, Value::Number(n)) => n.is_i64(),
+        (PropertyKind::Number, Value::Number(_)) => true,
+        (PropertyKind::Boolean, Value::Bool(_)) => true,
+        (PropertyKind::String, Value::String(_)) => true,
+        _ => false,
+    }
+}
+
+/// Now, RFC 3339 UTC with milliseconds.
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// An error of kind `Destination`, prefixed with the destination kind and a context.
+pub(crate) fn dest_err(kind: &str, context: &str, e: impl std::fmt::Display) -> RunError {
+    RunError::new(
+        ErrorKind::Destination,
+        None,
+        format!("{kind}: {context}: {e}"),
+    )
+}

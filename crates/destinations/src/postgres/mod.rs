@@ -1,0 +1,439 @@
+//! PostgreSQL destination (`postgres://user[:password]@host:port/db[?schema=NAME]`, cargo
+//! feature `postgres`): one table per stream in schema `NAME` (default `public`), upsert on
+//! the primary key, state in the same transaction as the records.
+//!
+//! Table layout for a stream (name = stream name, identifiers quoted, so `conversationId`
+//! keeps its case):
+//! - one column per top-level schema property: `integer` -> bigint, `number` -> double
+//!   precision, `string` -> text, `boolean` -> boolean, objects, arrays and mixed types ->
+//!   jsonb;
+//! - `<field>_ts timestamptz`: twin of every epoch-millisecond field (REFERENCE §1);
+//! - `_extracted_at timestamptz`, `_run_id text`, `_raw jsonb` (the whole record, so fields
+//!   not in the schema are kept); primary key from the stream.
+//!
+//! A batch is loaded with binary `COPY` into a temporary table shaped like the target
+//! (`LIKE`, dropped at commit), then merged with `INSERT ... SELECT ... ON CONFLICT (pk) DO
+//! UPDATE`; the stream state goes to `_driftbridge_state(scope, key, state jsonb, updated_at)`
+//! in the same transaction. Records without a primary key go to `_driftbridge_rejected`.
+//!
+//! Schema evolution: a property the table lacks becomes a new nullable column. A column
+//! whose type no longer matches the schema keeps its type and data; a value that does not fit
+//! it is written as null in that column (it is in `_raw`) and a warning is logged once per
+//! column. PostgreSQL cannot store U+0000 in text or jsonb: a record holding it is written
+//! with U+FFFD in its place, with a warning. Connections are plain TCP (no TLS) from a deadpool pool.
+
+mod cell;
+mod sql;
+
+use crate::layout;
+use async_trait::async_trait;
+use cell::{copy_rows, has_nul_map, last_per_key, replace_nul, Cell};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use sql::{
+    check_privileges, create_table_sql, err, merge_sql, pg_err, pg_text, quote, split_schema,
+    target_of, PgColumn, PgTable, PgType, META,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use sync_core::{Batch, CommitReport, Destination, Record, Rejected, RunError, State, Stream};
+use tokio_postgres::{GenericClient, NoTls};
+
+/// Name of the state table.
+pub const STATE_TABLE: &str = "_driftbridge_state";
+/// Name of the table of rejected records.
+pub const REJECTED_TABLE: &str = "_driftbridge_rejected";
+/// Schema used when the URL has no `schema=` parameter.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// A PostgreSQL database used as a destination.
+pub struct PostgresDestination {
+    pool: Pool,
+    schema: String,
+    described: String,
+    target: String,
+    tables: HashMap<String, Arc<PgTable>>,
+    warned: HashSet<(String, String)>,
+}
+
+impl PostgresDestination {
+    /// A destination for the connection URL `url` (`postgres://` or `postgresql://`, libpq
+    /// URL parameters allowed, plus `schema=NAME`). No connection is made here: `check`
+    /// connects. Connect timeout 10 s unless the URL sets `connect_timeout`.
+    ///
+    /// Errors (kind `Destination`): the URL cannot be parsed, or `schema=` is empty. The
+    /// message never contains the password.
+    pub fn open(url: &str) -> Result<Self, RunError> {
+        let described = crate::DestinationSpec::Postgres(url.to_owned()).describe();
+        let (conn_url, schema) = split_schema(url);
+        let schema = schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
+        if schema.is_empty() {
+            return Err(err(
+                &described,
+                "`schema=` is empty; give a schema name, e.g. ?schema=drift",
+            ));
+        }
+        let mut config: tokio_postgres::Config = conn_url.parse().map_err(|e| {
+            err(
+                &described,
+                format!("not a valid connection URL ({e}); use postgres://user@host:5432/db"),
+            )
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let target = target_of(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(2)
+            .build()
+            .map_err(|e| err("connection pool", e))?;
+        Ok(Self {
+            pool,
+            schema,
+            described,
+            target,
+            tables: HashMap::new(),
+            warned: HashSet::new(),
+        })
+    }
+
+    /// The schema tables are written to.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, RunError> {
+        self.pool.get().await.map_err(|e| {
+            let reason = match &e {
+                deadpool_postgres::PoolError::Backend(pg) => pg_text(pg),
+                other => other.to_string(),
+            };
+            err(
+                &format!("cannot connect to {}", self.target),
+                format!(
+                    "{reason}; check the host, port, database, user and password in --destination"
+                ),
+            )
+        })
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+}
+
+impl PostgresDestination {
+    /// Create the table of `stream` if missing, add columns it lacks, read the actual types.
+    async fn prepare_stream(
+        &self,
+        client: &impl GenericClient,
+        stream: &Stream,
+    ) -> Result<PgTable, RunError> {
+        let qualified = self.qualified(&stream.name);
+        let wanted: Vec<PgColumn> = layout::columns(stream, "_ts")
+            .into_iter()
+            .map(|column| PgColumn {
+                actual: PgType::for_kind(column.kind),
+                column,
+            })
+            .collect();
+        let ctx = format!("create table {}", stream.name);
+        client
+            .batch_execute(&create_table_sql(&qualified, &wanted, &stream.primary_key))
+            .await
+            .map_err(|e| pg_err(&ctx, &e))?;
+        let existing: HashMap<String, PgType> = client
+            .query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = $2",
+                &[&self.schema, &stream.name],
+            )
+            .await
+            .map_err(|e| pg_err(&ctx, &e))?
+            .iter()
+            .map(|r| (r.get(0), PgType::from_information_schema(r.get(1))))
+            .collect();
+        let mut columns = Vec::new();
+        for mut c in wanted {
+            match existing.get(&c.column.name) {
+                None => {
+                    let sql = format!(
+                        "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} {}",
+                        quote(&c.column.name),
+                        c.actual.sql()
+                    );
+                    client
+                        .batch_execute(&sql)
+                        .await
+                        .map_err(|e| pg_err(&format!("add column {}", c.column.name), &e))?;
+                }
+                Some(actual) if *actual != c.actual => {
+                    tracing::warn!(stream = %stream.name, column = %c.column.name,
+                        table_type = actual.sql(), schema_type = c.actual.sql(),
+                        "column type differs from the schema: the column keeps its type; values that do not fit it stay in _raw");
+                    c.actual = actual.clone();
+                }
+                Some(_) => {}
+            }
+            if c.actual.wire().is_some() {
+                columns.push(c);
+            }
+        }
+        for field in &stream.index_fields {
+            let sql = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {qualified} ({})",
+                quote(&format!("idx_{}_{}", stream.name, field)),
+                quote(field)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| pg_err(&format!("index {}.{field}", stream.name), &e))?;
+        }
+        let stage = quote(&format!("_driftbridge_stage_{}", stream.name));
+        Ok(PgTable {
+            name: stream.name.clone(),
+            primary_key: stream.primary_key.clone(),
+            merge_sql: merge_sql(&qualified, &stage, &columns, &stream.primary_key),
+            columns,
+        })
+    }
+
+    /// The cell for `value` in a column of type `actual`; `None` when it does not fit.
+    fn row(&mut self, table: &PgTable, record: &Record, run_id: &str) -> Vec<Cell> {
+        let cleaned = has_nul_map(&record.data).then(|| {
+            tracing::warn!(stream = %table.name, "record holds U+0000, which PostgreSQL text and jsonb cannot store: written as U+FFFD");
+            replace_nul(Value::Object(record.data.clone()))
+        });
+        let data = match &cleaned {
+            Some(Value::Object(map)) => map,
+            _ => &record.data,
+        };
+        let mut cells = Vec::with_capacity(table.columns.len() + META.len());
+        for c in &table.columns {
+            let value = data.get(&c.column.field);
+            match cell::cell(c, value) {
+                Some(cell) => cells.push(cell),
+                None => {
+                    let key = (table.name.clone(), c.column.name.clone());
+                    if self.warned.insert(key) {
+                        let sample = value.map(|v| v.to_string()).unwrap_or_default();
+                        tracing::warn!(stream = %table.name, column = %c.column.name,
+                            column_type = c.actual.sql(), sample = %sample,
+                            "value does not fit its column's type: stored as null there, kept in _raw");
+                    }
+                    cells.push(Cell::Null);
+                }
+            }
+        }
+        let extracted =
+            DateTime::from_timestamp_millis(record.extracted_at).unwrap_or_else(Utc::now);
+        cells.push(Cell::Ts(extracted));
+        cells.push(Cell::Text(run_id.to_owned()));
+        cells.push(Cell::Json(Value::Object(data.clone())));
+        cells
+    }
+}
+
+impl PostgresDestination {
+    async fn write_stream(
+        &mut self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        table: &PgTable,
+        records: &[&Record],
+        run_id: &str,
+    ) -> Result<(), RunError> {
+        let ctx = format!("write {}", table.name);
+        let stage = quote(&format!("_driftbridge_stage_{}", table.name));
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE {stage} (LIKE {}) ON COMMIT DROP",
+            self.qualified(&table.name)
+        ))
+        .await
+        .map_err(|e| pg_err(&ctx, &e))?;
+        let rows: Vec<Vec<Cell>> = last_per_key(records, &table.primary_key)
+            .into_iter()
+            .map(|r| self.row(table, r, run_id))
+            .collect();
+        copy_rows(tx, &stage, table, rows)
+            .await
+            .map_err(|e| pg_err(&format!("{ctx} (COPY)"), &e))?;
+        tx.batch_execute(&table.merge_sql)
+            .await
+            .map_err(|e| pg_err(&format!("{ctx} (merge)"), &e))?;
+        tx.batch_execute(&format!("DROP TABLE {stage}"))
+            .await
+            .map_err(|e| pg_err(&ctx, &e))
+    }
+
+    async fn reject(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        run_id: &str,
+        record: &Record,
+        reason: &str,
+    ) -> Result<(), RunError> {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (run_id, stream, reason, _raw) VALUES ($1, $2, $3, $4)",
+                self.qualified(REJECTED_TABLE)
+            ),
+            &[
+                &run_id,
+                &record.stream,
+                &reason,
+                &Value::Object(record.data.clone()),
+            ],
+        )
+        .await
+        .map_err(|e| pg_err("reject", &e))?;
+        Ok(())
+    }
+
+    async fn write_state(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        scope: &str,
+        state: &[(String, Value)],
+    ) -> Result<(), RunError> {
+        let sql = format!(
+            "INSERT INTO {} (scope, key, state, updated_at) VALUES ($1, $2, $3, now())
+             ON CONFLICT (scope, key) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+            self.qualified(STATE_TABLE)
+        );
+        for (key, value) in state {
+            tx.execute(&sql, &[&scope, key, value])
+                .await
+                .map_err(|e| pg_err("write state", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Group the batch's records by stream (in first-seen order) and split off the rejected.
+    #[allow(clippy::type_complexity)]
+    fn group<'b>(
+        &self,
+        records: &'b [Record],
+    ) -> Result<
+        (
+            Vec<(Arc<PgTable>, Vec<&'b Record>)>,
+            Vec<(&'b Record, String)>,
+        ),
+        RunError,
+    > {
+        let mut groups: Vec<(Arc<PgTable>, Vec<&Record>)> = Vec::new();
+        let mut rejected = Vec::new();
+        for record in records {
+            let table = self.tables.get(&record.stream).ok_or_else(|| {
+                err(
+                    "write",
+                    format!("stream `{}` was not prepared", record.stream),
+                )
+            })?;
+            if let Some(reason) = layout::missing_key(&table.primary_key, &record.data) {
+                rejected.push((record, reason));
+                continue;
+            }
+            match groups.iter_mut().find(|(t, _)| t.name == record.stream) {
+                Some((_, recs)) => recs.push(record),
+                None => groups.push((table.clone(), vec![record])),
+            }
+        }
+        Ok((groups, rejected))
+    }
+}
+
+#[async_trait]
+impl Destination for PostgresDestination {
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    async fn check(&mut self) -> Result<(), RunError> {
+        let client = self.client().await?;
+        check_privileges(&**client, &self.schema, &self.target).await
+    }
+
+    async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
+        let client = self.client().await?;
+        let schema = quote(&self.schema);
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema};
+                 CREATE TABLE IF NOT EXISTS {} (
+                   scope text NOT NULL, key text NOT NULL, state jsonb NOT NULL,
+                   updated_at timestamptz NOT NULL, PRIMARY KEY (scope, key));
+                 CREATE TABLE IF NOT EXISTS {} (
+                   id bigserial PRIMARY KEY, run_id text, stream text NOT NULL,
+                   reason text NOT NULL, _raw jsonb NOT NULL,
+                   rejected_at timestamptz NOT NULL DEFAULT now());",
+                self.qualified(STATE_TABLE),
+                self.qualified(REJECTED_TABLE)
+            ))
+            .await
+            .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
+        for stream in streams {
+            let table = self.prepare_stream(&**client, stream).await?;
+            self.tables.insert(stream.name.clone(), Arc::new(table));
+        }
+        Ok(())
+    }
+
+    async fn load_state(&mut self, scope: &str) -> Result<State, RunError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT key, state FROM {} WHERE scope = $1",
+                    self.qualified(STATE_TABLE)
+                ),
+                &[&scope],
+            )
+            .await
+            .map_err(|e| pg_err("read state", &e))?;
+        let mut state = State::new();
+        for row in rows {
+            state.set(row.get::<_, String>(0), row.get::<_, Value>(1));
+        }
+        Ok(state)
+    }
+
+    async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
+        let (groups, rejected) = self.group(&batch.records)?;
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_err("begin", &e))?;
+        let mut report = CommitReport::default();
+        for stream in &batch.replace {
+            tx.batch_execute(&format!("DELETE FROM {}", self.qualified(stream)))
+                .await
+                .map_err(|e| pg_err(&format!("replace table {stream}"), &e))?;
+        }
+        for (table, records) in &groups {
+            self.write_stream(&tx, table, records, &batch.run_id)
+                .await?;
+            *report.written.entry(table.name.clone()).or_default() += records.len() as u64;
+        }
+        for (record, reason) in &rejected {
+            self.reject(&tx, &batch.run_id, record, reason).await?;
+            report.rejected.push(Rejected {
+                stream: record.stream.clone(),
+                reason: reason.clone(),
+            });
+        }
+        self.write_state(&tx, &batch.scope, &batch.state).await?;
+        tx.commit().await.map_err(|e| pg_err("commit", &e))?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,214 @@
+//! JSONL destination: the shared scenarios, file layout, crash recovery, check.
+
+use crate::harness::{self, data_files, obj, strip_meta, Crash, Sink};
+use async_trait::async_trait;
+use destinations::files::STATE_FILE;
+use destinations::JsonlDestination;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use sync_core::{Batch, Destination, Record};
+
+struct Jsonl(tempfile::TempDir);
+
+impl Jsonl {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    fn dir(&self) -> PathBuf {
+        self.0.path().join("out")
+    }
+}
+
+fn lines(path: &Path) -> Vec<Map<String, Value>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| obj(serde_json::from_str(l).unwrap()))
+        .collect()
+}
+
+#[async_trait]
+impl Sink for Jsonl {
+    fn open(&self) -> Box<dyn Destination> {
+        Box::new(JsonlDestination::open(&self.dir()))
+    }
+    async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
+        data_files(&self.dir(), stream, "jsonl")
+            .iter()
+            .flat_map(|f| lines(f))
+            .map(strip_meta)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn full_sync_lands_every_record_once() {
+    let sink = Jsonl::new();
+    harness::full_sync(&sink).await;
+    let files = data_files(&sink.dir(), "conversations", "jsonl");
+    assert_eq!(files, [sink.dir().join("conversations/run-1.jsonl")]);
+    let first = &lines(&files[0])[0];
+    assert_eq!(first["updatedAt_iso"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(first["_run_id"], "run-1");
+    assert_eq!(
+        first["fieldDriftAddedLater"], "extra 0",
+        "unknown fields kept"
+    );
+    let hidden: Vec<_> = std::fs::read_dir(sink.dir().join("conversations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "no temporary file left: {hidden:?}");
+}
+
+#[tokio::test]
+async fn killed_before_a_commit_and_resumed_lands_every_record_once() {
+    harness::kill_and_resume(&Jsonl::new(), Crash::Before(2)).await;
+}
+
+#[tokio::test]
+async fn killed_after_a_commit_and_resumed_lands_every_record_once() {
+    harness::kill_and_resume(&Jsonl::new(), Crash::After(2)).await;
+}
+
+#[tokio::test]
+async fn unicode_round_trips() {
+    harness::unicode_round_trip(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn schema_change_between_runs_keeps_both_runs() {
+    let sink = Jsonl::new();
+    harness::schema_change(&sink).await;
+    let v2 = lines(&sink.dir().join("conversations/run-v2.jsonl"));
+    assert_eq!(v2[0]["channel"], "email");
+    assert_eq!(v2[0]["score"], "high");
+}
+
+#[tokio::test]
+async fn sandbox_sync_matches_the_sandbox() {
+    harness::sandbox_sync(&Jsonl::new()).await;
+}
+
+fn rec(id: i64) -> Record {
+    Record::new("conversations", obj(json!({"id": id, "status": "open"})))
+}
+
+fn batch(ids: std::ops::Range<i64>, next: i64) -> Batch {
+    Batch {
+        scope: "s".into(),
+        run_id: "r1".into(),
+        records: ids.map(rec).collect(),
+        replace: vec![],
+        state: vec![("list".into(), json!({ "next": next }))],
+    }
+}
+
+async fn prepared(dir: &Path) -> JsonlDestination {
+    let mut d = JsonlDestination::open(dir);
+    d.check().await.unwrap();
+    d.prepare(&[harness::conversations(harness::conversations_schema())])
+        .await
+        .unwrap();
+    d
+}
+
+#[tokio::test]
+async fn crash_between_rename_and_state_is_undone_at_the_next_open() {
+    let sink = Jsonl::new();
+    let dir = sink.dir();
+    let mut d = prepared(&dir).await;
+    d.commit(batch(0..3, 3)).await.unwrap();
+    let state_before = std::fs::read(dir.join(STATE_FILE)).unwrap();
+    d.commit(batch(3..6, 6)).await.unwrap();
+    drop(d);
+    // The process died after publishing the second batch's file but before its state:
+    // the state file is the first commit's, and a temporary file was half written.
+    std::fs::write(dir.join(STATE_FILE), state_before).unwrap();
+    std::fs::write(dir.join("conversations/.r1.jsonl.tmp"), "{\"id\": 9").unwrap();
+
+    let mut again = prepared(&dir).await;
+    let state = again.load_state("s").await.unwrap();
+    assert_eq!(state.get("list"), Some(&json!({"next": 3})));
+    let ids: Vec<Value> = sink
+        .rows("conversations")
+        .await
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [json!(0), json!(1), json!(2)],
+        "uncommitted lines removed"
+    );
+    assert!(!dir.join("conversations/.r1.jsonl.tmp").exists());
+    // The resumed run sends the second batch again: it lands once.
+    again.commit(batch(3..6, 6)).await.unwrap();
+    assert_eq!(sink.rows("conversations").await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_run_file_never_written_to_state_is_removed() {
+    let sink = Jsonl::new();
+    let dir = sink.dir();
+    let mut d = prepared(&dir).await;
+    d.commit(batch(0..2, 2)).await.unwrap();
+    let state_before = std::fs::read(dir.join(STATE_FILE)).unwrap();
+    let mut b = batch(2..4, 4);
+    b.run_id = "r2".into();
+    d.commit(b).await.unwrap();
+    std::fs::write(dir.join(STATE_FILE), state_before).unwrap();
+    prepared(&dir).await;
+    assert_eq!(
+        data_files(&dir, "conversations", "jsonl"),
+        [dir.join("conversations/r1.jsonl")]
+    );
+}
+
+#[tokio::test]
+async fn record_without_primary_key_goes_to_the_rejected_file() {
+    let sink = Jsonl::new();
+    let mut d = prepared(&sink.dir()).await;
+    let mut b = batch(0..1, 1);
+    b.records.push(Record::new(
+        "conversations",
+        obj(json!({"status": "no id"})),
+    ));
+    let report = d.commit(b).await.unwrap();
+    assert_eq!(report.written["conversations"], 1);
+    assert_eq!(
+        report.rejected[0].reason,
+        "primary key field `id` is missing or null"
+    );
+    let rejected = lines(&sink.dir().join("_rejected/r1.jsonl"));
+    assert_eq!(rejected[0]["stream"], "conversations");
+    assert_eq!(rejected[0]["_raw"], json!({"status": "no id"}));
+}
+
+#[tokio::test]
+async fn check_fails_fast_on_a_directory_it_cannot_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut d = JsonlDestination::open(&file.join("out"));
+    let err = d.check().await.unwrap_err();
+    assert!(
+        err.message.starts_with("jsonl: cannot create directory"),
+        "{err}"
+    );
+    assert!(err.message.contains("choose a writable location"), "{err}");
+}
+
+#[tokio::test]
+async fn check_refuses_a_directory_of_foreign_files() {
+    let sink = Jsonl::new();
+    std::fs::create_dir_all(sink.dir().join("conversations")).unwrap();
+    std::fs::write(sink.dir().join("conversations/mine.jsonl"), "{}\n").unwrap();
+    let err = JsonlDestination::open(&sink.dir())
+        .check()
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("not written by driftbridge"), "{err}");
+    assert!(sink.dir().join("conversations/mine.jsonl").exists());
+}

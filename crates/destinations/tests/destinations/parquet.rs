@@ -1,0 +1,140 @@
+//! Parquet destination: the shared scenarios, Arrow schema, zstd, files per checkpoint;
+//! files read back with the parquet crate.
+
+use crate::harness::{self, data_files, obj, Crash, Sink};
+use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_schema::{DataType, TimeUnit};
+use async_trait::async_trait;
+use destinations::ParquetDestination;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use sync_core::Destination;
+
+struct Parquet(tempfile::TempDir);
+
+impl Parquet {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    fn dir(&self) -> PathBuf {
+        self.0.path().join("out")
+    }
+}
+
+fn batches(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let col = batch.column_by_name(name).unwrap();
+    let a = col.as_any().downcast_ref::<StringArray>().unwrap();
+    (0..a.len())
+        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_owned()))
+        .collect()
+}
+
+#[async_trait]
+impl Sink for Parquet {
+    fn open(&self) -> Box<dyn Destination> {
+        Box::new(ParquetDestination::open(&self.dir()))
+    }
+    async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
+        data_files(&self.dir(), stream, "parquet")
+            .iter()
+            .flat_map(|f| batches(f))
+            .flat_map(|b| strings(&b, "_raw"))
+            .map(|raw| obj(serde_json::from_str(&raw.unwrap()).unwrap()))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn full_sync_writes_typed_columns_timestamps_and_zstd() {
+    let sink = Parquet::new();
+    harness::full_sync(&sink).await;
+    let files = data_files(&sink.dir(), "conversations", "parquet");
+    // 10 records, batches of 4 plus the final flush: one file per commit.
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files[0].ends_with("conversations/run-1-000001.parquet"));
+    let batch = &batches(&files[0])[0];
+    let schema = batch.schema();
+    let ty = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
+    assert_eq!(ty("id"), DataType::Int64);
+    assert_eq!(ty("updatedAt"), DataType::Int64);
+    assert_eq!(
+        ty("updatedAt_ts"),
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    );
+    assert_eq!(ty("score"), DataType::Float64);
+    assert_eq!(ty("open"), DataType::Boolean);
+    assert_eq!(ty("status"), DataType::Utf8);
+    assert_eq!(ty("tags"), DataType::Utf8);
+    let ts = batch
+        .column_by_name("updatedAt_ts")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .unwrap()
+        .value(1);
+    assert_eq!(ts, 1_700_000_001_000);
+    let tags = strings(batch, "tags")[0].clone().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&tags).unwrap(),
+        harness::conversation(0)["tags"]
+    );
+    let reader = SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
+    let column = reader.metadata().row_group(0).column(0).compression();
+    assert!(matches!(column, Compression::ZSTD(_)), "{column:?}");
+}
+
+#[tokio::test]
+async fn killed_before_a_commit_and_resumed_lands_every_record_once() {
+    harness::kill_and_resume(&Parquet::new(), Crash::Before(2)).await;
+}
+
+#[tokio::test]
+async fn killed_after_a_commit_and_resumed_lands_every_record_once() {
+    harness::kill_and_resume(&Parquet::new(), Crash::After(1)).await;
+}
+
+#[tokio::test]
+async fn unicode_round_trips() {
+    let sink = Parquet::new();
+    harness::unicode_round_trip(&sink).await;
+    let files = data_files(&sink.dir(), "conversations", "parquet");
+    let statuses: Vec<String> = files
+        .iter()
+        .flat_map(|f| batches(f))
+        .flat_map(|b| strings(&b, "status"))
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(statuses, harness::UNICODE);
+}
+
+#[tokio::test]
+async fn schema_change_gives_the_next_files_the_new_schema() {
+    let sink = Parquet::new();
+    harness::schema_change(&sink).await;
+    let files = data_files(&sink.dir(), "conversations", "parquet");
+    let v2 = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("run-v2-"))
+        .unwrap();
+    let batch = &batches(v2)[0];
+    assert_eq!(strings(batch, "channel")[0].as_deref(), Some("email"));
+    assert_eq!(strings(batch, "score")[0].as_deref(), Some("high"));
+}
+
+#[tokio::test]
+async fn sandbox_sync_matches_the_sandbox() {
+    harness::sandbox_sync(&Parquet::new()).await;
+}

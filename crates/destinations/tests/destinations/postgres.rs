@@ -1,0 +1,390 @@
+//! PostgreSQL destination against the real server (127.0.0.1:5432, database `test`; override
+//! with `DRIFTBRIDGE_TEST_POSTGRES_URL`). Each test writes into its own schema and drops it.
+
+use crate::harness::{self, obj, Crash, Sink};
+use async_trait::async_trait;
+use destinations::PostgresDestination;
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use sync_core::{Batch, Destination, ErrorKind, Record};
+use tokio_postgres::{Client, NoTls};
+
+fn base_url() -> String {
+    std::env::var("DRIFTBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn connect() -> Client {
+    let (client, conn) = tokio_postgres::connect(&base_url(), NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// A schema of its own for one test.
+struct Pg {
+    schema: String,
+    client: Client,
+}
+
+impl Pg {
+    async fn new(test: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let schema = format!(
+            "dbt_{test}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let client = connect().await;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+            .unwrap();
+        Self { schema, client }
+    }
+
+    fn url(&self) -> String {
+        format!("{}?schema={}", base_url(), self.schema)
+    }
+
+    async fn drop_schema(self) {
+        self.client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn column_types(&self, table: &str) -> Vec<(String, String)> {
+        self.client
+            .query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[&self.schema, &table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Sink for Pg {
+    fn open(&self) -> Box<dyn Destination> {
+        Box::new(PostgresDestination::open(&self.url()).unwrap())
+    }
+    async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
+        let sql = format!("SELECT _raw FROM \"{}\".\"{stream}\"", self.schema);
+        match self.client.query(&sql, &[]).await {
+            Ok(rows) => rows.iter().map(|r| obj(r.get::<_, Value>(0))).collect(),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                vec![]
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn full_sync_creates_typed_columns_with_timestamptz_twins() {
+    let pg = Pg::new("full").await;
+    harness::full_sync(&pg).await;
+    let types = pg.column_types("conversations").await;
+    let types: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("id", "bigint"),
+            ("contactId", "bigint"),
+            ("status", "text"),
+            ("updatedAt", "bigint"),
+            ("updatedAt_ts", "timestamp with time zone"),
+            ("score", "double precision"),
+            ("open", "boolean"),
+            ("tags", "jsonb"),
+            ("attributes", "jsonb"),
+            ("_extracted_at", "timestamp with time zone"),
+            ("_run_id", "text"),
+            ("_raw", "jsonb"),
+        ]
+    );
+    let row = pg
+        .client
+        .query_one(
+            &format!(
+                "SELECT to_char(\"updatedAt_ts\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS'),
+                        score, open, attributes, _run_id
+                 FROM \"{}\".conversations WHERE id = 1001",
+                pg.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "2023-11-14T22:13:21.000");
+    assert_eq!(row.get::<_, f64>(1), 0.25);
+    assert!(!row.get::<_, bool>(2));
+    assert_eq!(
+        row.get::<_, Value>(3),
+        harness::conversation(1)["attributes"]
+    );
+    assert_eq!(row.get::<_, String>(4), "run-1");
+    let pk: String = pg
+        .client
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = ($1 || '.conversations')::regclass AND contype = 'p'",
+            &[&format!("\"{}\"", pg.schema)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pk, "PRIMARY KEY (id)");
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn killed_before_a_commit_and_resumed_lands_every_record_once() {
+    let pg = Pg::new("kill_before").await;
+    harness::kill_and_resume(&pg, Crash::Before(2)).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn killed_after_a_commit_and_resumed_lands_every_record_once() {
+    let pg = Pg::new("kill_after").await;
+    harness::kill_and_resume(&pg, Crash::After(2)).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn unicode_round_trips() {
+    let pg = Pg::new("unicode").await;
+    harness::unicode_round_trip(&pg).await;
+    let statuses: Vec<String> = pg
+        .client
+        .query(
+            &format!(
+                "SELECT status FROM \"{}\".conversations ORDER BY id",
+                pg.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(statuses, harness::UNICODE);
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn schema_change_adds_a_column_and_keeps_a_changed_type_in_raw() {
+    let pg = Pg::new("evolve").await;
+    let second = harness::schema_change(&pg).await;
+    let types = pg.column_types("conversations").await;
+    assert!(
+        types.contains(&("channel".into(), "text".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("score".into(), "double precision".into())),
+        "the column keeps its type: {types:?}"
+    );
+    let id = second[0].data["id"].as_i64().unwrap();
+    let row = pg
+        .client
+        .query_one(
+            &format!(
+                "SELECT channel, score, _raw->>'score' FROM \"{}\".conversations WHERE id = $1",
+                pg.schema
+            ),
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("email"));
+    assert_eq!(
+        row.get::<_, Option<f64>>(1),
+        None,
+        "the new value does not fit"
+    );
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("high"));
+    let old: Option<f64> = pg
+        .client
+        .query_one(
+            &format!(
+                "SELECT score FROM \"{}\".conversations WHERE id = 1001",
+                pg.schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old, Some(0.25), "earlier data kept");
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn sandbox_sync_matches_the_sandbox() {
+    let pg = Pg::new("sandbox").await;
+    harness::sandbox_sync(&pg).await;
+    pg.drop_schema().await;
+}
+
+fn batch(records: Vec<Value>, state: Value) -> Batch {
+    Batch {
+        scope: "s".into(),
+        run_id: "r".into(),
+        records: records
+            .into_iter()
+            .map(|v| Record::new("conversations", obj(v)))
+            .collect(),
+        replace: vec![],
+        state: vec![("list".into(), state)],
+    }
+}
+
+async fn prepared(pg: &Pg) -> PostgresDestination {
+    let mut d = PostgresDestination::open(&pg.url()).unwrap();
+    d.check().await.unwrap();
+    d.prepare(&[harness::conversations(harness::conversations_schema())])
+        .await
+        .unwrap();
+    d
+}
+
+#[tokio::test]
+async fn a_failed_commit_writes_neither_records_nor_state() {
+    let pg = Pg::new("atomic").await;
+    let mut d = prepared(&pg).await;
+    d.commit(batch(vec![json!({"id": 1})], json!(1)))
+        .await
+        .unwrap();
+    let mut bad = batch(vec![json!({"id": 2})], json!(2));
+    bad.records.push(Record::new("nope", obj(json!({"id": 3}))));
+    let err = d.commit(bad).await.unwrap_err();
+    assert!(err.message.contains("`nope` was not prepared"), "{err}");
+    assert_eq!(pg.rows("conversations").await.len(), 1);
+    let state = prepared(&pg).await.load_state("s").await.unwrap();
+    assert_eq!(state.get("list"), Some(&json!(1)));
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn upsert_keeps_the_last_version_even_within_one_batch_and_rejects_keyless() {
+    let pg = Pg::new("upsert").await;
+    let mut d = prepared(&pg).await;
+    d.commit(batch(vec![json!({"id": 1, "status": "old"})], json!(1)))
+        .await
+        .unwrap();
+    let report = d
+        .commit(batch(
+            vec![
+                json!({"id": 1, "status": "mid"}),
+                json!({"id": 1, "status": "new"}),
+                json!({"status": "no id"}),
+            ],
+            json!(2),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(report.written["conversations"], 2);
+    assert_eq!(report.rejected.len(), 1);
+    let rows = pg.rows("conversations").await;
+    assert_eq!(rows, [obj(json!({"id": 1, "status": "new"}))]);
+    let rejected: Value = pg
+        .client
+        .query_one(
+            &format!("SELECT _raw FROM \"{}\"._driftbridge_rejected", pg.schema),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rejected, json!({"status": "no id"}));
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn check_names_an_unknown_user_and_an_unreachable_server() {
+    let url = base_url().replace("postgres@", "no_such_user_db@");
+    let mut d = PostgresDestination::open(&url).unwrap();
+    let err = d.check().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Destination);
+    assert!(err.message.contains("cannot connect to"), "{err}");
+    assert!(err.message.contains("no_such_user_db"), "{err}");
+    assert!(err.message.contains("check the host, port"), "{err}");
+
+    let mut d = PostgresDestination::open("postgres://me:secret@127.0.0.1:1/test").unwrap();
+    let err = d.check().await.unwrap_err();
+    assert!(err.message.contains("127.0.0.1:1/test"), "{err}");
+    assert!(
+        !err.message.contains("secret"),
+        "no password in errors: {err}"
+    );
+    assert_eq!(d.describe(), "postgres://me:****@127.0.0.1:1/test");
+}
+
+#[tokio::test]
+async fn check_names_a_missing_privilege() {
+    let pg = Pg::new("privs").await;
+    pg.client
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE driftbridge_test_reader LOGIN;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+             CREATE SCHEMA \"{0}\"; REVOKE CREATE ON SCHEMA \"{0}\" FROM PUBLIC;",
+            pg.schema
+        ))
+        .await
+        .unwrap();
+    let url = base_url().replace("postgres@", "driftbridge_test_reader@");
+    let mut d = PostgresDestination::open(&format!("{url}?schema={}", pg.schema)).unwrap();
+    let err = d.check().await.unwrap_err();
+    assert!(
+        err.message.contains("may not create tables in schema"),
+        "{err}"
+    );
+    assert!(err.message.contains("GRANT CREATE ON SCHEMA"), "{err}");
+    pg.drop_schema().await;
+}
+
+#[test]
+fn a_bad_url_is_refused_at_open() {
+    let err = PostgresDestination::open("postgres://u@h:notaport/db")
+        .err()
+        .unwrap();
+    assert!(err.message.contains("not a valid connection URL"), "{err}");
+    let err = PostgresDestination::open("postgres://u@h/db?schema=")
+        .err()
+        .unwrap();
+    assert!(err.message.contains("`schema=` is empty"), "{err}");
+}
+
+#[tokio::test]
+async fn a_nul_character_is_replaced_instead_of_failing_the_batch() {
+    let pg = Pg::new("nul").await;
+    let mut d = prepared(&pg).await;
+    d.commit(batch(
+        vec![json!({"id": 1, "status": "a\u{0}b", "attributes": {"k\u{0}": ["x\u{0}"]}})],
+        json!(1),
+    ))
+    .await
+    .unwrap();
+    let rows = pg.rows("conversations").await;
+    assert_eq!(
+        rows,
+        [obj(
+            json!({"id": 1, "status": "a\u{fffd}b", "attributes": {"k\u{fffd}": ["x\u{fffd}"]}})
+        )]
+    );
+    pg.drop_schema().await;
+}

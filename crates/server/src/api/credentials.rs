@@ -1,0 +1,353 @@
+//! `/api/v1/credentials`: list, create, get, update, rotate key, delete, test.
+//!
+//! The API key is write-only: requests may carry it (`api_key`), responses never do; they
+//! show `key_mask` (`••••3f9a`). Credentials are addressed by id (`cred_…`) or by name
+//! (case-insensitive).
+
+use crate::check::{self, TestReport};
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use store::{Credential, CredentialUpdate, NewCredential, Store};
+use utoipa::ToSchema;
+
+/// A credential as the API shows it (never the key; only its mask). Timestamps: epoch ms.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialView {
+    /// Stable id, `cred_` + 16 hex digits.
+    pub id: String,
+    /// Unique name (case-insensitive), 1-100 characters.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// `drift`.
+    pub kind: String,
+    /// Normalised base URL, e.g. `https://driftapi.com`.
+    pub base_url: String,
+    /// The key's mask, `••••` + its last 4 characters.
+    pub key_mask: String,
+    /// Request budget per minute.
+    pub rate_limit_per_min: u32,
+    /// `unverified`, `verified` or `failed`.
+    pub status: String,
+    /// Last test time.
+    pub tested_at: Option<i64>,
+    /// Drift org id from the last successful test.
+    pub org_id: Option<i64>,
+    /// Scopes from the last successful test.
+    pub scopes: Vec<String>,
+    /// Token expiry; `null` when it never expires or is untested.
+    pub expires_at: Option<i64>,
+    /// Error of the last failed test or run.
+    pub last_error: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change time.
+    pub updated_at: i64,
+}
+
+impl From<Credential> for CredentialView {
+    fn from(c: Credential) -> Self {
+        CredentialView {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            kind: c.kind,
+            base_url: c.base_url,
+            key_mask: c.key_mask,
+            rate_limit_per_min: c.rate_limit_per_min,
+            status: c.status.to_string(),
+            tested_at: c.tested_at,
+            org_id: c.org_id,
+            scopes: c.scopes,
+            expires_at: c.expires_at,
+            last_error: c.last_error,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/credentials`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCredential {
+    /// Unique name, 1-100 characters.
+    pub name: String,
+    /// Optional description, up to 1000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The Drift access token. Write-only.
+    #[schema(value_type = String, format = Password)]
+    pub api_key: SecretString,
+    /// Base URL; default `https://driftapi.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Request budget per minute; default 600.
+    #[serde(default)]
+    pub rate_limit_per_min: Option<u32>,
+}
+
+/// Body of `PATCH /api/v1/credentials/{id}`: absent fields stay as they are. The key is
+/// changed with `rotate`, not here.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCredential {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description; `""` removes it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New base URL (the credential becomes unverified).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// New request budget per minute.
+    #[serde(default)]
+    pub rate_limit_per_min: Option<u32>,
+}
+
+/// Body of `POST /api/v1/credentials/{id}/rotate`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// The new Drift access token. Write-only.
+    #[schema(value_type = String, format = Password)]
+    pub api_key: SecretString,
+}
+
+/// Body of `POST /api/v1/credentials/{id}/test` (optional).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// Streams / write targets whose scopes to check (`conversations`, `push:contacts`, `all`).
+    #[serde(default, rename = "for")]
+    pub uses: Vec<String>,
+}
+
+/// Answer of a test: the report and the credential as stored after it.
+#[derive(Serialize, ToSchema)]
+pub struct TestResponse {
+    /// Step-by-step report.
+    pub test: TestReport,
+    /// The credential after the test (status, tested_at, org_id, scopes).
+    pub credential: CredentialView,
+}
+
+/// Query of `DELETE /api/v1/credentials/{id}`.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// Delete even while data sources, destinations or flows use it (they lose it).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Routes under `/api/v1/credentials`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/credentials", get(list).post(create))
+        .route("/credentials/{id}", get(show).patch(update).delete(delete))
+        .route("/credentials/{id}/rotate", post(rotate))
+        .route("/credentials/{id}/test", post(test))
+}
+
+/// Find a credential by id (`cred_…`) or name.
+pub(crate) fn resolve(store: &Store, key: &str) -> ApiResult<Credential> {
+    if key.starts_with("cred_") {
+        if let Some(c) = store.list_credentials()?.into_iter().find(|c| c.id == key) {
+            return Ok(c);
+        }
+    }
+    Ok(store.credential(key)?)
+}
+
+/// Validate every field of a new credential, collecting all errors (not only the first).
+pub(crate) fn validate_new(
+    name: &str,
+    description: Option<&str>,
+    base_url: &str,
+    api_key: &SecretString,
+    rate_limit_per_min: u32,
+) -> Result<(), Vec<crate::problem::FieldError>> {
+    use store::validate as v;
+    let results = [
+        v::name(name).err(),
+        v::description(description).err(),
+        v::api_key(api_key).err(),
+        v::base_url(base_url).err(),
+        v::rate_limit_per_min(rate_limit_per_min).err(),
+    ];
+    let errors: Vec<_> = results
+        .into_iter()
+        .flatten()
+        .filter_map(|e| match e {
+            store::StoreError::Invalid { field, message } => Some(crate::problem::FieldError {
+                field: field.to_string(),
+                message,
+            }),
+            _ => None,
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials",
+    responses((status = 200, body = [CredentialView]), (status = 401, body = Problem)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<CredentialView>>> {
+    let list = state.store.list_credentials()?;
+    Ok(Json(list.into_iter().map(CredentialView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", request_body = CreateCredential,
+    responses((status = 201, body = CredentialView), (status = 409, body = Problem),
+        (status = 422, body = Problem), (status = 401, body = Problem)))]
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<CreateCredential>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let base_url = body
+        .base_url
+        .clone()
+        .unwrap_or_else(|| store::validate::DEFAULT_BASE_URL.to_string());
+    let rate = body
+        .rate_limit_per_min
+        .unwrap_or(store::validate::DEFAULT_RATE_LIMIT_PER_MIN);
+    validate_new(
+        &body.name,
+        body.description.as_deref(),
+        &base_url,
+        &body.api_key,
+        rate,
+    )
+    .map_err(ApiError::Validation)?;
+    let credential = state.store.add_credential(&NewCredential {
+        name: body.name,
+        description: body.description,
+        base_url: Some(base_url),
+        api_key: body.api_key,
+        rate_limit_per_min: rate,
+    })?;
+    tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
+    let location = format!("/api/v1/credentials/{}", credential.id);
+    let view = CredentialView::from(credential);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials",
+    params(("id" = String, Path, description = "credential id or name")),
+    responses((status = 200, body = CredentialView), (status = 404, body = Problem)))]
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
+    Ok(Json(resolve(&state.store, &id)?.into()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/credentials/{id}", tag = "credentials", request_body = UpdateCredential,
+    params(("id" = String, Path, description = "credential id or name")),
+    responses((status = 200, body = CredentialView), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateCredential>, JsonRejection>,
+) -> ApiResult<Json<CredentialView>> {
+    let Json(body) = body?;
+    let current = resolve(&state.store, &id)?;
+    let update = CredentialUpdate {
+        name: body.name,
+        description: body.description.map(Some),
+        base_url: body.base_url,
+        rate_limit_per_min: body.rate_limit_per_min,
+    };
+    Ok(Json(
+        state
+            .store
+            .update_credential(&current.name, &update)?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/rotate", tag = "credentials", request_body = RotateKey,
+    params(("id" = String, Path, description = "credential id or name")),
+    responses((status = 200, body = CredentialView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<RotateKey>, JsonRejection>,
+) -> ApiResult<Json<CredentialView>> {
+    let Json(body) = body?;
+    let current = resolve(&state.store, &id)?;
+    let rotated = state
+        .store
+        .rotate_credential_key(&current.name, &body.api_key)?;
+    tracing::info!(credential = %rotated.name, "credential key rotated");
+    Ok(Json(rotated.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id or name"), DeleteQuery),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let current = resolve(&state.store, &id)?;
+    state.store.delete_credential(&current.name, query.force)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/test", tag = "credentials", request_body(content = TestRequest, description = "optional"),
+    params(("id" = String, Path, description = "credential id or name")),
+    responses((status = 200, body = TestResponse, description = "the test ran; see test.status"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<TestResponse>> {
+    let uses = if body.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        serde_json::from_slice::<TestRequest>(&body)
+            .map_err(|e| ApiError::field("for", format!("the body is not a test request: {e}")))?
+            .uses
+    };
+    let current = resolve(&state.store, &id)?;
+    let (report, _) = run_test(&state, &current, &uses).await?;
+    let credential = resolve(&state.store, &current.id)?.into();
+    Ok(Json(TestResponse {
+        test: report,
+        credential,
+    }))
+}
+
+/// Test a stored credential and record the result (and a metric).
+pub(crate) async fn run_test(
+    state: &AppState,
+    credential: &Credential,
+    uses: &[String],
+) -> ApiResult<(TestReport, Option<check::TestFailure>)> {
+    let key = state.store.credential_api_key(&credential.name)?;
+    let (report, failure) = check::test_credential(&state.store, credential, key, uses).await?;
+    crate::metrics::credential_tested(&credential.name, &report.status);
+    Ok((report, failure))
+}

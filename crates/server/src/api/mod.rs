@@ -1,0 +1,18 @@
+//! The REST API under `/api/v1`. Every route needs the admin token (or a UI session); errors
+//! are `application/problem+json` (see [`crate::problem`]).
+
+pub mod credentials;
+pub mod openapi;
+pub mod runs;
+pub mod sources;
+
+use crate::AppState;
+use axum::Router;
+
+/// All `/api/v1` routes (without the prefix and without the auth layer).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(credentials::router())
+        .merge(sources::router())
+        .merge(runs::router())
+}

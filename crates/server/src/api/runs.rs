@@ -1,0 +1,146 @@
+//! `/api/v1/runs`: run history and live status, cancel. `/api/v1/destinations`: not in the
+//! server yet (501).
+
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::runner::LiveFigures;
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A run: the stored record plus, while it runs, live figures. Timestamps: epoch ms.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunView {
+    /// Run id.
+    pub id: String,
+    /// Data source name, when started from one.
+    pub flow: Option<String>,
+    /// Credential name.
+    pub credential: String,
+    /// Destination.
+    pub destination: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Streams selected.
+    pub streams: Vec<String>,
+    /// `running`, `succeeded`, `failed`, `partial` or `cancelled`.
+    pub status: String,
+    /// Start time.
+    pub started_at: i64,
+    /// End time.
+    pub finished_at: Option<i64>,
+    /// Error of a failed run, with the fix when there is one.
+    pub error: Option<String>,
+    /// The stored summary (per-stream figures, totals) once finished; `{}` before.
+    #[schema(value_type = Object)]
+    pub summary: serde_json::Value,
+    /// Figures while it runs.
+    pub live: Option<LiveFigures>,
+}
+
+/// The view of run `id`.
+pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
+    let r = state.store.get_run(id)?;
+    let live = if r.status == "running" {
+        state.runner.live(id).map(|l| l.figures())
+    } else {
+        None
+    };
+    Ok(RunView {
+        id: r.id,
+        flow: r.flow,
+        credential: r.credential,
+        destination: r.destination,
+        mode: r.mode,
+        streams: r.streams,
+        status: r.status,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        error: r.error,
+        summary: r.summary,
+        live,
+    })
+}
+
+/// Query of `GET /api/v1/runs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RunsQuery {
+    /// Only runs of this data source.
+    pub source: Option<String>,
+    /// At most this many (default 50, at most 500), newest first.
+    pub limit: Option<usize>,
+}
+
+/// Routes under `/api/v1/runs` and the 501 for `/api/v1/destinations`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/runs", get(list))
+        .route("/runs/{id}", get(show))
+        .route("/runs/{id}/cancel", post(cancel))
+        .route("/destinations", any(destinations))
+        .route("/destinations/{*rest}", any(destinations))
+}
+
+/// Runs newest first, optionally of one source.
+pub(crate) fn list_views(
+    state: &AppState,
+    source: Option<&str>,
+    limit: usize,
+) -> ApiResult<Vec<RunView>> {
+    let wanted = source.map(store::validate::name_key);
+    let runs = state
+        .store
+        .list_runs(if wanted.is_some() { 500 } else { limit })?;
+    runs.into_iter()
+        .filter(|r| match &wanted {
+            Some(w) => r.flow.as_deref().map(store::validate::name_key).as_ref() == Some(w),
+            None => true,
+        })
+        .take(limit)
+        .map(|r| view(state, &r.id))
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunsQuery),
+    responses((status = 200, body = [RunView]), (status = 401, body = Problem)))]
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<RunView>>> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    Ok(Json(list_views(&state, q.source.as_deref(), limit)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "run id")),
+    responses((status = 200, body = RunView), (status = 404, body = Problem)))]
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
+    Ok(Json(view(&state, &id)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "run id")),
+    responses((status = 202, body = RunView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunView>)> {
+    let current = view(&state, &id)?;
+    let live = state.runner.live(&id).ok_or_else(|| {
+        ApiError::NotRunning(format!(
+            "run {id} is not running (status {}); nothing to cancel",
+            current.status
+        ))
+    })?;
+    live.cancel();
+    Ok((StatusCode::ACCEPTED, Json(current)))
+}
+
+async fn destinations() -> ApiError {
+    ApiError::NotImplemented(
+        "data destinations (records -> Drift) are not served by the REST API yet; use `driftbridge push` on the command line".into(),
+    )
+}

@@ -1,0 +1,446 @@
+//! `/api/v1/sources`: data sources (Drift streams into a sink) — create, list, get, update,
+//! delete, run now — and their schedules.
+//!
+//! A source's options (mode, sink, schedule) are kept in the store's `config` column as
+//! [`SourceOptions`]. Saving checks the credential's scopes against the chosen streams
+//! (REFERENCE §3): missing scopes are a 422 on `streams`.
+
+use super::runs::RunView;
+use crate::check;
+use crate::problem::{ApiError, ApiResult, FieldError, Problem};
+use crate::runner::{StartError, SyncJob};
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use store::{SourceRecord, SourceUpdate};
+use utoipa::ToSchema;
+
+/// Longest schedule interval, minutes (one week).
+pub const MAX_EVERY_MINUTES: u32 = 7 * 24 * 60;
+
+/// When a source runs by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Run every this many minutes (1 to 10080), counted from the start of the last run.
+    pub every_minutes: u32,
+}
+
+/// Per-use options of a data source.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourceOptions {
+    /// `full` (read everything each run) or `incremental` (changes since the last run).
+    pub mode: String,
+    /// Where records go: `sqlite:PATH`, `postgres://…`, `jsonl:DIR`, `csv:DIR`, `parquet:DIR`.
+    pub sink: String,
+    /// Optional schedule.
+    pub schedule: Option<Schedule>,
+}
+
+/// A data source as the API shows it. Timestamps: epoch ms.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SourceView {
+    /// Stable id, `src_…`.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Credential name (`null` if it was force-deleted).
+    pub credential: Option<String>,
+    /// Streams read.
+    pub streams: Vec<String>,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Sink.
+    pub sink: String,
+    /// Schedule, if any.
+    pub schedule: Option<Schedule>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change time.
+    pub updated_at: i64,
+}
+
+impl SourceView {
+    pub(crate) fn new(s: SourceRecord) -> Self {
+        let options: Option<SourceOptions> = serde_json::from_value(s.config).ok();
+        let options = options.unwrap_or(SourceOptions {
+            mode: "incremental".into(),
+            sink: String::new(),
+            schedule: None,
+        });
+        SourceView {
+            id: s.id,
+            name: s.name,
+            credential: s.credential,
+            streams: s.streams,
+            mode: options.mode,
+            sink: options.sink,
+            schedule: options.schedule,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/sources`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSource {
+    /// Unique name, 1-100 characters.
+    pub name: String,
+    /// Credential name or id.
+    pub credential: String,
+    /// Streams (see `GET /api/v1/streams`), or `["all"]`.
+    pub streams: Vec<String>,
+    /// `incremental` (default) or `full`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Sink; default `sqlite:<data dir>/driftbridge-data.db`.
+    #[serde(default)]
+    pub sink: Option<String>,
+    /// Optional schedule.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+}
+
+/// Body of `PATCH /api/v1/sources/{id}`: absent fields stay as they are; `schedule: null`
+/// removes the schedule.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSource {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New credential.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// New streams.
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
+    /// New mode.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// New sink.
+    #[serde(default)]
+    pub sink: Option<String>,
+    /// New schedule; `null` removes it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Schedule>)]
+    pub schedule: Option<Option<Schedule>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// A stream that can be read from Drift.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamInfo {
+    /// Stream name.
+    pub name: String,
+    /// OAuth scope it needs (REFERENCE §3).
+    pub scope: String,
+}
+
+/// Routes under `/api/v1/sources` and `/api/v1/streams`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/streams", get(streams))
+        .route("/sources", get(list).post(create))
+        .route("/sources/{id}", get(show).patch(update).delete(delete))
+        .route("/sources/{id}/run", post(run_now))
+}
+
+/// The default sink of a new source.
+pub(crate) fn default_sink(state: &AppState) -> String {
+    format!(
+        "sqlite:{}",
+        state.store.data_dir().join("driftbridge-data.db").display()
+    )
+}
+
+#[utoipa::path(get, path = "/api/v1/streams", tag = "sources",
+    responses((status = 200, body = [StreamInfo])))]
+async fn streams() -> Json<Vec<StreamInfo>> {
+    Json(
+        store::scopes::STREAM_SCOPES
+            .iter()
+            .map(|(n, s)| StreamInfo {
+                name: n.to_string(),
+                scope: s.to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// Check every field of a source; returns the normalised options and streams.
+pub(crate) fn validate(
+    state: &AppState,
+    name: &str,
+    credential: &str,
+    streams: &[String],
+    options: &SourceOptions,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut push = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    if let Err(store::StoreError::Invalid { message, .. }) = store::validate::name(name) {
+        push(
+            "name",
+            message
+                .replace("credential name", "data source name")
+                .replace("--name NAME", "a name"),
+        );
+    }
+    if state.store.credential(credential).is_err()
+        && crate::api::credentials::resolve(&state.store, credential).is_err()
+    {
+        push("credential", format!("no credential \"{credential}\"; pick one of the credentials on the Authenticate screen or add one"));
+    }
+    if streams.is_empty() {
+        push("streams", "choose at least one stream".into());
+    } else if let Err(e) = store::scopes::required_scopes(streams) {
+        push(
+            "streams",
+            e.to_string().trim_start_matches("for: ").to_string(),
+        );
+    }
+    if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
+        push("mode", e);
+    }
+    if let Err(e) = options.sink.parse::<destinations::DestinationSpec>() {
+        push("sink", e);
+    }
+    if let Some(s) = &options.schedule {
+        if s.every_minutes == 0 || s.every_minutes > MAX_EVERY_MINUTES {
+            push(
+                "schedule",
+                format!(
+                    "every {} minutes is out of range; use 1 to {MAX_EVERY_MINUTES}",
+                    s.every_minutes
+                ),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Test the credential for the chosen streams: missing scopes or a rejected key are field
+/// errors (REFERENCE §3 scopes; DESIGN.md §1 step 2).
+pub(crate) async fn scope_check(
+    state: &AppState,
+    credential: &str,
+    streams: &[String],
+) -> ApiResult<()> {
+    let c = crate::api::credentials::resolve(&state.store, credential)?;
+    let (report, failure) = crate::api::credentials::run_test(state, &c, streams).await?;
+    match failure {
+        None => Ok(()),
+        Some(f) if f.kind == check::FailureKind::MissingScopes => Err(ApiError::field(
+            "streams",
+            format!(
+                "credential \"{}\" lacks the scopes {} that these streams need; pick other streams or rotate the key to a token with those scopes",
+                c.name,
+                report.missing_scopes.join(", ")
+            ),
+        )),
+        Some(f) => Err(ApiError::field("credential", f.message)),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
+    responses((status = 200, body = [SourceView]), (status = 401, body = Problem)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>> {
+    Ok(Json(
+        state
+            .store
+            .list_sources()?
+            .into_iter()
+            .map(SourceView::new)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = CreateSource,
+    responses((status = 201, body = SourceView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<CreateSource>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let options = SourceOptions {
+        mode: body.mode.unwrap_or_else(|| "incremental".into()),
+        sink: body.sink.unwrap_or_else(|| default_sink(&state)),
+        schedule: body.schedule,
+    };
+    let view = save_new(
+        &state,
+        &body.name,
+        &body.credential,
+        &body.streams,
+        &options,
+    )
+    .await?;
+    let location = format!("/api/v1/sources/{}", view.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// Validate, check scopes, and create a source (shared with the UI wizard).
+pub(crate) async fn save_new(
+    state: &AppState,
+    name: &str,
+    credential: &str,
+    streams: &[String],
+    options: &SourceOptions,
+) -> ApiResult<SourceView> {
+    validate(state, name, credential, streams, options).map_err(ApiError::Validation)?;
+    if let Ok(existing) = state.store.source(name) {
+        return Err(ApiError::Duplicate(format!(
+            "data source name \"{}\" is already taken (names are case-insensitive, it clashes with \"{}\"); choose another name",
+            name.trim(),
+            existing.name
+        )));
+    }
+    scope_check(state, credential, streams).await?;
+    let credential = crate::api::credentials::resolve(&state.store, credential)?;
+    let config = serde_json::to_value(options).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = state
+        .store
+        .create_source(name, &credential.name, streams, &config)?;
+    tracing::info!(source = %record.name, "data source saved");
+    Ok(SourceView::new(record))
+}
+
+#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "sources",
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 200, body = SourceView), (status = 404, body = Problem)))]
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SourceView>> {
+    Ok(Json(SourceView::new(state.store.source(&id)?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 200, body = SourceView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateSource>, JsonRejection>,
+) -> ApiResult<Json<SourceView>> {
+    let Json(body) = body?;
+    let current = SourceView::new(state.store.source(&id)?);
+    let name = body.name.clone().unwrap_or(current.name.clone());
+    let credential = body
+        .credential
+        .clone()
+        .or(current.credential.clone())
+        .unwrap_or_default();
+    let streams = body.streams.clone().unwrap_or(current.streams.clone());
+    let options = SourceOptions {
+        mode: body.mode.unwrap_or(current.mode),
+        sink: body.sink.unwrap_or(current.sink),
+        schedule: body.schedule.unwrap_or(current.schedule),
+    };
+    validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
+    if body.credential.is_some() || body.streams.is_some() {
+        scope_check(&state, &credential, &streams).await?;
+    }
+    let credential = crate::api::credentials::resolve(&state.store, &credential)?;
+    let update = SourceUpdate {
+        name: body.name,
+        credential: Some(credential.name),
+        streams: Some(streams),
+        config: Some(
+            serde_json::to_value(&options).map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+    };
+    Ok(Json(SourceView::new(
+        state.store.update_source(&current.id, &update)?,
+    )))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "sources",
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.store.delete_source(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/sources/{id}/run", tag = "sources",
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 202, body = RunView, description = "the run started; poll its Location"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let source = SourceView::new(state.store.source(&id)?);
+    let run_id = start_source(&state, &source)?;
+    let view = super::runs::view(&state, &run_id)?;
+    let location = format!("/api/v1/runs/{run_id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// Start a run of `source` (run now, or the scheduler). Returns the run id.
+pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<String> {
+    let credential = source.credential.clone().ok_or_else(|| {
+        ApiError::field(
+            "credential",
+            format!(
+                "data source \"{}\" has no credential (it was deleted); give it one",
+                source.name
+            ),
+        )
+    })?;
+    let job = SyncJob {
+        credential,
+        streams: source.streams.clone(),
+        destination: source
+            .sink
+            .parse()
+            .map_err(|e: String| ApiError::field("sink", e))?,
+        mode: source
+            .mode
+            .parse()
+            .map_err(|e: String| ApiError::field("mode", e))?,
+        flow: Some(source.name.clone()),
+    };
+    state
+        .runner
+        .start(state.store.clone(), job)
+        .map_err(|e| match e {
+            StartError::Store(e) => e.into(),
+            StartError::Invalid { field, message } => ApiError::field(field, message),
+            StartError::Destination(message) => ApiError::field("sink", message),
+        })
+}

@@ -1,0 +1,378 @@
+//! Testing a credential against Drift (`POST /app/token_info`, REFERENCE §2.3), step by step,
+//! and comparing its scopes with the intended use (REFERENCE §3, DESIGN.md §2).
+//!
+//! Shared by the REST API, the web UI and `driftbridge credentials test` (the CLI prints the
+//! same steps), so the checks and their messages exist once.
+
+use secrecy::SecretString;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use store::{Credential, CredentialTest, Store, StoreError};
+use utoipa::ToSchema;
+
+/// One step of a test, in order: `host_reached`, `token_accepted`, `org_id`, `scopes`,
+/// `expires`, then, when uses were named, `least_privilege` (a warning, only when the token
+/// has scopes the uses do not need) and `scope_coverage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TestStep {
+    /// Step name (see above).
+    pub step: String,
+    /// `ok`, `failed`, `warning` or `unknown`.
+    pub outcome: String,
+    /// What was found, for people (e.g. `org id: 1234`).
+    pub detail: String,
+}
+
+/// What a test found. Also the `--json` output of `credentials test`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TestReport {
+    /// Credential name.
+    pub credential: String,
+    /// Base URL tested.
+    pub base_url: String,
+    /// Host (and port) contacted.
+    pub host: String,
+    /// Step 1: an HTTP answer came back.
+    pub host_reached: bool,
+    /// Step 2: Drift accepted the token.
+    pub token_accepted: bool,
+    /// Step 3: org id.
+    pub org_id: Option<i64>,
+    /// Step 4: scopes granted.
+    pub scopes: Vec<String>,
+    /// Step 5: `expires_in` as sent, milliseconds; 0 = never expires.
+    pub expires_in_ms: Option<i64>,
+    /// Expiry, epoch ms; `None` when it never expires or is unknown.
+    pub expires_at: Option<i64>,
+    /// Scopes the named uses need (empty when none were named).
+    pub needed_scopes: Vec<String>,
+    /// Needed but not granted.
+    pub missing_scopes: Vec<String>,
+    /// Granted but not needed (least-privilege warning); only when uses were named.
+    pub extra_scopes: Vec<String>,
+    /// `verified` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The steps, in order, for display.
+    pub steps: Vec<TestStep>,
+}
+
+/// Why a test failed; front ends map it to an exit code or a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The host could not be reached (network, DNS, timeout).
+    Unreachable,
+    /// Drift rejected the token (401/403/invalid).
+    Rejected,
+    /// Rate limited while testing.
+    RateLimited,
+    /// The credential cannot be used as configured (bad base URL).
+    Config,
+    /// The token works but lacks scopes the named uses need.
+    MissingScopes,
+    /// Anything else (5xx, undecodable answer).
+    Other,
+}
+
+/// A failed test: what kind, and the message (names the fix; never contains the key).
+#[derive(Debug, Clone)]
+pub struct TestFailure {
+    /// Kind of failure.
+    pub kind: FailureKind,
+    /// Message for people.
+    pub message: String,
+}
+
+/// Test a stored credential with `key`, store the result on it, and return the report plus
+/// the failure, if any. `uses`: stream names / write targets whose scopes are checked
+/// (see [`store::scopes::required_scopes`]).
+///
+/// Errors: [`StoreError::Invalid`] (field `for`) for an unknown use, store errors when the
+/// result cannot be saved. A failed test is not an error: see the returned failure.
+pub async fn test_credential(
+    store: &Store,
+    credential: &Credential,
+    key: SecretString,
+    uses: &[String],
+) -> Result<(TestReport, Option<TestFailure>), StoreError> {
+    let needed = store::scopes::required_scopes(uses)?;
+    let (report, failure) = probe(
+        &credential.name,
+        &credential.base_url,
+        credential.rate_limit_per_min,
+        key,
+        &needed,
+    )
+    .await;
+    let stored = match &failure {
+        Some(f) if !report.token_accepted => CredentialTest::failed(f.message.clone()),
+        _ => CredentialTest::verified(report.org_id, report.scopes.clone(), report.expires_at),
+    };
+    store.record_credential_test(&credential.name, &stored)?;
+    Ok((report, failure))
+}
+
+/// Test a key against `base_url` without storing anything (the web UI's Test button before
+/// Save). `name` is used in messages only.
+pub async fn probe(
+    name: &str,
+    base_url: &str,
+    rate_limit_per_min: u32,
+    key: SecretString,
+    needed: &BTreeSet<String>,
+) -> (TestReport, Option<TestFailure>) {
+    let mut report = TestReport {
+        credential: name.to_string(),
+        base_url: base_url.to_string(),
+        host: host_of(base_url),
+        host_reached: false,
+        token_accepted: false,
+        org_id: None,
+        scopes: Vec::new(),
+        expires_in_ms: None,
+        expires_at: None,
+        needed_scopes: needed.iter().cloned().collect(),
+        missing_scopes: Vec::new(),
+        extra_scopes: Vec::new(),
+        status: "failed".into(),
+        error: None,
+        steps: Vec::new(),
+    };
+    tracing::debug!(credential = %name, host = %report.host, "calling token_info");
+    let failure = match call_token_info(base_url, rate_limit_per_min, key).await {
+        Ok(info) => accepted(&mut report, &info, needed),
+        Err(e) => Some(rejected(&mut report, &e)),
+    };
+    report.status = match &failure {
+        Some(_) if !report.token_accepted => "failed",
+        _ => "verified",
+    }
+    .to_string();
+    report.error = failure.as_ref().map(|f| f.message.clone());
+    (report, failure)
+}
+
+async fn call_token_info(
+    base_url: &str,
+    rate_limit_per_min: u32,
+    key: SecretString,
+) -> Result<drift_client::TokenInfo, drift_client::Error> {
+    let client = drift_client::Client::builder(base_url, key)
+        .rate_limit_per_min(rate_limit_per_min)
+        .timeout(Duration::from_secs(20))
+        .max_retries(2)
+        .backoff(Duration::from_millis(200), Duration::from_secs(2))
+        .build()?;
+    client.token_info().await
+}
+
+fn step(report: &mut TestReport, name: &str, outcome: &str, detail: String) {
+    report.steps.push(TestStep {
+        step: name.to_string(),
+        outcome: outcome.to_string(),
+        detail,
+    });
+}
+
+fn accepted(
+    report: &mut TestReport,
+    info: &drift_client::TokenInfo,
+    needed: &BTreeSet<String>,
+) -> Option<TestFailure> {
+    report.host_reached = true;
+    report.token_accepted = true;
+    report.org_id = info.org_id;
+    report.scopes = info.scopes.clone();
+    report.expires_in_ms = Some(info.expires_in_ms);
+    report.expires_at = expires_at(info);
+    let host = report.host.clone();
+    step(
+        report,
+        "host_reached",
+        "ok",
+        format!("host reached: {host}"),
+    );
+    step(report, "token_accepted", "ok", "token accepted".into());
+    match info.org_id {
+        Some(org) => step(report, "org_id", "ok", format!("org id: {org}")),
+        None => step(
+            report,
+            "org_id",
+            "unknown",
+            "org id: not reported by Drift".into(),
+        ),
+    }
+    let scopes = if info.scopes.is_empty() {
+        "(none)".to_string()
+    } else {
+        info.scopes.join(" ")
+    };
+    step(report, "scopes", "ok", format!("scopes: {scopes}"));
+    let expiry = describe_expiry(info.expires_in_ms, report.expires_at);
+    step(report, "expires", "ok", format!("expires: {expiry}"));
+    if needed.is_empty() {
+        return None;
+    }
+    scope_coverage(report, &info.scopes, needed)
+}
+
+fn scope_coverage(
+    report: &mut TestReport,
+    granted: &[String],
+    needed: &BTreeSet<String>,
+) -> Option<TestFailure> {
+    let check = store::scopes::check_scopes(granted, needed);
+    report.missing_scopes = check.missing.clone();
+    report.extra_scopes = check.extra.clone();
+    if !check.extra.is_empty() {
+        let warning = least_privilege_warning(report);
+        step(report, "least_privilege", "warning", warning);
+    }
+    if check.missing.is_empty() {
+        let covered = report.needed_scopes.join(", ");
+        step(
+            report,
+            "scope_coverage",
+            "ok",
+            format!("scopes cover: {covered}"),
+        );
+        return None;
+    }
+    let missing = check.missing.join(", ");
+    step(
+        report,
+        "scope_coverage",
+        "failed",
+        format!("missing scopes: {missing}"),
+    );
+    let name = &report.credential;
+    Some(TestFailure {
+        kind: FailureKind::MissingScopes,
+        message: format!(
+            "credential \"{name}\" is missing scopes needed for what --for names: {missing}; create a Drift token with these scopes and run `driftbridge credentials rotate {name}`"
+        ),
+    })
+}
+
+/// The least-privilege warning for a report with extra scopes (empty when there are none).
+pub fn least_privilege_warning(report: &TestReport) -> String {
+    if report.extra_scopes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "least privilege: the token has scopes that the named uses do not need: {}; consider a token with only {}",
+        report.extra_scopes.join(", "),
+        report.needed_scopes.join(", ")
+    )
+}
+
+fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure {
+    use drift_client::Error as E;
+    let name = report.credential.clone();
+    let host = report.host.clone();
+    let (reached, kind, message) = match error {
+        E::Transport { .. } | E::Timeout { .. } => (
+            false,
+            FailureKind::Unreachable,
+            format!("could not reach the host {host}: {error}; check the base URL and the network"),
+        ),
+        E::Unauthorized { .. } | E::Forbidden { .. } | E::Invalid { .. } => (
+            true,
+            FailureKind::Rejected,
+            format!("Drift rejected the API key of credential \"{name}\" ({error}); set a valid token with `driftbridge credentials rotate {name}`"),
+        ),
+        E::RateLimited { .. } => (
+            true,
+            FailureKind::RateLimited,
+            format!("rate limited while testing credential \"{name}\" ({error}); try again later"),
+        ),
+        E::Config { .. } => (
+            false,
+            FailureKind::Config,
+            format!("credential \"{name}\" cannot be used: {error}"),
+        ),
+        _ => (
+            true,
+            FailureKind::Other,
+            format!("testing credential \"{name}\" failed: {error}"),
+        ),
+    };
+    report.host_reached = reached;
+    if reached {
+        step(
+            report,
+            "host_reached",
+            "ok",
+            format!("host reached: {host}"),
+        );
+        step(
+            report,
+            "token_accepted",
+            "failed",
+            format!("token accepted: {error}"),
+        );
+    } else {
+        step(
+            report,
+            "host_reached",
+            "failed",
+            format!("host reached: could not reach {host}"),
+        );
+    }
+    TestFailure { kind, message }
+}
+
+/// Expiry in epoch ms; `None` when `expires_in` is 0 (never, REFERENCE §2.3).
+///
+/// REFERENCE §11 leaves open whether `expires_in` counts from `created_at` (the token's
+/// lifetime) or from now (what is left). Drift has just accepted the token, so it has not
+/// expired: `created_at + expires_in` is used when it lies in the future, otherwise
+/// `now + expires_in` (the remaining-time reading, which the sandbox serves).
+fn expires_at(info: &drift_client::TokenInfo) -> Option<i64> {
+    if info.expires_in_ms == 0 {
+        return None;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let from_now = now.saturating_add(info.expires_in_ms);
+    Some(info.expires_at().filter(|at| *at > now).unwrap_or(from_now))
+}
+
+fn describe_expiry(expires_in_ms: i64, expires_at: Option<i64>) -> String {
+    match expires_at {
+        None if expires_in_ms == 0 => "never (expires_in 0)".to_string(),
+        None => "unknown".to_string(),
+        Some(at) => {
+            let left_ms = at - chrono::Utc::now().timestamp_millis();
+            let when = format_time(at);
+            if left_ms <= 0 {
+                format!("{when} (already expired)")
+            } else {
+                let minutes = left_ms / 60_000;
+                format!("{when} (in {}h {:02}m)", minutes / 60, minutes % 60)
+            }
+        }
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 UTC (seconds precision).
+pub fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `host[:port]` of a base URL, for messages.
+pub fn host_of(base_url: &str) -> String {
+    url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| base_url.to_string())
+}

@@ -1,0 +1,116 @@
+//! Prometheus metrics at `/metrics` (text format 0.0.4), through the `metrics` facade.
+//!
+//! One recorder per process, installed on first use: several servers in one process (tests)
+//! share it, which is why tests compare before/after values. Names:
+//!
+//! - `driftbridge_http_requests_total{method, route, status}`: API and UI requests.
+//! - `driftbridge_credential_tests_total{credential, status}`: credential tests.
+//! - `driftbridge_drift_requests_total{credential}`, `driftbridge_drift_rate_limited_total`,
+//!   `driftbridge_drift_retries_total`, `driftbridge_drift_waits_total`,
+//!   `driftbridge_drift_wait_seconds_total`: Drift API use per credential, from runs.
+//! - `driftbridge_records_total{stream}`: records written per stream.
+//! - `driftbridge_runs_total{status}`, `driftbridge_run_duration_seconds{status}`: runs.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide recorder (once). `None` when another recorder was installed
+/// first (metrics are then not served).
+fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics will be empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Make sure the recorder exists (call at start-up so early events are counted).
+pub fn init() {
+    let _ = handle();
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub async fn render() -> Response {
+    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Middleware counting requests by method, matched route and status.
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("driftbridge_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}
+
+/// Count a credential test.
+pub fn credential_tested(credential: &str, status: &str) {
+    metrics::counter!("driftbridge_credential_tests_total", "credential" => credential.to_string(), "status" => status.to_string())
+        .increment(1);
+}
+
+/// Drift API use of one run, per credential (from `drift_client::Client::metrics()`).
+pub fn drift_usage(credential: &str, usage: &drift_client::MetricsSnapshot) {
+    let label = ("credential", credential.to_string());
+    metrics::counter!(
+        "driftbridge_drift_requests_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.requests);
+    metrics::counter!(
+        "driftbridge_drift_rate_limited_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.rate_limited);
+    metrics::counter!(
+        "driftbridge_drift_retries_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.retries);
+    metrics::counter!(
+        "driftbridge_drift_waits_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(usage.waits);
+    metrics::counter!("driftbridge_drift_wait_seconds_total", &[label])
+        .increment(usage.wait_time.as_secs());
+}
+
+/// Records written for one stream in a run.
+pub fn records_written(stream: &str, count: u64) {
+    metrics::counter!("driftbridge_records_total", "stream" => stream.to_string()).increment(count);
+}
+
+/// A finished run: outcome and duration.
+pub fn run_finished(status: &str, duration: std::time::Duration) {
+    metrics::counter!("driftbridge_runs_total", "status" => status.to_string()).increment(1);
+    metrics::histogram!("driftbridge_run_duration_seconds", "status" => status.to_string())
+        .record(duration.as_secs_f64());
+}

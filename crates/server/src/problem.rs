@@ -1,0 +1,299 @@
+//! Errors returned to clients as `application/problem+json` (RFC 9457).
+//!
+//! Every error has a stable `type` (a `urn:driftbridge:problem:*` URN that clients may match
+//! on), a short `title`, the HTTP `status`, a human `detail` naming the fix, and for input
+//! errors (422) a list of field errors. Internal errors are logged and answered with a generic
+//! detail; no problem ever contains a secret.
+
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use store::StoreError;
+use utoipa::ToSchema;
+
+/// Media type of problem bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field as spelled in the request body (`name`, `api_key`, `base_url`, ...).
+    pub field: String,
+    /// What is wrong and how to fix it (the same text the CLI prints).
+    pub message: String,
+}
+
+/// A problem details body (RFC 9457).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable problem type, e.g. `urn:driftbridge:problem:validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What happened and what to do.
+    pub detail: String,
+    /// Field errors (422 only); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Objects blocking the request (409 `in-use` only): e.g. `data source "crm"`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
+}
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 422: one or more fields are invalid.
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    /// 400: the body or query could not be read at all.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no or wrong admin token / session.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 403: a state-changing request from another origin.
+    #[error("{0}")]
+    ForeignOrigin(String),
+    /// 404: the named object does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the name is already taken.
+    #[error("{0}")]
+    Duplicate(String),
+    /// 409: the credential is still used.
+    #[error("{detail}")]
+    InUse {
+        /// Message naming the users.
+        detail: String,
+        /// The users (`data source "crm"`, ...).
+        users: Vec<String>,
+    },
+    /// 409: the run is not running (cancel).
+    #[error("{0}")]
+    NotRunning(String),
+    /// 413: body over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: wrong content type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 501: the feature is not available in this build yet.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 503: the vault cannot be opened (wrong or missing master key).
+    #[error("{0}")]
+    VaultLocked(String),
+    /// 500: anything else; the detail is logged, not returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 422 for a single field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// `(status, type suffix, title)` of this error.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError as E;
+        match self {
+            E::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid input",
+            ),
+            E::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
+            E::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            E::ForeignOrigin(_) => (
+                StatusCode::FORBIDDEN,
+                "foreign-origin",
+                "Request from another origin",
+            ),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            E::Duplicate(_) => (StatusCode::CONFLICT, "duplicate-name", "Name already taken"),
+            E::InUse { .. } => (StatusCode::CONFLICT, "in-use", "Still in use"),
+            E::NotRunning(_) => (StatusCode::CONFLICT, "not-running", "Run not running"),
+            E::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            E::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            E::NotImplemented(_) => (
+                StatusCode::NOT_IMPLEMENTED,
+                "not-implemented",
+                "Not implemented",
+            ),
+            E::VaultLocked(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "vault-locked",
+                "Vault cannot be opened",
+            ),
+            E::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    /// The problem body of this error.
+    pub fn problem(&self) -> Problem {
+        let (status, kind, title) = self.parts();
+        let detail = match self {
+            ApiError::Validation(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Unauthorized => "send the admin token as `Authorization: Bearer <token>` or log in at /login; `driftbridge serve --print-token` makes a new token".to_string(),
+            ApiError::Internal(_) => "the server failed; see its log for details".to_string(),
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("urn:driftbridge:problem:{kind}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+            used_by: match self {
+                ApiError::InUse { users, .. } => users.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
+        }
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"driftbridge\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid { field, message } => ApiError::field(field, message),
+            StoreError::NotFound { kind, name, .. } => {
+                ApiError::NotFound(format!("{kind} \"{name}\" not found"))
+            }
+            e @ StoreError::Duplicate { .. } => ApiError::Duplicate(e.to_string()),
+            StoreError::InUse { name, users } => ApiError::InUse {
+                detail: format!(
+                    "credential \"{name}\" is used by {}; delete or re-point them first, or delete with ?force=true",
+                    users.join(", ")
+                ),
+                users,
+            },
+            e @ (StoreError::WrongMasterKey { .. } | StoreError::MasterKey(_)) => {
+                ApiError::VaultLocked(e.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                ApiError::field(json_error_field(&e.body_text()), e.body_text())
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge(too_large_detail())
+            }
+            other => {
+                ApiError::BadRequest(format!("the body is not valid JSON: {}", other.body_text()))
+            }
+        }
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge(too_large_detail());
+        }
+        ApiError::BadRequest(format!("the form cannot be read: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("bad query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(format!("bad path: {}", r.body_text()))
+    }
+}
+
+/// Detail of a 413.
+pub(crate) fn too_large_detail() -> String {
+    format!(
+        "the request body is larger than the limit of {} bytes; send less",
+        crate::BODY_LIMIT_BYTES
+    )
+}
+
+/// Guess the field from serde's message (`missing field `name``, `unknown field `x``,
+/// `name: invalid type ...`), falling back to `body`.
+fn json_error_field(text: &str) -> String {
+    let between_ticks = text.split('`').nth(1);
+    if text.contains("missing field") || text.contains("unknown field") {
+        if let Some(field) = between_ticks {
+            return field.to_string();
+        }
+    }
+    text.split(": ")
+        .nth(1)
+        .filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| "body".to_string())
+}
+
+/// Result of an API handler.
+pub type ApiResult<T> = Result<T, ApiError>;

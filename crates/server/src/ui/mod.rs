@@ -1,0 +1,188 @@
+//! The server-rendered web UI: askama templates, htmx for partial updates, no JS build step.
+//!
+//! Pages need a session (log in with the admin token at `/login`); without one they redirect
+//! there. Fragment routes under `/ui/` answer htmx requests; they also need the session and,
+//! when they change something, a matching `Origin`. Fragments answer 200 even for input errors
+//! (htmx swaps only 2xx answers); the errors travel as out-of-band swaps of the field-error
+//! slots.
+
+mod credentials;
+mod runs;
+mod sources;
+
+use crate::auth::{self, Authn};
+use crate::problem::ApiError;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Routes of the web UI (pages and fragments), all behind [`require_session`] except the
+/// login page.
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/", get(|| async { Redirect::to("/credentials") }))
+        .route("/ui/empty", get(|| async { Html("") }))
+        .merge(credentials::router())
+        .merge(sources::router())
+        .merge(runs::router())
+        .route_layer(axum::middleware::from_fn_with_state(state, require_session));
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .merge(protected)
+}
+
+/// Render a template into an HTML response (500 problem when rendering fails).
+pub(crate) fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+/// An htmx answer that sends the browser to `path`.
+pub(crate) fn with_redirect(path: &str) -> Response {
+    let mut response = Html("").into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response.headers_mut().insert("hx-redirect", value);
+    }
+    response
+}
+
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+/// Middleware: a live session (pages redirect to `/login`, htmx requests get `HX-Redirect`),
+/// and the Origin check on state-changing requests.
+async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if auth::authenticate(&state.auth, headers) != Some(Authn::Session) {
+        if is_htmx(headers) {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response
+                .headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static("/login"));
+            return response;
+        }
+        let next_path = request.uri().path().to_string();
+        return Redirect::to(&format!("/login?next={}", url_encode(&next_path))).into_response();
+    }
+    if let Err(e) = auth::check_origin(request.method(), headers, true) {
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: String,
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    render(&LoginPage {
+        error: String::new(),
+        next: safe_next(&q.next),
+    })
+}
+
+/// Only local paths are followed after login (no open redirect).
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") {
+        next.to_string()
+    } else {
+        "/credentials".to_string()
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: SecretString,
+    #[serde(default)]
+    next: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Form<LoginForm>,
+) -> Response {
+    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+        return e.into_response();
+    }
+    let Form(form) = form;
+    if !state
+        .auth
+        .check_token(secrecy::ExposeSecret::expose_secret(&form.token))
+    {
+        let page = LoginPage {
+            error: "That is not the admin token. Use the token `driftbridge serve` printed, or make a new one with `driftbridge serve --print-token`.".into(),
+            next: safe_next(&form.next),
+        };
+        let mut response = render(&page);
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    let session = state.auth.new_session();
+    let mut response = Redirect::to(&safe_next(&form.next)).into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&auth::session_set_cookie(&session)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+        return e.into_response();
+    }
+    if let Some(id) = auth::session_cookie(&headers) {
+        state.auth.end_session(&id);
+    }
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&auth::session_clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A test step for display: outcome class and icon.
+#[derive(Debug, Clone)]
+pub(crate) struct StepView {
+    pub outcome: String,
+    pub icon: &'static str,
+    pub detail: String,
+}
+
+impl From<&crate::check::TestStep> for StepView {
+    fn from(s: &crate::check::TestStep) -> Self {
+        let icon = match s.outcome.as_str() {
+            "ok" => "✓",
+            "failed" => "✗",
+            _ => "!",
+        };
+        StepView {
+            outcome: s.outcome.clone(),
+            icon,
+            detail: s.detail.clone(),
+        }
+    }
+}

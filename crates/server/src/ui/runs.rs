@@ -1,0 +1,213 @@
+//! Run pages: the history and one run with live progress (records per stream, requests, rate
+//! budget used, 429s, retries), its outcome, and the fix for an error.
+
+use super::{render, with_redirect};
+use crate::api::runs::{list_views, view, RunView};
+use crate::check::format_time;
+use crate::problem::ApiError;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use sync_core::StreamSummary;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/runs", get(list))
+        .route("/runs/{id}", get(show))
+        .route("/ui/runs/{id}/figures", get(figures))
+        .route("/ui/runs/{id}/cancel", post(cancel))
+}
+
+/// One row of a runs table.
+pub(crate) struct RunRow {
+    pub id: String,
+    pub flow: String,
+    pub status: String,
+    pub started: String,
+    pub duration: String,
+    pub written: String,
+}
+
+fn streams_of(run: &RunView) -> Vec<StreamSummary> {
+    match &run.live {
+        Some(live) => live.streams.clone(),
+        None => serde_json::from_value(run.summary["streams"].clone()).unwrap_or_default(),
+    }
+}
+
+impl RunRow {
+    pub(crate) fn new(run: RunView) -> Self {
+        let written: u64 = streams_of(&run).iter().map(|s| s.records_written).sum();
+        RunRow {
+            duration: match run.finished_at {
+                Some(end) => format!("{:.1} s", (end - run.started_at) as f64 / 1000.0),
+                None => "running".into(),
+            },
+            started: format_time(run.started_at),
+            flow: run.flow.unwrap_or_else(|| "–".into()),
+            status: run.status,
+            id: run.id,
+            written: written.to_string(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage {
+    nav: &'static str,
+    runs: Vec<RunRow>,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let runs = list_views(&state, None, 100)?;
+    Ok(render(&RunsPage {
+        nav: "runs",
+        runs: runs.into_iter().map(RunRow::new).collect(),
+    }))
+}
+
+struct StreamRow {
+    name: String,
+    read: u64,
+    written: u64,
+    expected: String,
+    requests: u64,
+    rate_limited: u64,
+    retries: u64,
+    state: String,
+}
+
+/// What the figures section shows.
+struct Figures {
+    id: String,
+    running: bool,
+    status: String,
+    flow: String,
+    credential: String,
+    mode: String,
+    destination: String,
+    streams: Vec<StreamRow>,
+    totals: String,
+    error: String,
+    fix: String,
+}
+
+fn state_name(s: &StreamSummary) -> String {
+    let name = serde_json::to_value(s.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match &s.reason {
+        Some(r) => format!("{name}: {r}"),
+        None => name,
+    }
+}
+
+/// The fix a user should make for a run error (by its kind, sync-core's taxonomy).
+fn fix_for(run: &RunView) -> String {
+    let kind = run.summary["error"]["kind"].as_str().unwrap_or_default();
+    match kind {
+        "unauthorized" => format!("Drift rejected the key of credential \"{}\": rotate its key on the Authenticate screen, then run again.", run.credential),
+        "forbidden" => "The token lacks a scope for a stream: rotate the key to a token with the scopes named above, or remove the stream.".into(),
+        "rate_limited" => "Drift kept answering 429: lower the credential's rate budget or run later.".into(),
+        "destination" => "The sink could not be written: check its path or connection and free space, then run again.".into(),
+        "" if run.error.is_none() => String::new(),
+        _ => "Run again: the next run resumes from the last checkpoint.".into(),
+    }
+}
+
+impl Figures {
+    fn new(run: &RunView) -> Self {
+        let streams = streams_of(run)
+            .iter()
+            .map(|s| StreamRow {
+                name: s.stream.clone(),
+                read: s.records_read,
+                written: s.records_written,
+                expected: s
+                    .expected
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "–".into()),
+                requests: s.requests.requests,
+                rate_limited: s.requests.rate_limited,
+                retries: s.requests.retries,
+                state: state_name(s),
+            })
+            .collect();
+        let totals = match &run.live {
+            Some(l) => format!(
+                "{} requests · rate budget used {:.0} of {} requests/minute · {} rate limited (429) · {} retries · {} waits",
+                l.totals.requests, l.rate_used_per_min, l.rate_limit_per_min, l.totals.rate_limited, l.totals.retries, l.totals.waits
+            ),
+            None => {
+                let t = &run.summary["totals"];
+                let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                format!(
+                    "{} requests · {} rate limited (429) · {} retries · {} waits ({:.1} s waiting) · took {:.1} s",
+                    n("requests"), n("rate_limited"), n("retries"), n("waits"), n("wait_ms") as f64 / 1000.0,
+                    run.summary["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+                )
+            }
+        };
+        Figures {
+            id: run.id.clone(),
+            running: run.status == "running",
+            status: run.status.clone(),
+            flow: run.flow.clone().unwrap_or_else(|| "–".into()),
+            credential: run.credential.clone(),
+            mode: run.mode.clone(),
+            destination: run.destination.clone(),
+            streams,
+            totals,
+            error: run.error.clone().unwrap_or_default(),
+            fix: fix_for(run),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    nav: &'static str,
+    id: String,
+    f: Figures,
+}
+
+#[derive(Template)]
+#[template(path = "run_figures.html")]
+struct FiguresFragment {
+    f: Figures,
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let run = view(&state, &id)?;
+    Ok(render(&RunPage {
+        nav: "runs",
+        id: run.id.clone(),
+        f: Figures::new(&run),
+    }))
+}
+
+async fn figures(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let run = view(&state, &id)?;
+    Ok(render(&FiguresFragment {
+        f: Figures::new(&run),
+    }))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if let Some(live) = state.runner.live(&id) {
+        live.cancel();
+    }
+    Ok(with_redirect(&format!("/runs/{id}")))
+}

@@ -1,0 +1,209 @@
+//! Data source pages: the list, the new data source wizard (Drift -> Authenticate -> streams,
+//! mode and sink -> save -> run) and a source's page with Run now and its runs.
+
+use super::runs::RunRow;
+use super::{render, with_redirect};
+use crate::api::sources::{self, Schedule, SourceOptions, SourceView};
+use crate::problem::{ApiError, FieldError};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sources", get(list))
+        .route("/sources/new", get(new_page))
+        .route("/sources/{id}", get(show))
+        .route("/ui/sources", post(save))
+        .route("/ui/sources/{id}/run", post(run_now))
+}
+
+/// A source as a table row / fact list.
+struct SourceRow {
+    id: String,
+    name: String,
+    credential: String,
+    streams: String,
+    mode: String,
+    sink: String,
+    schedule: String,
+}
+
+impl SourceRow {
+    fn new(s: SourceView) -> Self {
+        SourceRow {
+            id: s.id,
+            name: s.name,
+            credential: s.credential.unwrap_or_else(|| "(none: deleted)".into()),
+            streams: s.streams.join(", "),
+            mode: s.mode,
+            sink: s.sink,
+            schedule: s
+                .schedule
+                .map(|s| format!("every {} minutes", s.every_minutes))
+                .unwrap_or_else(|| "when started".into()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+struct SourcesPage {
+    nav: &'static str,
+    sources: Vec<SourceRow>,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let sources = state.store.list_sources()?;
+    Ok(render(&SourcesPage {
+        nav: "sources",
+        sources: sources
+            .into_iter()
+            .map(|s| SourceRow::new(SourceView::new(s)))
+            .collect(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "source_new.html")]
+struct NewSourcePage {
+    nav: &'static str,
+    credentials: Vec<store::Credential>,
+    streams: Vec<(&'static str, &'static str)>,
+    default_sink: String,
+}
+
+async fn new_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(render(&NewSourcePage {
+        nav: "sources",
+        credentials: state.store.list_credentials()?,
+        streams: store::scopes::STREAM_SCOPES.to_vec(),
+        default_sink: sources::default_sink(&state),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "source.html")]
+struct SourcePage {
+    nav: &'static str,
+    s: SourceRow,
+    runs: Vec<RunRow>,
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let source = SourceView::new(state.store.source(&id)?);
+    let runs = crate::api::runs::list_views(&state, Some(&source.name), 20)?;
+    Ok(render(&SourcePage {
+        nav: "sources",
+        s: SourceRow::new(source),
+        runs: runs.into_iter().map(RunRow::new).collect(),
+    }))
+}
+
+/// The wizard's fields (`streams` repeats, so the form is read as pairs).
+fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+const FIELDS: [&str; 6] = ["name", "credential", "streams", "mode", "sink", "schedule"];
+
+/// Save the wizard; errors go to the field slots, success redirects to the source's page
+/// (or starts a run and goes to the run's page).
+async fn save(
+    State(state): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let streams: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "streams")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let every = field(&pairs, "every_minutes");
+    let schedule = match every.trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(n) => Some(Schedule { every_minutes: n }),
+            Err(_) => return Ok(feedback(vec![FieldError {
+                field: "schedule".into(),
+                message: format!("\"{text}\" is not a number of minutes; use a whole number such as 60, or leave it empty"),
+            }])),
+        },
+    };
+    let options = SourceOptions {
+        mode: field(&pairs, "mode"),
+        sink: field(&pairs, "sink").trim().to_string(),
+        schedule,
+    };
+    let credential = field(&pairs, "credential");
+    let saved = sources::save_new(
+        &state,
+        &field(&pairs, "name"),
+        &credential,
+        &streams,
+        &options,
+    )
+    .await;
+    let source = match saved {
+        Ok(s) => s,
+        Err(ApiError::Validation(errors)) => return Ok(feedback(errors)),
+        Err(ApiError::Duplicate(message)) => {
+            return Ok(feedback(vec![FieldError {
+                field: "name".into(),
+                message,
+            }]))
+        }
+        Err(e) => return Err(e),
+    };
+    if field(&pairs, "then") == "run" {
+        let run = sources::start_source(&state, &source)?;
+        return Ok(with_redirect(&format!("/runs/{run}")));
+    }
+    Ok(with_redirect(&format!("/sources/{}", source.id)))
+}
+
+fn feedback(errors: Vec<FieldError>) -> Response {
+    let slots: Vec<FieldError> = FIELDS
+        .iter()
+        .map(|f| FieldError {
+            field: f.to_string(),
+            message: errors
+                .iter()
+                .filter(|e| e.field == *f)
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    render(&super::credentials::Feedback::errors_only(slots))
+}
+
+async fn run_now(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let source = SourceView::new(state.store.source(&id)?);
+    match sources::start_source(&state, &source) {
+        Ok(run) => Ok(with_redirect(&format!("/runs/{run}"))),
+        Err(ApiError::Validation(errors)) => {
+            let message = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(render(&super::credentials::Feedback::errors_only(vec![
+                FieldError {
+                    field: "run".into(),
+                    message,
+                },
+            ])))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,454 @@
+//! `/api/v1/credentials`: status codes, problem bodies, and the key never coming back.
+
+use crate::common::{assert_problem, sandbox, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+const KEY: &str = "tok_live_9f8e7d6c5b4a3f9a";
+
+#[tokio::test]
+async fn create_list_get_update_delete_never_return_the_key() {
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "Prod", "description": "main org", "api_key": KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(KEY), "create answer holds the key: {text}");
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["key_mask"], "••••3f9a");
+    assert_eq!(created["base_url"], "https://driftapi.com");
+    assert_eq!(created["status"], "unverified");
+    assert_eq!(created["rate_limit_per_min"], 600);
+    assert!(created.get("api_key").is_none());
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/credentials/{id}"));
+
+    for path in [
+        "/api/v1/credentials".to_string(),
+        location.clone(),
+        "/api/v1/credentials/prod".into(),
+    ] {
+        let response = s.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(KEY), "GET {path} holds the key");
+        assert!(
+            text.contains("Prod") && text.contains("••••3f9a"),
+            "GET {path}: {text}"
+        );
+    }
+
+    let response = s
+        .req(Method::PATCH, &location)
+        .json(&json!({"name": "Production", "description": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let updated: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(updated["name"], "Production");
+    assert_eq!(updated["description"], serde_json::Value::Null);
+    assert_eq!(updated["id"], id);
+
+    let response = s.req(Method::DELETE, &location).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let response = s.get(&location).send().await.unwrap();
+    assert_problem(response, 404, "not-found").await;
+    let list: Vec<serde_json::Value> = s
+        .get("/api/v1/credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_fields_answer_422_with_every_field_error() {
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "  ", "api_key": "two words", "base_url": "http://drift.example.com"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "api_key", "base_url"]);
+    let messages = body["errors"].to_string();
+    assert!(
+        messages.contains("the credential name is empty"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("http:// is only allowed to a loopback host"),
+        "{messages}"
+    );
+    assert!(
+        !body.to_string().contains("two words"),
+        "the key text is echoed: {body}"
+    );
+
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "x", "api_key": KEY, "rate_limit_per_min": 0}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "rate_limit_per_min");
+
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "api_key", "{body}");
+
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "x", "api_key": KEY, "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "colour", "{body}");
+    assert!(
+        s.store.list_credentials().unwrap().is_empty(),
+        "nothing saved on bad input"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_answer_400_415_and_413() {
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 400, "bad-request").await;
+    let response = s
+        .post("/api/v1/credentials")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 415, "unsupported-media-type").await;
+    let huge = format!(
+        "{{\"name\": \"{}\"}}",
+        "x".repeat(server::BODY_LIMIT_BYTES + 10)
+    );
+    let response = s
+        .post("/api/v1/credentials")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 413, "payload-too-large").await;
+}
+
+#[tokio::test]
+async fn duplicate_names_answer_409_case_insensitively() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "PROD", "api_key": KEY}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 409, "duplicate-name").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"Prod\""),
+        "{body}"
+    );
+    s.create_credential("Other", KEY, "https://driftapi.com")
+        .await;
+    let response = s
+        .req(Method::PATCH, "/api/v1/credentials/other")
+        .json(&json!({"name": "prod"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 409, "duplicate-name").await;
+}
+
+#[tokio::test]
+async fn update_rejects_a_key_and_unknown_credentials() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    let response = s
+        .req(Method::PATCH, "/api/v1/credentials/Prod")
+        .json(&json!({"api_key": "new"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "api_key");
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/credentials/nope", json!({})),
+        (
+            Method::PATCH,
+            "/api/v1/credentials/nope",
+            json!({"name": "x"}),
+        ),
+        (Method::DELETE, "/api/v1/credentials/nope", json!({})),
+        (Method::POST, "/api/v1/credentials/nope/test", json!({})),
+        (
+            Method::POST,
+            "/api/v1/credentials/cred_0000000000000000/rotate",
+            json!({"api_key": KEY}),
+        ),
+    ] {
+        let response = s
+            .req(method.clone(), path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 404, "not-found").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("credential"),
+            "{method} {path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rotate_replaces_the_key_and_resets_the_status() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let created = s
+        .create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let tested: serde_json::Value = s
+        .post(&format!("/api/v1/credentials/{id}/test"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["credential"]["status"], "verified");
+
+    let new_key = "tok_rotated_000011112222abcd";
+    let response = s
+        .post(&format!("/api/v1/credentials/{id}/rotate"))
+        .json(&json!({"api_key": new_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(new_key));
+    let rotated: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rotated["key_mask"], "••••abcd");
+    assert_eq!(rotated["status"], "unverified");
+    assert_eq!(rotated["org_id"], serde_json::Value::Null);
+    let stored = s.store.credential_api_key("Sandbox").unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), new_key);
+
+    let response = s
+        .post(&format!("/api/v1/credentials/{id}/rotate"))
+        .json(&json!({"api_key": ""}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "api_key");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_is_refused_while_a_data_source_uses_the_credential() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    s.store
+        .add_source("crm", "Prod", &["conversations".to_string()])
+        .unwrap();
+    let response = s
+        .req(Method::DELETE, "/api/v1/credentials/Prod")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 409, "in-use").await;
+    assert_eq!(body["used_by"], json!(["data source \"crm\""]));
+    assert!(
+        s.store.credential("Prod").is_ok(),
+        "still there after the 409"
+    );
+    let response = s
+        .req(Method::DELETE, "/api/v1/credentials/Prod?force=true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(s.store.credential("Prod").is_err());
+}
+
+#[tokio::test]
+async fn test_reports_each_step_and_stores_the_result() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let response = s
+        .post("/api/v1/credentials/sandbox/test")
+        .json(&json!({"for": ["conversations"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains(&sandbox.token()),
+        "test answer holds the key"
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let steps: Vec<&str> = body["test"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "host_reached",
+            "token_accepted",
+            "org_id",
+            "scopes",
+            "expires",
+            "least_privilege",
+            "scope_coverage"
+        ]
+    );
+    assert_eq!(body["test"]["status"], "verified");
+    assert_eq!(body["test"]["needed_scopes"], json!(["conversation_read"]));
+    assert!(
+        body["test"]["extra_scopes"].as_array().unwrap().len() > 1,
+        "a full-scope token has extra scopes"
+    );
+    assert_eq!(body["credential"]["status"], "verified");
+    assert!(body["credential"]["org_id"].is_i64());
+    assert!(body["credential"]["tested_at"].is_i64());
+
+    let response = s
+        .post("/api/v1/credentials/sandbox/test")
+        .json(&json!({"for": ["everything"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "for");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rejected_key_or_unreachable_host_marks_the_credential_failed() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential(
+        "Wrong",
+        "tok_not_the_sandbox_token_1234",
+        &sandbox.base_url(),
+    )
+    .await;
+    let body: serde_json::Value = s
+        .post("/api/v1/credentials/Wrong/test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["test"]["status"], "failed");
+    assert_eq!(body["test"]["host_reached"], true);
+    assert_eq!(body["test"]["token_accepted"], false);
+    assert!(
+        body["test"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("rejected the API key"),
+        "{body}"
+    );
+    assert_eq!(body["credential"]["status"], "failed");
+
+    // A port nothing listens on: bind one, then drop the listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s.create_credential("Nowhere", KEY, &format!("http://127.0.0.1:{port}"))
+        .await;
+    let body: serde_json::Value = s
+        .post("/api/v1/credentials/Nowhere/test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["test"]["host_reached"], false);
+    assert_eq!(body["test"]["steps"][0]["outcome"], "failed");
+    assert!(
+        body["test"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach the host"),
+        "{body}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_credential_routes() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/credentials",
+        "/api/v1/credentials/{id}",
+        "/api/v1/credentials/{id}/rotate",
+        "/api/v1/credentials/{id}/test",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    let create = &doc["components"]["schemas"]["CreateCredential"];
+    assert_eq!(create["properties"]["api_key"]["format"], "password");
+    assert!(doc["components"]["schemas"]["CredentialView"]["properties"]
+        .get("api_key")
+        .is_none());
+}

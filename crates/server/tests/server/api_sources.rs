@@ -1,0 +1,321 @@
+//! `/api/v1/sources`, `/api/v1/runs`, schedules: create, validate (scopes too), run now,
+//! watch the counts reach the sandbox's totals.
+
+use crate::common::{assert_problem, sandbox, sandbox_counts, wait_run, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+async fn with_credential() -> (drift_sandbox::SandboxHandle, TestServer) {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    (sandbox, s)
+}
+
+fn sink(s: &TestServer, file: &str) -> String {
+    format!("sqlite:{}", s.store.data_dir().join(file).display())
+}
+
+#[tokio::test]
+async fn create_run_and_watch_the_counts_reach_the_sandbox_totals() {
+    let (sandbox, s) = with_credential().await;
+    let response = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "crm", "credential": "sandbox", "streams": ["conversations", "messages"],
+            "mode": "full", "sink": sink(&s, "crm.db")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["credential"], "Sandbox");
+    assert_eq!(created["mode"], "full");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let response = s
+        .post(&format!("/api/v1/sources/{id}/run"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let started: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v1/runs/{}", started["id"].as_str().unwrap())
+    );
+    assert_eq!(started["flow"], "crm");
+    let run = wait_run(&s, started["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let counts = sandbox_counts(&sandbox).await;
+    for stream in ["conversations", "messages"] {
+        let summary = run["summary"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["stream"] == stream)
+            .unwrap();
+        assert_eq!(
+            summary["records_written"], counts[stream],
+            "{stream}: {summary}"
+        );
+    }
+    assert!(run["summary"]["totals"]["requests"].as_u64().unwrap() > 0);
+
+    let runs: Vec<serde_json::Value> = s
+        .get("/api/v1/runs?source=CRM")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let response = s
+        .post(&format!(
+            "/api/v1/runs/{}/cancel",
+            run["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 409, "not-running").await;
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("driftbridge_runs_total{status=\"succeeded\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("driftbridge_records_total{stream=\"messages\"}"));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_sources_answer_422_naming_each_field() {
+    let (sandbox, s) = with_credential().await;
+    let response = s
+        .post("/api/v1/sources")
+        .json(
+            &json!({"name": "", "credential": "nope", "streams": ["tickets"], "mode": "sometimes",
+            "sink": "ftp:x", "schedule": {"every_minutes": 0}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["name", "credential", "streams", "mode", "sink", "schedule"],
+        "{body}"
+    );
+    let response = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "x", "credential": "Sandbox", "streams": []}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "streams");
+    assert!(s.store.list_sources().unwrap().is_empty());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_credential_without_the_streams_scopes_is_refused_before_saving() {
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        port: 0,
+        conversations: 5,
+        limited_tokens: vec![(
+            "contacts-only-token-1234".into(),
+            vec!["contact_read".into()],
+        )],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = TestServer::start().await;
+    s.create_credential("Limited", "contacts-only-token-1234", &sandbox.base_url())
+        .await;
+    let response = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "convs", "credential": "Limited", "streams": ["conversations"]}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "streams");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("conversation_read"),
+        "{body}"
+    );
+    assert!(s.store.list_sources().unwrap().is_empty());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn sources_can_be_listed_updated_and_deleted() {
+    let (sandbox, s) = with_credential().await;
+    let body = json!({"name": "crm", "credential": "Sandbox", "streams": ["users"], "sink": sink(&s, "a.db")});
+    assert_eq!(
+        s.post("/api/v1/sources")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let response = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "CRM", "credential": "Sandbox", "streams": ["users"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 409, "duplicate-name").await;
+
+    let response = s
+        .req(Method::PATCH, "/api/v1/sources/crm")
+        .json(&json!({"mode": "full", "schedule": {"every_minutes": 30}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let updated: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(updated["mode"], "full");
+    assert_eq!(updated["schedule"], json!({"every_minutes": 30}));
+    assert_eq!(updated["streams"], json!(["users"]));
+    let cleared: serde_json::Value = s
+        .req(Method::PATCH, "/api/v1/sources/crm")
+        .json(&json!({"schedule": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["schedule"], serde_json::Value::Null);
+
+    let list: Vec<serde_json::Value> = s
+        .get("/api/v1/sources")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let response = s
+        .req(Method::DELETE, "/api/v1/credentials/Sandbox")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 409, "in-use").await;
+    assert_eq!(problem["used_by"], json!(["data source \"crm\""]));
+    assert_eq!(
+        s.req(Method::DELETE, "/api/v1/sources/crm")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_problem(
+        s.get("/api/v1/sources/crm").send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        s.post("/api/v1/sources/crm/run").send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        s.get("/api/v1/runs/run_nope").send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_scheduler_starts_due_sources_once() {
+    let (sandbox, s) = with_credential().await;
+    let body = json!({"name": "hourly", "credential": "Sandbox", "streams": ["users"],
+        "sink": sink(&s, "h.db"), "schedule": {"every_minutes": 60}});
+    assert_eq!(
+        s.post("/api/v1/sources")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let body = json!({"name": "manual", "credential": "Sandbox", "streams": ["users"], "sink": sink(&s, "m.db")});
+    assert_eq!(
+        s.post("/api/v1/sources")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let started = server::schedule::run_due(&s.state, now);
+    assert_eq!(started.len(), 1, "only the scheduled source runs");
+    let run = wait_run(&s, &started[0]).await;
+    assert_eq!(run["flow"], "hourly");
+    assert_eq!(run["status"], "succeeded");
+    assert!(
+        server::schedule::run_due(&s.state, now + 59 * 60_000).is_empty(),
+        "not due yet"
+    );
+    let again = server::schedule::run_due(&s.state, now + 61 * 60_000);
+    assert_eq!(again.len(), 1, "due after the interval");
+    wait_run(&s, &again[0]).await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn streams_are_listed_and_destinations_are_not_served_yet() {
+    let s = TestServer::start().await;
+    let streams: Vec<serde_json::Value> = s
+        .get("/api/v1/streams")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(streams
+        .iter()
+        .any(|x| x["name"] == "conversations" && x["scope"] == "conversation_read"));
+    let response = s.get("/api/v1/destinations").send().await.unwrap();
+    let body = assert_problem(response, 501, "not-implemented").await;
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("driftbridge push"));
+}

@@ -1,0 +1,17 @@
+//! Integration tests of the server crate: the REST API, access control and the web UI in a
+//! real browser (Debian's chromium + chromedriver, see `scripts/install-browser-deps`).
+
+#[path = "server/common.rs"]
+mod common;
+
+#[path = "server/api_credentials.rs"]
+mod api_credentials;
+
+#[path = "server/api_sources.rs"]
+mod api_sources;
+
+#[path = "server/access.rs"]
+mod access;
+
+#[path = "server/browser.rs"]
+mod browser;
