@@ -6,9 +6,11 @@
 //! only observable from outside the process. [`driftbridge_bin`] finds it:
 //!
 //! 1. `DRIFTBRIDGE_BIN`, when set, names the binary to test (e.g. a release build);
-//! 2. otherwise the suite builds it once per test process with `cargo build -p driftbridge`
-//!    (a no-op when `cargo test --workspace` has just built it) into the same target
-//!    directory as the test binary, and runs `<target>/debug/driftbridge`.
+//! 2. otherwise `<target>/debug/driftbridge` next to the test binary, when it is newer than
+//!    every file of the workspace's crates and its `Cargo.lock` (as after
+//!    `cargo test --workspace`, which builds it for the CLI's tests);
+//! 3. otherwise the suite builds it once per test process with `cargo build -p driftbridge`
+//!    into the same target directory (e.g. after `cargo test -p reliability` alone).
 //!
 //! `RELIABILITY_FULL=1` runs the long form of the crash matrix (20 kill points per
 //! destination, as issue 10 asks) instead of the CI form (see `crash_matrix`).
@@ -42,8 +44,43 @@ fn profile_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("unexpected test executable path {}", exe.display()))
 }
 
+/// Newest modification time of the files that make up the binary.
+fn newest_source() -> Option<std::time::SystemTime> {
+    fn walk(dir: &std::path::Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "target" || n == "tests") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(m) = entry.metadata().and_then(|m| m.modified()) {
+                *newest = Some(newest.map_or(m, |n| n.max(m)));
+            }
+        }
+    }
+    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent()?.to_path_buf();
+    let mut newest = None;
+    walk(&crates, &mut newest);
+    let lock = crates.parent()?.join("Cargo.lock");
+    if let Ok(m) = std::fs::metadata(lock).and_then(|m| m.modified()) {
+        newest = Some(newest.map_or(m, |n: std::time::SystemTime| n.max(m)));
+    }
+    newest
+}
+
 fn build_bin() -> Result<PathBuf, String> {
     let profile = profile_dir()?;
+    let bin = profile.join(format!("driftbridge{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(newest)) = (built, newest_source()) {
+        if built > newest {
+            return Ok(bin);
+        }
+    }
     let target = profile
         .parent()
         .ok_or("the profile directory has no parent")?
@@ -63,7 +100,6 @@ fn build_bin() -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("cargo build -p driftbridge failed: {status}"));
     }
-    let bin = profile.join(format!("driftbridge{}", std::env::consts::EXE_SUFFIX));
     if bin.exists() {
         Ok(bin)
     } else {

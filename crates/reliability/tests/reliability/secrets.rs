@@ -136,7 +136,7 @@ async fn canary_tokens_appear_in_no_output_log_file_or_database() {
         env.run_env(&["-vv", "credentials", "rotate", "c1", "--api-key-env", "KEY"], "KEY", CANARY2)
             .await,
     );
-    step("vault rotate", env.run(&["-vv", "vault", "rotate"]).await);
+    step("vault rotate", env.run(&["-vv", "vault", "rotate-key"]).await);
     step("delete", env.run(&["-vv", "credentials", "delete", "bad"]).await);
     step(
         "sync after rotation",
@@ -203,4 +203,154 @@ async fn no_core_dump_while_a_key_is_in_memory() {
     assert_eq!(fields[4], "0", "soft core limit while syncing: {core}");
     assert_eq!(fields[5], "0", "hard core limit while syncing: {core}");
     drop(child);
+}
+
+/// Logs in to the web UI with the admin token; returns the session cookie (`name=value`).
+async fn login(url: &str, admin: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = http
+        .post(format!("{url}/login"))
+        .header("origin", url)
+        .form(&[("token", admin), ("next", "/credentials")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap_or_else(|| panic!("login set no cookie: {}", resp.status()))
+        .to_str()
+        .unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// `serve` on a free loopback port: (child, base URL, admin token).
+async fn serve(env: &Env) -> (tokio::process::Child, String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = env
+        .command(&["--json", "-vv", "serve", "--bind", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("serve printed its address")
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = v["url"].as_str().unwrap().trim_end_matches('/').to_string();
+    let token = v["admin_token"].as_str().unwrap().to_string();
+    (child, url, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_never_returns_logs_or_renders_a_key() {
+    let env = Env::bare(sandbox_config()).await;
+    let (mut child, url, admin) = serve(&env).await;
+    let http = reqwest::Client::new();
+    let sandbox = env.sandbox.base_url();
+    let mut bodies: Vec<(String, u16, String)> = Vec::new();
+    let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let req = http
+            .request(method.clone(), format!("{url}{path}"))
+            .bearer_auth(&admin);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (format!("{method} {path}"), status, resp.text().await.unwrap())
+        }
+    };
+    use reqwest::Method;
+    let created = call(Method::POST, "/api/v1/credentials".into(), Some(serde_json::json!({
+        "name": "s1", "api_key": CANARY, "base_url": sandbox, "description": "canary"
+    }))).await;
+    assert!(created.1 < 300, "{created:?}");
+    let id = serde_json::from_str::<serde_json::Value>(&created.2).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bodies.push(created);
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "s1", "api_key": CANARY, "base_url": sandbox}))),
+        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "", "api_key": CANARY}))),
+        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "s2", "api_key": format!("{CANARY} with space")}))),
+        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "bad", "api_key": BAD, "base_url": sandbox}))),
+        (Method::GET, "/api/v1/credentials".to_string(), None),
+        (Method::GET, format!("/api/v1/credentials/{id}"), None),
+        (Method::POST, format!("/api/v1/credentials/{id}/test"), Some(serde_json::json!({}))),
+        (Method::POST, "/api/v1/credentials/bad/test".to_string(), Some(serde_json::json!({}))),
+        (Method::POST, format!("/api/v1/credentials/{id}/rotate"), Some(serde_json::json!({"api_key": CANARY2}))),
+        (Method::POST, "/api/v1/sources".to_string(), Some(serde_json::json!({
+            "name": "src", "credential": "s1", "streams": ["users", "teams"], "mode": "full",
+            "sink": format!("sqlite:{}", env.path("server-out.db").display())
+        }))),
+        (Method::POST, "/api/v1/sources/src/run".to_string(), None),
+        (Method::GET, "/api/v1/runs".to_string(), None),
+        (Method::GET, "/api/v1/sources".to_string(), None),
+        (Method::GET, "/api/v1/openapi.json".to_string(), None),
+        (Method::GET, "/metrics".to_string(), None),
+    ] {
+        bodies.push(call(method, path, body).await);
+    }
+    // The web UI, logged in with a session cookie like a browser.
+    let cookie = login(&url, &admin).await;
+    let ui = |method: Method, path: String, form: Option<Vec<(&'static str, String)>>| {
+        let req = http
+            .request(method.clone(), format!("{url}{path}"))
+            .header("cookie", cookie.clone())
+            .header("origin", url.clone());
+        let req = match form {
+            Some(f) => req.form(&f),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (format!("{method} {path}"), status, resp.text().await.unwrap())
+        }
+    };
+    for path in ["/credentials".to_string(), format!("/ui/credentials/{id}/edit"), "/ui/credentials/new".into(), "/runs".into(), "/sources".into()] {
+        bodies.push(ui(Method::GET, path, None).await);
+    }
+    // Form posts of the overlay (save, inline check, probe) with the key, valid or not.
+    for path in ["/ui/credentials", "/ui/credentials/check", "/ui/credentials/probe"] {
+        for form in [
+            vec![("name", String::new()), ("api_key", CANARY.to_string()), ("base_url", sandbox.clone())],
+            vec![("name", "ui1".to_string()), ("api_key", CANARY.to_string()), ("base_url", "notaurl".to_string())],
+            vec![("name", "ui2".to_string()), ("api_key", BAD.to_string()), ("base_url", sandbox.clone())],
+            vec![("name", "ui3".to_string()), ("api_key", format!("{CANARY} x")), ("base_url", sandbox.clone())],
+        ] {
+            bodies.push(ui(Method::POST, path.to_string(), Some(form)).await);
+        }
+    }
+    // Let the run finish, then read its record.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bodies.push(call(Method::GET, "/api/v1/runs".into(), None).await);
+    for (what, status, body) in &bodies {
+        assert_ne!(*status, 500, "{what}: {body}");
+        assert_clean(what, body.as_bytes());
+    }
+    let ok = bodies.iter().filter(|(_, s, _)| *s < 300).count();
+    assert!(ok >= 15, "most calls succeeded: {:?}", bodies.iter().map(|b| (&b.0, b.1)).collect::<Vec<_>>());
+    let page = bodies.iter().find(|(w, _, _)| w == "GET /credentials").unwrap();
+    assert!(
+        page.2.contains("••••") || page.2.contains("&#8226;"),
+        "the credentials page shows the mask: {} {}",
+        page.1,
+        &page.2[..page.2.len().min(3000)]
+    );
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert_clean("serve stdout", &out.stdout);
+    assert_clean("serve stderr (-vv)", &out.stderr);
+    assert!(out.stderr.len() > 1000, "serve logged at -vv");
+    scan_files(env.dir.path());
 }
