@@ -286,10 +286,9 @@ pub fn drive_pages(script: Vec<Step>) -> Vec<Result<u32, String>> {
                     .unwrap_or(Step::End);
                 let next = match step {
                     Step::End => Next::End,
-                    Step::Legacy(v) => next_from_pagination(
-                        Some(true),
-                        Some(&serde_json::Value::String(v)),
-                    ),
+                    Step::Legacy(v) => {
+                        next_from_pagination(Some(true), Some(&serde_json::Value::String(v)))
+                    }
                     Step::Link(l) => crate::pagination::next_from_link(&c, Some(&l)),
                     Step::Missing => next_from_pagination(Some(true), None),
                 };

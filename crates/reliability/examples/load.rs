@@ -37,8 +37,17 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, op: &'static str, method: reqwest::Method, path: &str, body: Option<Value>) -> Option<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        op: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -54,7 +63,17 @@ impl Api {
                     (Some(format!("{op}: HTTP {}", status.as_u16())), None)
                 }
             }
-            Err(e) => (Some(format!("{op}: {}", if e.is_timeout() { "timeout" } else { "transport" })), None),
+            Err(e) => (
+                Some(format!(
+                    "{op}: {}",
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "transport"
+                    }
+                )),
+                None,
+            ),
         };
         let elapsed = t0.elapsed();
         let mut s = self.stats.lock().expect("stats lock");
@@ -69,31 +88,78 @@ impl Api {
     }
 }
 
-async fn client(api: Arc<Api>, n: usize, sandbox: String, token: String, data: std::path::PathBuf, deadline: Instant) {
+async fn client(
+    api: Arc<Api>,
+    n: usize,
+    sandbox: String,
+    token: String,
+    data: std::path::PathBuf,
+    deadline: Instant,
+) {
     use reqwest::Method;
     let mut i = 0;
     while Instant::now() < deadline {
         i += 1;
         let name = format!("load-{n}-{i}");
         let body = json!({"name": name, "api_key": token, "base_url": sandbox, "rate_limit_per_min": 100000});
-        let Some(created) = api.call("create credential", Method::POST, "/api/v1/credentials", Some(body)).await else {
+        let Some(created) = api
+            .call(
+                "create credential",
+                Method::POST,
+                "/api/v1/credentials",
+                Some(body),
+            )
+            .await
+        else {
             continue;
         };
         let id = created["id"].as_str().unwrap_or_default().to_string();
-        api.stats.lock().expect("stats lock").credentials.push(id.clone());
-        api.call("list credentials", Method::GET, "/api/v1/credentials", None).await;
-        api.call("test credential", Method::POST, &format!("/api/v1/credentials/{id}/test"), Some(json!({}))).await;
+        api.stats
+            .lock()
+            .expect("stats lock")
+            .credentials
+            .push(id.clone());
+        api.call("list credentials", Method::GET, "/api/v1/credentials", None)
+            .await;
+        api.call(
+            "test credential",
+            Method::POST,
+            &format!("/api/v1/credentials/{id}/test"),
+            Some(json!({})),
+        )
+        .await;
         if i % 5 == 1 {
             let src = format!("src-{n}-{i}");
             let sink = format!("sqlite:{}", data.join(format!("{src}.db")).display());
             let body = json!({"name": src, "credential": name, "streams": ["users", "teams"], "mode": "full", "sink": sink});
-            if let Some(s) = api.call("create source", Method::POST, "/api/v1/sources", Some(body)).await {
+            if let Some(s) = api
+                .call("create source", Method::POST, "/api/v1/sources", Some(body))
+                .await
+            {
                 let sid = s["id"].as_str().unwrap_or_default().to_string();
-                api.stats.lock().expect("stats lock").sources.push(sid.clone());
-                if let Some(run) = api.call("start run", Method::POST, &format!("/api/v1/sources/{sid}/run"), None).await {
+                api.stats
+                    .lock()
+                    .expect("stats lock")
+                    .sources
+                    .push(sid.clone());
+                if let Some(run) = api
+                    .call(
+                        "start run",
+                        Method::POST,
+                        &format!("/api/v1/sources/{sid}/run"),
+                        None,
+                    )
+                    .await
+                {
                     let rid = run["id"].as_str().unwrap_or_default().to_string();
                     api.stats.lock().expect("stats lock").runs.push(rid.clone());
-                    api.call("show run", Method::GET, &format!("/api/v1/runs/{rid}"), None).await;
+                    api.call(
+                        "show run",
+                        Method::GET,
+                        &format!("/api/v1/runs/{rid}"),
+                        None,
+                    )
+                    .await;
                 }
             }
         }
@@ -113,7 +179,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn start_serve(data_dir: &std::path::Path) -> (tokio::process::Child, String, String) {
@@ -135,7 +204,11 @@ async fn start_serve(data_dir: &std::path::Path) -> (tokio::process::Child, Stri
         .expect("read serve's first line")
         .expect("serve printed its address");
     let v: Value = serde_json::from_str(&line).expect("serve's JSON line");
-    let url = v["url"].as_str().expect("url").trim_end_matches('/').to_string();
+    let url = v["url"]
+        .as_str()
+        .expect("url")
+        .trim_end_matches('/')
+        .to_string();
     let token = v["admin_token"].as_str().expect("admin token").to_string();
     (child, url, token)
 }
@@ -147,11 +220,18 @@ async fn verify(api: &Api) -> Vec<String> {
         let s = api.stats.lock().expect("stats lock");
         (s.credentials.clone(), s.sources.clone(), s.runs.clone())
     };
-    let listed = api.call("verify", Method::GET, "/api/v1/credentials", None).await.unwrap_or(Value::Null);
+    let listed = api
+        .call("verify", Method::GET, "/api/v1/credentials", None)
+        .await
+        .unwrap_or(Value::Null);
     let ids: std::collections::HashSet<String> = listed
         .as_array()
         .or_else(|| listed["items"].as_array())
-        .map(|a| a.iter().filter_map(|c| c["id"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["id"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     for c in &creds {
         if !ids.contains(c) {
@@ -159,12 +239,20 @@ async fn verify(api: &Api) -> Vec<String> {
         }
     }
     for s in &sources {
-        if api.call("verify", Method::GET, &format!("/api/v1/sources/{s}"), None).await.is_none() {
+        if api
+            .call("verify", Method::GET, &format!("/api/v1/sources/{s}"), None)
+            .await
+            .is_none()
+        {
             lost.push(format!("source {s}"));
         }
     }
     for r in &runs {
-        if api.call("verify", Method::GET, &format!("/api/v1/runs/{r}"), None).await.is_none() {
+        if api
+            .call("verify", Method::GET, &format!("/api/v1/runs/{r}"), None)
+            .await
+            .is_none()
+        {
             lost.push(format!("run {r}"));
         }
     }
@@ -184,7 +272,10 @@ async fn main() -> std::process::ExitCode {
     .await
     .expect("start the sandbox");
     let (mut serve, url, admin) = start_serve(&dir.path().join("data")).await;
-    eprintln!("load: {clients} clients for {seconds} s against {url} (sandbox {})", sandbox.base_url());
+    eprintln!(
+        "load: {clients} clients for {seconds} s against {url} (sandbox {})",
+        sandbox.base_url()
+    );
     let api = Arc::new(Api {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -199,7 +290,14 @@ async fn main() -> std::process::ExitCode {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|n| {
-            tokio::spawn(client(api.clone(), n, sandbox.base_url(), sandbox.token(), dir.path().to_path_buf(), deadline))
+            tokio::spawn(client(
+                api.clone(),
+                n,
+                sandbox.base_url(),
+                sandbox.token(),
+                dir.path().to_path_buf(),
+                deadline,
+            ))
         })
         .collect();
     for t in tasks {
@@ -212,7 +310,10 @@ async fn main() -> std::process::ExitCode {
     let _ = serve.wait().await;
     let stats = api.stats.lock().expect("stats lock");
     let mut all: Vec<Duration> = Vec::new();
-    println!("{:<18} {:>7} {:>10} {:>10} {:>10}", "operation", "count", "p50", "p99", "max");
+    println!(
+        "{:<18} {:>7} {:>10} {:>10} {:>10}",
+        "operation", "count", "p50", "p99", "max"
+    );
     for (op, l) in &stats.latencies {
         if *op == "verify" {
             continue;
@@ -220,7 +321,13 @@ async fn main() -> std::process::ExitCode {
         let mut l = l.clone();
         l.sort();
         all.extend(&l);
-        println!("{op:<18} {:>7} {:>10} {:>10} {:>10}", l.len(), ms(percentile(&l, 0.5)), ms(percentile(&l, 0.99)), ms(*l.last().unwrap_or(&Duration::ZERO)));
+        println!(
+            "{op:<18} {:>7} {:>10} {:>10} {:>10}",
+            l.len(),
+            ms(percentile(&l, 0.5)),
+            ms(percentile(&l, 0.99)),
+            ms(*l.last().unwrap_or(&Duration::ZERO))
+        );
     }
     all.sort();
     let errors: u64 = stats.errors.values().sum();

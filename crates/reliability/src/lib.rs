@@ -52,7 +52,10 @@ fn newest_source() -> Option<std::time::SystemTime> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.file_name().is_some_and(|n| n == "target" || n == "tests") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "tests")
+            {
                 continue;
             }
             if path.is_dir() {
@@ -62,7 +65,9 @@ fn newest_source() -> Option<std::time::SystemTime> {
             }
         }
     }
-    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent()?.to_path_buf();
+    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .to_path_buf();
     let mut newest = None;
     walk(&crates, &mut newest);
     let lock = crates.parent()?.join("Cargo.lock");
@@ -87,7 +92,14 @@ fn build_bin() -> Result<PathBuf, String> {
         .to_path_buf();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = std::process::Command::new(cargo);
-    build.args(["build", "--quiet", "-p", "driftbridge", "--bin", "driftbridge"]);
+    build.args([
+        "build",
+        "--quiet",
+        "-p",
+        "driftbridge",
+        "--bin",
+        "driftbridge",
+    ]);
     if profile.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }

@@ -32,23 +32,121 @@ async fn hostile_credential_fields_are_refused_naming_the_field() {
     let url = env.sandbox.base_url();
     let base = ["--base-url", url.as_str()];
     let huge = "n".repeat(10_000);
-    let cases: Vec<(&str, String, Vec<&str>, String, Vec<&str>)> = vec![
-        ("empty name", String::new(), base.to_vec(), "k-1234567890".into(), vec!["name"]),
-        ("whitespace name", "   ".into(), base.to_vec(), "k-1234567890".into(), vec!["name"]),
-        ("huge name", huge.clone(), base.to_vec(), "k-1234567890".into(), vec!["name", "100"]),
-        ("control chars in name", "a\u{7}b\nc".into(), base.to_vec(), "k-1234567890".into(), vec!["name"]),
-        ("huge description", "ok".into(), vec!["--base-url", url.as_str(), "--description", &huge], "k-1234567890".into(), vec!["description", "1000"]),
-        ("empty key", "ok".into(), base.to_vec(), String::new(), vec!["api_key"]),
-        ("key with a newline inside", "ok".into(), base.to_vec(), "abc\ndef-1234567".into(), vec!["api_key"]),
-        ("key with control chars", "ok".into(), base.to_vec(), "abc\u{1b}[31mdef".into(), vec!["api_key"]),
-        ("huge key", "ok".into(), base.to_vec(), "k".repeat(100_000), vec!["api_key"]),
-        ("userinfo in base URL", "ok".into(), vec!["--base-url", "https://user:hunter2pw@driftapi.com"], "k-1234567890".into(), vec!["base"]),
-        ("javascript: base URL", "ok".into(), vec!["--base-url", "javascript:alert(1)"], "k-1234567890".into(), vec!["base"]),
-        ("file: base URL", "ok".into(), vec!["--base-url", "file:///etc/passwd"], "k-1234567890".into(), vec!["base"]),
-        ("http to a private address", "ok".into(), vec!["--base-url", "http://10.1.2.3/"], "k-1234567890".into(), vec!["base", "https"]),
-        ("unclosed IPv6 literal", "ok".into(), vec!["--base-url", "https://[::1"], "k-1234567890".into(), vec!["base"]),
-        ("port out of range", "ok".into(), vec!["--base-url", "https://driftapi.com:99999"], "k-1234567890".into(), vec!["base"]),
-        ("empty base URL", "ok".into(), vec!["--base-url", ""], "k-1234567890".into(), vec!["base"]),
+    // (what, name, extra arguments, key, words the error must contain)
+    type Case<'a> = (&'a str, String, Vec<&'a str>, String, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "empty name",
+            String::new(),
+            base.to_vec(),
+            "k-1234567890".into(),
+            vec!["name"],
+        ),
+        (
+            "whitespace name",
+            "   ".into(),
+            base.to_vec(),
+            "k-1234567890".into(),
+            vec!["name"],
+        ),
+        (
+            "huge name",
+            huge.clone(),
+            base.to_vec(),
+            "k-1234567890".into(),
+            vec!["name", "100"],
+        ),
+        (
+            "control chars in name",
+            "a\u{7}b\nc".into(),
+            base.to_vec(),
+            "k-1234567890".into(),
+            vec!["name"],
+        ),
+        (
+            "huge description",
+            "ok".into(),
+            vec!["--base-url", url.as_str(), "--description", &huge],
+            "k-1234567890".into(),
+            vec!["description", "1000"],
+        ),
+        (
+            "empty key",
+            "ok".into(),
+            base.to_vec(),
+            String::new(),
+            vec!["api_key"],
+        ),
+        (
+            "key with a newline inside",
+            "ok".into(),
+            base.to_vec(),
+            "abc\ndef-1234567".into(),
+            vec!["api_key"],
+        ),
+        (
+            "key with control chars",
+            "ok".into(),
+            base.to_vec(),
+            "abc\u{1b}[31mdef".into(),
+            vec!["api_key"],
+        ),
+        (
+            "huge key",
+            "ok".into(),
+            base.to_vec(),
+            "k".repeat(100_000),
+            vec!["api_key"],
+        ),
+        (
+            "userinfo in base URL",
+            "ok".into(),
+            vec!["--base-url", "https://user:hunter2pw@driftapi.com"],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
+        (
+            "javascript: base URL",
+            "ok".into(),
+            vec!["--base-url", "javascript:alert(1)"],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
+        (
+            "file: base URL",
+            "ok".into(),
+            vec!["--base-url", "file:///etc/passwd"],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
+        (
+            "http to a private address",
+            "ok".into(),
+            vec!["--base-url", "http://10.1.2.3/"],
+            "k-1234567890".into(),
+            vec!["base", "https"],
+        ),
+        (
+            "unclosed IPv6 literal",
+            "ok".into(),
+            vec!["--base-url", "https://[::1"],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
+        (
+            "port out of range",
+            "ok".into(),
+            vec!["--base-url", "https://driftapi.com:99999"],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
+        (
+            "empty base URL",
+            "ok".into(),
+            vec!["--base-url", ""],
+            "k-1234567890".into(),
+            vec!["base"],
+        ),
     ];
     for (what, name, extra, key, words) in &cases {
         let out = add(&env, name, extra, key).await;
@@ -65,12 +163,34 @@ async fn hostile_credential_fields_are_refused_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusual_but_valid_base_urls_are_kept_normalised() {
     let env = Env::bare(small(2)).await;
-    let port = env.sandbox.base_url().rsplit(':').next().unwrap().to_string();
+    let port = env
+        .sandbox
+        .base_url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     let cases = [
-        ("ipv6", format!("http://[::1]:{port}//"), format!("http://[::1]:{port}")),
-        ("port and path", "https://drift.example.com:8443/api/v1/".to_string(), "https://drift.example.com:8443/api/v1".to_string()),
-        ("localhost", format!("http://LOCALHOST:{port}"), format!("http://localhost:{port}")),
-        ("query dropped with a warning", "https://driftapi.com/?token=x".to_string(), "https://driftapi.com".to_string()),
+        (
+            "ipv6",
+            format!("http://[::1]:{port}//"),
+            format!("http://[::1]:{port}"),
+        ),
+        (
+            "port and path",
+            "https://drift.example.com:8443/api/v1/".to_string(),
+            "https://drift.example.com:8443/api/v1".to_string(),
+        ),
+        (
+            "localhost",
+            format!("http://LOCALHOST:{port}"),
+            format!("http://localhost:{port}"),
+        ),
+        (
+            "query dropped with a warning",
+            "https://driftapi.com/?token=x".to_string(),
+            "https://driftapi.com".to_string(),
+        ),
     ];
     for (i, (what, raw, expect)) in cases.iter().enumerate() {
         let name = format!("c{i}");
@@ -98,7 +218,8 @@ async fn non_utf8_arguments_and_environment_are_refused_without_a_panic() {
     expect_error(&out, "non-UTF-8 key", 2, &["api_key", "utf-8"]);
 
     let mut cmd = env.command(&["credentials", "add", "--no-test", "--name", "ok"]);
-    cmd.arg("--api-key-stdin").stdin(std::process::Stdio::piped());
+    cmd.arg("--api-key-stdin")
+        .stdin(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     use tokio::io::AsyncWriteExt;
     let mut stdin = child.stdin.take().unwrap();
@@ -118,7 +239,14 @@ async fn push(env: &Env, input: &str, results: &str) -> (Out, String) {
     let res = env.path(results).display().to_string();
     let out = env
         .run(&[
-            "push", "contacts", "--credential", CRED, "--from", input, "--results", &res,
+            "push",
+            "contacts",
+            "--credential",
+            CRED,
+            "--from",
+            input,
+            "--results",
+            &res,
             "--dry-run",
         ])
         .await;
@@ -133,7 +261,11 @@ pub fn outcomes(results_csv: &str) -> Vec<(u64, String, String)> {
         .records()
         .map(|rec| {
             let rec = rec.unwrap();
-            (rec[0].parse().unwrap(), rec[2].to_string(), rec[4].to_string())
+            (
+                rec[0].parse().unwrap(),
+                rec[2].to_string(),
+                rec[4].to_string(),
+            )
         })
         .collect();
     rows.sort_by_key(|r| r.0);
@@ -153,7 +285,11 @@ async fn hostile_push_inputs_get_one_outcome_per_row_naming_the_row() {
     let o = outcomes(&res);
     assert_eq!(o.len(), 3, "one outcome per row: {res}");
     assert_eq!(o[1].1, "rejected");
-    assert!(o[1].2.contains("UTF-8"), "reason names the encoding: {}", o[1].2);
+    assert!(
+        o[1].2.contains("UTF-8"),
+        "reason names the encoding: {}",
+        o[1].2
+    );
     assert_ne!(o[0].1, "rejected");
     assert_ne!(o[2].1, "rejected");
 
@@ -187,7 +323,11 @@ async fn hostile_push_inputs_get_one_outcome_per_row_naming_the_row() {
     assert_no_panic(&out, "quotes");
     let o = outcomes(&res);
     assert_eq!(o[0].1, "created", "{res}");
-    assert_eq!(o.len(), 2, "the unclosed quote makes rows 2-3 one row: {res}");
+    assert_eq!(
+        o.len(),
+        2,
+        "the unclosed quote makes rows 2-3 one row: {res}"
+    );
 
     // JSONL: not JSON, not an object, invalid UTF-8; good lines still go through.
     let jsonl = env.write(
@@ -198,7 +338,11 @@ async fn hostile_push_inputs_get_one_outcome_per_row_naming_the_row() {
     out.expect(5, "bad JSONL lines");
     let o = outcomes(&res);
     let kinds: Vec<&str> = o.iter().map(|x| x.1.as_str()).collect();
-    assert_eq!(kinds, ["created", "rejected", "rejected", "rejected", "created"], "{res}");
+    assert_eq!(
+        kinds,
+        ["created", "rejected", "rejected", "rejected", "created"],
+        "{res}"
+    );
     assert!(o.iter().map(|x| x.0).eq(1..=5), "rows named 1..5: {res}");
 }
 
@@ -206,15 +350,25 @@ async fn hostile_push_inputs_get_one_outcome_per_row_naming_the_row() {
 async fn a_100_mb_line_is_one_rejected_row_not_a_crash() {
     let env = Env::start(small(2)).await;
     let big = "x".repeat(100 * 1024 * 1024);
-    let csv = env.write("big.csv", format!("email,name\nbig@example.com,{big}\nok@example.com,O\n"));
+    let csv = env.write(
+        "big.csv",
+        format!("email,name\nbig@example.com,{big}\nok@example.com,O\n"),
+    );
     let (out, res) = push(&env, &csv, "big.results.csv").await;
     out.expect(5, "100 MB CSV line");
     let o = outcomes(&res);
     assert_eq!(o.len(), 2, "one outcome per row");
     assert_eq!(o[0].1, "rejected");
-    assert!(o[0].2.contains("1 MiB"), "the reason names the limit: {}", o[0].2);
+    assert!(
+        o[0].2.contains("1 MiB"),
+        "the reason names the limit: {}",
+        o[0].2
+    );
     assert_eq!(o[1].1, "created");
-    assert!(res.len() < 1_000_000, "the 100 MB value is not echoed into the results");
+    assert!(
+        res.len() < 1_000_000,
+        "the 100 MB value is not echoed into the results"
+    );
     let jsonl = env.write(
         "big.jsonl",
         format!("{{\"email\":\"{big}@example.com\"}}\n{{\"email\":\"ok2@example.com\"}}\n"),
@@ -234,23 +388,45 @@ async fn bad_config_files_and_arguments_name_what_to_fix() {
     let csv = env.write("in.csv", "email\na@example.com\n");
     let mapping = env.write("map.json", "{\"email\": ");
     let out = env
-        .run(&["push", "contacts", "--credential", CRED, "--from", &csv, "--mapping", &mapping, "--dry-run"])
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            CRED,
+            "--from",
+            &csv,
+            "--mapping",
+            &mapping,
+            "--dry-run",
+        ])
         .await;
     expect_error(&out, "truncated mapping file", 2, &["map.json"]);
 
     let faults = env.write("faults.json", "{\"faults\": [{\"route\": 5}]}");
-    let out = env.run(&["sandbox", "--port", "0", "--faults", &faults]).await;
+    let out = env
+        .run(&["sandbox", "--port", "0", "--faults", &faults])
+        .await;
     expect_error(&out, "bad fault plan", 2, &["--faults", "route"]);
 
     let missing = env.path("nope.csv").display().to_string();
     let out = env
-        .run(&["push", "contacts", "--credential", CRED, "--from", &missing, "--dry-run"])
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            CRED,
+            "--from",
+            &missing,
+            "--dry-run",
+        ])
         .await;
     expect_error(&out, "missing input", 2, &["nope.csv"]);
 
     let out = env.sync("nosuch:/tmp/x", &[]).await;
     expect_error(&out, "unknown destination", 2, &["--destination"]);
-    let out = env.sync("sqlite:x.db", &["--streams", "conversations,bogus"]).await;
+    let out = env
+        .sync("sqlite:x.db", &["--streams", "conversations,bogus"])
+        .await;
     expect_error(&out, "unknown stream", 2, &["--streams", "bogus"]);
     let out = env.sync("sqlite:x.db", &["--mode", "sideways"]).await;
     expect_error(&out, "unknown mode", 2, &["mode"]);
@@ -258,11 +434,19 @@ async fn bad_config_files_and_arguments_name_what_to_fix() {
     expect_error(&out, "unknown credential", 2, &["nobody"]);
 
     let out = env
-        .run_env(&["sync", "--credential", CRED], "DRIFTBRIDGE_MASTER_KEY", "not base64!")
+        .run_env(
+            &["sync", "--credential", CRED],
+            "DRIFTBRIDGE_MASTER_KEY",
+            "not base64!",
+        )
         .await;
     assert_no_panic(&out, "bad master key");
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("DRIFTBRIDGE_MASTER_KEY"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DRIFTBRIDGE_MASTER_KEY"),
+        "{}",
+        out.stderr
+    );
 
     // A data dir that is a file.
     let file = env.write("plainfile", "x");
@@ -281,7 +465,11 @@ async fn bad_config_files_and_arguments_name_what_to_fix() {
 async fn a_corrupted_vault_key_or_metadata_db_is_reported_not_a_panic() {
     let env = Env::start(small(2)).await;
     let data = env.data_dir();
-    let files: Vec<_> = std::fs::read_dir(&data).unwrap().flatten().map(|e| e.path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     for f in &files {
         if f.is_file() && !f.to_string_lossy().ends_with(".db") {
             std::fs::write(f, b"garbage").unwrap();

@@ -155,7 +155,8 @@ impl Env {
     }
 
     pub async fn faults(&self, faults: Value) {
-        self.admin("faults", Some(json!({ "faults": faults }))).await;
+        self.admin("faults", Some(json!({ "faults": faults })))
+            .await;
     }
 
     pub async fn counts(&self) -> Value {

@@ -214,7 +214,9 @@ impl Sink {
 }
 
 fn key_of(record: &Value, pk: &str) -> String {
-    let v = record.get(pk).or_else(|| record.get("_raw").and_then(|r| r.get(pk)));
+    let v = record
+        .get(pk)
+        .or_else(|| record.get("_raw").and_then(|r| r.get(pk)));
     match v {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
@@ -262,14 +264,24 @@ pub(crate) async fn assert_exactly_once(sink: &Sink, counts: &Value, what: &str)
         let distinct: BTreeSet<&String> = keys.iter().collect();
         let expected = counts[count_key].as_u64().unwrap() as usize;
         assert_eq!(keys.len(), expected, "{what}: records in {stream}");
-        assert_eq!(distinct.len(), expected, "{what}: distinct {pk} in {stream}");
+        assert_eq!(
+            distinct.len(),
+            expected,
+            "{what}: distinct {pk} in {stream}"
+        );
     }
 }
 
 fn sync_args(spec: &str) -> Vec<String> {
     [
-        "--json", "sync", "--credential", CRED, "--rate-limit-per-min", "60000",
-        "--destination", spec,
+        "--json",
+        "sync",
+        "--credential",
+        CRED,
+        "--rate-limit-per-min",
+        "60000",
+        "--destination",
+        spec,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -297,7 +309,10 @@ async fn sync_matrix(kind: &str, salt: u64) {
     assert_exactly_once(&sink, &counts, "uninterrupted run").await;
     sink.drop_schema().await;
     let points = kill_points(salt, &cal);
-    eprintln!("crash matrix {kind}: {} requests, {:?} per run; kill points {points:?}", cal.requests, cal.duration);
+    eprintln!(
+        "crash matrix {kind}: {} requests, {:?} per run; kill points {points:?}",
+        cal.requests, cal.duration
+    );
     let mut killed = 0;
     for (i, point) in points.iter().enumerate() {
         let sink = Sink::new(kind, env.dir.path(), i + 1);
@@ -307,14 +322,24 @@ async fn sync_matrix(kind: &str, salt: u64) {
         if run_and_kill(&env, &args, *point).await {
             killed += 1;
         }
-        sync(&env, &sink.spec()).await.expect(0, &format!("{what}: re-run"));
+        sync(&env, &sink.spec())
+            .await
+            .expect(0, &format!("{what}: re-run"));
         assert_exactly_once(&sink, &counts, &format!("{what}: after the re-run")).await;
-        sync(&env, &sink.spec()).await.expect(0, &format!("{what}: third run"));
+        sync(&env, &sink.spec())
+            .await
+            .expect(0, &format!("{what}: third run"));
         assert_exactly_once(&sink, &counts, &format!("{what}: after a third run")).await;
         sink.drop_schema().await;
     }
-    eprintln!("crash matrix {kind}: {killed} of {} runs killed mid-run, all complete exactly once", points.len());
-    assert!(killed * 2 >= points.len(), "most kill points must land mid-run ({killed})");
+    eprintln!(
+        "crash matrix {kind}: {killed} of {} runs killed mid-run, all complete exactly once",
+        points.len()
+    );
+    assert!(
+        killed * 2 >= points.len(),
+        "most kill points must land mid-run ({killed})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,10 +387,13 @@ fn push_input(existing: &[String]) -> (String, usize, BTreeSet<String>) {
 }
 
 async fn observer(env: &Env) -> Client {
-    Client::builder(&env.sandbox.base_url(), SecretString::from(env.sandbox.token()))
-        .rate_limit_per_min(100_000)
-        .build()
-        .unwrap()
+    Client::builder(
+        &env.sandbox.base_url(),
+        SecretString::from(env.sandbox.token()),
+    )
+    .rate_limit_per_min(100_000)
+    .build()
+    .unwrap()
 }
 
 /// Back to the seeded org, then five contacts that the input updates.
@@ -390,7 +418,9 @@ fn results_rows(path: &Path, what: &str) -> BTreeMap<u64, String> {
     };
     for rec in r.records() {
         let Ok(rec) = rec else { continue }; // the killed run's last line may be cut
-        let Ok(row) = rec[0].parse::<u64>() else { continue };
+        let Ok(row) = rec[0].parse::<u64>() else {
+            continue;
+        };
         let previous = out.insert(row, rec[2].to_string());
         assert!(previous.is_none(), "{what}: row {row} has two outcomes");
     }
@@ -406,7 +436,14 @@ async fn push_contacts_killed_anywhere_gives_one_outcome_per_row_and_no_duplicat
     let input = env.write("in.csv", &csv_text);
     let push = |results: &Path| -> Vec<String> {
         [
-            "push", "contacts", "--credential", CRED, "--from", &input, "--concurrency", "4",
+            "push",
+            "contacts",
+            "--credential",
+            CRED,
+            "--from",
+            &input,
+            "--concurrency",
+            "4",
             "--results",
         ]
         .iter()
@@ -425,9 +462,15 @@ async fn push_contacts_killed_anywhere_gives_one_outcome_per_row_and_no_duplicat
         duration: t0.elapsed(),
     };
     let new_contacts = (emails.len() - existing.len()) as u64;
-    assert_eq!(env.counts().await["contacts"].as_u64().unwrap(), before + new_contacts);
+    assert_eq!(
+        env.counts().await["contacts"].as_u64().unwrap(),
+        before + new_contacts
+    );
     let points = kill_points(6, &cal);
-    eprintln!("crash matrix push: {} requests, {:?} per run; kill points {points:?}", cal.requests, cal.duration);
+    eprintln!(
+        "crash matrix push: {} requests, {:?} per run; kill points {points:?}",
+        cal.requests, cal.duration
+    );
     let mut killed = 0;
     for (i, point) in points.iter().enumerate() {
         let what = format!("push kill point {} ({point:?})", i + 1);
@@ -463,6 +506,12 @@ async fn push_contacts_killed_anywhere_gives_one_outcome_per_row_and_no_duplicat
             "{what}: no contact created twice"
         );
     }
-    eprintln!("crash matrix push: {killed} of {} runs killed mid-run", points.len());
-    assert!(killed * 2 >= points.len(), "most kill points must land mid-run ({killed})");
+    eprintln!(
+        "crash matrix push: {killed} of {} runs killed mid-run",
+        points.len()
+    );
+    assert!(
+        killed * 2 >= points.len(),
+        "most kill points must land mid-run ({killed})"
+    );
 }

@@ -123,7 +123,10 @@ async fn check_sync(case: &Case) {
         Completed(counter, at_least) => {
             out.expect(0, &what);
             let n = summary["totals"][counter].as_u64().unwrap();
-            assert!(n >= at_least, "{what}: totals.{counter} = {n}, expected >= {at_least}");
+            assert!(
+                n >= at_least,
+                "{what}: totals.{counter} = {n}, expected >= {at_least}"
+            );
             assert_exactly_once(&sink, &counts, &what).await;
         }
         Unavailable(name, word) => {
@@ -135,9 +138,19 @@ async fn check_sync(case: &Case) {
         }
         Failed(code, word) => {
             out.expect(code, &what);
-            assert!(out.stderr.contains(word), "{what}: stderr names {word:?}: {}", out.stderr);
-            let kept = crate::common::sql_count(env.path("out.db").as_path(), "SELECT count(*) FROM conversations");
-            assert!(kept > 0, "{what}: the pages committed before the fault are kept");
+            assert!(
+                out.stderr.contains(word),
+                "{what}: stderr names {word:?}: {}",
+                out.stderr
+            );
+            let kept = crate::common::sql_count(
+                env.path("out.db").as_path(),
+                "SELECT count(*) FROM conversations",
+            );
+            assert!(
+                kept > 0,
+                "{what}: the pages committed before the fault are kept"
+            );
         }
         NotApplicable(_) => unreachable!("every fault applies to sync"),
     }
@@ -161,7 +174,10 @@ fn outcomes(path: &std::path::Path) -> BTreeMap<u64, String> {
     for rec in r.records() {
         let rec = rec.unwrap();
         let row: u64 = rec[0].parse().unwrap();
-        assert!(out.insert(row, rec[2].to_string()).is_none(), "row {row} twice");
+        assert!(
+            out.insert(row, rec[2].to_string()).is_none(),
+            "row {row} twice"
+        );
     }
     out
 }
@@ -175,31 +191,56 @@ async fn check_push(case: &Case) {
     let env = Env::start(small(3)).await;
     let accounts = case.name == "403 on accounts";
     let (object, input) = if accounts {
-        ("accounts", "domain,name\nfault1.example.com,F1\nfault2.example.com,F2\n".to_string())
+        (
+            "accounts",
+            "domain,name\nfault1.example.com,F1\nfault2.example.com,F2\n".to_string(),
+        )
     } else {
-        let rows: Vec<String> = (0..12).map(|i| format!("fault{i}@example.com,F{i}")).collect();
+        let rows: Vec<String> = (0..12)
+            .map(|i| format!("fault{i}@example.com,F{i}"))
+            .collect();
         ("contacts", format!("email,name\n{}\n", rows.join("\n")))
     };
     let input = env.write("in.csv", input);
     let results = env.path("results.csv");
     let res = results.display().to_string();
     let before = env.counts().await["contacts"].as_u64().unwrap();
-    env.faults(serde_json::from_str(case.push_faults).unwrap()).await;
+    env.faults(serde_json::from_str(case.push_faults).unwrap())
+        .await;
     let out: Out = env
-        .run(&["--json", "push", object, "--credential", CRED, "--from", &input, "--results", &res, "--concurrency", "2"])
+        .run(&[
+            "--json",
+            "push",
+            object,
+            "--credential",
+            CRED,
+            "--from",
+            &input,
+            "--results",
+            &res,
+            "--concurrency",
+            "2",
+        ])
         .await;
     let got = outcomes(&results);
     match case.push {
         Completed(counter, at_least) => {
             out.expect(0, &what);
             let n = out.json()[counter].as_u64().unwrap();
-            assert!(n >= at_least, "{what}: {counter} = {n}, expected >= {at_least}");
+            assert!(
+                n >= at_least,
+                "{what}: {counter} = {n}, expected >= {at_least}"
+            );
             assert_eq!(got.len(), 12, "{what}: one outcome per row");
             assert!(got.values().all(|o| o == "created"), "{what}: {got:?}");
         }
         Failed(code, word) => {
             out.expect(code, &what);
-            assert!(out.stderr.contains(word), "{what}: stderr names {word:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(word),
+                "{what}: stderr names {word:?}: {}",
+                out.stderr
+            );
             // Rows finished before the fault are recorded once each, and their contacts
             // exist in Drift once each (the revoked token cannot look them up; counts can).
             if !accounts {

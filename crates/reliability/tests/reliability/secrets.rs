@@ -101,52 +101,163 @@ async fn canary_tokens_appear_in_no_output_log_file_or_database() {
     }
     let db = format!("sqlite:{}", env.path("out.db").display());
     for (label, args) in [
-        ("sync -vv", vec!["-vv", "sync", "--credential", "c1", "--destination", &db]),
-        ("sync -vvv json", vec!["-vvv", "--json", "sync", "--credential", "c1", "--destination", &db, "--mode", "full"]),
-        ("sync rejected", vec!["-vv", "sync", "--credential", "bad", "--destination", &db]),
+        (
+            "sync -vv",
+            vec!["-vv", "sync", "--credential", "c1", "--destination", &db],
+        ),
+        (
+            "sync -vvv json",
+            vec![
+                "-vvv",
+                "--json",
+                "sync",
+                "--credential",
+                "c1",
+                "--destination",
+                &db,
+                "--mode",
+                "full",
+            ],
+        ),
+        (
+            "sync rejected",
+            vec!["-vv", "sync", "--credential", "bad", "--destination", &db],
+        ),
     ] {
         let out = env.run(&args).await;
         step(label, out);
     }
-    let input = env.write("in.csv", "email,name\ncanary1@example.com,One\ncanary2@example.com,Two\n");
+    let input = env.write(
+        "in.csv",
+        "email,name\ncanary1@example.com,One\ncanary2@example.com,Two\n",
+    );
     let results_csv = env.path("results.csv").display().to_string();
     let results_jsonl = env.path("results.jsonl").display().to_string();
     for (label, args) in [
-        ("push -vv", vec!["-vv", "push", "contacts", "--credential", "c1", "--from", &input, "--results", &results_csv]),
-        ("push -vvv json", vec!["-vvv", "--json", "push", "contacts", "--credential", "c1", "--from", &input, "--results", &results_jsonl]),
-        ("push rejected", vec!["-vv", "push", "contacts", "--credential", "bad", "--from", &input, "--results", &results_csv]),
-        ("push dry run", vec!["-vv", "push", "contacts", "--credential", "c1", "--from", &input, "--dry-run", "--results", &results_csv]),
+        (
+            "push -vv",
+            vec![
+                "-vv",
+                "push",
+                "contacts",
+                "--credential",
+                "c1",
+                "--from",
+                &input,
+                "--results",
+                &results_csv,
+            ],
+        ),
+        (
+            "push -vvv json",
+            vec![
+                "-vvv",
+                "--json",
+                "push",
+                "contacts",
+                "--credential",
+                "c1",
+                "--from",
+                &input,
+                "--results",
+                &results_jsonl,
+            ],
+        ),
+        (
+            "push rejected",
+            vec![
+                "-vv",
+                "push",
+                "contacts",
+                "--credential",
+                "bad",
+                "--from",
+                &input,
+                "--results",
+                &results_csv,
+            ],
+        ),
+        (
+            "push dry run",
+            vec![
+                "-vv",
+                "push",
+                "contacts",
+                "--credential",
+                "c1",
+                "--from",
+                &input,
+                "--dry-run",
+                "--results",
+                &results_csv,
+            ],
+        ),
     ] {
         let out = env.run(&args).await;
         step(label, out);
     }
     let runs_json = env.run(&["--json", "runs", "list"]).await;
     let ids: Vec<String> = runs_json.json().as_array().map_or(Vec::new(), |a| {
-        a.iter().filter_map(|r| r["id"].as_str().map(String::from)).collect()
+        a.iter()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
     });
     step("runs list json", runs_json);
     step("runs list -vv", env.run(&["-vv", "runs", "list"]).await);
-    assert!(ids.len() >= 5, "every sync and push recorded a run: {ids:?}");
+    assert!(
+        ids.len() >= 5,
+        "every sync and push recorded a run: {ids:?}"
+    );
     for id in &ids {
         step("runs show", env.run(&["-vv", "runs", "show", id]).await);
-        step("runs show json", env.run(&["--json", "runs", "show", id]).await);
+        step(
+            "runs show json",
+            env.run(&["--json", "runs", "show", id]).await,
+        );
     }
     step(
         "rotate",
-        env.run_env(&["-vv", "credentials", "rotate", "c1", "--api-key-env", "KEY"], "KEY", CANARY2)
-            .await,
+        env.run_env(
+            &["-vv", "credentials", "rotate", "c1", "--api-key-env", "KEY"],
+            "KEY",
+            CANARY2,
+        )
+        .await,
     );
-    step("vault rotate", env.run(&["-vv", "vault", "rotate-key"]).await);
-    step("delete", env.run(&["-vv", "credentials", "delete", "bad"]).await);
+    step(
+        "vault rotate",
+        env.run(&["-vv", "vault", "rotate-key"]).await,
+    );
+    step(
+        "delete",
+        env.run(&["-vv", "credentials", "delete", "bad"]).await,
+    );
     step(
         "sync after rotation",
-        env.run(&["-vv", "sync", "--credential", "c1", "--destination", &db, "--streams", "users"])
-            .await,
+        env.run(&[
+            "-vv",
+            "sync",
+            "--credential",
+            "c1",
+            "--destination",
+            &db,
+            "--streams",
+            "users",
+        ])
+        .await,
     );
 
     // The commands did what they say (a scan of failed commands proves little).
     let codes: Vec<(&str, i32)> = runs.iter().map(|(l, o)| (l.as_str(), o.code)).collect();
-    for ok in ["add valid", "add valid json", "sync -vv", "push -vv", "rotate", "vault rotate", "sync after rotation"] {
+    for ok in [
+        "add valid",
+        "add valid json",
+        "sync -vv",
+        "push -vv",
+        "rotate",
+        "vault rotate",
+        "sync after rotation",
+    ] {
         let code = codes.iter().find(|(l, _)| *l == ok).unwrap().1;
         assert_eq!(code, 0, "{ok} should succeed: {codes:?}");
     }
@@ -155,9 +266,13 @@ async fn canary_tokens_appear_in_no_output_log_file_or_database() {
         assert_eq!(code, 3, "{rejected} should exit 3: {codes:?}");
     }
     let verbose: usize = runs.iter().map(|(_, o)| o.stderr.len()).sum();
-    assert!(verbose > 10_000, "-vv/-vvv produced logs to scan ({verbose} bytes)");
     assert!(
-        runs.iter().any(|(_, o)| o.stderr.contains("DEBUG") || o.stderr.contains("TRACE")),
+        verbose > 10_000,
+        "-vv/-vvv produced logs to scan ({verbose} bytes)"
+    );
+    assert!(
+        runs.iter()
+            .any(|(_, o)| o.stderr.contains("DEBUG") || o.stderr.contains("TRACE")),
         "debug logging was on"
     );
 
@@ -181,7 +296,17 @@ async fn no_core_dump_while_a_key_is_in_memory() {
     let env = Env::bare(config).await;
     let url = env.sandbox.base_url();
     env.run_env(
-        &["credentials", "add", "--name", "c1", "--base-url", &url, "--api-key-env", "KEY", "--no-test"],
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "c1",
+            "--base-url",
+            &url,
+            "--api-key-env",
+            "KEY",
+            "--no-test",
+        ],
         "KEY",
         CANARY,
     )
@@ -265,13 +390,22 @@ async fn the_server_never_returns_logs_or_renders_a_key() {
         async move {
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
-            (format!("{method} {path}"), status, resp.text().await.unwrap())
+            (
+                format!("{method} {path}"),
+                status,
+                resp.text().await.unwrap(),
+            )
         }
     };
     use reqwest::Method;
-    let created = call(Method::POST, "/api/v1/credentials".into(), Some(serde_json::json!({
-        "name": "s1", "api_key": CANARY, "base_url": sandbox, "description": "canary"
-    }))).await;
+    let created = call(
+        Method::POST,
+        "/api/v1/credentials".into(),
+        Some(serde_json::json!({
+            "name": "s1", "api_key": CANARY, "base_url": sandbox, "description": "canary"
+        })),
+    )
+    .await;
     assert!(created.1 < 300, "{created:?}");
     let id = serde_json::from_str::<serde_json::Value>(&created.2).unwrap()["id"]
         .as_str()
@@ -279,19 +413,51 @@ async fn the_server_never_returns_logs_or_renders_a_key() {
         .to_string();
     bodies.push(created);
     for (method, path, body) in [
-        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "s1", "api_key": CANARY, "base_url": sandbox}))),
-        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "", "api_key": CANARY}))),
-        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "s2", "api_key": format!("{CANARY} with space")}))),
-        (Method::POST, "/api/v1/credentials".to_string(), Some(serde_json::json!({"name": "bad", "api_key": BAD, "base_url": sandbox}))),
+        (
+            Method::POST,
+            "/api/v1/credentials".to_string(),
+            Some(serde_json::json!({"name": "s1", "api_key": CANARY, "base_url": sandbox})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials".to_string(),
+            Some(serde_json::json!({"name": "", "api_key": CANARY})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials".to_string(),
+            Some(serde_json::json!({"name": "s2", "api_key": format!("{CANARY} with space")})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials".to_string(),
+            Some(serde_json::json!({"name": "bad", "api_key": BAD, "base_url": sandbox})),
+        ),
         (Method::GET, "/api/v1/credentials".to_string(), None),
         (Method::GET, format!("/api/v1/credentials/{id}"), None),
-        (Method::POST, format!("/api/v1/credentials/{id}/test"), Some(serde_json::json!({}))),
-        (Method::POST, "/api/v1/credentials/bad/test".to_string(), Some(serde_json::json!({}))),
-        (Method::POST, format!("/api/v1/credentials/{id}/rotate"), Some(serde_json::json!({"api_key": CANARY2}))),
-        (Method::POST, "/api/v1/sources".to_string(), Some(serde_json::json!({
-            "name": "src", "credential": "s1", "streams": ["users", "teams"], "mode": "full",
-            "sink": format!("sqlite:{}", env.path("server-out.db").display())
-        }))),
+        (
+            Method::POST,
+            format!("/api/v1/credentials/{id}/test"),
+            Some(serde_json::json!({})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials/bad/test".to_string(),
+            Some(serde_json::json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/credentials/{id}/rotate"),
+            Some(serde_json::json!({"api_key": CANARY2})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/sources".to_string(),
+            Some(serde_json::json!({
+                "name": "src", "credential": "s1", "streams": ["users", "teams"], "mode": "full",
+                "sink": format!("sqlite:{}", env.path("server-out.db").display())
+            })),
+        ),
         (Method::POST, "/api/v1/sources/src/run".to_string(), None),
         (Method::GET, "/api/v1/runs".to_string(), None),
         (Method::GET, "/api/v1/sources".to_string(), None),
@@ -314,19 +480,49 @@ async fn the_server_never_returns_logs_or_renders_a_key() {
         async move {
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
-            (format!("{method} {path}"), status, resp.text().await.unwrap())
+            (
+                format!("{method} {path}"),
+                status,
+                resp.text().await.unwrap(),
+            )
         }
     };
-    for path in ["/credentials".to_string(), format!("/ui/credentials/{id}/edit"), "/ui/credentials/new".into(), "/runs".into(), "/sources".into()] {
+    for path in [
+        "/credentials".to_string(),
+        format!("/ui/credentials/{id}/edit"),
+        "/ui/credentials/new".into(),
+        "/runs".into(),
+        "/sources".into(),
+    ] {
         bodies.push(ui(Method::GET, path, None).await);
     }
     // Form posts of the overlay (save, inline check, probe) with the key, valid or not.
-    for path in ["/ui/credentials", "/ui/credentials/check", "/ui/credentials/probe"] {
+    for path in [
+        "/ui/credentials",
+        "/ui/credentials/check",
+        "/ui/credentials/probe",
+    ] {
         for form in [
-            vec![("name", String::new()), ("api_key", CANARY.to_string()), ("base_url", sandbox.clone())],
-            vec![("name", "ui1".to_string()), ("api_key", CANARY.to_string()), ("base_url", "notaurl".to_string())],
-            vec![("name", "ui2".to_string()), ("api_key", BAD.to_string()), ("base_url", sandbox.clone())],
-            vec![("name", "ui3".to_string()), ("api_key", format!("{CANARY} x")), ("base_url", sandbox.clone())],
+            vec![
+                ("name", String::new()),
+                ("api_key", CANARY.to_string()),
+                ("base_url", sandbox.clone()),
+            ],
+            vec![
+                ("name", "ui1".to_string()),
+                ("api_key", CANARY.to_string()),
+                ("base_url", "notaurl".to_string()),
+            ],
+            vec![
+                ("name", "ui2".to_string()),
+                ("api_key", BAD.to_string()),
+                ("base_url", sandbox.clone()),
+            ],
+            vec![
+                ("name", "ui3".to_string()),
+                ("api_key", format!("{CANARY} x")),
+                ("base_url", sandbox.clone()),
+            ],
         ] {
             bodies.push(ui(Method::POST, path.to_string(), Some(form)).await);
         }
@@ -339,8 +535,15 @@ async fn the_server_never_returns_logs_or_renders_a_key() {
         assert_clean(what, body.as_bytes());
     }
     let ok = bodies.iter().filter(|(_, s, _)| *s < 300).count();
-    assert!(ok >= 15, "most calls succeeded: {:?}", bodies.iter().map(|b| (&b.0, b.1)).collect::<Vec<_>>());
-    let page = bodies.iter().find(|(w, _, _)| w == "GET /credentials").unwrap();
+    assert!(
+        ok >= 15,
+        "most calls succeeded: {:?}",
+        bodies.iter().map(|b| (&b.0, b.1)).collect::<Vec<_>>()
+    );
+    let page = bodies
+        .iter()
+        .find(|(w, _, _)| w == "GET /credentials")
+        .unwrap();
     assert!(
         page.2.contains("••••") || page.2.contains("&#8226;"),
         "the credentials page shows the mask: {} {}",

@@ -21,7 +21,9 @@ type Respond = Arc<dyn Fn(&Uri) -> Response + Send + Sync>;
 
 impl Fake {
     async fn start(ip: &str, respond: Respond) -> Fake {
-        let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let h = hits.clone();
@@ -49,7 +51,11 @@ impl Fake {
 
 /// The attacker's host: a second loopback address, so "another host" is real.
 async fn evil() -> Fake {
-    Fake::start("127.0.0.2", Arc::new(|_| (StatusCode::OK, "{\"data\": []}").into_response())).await
+    Fake::start(
+        "127.0.0.2",
+        Arc::new(|_| (StatusCode::OK, "{\"data\": []}").into_response()),
+    )
+    .await
 }
 
 fn page_with_next(next: String) -> Respond {
@@ -86,19 +92,43 @@ async fn env_for(fake: &Fake) -> Env {
 
 async fn sync_conversations(env: &Env) -> Out {
     let db = format!("sqlite:{}", env.path("out.db").display());
-    env.run(&["sync", "--credential", "t", "--streams", "conversations", "--destination", &db])
-        .await
+    env.run(&[
+        "sync",
+        "--credential",
+        "t",
+        "--streams",
+        "conversations",
+        "--destination",
+        &db,
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_links_to_another_host_or_port_are_refused_and_never_requested() {
     let evil = evil().await;
-    let other_port = Fake::start("127.0.0.1", Arc::new(|_| (StatusCode::OK, "{}").into_response())).await;
+    let other_port = Fake::start(
+        "127.0.0.1",
+        Arc::new(|_| (StatusCode::OK, "{}").into_response()),
+    )
+    .await;
     for (what, next) in [
-        ("other host", format!("{}/conversations/list?page_token=2", evil.url())),
-        ("other port", format!("{}/conversations/list?page_token=2", other_port.url())),
-        ("scheme-relative", format!("//{}/conversations/list?page_token=2", evil.addr)),
-        ("https downgrade to other host", format!("https://{}/x", evil.addr)),
+        (
+            "other host",
+            format!("{}/conversations/list?page_token=2", evil.url()),
+        ),
+        (
+            "other port",
+            format!("{}/conversations/list?page_token=2", other_port.url()),
+        ),
+        (
+            "scheme-relative",
+            format!("//{}/conversations/list?page_token=2", evil.addr),
+        ),
+        (
+            "https downgrade to other host",
+            format!("https://{}/x", evil.addr),
+        ),
     ] {
         let drift = Fake::start("127.0.0.1", page_with_next(next)).await;
         let env = env_for(&drift).await;
@@ -128,11 +158,24 @@ async fn redirects_to_another_host_are_not_followed() {
     assert_ne!(test.code, 0, "a redirect is not a verified credential");
     let input = env.write("in.csv", "email\nssrf@example.com\n");
     let push = env
-        .run(&["push", "contacts", "--credential", "t", "--from", &input, "--results", "r.csv"])
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "t",
+            "--from",
+            &input,
+            "--results",
+            "r.csv",
+        ])
         .await;
     crate::common::assert_no_panic(&push, "redirected push");
     assert_ne!(push.code, 0);
-    assert_eq!(evil.hits(), vec![], "a redirect was followed to another host");
+    assert_eq!(
+        evil.hits(),
+        vec![],
+        "a redirect was followed to another host"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,10 +196,23 @@ async fn a_lookup_link_header_to_another_host_is_refused() {
     let env = env_for(&drift).await;
     let input = env.write("in.csv", "email\nlink@example.com\n");
     let out = env
-        .run(&["push", "contacts", "--credential", "t", "--from", &input, "--results", "r.csv"])
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "t",
+            "--from",
+            &input,
+            "--results",
+            "r.csv",
+        ])
         .await;
     crate::common::assert_no_panic(&out, "push with a foreign Link header");
     assert_ne!(out.code, 0, "{}", out.stdout);
     assert!(!drift.hits().is_empty());
-    assert_eq!(evil.hits(), vec![], "the Link header was followed to another host");
+    assert_eq!(
+        evil.hits(),
+        vec![],
+        "the Link header was followed to another host"
+    );
 }
