@@ -43,7 +43,9 @@ impl Tokens {
             let entry = TokenEntry {
                 scopes,
                 expires_at,
-                created_at,
+                // [SIM] an expiring (OAuth-style) token was issued when the sandbox started, so
+                // that created_at + expires_in is its expiry (Kong token semantics, REFERENCE §2.3).
+                created_at: expires_at.map_or(created_at, |at| at.min(now)),
                 id,
             };
             table.insert(token.to_string(), entry);

@@ -22,6 +22,7 @@ pub mod auth;
 pub mod check;
 pub mod metrics;
 pub mod problem;
+pub mod pusher;
 pub mod runner;
 pub mod schedule;
 pub mod ui;

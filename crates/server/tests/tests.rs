@@ -10,6 +10,9 @@ mod api_credentials;
 #[path = "server/api_sources.rs"]
 mod api_sources;
 
+#[path = "server/api_destinations.rs"]
+mod api_destinations;
+
 #[path = "server/access.rs"]
 mod access;
 

@@ -5,3 +5,5 @@
 mod catalog;
 #[path = "drift/streams.rs"]
 mod streams;
+#[path = "writer/mod.rs"]
+mod writer;

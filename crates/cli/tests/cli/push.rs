@@ -505,6 +505,11 @@ fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
         .block_on(sandbox.observer.account(&r[&1].1))
         .unwrap();
     assert_eq!(acct.name.as_deref(), Some("Acme Corp"));
+    assert_eq!(
+        acct.domain.as_deref(),
+        Some("acme.example"),
+        "the key is not rewritten"
+    );
 
     let contact = sandbox.create(json!({"email": "tl@example.com"}));
     let events = cli.write(
@@ -572,4 +577,61 @@ fn bad_flags_and_inputs_exit_2_naming_the_fix() {
     let missing = cli.push("contacts", "nope.csv", "r.csv", &[]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("nope.csv"), "{}", missing.stderr);
+}
+
+/// PostgreSQL server for the `--from postgres://` test (as the destination tests use).
+fn postgres_url() -> String {
+    std::env::var("DRIFTBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+#[test]
+fn contacts_stream_from_a_postgres_query() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let table = format!("push_src_{}", std::process::id());
+    let exec = |sql: String| {
+        sandbox.runtime.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+        })
+    };
+    exec(format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (mail TEXT, full_name TEXT, score INT, signed_up TIMESTAMPTZ, keep BOOL);
+         INSERT INTO {table} VALUES
+           ('pg1@example.com', 'Pg One', 7, '2024-05-01T12:00:00Z', true),
+           ('pg2@example.com', 'Pg Two', 9, NULL, false),
+           ('pg3@example.com', 'Skipped', 1, NULL, true);"
+    ));
+    let from = format!(
+        "{}?query=SELECT mail, full_name, score, signed_up FROM {table} WHERE keep ORDER BY mail",
+        postgres_url()
+    );
+    let run = cli.push(
+        "contacts",
+        &from,
+        "pg.csv",
+        &[
+            "--map",
+            "mail=email,full_name=name,score=score:number,signed_up=signed_up:date",
+        ],
+    );
+    exec(format!("DROP TABLE {table}"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        outcomes(&cli.results("pg.csv")),
+        vec![(1, "created"), (2, "created")]
+    );
+    let c = &sandbox.by_email("pg1@example.com")[0];
+    assert_eq!(attr(c, "name"), Some(&json!("Pg One")));
+    assert_eq!(attr(c, "score"), Some(&json!(7)));
+    assert_eq!(attr(c, "signed_up"), Some(&json!(1_714_564_800_000i64)));
+    assert!(
+        sandbox.by_email("pg2@example.com").is_empty(),
+        "filtered by the query"
+    );
 }

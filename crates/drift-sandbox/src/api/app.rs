@@ -46,7 +46,11 @@ async fn token_info(
     let entry = tokens
         .check(Some(&token), now)
         .map_err(|_| ApiError::invalid("access_token", "access_token is not a valid token"))?;
-    let expires_in = entry.expires_at.map_or(0, |at| (at - now).max(1));
+    // [SIM] expires_in is the token's lifetime in ms from created_at (REFERENCE §2.3, quirk 14),
+    // so a client computes the expiry as created_at + expires_in.
+    let expires_in = entry
+        .expires_at
+        .map_or(0, |at| (at - entry.created_at).max(1));
     Ok(bare(json!({
         "access_token": token,
         "authenticated_userid": format!("orgId:{ORG_ID}"),

@@ -2,6 +2,7 @@
 //! are `application/problem+json` (see [`crate::problem`]).
 
 pub mod credentials;
+pub mod destinations;
 pub mod openapi;
 pub mod runs;
 pub mod sources;
@@ -15,4 +16,5 @@ pub fn router() -> Router<AppState> {
         .merge(credentials::router())
         .merge(sources::router())
         .merge(runs::router())
+        .merge(destinations::router())
 }

@@ -1,5 +1,4 @@
-//! `/api/v1/runs`: run history and live status, cancel. `/api/v1/destinations`: not in the
-//! server yet (501).
+//! `/api/v1/runs`: run history and live status, cancel.
 
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::runner::LiveFigures;
@@ -7,7 +6,7 @@ use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -75,14 +74,12 @@ pub struct RunsQuery {
     pub limit: Option<usize>,
 }
 
-/// Routes under `/api/v1/runs` and the 501 for `/api/v1/destinations`.
+/// Routes under `/api/v1/runs`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/runs", get(list))
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/cancel", post(cancel))
-        .route("/destinations", any(destinations))
-        .route("/destinations/{*rest}", any(destinations))
 }
 
 /// Runs newest first, optionally of one source.
@@ -137,10 +134,4 @@ async fn cancel(
     })?;
     live.cancel();
     Ok((StatusCode::ACCEPTED, Json(current)))
-}
-
-async fn destinations() -> ApiError {
-    ApiError::NotImplemented(
-        "data destinations (records -> Drift) are not served by the REST API yet; use `driftbridge push` on the command line".into(),
-    )
 }

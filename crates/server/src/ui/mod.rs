@@ -7,6 +7,7 @@
 //! slots.
 
 mod credentials;
+mod destinations;
 mod runs;
 mod sources;
 
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(credentials::router())
         .merge(sources::router())
         .merge(runs::router())
+        .merge(destinations::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))

@@ -146,3 +146,170 @@ async fn add_a_credential_through_the_overlay_and_test_it() {
     b.close().await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        port: 0,
+        conversations: 30,
+        messages_per_conversation: 3,
+        latency_ms: 40,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+
+    b.xpath("//nav//a[normalize-space()='Data sources']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#new-source").await;
+    b.screenshot("08-sources-empty").await;
+    b.css("#new-source").await.click().await.unwrap();
+    let name = b.css("#s-name").await;
+    b.xpath("//legend[normalize-space()='2. Authenticate']")
+        .await;
+    let picked = b.css("input[name=credential]:checked").await;
+    assert_eq!(
+        picked.prop("value").await.unwrap().as_deref(),
+        Some("Sandbox")
+    );
+    b.screenshot("09-new-source-wizard").await;
+
+    b.xpath("//button[normalize-space()='Save']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("#err-name", "name is empty").await;
+    assert!(s.store.list_sources().unwrap().is_empty());
+
+    name.send_keys("crm").await.unwrap();
+    b.css("input[name=mode][value=full]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let sink = b.css("#s-sink").await;
+    sink.clear().await.unwrap();
+    let db = s.store.data_dir().join("ui.db");
+    sink.send_keys(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    b.xpath("//button[normalize-space()='Save and run']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#run-figures").await;
+    b.screenshot("10-run-in-progress").await;
+    b.wait_text("#run-status", "Succeeded").await;
+    let counts = crate::common::sandbox_counts(&sandbox).await;
+    for stream in ["conversations", "messages"] {
+        let written = b
+            .css(&format!("tr[data-stream={stream}] td.written"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(written, counts[stream].to_string(), "{stream} written");
+    }
+    b.wait_text("#run-totals", "requests").await;
+    b.screenshot("11-run-finished").await;
+
+    b.client.goto(&s.url("/runs")).await.unwrap();
+    b.wait_text("main table", "Succeeded").await;
+    b.screenshot("12-runs-list").await;
+    b.client.goto(&s.url("/sources")).await.unwrap();
+    b.wait_text("main table", "crm").await;
+    b.screenshot("13-sources-list").await;
+    b.close().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let csv = s.store.data_dir().join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,full name\ngrace@example.test,Grace Hopper\nbad-email,Nobody\n",
+    )
+    .unwrap();
+    let before = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+    b.xpath("//nav//a[normalize-space()='Data destinations']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let file = b.css("#d-file").await;
+    b.screenshot("14-new-destination").await;
+    file.send_keys(csv.to_str().unwrap()).await.unwrap();
+    b.xpath("//button[normalize-space()='Upload and show columns']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let mapped = b.xpath("//label[normalize-space()='full name']").await;
+    let input_id = mapped.attr("for").await.unwrap().unwrap();
+    let attribute = b.css(&format!("#{input_id}")).await;
+    attribute.clear().await.unwrap();
+    attribute.send_keys("name").await.unwrap();
+    b.screenshot("15-destination-mapping").await;
+
+    b.css("#dry-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Dry run preview").await;
+    let counts = b.css("#push-counts").await.text().await.unwrap();
+    assert!(counts.contains("2 rows"), "{counts}");
+    assert!(counts.contains("1 would be rejected"), "{counts}");
+    let after_dry = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after_dry, before, "the dry run wrote nothing");
+    b.scroll_to("#push-summary").await;
+    b.screenshot("16-destination-dry-run").await;
+
+    b.css("#push-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Run finished").await;
+    let counts = b.css("#push-counts").await.text().await.unwrap();
+    assert!(counts.contains("1 created"), "{counts}");
+    let after = crate::common::sandbox_counts(&sandbox).await["contacts"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+    b.scroll_to("#push-summary").await;
+    b.screenshot("17-destination-run").await;
+
+    let href = b
+        .css("#results-link")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let script = "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);";
+    let text = b
+        .client
+        .execute_async(script, vec![serde_json::json!(href)])
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert_eq!(text.lines().count(), 3, "header + 2 rows: {text}");
+    assert!(text.contains("grace@example.test") && text.contains("created"));
+    assert!(text.contains("rejected"));
+    b.close().await;
+    sandbox.shutdown().await;
+}

@@ -143,6 +143,15 @@ impl Browser {
         panic!("{selector} never contained {needle:?}; last text: {last:?}");
     }
 
+    /// Scroll the first element matching `selector` to the top of the viewport.
+    pub async fn scroll_to(&self, selector: &str) {
+        let script = "document.querySelector(arguments[0]).scrollIntoView();";
+        self.client
+            .execute(script, vec![serde_json::json!(selector)])
+            .await
+            .unwrap();
+    }
+
     /// Wait until no element matches `selector`.
     pub async fn wait_gone(&self, selector: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -73,31 +73,21 @@ pub fn catalog() -> Catalog {
     }
 }
 
-/// Read every selected stream: the conversations pass and the other streams concurrently.
-/// Both run to their end, so the conversations pass always records its progress; the first
-/// fatal error (401, rate limited beyond the cap) is returned — the other side meets the same
-/// condition at its next request.
+/// Read every selected stream: first the small ones (one or a few requests each), then the
+/// conversations pass. The run is bound by the rate budget either way; in this order the
+/// small streams do not queue behind hundreds of message and contact requests. A fatal
+/// error (401, rate limited beyond the cap) ends the run.
 pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Result<(), RunError> {
     let family = conversations::Family::from_selection(selected);
-    let others: Vec<(String, SyncMode)> = selected
-        .iter()
-        .filter(|(n, _)| ![CONVERSATIONS, MESSAGES, CONTACTS].contains(&n.as_str()))
-        .cloned()
-        .collect();
-    let family_fut = async {
-        match family {
-            Some(f) => conversations::run(ctx, &f).await,
-            None => Ok(()),
-        }
-    };
-    let others_fut = async {
-        for (name, mode) in &others {
+    for (name, mode) in selected {
+        if ![CONVERSATIONS, MESSAGES, CONTACTS].contains(&name.as_str()) {
             read_one(ctx, name, *mode).await?;
         }
-        Ok::<(), RunError>(())
-    };
-    let (family, others) = futures::join!(family_fut, others_fut);
-    family.and(others)
+    }
+    match family {
+        Some(f) => conversations::run(ctx, &f).await,
+        None => Ok(()),
+    }
 }
 
 async fn read_one(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), RunError> {

@@ -45,6 +45,30 @@ pub enum InputSpec {
         /// What to read.
         source: SqlSource,
     },
+    /// `postgres://user@host:5432/db?table=T` or `?query=SELECT...` (cargo feature
+    /// `postgres`; other URL parameters go to tokio-postgres).
+    Postgres {
+        /// Connection URL without `table`/`query` (its `Debug` masks the password).
+        url: ConnUrl,
+        /// What to read.
+        source: SqlSource,
+    },
+}
+
+/// A database connection URL; `Debug` shows it with the password masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnUrl(pub String);
+
+impl std::fmt::Debug for ConnUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("****"));
+                write!(f, "{u}")
+            }
+            _ => write!(f, "{}", self.0),
+        }
+    }
 }
 
 /// A table or a query of a database input.
@@ -122,8 +146,8 @@ impl std::fmt::Debug for Input {
 
 impl InputSpec {
     /// Parses a `--from` value: `sqlite:PATH?table=T`, `sqlite:PATH?query=...`, a `.jsonl` /
-    /// `.ndjson` path, or any other path as CSV. Errors name the fix; `postgres://` inputs
-    /// are not supported by this build.
+    /// `.ndjson` path, `postgres://...?table=T|query=...`, or any other path as CSV. Errors
+    /// name the fix.
     pub fn parse(text: &str) -> Result<InputSpec, InputError> {
         let text = text.trim();
         if text.is_empty() {
@@ -135,10 +159,7 @@ impl InputSpec {
             return parse_sqlite(rest);
         }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return Err(InputError::whole(
-                "--from postgres://... is not supported by this build yet; export the query to \
-                 CSV or JSONL, or copy it into SQLite and use sqlite:PATH?query=...",
-            ));
+            return parse_postgres(text);
         }
         let path = PathBuf::from(text);
         let ext = path
@@ -159,6 +180,12 @@ impl InputSpec {
             InputSpec::Csv(path) => open_csv(path),
             InputSpec::Jsonl(path) => open_jsonl(path),
             InputSpec::Sqlite { path, source } => open_sqlite(path, source),
+            #[cfg(feature = "postgres")]
+            InputSpec::Postgres { url, source } => super::input_pg::open(&url.0, source),
+            #[cfg(not(feature = "postgres"))]
+            InputSpec::Postgres { .. } => Err(InputError::whole(
+                "this build has no PostgreSQL support (cargo feature `postgres` of source-drift)",
+            )),
         }
     }
 }
@@ -190,6 +217,32 @@ fn parse_sqlite(rest: &str) -> Result<InputSpec, InputError> {
 }
 
 /// Percent-decodes a query value (a raw value without `%` escapes is kept as is).
+fn parse_postgres(text: &str) -> Result<InputSpec, InputError> {
+    let usage = "use postgres://user@host:5432/db?table=TABLE or ?query=SELECT...";
+    let mut url = url::Url::parse(text).map_err(|e| {
+        InputError::whole(format!("--from: not a valid PostgreSQL URL ({e}); {usage}"))
+    })?;
+    let mut source = None;
+    let mut rest = Vec::new();
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "table" => source = Some(SqlSource::Table(v.into_owned())),
+            "query" => source = Some(SqlSource::Query(v.into_owned())),
+            _ => rest.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    let source = source
+        .ok_or_else(|| InputError::whole(format!("--from postgres names no table; {usage}")))?;
+    url.set_query(None);
+    if !rest.is_empty() {
+        url.query_pairs_mut().extend_pairs(rest);
+    }
+    Ok(InputSpec::Postgres {
+        url: ConnUrl(url.to_string()),
+        source,
+    })
+}
+
 fn decode(text: &str) -> String {
     url::form_urlencoded::parse(format!("v={}", text.replace('+', "%2B")).as_bytes())
         .next()
@@ -277,12 +330,10 @@ fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
 
 /// A row of a results file: `row`, `outcome` and the original `input` (JSON) restored.
 fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
-    let text = |k: &str| {
-        fields
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+    let text = |k: &str| match fields.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
     };
     let number = text("row")
         .parse::<u64>()
@@ -395,7 +446,7 @@ fn open_sqlite(path: &Path, source: &SqlSource) -> Result<Input, InputError> {
     })
 }
 
-struct ChannelRows(Receiver<RowResult>);
+pub(crate) struct ChannelRows(pub(crate) Receiver<RowResult>);
 
 impl Iterator for ChannelRows {
     type Item = RowResult;

@@ -345,6 +345,24 @@ impl Mapper {
             .unwrap_or(FieldType::Any)
     }
 
+    /// Maps and type-checks one row's columns (standalone use, e.g. a preview): the key
+    /// value and every attribute that would be sent, standard and custom together.
+    /// Errors: every bad value of the row, `; `-joined.
+    pub fn apply(
+        &mut self,
+        fields: Map<String, Value>,
+    ) -> Result<(Option<String>, Map<String, Value>), String> {
+        let row = super::Row {
+            number: 0,
+            fields,
+            prior: None,
+        };
+        let p = self.prepare(row).map_err(|(_, reason)| reason)?;
+        let mut all = p.custom;
+        all.extend(p.fields);
+        Ok((p.key, all))
+    }
+
     /// Maps and type-checks one row. Errors: every bad value of the row, `; `-joined, each
     /// naming the column, the attribute and the expected form.
     pub(crate) fn prepare(

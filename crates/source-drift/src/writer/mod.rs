@@ -29,12 +29,14 @@ mod contacts;
 mod engine;
 mod events;
 pub mod input;
+#[cfg(feature = "postgres")]
+mod input_pg;
 pub mod mapping;
 pub mod results;
 pub mod values;
 
 pub use engine::{push, Ledger, PushError, PushOptions, Stop, StopKind, Summary};
-pub use input::{Input, InputError, InputSpec, Row, RowResult, SqlSource};
+pub use input::{ConnUrl, Input, InputError, InputSpec, Row, RowResult, SqlSource};
 pub use mapping::{FieldType, Mapper, Mapping, MappingError};
 pub use results::{ResultsFormat, ResultsWriter};
 

@@ -1,0 +1,123 @@
+//! `/api/v1/destinations`: records -> Drift from an uploaded CSV (upload, then push or dry
+//! run), and the results file of a push run. Saved destinations are not served yet (501).
+
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::pusher::{self, PushJob, PushReport};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Largest CSV upload, bytes (20 MiB).
+pub const UPLOAD_LIMIT_BYTES: usize = 20 * 1024 * 1024;
+
+/// Answer of an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Upload {
+    /// Upload id, for `push`.
+    pub upload: String,
+    /// The CSV's columns (header row), in order.
+    pub columns: Vec<String>,
+}
+
+/// Body of `POST /api/v1/destinations/push`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Credential name or id.
+    pub credential: String,
+    /// `contacts`, `accounts`, `timeline` or `conversations`.
+    pub object: String,
+    /// Match key (`email`, `externalId`, `domain`, `accountId`, `contactId`); default: the
+    /// object's first.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Column -> Drift attribute (`attr` or `attr:type`); unmapped standard columns pass as
+    /// they are.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+    /// Upload id from `POST /api/v1/destinations/uploads`.
+    pub upload: String,
+    /// Validate and look up only; nothing is written to Drift.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Routes of `/api/v1/destinations` and the results download.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/destinations/uploads",
+            post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES)),
+        )
+        .route("/destinations/push", post(push))
+        .route("/runs/{id}/results", get(results))
+        .route("/destinations", any(saved_destinations))
+        .route("/destinations/{name}", any(saved_destinations))
+}
+
+#[utoipa::path(post, path = "/api/v1/destinations/uploads", tag = "destinations",
+    request_body(content = String, content_type = "text/csv", description = "a CSV file with a header row"),
+    responses((status = 201, body = Upload), (status = 422, body = Problem), (status = 413, body = Problem)))]
+async fn upload(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Upload>)> {
+    let (upload, columns) = pusher::save_upload(state.store.data_dir(), &body)?;
+    Ok((StatusCode::CREATED, Json(Upload { upload, columns })))
+}
+
+#[utoipa::path(post, path = "/api/v1/destinations/push", tag = "destinations", request_body = PushRequest,
+    responses((status = 200, body = PushReport, description = "every row has an outcome; see the results file"),
+        (status = 422, body = Problem)))]
+async fn push(
+    State(state): State<AppState>,
+    body: Result<Json<PushRequest>, JsonRejection>,
+) -> ApiResult<Json<PushReport>> {
+    let Json(body) = body?;
+    let job = PushJob {
+        credential: body.credential,
+        object: body.object,
+        key: body.key.unwrap_or_default(),
+        mapping: body.mapping.into_iter().collect(),
+        upload: body.upload,
+        dry_run: body.dry_run,
+    };
+    Ok(Json(pusher::run(&state.store, &job).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{id}/results", tag = "destinations",
+    params(("id" = String, Path, description = "push run id")),
+    responses((status = 200, content_type = "text/csv", description = "one row per input row"), (status = 404, body = Problem)))]
+async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    results_file(&state, &id)
+}
+
+/// The results file of a push run as a CSV download.
+pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
+    let path = pusher::results_path(state.store.data_dir(), id)?;
+    let bytes = std::fs::read(&path)
+        .map_err(|_| ApiError::NotFound(format!("no results file for run \"{id}\"")))?;
+    let disposition = format!("attachment; filename=\"{id}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn saved_destinations() -> ApiError {
+    ApiError::NotImplemented(
+        "saved data destinations are not served by the REST API yet: push an uploaded file with POST /api/v1/destinations/push, or save one with `driftbridge push --save NAME`".into(),
+    )
+}

@@ -1,0 +1,283 @@
+//! Data destinations (records -> Drift, DESIGN.md §3): an uploaded CSV, a column mapping, a
+//! dry run preview, a run, and the results file to download. Glue over
+//! `source_drift::writer` (the same writer `driftbridge push` uses).
+//!
+//! Files live in the data directory: uploads in `uploads/<id>.csv`, results in
+//! `results/<run id>.csv` (one row per input row: created, updated, unchanged, skipped or
+//! rejected with the reason).
+
+use crate::problem::{ApiError, ApiResult, FieldError};
+use serde::Serialize;
+use source_drift::writer::{self, InputSpec, Key, Mapping, Object, PushOptions, ResultsWriter};
+use std::path::{Path, PathBuf};
+use store::{NewRun, Store};
+use utoipa::ToSchema;
+
+/// Rows of a run shown in a preview (the results file has them all).
+pub const PREVIEW_ROWS: usize = 50;
+
+/// What to push.
+#[derive(Debug, Clone)]
+pub struct PushJob {
+    /// Credential name or id.
+    pub credential: String,
+    /// `contacts`, `accounts`, `timeline` or `conversations`.
+    pub object: String,
+    /// Match key; empty = the object's default.
+    pub key: String,
+    /// `(column, attribute)` pairs; an empty attribute leaves the column out.
+    pub mapping: Vec<(String, String)>,
+    /// The upload id (see [`save_upload`]).
+    pub upload: String,
+    /// Validate and look up only: nothing is written to Drift.
+    pub dry_run: bool,
+}
+
+/// One row's outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OutcomeRow {
+    /// 1-based input row.
+    pub row: u64,
+    /// Key value matched on.
+    pub key: Option<String>,
+    /// `created`, `updated`, `unchanged`, `skipped` or `rejected`.
+    pub outcome: String,
+    /// Drift id written or matched.
+    pub drift_id: Option<String>,
+    /// Why (every dry-run row, every rejected or skipped row).
+    pub reason: Option<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PushReport {
+    /// Run id (also in the run history).
+    pub run_id: String,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Rows with an outcome.
+    pub rows: u64,
+    /// Rows per outcome.
+    #[schema(value_type = Object)]
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// Drift requests made.
+    pub requests: u64,
+    /// Columns left out (neither mapped nor standard).
+    pub ignored_columns: Vec<String>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// The first [`PREVIEW_ROWS`] outcomes.
+    pub preview: Vec<OutcomeRow>,
+    /// Where to download the results file.
+    pub results_url: String,
+}
+
+fn uploads_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("uploads")
+}
+
+/// The results file of run `run_id`.
+pub fn results_path(data_dir: &Path, run_id: &str) -> ApiResult<PathBuf> {
+    if !run_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(ApiError::NotFound(format!(
+            "no results for run \"{run_id}\""
+        )));
+    }
+    Ok(data_dir.join("results").join(format!("{run_id}.csv")))
+}
+
+fn upload_path(data_dir: &Path, id: &str) -> ApiResult<PathBuf> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ApiError::field(
+            "upload",
+            "no file uploaded; upload a CSV file first",
+        ));
+    }
+    let path = uploads_dir(data_dir).join(format!("{id}.csv"));
+    if !path.exists() {
+        return Err(ApiError::field(
+            "upload",
+            "the uploaded file is gone; upload it again",
+        ));
+    }
+    Ok(path)
+}
+
+/// Store an uploaded CSV; returns its id and its columns (header row).
+/// Errors: 422 on `file` when it is empty or not a readable CSV.
+pub fn save_upload(data_dir: &Path, bytes: &[u8]) -> ApiResult<(String, Vec<String>)> {
+    if bytes.is_empty() {
+        return Err(ApiError::field(
+            "file",
+            "the file is empty; choose a CSV file with a header row",
+        ));
+    }
+    let dir = uploads_dir(data_dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ApiError::Internal(format!("create {}: {e}", dir.display())))?;
+    let id = format!("upl_{:016x}", rand::random::<u64>());
+    let path = dir.join(format!("{id}.csv"));
+    std::fs::write(&path, bytes)
+        .map_err(|e| ApiError::Internal(format!("write {}: {e}", path.display())))?;
+    let columns = InputSpec::Csv(path.clone())
+        .open()
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&path);
+            ApiError::field("file", e.to_string())
+        })?
+        .columns
+        .unwrap_or_default();
+    Ok((id, columns))
+}
+
+fn options(job: &PushJob) -> Result<PushOptions, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    let object = Object::parse(&job.object);
+    if object.is_none() {
+        err(
+            "object",
+            format!(
+                "unknown object \"{}\": use contacts, accounts, timeline or conversations",
+                job.object
+            ),
+        );
+    }
+    let mut mapping = Mapping::default();
+    for (column, attribute) in job.mapping.iter().filter(|(_, a)| !a.trim().is_empty()) {
+        match Mapping::parse_pairs(&format!("{column}={}", attribute.trim())) {
+            Ok(m) => mapping.extend(m),
+            Err(e) => err("mapping", format!("column \"{column}\": {e}")),
+        }
+    }
+    let Some(object) = object else {
+        return Err(errors);
+    };
+    let mut opts = PushOptions::new(object);
+    if !job.key.trim().is_empty() {
+        match Key::parse(&job.key).filter(|k| object.keys().contains(k)) {
+            Some(k) => opts.key = k,
+            None => err(
+                "key",
+                format!(
+                    "\"{}\" is not a key of {}: use {}",
+                    job.key,
+                    object.as_str(),
+                    object
+                        .keys()
+                        .iter()
+                        .map(|k| k.field())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            ),
+        }
+    }
+    opts.mapping = mapping;
+    opts.dry_run = job.dry_run;
+    if errors.is_empty() {
+        Ok(opts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Run a push (or a dry run) of an uploaded file; records a run and writes the results file.
+pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
+    let opts = options(job).map_err(ApiError::Validation)?;
+    let input_path = upload_path(store.data_dir(), &job.upload)?;
+    let credential = crate::api::credentials::resolve(store, &job.credential).map_err(|_| {
+        ApiError::field(
+            "credential",
+            format!(
+                "no credential \"{}\"; pick one on the Authenticate screen",
+                job.credential
+            ),
+        )
+    })?;
+    let key = store.credential_api_key(&credential.name)?;
+    let client = drift_client::Client::builder(&credential.base_url, key)
+        .rate_limit_per_min(credential.rate_limit_per_min)
+        .build()
+        .map_err(|e| ApiError::field("credential", e.to_string()))?;
+    let input = InputSpec::Csv(input_path)
+        .open()
+        .map_err(|e| ApiError::field("file", e.to_string()))?;
+    let run_id = store.insert_run(&NewRun {
+        credential: credential.name.clone(),
+        destination: format!("drift:{}", opts.object.as_str()),
+        mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
+        streams: vec![opts.object.as_str().into()],
+        flow: None,
+    })?;
+    let path = results_path(store.data_dir(), &run_id)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let mut results = ResultsWriter::create(&path)
+        .map_err(|e| ApiError::Internal(format!("results file: {e}")))?;
+    let mut preview = Vec::new();
+    let dry_run = opts.dry_run;
+    let outcome = writer::push(&client, opts, input, None, |o| {
+        if preview.len() < PREVIEW_ROWS {
+            preview.push(OutcomeRow {
+                row: o.row,
+                key: o.key.clone(),
+                outcome: o.kind.as_str().into(),
+                drift_id: o.drift_id.clone(),
+                reason: o.reason.clone(),
+            });
+        }
+        results.write(o)
+    })
+    .await;
+    results
+        .finish()
+        .map_err(|e| ApiError::Internal(format!("results file: {e}")))?;
+    let summary = match outcome {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = store.finish_run(
+                &run_id,
+                "failed",
+                &serde_json::json!({}),
+                Some(&e.to_string()),
+            );
+            return Err(ApiError::field("file", e.to_string()));
+        }
+    };
+    let report = PushReport {
+        run_id: run_id.clone(),
+        dry_run,
+        rows: summary.rows,
+        counts: summary
+            .counts
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect(),
+        requests: summary.requests,
+        ignored_columns: summary.ignored_columns.clone(),
+        stopped: summary.stopped.as_ref().map(|s| s.message.clone()),
+        preview,
+        results_url: format!("/api/v1/runs/{run_id}/results"),
+    };
+    let status = match (
+        summary.stopped.is_some(),
+        summary.count(writer::OutcomeKind::Rejected) > 0,
+    ) {
+        (true, _) => "failed",
+        (false, true) => "partial",
+        _ => "succeeded",
+    };
+    let value = serde_json::to_value(&report).unwrap_or_default();
+    store.finish_run(&run_id, status, &value, report.stopped.as_deref())?;
+    Ok(report)
+}

@@ -1,0 +1,248 @@
+//! The new data destination page: Drift -> Authenticate -> object and key -> upload a CSV,
+//! see its columns, map them -> dry run preview -> run -> download the results file.
+
+use super::credentials::Feedback;
+use super::render;
+use crate::problem::{ApiError, FieldError};
+use crate::pusher::{self, OutcomeRow, PushJob, PushReport};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Multipart, Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/destinations", get(page))
+        .route(
+            "/ui/destinations/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api::destinations::UPLOAD_LIMIT_BYTES,
+            )),
+        )
+        .route("/ui/destinations/push", post(push))
+        .route("/ui/destinations/results/{id}", get(results))
+}
+
+#[derive(Template)]
+#[template(path = "destination_new.html")]
+struct DestinationPage {
+    nav: &'static str,
+    credentials: Vec<store::Credential>,
+}
+
+async fn page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(render(&DestinationPage {
+        nav: "destinations",
+        credentials: state.store.list_credentials()?,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "dest_mapping.html")]
+struct MappingFragment {
+    upload: String,
+    /// `(column, suggested attribute)`.
+    columns: Vec<(String, String)>,
+}
+
+/// Suggest an attribute for a column: its name without spaces, in camelCase (`full name` ->
+/// `fullName`); the user edits it.
+fn suggest(column: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in column.split_whitespace().enumerate() {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            if i == 0 {
+                out.push_str(word);
+            } else {
+                out.extend(first.to_uppercase());
+                out.push_str(chars.as_str());
+            }
+        }
+    }
+    out
+}
+
+fn errors(fields: &[&str], errors: Vec<FieldError>) -> Response {
+    let slots = fields
+        .iter()
+        .map(|f| FieldError {
+            field: f.to_string(),
+            message: errors
+                .iter()
+                .filter(|e| e.field == *f)
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    render(&Feedback::errors_only(slots))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    mut multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("the upload cannot be read: {e}")))?
+    {
+        if field.name() == Some("file") {
+            bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("the upload cannot be read: {e}")))?
+                .to_vec();
+        }
+    }
+    match pusher::save_upload(state.store.data_dir(), &bytes) {
+        Ok((upload, columns)) => {
+            let mut response = render(&MappingFragment {
+                upload,
+                columns: columns
+                    .into_iter()
+                    .map(|c| {
+                        let s = suggest(&c);
+                        (c, s)
+                    })
+                    .collect(),
+            });
+            let clear = render_string(&Feedback::errors_only(vec![FieldError {
+                field: "file".into(),
+                message: String::new(),
+            }]));
+            append(&mut response, clear).await;
+            Ok(response)
+        }
+        Err(ApiError::Validation(e)) => Ok(errors(&["file"], e)),
+        Err(e) => Err(e),
+    }
+}
+
+fn render_string(t: &impl Template) -> String {
+    t.render().unwrap_or_default()
+}
+
+/// Append out-of-band HTML to a rendered response.
+async fn append(response: &mut Response, extra: String) {
+    let body = std::mem::take(response.body_mut());
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut html = String::from_utf8_lossy(&bytes).into_owned();
+    html.push_str(&extra);
+    *response.body_mut() = axum::body::Body::from(html);
+    response
+        .headers_mut()
+        .remove(axum::http::header::CONTENT_LENGTH);
+}
+
+#[derive(Template)]
+#[template(path = "dest_result.html")]
+struct ResultFragment {
+    r: PushReport,
+    counts: String,
+    ignored: String,
+    stopped: String,
+    rows: Vec<RowView>,
+}
+
+struct RowView {
+    row: u64,
+    key: String,
+    outcome: String,
+    drift_id: String,
+    reason: String,
+}
+
+impl From<&OutcomeRow> for RowView {
+    fn from(o: &OutcomeRow) -> Self {
+        RowView {
+            row: o.row,
+            key: o.key.clone().unwrap_or_default(),
+            outcome: o.outcome.clone(),
+            drift_id: o.drift_id.clone().unwrap_or_default(),
+            reason: o.reason.clone().unwrap_or_default(),
+        }
+    }
+}
+
+const PUSH_FIELDS: [&str; 6] = ["credential", "object", "key", "upload", "mapping", "file"];
+
+async fn push(
+    State(state): State<AppState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let job = PushJob {
+        credential: get("credential"),
+        object: get("object"),
+        key: get("key"),
+        mapping: pairs
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("map:").map(|c| (c.to_string(), v.clone())))
+            .collect(),
+        upload: get("upload"),
+        dry_run: get("dry_run") == "1",
+    };
+    let report = match pusher::run(&state.store, &job).await {
+        Ok(r) => r,
+        Err(ApiError::Validation(e)) => return Ok(errors(&PUSH_FIELDS, e)),
+        Err(e) => return Err(e),
+    };
+    let counts = if report.counts.is_empty() {
+        "no rows".to_string()
+    } else {
+        let verb = if report.dry_run { "would be " } else { "" };
+        let parts: Vec<String> = report
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {verb}{k}"))
+            .collect();
+        format!(
+            "{} rows: {}; {} Drift requests",
+            report.rows,
+            parts.join(", "),
+            report.requests
+        )
+    };
+    let fragment = ResultFragment {
+        counts,
+        ignored: report.ignored_columns.join(", "),
+        stopped: report.stopped.clone().unwrap_or_default(),
+        rows: report.preview.iter().map(RowView::from).collect(),
+        r: report,
+    };
+    let mut response = render(&fragment);
+    append(
+        &mut response,
+        render_string(&Feedback::errors_only(
+            PUSH_FIELDS
+                .iter()
+                .map(|f| FieldError {
+                    field: f.to_string(),
+                    message: String::new(),
+                })
+                .collect(),
+        )),
+    )
+    .await;
+    Ok(response)
+}
+
+async fn results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    crate::api::destinations::results_file(&state, &id)
+}

@@ -1,0 +1,169 @@
+//! `/api/v1/destinations`: upload a CSV, dry run, push into Drift, download the results.
+
+use crate::common::{assert_problem, sandbox, sandbox_counts, TestServer};
+use serde_json::json;
+
+const CSV: &str = "email,full name,company\nada@example.test,Ada Lovelace,Engines\nalan@example.test,Alan Turing,Bletchley\nnot-an-email,Nobody,Nowhere\n";
+
+async fn upload(s: &TestServer, csv: &str) -> reqwest::Response {
+    s.post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn upload_dry_run_push_and_download_the_results() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let response = upload(&s, CSV).await;
+    assert_eq!(response.status(), 201);
+    let uploaded: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        uploaded["columns"],
+        json!(["email", "full name", "company"])
+    );
+    let before = sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap();
+
+    let request = |dry_run: bool| {
+        json!({"credential": "Sandbox", "object": "contacts", "key": "email",
+            "mapping": {"full name": "name", "company": "company"},
+            "upload": uploaded["upload"], "dry_run": dry_run})
+    };
+    let dry: serde_json::Value = s
+        .post("/api/v1/destinations/push")
+        .json(&request(true))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["rows"], 3, "{dry}");
+    assert_eq!(dry["preview"].as_array().unwrap().len(), 3);
+    assert!(
+        dry["preview"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reason"].is_string()),
+        "dry-run rows say what would be sent: {dry}"
+    );
+    assert_eq!(
+        dry["counts"]["rejected"], 1,
+        "the bad email is rejected: {dry}"
+    );
+    assert_eq!(
+        sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
+        before,
+        "a dry run writes nothing"
+    );
+
+    let done: serde_json::Value = s
+        .post("/api/v1/destinations/push")
+        .json(&request(false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["counts"]["created"], 2, "{done}");
+    assert_eq!(done["counts"]["rejected"], 1);
+    assert_eq!(
+        sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
+        before + 2
+    );
+    let rejected = done["preview"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["outcome"] == "rejected")
+        .unwrap();
+    assert_eq!(rejected["row"], 3);
+
+    let response = s
+        .get(done["results_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "a header and one line per input row: {text}"
+    );
+    assert!(text.contains("ada@example.test") && text.contains("created"));
+    let run: serde_json::Value = s
+        .get(&format!(
+            "/api/v1/runs/{}",
+            done["run_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "partial");
+    assert_eq!(run["mode"], "push");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_push_requests_answer_422_naming_the_field() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", "tok_abcdefgh12345678", "https://driftapi.com")
+        .await;
+    let body = assert_problem(upload(&s, "").await, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "file");
+    let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
+    let push = |body: serde_json::Value| s.post("/api/v1/destinations/push").json(&body).send();
+    let response =
+        push(json!({"credential": "Prod", "object": "tickets", "upload": uploaded["upload"]}))
+            .await
+            .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "object");
+    let response = push(json!({"credential": "Prod", "object": "contacts", "key": "domain", "upload": uploaded["upload"]})).await.unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "key");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("email or externalId"));
+    let response =
+        push(json!({"credential": "Prod", "object": "contacts", "upload": "upl_0000000000000000"}))
+            .await
+            .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "upload");
+    let response =
+        push(json!({"credential": "Nope", "object": "contacts", "upload": uploaded["upload"]}))
+            .await
+            .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "credential");
+    assert_problem(
+        s.get("/api/v1/runs/run_nope/results").send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        s.get("/api/v1/runs/..%2Fx/results").send().await.unwrap(),
+        404,
+        "not-found",
+    )
+    .await;
+}
