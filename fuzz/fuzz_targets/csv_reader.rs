@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(r) => r.number,
             Err(e) => e.row.expect("a row error names its row"),
         };
-        assert!(number > last, "row numbers must increase: {number} after {last}");
+        assert!(
+            number > last,
+            "row numbers must increase: {number} after {last}"
+        );
         last = number;
     }
 });

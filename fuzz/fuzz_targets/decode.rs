@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     match decode_envelope(envelope, body) {
         Ok(decoded) => {
             if let Ok(Some(cursor)) = &decoded.next {
-                assert!(!cursor.0.is_empty(), "an empty cursor would restart the pass");
+                assert!(
+                    !cursor.0.is_empty(),
+                    "an empty cursor would restart the pass"
+                );
             }
         }
         Err(e) => assert!(!e.to_string().contains(FUZZ_TOKEN), "token in {e}"),

@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
         if let Step::Link(link) = step {
             if let Ok(Some(cursor)) = next_link(link) {
                 let url = url_of(&cursor.0);
-                assert_eq!(url.host_str(), Some("driftapi.com"), "{link:?} -> {cursor:?}");
+                assert_eq!(
+                    url.host_str(),
+                    Some("driftapi.com"),
+                    "{link:?} -> {cursor:?}"
+                );
                 assert_eq!(url.scheme(), "https", "{link:?}");
             }
         }
@@ -43,5 +47,6 @@ fuzz_target!(|data: &[u8]| {
 
 fn url_of(cursor: &str) -> url::Url {
     let base = url::Url::parse(drift_client::fuzzing::FUZZ_BASE).expect("constant base");
-    base.join(cursor.trim_start_matches('/')).expect("a stored cursor is a valid relative URL")
+    base.join(cursor.trim_start_matches('/'))
+        .expect("a stored cursor is a valid relative URL")
 }
