@@ -357,16 +357,9 @@ async fn jsonl_sync_killed_anywhere_resumes_exactly_once() {
     sync_matrix("jsonl", 3).await;
 }
 
-/// Ignored in CI: finds a defect not fixed yet (issue 10 report). On a loaded machine (runs
-/// of 0.4-1.6 s), a kill at request 52 of seed 10, and 1 of 6 kills in a manual loop, left a
-/// conversation twice after the re-run: 41 rows for 40 conversations, identical but for
-/// `_run_id` and `_extracted_at`, one in the killed run's committed file (listed in the
-/// manifest with its committed size) and one in the re-run's file, so the replay window did
-/// not hold it when it was re-sent. Unloaded (runs of ~0.1 s) all 20 kill points of
-/// `RELIABILITY_FULL=1` pass, for CSV, JSONL and Parquet alike (they share `files/`).
-/// Run: `cargo test -p reliability -- --ignored csv_sync`.
+/// Under load this found records written twice after a kill (41 rows for 40 conversations);
+/// fixed on main by the destinations' replay window of the last 10,000 records per stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: a CSV destination can hold a record twice after a kill (see doc)"]
 async fn csv_sync_killed_anywhere_resumes_exactly_once() {
     sync_matrix("csv", 4).await;
 }
