@@ -111,3 +111,40 @@ fn pagination_scripts_stop_and_refuse_other_hosts() {
             .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_asking_to_wait_1e300_seconds_ends_the_run_with_exit_4_not_a_panic() {
+    use axum::http::{StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let drift = crate::ssrf::Fake::start(
+        "127.0.0.1",
+        std::sync::Arc::new(|_: &Uri| {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1e300")],
+                "{\"error\": {\"message\": \"slow down\"}}",
+            )
+                .into_response()
+        }),
+    )
+    .await;
+    let env = crate::ssrf::env_for(&drift).await;
+    let db = format!("sqlite:{}", env.path("out.db").display());
+    let out = env
+        .run(&[
+            "sync",
+            "--credential",
+            "t",
+            "--streams",
+            "users",
+            "--destination",
+            &db,
+        ])
+        .await;
+    out.expect(4, "Retry-After: 1e300");
+    assert!(
+        out.stderr.contains("429") || out.stderr.to_lowercase().contains("rate"),
+        "{}",
+        out.stderr
+    );
+}

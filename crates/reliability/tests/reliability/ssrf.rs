@@ -12,15 +12,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// A tiny HTTP server that records every request and answers with `respond`.
-struct Fake {
+pub(crate) struct Fake {
     addr: SocketAddr,
     hits: Arc<Mutex<Vec<(String, bool)>>>,
 }
 
-type Respond = Arc<dyn Fn(&Uri) -> Response + Send + Sync>;
+pub(crate) type Respond = Arc<dyn Fn(&Uri) -> Response + Send + Sync>;
 
 impl Fake {
-    async fn start(ip: &str, respond: Respond) -> Fake {
+    pub(crate) async fn start(ip: &str, respond: Respond) -> Fake {
         let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
             .await
             .unwrap();
@@ -76,7 +76,7 @@ fn redirect_to(target: String) -> Respond {
 }
 
 /// An env whose credential `t` points at `fake` (the sandbox is unused but harmless).
-async fn env_for(fake: &Fake) -> Env {
+pub(crate) async fn env_for(fake: &Fake) -> Env {
     let env = Env::bare(crate::common::small(1)).await;
     env.store()
         .add_credential(&store::NewCredential {
