@@ -113,6 +113,7 @@ pub(crate) struct Inner {
     pub(crate) redactor: Redactor,
     pub(crate) budget: RateBudget,
     concurrency: Semaphore,
+    max_concurrency: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) page_cap: u32,
 }
@@ -143,7 +144,7 @@ pub struct ClientBuilder {
     token: SecretString,
     rate_limit_per_min: u32,
     burst: u32,
-    max_concurrency: usize,
+    max_concurrency: Option<usize>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
@@ -165,6 +166,22 @@ impl std::fmt::Debug for ClientBuilder {
     }
 }
 
+/// Response time up to which the default concurrency keeps the whole budget in use.
+pub const LATENCY_ALLOWANCE: Duration = Duration::from_millis(500);
+
+/// Default maximum of requests in flight for a budget of `per_min` requests per minute:
+/// enough to spend the whole budget while each response takes up to [`LATENCY_ALLOWANCE`]
+/// (requests per second x 0.5 s), at least 8 and at most 64. E.g. 600/min -> 8,
+/// 6000/min -> 50. With a fixed 8, a 6000/min budget at 150 ms latency ran at about half of
+/// the budget (bench/RESULTS.md).
+pub fn default_max_concurrency(per_min: u32) -> usize {
+    let per_sec = u64::from(per_min).div_ceil(60);
+    let in_flight = (per_sec * LATENCY_ALLOWANCE.as_millis() as u64).div_ceil(1000);
+    usize::try_from(in_flight)
+        .unwrap_or(usize::MAX)
+        .clamp(8, 64)
+}
+
 /// Default page cap: a backstop against a server that never stops paginating.
 pub const DEFAULT_PAGE_CAP: u32 = 100_000;
 
@@ -182,9 +199,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Maximum requests in flight at once (default 8; at least 1).
+    /// Maximum requests in flight at once (at least 1). Default:
+    /// [`default_max_concurrency`] of the budget, so latency does not leave the budget unused.
     pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
+        self.max_concurrency = Some(n);
         self
     }
 
@@ -248,7 +266,7 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let base = parse_base_url(&self.base_url)?;
         let auth = bearer(&self.token)?;
-        if self.max_concurrency == 0 {
+        if self.max_concurrency == Some(0) {
             return Err(config("max_concurrency", "must be at least 1"));
         }
         if self.page_cap == 0 {
@@ -264,6 +282,9 @@ impl ClientBuilder {
             }
         };
         let http = http_client(&base, self.timeout, self.connect_timeout)?;
+        let max_concurrency = self
+            .max_concurrency
+            .unwrap_or_else(|| default_max_concurrency(budget.per_minute()));
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -271,7 +292,8 @@ impl ClientBuilder {
                 auth,
                 redactor: Redactor::new(self.token),
                 budget,
-                concurrency: Semaphore::new(self.max_concurrency),
+                concurrency: Semaphore::new(max_concurrency),
+                max_concurrency,
                 retry: self.retry,
                 page_cap: self.page_cap,
             }),
@@ -338,7 +360,7 @@ impl Client {
             token,
             rate_limit_per_min: DEFAULT_RATE_PER_MIN,
             burst: DEFAULT_BURST,
-            max_concurrency: 8,
+            max_concurrency: None,
             retry: RetryPolicy::default(),
             timeout: Some(Duration::from_secs(60)),
             connect_timeout: Some(Duration::from_secs(10)),
@@ -361,6 +383,12 @@ impl Client {
     /// Counters of this client's budget (shared with every client on the same budget).
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.budget.snapshot()
+    }
+
+    /// Maximum requests this client has in flight at once (see
+    /// [`ClientBuilder::max_concurrency`]); readers size their own concurrency by it.
+    pub fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency
     }
 
     /// The rate budget this client draws from.

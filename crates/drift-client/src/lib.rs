@@ -59,7 +59,9 @@ pub use api::ListConversations;
 pub use budget::{
     MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN, REPORTS_RATE_PER_MIN,
 };
-pub use client::{Client, ClientBuilder, DEFAULT_PAGE_CAP};
+pub use client::{
+    default_max_concurrency, Client, ClientBuilder, DEFAULT_PAGE_CAP, LATENCY_ALLOWANCE,
+};
 pub use error::Error;
 pub use models::{
     Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,

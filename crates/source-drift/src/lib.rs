@@ -64,7 +64,9 @@ pub struct DriftSourceConfig {
     pub overlap_ms: i64,
     /// Conversations per list page (default 100, Drift's maximum; REFERENCE §6).
     pub page_size: u32,
-    /// Message and contact requests in flight at once (default 8).
+    /// Conversations whose messages and contact are fetched at once; 0 (the default) means
+    /// the client's [`Client::max_concurrency`], which grows with the rate budget so that
+    /// network latency does not leave the budget unused (DESIGN.md §4).
     pub fetch_concurrency: usize,
     /// Commit progress of a pass at most this often, milliseconds (default 250).
     pub checkpoint_interval_ms: u64,
@@ -83,7 +85,7 @@ impl Default for DriftSourceConfig {
         Self {
             overlap_ms: 5 * 60 * 1000,
             page_size: 100,
-            fetch_concurrency: 8,
+            fetch_concurrency: 0,
             checkpoint_interval_ms: 250,
             contact_emails: Vec::new(),
             contact_external_ids: Vec::new(),

@@ -84,3 +84,22 @@ async fn builder_rejects_zero_settings() {
         120
     );
 }
+
+#[tokio::test]
+async fn concurrency_grows_with_the_budget_unless_set() {
+    let b = |per_min: u32| {
+        Client::builder("https://driftapi.com", SecretString::from("t")).rate_limit_per_min(per_min)
+    };
+    // requests per second x 0.5 s of latency, at least 8, at most 64
+    assert_eq!(b(600).build().unwrap().max_concurrency(), 8);
+    assert_eq!(b(6000).build().unwrap().max_concurrency(), 50);
+    assert_eq!(b(100_000).build().unwrap().max_concurrency(), 64);
+    assert_eq!(
+        b(6000)
+            .max_concurrency(3)
+            .build()
+            .unwrap()
+            .max_concurrency(),
+        3
+    );
+}

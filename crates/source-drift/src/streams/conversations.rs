@@ -311,9 +311,13 @@ impl<'a> Runner<'a> {
     async fn work(&mut self, work: Vec<Work>) -> Result<(), Fail> {
         let client = self.ctx.client.clone();
         let messages = self.family.messages;
+        let concurrency = match self.ctx.config.fetch_concurrency {
+            0 => client.max_concurrency(),
+            n => n,
+        };
         let fetches = futures::stream::iter(work)
             .map(|w| fetch(client.clone(), messages, w))
-            .buffer_unordered(self.ctx.config.fetch_concurrency.max(1));
+            .buffer_unordered(concurrency.max(1));
         futures::pin_mut!(fetches);
         while let Some(fetched) = fetches.next().await {
             self.emit(fetched?).await?;

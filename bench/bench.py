@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""driftbridge benchmarks (issue 9); started by bench/run after the release build.
+
+Every figure comes from a command run here: `driftbridge sandbox` (its /__sandbox/stats and
+/__sandbox/counts), `driftbridge sync --json` (its run summary) and `/usr/bin/time -v` (wall,
+CPU, peak RSS). The peer is run by scripts/peer-check-airbyte. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER_SCRIPT = os.path.join(ROOT, "scripts", "peer-check-airbyte")
+CONV_PAGE_MAX = 100  # GET /conversations/list limit maximum (REFERENCE §7.2)
+MESSAGES_PAGE = 50  # messages per page (REFERENCE §6, the sandbox serves 50)
+ACCOUNTS_PAGE_MAX = 65  # GET /accounts size maximum (REFERENCE §7.3)
+# "Without a limit": the sandbox runs with --rate-limit-per-min 0; the client still paces, so
+# its budget is set far above what one machine can reach (1 million requests per second).
+UNLIMITED_PER_MIN = 60_000_000
+LATENCY_MS = 150
+CORE_STREAMS = "conversations,messages,contacts"
+
+SIZES = {
+    # part: (full size, quick size)
+    "budget_conversations": (1600, 150),
+    "budget_rate": (6000, 6000),
+    "budget600_conversations": (650, 60),
+    "requests_conversations": (1000, 1000),
+    "throughput_conversations": (50_000, 2000),
+    "peer_conversations": (2000, 120),
+    "scale": ([1000, 10_000, 100_000], [200, 1000, 4000]),
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes and measurements
+
+
+def parse_time_v(path):
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) from `/usr/bin/time -v`."""
+    text = open(path).read()
+
+    def num(label):
+        m = re.search(re.escape(label) + r":\s*([0-9.:]+)", text)
+        if not m:
+            raise RuntimeError(f"{path}: no '{label}' in the /usr/bin/time output")
+        return m.group(1)
+
+    wall = 0.0
+    for part in num("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":"):
+        wall = wall * 60 + float(part)
+    cpu = float(num("User time (seconds)")) + float(num("System time (seconds)"))
+    rss_mb = int(num("Maximum resident set size (kbytes)")) / 1024
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss_mb}
+
+
+class Sandbox:
+    """`driftbridge sandbox --port 0 ...` for the duration of a `with` block."""
+
+    def __init__(self, bench, label, *flags):
+        self.bench, self.label, self.flags = bench, label, [str(f) for f in flags]
+
+    def __enter__(self):
+        err = open(self.bench.path(f"{self.label}.sandbox.err"), "w")
+        self.proc = subprocess.Popen(
+            [self.bench.bin, "sandbox", "--port", "0", *self.flags],
+            stdout=subprocess.PIPE, stderr=err, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"sandbox did not start: {open(err.name).read()[-500:]}")
+        start = json.loads(line)
+        self.base_url, self.token = start["base_url"], start["token"]
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def admin(self, route, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base_url}/__sandbox/{route}", data=data,
+                                     method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+
+class Bench:
+    def __init__(self, args):
+        self.bin = args.bin
+        self.quick = args.quick
+        self.skip = set(filter(None, (args.skip or "").split(",")))
+        self.work = args.keep or tempfile.mkdtemp(prefix="driftbridge-bench-")
+        os.makedirs(self.work, exist_ok=True)
+        self.keep = bool(args.keep)
+        self.pg_url = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+        self.sections = []  # (title, markdown lines)
+        self.targets = []  # (target, measured, verdict)
+        self.counter = 0
+
+    def size(self, name):
+        return SIZES[name][1 if self.quick else 0]
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def fresh_dir(self, label):
+        self.counter += 1
+        d = self.path(f"{self.counter:02d}-{label}")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def credential(self, data_dir, sandbox, rate):
+        env = dict(os.environ, BENCH_DRIFT_KEY=sandbox.token)
+        subprocess.run(
+            [self.bin, "--data-dir", data_dir, "-q", "credentials", "add", "--name", "bench",
+             "--base-url", sandbox.base_url, "--api-key-env", "BENCH_DRIFT_KEY",
+             "--rate-limit-per-min", str(min(rate, 100_000)), "--no-test"],
+            env=env, check=True, stdout=subprocess.DEVNULL)
+
+    def sync(self, data_dir, label, destination, streams="all", mode="full", rate=None):
+        """Run `driftbridge sync --json` under /usr/bin/time -v; returns (summary, time)."""
+        tv = os.path.join(data_dir, f"{label}.time")
+        cmd = ["/usr/bin/time", "-v", "-o", tv, self.bin, "--data-dir", data_dir, "--json",
+               "sync", "--credential", "bench", "--streams", streams, "--destination",
+               destination, "--mode", mode]
+        if rate is not None:
+            cmd += ["--rate-limit-per-min", str(rate)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        open(os.path.join(data_dir, f"{label}.summary.json"), "w").write(p.stdout)
+        open(os.path.join(data_dir, f"{label}.stderr"), "w").write(p.stderr)
+        try:
+            summary = json.loads(p.stdout)
+        except ValueError:
+            raise RuntimeError(f"sync {label} exited {p.returncode}: {p.stderr[-800:]}")
+        if summary.get("status") != "succeeded":
+            log(f"sync {label}: status {summary.get('status')}, exit {p.returncode}: "
+                f"{summary.get('error')}")
+        summary["exit_code"] = p.returncode
+        return summary, parse_time_v(tv)
+
+    def add(self, title, lines):
+        self.sections.append((title, lines))
+
+    def target(self, name, measured, ok, note=""):
+        self.targets.append((name, measured, "met" if ok else f"**missed** {note}".strip()))
+
+
+def records(summary, stream=None):
+    return sum(s["records_written"] for s in summary["streams"]
+               if stream is None or s["stream"] == stream)
+
+
+def per_stream(summary):
+    return {s["stream"]: (s["records_written"], s["state"]) for s in summary["streams"]}
+
+
+def fmt(x, digits=1):
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.{digits}f}"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+# ---------------------------------------------------------------- part 1: budget use
+
+
+def budget_run(b, rate, conversations):
+    """A full sync of every stream at `rate`/min with LATENCY_MS per response."""
+    with Sandbox(b, f"budget{rate}", "--conversations", conversations,
+                 "--rate-limit-per-min", rate, "--latency-ms", LATENCY_MS) as sb:
+        d = b.fresh_dir(f"budget-{rate}")
+        b.credential(d, sb, rate)
+        summary, t = b.sync(d, "sync", f"sqlite:{d}/out.db")
+        stats = sb.admin("stats")
+    wall = summary["duration_ms"] / 1000
+    req = stats["requests_total"]
+    per_min = req / wall * 60
+    return {
+        "rate": rate, "conversations": conversations, "requests": req,
+        "client_requests": summary["totals"]["requests"], "wall": wall,
+        "per_min": per_min, "pct": 100 * per_min / rate,
+        "r429": stats["rate_limited_total"], "peak": stats["peak_requests_per_minute"],
+        "ideal": req / rate * 60, "status": summary["status"], "cpu": t["cpu_s"],
+    }
+
+
+def part_budget(b):
+    runs = []
+    if "budget" not in b.skip:
+        rate = b.size("budget_rate")
+        log(f"part 1: budget use at {rate}/min, {LATENCY_MS} ms latency")
+        runs.append(budget_run(b, rate, b.size("budget_conversations")))
+    if "budget600" not in b.skip:
+        runs.append(b.budget600.result())
+    if not runs:
+        return
+    rows = [[fmt(r["rate"]), fmt(r["conversations"]), fmt(r["requests"]), fmt(r["wall"]),
+             fmt(r["ideal"]), f"{r['wall'] / r['ideal']:.2f}x", fmt(r["per_min"], 0),
+             f"{r['pct']:.1f}%", fmt(r["peak"]), fmt(r["r429"]), r["status"]] for r in runs]
+    b.add(f"1. Budget use under latency ({LATENCY_MS} ms per response, every stream, SQLite)",
+          table(["budget R /min", "conversations", "requests", "wall s", "ideal s (requests/R)",
+                 "wall/ideal", "achieved /min", "% of R", "peak /min (sandbox)", "429s",
+                 "run"], rows)
+          + ["", "Requests and 429s as the sandbox counted them; wall time from the run summary. "
+             "The sandbox limits at R (leaky bucket, REFERENCE §4 [SIM]) and driftbridge's budget "
+             "is R. The 600/min run goes on in the background while parts 2-5 run (it waits on "
+             "the budget; it needs a few percent of one core). Peak /min is over a sliding "
+             "minute, so a run shorter than a minute shows its total."])
+    for r in runs:
+        ok = r["pct"] >= 95 and r["r429"] == 0
+        b.target(f"budget use >= 95% of R={r['rate']}, zero 429",
+                 f"{r['pct']:.1f}%, {r['r429']} x 429", ok,
+                 f"by {95 - r['pct']:.1f} points" if r["pct"] < 95 else
+                 f"({r['r429']} responses were 429)")
+
+
+class Background:
+    """Run a function in a thread (the 600/min run waits on the budget most of the time)."""
+
+    def __init__(self, fn, *args):
+        self.value, self.error = None, None
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn, *args):
+        try:
+            self.value = fn(*args)
+        except Exception as e:  # reported when the result is asked for
+            self.error = e
+
+    def result(self):
+        self.thread.join()
+        if self.error:
+            raise self.error
+        return self.value
+
+
+# ---------------------------------------------------------------- part 2: requests needed
+
+
+def part_requests(b):
+    n = b.size("requests_conversations")
+    touch = max(1, n // 100)
+    log(f"part 2: requests for {n} conversations, full then incremental after touching {touch}")
+    with Sandbox(b, "requests", "--conversations", n, "--rate-limit-per-min", 0) as sb:
+        d = b.fresh_dir("requests")
+        b.credential(d, sb, 100_000)
+        counts = sb.admin("counts")
+        # the first incremental run reads everything: that is the full sync
+        full, _ = b.sync(d, "full", f"sqlite:{d}/out.db", CORE_STREAMS, "incremental",
+                         UNLIMITED_PER_MIN)
+        after_full = sb.admin("stats")["requests_total"]
+        changed = sb.admin("mutate", {"touch_conversations": touch})
+        inc, _ = b.sync(d, "incremental", f"sqlite:{d}/out.db", CORE_STREAMS, "incremental",
+                        UNLIMITED_PER_MIN)
+        after_inc = sb.admin("stats")
+    full_req = after_full
+    inc_req = after_inc["requests_total"] - after_full
+    msgs_per_conv = counts["messages"] / max(1, counts["conversations"])
+    ideal_full = (math.ceil(counts["conversations"] / CONV_PAGE_MAX)
+                  + counts["conversations"] * max(1, math.ceil(msgs_per_conv / MESSAGES_PAGE))
+                  + counts["contacts_in_conversations"])
+    touched = len(changed["touch_conversations"])
+    ideal_inc = math.ceil(touched / CONV_PAGE_MAX) + touched * max(1, math.ceil(msgs_per_conv / MESSAGES_PAGE))
+    scale = 1000 / counts["conversations"]
+    rows = [
+        ["full sync", fmt(full_req), fmt(full_req * scale, 0), fmt(ideal_full * scale, 0),
+         f"{full_req / ideal_full:.2f}x", "100%", fmt(records(full))],
+        [f"incremental after touching {touched} ({100 * touched / counts['conversations']:.0f}%)",
+         fmt(inc_req), fmt(inc_req * scale, 1), fmt(ideal_inc * scale, 1),
+         f"{inc_req / ideal_inc:.2f}x", f"{100 * inc_req / full_req:.2f}%", fmt(records(inc))],
+    ]
+    b.add(f"2. Requests needed (conversations + messages + contacts, {counts['conversations']:,} "
+          f"conversations, {counts['messages']:,} messages, "
+          f"{counts['contacts_in_conversations']:,} contacts)",
+          table(["run", "requests", "per 1,000 conversations", "ideal per 1,000",
+                 "vs ideal", "% of full", "records written"], rows)
+          + ["", f"Ideal: conversation pages of {CONV_PAGE_MAX}, one messages page "
+             f"(<= {MESSAGES_PAGE}) per conversation, one request per distinct contact; "
+             "incremental: the pages holding the touched conversations and their messages "
+             "(their contacts are already known). Requests counted by the sandbox."])
+    pct = 100 * inc_req / full_req
+    b.target("incremental after touching 1% <= 2% of full", f"{pct:.2f}%", pct <= 2,
+             f"by {pct - 2:.2f} points")
+
+
+# ---------------------------------------------------------------- part 3: throughput
+
+
+def pg_schema_url(b, label):
+    schema = f"bench_{label}_{os.getpid()}_{int(time.time())}"
+    sep = "&" if "?" in b.pg_url else "?"
+    return schema, f"{b.pg_url}{sep}schema={schema}"
+
+
+def psql(b, sql):
+    if shutil.which("psql") is None:
+        return False
+    return subprocess.run(["psql", b.pg_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True).returncode == 0
+
+
+def throughput_row(label, summary, t):
+    recs = records(summary)
+    return [label, fmt(recs), fmt(t["wall_s"]), fmt(recs / t["wall_s"], 0), fmt(t["cpu_s"]),
+            f"{t['cpu_s'] / recs * 10000:.3f}", fmt(t["rss_mb"]),
+            fmt(summary["totals"]["requests"]), summary["status"]]
+
+
+def part_throughput(b):
+    n = b.size("throughput_conversations")
+    log(f"part 3: throughput, {n} conversations x 5 messages, no limit")
+    rows = []
+    with Sandbox(b, "throughput", "--conversations", n, "--messages-per-conversation", 5,
+                 "--rate-limit-per-min", 0) as sb:
+        d = b.fresh_dir("throughput")
+        b.credential(d, sb, 100_000)
+        s, t = b.sync(d, "sqlite", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+        rows.append(throughput_row("SQLite", s, t))
+        b.throughput_sqlite = (s, t)
+        schema, url = pg_schema_url(b, "tp")
+        if not psql(b, "select 1"):
+            rows.append(["PostgreSQL", "not run: psql cannot reach " + b.pg_url] + [""] * 7)
+        else:
+            psql(b, f'create schema "{schema}"')
+            try:
+                s, t = b.sync(d, "postgres", url, "all", "full", UNLIMITED_PER_MIN)
+                rows.append(throughput_row(f"PostgreSQL (schema {schema}, dropped after)", s, t))
+            except RuntimeError as e:
+                rows.append(["PostgreSQL", f"failed: {str(e)[:200]}"] + [""] * 7)
+            finally:
+                psql(b, f'drop schema if exists "{schema}" cascade')
+    b.add(f"3. Throughput without a limit ({n:,} conversations x 5 messages, every stream; "
+          "sandbox without rate limit or latency on the same machine)",
+          table(["destination", "records", "wall s", "records/s", "CPU s", "CPU s per 10k records",
+                 "peak RSS MB", "requests", "run"], rows)
+          + ["", "CPU and RSS are the driftbridge process only (/usr/bin/time -v); the sandbox "
+             "and the PostgreSQL server run beside it on the same cores."])
+
+
+# ---------------------------------------------------------------- part 4: the peer
+
+
+PEER_STREAMS = ["conversations", "messages", "contacts", "accounts", "users"]
+
+
+def peer_results(out):
+    counts = json.load(open(os.path.join(out, "counts.json")))
+    stats = json.load(open(os.path.join(out, "stats.json")))
+    read, statuses, errors = {}, {}, []
+    for line in open(os.path.join(out, "read.jsonl")):
+        try:
+            m = json.loads(line)
+        except ValueError:
+            continue
+        if m.get("type") == "RECORD":
+            read[m["record"]["stream"]] = read.get(m["record"]["stream"], 0) + 1
+        elif m.get("type") == "TRACE" and m["trace"].get("type") == "STREAM_STATUS":
+            st = m["trace"]["stream_status"]
+            statuses[st["stream_descriptor"]["name"]] = st["status"]
+        elif m.get("type") == "TRACE" and m["trace"].get("type") == "ERROR":
+            errors.append(m["trace"]["error"].get("message", "")[:120])
+    catalog = [s["stream"]["name"] for s in
+               json.load(open(os.path.join(out, "catalog.json")))["streams"]]
+    return {"counts": counts, "stats": stats, "read": read, "statuses": statuses,
+            "errors": errors, "catalog": catalog, "time": parse_time_v(os.path.join(out, "time.txt"))}
+
+
+def run_peer(b, n, accounts):
+    keep = b.path("peer")
+    shutil.rmtree(keep, ignore_errors=True)
+    env = dict(os.environ, DRIFTBRIDGE=b.bin, PEER_KEEP=keep, PEER_CONVERSATIONS=str(n),
+               PEER_ACCOUNTS=str(accounts), PEER_TIME="1",
+               PEER_VENV=os.path.join(b.work, "peer-venv"))
+    p = subprocess.run([PEER_SCRIPT], env=env, capture_output=True, text=True)
+    open(b.path("peer-check.out"), "w").write(p.stdout + p.stderr)
+    if not os.path.isdir(os.path.join(keep, "compat")):
+        raise RuntimeError(f"peer-check-airbyte failed (exit {p.returncode}): {p.stderr[-800:]}")
+    return (peer_results(os.path.join(keep, "compat")),
+            peer_results(os.path.join(keep, "faithful")) if os.path.isdir(os.path.join(keep, "faithful")) else None)
+
+
+def peer_cell(peer, name):
+    if name not in peer["catalog"]:
+        return "cannot read (no such stream)"
+    cell = fmt(peer["read"].get(name, 0))
+    status = peer["statuses"].get(name)
+    if status not in (None, "COMPLETE"):
+        cell += f" ({status})"
+    if name == "contacts":
+        cell += " (only contacts with one given email: no contacts of conversations)"
+    return cell
+
+
+def driftbridge_cell(mine, name):
+    if name not in mine:
+        return "-"
+    n, state = mine[name]
+    return fmt(n) + ("" if state in ("succeeded", "ok") else f" ({state})")
+
+
+def expected_cell(peer, counts, name):
+    """What a complete read delivers (sandbox /__sandbox/counts)."""
+    if name == "contacts":
+        return (f"{fmt(peer['counts']['contacts_with_email'])} / "
+                f"{fmt(counts['contacts_in_conversations'])}")
+    return fmt(counts[name]) if name in counts else ""
+
+
+def part_peer(b):
+    n, accounts = b.size("peer_conversations"), 23
+    log(f"part 4: peer airbyte-source-drift 0.3.17 vs driftbridge, {n} conversations")
+    peer, faithful = run_peer(b, n, accounts)
+    # driftbridge reads the same org (same seed and sizes) from a faithful sandbox
+    with Sandbox(b, "peer-driftbridge", "--conversations", n, "--accounts", accounts,
+                 "--rate-limit-per-min", 0) as sb:
+        d = b.fresh_dir("peer-driftbridge")
+        b.credential(d, sb, 100_000)
+        s, t = b.sync(d, "sync", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+        db_req = sb.admin("stats")["requests_total"]
+        counts = sb.admin("counts")
+    pt, pr = peer["time"], sum(peer["read"].values())
+    dr = records(s)
+    p10k, d10k = pt["cpu_s"] / pr * 10000, t["cpu_s"] / dr * 10000
+    rows = [
+        ["wall s", fmt(pt["wall_s"]), fmt(t["wall_s"]), f"{pt['wall_s'] / t['wall_s']:.1f}x"],
+        ["CPU s", fmt(pt["cpu_s"]), fmt(t["cpu_s"]), f"{pt['cpu_s'] / t['cpu_s']:.1f}x"],
+        ["peak RSS MB", fmt(pt["rss_mb"]), fmt(t["rss_mb"]), f"{pt['rss_mb'] / t['rss_mb']:.1f}x"],
+        ["requests", fmt(peer["stats"]["requests_total"]), fmt(db_req),
+         f"{peer['stats']['requests_total'] / db_req:.2f}x"],
+        ["records (all streams)", fmt(pr), fmt(dr), f"{pr / dr:.2f}x"],
+        ["CPU s per 10k records", f"{p10k:.3f}", f"{d10k:.3f}", f"{p10k / d10k:.1f}x"],
+    ]
+    mine = per_stream(s)
+    for name in dict.fromkeys(PEER_STREAMS + list(mine)):
+        rows.append([f"records: {name}", peer_cell(peer, name), driftbridge_cell(mine, name),
+                     expected_cell(peer, counts, name)])
+    lines = table(["", "airbyte-source-drift 0.3.17", "driftbridge sync",
+                   "peer / driftbridge (records: expected peer / driftbridge)"], rows)
+    lines += ["", f"Same org: seed 7, {n:,} conversations, {accounts} accounts, no rate limit or latency. "
+              "The peer reads a sandbox started with `--compat airbyte-0.3` (the `next` cursor on "
+              "the last record and its `/conversations` and `/users` paths), every stream it offers, "
+              "full refresh, its Airbyte messages written to a file; driftbridge reads the faithful "
+              "API, every stream, into SQLite. The peer's contacts stream reads only the contacts "
+              "with one configured email; driftbridge reads the contact of every conversation "
+              "(one request each), which is most of the difference in requests."]
+    if faithful:
+        fr = faithful["read"]
+        lines += [f"Against the faithful API (no compat) the peer reads "
+                  + ", ".join(f"{k} {fmt(fr.get(k, 0))}/{fmt(v)}" for k, v in
+                              [("conversations", faithful["counts"]["conversations"]),
+                               ("messages", faithful["counts"]["messages"]),
+                               ("accounts", faithful["counts"]["accounts"]),
+                               ("users", faithful["counts"]["users"])])
+                  + " and reports "
+                  + (", ".join(sorted(set(faithful["statuses"].values()))) or "no stream status")
+                  + (f"; errors: {'; '.join(sorted(set(faithful['errors']))[:2])}" if faithful["errors"] else "")
+                  + "."]
+    b.add("4. Side by side with the peer (airbyte-source-drift 0.3.17, Python 3.10)", lines)
+    b.target("CPU per 10k records >= 20x lower than the peer", f"{p10k / d10k:.1f}x lower",
+             p10k / d10k >= 20, f"by {20 - p10k / d10k:.1f}x")
+
+
+# ---------------------------------------------------------------- part 5: scale curve
+
+
+def part_scale(b):
+    rows, last = [], None
+    for n in b.size("scale"):
+        log(f"part 5: scale, {n} conversations")
+        with Sandbox(b, f"scale{n}", "--conversations", n, "--rate-limit-per-min", 0) as sb:
+            d = b.fresh_dir(f"scale-{n}")
+            b.credential(d, sb, 100_000)
+            s, t = b.sync(d, "sync", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+        recs = records(s)
+        rows.append([fmt(n), fmt(recs), fmt(s["totals"]["requests"]), fmt(t["wall_s"]),
+                     fmt(t["cpu_s"]), f"{t['cpu_s'] / recs * 10000:.3f}",
+                     f"{t['wall_s'] / recs * 10000:.2f}", fmt(t["rss_mb"]), s["status"]])
+        last = (n, t)
+    b.add("5. Scale curve (every stream, SQLite, no limit)",
+          table(["conversations", "records", "requests", "wall s", "CPU s",
+                 "CPU s per 10k records", "wall s per 10k records", "peak RSS MB", "run"], rows))
+    n, t = last
+    b.target(f"peak RSS < 100 MB at {n:,} conversations", f"{t['rss_mb']:.1f} MB",
+             t["rss_mb"] < 100, f"by {t['rss_mb'] - 100:.1f} MB")
+
+
+# ---------------------------------------------------------------- main
+
+
+def git_rev():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--keep")
+    args = ap.parse_args()
+    b = Bench(args)
+    started = time.time()
+    load = os.getloadavg()[0]
+    if "budget600" not in b.skip:
+        # about 2 minutes of waiting on the budget: runs beside the other parts (it uses a
+        # few percent of one core) so the whole script stays under 10 minutes
+        log(f"part 1: budget use at 600/min (background, about 2 minutes)")
+        b.budget600 = Background(budget_run, b, 600, b.size("budget600_conversations"))
+    failures = []
+    for name, part in [("budget", part_budget), ("requests", part_requests),
+                       ("throughput", part_throughput), ("peer", part_peer), ("scale", part_scale)]:
+        if name in b.skip:
+            continue
+        if name == "budget":
+            continue  # waits for the 600/min run: printed after the others
+        try:
+            part(b)
+        except Exception as e:  # one broken part must not hide the others
+            log(f"part {name} failed: {e}")
+            failures.append(f"{name}: {e}")
+    try:
+        if "budget" not in b.skip or "budget600" not in b.skip:
+            part_budget(b)
+            b.sections.insert(0, b.sections.pop())
+    except Exception as e:
+        log(f"part budget failed: {e}")
+        failures.append(f"budget: {e}")
+    elapsed = time.time() - started
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"driftbridge benchmarks, {now}, commit {git_rev()}, `bench/run{' --quick' if b.quick else ''}` "
+          f"on {os.cpu_count()} cores ({platform.machine()}), load average {load:.1f} at start; "
+          f"{elapsed / 60:.1f} minutes (release build excluded)")
+    for title, lines in b.sections:
+        print(f"\n### {title}\n")
+        print("\n".join(lines))
+    print("\n### Targets\n")
+    print("\n".join(table(["target", "measured", "verdict"], b.targets)))
+    for f in failures:
+        print(f"\nPART NOT MEASURED: {f}")
+    if not b.keep:
+        shutil.rmtree(b.work, ignore_errors=True)
+    else:
+        log(f"files kept in {b.work}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
