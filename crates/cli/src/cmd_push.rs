@@ -19,6 +19,7 @@ use source_drift::writer::{
     self, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError, PushOptions,
     ResultsWriter, StopKind, Summary,
 };
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -101,9 +102,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let input = InputSpec::parse(&args.from)
         .and_then(|spec| spec.open())
         .map_err(|e| fail(exit::USAGE, e.to_string()))?;
-    if let Some(name) = &args.save {
-        saved::save(&store, name, &credential.name, &opts, &args)?;
-    }
     let results_path = args
         .results
         .clone()
@@ -119,12 +117,14 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             flow: settings.destination.clone(),
         })
         .map_err(store_error)?;
+    let saved_as = args.save.as_ref().map(|name| (name.clone(), opts.clone()));
     let ledger: Arc<dyn writer::Ledger> = Arc::new(ledger::StoreLedger::new(
         store.clone(),
         &credential.id,
         opts.object,
     ));
     let print_plans = opts.dry_run && !ctx.quiet && !ctx.json;
+    let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
     let outcome = writer::push(&client, opts, input, Some(ledger), |o| {
         if print_plans {
             println!(
@@ -134,6 +134,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 o.reason.as_deref().unwrap_or("")
             );
         }
+        progress.tick(o.kind);
         results.write(o)
     })
     .await;
@@ -145,6 +146,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             return Err(setup_error(&store, &credential.name, e));
         }
     };
+    if let Some((name, opts)) = saved_as {
+        saved::save(&store, &name, &credential.name, &opts, &args)?;
+        if !ctx.quiet && !ctx.json {
+            eprintln!("note: saved as destination {name}; run it again with --destination {name}");
+        }
+    }
     finish(
         ctx,
         &store,
@@ -235,6 +242,39 @@ fn options(s: &Settings, args: &Args) -> anyhow::Result<PushOptions> {
         )));
     }
     Ok(opts)
+}
+
+/// A progress line on stderr (a terminal only) every few seconds of a long push.
+struct Progress {
+    on: bool,
+    counts: [u64; 5],
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(on: bool) -> Progress {
+        Progress {
+            on,
+            counts: [0; 5],
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, kind: OutcomeKind) {
+        if let Some(i) = OutcomeKind::ALL.iter().position(|k| *k == kind) {
+            self.counts[i] += 1;
+        }
+        if self.on && self.last.elapsed() >= std::time::Duration::from_secs(5) {
+            self.last = std::time::Instant::now();
+            let parts: Vec<String> = OutcomeKind::ALL
+                .iter()
+                .zip(self.counts)
+                .map(|(k, n)| format!("{} {n}", k.as_str()))
+                .collect();
+            let total: u64 = self.counts.iter().sum();
+            eprintln!("  {total} rows: {}", parts.join(", "));
+        }
+    }
 }
 
 fn default_results(object: Object) -> PathBuf {

@@ -32,7 +32,8 @@ pub struct Args {
     /// accounts, users, teams, playbooks, meetings, contact_attributes.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub streams: Vec<String>,
-    /// Where to write: sqlite:PATH (default: ./driftbridge-data.db in the current directory).
+    /// Where to write: sqlite:PATH, postgres://..., jsonl:DIR, csv:DIR or parquet:DIR
+    /// (default: the SQLite file ./driftbridge-data.db in the current directory).
     #[arg(long, default_value = DEFAULT_DESTINATION)]
     pub destination: String,
     /// `incremental` (default: changes since the last run; the first run reads everything) or

@@ -505,6 +505,11 @@ fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
         .block_on(sandbox.observer.account(&r[&1].1))
         .unwrap();
     assert_eq!(acct.name.as_deref(), Some("Acme Corp"));
+    assert_eq!(
+        acct.domain.as_deref(),
+        Some("acme.example"),
+        "the key is not rewritten"
+    );
 
     let contact = sandbox.create(json!({"email": "tl@example.com"}));
     let events = cli.write(

@@ -174,7 +174,9 @@ fn merged(existing: &Account, p: &Prepared) -> (Map<String, Value>, bool) {
     };
     let mut changed = false;
     for (k, v) in &p.fields {
-        if k != "accountId" && !same(body.get(k), v) {
+        let same_domain = k == "domain"
+            && matches!((body.get(k), v), (Some(Value::String(a)), Value::String(b)) if bare(a) == bare(b));
+        if k != "accountId" && !same_domain && !same(body.get(k), v) {
             body.insert(k.clone(), v.clone());
             changed = true;
         }

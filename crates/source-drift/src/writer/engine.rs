@@ -432,7 +432,12 @@ async fn work(
             break;
         }
         let done = match handle(&ctx, &p).await {
-            Ok(done) => done,
+            Ok(mut done) => {
+                if ctx.opts.dry_run && done.reason.is_none() {
+                    done.reason = Some("dry run: nothing to send".into());
+                }
+                done
+            }
             Err(Fatal(e)) => {
                 stop.set(stop_of(&e));
                 Done::rejected(format!("not written, the run stopped: {e}"))
