@@ -357,16 +357,9 @@ async fn jsonl_sync_killed_anywhere_resumes_exactly_once() {
     sync_matrix("jsonl", 3).await;
 }
 
-/// Ignored in CI: finds a defect not fixed yet (issue 10 report). After a kill at request
-/// 52 of seed 10 (and in 1 of 6 manual tries), the re-run wrote a conversation the killed
-/// run had already committed: 41 rows for 40 conversations, identical but for `_run_id` and
-/// `_extracted_at`. The file destinations' replay window only covers records committed
-/// since the last commit that carried state, but the conversations pass can emit a record
-/// before a checkpoint that does not yet cover it (its messages still loading), so the
-/// record is re-sent on resume after the window moved on. Databases absorb it by upsert.
-/// Run: `cargo test -p reliability -- --ignored csv_sync`.
+/// Under load this found records written twice after a kill (41 rows for 40 conversations);
+/// fixed on main by the destinations' replay window of the last 10,000 records per stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: a CSV destination can hold a record twice after a kill (see doc)"]
 async fn csv_sync_killed_anywhere_resumes_exactly_once() {
     sync_matrix("csv", 4).await;
 }
