@@ -386,8 +386,10 @@ fn done_in_page(s: &Value) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_requests() {
-    let mut cfg = config(200); // two pages of 100 conversations
-    cfg.latency_ms = 150; // a pass of a few seconds: several commits to kill between
+    // Two pages of 100 conversations; a page must span several checkpoint intervals
+    // (250 ms) even with 64 requests in flight (the client's concurrency at 60000/min).
+    let mut cfg = config(200);
+    cfg.latency_ms = 200;
     let env = Env::start(cfg).await;
     // Kill once the pass has committed progress, then twice more after further progress.
     let mut last = Value::Null;
@@ -606,8 +608,10 @@ async fn demo_syncs_every_stream_into_the_demo_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_after_the_current_commit_and_the_next_run_resumes() {
-    let mut cfg = config(200);
-    cfg.latency_ms = 100;
+    let mut cfg = config(250);
+    // Slow enough that a page takes several checkpoint intervals (250 ms) even with the
+    // client's concurrency at a 60000/min budget (64 in flight).
+    cfg.latency_ms = 200;
     let env = Env::start(cfg).await;
     let mut child = env.command(&env.db(), &[]).spawn().unwrap();
     let pid = child.id().unwrap().to_string();
