@@ -34,8 +34,9 @@ pub struct Args {
     /// Credential to write with (its rate budget is shared by the whole run).
     #[arg(long)]
     credential: Option<String>,
-    /// Input: FILE.csv, FILE.jsonl, sqlite:PATH?table=T, sqlite:PATH?query=SELECT..., or a
-    /// results file of an earlier push (with --only).
+    /// Input: FILE.csv, FILE.jsonl, sqlite:PATH?table=T, sqlite:PATH?query=SELECT...,
+    /// postgres://USER@HOST/DB?table=T or ?query=SELECT..., or a results file of an earlier
+    /// push (with --only).
     #[arg(long)]
     from: String,
     /// Field rows are matched on: contacts email|externalId, accounts domain|accountId,
@@ -143,6 +144,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             let _ = store.finish_run(&run_id, "failed", &json!({}), Some(&e.to_string()));
+            // Nothing was processed: do not leave a header-only results file behind.
+            let _ = std::fs::remove_file(&results_path);
             return Err(setup_error(&store, &credential.name, e));
         }
     };

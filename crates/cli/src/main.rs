@@ -82,7 +82,31 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
     };
 }
 
+/// API keys are decrypted into this process's memory by most commands: a core dump would
+/// write them to disk. Core dumps are switched off (RLIMIT_CORE 0) and, on Linux, the
+/// process is made non-dumpable (no core, no ptrace attach by other processes of the user)
+/// before anything else runs. Failures are ignored: the OS may not allow it.
+fn disable_core_dumps() {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads a valid, initialised rlimit for the duration of the call.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes plain integer arguments and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    disable_core_dumps();
     let cli = Cli::parse();
     let json_logs = matches!(&cli.command, Command::Serve(a) if a.json_logs());
     init_logging(cli.verbose, cli.quiet, json_logs);

@@ -94,10 +94,17 @@ pub(crate) fn relative_link(base: &Url, link: &str) -> Result<String, String> {
             base.path()
         ));
     };
-    Ok(match url.query() {
+    let rel = match url.query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
-    })
+    };
+    // A first segment with a colon (`v://x`, `a:b`) would read as a scheme when joined
+    // again: `./` keeps it a path, so the stored cursor fetches the same URL (found by
+    // fuzzing: `https:/v://ea` became a cursor that resolved to host `ea`, then refused).
+    if base.join(&rel).ok().as_ref() != Some(&url) {
+        return Ok(format!("./{rel}"));
+    }
+    Ok(rel)
 }
 
 #[cfg(test)]

@@ -261,13 +261,20 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Retry-After`: delay in seconds (integer or decimal) or an HTTP date (RFC 9110 §10.2.3).
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs.is_finite() && secs >= 0.0).then(|| secs_saturating(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
         when.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// Seconds (finite, non-negative) as a Duration; a value past `Duration::MAX` (a server
+/// sending `Retry-After: 1e300`) saturates instead of panicking like `from_secs_f64`. The
+/// caller's wait cap then turns it into `Error::RateLimited`.
+fn secs_saturating(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
 /// When any `*-Remaining*` header says 0, the wait until the matching reset.
@@ -290,7 +297,7 @@ fn exhausted_reset(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// A reset value: delta seconds, epoch seconds (> 1e9) or epoch milliseconds (> 1e12).
-fn parse_reset(value: &str) -> Option<Duration> {
+pub(crate) fn parse_reset(value: &str) -> Option<Duration> {
     let value = value.trim();
     let Ok(n) = value.parse::<f64>() else {
         return parse_retry_after(value);
@@ -304,9 +311,9 @@ fn parse_reset(value: &str) -> Option<Duration> {
     let until = if n > 1e12 {
         Duration::from_millis(n as u64).saturating_sub(now)
     } else if n > 1e9 {
-        Duration::from_secs_f64(n).saturating_sub(now)
+        secs_saturating(n).saturating_sub(now)
     } else {
-        Duration::from_secs_f64(n)
+        secs_saturating(n)
     };
     Some(until)
 }

@@ -49,6 +49,8 @@ mod client;
 pub mod clock;
 mod decode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod models;
 mod pagination;
 mod retry;

@@ -174,9 +174,14 @@ pub struct ApiKey {
     pub notice: Option<String>,
 }
 
+/// Longest API key accepted, in characters. Drift access tokens are a few dozen characters;
+/// a longer value is a pasted file or the wrong clipboard, not a key.
+pub const API_KEY_MAX_CHARS: usize = 4096;
+
 /// Check and normalise an API key (the Drift access token): surrounding whitespace and line
 /// endings trimmed; a leading `Bearer ` stripped with a notice; empty, inner whitespace,
-/// control or non-ASCII characters rejected. Errors never contain the key.
+/// control or non-ASCII characters, or more than [`API_KEY_MAX_CHARS`] rejected. Errors
+/// never contain the key.
 pub fn api_key(raw: &SecretString) -> Result<ApiKey> {
     let mut text = raw.expose_secret().trim();
     let mut notice = None;
@@ -197,6 +202,12 @@ pub fn api_key(raw: &SecretString) -> Result<ApiKey> {
         return Err(StoreError::invalid(
             "api_key",
             "the API key is empty; paste the Drift access token at the prompt, or use --api-key-stdin or --api-key-env VAR",
+        ));
+    }
+    if text.chars().count() > API_KEY_MAX_CHARS {
+        return Err(StoreError::invalid(
+            "api_key",
+            format!("the API key is {} characters long; a Drift token is much shorter (at most {API_KEY_MAX_CHARS}): copy only the token", text.chars().count()),
         ));
     }
     if let Some((pos, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {

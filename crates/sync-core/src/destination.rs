@@ -56,6 +56,14 @@ pub trait Destination: Send {
         Ok(())
     }
 
+    /// Called once after a run in which the source completed, every stream succeeded and
+    /// every commit was durable (never after a failed, killed or cancelled run), so a
+    /// destination can drop what it keeps only to resume a broken run exactly once (the file
+    /// destinations' replay window). The default does nothing. An error fails the run.
+    async fn finish(&mut self) -> Result<(), RunError> {
+        Ok(())
+    }
+
     /// Create or migrate what the streams need (tables, columns, indexes). Idempotent.
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError>;
 

@@ -62,6 +62,7 @@ pub async fn run_sync(
     let started = Instant::now();
     let mut engine = Engine::new(destination, &streams, options, progress);
     let outcome = engine.run(source, streams, cancel).await;
+    let outcome = engine.finish_destination(outcome).await;
     engine.finish(outcome, started)
 }
 
@@ -353,6 +354,22 @@ impl<'a> Engine<'a> {
             p(&ProgressEvent {
                 summary: summary.clone(),
             });
+        }
+    }
+
+    /// Tell the destination the run ended cleanly (see [`Destination::finish`]).
+    async fn finish_destination(&mut self, outcome: Outcome) -> Outcome {
+        let clean = matches!(outcome, Outcome::Completed(Ok(())))
+            && self
+                .summaries
+                .iter()
+                .all(|s| matches!(s.state, StreamState::Succeeded | StreamState::Unavailable));
+        if !clean {
+            return outcome;
+        }
+        match self.dest.finish().await {
+            Ok(()) => outcome,
+            Err(e) => Outcome::Fatal(e),
         }
     }
 

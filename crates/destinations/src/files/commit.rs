@@ -2,9 +2,11 @@
 
 use super::{
     Ctx, FileEntry, FileTable, Format, Manifest, Recent, PART_BYTES, REJECTED_DIR, STATE_FILE,
+    WINDOW_RECORDS,
 };
 use crate::layout;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -27,8 +29,7 @@ impl<F: Format> Ctx<'_, F> {
 
     pub(super) fn commit(&mut self, batch: &Batch) -> Result<CommitReport, RunError> {
         let mut manifest = self.ready()?.clone();
-        let previous = std::mem::take(&mut manifest.recent);
-        let mut window = Window::new(&previous, !batch.state.is_empty());
+        let mut window = Window::new(std::mem::take(&mut manifest.recent));
         let mut report = CommitReport::default();
         let (groups, rejected) = self.group(batch, &mut window, &mut report)?;
         let mut obsolete = Vec::new();
@@ -49,7 +50,7 @@ impl<F: Format> Ctx<'_, F> {
             let fresh_only = batch.replace.contains(&table.stream.name);
             self.write_stream(&mut manifest, table, records, &batch.run_id, fresh_only)?;
         }
-        manifest.recent = window.next;
+        manifest.recent = window.into_recent();
         if !rejected.is_empty() {
             self.write_rejected(&mut manifest, &rejected, &batch.run_id)?;
             report.rejected = rejected
@@ -75,6 +76,19 @@ impl<F: Format> Ctx<'_, F> {
         Ok(report)
     }
 
+    /// Empty the replay window (the run ended cleanly) and store that.
+    pub(super) fn clear_window(&mut self) -> Result<(), RunError> {
+        let mut manifest = self.ready()?.clone();
+        if manifest.recent.is_empty() {
+            return Ok(());
+        }
+        manifest.recent.clear();
+        write_atomic(self.root, STATE_FILE, &state_bytes(&manifest)?)
+            .map_err(|e| self.err("write state", e))?;
+        self.inner.manifest = Some(manifest);
+        Ok(())
+    }
+
     /// The batch's records to write, by stream in first-seen order, and the rejected ones;
     /// counts every accepted record in `report` (also those the replay window skips: they
     /// are in the files already).
@@ -82,7 +96,7 @@ impl<F: Format> Ctx<'_, F> {
     fn group<'b>(
         &self,
         batch: &'b Batch,
-        window: &mut Window<'_>,
+        window: &mut Window,
         report: &mut CommitReport,
     ) -> Result<
         (
@@ -186,32 +200,44 @@ impl<F: Format> Ctx<'_, F> {
 }
 
 /// The replay window of a commit (see the module docs).
-struct Window<'a> {
-    previous: &'a Recent,
-    next: Recent,
+struct Window {
+    recent: Recent,
+    /// stream -> primary key -> hash, for lookups.
+    index: HashMap<String, HashMap<String, u64>>,
 }
 
-impl<'a> Window<'a> {
-    /// A commit with state starts a new window; one without extends the previous.
-    fn new(previous: &'a Recent, has_state: bool) -> Self {
-        let next = if has_state {
-            Recent::new()
-        } else {
-            previous.clone()
-        };
-        Self { previous, next }
+impl Window {
+    fn new(recent: Recent) -> Self {
+        let index = recent
+            .iter()
+            .map(|(stream, entries)| (stream.clone(), entries.iter().cloned().collect()))
+            .collect();
+        Self { recent, index }
     }
 
-    /// Whether `record` is new (not identical to one in the previous window); records it.
+    /// Whether `record` is new (not identical to one in the window); records it.
     fn admit(&mut self, stream: &Stream, record: &Record) -> bool {
         let key = layout::key_of(&stream.primary_key, &record.data);
         let hash = layout::fnv1a(Value::Object(record.data.clone()).to_string().as_bytes());
-        let seen = self.previous.get(&stream.name).and_then(|w| w.get(&key)) == Some(&hash);
-        self.next
+        let index = self.index.entry(stream.name.clone()).or_default();
+        if index.get(&key) == Some(&hash) {
+            return false;
+        }
+        index.insert(key.clone(), hash);
+        self.recent
             .entry(stream.name.clone())
             .or_default()
-            .insert(key, hash);
-        !seen
+            .push((key, hash));
+        true
+    }
+
+    /// The window to store: the last [`WINDOW_RECORDS`] records of each stream.
+    fn into_recent(mut self) -> Recent {
+        for entries in self.recent.values_mut() {
+            let excess = entries.len().saturating_sub(WINDOW_RECORDS);
+            entries.drain(..excess);
+        }
+        self.recent
     }
 }
 
@@ -291,7 +317,7 @@ fn publish(
 }
 
 pub(super) fn state_bytes(manifest: &Manifest) -> Result<Vec<u8>, RunError> {
-    serde_json::to_vec_pretty(manifest).map_err(|e| layout::dest_err("files", "encode state", e))
+    serde_json::to_vec(manifest).map_err(|e| layout::dest_err("files", "encode state", e))
 }
 
 /// Write `root/name` through a temporary file, fsync, rename, fsync the folder.

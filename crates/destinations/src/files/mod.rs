@@ -20,15 +20,17 @@
 //! is truncated to it. The source resumes from the committed state, so each record is in
 //! the files once: nothing of a crashed run is left visible beyond its last commit.
 //!
-//! Exactly once across a resume: the engine may commit records past the source's last
-//! checkpoint (a batch fills up between two checkpoints). After a crash the source resumes
-//! from that checkpoint and sends those records again; a database absorbs them by upsert, a
-//! file would hold them twice. So the manifest keeps a replay window, the primary key and a
-//! hash of every record committed since (and with) the last commit that carried state, and a
-//! record identical to one in the window is not written again, whichever run sends it
-//! (it is in the files already), except for a stream being replaced, whose new file holds
-//! all its records. The window is as large as the records between two checkpoints (the
-//! Drift source checkpoints at least every 250 ms).
+//! Exactly once across a resume: after a crash the source resumes from its last committed
+//! state and may send records again that were committed before the crash (the engine
+//! commits records past the last checkpoint when a batch fills up, and the Drift source
+//! re-reads the conversations of the page in progress that were not complete at its last
+//! checkpoint). A database absorbs them by upsert; a file would hold them twice. So the
+//! state file keeps a replay window, the primary key and a hash of the last
+//! [`WINDOW_RECORDS`] records of each stream, and a record identical to one in the window is
+//! not written again, except for a stream being replaced, whose new file holds all its
+//! records. When a run ends cleanly ([`sync_core::Destination::finish`]) the window is
+//! emptied, so the next run's files hold everything that run reads (an incremental run's
+//! overlap included: files are logs, readers deduplicate on the primary key).
 //!
 //! Why a copy instead of appending in place: a reader (or a lake picking files up) never
 //! sees a half-written line. The copy is bounded by [`PART_BYTES`] per checkpoint and is
@@ -50,8 +52,9 @@ use sync_core::{Batch, CommitReport, Record, RunError, State, Stream};
 pub const STATE_FILE: &str = "_driftbridge_state.json";
 /// Folder of the rejected records.
 pub const REJECTED_DIR: &str = "_rejected";
-/// Size past which a run's appendable file rolls over to a new part (32 MiB).
-pub const PART_BYTES: u64 = 32 * 1024 * 1024;
+/// Size past which a run's appendable file rolls over to a new part (8 MiB): each checkpoint
+/// copies at most this much (see the module docs).
+pub const PART_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Define a public destination type `$name` over `FileSink<$format>`: `open(dir)`, `dir()`
 /// and the `Destination` impl delegating to the sink.
@@ -87,6 +90,9 @@ macro_rules! file_destination {
             async fn load_state(&mut self, scope: &str) -> Result<sync_core::State, sync_core::RunError> {
                 self.0.load_state(scope).await
             }
+            async fn finish(&mut self) -> Result<(), sync_core::RunError> {
+                self.0.finish().await
+            }
             async fn commit(
                 &mut self,
                 batch: sync_core::Batch,
@@ -106,13 +112,17 @@ struct Manifest {
     state: BTreeMap<String, BTreeMap<String, Value>>,
     /// `<stream>/<file>` -> committed size.
     files: BTreeMap<String, FileEntry>,
-    /// The replay window: stream -> primary key -> hash of the record, for the records
-    /// committed since (and with) the last commit that carried state.
+    /// The replay window: stream -> (primary key, hash of the record) of the last
+    /// [`WINDOW_RECORDS`] records committed since the last run that finished cleanly, oldest
+    /// first.
     #[serde(default)]
     recent: Recent,
 }
 
-type Recent = BTreeMap<String, BTreeMap<String, u64>>;
+type Recent = BTreeMap<String, Vec<(String, u64)>>;
+
+/// Records per stream kept in the replay window (see the module docs).
+pub const WINDOW_RECORDS: usize = 10_000;
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct FileEntry {
@@ -229,6 +239,11 @@ impl<F: Format> FileSink<F> {
             Ok(state)
         })
         .await
+    }
+
+    /// The run ended cleanly: empty the replay window.
+    pub async fn finish(&self) -> Result<(), RunError> {
+        self.blocking(|ctx| ctx.clear_window()).await
     }
 
     /// Write `batch` with the protocol in the module docs.

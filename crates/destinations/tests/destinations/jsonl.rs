@@ -212,3 +212,26 @@ async fn check_refuses_a_directory_of_foreign_files() {
     assert!(err.message.contains("not written by driftbridge"), "{err}");
     assert!(sink.dir().join("conversations/mine.jsonl").exists());
 }
+
+#[tokio::test]
+async fn after_a_clean_run_the_next_runs_file_holds_everything_it_reads() {
+    let sink = Jsonl::new();
+    harness::full_sync(&sink).await;
+    // An incremental run re-reading 3 records before the watermark (the overlap): a clean
+    // run emptied the replay window, so the new run's file holds them (files are logs).
+    let recs: Vec<Record> = (0..10)
+        .map(|i| Record::new("conversations", harness::conversation(i)))
+        .collect();
+    let source = harness::ListSource {
+        rewind: 3,
+        ..harness::ListSource::new(harness::catalog(harness::conversations_schema()), recs, 3)
+    };
+    let mut d = sink.open();
+    let report = harness::run(source, d.as_mut(), &["conversations"], "run-3").await;
+    assert_eq!(report.stream("conversations").unwrap().records_written, 3);
+    let ids: Vec<Value> = lines(&sink.dir().join("conversations/run-3.jsonl"))
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1007), json!(1008), json!(1009)]);
+}

@@ -15,17 +15,17 @@ const READ: &str = "account_read";
 const WRITE: &str = "account_write";
 
 #[derive(Deserialize)]
-struct AccountsPage {
+pub(crate) struct AccountsPage {
     #[serde(default)]
-    accounts: Option<Vec<Account>>,
+    pub(crate) accounts: Option<Vec<Account>>,
     #[serde(default)]
-    total: Option<u64>,
+    pub(crate) total: Option<u64>,
     #[serde(default)]
-    next: Option<String>,
+    pub(crate) next: Option<String>,
 }
 
 /// `index` query value of a relative link, if any.
-fn link_index(cursor: &PageCursor) -> Option<u64> {
+pub(crate) fn link_index(cursor: &PageCursor) -> Option<u64> {
     let Cursor::Link(rel) = cursor.parse() else {
         return None;
     };

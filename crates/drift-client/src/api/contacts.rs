@@ -19,15 +19,15 @@ const WRITE: &str = "contact_write";
 /// `data` of a lookup: an array (quirk 3), though one doc example shows a single object.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(crate) enum OneOrMany {
     Many(Vec<Contact>),
     One(Box<Contact>),
 }
 
 #[derive(Deserialize)]
-struct AttributesBody {
+pub(crate) struct AttributesBody {
     #[serde(default)]
-    properties: Vec<CustomAttribute>,
+    pub(crate) properties: Vec<CustomAttribute>,
 }
 
 /// The `rel="next"` target of a `Link` header (`<url>; rel="next"` or `rel='next'`).

@@ -35,9 +35,9 @@ pub struct ListConversations {
 }
 
 #[derive(Deserialize)]
-struct ListBody {
+pub(crate) struct ListBody {
     #[serde(default)]
-    data: Option<Vec<Conversation>>,
+    pub(crate) data: Option<Vec<Conversation>>,
     #[serde(default)]
     links: Option<Links>,
     #[serde(default)]
@@ -59,17 +59,17 @@ pub(crate) struct Pagination {
 }
 
 #[derive(Deserialize)]
-struct MessagesBody {
+pub(crate) struct MessagesBody {
     #[serde(default)]
-    data: Option<MessagesData>,
+    pub(crate) data: Option<MessagesData>,
     #[serde(default)]
-    pagination: Option<Pagination>,
+    pub(crate) pagination: Option<Pagination>,
 }
 
 #[derive(Deserialize)]
-struct MessagesData {
+pub(crate) struct MessagesData {
     #[serde(default)]
-    messages: Option<Vec<Message>>,
+    pub(crate) messages: Option<Vec<Message>>,
 }
 
 fn list_request(params: &ListConversations, cursor: Option<&PageCursor>) -> Req {
@@ -95,7 +95,7 @@ fn list_request(params: &ListConversations, cursor: Option<&PageCursor>) -> Req 
 
 /// Next page of a list response: `links.next` when present and non-empty, else the legacy
 /// `pagination` object, else the end (REFERENCE §6).
-fn list_next(client: &Client, body: &ListBody) -> Next {
+pub(crate) fn list_next(client: &Client, body: &ListBody) -> Next {
     let link = body.links.as_ref().and_then(|l| l.next.as_deref());
     if link.is_some_and(|l| !l.trim().is_empty()) {
         return next_from_link(client, link);

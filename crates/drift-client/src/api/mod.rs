@@ -1,9 +1,9 @@
 //! Endpoints, one module per resource (REFERENCE §7). Each is an `impl Client` block.
 
-mod accounts;
-mod contacts;
+pub(crate) mod accounts;
+pub(crate) mod contacts;
 pub(crate) mod conversations;
-mod users;
+pub(crate) mod users;
 
 use reqwest::Method;
 use serde::Deserialize;

@@ -9,7 +9,7 @@ use crate::Ctx;
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use sync_core::{RequestMetrics, SyncMode};
+use sync_core::SyncMode;
 
 /// Accounts per page (the Postman-derived spec's maximum; REFERENCE §6).
 const PAGE_SIZE: u32 = 65;
@@ -27,11 +27,6 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     let pages = ctx.client.accounts(PAGE_SIZE);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
-        let one = RequestMetrics {
-            requests: 1,
-            ..Default::default()
-        };
-        ctx.out.metrics(ACCOUNTS, one).await?;
         for account in page?.items {
             let record = to_record(&account)?;
             let key = match record.get("accountId") {

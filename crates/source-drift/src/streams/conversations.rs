@@ -208,11 +208,14 @@ impl<'a> Runner<'a> {
             let (work, reached_floor) = self.plan(&page)?;
             let more = !reached_floor && page.next.is_some();
             // Prefetch the next page while the messages and contacts of this one are read.
+            // Without a next cursor the stream is still polled once: a refused next link
+            // (another host) or `more: true` without a cursor arrives as an error after the
+            // page, and must fail the pass rather than end it quietly.
             let (done, prefetched) = futures::join!(self.work(work), async {
-                if more {
-                    pages.next().await
-                } else {
+                if reached_floor {
                     None
+                } else {
+                    pages.next().await
                 }
             });
             done?;

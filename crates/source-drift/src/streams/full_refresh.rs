@@ -5,7 +5,7 @@ use crate::fail::{to_record, Fail};
 use crate::names::*;
 use crate::Ctx;
 use serde_json::{json, Map, Value};
-use sync_core::{RequestMetrics, SyncMode};
+use sync_core::SyncMode;
 
 fn all<T: serde::Serialize>(items: Vec<T>) -> Result<Vec<Map<String, Value>>, Fail> {
     items.iter().map(to_record).collect()
@@ -35,13 +35,7 @@ fn content_hash(records: &[Map<String, Value>]) -> String {
 }
 
 pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fail> {
-    let records = fetch(ctx, name).await;
-    let one = RequestMetrics {
-        requests: 1,
-        ..Default::default()
-    };
-    ctx.out.metrics(name, one).await?;
-    let records = records?;
+    let records = fetch(ctx, name).await?;
     let hash = content_hash(&records);
     let previous = ctx
         .state

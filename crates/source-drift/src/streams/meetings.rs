@@ -8,7 +8,7 @@ use crate::watermark::KeyedCursors;
 use crate::Ctx;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use sync_core::{RequestMetrics, SyncMode};
+use sync_core::SyncMode;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Drift returns at most this many meetings per call (REFERENCE §7.4).
@@ -20,13 +20,7 @@ async fn fetch_window(ctx: &Ctx, min: i64, max: i64) -> Result<Vec<drift_client:
     let mut windows = vec![(min, max)];
     let mut found = Vec::new();
     while let Some((lo, hi)) = windows.pop() {
-        let page = ctx.client.meetings(lo, hi).await;
-        let one = RequestMetrics {
-            requests: 1,
-            ..Default::default()
-        };
-        ctx.out.metrics(MEETINGS, one).await?;
-        let page = page?;
+        let page = ctx.client.meetings(lo, hi).await?;
         if page.len() >= MAX_PER_CALL && hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             windows.push((mid + 1, hi));

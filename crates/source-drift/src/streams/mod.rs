@@ -8,7 +8,7 @@ mod meetings;
 use crate::fail::conclude;
 use crate::names::*;
 use crate::{schemas, Ctx};
-use sync_core::{Catalog, RunError, Stream, StreamStatus, SyncMode, WriteMode};
+use sync_core::{Catalog, RequestMetrics, RunError, Stream, StreamStatus, SyncMode, WriteMode};
 
 fn stream(
     name: &str,
@@ -90,13 +90,26 @@ pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Resu
     }
 }
 
+/// Read one small stream. These run one after the other with nothing else in flight, so the
+/// client's counters over the read (requests with retries, 429s, waits) are exactly the
+/// stream's own.
 async fn read_one(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), RunError> {
     ctx.out.status(name, StreamStatus::Started).await?;
+    let before = ctx.client.metrics();
     let result = match name {
         ACCOUNTS => accounts::read(ctx, mode).await,
         MEETINGS => meetings::read(ctx, mode).await,
         _ => full_refresh::read(ctx, name, mode).await,
     };
+    let after = ctx.client.metrics();
+    let delta = RequestMetrics {
+        requests: after.requests.saturating_sub(before.requests),
+        rate_limited: after.rate_limited.saturating_sub(before.rate_limited),
+        retries: after.retries.saturating_sub(before.retries),
+        wait_ms: u64::try_from(after.wait_time.saturating_sub(before.wait_time).as_millis())
+            .unwrap_or(u64::MAX),
+    };
+    ctx.out.metrics(name, delta).await?;
     conclude(&ctx.out, &[name], result).await
 }
 

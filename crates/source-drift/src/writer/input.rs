@@ -16,6 +16,21 @@ use serde_json::{Map, Number, Value};
 use super::results::RESULTS_COLUMNS;
 use super::OutcomeKind;
 
+/// Largest input row accepted, in bytes (1 MiB). A Drift record is a few kilobytes; a
+/// longer row is rejected with its row number instead of being sent, echoed into the results
+/// file and printed by `--dry-run` (a 100 MB cell made writing the results file take hours).
+pub const MAX_ROW_BYTES: usize = 1024 * 1024;
+
+fn too_long(number: u64, bytes: usize) -> InputError {
+    InputError::at(
+        number,
+        format!(
+            "is {bytes} bytes long; a row may have at most {MAX_ROW_BYTES} bytes (1 MiB): \
+             check the file's quoting and line endings"
+        ),
+    )
+}
+
 /// Where push input comes from (the `--from` value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InputSpec {
@@ -258,6 +273,9 @@ fn open_csv(path: &Path) -> Result<Input, InputError> {
     let rows = reader.into_records().map(move |rec| {
         number += 1;
         let rec = rec.map_err(|e| InputError::at(number, csv_error(&e)))?;
+        if !is_results && rec.as_slice().len() > MAX_ROW_BYTES {
+            return Err(too_long(number, rec.as_slice().len()));
+        }
         let fields: Map<String, Value> = columns
             .iter()
             .zip(rec.iter())
@@ -364,6 +382,9 @@ fn open_jsonl(path: &Path) -> Result<Input, InputError> {
         };
         if line.trim().is_empty() {
             return None;
+        }
+        if !is_results && line.len() > MAX_ROW_BYTES {
+            return Some(Err(too_long(number, line.len())));
         }
         Some(match serde_json::from_str::<Value>(&line) {
             Ok(Value::Object(fields)) if is_results => results_row(number, fields),

@@ -1,0 +1,218 @@
+//! Host pinning / SSRF: the token goes only to the credential's base URL. Next-page links
+//! and redirects to another host (or another port of the same host) are refused with a
+//! clear error, and the other host receives no request at all, so no token either.
+//! (`serve`'s private-address rule is checked with the server's own flag; see the report.)
+
+use crate::common::{Env, Out};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// A tiny HTTP server that records every request and answers with `respond`.
+pub(crate) struct Fake {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<(String, bool)>>>,
+}
+
+pub(crate) type Respond = Arc<dyn Fn(&Uri) -> Response + Send + Sync>;
+
+impl Fake {
+    pub(crate) async fn start(ip: &str, respond: Respond) -> Fake {
+        let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let h = hits.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let respond = respond.clone();
+            let h = h.clone();
+            async move {
+                let auth = headers.contains_key("authorization");
+                h.lock().unwrap().push((uri.to_string(), auth));
+                respond(&uri)
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fake { addr, hits }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn hits(&self) -> Vec<(String, bool)> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+/// The attacker's host: a second loopback address, so "another host" is real.
+async fn evil() -> Fake {
+    Fake::start(
+        "127.0.0.2",
+        Arc::new(|_| (StatusCode::OK, "{\"data\": []}").into_response()),
+    )
+    .await
+}
+
+fn page_with_next(next: String) -> Respond {
+    Arc::new(move |uri: &Uri| {
+        if uri.path().ends_with("/conversations/list") {
+            axum::Json(json!({"data": [{"id": 1, "updatedAt": 1_700_000_000_000_i64, "contactId": 5}], "links": {"next": next}}))
+                .into_response()
+        } else {
+            (StatusCode::NOT_FOUND, "{\"error\": {\"message\": \"no\"}}").into_response()
+        }
+    })
+}
+
+fn redirect_to(target: String) -> Respond {
+    Arc::new(move |_uri: &Uri| {
+        (StatusCode::FOUND, [("location", target.clone())], "").into_response()
+    })
+}
+
+/// An env whose credential `t` points at `fake` (the sandbox is unused but harmless).
+pub(crate) async fn env_for(fake: &Fake) -> Env {
+    let env = Env::bare(crate::common::small(1)).await;
+    env.store()
+        .add_credential(&store::NewCredential {
+            name: "t".into(),
+            description: None,
+            base_url: Some(fake.url()),
+            api_key: SecretString::from("tok-ssrf-canary-0123456789"),
+            rate_limit_per_min: 60_000,
+        })
+        .unwrap();
+    env
+}
+
+async fn sync_conversations(env: &Env) -> Out {
+    let db = format!("sqlite:{}", env.path("out.db").display());
+    env.run(&[
+        "sync",
+        "--credential",
+        "t",
+        "--streams",
+        "conversations",
+        "--destination",
+        &db,
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_links_to_another_host_or_port_are_refused_and_never_requested() {
+    let evil = evil().await;
+    let other_port = Fake::start(
+        "127.0.0.1",
+        Arc::new(|_| (StatusCode::OK, "{}").into_response()),
+    )
+    .await;
+    for (what, next) in [
+        (
+            "other host",
+            format!("{}/conversations/list?page_token=2", evil.url()),
+        ),
+        (
+            "other port",
+            format!("{}/conversations/list?page_token=2", other_port.url()),
+        ),
+        (
+            "scheme-relative",
+            format!("//{}/conversations/list?page_token=2", evil.addr),
+        ),
+        (
+            "https downgrade to other host",
+            format!("https://{}/x", evil.addr),
+        ),
+    ] {
+        let drift = Fake::start("127.0.0.1", page_with_next(next)).await;
+        let env = env_for(&drift).await;
+        let out = sync_conversations(&env).await;
+        out.expect(1, what);
+        assert!(
+            out.stderr.contains("refused") || out.stderr.contains("not the credential"),
+            "{what}: {}",
+            out.stderr
+        );
+        assert!(!drift.hits().is_empty(), "{what}: the first page was read");
+    }
+    assert_eq!(evil.hits(), vec![], "the other host got requests");
+    assert_eq!(other_port.hits(), vec![], "the other port got requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_to_another_host_are_not_followed() {
+    let evil = evil().await;
+    let drift = Fake::start("127.0.0.1", redirect_to(format!("{}/steal", evil.url()))).await;
+    let env = env_for(&drift).await;
+    let out = sync_conversations(&env).await;
+    out.expect(1, "redirected sync");
+    assert!(out.stderr.contains("redirect"), "{}", out.stderr);
+    let test = env.run(&["credentials", "test", "t"]).await;
+    crate::common::assert_no_panic(&test, "redirected credential test");
+    assert_ne!(test.code, 0, "a redirect is not a verified credential");
+    let input = env.write("in.csv", "email\nssrf@example.com\n");
+    let push = env
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "t",
+            "--from",
+            &input,
+            "--results",
+            "r.csv",
+        ])
+        .await;
+    crate::common::assert_no_panic(&push, "redirected push");
+    assert_ne!(push.code, 0);
+    assert_eq!(
+        evil.hits(),
+        vec![],
+        "a redirect was followed to another host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_link_header_to_another_host_is_refused() {
+    let evil = evil().await;
+    let next = format!("<{}/contacts?email=a&page=2>; rel=\"next\"", evil.url());
+    let drift = Fake::start(
+        "127.0.0.1",
+        Arc::new(move |uri: &Uri| {
+            if uri.path().ends_with("/contacts") {
+                (StatusCode::OK, [("link", next.clone())], "{\"data\": []}").into_response()
+            } else {
+                (StatusCode::NOT_FOUND, "{}").into_response()
+            }
+        }),
+    )
+    .await;
+    let env = env_for(&drift).await;
+    let input = env.write("in.csv", "email\nlink@example.com\n");
+    let out = env
+        .run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "t",
+            "--from",
+            &input,
+            "--results",
+            "r.csv",
+        ])
+        .await;
+    crate::common::assert_no_panic(&out, "push with a foreign Link header");
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(!drift.hits().is_empty());
+    assert_eq!(
+        evil.hits(),
+        vec![],
+        "the Link header was followed to another host"
+    );
+}
