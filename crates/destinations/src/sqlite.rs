@@ -19,6 +19,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, Transaction};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+
+use crate::layout::{self, Column, ColumnKind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use sync_core::{
@@ -43,23 +45,10 @@ pub struct SqliteDestination {
 #[derive(Debug)]
 struct Table {
     name: String,
-    /// (column, source field, kind); `_iso` twins have kind `Iso`.
+    /// Columns from the shared layout; `_iso` twins have kind `Timestamp`.
     columns: Vec<Column>,
     primary_key: Vec<String>,
     upsert_sql: String,
-}
-
-#[derive(Debug, Clone)]
-struct Column {
-    name: String,
-    field: String,
-    kind: ColumnKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ColumnKind {
-    Value(PropertyKind),
-    Iso,
 }
 
 fn db_err(context: &str, e: impl std::fmt::Display) -> RunError {
@@ -120,30 +109,7 @@ impl SqliteDestination {
 }
 
 fn table_for(stream: &Stream) -> Table {
-    let mut columns = Vec::new();
-    for p in stream.properties() {
-        columns.push(Column {
-            name: p.name.clone(),
-            field: p.name.clone(),
-            kind: ColumnKind::Value(p.kind),
-        });
-        if p.epoch_ms {
-            columns.push(Column {
-                name: format!("{}_iso", p.name),
-                field: p.name.clone(),
-                kind: ColumnKind::Iso,
-            });
-        }
-    }
-    for pk in &stream.primary_key {
-        if !columns.iter().any(|c| &c.name == pk) {
-            columns.push(Column {
-                name: pk.clone(),
-                field: pk.clone(),
-                kind: ColumnKind::Value(PropertyKind::Json),
-            });
-        }
-    }
+    let columns = layout::columns(stream, "_iso");
     let upsert_sql = upsert_sql(&stream.name, &columns, &stream.primary_key);
     Table {
         name: stream.name.clone(),
@@ -159,7 +125,9 @@ fn sql_type(kind: ColumnKind) -> &'static str {
     match kind {
         ColumnKind::Value(PropertyKind::Integer | PropertyKind::Boolean) => "INTEGER",
         ColumnKind::Value(PropertyKind::Number) => "REAL",
-        ColumnKind::Value(PropertyKind::String | PropertyKind::Json) | ColumnKind::Iso => "TEXT",
+        ColumnKind::Value(PropertyKind::String | PropertyKind::Json) | ColumnKind::Timestamp => {
+            "TEXT"
+        }
     }
 }
 
@@ -233,7 +201,7 @@ fn sql_value(value: Option<&Value>, kind: ColumnKind) -> SqlValue {
     let Some(v) = value else {
         return SqlValue::Null;
     };
-    if kind == ColumnKind::Iso {
+    if kind == ColumnKind::Timestamp {
         return v
             .as_i64()
             .or_else(|| v.as_f64().map(|f| f as i64))
