@@ -145,7 +145,7 @@ pub(crate) fn store_error(e: StoreError) -> anyhow::Error {
 }
 
 fn open_store(ctx: &Ctx) -> anyhow::Result<Store> {
-    Store::open(&ctx.data_dir).map_err(store_error)
+    crate::common::open_store(ctx)
 }
 
 fn note(ctx: &Ctx, text: &str) {

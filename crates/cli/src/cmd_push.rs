@@ -83,7 +83,7 @@ pub struct Args {
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let store = Arc::new(Store::open(&ctx.data_dir).map_err(store_error)?);
+    let store = Arc::new(crate::common::open_store(ctx)?);
     let settings = saved::resolve(&store, &args)?;
     let opts = options(&settings, &args)?;
     let credential = store

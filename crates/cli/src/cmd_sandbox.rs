@@ -73,14 +73,28 @@ fn parse_token_scopes(spec: &str) -> anyhow::Result<(String, Vec<String>)> {
     Ok((token.trim().to_string(), scopes))
 }
 
+/// Inline JSON (starts with `{`) or a file path. Errors (exit 2) name the file, and for bad
+/// content the line/column or the fault's field (`faults[0].status`).
 fn load_faults(spec: &str) -> anyhow::Result<FaultPlan> {
-    let text = if spec.trim_start().starts_with('{') {
-        spec.to_string()
-    } else {
-        std::fs::read_to_string(spec)
-            .map_err(|e| fail(exit::USAGE, format!("--faults: cannot read {spec}: {e}")))?
-    };
-    FaultPlan::from_json(&text).map_err(|m| fail(exit::USAGE, format!("--faults: {m}")))
+    if spec.trim_start().starts_with('{') {
+        return FaultPlan::from_json(spec)
+            .map_err(|m| fail(exit::USAGE, format!("--faults (inline JSON): {m}")));
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!(
+                "--faults: cannot read the fault plan file {spec}: {e}; give the path of a JSON \
+                 file, or inline JSON starting with {{"
+            ),
+        )
+    })?;
+    FaultPlan::from_json(&text).map_err(|m| {
+        fail(
+            exit::USAGE,
+            format!("--faults: the fault plan file {spec} is not valid: {m}"),
+        )
+    })
 }
 
 fn config(args: Args) -> anyhow::Result<SandboxConfig> {

@@ -2,7 +2,9 @@
 //!
 //! On the first start the admin token is created and printed once (only its hash is kept);
 //! `--print-token` makes a new one, prints it and exits. Binds 127.0.0.1 by default; binding
-//! another address prints a warning, since the server speaks plain HTTP.
+//! another address prints a warning, since the server speaks plain HTTP. Credentials may
+//! point only at public addresses unless `--allow-private-base-urls` is given
+//! (`server::addresses`).
 
 use crate::common::{exit, fail, Ctx};
 use secrecy::ExposeSecret;
@@ -22,6 +24,13 @@ pub struct Args {
     /// an API key or the admin token.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
+    /// Let credentials point at loopback, private (10/8, 172.16/12, 192.168/16), link-local
+    /// (169.254/16, fe80::/10), unique-local (fc00::/7), CGNAT (100.64/10) and unspecified
+    /// addresses, e.g. a local sandbox. Off by default: the server then never sends a
+    /// request (or a token) to such an address, checked on the resolved addresses when it
+    /// connects, so a user of the API or web UI cannot reach the server's own network.
+    #[arg(long)]
+    allow_private_base_urls: bool,
 }
 
 impl Args {
@@ -33,7 +42,7 @@ impl Args {
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let store = store::Store::open(&ctx.data_dir).map_err(crate::cmd_credentials::store_error)?;
+    let store = crate::common::open_store(ctx)?;
     if args.print_token {
         let token = server::auth::regenerate_admin_token(&ctx.data_dir)
             .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
@@ -67,7 +76,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         Some(&url),
         new_token.as_ref().map(|t| t.expose_secret()),
     );
-    let state = server::AppState::new(store);
+    if args.allow_private_base_urls {
+        tracing::warn!(
+            "--allow-private-base-urls: credentials may point at loopback and private addresses"
+        );
+    }
+    let state =
+        server::AppState::new(store).allowing_private_base_urls(args.allow_private_base_urls);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

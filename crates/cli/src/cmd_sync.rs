@@ -150,8 +150,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 
 /// Open the metadata store, mapping its errors to exit codes.
 pub fn open_store(ctx: &Ctx) -> anyhow::Result<Store> {
-    Store::open(&ctx.data_dir)
-        .with_context(|| format!("cannot open the data directory {}", ctx.data_dir.display()))
+    crate::common::open_store(ctx)
 }
 
 fn store_err(e: store::StoreError) -> anyhow::Error {

@@ -1,13 +1,10 @@
-//! Shared CLI context, exit codes and error plumbing.
-#![allow(dead_code)] // TODO(skeleton): remove once every subcommand uses the shared context
+//! Shared CLI context, exit codes, error plumbing and the opening of the metadata store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit codes of the CLI contract (DESIGN.md §6).
 pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
     /// Failure.
     pub const FAILURE: u8 = 1;
     /// Usage or validation error.
@@ -27,8 +24,6 @@ pub struct Ctx {
     pub data_dir: PathBuf,
     /// `--json`: machine-readable output on stdout.
     pub json: bool,
-    /// `-v` count (0 = default).
-    pub verbose: u8,
     /// `-q`.
     pub quiet: bool,
 }
@@ -64,6 +59,33 @@ impl std::error::Error for CliError {}
 /// Shorthand: an `anyhow::Error` that exits with `code`.
 pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(CliError::new(code, message))
+}
+
+/// Open the metadata store in `--data-dir` and check the vault's master key at once, so a bad
+/// `DRIFTBRIDGE_MASTER_KEY` (or key file) fails every command that uses the store, not only
+/// those that read a secret. Errors: exit 1 naming the key's origin and the fix; a user error
+/// of the store (see `StoreError::is_user_error`) exits 2.
+pub fn open_store(ctx: &Ctx) -> anyhow::Result<store::Store> {
+    let code = |e: &store::StoreError| {
+        if e.is_user_error() {
+            exit::USAGE
+        } else {
+            exit::FAILURE
+        }
+    };
+    let store = store::Store::open(&ctx.data_dir).map_err(|e| {
+        fail(
+            code(&e),
+            format!(
+                "cannot open the data directory {}: {e}",
+                ctx.data_dir.display()
+            ),
+        )
+    })?;
+    store
+        .check_master_key()
+        .map_err(|e| fail(code(&e), e.to_string()))?;
+    Ok(store)
 }
 
 /// Map an error chain to an exit code: the first [`CliError`] found wins, else 1.

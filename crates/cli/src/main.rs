@@ -113,7 +113,6 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         json: cli.json,
-        verbose: cli.verbose,
         quiet: cli.quiet,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

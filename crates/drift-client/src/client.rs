@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::addresses::{internal_host, InternalAnswer, PublicOnlyResolver};
 use crate::base::{parse_base_url, same_origin};
 use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
 use crate::clock::{Clock, TokioClock};
@@ -151,6 +152,7 @@ pub struct ClientBuilder {
     page_cap: u32,
     budget: Option<RateBudget>,
     clock: Option<Arc<dyn Clock>>,
+    deny_private: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -162,6 +164,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("max_concurrency", &self.max_concurrency)
             .field("timeout", &self.timeout)
             .field("page_cap", &self.page_cap)
+            .field("deny_private_addresses", &self.deny_private)
             .finish()
     }
 }
@@ -261,10 +264,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Refuse internal addresses (loopback, private, link-local, unique-local, CGNAT,
+    /// unspecified, ...; see `internal_address_kind`) as the base URL's host: a literal one
+    /// fails [`ClientBuilder::build`], and a host name is checked on its resolved addresses
+    /// each time a connection opens (internal answers are dropped), so DNS rebinding cannot
+    /// get around it. Either way the error is [`Error::PrivateAddress`] and nothing is sent.
+    /// Default `false` (the CLI talks to a loopback sandbox); `driftbridge serve` sets it
+    /// unless started with `--allow-private-base-urls`.
+    pub fn deny_private_addresses(mut self, deny: bool) -> Self {
+        self.deny_private = deny;
+        self
+    }
+
     /// Validates everything and builds the client. Errors: `Error::Config` naming the field
-    /// (`base_url`, `token`, `rate_limit_per_min`, `max_concurrency`, `page_cap`).
+    /// (`base_url`, `token`, `rate_limit_per_min`, `max_concurrency`, `page_cap`), or
+    /// `Error::PrivateAddress` (see [`ClientBuilder::deny_private_addresses`]).
     pub fn build(self) -> Result<Client, Error> {
         let base = parse_base_url(&self.base_url)?;
+        // Literal IPs here (the resolver never sees them); names, `localhost` included, are
+        // checked by the resolver on every connect.
+        let literal_ip = !matches!(base.host(), Some(url::Host::Domain(_)));
+        if self.deny_private && literal_ip {
+            if let Some(reason) = internal_host(&base) {
+                return Err(Error::PrivateAddress {
+                    host: base.host_str().unwrap_or_default().to_string(),
+                    reason,
+                });
+            }
+        }
         let auth = bearer(&self.token)?;
         if self.max_concurrency == Some(0) {
             return Err(config("max_concurrency", "must be at least 1"));
@@ -281,7 +308,7 @@ impl ClientBuilder {
                 RateBudget::with_clock(self.rate_limit_per_min, self.burst, clock)?
             }
         };
-        let http = http_client(&base, self.timeout, self.connect_timeout)?;
+        let http = http_client(&base, self.timeout, self.connect_timeout, self.deny_private)?;
         let max_concurrency = self
             .max_concurrency
             .unwrap_or_else(|| default_max_concurrency(budget.per_minute()));
@@ -327,6 +354,7 @@ fn http_client(
     base: &Url,
     timeout: Option<Duration>,
     connect: Option<Duration>,
+    deny_private: bool,
 ) -> Result<reqwest::Client, Error> {
     let pinned = base.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -337,6 +365,9 @@ fn http_client(
         }
     });
     let mut builder = reqwest::Client::builder().redirect(policy);
+    if deny_private {
+        builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+    }
     if let Some(t) = timeout {
         builder = builder.timeout(t);
     }
@@ -367,6 +398,7 @@ impl Client {
             page_cap: DEFAULT_PAGE_CAP,
             budget: None,
             clock: None,
+            deny_private: false,
         }
     }
 
@@ -506,6 +538,16 @@ impl Client {
 
     fn transport_error(&self, req: &Req, e: &reqwest::Error) -> AttemptError {
         let endpoint = req.route.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(answer) = s.downcast_ref::<InternalAnswer>() {
+                return AttemptError::fatal(Error::PrivateAddress {
+                    host: answer.host.clone(),
+                    reason: answer.reason.clone(),
+                });
+            }
+            source = s.source();
+        }
         if e.is_timeout() {
             return AttemptError::transport(Error::Timeout { endpoint }, false);
         }

@@ -110,6 +110,19 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The base URL's host is, or resolves only to, a loopback, private, link-local or other
+    /// internal address, and the client was built with
+    /// [`ClientBuilder::deny_private_addresses`](crate::ClientBuilder::deny_private_addresses).
+    /// No connection was opened, so no request and no token left. Not retried.
+    #[error(
+        "refused to connect to {host}: {reason}; this client only connects to public addresses"
+    )]
+    PrivateAddress {
+        /// The host of the base URL (name or IP).
+        host: String,
+        /// Why it is internal, e.g. `10.0.0.1 is a private address`.
+        reason: String,
+    },
     /// Bad client configuration: base URL, token characters, cursor, builder values.
     #[error("invalid {field}: {message}")]
     Config {
@@ -182,6 +195,7 @@ impl Error {
             Error::Decode { .. } => "decode",
             Error::Pagination { .. } => "pagination",
             Error::Config { .. } => "config",
+            Error::PrivateAddress { .. } => "private_address",
         }
     }
 }

@@ -13,7 +13,9 @@
 //!   generation Drift uses; a pass ends only on a structural signal.
 //! - **The token is a secret**: held as [`SecretString`], sent only to the base URL's host
 //!   (redirects and next links elsewhere are refused), scrubbed from every error message,
-//!   and absent from every `Debug` output.
+//!   and absent from every `Debug` output. With
+//!   [`ClientBuilder::deny_private_addresses`] (the multi-user server) the base URL's host
+//!   must also be public, checked on the resolved addresses at connect time (`addresses.rs`).
 //! - **Waits are measurable**: pacing and retry sleeps go through an injectable
 //!   [`clock::Clock`] and are counted in [`MetricsSnapshot`].
 //!
@@ -42,6 +44,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod addresses;
 mod api;
 mod base;
 mod budget;
@@ -57,6 +60,7 @@ mod retry;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+pub use addresses::{internal_address_kind, internal_host};
 pub use api::ListConversations;
 pub use budget::{
     MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN, REPORTS_RATE_PER_MIN,

@@ -189,7 +189,14 @@ async fn start_serve(data_dir: &std::path::Path) -> (tokio::process::Child, Stri
     let mut child = tokio::process::Command::new(reliability::driftbridge_bin())
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--json", "-q", "serve", "--bind", "127.0.0.1:0"])
+        .args([
+            "--json",
+            "-q",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--allow-private-base-urls",
+        ])
         .env_remove("DRIFTBRIDGE_LOG")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

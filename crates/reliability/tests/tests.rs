@@ -4,7 +4,8 @@
 //! - `crash_matrix`: SIGKILL at seeded points, re-run, every record exactly once.
 //! - `fault_matrix`: each sandbox fault against sync and push, expected outcomes in a table.
 //! - `bad_input`: hostile credential fields, inputs and arguments get a named error, no panic.
-//! - `secrets`: a canary token is found nowhere in output, logs, files or databases.
+//! - `secrets`, `secrets_sinks`: a canary token is found nowhere in output, logs, files,
+//!   databases or destinations (PostgreSQL tables, JSONL, CSV and Parquet files).
 //! - `ssrf`: next links and redirects to another host are refused; no token leaves.
 //! - `fuzz_regressions`: inputs the fuzz targets (fuzz/) found, replayed on every run.
 
@@ -20,5 +21,7 @@ mod fault_matrix;
 mod fuzz_regressions;
 #[path = "reliability/secrets.rs"]
 mod secrets;
+#[path = "reliability/secrets_sinks.rs"]
+mod secrets_sinks;
 #[path = "reliability/ssrf.rs"]
 mod ssrf;

@@ -4,6 +4,7 @@
 //! Shared by the REST API, the web UI and `driftbridge credentials test` (the CLI prints the
 //! same steps), so the checks and their messages exist once.
 
+use crate::addresses::AddressPolicy;
 use secrecy::SecretString;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -89,6 +90,8 @@ pub struct TestFailure {
 /// the failure, if any. `uses`: stream names / write targets whose scopes are checked
 /// (see [`store::scopes::required_scopes`]).
 ///
+/// `addresses`: which hosts may be contacted (the CLI allows all; `serve` by its flag).
+///
 /// Errors: [`StoreError::Invalid`] (field `for`) for an unknown use, store errors when the
 /// result cannot be saved. A failed test is not an error: see the returned failure.
 pub async fn test_credential(
@@ -96,6 +99,7 @@ pub async fn test_credential(
     credential: &Credential,
     key: SecretString,
     uses: &[String],
+    addresses: AddressPolicy,
 ) -> Result<(TestReport, Option<TestFailure>), StoreError> {
     let needed = store::scopes::required_scopes(uses)?;
     let (report, failure) = probe(
@@ -104,6 +108,7 @@ pub async fn test_credential(
         credential.rate_limit_per_min,
         key,
         &needed,
+        addresses,
     )
     .await;
     let stored = match &failure {
@@ -115,13 +120,14 @@ pub async fn test_credential(
 }
 
 /// Test a key against `base_url` without storing anything (the web UI's Test button before
-/// Save). `name` is used in messages only.
+/// Save). `name` is used in messages only. A host `addresses` refuses is never contacted.
 pub async fn probe(
     name: &str,
     base_url: &str,
     rate_limit_per_min: u32,
     key: SecretString,
     needed: &BTreeSet<String>,
+    addresses: AddressPolicy,
 ) -> (TestReport, Option<TestFailure>) {
     let mut report = TestReport {
         credential: name.to_string(),
@@ -141,7 +147,7 @@ pub async fn probe(
         steps: Vec::new(),
     };
     tracing::debug!(credential = %name, host = %report.host, "calling token_info");
-    let failure = match call_token_info(base_url, rate_limit_per_min, key).await {
+    let failure = match call_token_info(base_url, rate_limit_per_min, key, addresses).await {
         Ok(info) => accepted(&mut report, &info, needed),
         Err(e) => Some(rejected(&mut report, &e)),
     };
@@ -158,8 +164,10 @@ async fn call_token_info(
     base_url: &str,
     rate_limit_per_min: u32,
     key: SecretString,
+    addresses: AddressPolicy,
 ) -> Result<drift_client::TokenInfo, drift_client::Error> {
-    let client = drift_client::Client::builder(base_url, key)
+    let client = addresses
+        .client(base_url, key)
         .rate_limit_per_min(rate_limit_per_min)
         .timeout(Duration::from_secs(20))
         .max_retries(2)
@@ -288,10 +296,13 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             FailureKind::RateLimited,
             format!("rate limited while testing credential \"{name}\" ({error}); try again later"),
         ),
-        E::Config { .. } => (
+        E::Config { .. } | E::PrivateAddress { .. } => (
             false,
             FailureKind::Config,
-            format!("credential \"{name}\" cannot be used: {error}"),
+            format!(
+                "credential \"{name}\" cannot be used: {}",
+                AddressPolicy::explain(error)
+            ),
         ),
         _ => (
             true,

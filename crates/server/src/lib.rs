@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod addresses;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -48,17 +49,30 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Runs in progress.
     pub runner: Arc<runner::Runner>,
+    /// Which hosts credentials may point at: public only unless `serve` was started with
+    /// `--allow-private-base-urls` (see [`addresses`]).
+    pub addresses: addresses::AddressPolicy,
 }
 
 impl AppState {
     /// State over an opened store; the admin token is the one stored in the store's data dir.
+    /// Credentials may point only at public addresses; see
+    /// [`AppState::allowing_private_base_urls`].
     pub fn new(store: Store) -> Self {
         let auth = auth::Auth::new(store.data_dir());
         AppState {
             store: Arc::new(store),
             auth: Arc::new(auth),
             runner: Arc::new(runner::Runner::default()),
+            addresses: addresses::AddressPolicy::PublicOnly,
         }
+    }
+
+    /// Allow (`true`) base URLs on loopback, private and other internal addresses, e.g. a
+    /// local sandox (`serve --allow-private-base-urls`).
+    pub fn allowing_private_base_urls(mut self, allow: bool) -> Self {
+        self.addresses = addresses::AddressPolicy::allowing_private(allow);
+        self
     }
 }
 

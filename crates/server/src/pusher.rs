@@ -6,6 +6,7 @@
 //! `results/<run id>.csv` (one row per input row: created, updated, unchanged, skipped or
 //! rejected with the reason).
 
+use crate::addresses::AddressPolicy;
 use crate::problem::{ApiError, ApiResult, FieldError};
 use serde::Serialize;
 use source_drift::writer::{self, InputSpec, Key, Mapping, Object, PushOptions, ResultsWriter};
@@ -191,7 +192,8 @@ fn options(job: &PushJob) -> Result<PushOptions, Vec<FieldError>> {
 }
 
 /// Run a push (or a dry run) of an uploaded file; records a run and writes the results file.
-pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
+/// A credential whose base URL `addresses` refuses is a 422 on `credential`; nothing is sent.
+pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiResult<PushReport> {
     let opts = options(job).map_err(ApiError::Validation)?;
     let input_path = upload_path(store.data_dir(), &job.upload)?;
     let credential = crate::api::credentials::resolve(store, &job.credential).map_err(|_| {
@@ -203,11 +205,21 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
             ),
         )
     })?;
+    if let Some(refused) = addresses.check_base_url(&credential.base_url) {
+        return Err(ApiError::field(
+            "credential",
+            format!(
+                "credential \"{}\" cannot be used: {}",
+                credential.name, refused.message
+            ),
+        ));
+    }
     let key = store.credential_api_key(&credential.name)?;
-    let client = drift_client::Client::builder(&credential.base_url, key)
+    let client = addresses
+        .client(&credential.base_url, key)
         .rate_limit_per_min(credential.rate_limit_per_min)
         .build()
-        .map_err(|e| ApiError::field("credential", e.to_string()))?;
+        .map_err(|e| ApiError::field("credential", AddressPolicy::explain(&e)))?;
     let input = InputSpec::Csv(input_path)
         .open()
         .map_err(|e| ApiError::field("file", e.to_string()))?;

@@ -5,6 +5,7 @@
 //! status, credential, destination, mode, streams, totals, error, duration_ms), so
 //! `driftbridge runs show` reads runs started here too.
 
+use crate::addresses::AddressPolicy;
 use destinations::DestinationSpec;
 use serde::{Deserialize, Serialize};
 use source_drift::{DriftSource, DriftSourceConfig};
@@ -179,9 +180,24 @@ impl Runner {
     }
 
     /// Start `job` in the background; returns the run id at once. The run record is written
-    /// now (status `running`) and finished when the run ends.
-    pub fn start(self: &Arc<Self>, store: Arc<Store>, job: SyncJob) -> Result<String, StartError> {
+    /// now (status `running`) and finished when the run ends. A credential whose base URL
+    /// `addresses` refuses fails here (field `credential`) and nothing is sent.
+    pub fn start(
+        self: &Arc<Self>,
+        store: Arc<Store>,
+        job: SyncJob,
+        addresses: AddressPolicy,
+    ) -> Result<String, StartError> {
         let credential = store.credential(&job.credential)?;
+        if let Some(refused) = addresses.check_base_url(&credential.base_url) {
+            return Err(StartError::Invalid {
+                field: "credential",
+                message: format!(
+                    "credential \"{}\" cannot be used: {}",
+                    credential.name, refused.message
+                ),
+            });
+        }
         let streams = source_drift::catalog()
             .select(&job.streams, job.mode)
             .map_err(|e| StartError::Invalid {
@@ -195,12 +211,13 @@ impl Runner {
             });
         }
         let key = store.credential_api_key(&credential.name)?;
-        let client = drift_client::Client::builder(&credential.base_url, key)
+        let client = addresses
+            .client(&credential.base_url, key)
             .rate_limit_per_min(credential.rate_limit_per_min)
             .build()
             .map_err(|e| StartError::Invalid {
                 field: "credential",
-                message: e.to_string(),
+                message: AddressPolicy::explain(&e),
             })?;
         let mut destination = destinations::open(&job.destination)
             .map_err(|e| StartError::Destination(e.to_string()))?;

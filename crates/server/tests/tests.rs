@@ -16,5 +16,8 @@ mod api_destinations;
 #[path = "server/access.rs"]
 mod access;
 
+#[path = "server/ssrf.rs"]
+mod ssrf;
+
 #[path = "server/browser.rs"]
 mod browser;

@@ -103,6 +103,18 @@ impl Store {
         })
     }
 
+    /// Check the master key now instead of at the first secret read or write: it must parse
+    /// and open the vault. Creates and changes nothing. Commands call it right after opening
+    /// the store, so a bad `DRIFTBRIDGE_MASTER_KEY` fails every one of them, not only those
+    /// that read a secret.
+    ///
+    /// Errors: [`StoreError::MasterKey`] (bad base64, wrong length, unreadable or missing key
+    /// file), [`StoreError::WrongMasterKey`], [`StoreError::Sqlite`].
+    pub fn check_master_key(&self) -> Result<()> {
+        let conn = self.conn();
+        vault::verify(&conn, &self.key_source(), &self.data_dir)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -237,6 +237,28 @@ pub(crate) fn unlock(conn: &Connection, source: &KeySource, data_dir: &Path) -> 
     Err(wrong_key(&origin, data_dir))
 }
 
+/// Check the master key without creating or changing anything: the key (environment or key
+/// file) must parse and, once the vault holds a check value, open it. Nothing to check when
+/// no key exists yet and the vault is empty (the key file is made on first use). An
+/// interrupted rotation (`master.key.new` present) is left to [`unlock`], which repairs it.
+pub(crate) fn verify(conn: &Connection, source: &KeySource, data_dir: &Path) -> Result<()> {
+    let check = current_check(conn)?;
+    let no_key_yet = matches!(source, KeySource::EnvOrFile)
+        && std::env::var_os(MASTER_KEY_ENV).is_none()
+        && !data_dir.join(KEY_FILE).exists();
+    if no_key_yet && check.is_none() {
+        return Ok(());
+    }
+    let (key, origin) = load_key(source, data_dir, check.is_some())?;
+    let Some((version, sealed)) = check else {
+        return Ok(());
+    };
+    if key_opens(&key, version, &sealed) || data_dir.join(PENDING_KEY_FILE).exists() {
+        return Ok(());
+    }
+    Err(wrong_key(&origin, data_dir))
+}
+
 fn wrong_key(origin: &KeyOrigin, data_dir: &Path) -> StoreError {
     let fix = match origin {
         KeyOrigin::Env => format!(
@@ -264,12 +286,16 @@ fn load_key(
     if let KeySource::Key(key) = source {
         return Ok((key.clone(), KeyOrigin::Given));
     }
-    if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-        let text = Zeroizing::new(text);
-        return Ok((
-            MasterKey::from_base64(&text, MASTER_KEY_ENV)?,
-            KeyOrigin::Env,
-        ));
+    if let Some(text) = std::env::var_os(MASTER_KEY_ENV) {
+        let text = Zeroizing::new(text.to_string_lossy().into_owned());
+        let key = MasterKey::from_base64(&text, MASTER_KEY_ENV).map_err(|e| match e {
+            StoreError::MasterKey(m) => StoreError::MasterKey(format!(
+                "{m}; or unset {MASTER_KEY_ENV} to use the key file {}",
+                data_dir.join(KEY_FILE).display()
+            )),
+            other => other,
+        })?;
+        return Ok((key, KeyOrigin::Env));
     }
     let path = data_dir.join(KEY_FILE);
     if path.exists() {

@@ -23,7 +23,9 @@ pub async fn run_test(
             credential.name, credential.base_url
         );
     }
-    let (report, failure) = server::check::test_credential(store, credential, key, uses)
+    // The CLI is one user's tool: any address, loopback sandbox included.
+    let any = server::addresses::AddressPolicy::AllowPrivate;
+    let (report, failure) = server::check::test_credential(store, credential, key, uses, any)
         .await
         .map_err(crate::cmd_credentials::store_error)?;
     for step in &report.steps {

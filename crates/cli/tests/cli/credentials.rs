@@ -822,9 +822,21 @@ fn master_key_from_environment_and_wrong_key_changes_nothing() {
         "{}",
         wrong.stderr
     );
-    assert_eq!(
-        cli.json(&["credentials", "list"]).as_array().unwrap().len(),
-        1
+    // The vault's key is needed by every command, listing included.
+    let listed = cli.run_with(
+        &["--json", "credentials", "list"],
+        &[("DRIFTBRIDGE_MASTER_KEY", key_a)],
+        None,
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let keyless = cli.run(&["credentials", "list"]);
+    assert_eq!(keyless.code, 1);
+    assert!(
+        keyless.stderr.contains("is missing") && keyless.stderr.contains("DRIFTBRIDGE_MASTER_KEY"),
+        "{}",
+        keyless.stderr
     );
     assert_eq!(vault_rows(cli.data_dir()), before);
 
@@ -858,6 +870,81 @@ fn master_key_from_environment_and_wrong_key_changes_nothing() {
     );
     assert_eq!(add("two", key_b).code, 0);
     assert_eq!(add("three", key_a).code, 1);
+}
+
+/// A malformed or wrong `DRIFTBRIDGE_MASTER_KEY` fails every command that opens the store,
+/// also those that read no secret (`credentials list`, `runs list`), naming the variable and
+/// the fix; nothing is created or changed.
+#[test]
+fn every_store_command_refuses_a_bad_master_key() {
+    let cli = Cli::new();
+    let key_a = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // 32 x 'A'
+    let key_b = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="; // 32 x 'B'
+    let commands: [&[&str]; 6] = [
+        &["credentials", "list"],
+        &["--json", "credentials", "list"],
+        &["credentials", "show", "one"],
+        &["runs", "list"],
+        &["sync", "--credential", "one"],
+        &[
+            "push",
+            "contacts",
+            "--credential",
+            "one",
+            "--from",
+            "none.csv",
+        ],
+    ];
+    // Before anything is stored: a malformed key is refused, and no key file appears.
+    for bad in ["not base64!", "QUFB", ""] {
+        for args in commands {
+            let out = cli.run_with(args, &[("DRIFTBRIDGE_MASTER_KEY", bad)], None);
+            assert_eq!(out.code, 1, "{args:?} with {bad:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("DRIFTBRIDGE_MASTER_KEY")
+                    && out.stderr.contains("openssl rand -base64 32")
+                    && out.stderr.contains("unset DRIFTBRIDGE_MASTER_KEY"),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert!(!cli.data_dir().join("master.key").exists());
+    let added = cli.run_with(
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "one",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ],
+        &[("T", CANARY), ("DRIFTBRIDGE_MASTER_KEY", key_a)],
+        None,
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let before = vault_rows(cli.data_dir());
+    // A well-formed key that is not the vault's.
+    for args in commands {
+        let out = cli.run_with(args, &[("DRIFTBRIDGE_MASTER_KEY", key_b)], None);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("DRIFTBRIDGE_MASTER_KEY") && out.stderr.contains("does not open"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(vault_rows(cli.data_dir()), before);
+    let listed = cli.run_with(
+        &["--json", "credentials", "list"],
+        &[("DRIFTBRIDGE_MASTER_KEY", key_a)],
+        None,
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    // Without a key the store still opens (the key file is made on first use).
+    let fresh = Cli::new();
+    assert_eq!(fresh.run_with(&["runs", "list"], &[], None).code, 0);
 }
 
 /// Every row of the vault tables, to show that a refused command changed nothing.

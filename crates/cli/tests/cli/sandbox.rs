@@ -102,6 +102,49 @@ fn bad_flags_exit_with_usage_code() {
     }
 }
 
+/// A fault plan file that is missing or bad: the error names the file, and the line or the
+/// fault's field.
+#[test]
+fn bad_faults_files_are_named_with_the_line_or_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-plan.json");
+    let syntax = dir.path().join("syntax.json");
+    std::fs::write(
+        &syntax,
+        "{\n  \"faults\": [\n    {\"route\": \"users.list\",,}\n  ]\n}\n",
+    )
+    .unwrap();
+    let field = dir.path().join("field.json");
+    std::fs::write(
+        &field,
+        r#"{"faults": [{"route": "users.list", "kind": "status", "status": 503},
+                      {"route": "users.list", "kind": "status", "status": 999}]}"#,
+    )
+    .unwrap();
+    for (path, expected) in [
+        (&missing, vec!["cannot read"]),
+        (&syntax, vec!["line 3"]),
+        (&field, vec!["faults[1]", "status", "999"]),
+    ] {
+        let out = Command::new(crate::common::bin())
+            .args(["sandbox", "--port", "0", "--faults"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(out.stdout.is_empty(), "no start-up line on failure");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "names the file: {stderr}"
+        );
+        for e in expected {
+            assert!(stderr.contains(e), "{path:?}: {e:?} in {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[tokio::test]
 async fn faults_file_and_custom_token_are_applied() {
     let dir = tempfile::tempdir().unwrap();

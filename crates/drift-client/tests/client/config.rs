@@ -103,3 +103,55 @@ async fn concurrency_grows_with_the_budget_unless_set() {
         3
     );
 }
+
+/// `deny_private_addresses`: a literal internal IP fails at build; a name that resolves to
+/// loopback (`localhost`) fails at connect time, before any request (so the token) is sent.
+#[tokio::test]
+async fn deny_private_addresses_refuses_internal_hosts_before_sending() {
+    use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "t", "authenticated_userid": "orgId:1", "expires_in": 0,
+            "scope": "user_read"})))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let deny = |url: String| {
+        Client::builder(&url, SecretString::from("t"))
+            .deny_private_addresses(true)
+            .max_retries(3)
+            .build()
+    };
+    for url in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+        "https://169.254.169.254".to_string(),
+        "https://10.0.0.1".to_string(),
+        "https://[::ffff:192.168.0.1]".to_string(),
+    ] {
+        match deny(url.clone()) {
+            Err(Error::PrivateAddress { reason, .. }) => {
+                assert!(reason.contains(" address"), "{url}: {reason}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    let by_name = deny(format!("http://localhost:{port}")).unwrap();
+    let err = by_name.token_info().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::PrivateAddress { host, reason } if host == "localhost" && reason.contains("loopback")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("only connects to public addresses"),
+        "{err}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 0);
+    // The same client without the option reaches the server (the refusal is the option's).
+    let allowed =
+        Client::new(&format!("http://localhost:{port}"), SecretString::from("t")).unwrap();
+    assert_eq!(allowed.token_info().await.unwrap().org_id, Some(1));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}

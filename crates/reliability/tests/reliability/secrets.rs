@@ -1,7 +1,8 @@
 //! Secrets: canary tokens go through every command (and the server, when it is on main);
 //! a scan of stdout, stderr at -vv and -vvv, every file left in the data dir (metadata DB
 //! bytes, WAL, key files), destination files and tables, and results files finds none of
-//! them. Core dumps are off while a key is in memory.
+//! them. Core dumps are off while a key is in memory. The PostgreSQL, JSONL, CSV and Parquet
+//! destinations are scanned in `secrets_sinks.rs`.
 
 use crate::common::{contains, files_under, Env, Out};
 use drift_sandbox::{SandboxConfig, TokenSpec, ALL_SCOPES};
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The valid token (the sandbox accepts it): a distinctive canary.
-const CANARY: &str = "cnry-VALID-7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b";
+pub(crate) const CANARY: &str = "cnry-VALID-7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b";
 /// A second valid token (used by `rotate`).
 const CANARY2: &str = "cnry-ROTATED-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
 /// A token the sandbox rejects (401 paths).
@@ -23,7 +24,7 @@ fn needles() -> Vec<String> {
         .collect()
 }
 
-fn assert_clean(what: &str, bytes: &[u8]) {
+pub(crate) fn assert_clean(what: &str, bytes: &[u8]) {
     for n in needles() {
         assert!(
             !contains(bytes, n.as_bytes()),
@@ -32,12 +33,12 @@ fn assert_clean(what: &str, bytes: &[u8]) {
     }
 }
 
-fn scan(label: &str, out: &Out) {
+pub(crate) fn scan(label: &str, out: &Out) {
     assert_clean(&format!("{label}: stdout"), out.stdout.as_bytes());
     assert_clean(&format!("{label}: stderr"), out.stderr.as_bytes());
 }
 
-fn scan_files(dir: &Path) -> usize {
+pub(crate) fn scan_files(dir: &Path) -> usize {
     let files = files_under(dir);
     for (path, bytes) in &files {
         // The inputs the test wrote itself hold no canary either.
@@ -46,7 +47,7 @@ fn scan_files(dir: &Path) -> usize {
     files.len()
 }
 
-fn sandbox_config() -> SandboxConfig {
+pub(crate) fn sandbox_config() -> SandboxConfig {
     SandboxConfig {
         conversations: 12,
         messages_per_conversation: 2,
@@ -356,7 +357,14 @@ async fn login(url: &str, admin: &str) -> String {
 async fn serve(env: &Env) -> (tokio::process::Child, String, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = env
-        .command(&["--json", "-vv", "serve", "--bind", "127.0.0.1:0"])
+        .command(&[
+            "--json",
+            "-vv",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--allow-private-base-urls",
+        ])
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();

@@ -1,7 +1,9 @@
 //! Host pinning / SSRF: the token goes only to the credential's base URL. Next-page links
 //! and redirects to another host (or another port of the same host) are refused with a
 //! clear error, and the other host receives no request at all, so no token either.
-//! (`serve`'s private-address rule is checked with the server's own flag; see the report.)
+//! `serve` without `--allow-private-base-urls` sends nothing to a loopback or private
+//! address, even for a credential the CLI stored; with the flag it does (the server's own
+//! tests in crates/server/tests/server/ssrf.rs cover every route).
 
 use crate::common::{Env, Out};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -215,4 +217,101 @@ async fn a_lookup_link_header_to_another_host_is_refused() {
         vec![],
         "the Link header was followed to another host"
     );
+}
+
+/// `driftbridge serve` (the real binary) on a free loopback port with `extra` flags:
+/// (child, base URL, admin token; empty after the first start).
+async fn serve(env: &Env, extra: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut args = vec!["--json", "serve", "--bind", "127.0.0.1:0"];
+    args.extend(extra);
+    let mut child = env.command(&args).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .expect("serve printed its address");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = v["url"].as_str().unwrap().trim_end_matches('/').to_string();
+    let admin = v["admin_token"].as_str().unwrap_or_default().to_string();
+    (child, url, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_contacts_private_addresses_only_with_the_flag() {
+    let drift = Fake::start(
+        "127.0.0.1",
+        Arc::new(|_| {
+            (
+                StatusCode::UNAUTHORIZED,
+                "{\"error\": {\"message\": \"no\"}}",
+            )
+                .into_response()
+        }),
+    )
+    .await;
+    // Stored by the CLI's side (any address is fine there).
+    let env = env_for(&drift).await;
+    let http = reqwest::Client::new();
+    let (mut child, url, admin) = serve(&env, &[]).await;
+    let created = http
+        .post(format!("{url}/api/v1/credentials"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "meta", "api_key": "tok-abcdefgh12345678",
+            "base_url": "http://169.254.169.254"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 422);
+    let body: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "base_url", "{body}");
+    assert!(
+        body.to_string().contains("--allow-private-base-urls"),
+        "{body}"
+    );
+    let tested: serde_json::Value = http
+        .post(format!("{url}/api/v1/credentials/t/test"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["test"]["status"], "failed", "{tested}");
+    assert!(
+        tested["test"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-private-base-urls"),
+        "{tested}"
+    );
+    assert_eq!(
+        drift.hits(),
+        vec![],
+        "the server contacted a loopback address"
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+
+    // The admin token printed on the first start still holds.
+    let (mut child, url, _) = serve(&env, &["--allow-private-base-urls"]).await;
+    let tested: serde_json::Value = http
+        .post(format!("{url}/api/v1/credentials/t/test"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["test"]["host_reached"], true, "{tested}");
+    assert!(
+        !drift.hits().is_empty(),
+        "with the flag the server reaches it"
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

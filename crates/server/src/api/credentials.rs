@@ -4,6 +4,7 @@
 //! show `key_mask` (`••••3f9a`). Credentials are addressed by id (`cred_…`) or by name
 //! (case-insensitive).
 
+use crate::addresses::AddressPolicy;
 use crate::check::{self, TestReport};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::AppState;
@@ -169,12 +170,14 @@ pub(crate) fn resolve(store: &Store, key: &str) -> ApiResult<Credential> {
 }
 
 /// Validate every field of a new credential, collecting all errors (not only the first).
+/// A base URL `addresses` refuses gets that error instead of any other on `base_url`.
 pub(crate) fn validate_new(
     name: &str,
     description: Option<&str>,
     base_url: &str,
     api_key: &SecretString,
     rate_limit_per_min: u32,
+    addresses: AddressPolicy,
 ) -> Result<(), Vec<crate::problem::FieldError>> {
     use store::validate as v;
     let results = [
@@ -195,11 +198,26 @@ pub(crate) fn validate_new(
             _ => None,
         })
         .collect();
+    let errors = with_address_check(errors, base_url, addresses);
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
     }
+}
+
+/// `errors` with the `base_url` error of `addresses` (if any) replacing the others on that
+/// field: the refused address is the first thing to fix.
+pub(crate) fn with_address_check(
+    mut errors: Vec<crate::problem::FieldError>,
+    base_url: &str,
+    addresses: AddressPolicy,
+) -> Vec<crate::problem::FieldError> {
+    if let Some(refused) = addresses.check_base_url(base_url) {
+        errors.retain(|e| e.field != "base_url");
+        errors.push(refused);
+    }
+    errors
 }
 
 #[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials",
@@ -230,6 +248,7 @@ async fn create(
         &base_url,
         &body.api_key,
         rate,
+        state.addresses,
     )
     .map_err(ApiError::Validation)?;
     let credential = state.store.add_credential(&NewCredential {
@@ -271,6 +290,13 @@ async fn update(
 ) -> ApiResult<Json<CredentialView>> {
     let Json(body) = body?;
     let current = resolve(&state.store, &id)?;
+    if let Some(refused) = body
+        .base_url
+        .as_deref()
+        .and_then(|u| state.addresses.check_base_url(u))
+    {
+        return Err(ApiError::Validation(vec![refused]));
+    }
     let update = CredentialUpdate {
         name: body.name,
         description: body.description.map(Some),
@@ -347,7 +373,8 @@ pub(crate) async fn run_test(
     uses: &[String],
 ) -> ApiResult<(TestReport, Option<check::TestFailure>)> {
     let key = state.store.credential_api_key(&credential.name)?;
-    let (report, failure) = check::test_credential(&state.store, credential, key, uses).await?;
+    let (report, failure) =
+        check::test_credential(&state.store, credential, key, uses, state.addresses).await?;
     crate::metrics::credential_tested(&credential.name, &report.status);
     Ok((report, failure))
 }

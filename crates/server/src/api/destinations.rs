@@ -90,7 +90,9 @@ async fn push(
         upload: body.upload,
         dry_run: body.dry_run,
     };
-    Ok(Json(pusher::run(&state.store, &job).await?))
+    Ok(Json(
+        pusher::run(&state.store, &job, state.addresses).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/runs/{id}/results", tag = "destinations",

@@ -437,7 +437,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
     };
     state
         .runner
-        .start(state.store.clone(), job)
+        .start(state.store.clone(), job, state.addresses)
         .map_err(|e| match e {
             StartError::Store(e) => e.into(),
             StartError::Invalid { field, message } => ApiError::field(field, message),

@@ -6,7 +6,7 @@
 //! always empty and tiles show the mask.
 
 use super::{render, StepView};
-use crate::api::credentials::{resolve, run_test, validate_new};
+use crate::api::credentials::{resolve, run_test, validate_new, with_address_check};
 use crate::check::{self, TestReport};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
@@ -237,7 +237,7 @@ fn field_errors(e: StoreError) -> Result<Vec<FieldError>, ApiError> {
 }
 
 /// Inline validation of the fields present (same messages as the CLI).
-async fn check_fields(Form(f): Form<Fields>) -> Response {
+async fn check_fields(State(state): State<AppState>, Form(f): Form<Fields>) -> Response {
     use store::validate as v;
     let mut present = Vec::new();
     let mut errors = Vec::new();
@@ -262,11 +262,15 @@ async fn check_fields(Form(f): Form<Fields>) -> Response {
     if let Some(url) = &f.base_url {
         note("base_url", v::base_url(url).map(drop));
     }
+    let errors = match &f.base_url {
+        Some(url) => with_address_check(errors, url, state.addresses),
+        None => errors,
+    };
     render(&Feedback::errors(&present, errors))
 }
 
 /// Test the key in the overlay without saving it.
-async fn probe(Form(f): Form<Fields>) -> Response {
+async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response {
     let url = f.base_url.unwrap_or_default();
     let key = f
         .api_key
@@ -279,13 +283,17 @@ async fn probe(Form(f): Form<Fields>) -> Response {
             None
         }
     };
-    let url = match store::validate::base_url(&url) {
-        Ok(u) => Some(u.url),
+    let refused = state.addresses.check_base_url(&url).is_some();
+    let checked = match store::validate::base_url(&url) {
+        Ok(u) if !refused => Some(u.url),
+        Ok(_) => None,
         Err(e) => {
             errors.extend(field_errors(e).unwrap_or_default());
             None
         }
     };
+    let errors = with_address_check(errors, &url, state.addresses);
+    let url = checked;
     let mut feedback = Feedback::errors(&["api_key", "base_url"], errors);
     feedback.with_test = true;
     if let (Some(key), Some(url)) = (key, url) {
@@ -296,6 +304,7 @@ async fn probe(Form(f): Form<Fields>) -> Response {
             store::validate::DEFAULT_RATE_LIMIT_PER_MIN,
             key,
             &Default::default(),
+            state.addresses,
         )
         .await;
         feedback.steps = report.steps.iter().map(StepView::from).collect();
@@ -325,7 +334,15 @@ async fn save_new(
         .unwrap_or_else(|| SecretString::from(String::new()));
     let url = f.base_url.unwrap_or_default();
     let rate = store::validate::DEFAULT_RATE_LIMIT_PER_MIN;
-    if let Err(errors) = validate_new(&name, f.description.as_deref(), &url, &key, rate) {
+    let valid = validate_new(
+        &name,
+        f.description.as_deref(),
+        &url,
+        &key,
+        rate,
+        state.addresses,
+    );
+    if let Err(errors) = valid {
         return Ok(render(&Feedback::errors(&ALL_FIELDS, errors)));
     }
     let new = NewCredential {
@@ -375,6 +392,16 @@ async fn save_edit(
     Form(f): Form<Fields>,
 ) -> Result<Response, ApiError> {
     let current = resolve(&state.store, &id)?;
+    if let Some(refused) = f
+        .base_url
+        .as_deref()
+        .and_then(|u| state.addresses.check_base_url(u))
+    {
+        return Ok(render(&Feedback::errors(
+            &["name", "description", "base_url"],
+            vec![refused],
+        )));
+    }
     let update = CredentialUpdate {
         name: f.name,
         description: Some(f.description),

@@ -195,7 +195,7 @@ async fn push(
         upload: get("upload"),
         dry_run: get("dry_run") == "1",
     };
-    let report = match pusher::run(&state.store, &job).await {
+    let report = match pusher::run(&state.store, &job, state.addresses).await {
         Ok(r) => r,
         Err(ApiError::Validation(e)) => return Ok(errors(&PUSH_FIELDS, e)),
         Err(e) => return Err(e),

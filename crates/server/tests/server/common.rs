@@ -22,13 +22,21 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server like `serve --allow-private-base-urls` (the sandbox is on loopback).
     pub async fn start() -> TestServer {
+        Self::start_with(true).await
+    }
+
+    /// A server allowing (`true`) or refusing internal base URLs, like `serve` with or
+    /// without `--allow-private-base-urls`.
+    pub async fn start_with(allow_private_base_urls: bool) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let token = server::auth::ensure_admin_token(dir.path())
             .unwrap()
             .expect("a fresh data dir gets a new admin token");
         let store = Store::open(dir.path()).unwrap();
-        let state = server::AppState::new(store);
+        let state =
+            server::AppState::new(store).allowing_private_base_urls(allow_private_base_urls);
         let store = state.store.clone();
         let kept = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
