@@ -5,7 +5,6 @@
 //! The run record (with the summary printed here) goes to the store.
 
 use crate::common::{exit, fail, Ctx};
-use anyhow::Context as _;
 use destinations::DestinationSpec;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};

@@ -44,6 +44,16 @@ fn profile_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("unexpected test executable path {}", exe.display()))
 }
 
+/// This crate's directory: `CARGO_MANIFEST_DIR` as `cargo test` sets it for the test run,
+/// else as it was at compile time. The run-time value comes first because a target dir
+/// copied from another checkout keeps this library compiled with that checkout's path, and
+/// the binary would then be built from the other checkout's sources.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Newest modification time of the files that make up the binary.
 fn newest_source() -> Option<std::time::SystemTime> {
     fn walk(dir: &std::path::Path, newest: &mut Option<std::time::SystemTime>) {
@@ -65,9 +75,7 @@ fn newest_source() -> Option<std::time::SystemTime> {
             }
         }
     }
-    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()?
-        .to_path_buf();
+    let crates = manifest_dir().parent()?.to_path_buf();
     let mut newest = None;
     walk(&crates, &mut newest);
     let lock = crates.parent()?.join("Cargo.lock");
@@ -106,7 +114,7 @@ fn build_bin() -> Result<PathBuf, String> {
     let status = build
         .arg("--target-dir")
         .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(manifest_dir())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
