@@ -128,7 +128,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
 }
 
 /// Log in through the form; returns the session cookie pair `name=value`.
-async fn login(s: &TestServer) -> String {
+pub(crate) async fn login(s: &TestServer) -> String {
     let response = s
         .http
         .post(s.url("/login"))

@@ -476,3 +476,36 @@ async fn a_push_without_the_write_scope_is_refused_before_any_write() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn openapi_document_lists_the_saved_destination_routes() {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = &doc["paths"]["/api/v1/destinations"];
+    assert!(
+        list.get("get").is_some() && list.get("post").is_some(),
+        "{list}"
+    );
+    let one = &doc["paths"]["/api/v1/destinations/{name}"];
+    for method in ["get", "patch", "put", "delete"] {
+        assert!(
+            one.get(method).is_some(),
+            "openapi lacks {method} /destinations/{{name}}"
+        );
+    }
+    assert!(doc["paths"]["/api/v1/destinations/{name}/runs"]
+        .get("post")
+        .is_some());
+    assert!(doc["components"]["schemas"]
+        .get("DestinationView")
+        .is_some());
+    let schedule = &doc["components"]["schemas"]["Schedule"]["properties"];
+    assert!(schedule.get("cron").is_some(), "{schedule}");
+}

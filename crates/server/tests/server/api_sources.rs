@@ -398,3 +398,61 @@ async fn cron_schedules_are_validated_and_run_at_their_time() {
     assert_eq!(body["errors"][0]["field"], "schedule.cron");
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_source_form_saves_a_cron_schedule_and_explains_a_bad_one() {
+    let (sandbox, s) = with_credential().await;
+    let cookie = crate::access::login(&s).await;
+    let post = |schedule: &'static str, every: &'static str, cron: &'static str| {
+        let sink = sink(&s, "form.db");
+        s.http
+            .post(s.url("/ui/sources"))
+            .header("cookie", cookie.clone())
+            .header("origin", s.base.clone())
+            .header("hx-request", "true")
+            .form(&[
+                ("name", "nightly"),
+                ("credential", "Sandbox"),
+                ("streams", "users"),
+                ("mode", "full"),
+                ("sink", sink.as_str()),
+                ("schedule", schedule),
+                ("every_minutes", every),
+                ("cron", cron),
+            ])
+            .send()
+    };
+    let response = post("cron", "", "0 2 * *").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("hx-redirect").is_none());
+    let html = response.text().await.unwrap();
+    let slot = html
+        .split("id=\"err-schedule\"")
+        .nth(1)
+        .expect("the schedule slot is set");
+    assert!(
+        slot.contains("4 fields") && slot.contains("0 2 * * *"),
+        "{html}"
+    );
+    assert!(s.store.list_sources().unwrap().is_empty());
+
+    let response = post("cron", "60", "0 2 * * *").await.unwrap();
+    assert!(response.headers().get("hx-redirect").is_some(), "saved");
+    assert_eq!(
+        s.store.source("nightly").unwrap().config["schedule"],
+        json!({"cron": "0 2 * * *"}),
+        "the chosen kind wins over the other field"
+    );
+    let page = s
+        .http
+        .get(s.url("/sources"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("cron 0 2 * * * (UTC)"), "{page}");
+    sandbox.shutdown().await;
+}

@@ -327,7 +327,8 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     );
     assert_eq!(
         s.store.destination("Grace list").unwrap().config["mapping"],
-        "full name=name"
+        "email=email,full name=name",
+        "the mapping as entered, in the CLI's --map syntax"
     );
     b.scroll_to("#saved-list").await;
     b.screenshot("20-destination-saved").await;
