@@ -7,10 +7,11 @@
 //! rejected with the reason).
 
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::push_job;
 use serde::Serialize;
 use source_drift::writer::{self, InputSpec, Key, Mapping, Object, PushOptions, ResultsWriter};
 use std::path::{Path, PathBuf};
-use store::{NewRun, Store};
+use store::Store;
 use utoipa::ToSchema;
 
 /// Rows of a run shown in a preview (the results file has them all).
@@ -211,13 +212,7 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
     let input = InputSpec::Csv(input_path)
         .open()
         .map_err(|e| ApiError::field("file", e.to_string()))?;
-    let run_id = store.insert_run(&NewRun {
-        credential: credential.name.clone(),
-        destination: format!("drift:{}", opts.object.as_str()),
-        mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
-        streams: vec![opts.object.as_str().into()],
-        flow: None,
-    })?;
+    let run_id = store.insert_run(&push_job::new_run(&credential.name, &opts, None))?;
     let path = results_path(store.data_dir(), &run_id)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -245,13 +240,14 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
     let summary = match outcome {
         Ok(s) => s,
         Err(e) => {
-            let _ = store.finish_run(
-                &run_id,
-                "failed",
-                &serde_json::json!({}),
-                Some(&e.to_string()),
-            );
-            return Err(ApiError::field("file", e.to_string()));
+            if let Err(err) = push_job::fail(store, &run_id, &credential.name, &e) {
+                tracing::error!(run = %run_id, error = %err, "cannot record the end of the run");
+            }
+            let field = match &e {
+                writer::PushError::Drift(d) if d.is_auth() => "credential",
+                _ => "file",
+            };
+            return Err(ApiError::field(field, e.to_string()));
         }
     };
     let report = PushReport {
@@ -269,15 +265,7 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
         preview,
         results_url: format!("/api/v1/runs/{run_id}/results"),
     };
-    let status = match (
-        summary.stopped.is_some(),
-        summary.count(writer::OutcomeKind::Rejected) > 0,
-    ) {
-        (true, _) => "failed",
-        (false, true) => "partial",
-        _ => "succeeded",
-    };
     let value = serde_json::to_value(&report).unwrap_or_default();
-    store.finish_run(&run_id, status, &value, report.stopped.as_deref())?;
+    push_job::finish(store, &run_id, &credential.name, &summary, &value)?;
     Ok(report)
 }

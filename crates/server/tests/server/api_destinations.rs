@@ -167,3 +167,55 @@ async fn bad_push_requests_answer_422_naming_the_field() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_push_whose_key_drift_rejects_marks_the_credential_failed() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential(
+        "Wrong",
+        "tok_not_the_sandbox_token_1234",
+        &sandbox.base_url(),
+    )
+    .await;
+    let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
+    let response = s
+        .post("/api/v1/destinations/push")
+        .json(
+            &json!({"credential": "Wrong", "object": "contacts", "key": "email",
+            "upload": uploaded["upload"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Drift refuses the first call (the contact attributes): 422 on the credential.
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "credential", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{body}"
+    );
+    let runs: Vec<serde_json::Value> = s
+        .get("/api/v1/runs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs[0]["status"], "failed", "{runs:?}");
+    let credential: serde_json::Value = s
+        .get("/api/v1/credentials/Wrong")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credential["status"], "failed", "{credential}");
+    assert!(credential["last_error"].is_string(), "{credential}");
+    sandbox.shutdown().await;
+}
