@@ -1,10 +1,14 @@
-//! Does a sync use the whole rate budget when every request takes 200 ms?
+//! Does a sync use the whole rate budget when every request takes a while to answer?
 //!
-//! Runs a full sync of a sandbox org with 200 ms of latency per response and a 600/min budget,
-//! and prints the achieved request rate. With requests issued one at a time the rate would be
-//! at most 300/min; concurrent message and contact fetches should bring it close to 600/min.
+//! Runs a full sync of a sandbox org with `BENCH_LATENCY_MS` (default 200) of latency per
+//! response and a `BENCH_BUDGET` (default 600) requests/minute budget over
+//! `BENCH_CONVERSATIONS` (default 60) conversations of 3 messages, and prints the achieved
+//! request rate. With requests issued one at a time the rate would be at most 300/min at
+//! 200 ms; concurrent message and contact fetches, and the next page's work starting before
+//! the last of a page's fetches return, should bring it close to the budget.
 //! Run: `cargo bench -p source-drift --bench latency` (add `--profile dev` to skip the release
-//! build; the figure is dominated by the network wait, not by CPU).
+//! build; the figure is dominated by the network wait, not by CPU), e.g.
+//! `BENCH_BUDGET=6000 BENCH_CONVERSATIONS=1600 BENCH_LATENCY_MS=150 cargo bench --profile dev -p source-drift --bench latency`.
 
 use destinations::SqliteDestination;
 use secrecy::SecretString;
@@ -13,7 +17,15 @@ use std::sync::Arc;
 use std::time::Instant;
 use sync_core::{run_sync, Cancel, RunOptions, SyncMode};
 
-const BUDGET_PER_MIN: u32 = 600;
+/// A positive number from the environment variable `name`, or `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: expected a positive number")),
+        Err(_) => default,
+    }
+}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -24,17 +36,19 @@ fn main() {
 }
 
 async fn bench() {
+    let budget: u32 = env_or("BENCH_BUDGET", 600);
+    let latency_ms: u64 = env_or("BENCH_LATENCY_MS", 200);
     let config = drift_sandbox::SandboxConfig {
-        conversations: 60,
+        conversations: env_or("BENCH_CONVERSATIONS", 60),
         messages_per_conversation: 3,
-        latency_ms: 200,
-        rate_limit_per_min: BUDGET_PER_MIN,
+        latency_ms,
+        rate_limit_per_min: budget,
         ..Default::default()
     };
     let sandbox = drift_sandbox::start(config).await.expect("sandbox");
     let client =
         drift_client::Client::builder(&sandbox.base_url(), SecretString::from(sandbox.token()))
-            .rate_limit_per_min(BUDGET_PER_MIN)
+            .rate_limit_per_min(budget)
             .build()
             .expect("client");
     let source = Arc::new(DriftSource::new(
@@ -60,10 +74,10 @@ async fn bench() {
     let m = client.metrics();
     let per_min = m.requests as f64 / elapsed * 60.0;
     println!(
-        "latency 200 ms, budget {BUDGET_PER_MIN}/min: {} requests in {elapsed:.1} s = {per_min:.0} requests/min \
-         ({:.0}% of the budget), {} rate limited, run {}",
+        "latency {latency_ms} ms, budget {budget}/min: {} requests in {elapsed:.1} s = {per_min:.0} requests/min \
+         ({:.1}% of the budget), {} rate limited, run {}",
         m.requests,
-        100.0 * per_min / f64::from(BUDGET_PER_MIN),
+        100.0 * per_min / f64::from(budget),
         m.rate_limited,
         report.status.as_str()
     );

@@ -5,20 +5,24 @@
 //! State (one key per selection of the three streams, e.g. `conversations+messages+contacts`,
 //! so a run with another selection does not skip what this one never read):
 //! the watermark with its overlap window, the contactIds fetched by earlier passes, and the
-//! pass in progress — the page being worked on (a [`PageCursor`]), the conversations of that
-//! page whose records are committed, the contacts fetched in the pass. A checkpoint follows
-//! the records of each finished conversation, so a killed run resumes at that page and skips
-//! what was committed.
+//! pass in progress — the first page not complete (a [`PageCursor`]), the conversations of
+//! it and of the pages listed after it (at most [`MAX_OPEN_PAGES`] in all) whose records are
+//! committed, the contacts fetched in the pass. A checkpoint follows the records of finished
+//! conversations, so a killed run resumes at that page and skips what was committed.
+//!
+//! Pages overlap: the next page is listed, and its conversations fetched, while the last
+//! fetches of the one before it are still in flight, so no fetch slot waits for a page to end.
 
 use crate::fail::{conclude, to_record, Fail};
 use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
 use crate::watermark::Watermark;
 use crate::Ctx;
 use drift_client::{Client, Conversation, ListConversations, Page, PageCursor};
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use sync_core::{Message, RequestMetrics, RunError, StreamStatus, SyncMode};
 
@@ -74,9 +78,9 @@ struct Pass {
     mode: SyncMode,
     /// Read conversations down to this `updatedAt` (None: all).
     floor: Option<i64>,
-    /// The page being worked on (None: the first page).
+    /// The first page not complete (None: the first page).
     page: Option<PageCursor>,
-    /// Conversations of `page` whose records are committed.
+    /// Conversations of `page` and of the open pages after it whose records are committed.
     #[serde(default)]
     done: BTreeSet<i64>,
     /// Conversation id -> `updatedAt` seen in this pass, near the top (the next overlap window).
@@ -138,6 +142,9 @@ struct Runner<'a> {
     state: FamilyState,
     /// ContactIds fetched by completed passes (state key [`contacts_key`]).
     contacts_known: BTreeSet<i64>,
+    /// ContactIds claimed by conversations whose fetch is not emitted yet, so a contact in
+    /// two pages in flight is read once.
+    claimed: HashSet<i64>,
     last_checkpoint: Instant,
     /// Whether an estimate of the conversations was announced (`Message::Expected`).
     announced: bool,
@@ -164,6 +171,7 @@ impl<'a> Runner<'a> {
             key,
             state,
             contacts_known,
+            claimed: HashSet::new(),
             last_checkpoint: Instant::now(),
             announced: false,
             emitted: 0,
@@ -194,6 +202,10 @@ impl<'a> Runner<'a> {
             .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))
     }
 
+    /// Read the pass: list pages, and the messages and contact of each conversation, with
+    /// up to the client's concurrency of conversations in flight. The next page is listed
+    /// while the current one's fetches run, and its conversations start as soon as slots are
+    /// free, so the end of a page leaves no slot idle (DESIGN.md §4: use the whole budget).
     async fn run(&mut self) -> Result<(), Fail> {
         let resumed = self.start_pass();
         let pass = self.pass()?.clone();
@@ -207,41 +219,97 @@ impl<'a> Runner<'a> {
         };
         let pages = self.ctx.client.conversations(params);
         futures::pin_mut!(pages);
-        let mut next = pages.next().await;
-        while let Some(item) = next.take() {
-            self.metric(CONVERSATIONS).await?;
-            let page = item?;
-            let (work, reached_floor) = self.plan(&page)?;
-            let more = !reached_floor && page.next.is_some();
-            // Prefetch the next page while the messages and contacts of this one are read.
-            // Without a next cursor the stream is still polled once: a refused next link
-            // (another host) or `more: true` without a cursor arrives as an error after the
-            // page, and must fail the pass rather than end it quietly.
-            let (done, prefetched) = futures::join!(self.work(work), async {
-                if reached_floor {
-                    None
-                } else {
-                    pages.next().await
+        let concurrency = match self.ctx.config.fetch_concurrency {
+            0 => self.ctx.client.max_concurrency(),
+            n => n,
+        }
+        .max(1);
+        let (client, messages) = (self.ctx.client.clone(), self.family.messages);
+        let mut window = Window::default();
+        let mut in_flight = FuturesUnordered::new();
+        // Pages may still come: false after the floor, the end of the list or a page error.
+        // Without a next cursor the stream is still polled once: a refused next link
+        // (another host) or `more: true` without a cursor arrives as an error after the
+        // page, and must fail the pass rather than end it quietly.
+        let mut listing = true;
+        let mut page_error = None;
+        loop {
+            while in_flight.len() < concurrency {
+                let Some((seq, work)) = window.queue.pop_front() else {
+                    break;
+                };
+                let fetch = fetch(client.clone(), messages, work);
+                in_flight.push(async move { (seq, fetch.await) });
+            }
+            let want_page = listing && window.wants_page(concurrency);
+            tokio::select! {
+                Some((seq, fetched)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.emit(fetched?).await?;
+                    self.conversation_done(&mut window, seq).await?;
                 }
-            });
-            done?;
-            if let Some(Err(_)) = &prefetched {
-                // A bad next cursor: keep this page as the resume point, fail below.
-                next = prefetched;
-                continue;
+                item = pages.next(), if want_page => {
+                    self.metric(CONVERSATIONS).await?;
+                    match item {
+                        Some(Ok(page)) => {
+                            let (work, reached_floor) = self.plan(&page)?;
+                            listing = !reached_floor;
+                            let next = page.next.clone().filter(|_| !reached_floor);
+                            let ids = page.items.iter().map(|c| c.id).collect();
+                            window.push(work, ids, next);
+                            self.advance(&mut window).await?;
+                        }
+                        Some(Err(e)) => {
+                            // Finish what is in flight (the resume point stays at the
+                            // first unfinished page), then fail.
+                            listing = false;
+                            page_error = Some(Fail::from(e));
+                        }
+                        None => listing = false,
+                    }
+                }
+                else => break,
             }
-            if !more {
-                break;
-            }
-            let pass = self.pass()?;
-            pass.page = page.next.clone();
-            pass.done.clear();
-            self.checkpoint().await?;
-            next = prefetched;
+        }
+        if let Some(e) = page_error {
+            return Err(e);
         }
         self.extra_contacts().await?;
         self.settle_total().await?;
         self.finish_pass().await
+    }
+
+    /// One conversation of page `seq` has its records emitted: move the resume point past
+    /// the pages now complete, and checkpoint at most every `checkpoint_interval_ms`.
+    async fn conversation_done(&mut self, window: &mut Window, seq: u64) -> Result<(), Fail> {
+        window.finished(seq);
+        self.advance(window).await?;
+        let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
+        if self.last_checkpoint.elapsed() >= interval {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    /// Pop the complete pages at the front of `window`; the pass resumes at the first page
+    /// not complete, skipping the conversations of it (and of the pages after it) that are
+    /// in `done`. Checkpoints when the resume point moved.
+    async fn advance(&mut self, window: &mut Window) -> Result<(), Fail> {
+        let mut moved = false;
+        while let Some(page) = window.pop_complete() {
+            let Some(next) = page.next else {
+                continue; // the last page: the pass ends (finish_pass) instead
+            };
+            let pass = self.pass()?;
+            pass.page = Some(next);
+            for id in page.ids {
+                pass.done.remove(&id);
+            }
+            moved = true;
+        }
+        if moved {
+            self.checkpoint().await?;
+        }
+        Ok(())
     }
 
     /// Announce the number of conversations from `GET /conversations/stats`, an estimate
@@ -288,6 +356,7 @@ impl<'a> Runner<'a> {
         let overlap = self.ctx.config.overlap_ms;
         let family = self.family;
         let known = &self.contacts_known;
+        let claimed = &mut self.claimed;
         let wm = &self.state.wm;
         let pass = self
             .state
@@ -295,7 +364,6 @@ impl<'a> Runner<'a> {
             .as_mut()
             .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))?;
         let mut reached_floor = false;
-        let mut claimed = HashSet::new();
         let mut work = Vec::new();
         for conv in &page.items {
             let updated = conv.updated_at.unwrap_or(0);
@@ -336,27 +404,6 @@ impl<'a> Runner<'a> {
         Ok((work, reached_floor))
     }
 
-    async fn work(&mut self, work: Vec<Work>) -> Result<(), Fail> {
-        let client = self.ctx.client.clone();
-        let messages = self.family.messages;
-        let concurrency = match self.ctx.config.fetch_concurrency {
-            0 => client.max_concurrency(),
-            n => n,
-        };
-        let fetches = futures::stream::iter(work)
-            .map(|w| fetch(client.clone(), messages, w))
-            .buffer_unordered(concurrency.max(1));
-        futures::pin_mut!(fetches);
-        while let Some(fetched) = fetches.next().await {
-            self.emit(fetched?).await?;
-            let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
-            if self.last_checkpoint.elapsed() >= interval {
-                self.checkpoint().await?;
-            }
-        }
-        Ok(())
-    }
-
     async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
         let out = &self.ctx.out;
         if self.family.conversations {
@@ -381,6 +428,7 @@ impl<'a> Runner<'a> {
                 out.record(CONTACTS, contact).await?;
             }
             self.pass()?.contacts_done.insert(cid);
+            self.claimed.remove(&cid);
         }
         self.pass()?.done.insert(f.work.id);
         Ok(())
@@ -461,6 +509,65 @@ impl<'a> Runner<'a> {
         };
         self.ctx.out.metrics(stream, one).await?;
         Ok(())
+    }
+}
+
+/// Pages listed ahead of the first unfinished one, at most (bounds what a resumed pass reads
+/// again and the size of `done`).
+const MAX_OPEN_PAGES: usize = 3;
+
+/// The pages of a pass whose conversations are not all emitted yet (oldest first), and the
+/// conversations waiting for a fetch slot, each tagged with its page's sequence number.
+#[derive(Default)]
+struct Window {
+    pages: VecDeque<OpenPage>,
+    /// Sequence number of `pages[0]`.
+    first: u64,
+    queue: VecDeque<(u64, Work)>,
+}
+
+/// A listed page with conversations still to emit.
+struct OpenPage {
+    /// Conversations of the page to read that are not emitted yet.
+    remaining: usize,
+    /// Ids of every conversation on the page (dropped from `done` once it is complete).
+    ids: Vec<i64>,
+    /// Cursor of the page after it (None: nothing to resume at after it).
+    next: Option<PageCursor>,
+}
+
+impl Window {
+    fn push(&mut self, work: Vec<Work>, ids: Vec<i64>, next: Option<PageCursor>) {
+        let seq = self.first + self.pages.len() as u64;
+        self.pages.push_back(OpenPage {
+            remaining: work.len(),
+            ids,
+            next,
+        });
+        self.queue.extend(work.into_iter().map(|w| (seq, w)));
+    }
+
+    fn finished(&mut self, seq: u64) {
+        let page = seq
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.pages.get_mut(i));
+        if let Some(page) = page {
+            page.remaining = page.remaining.saturating_sub(1);
+        }
+    }
+
+    fn pop_complete(&mut self) -> Option<OpenPage> {
+        if self.pages.front()?.remaining > 0 {
+            return None;
+        }
+        self.first += 1;
+        self.pages.pop_front()
+    }
+
+    /// List another page when fewer conversations wait than would fill every slot once.
+    fn wants_page(&self, concurrency: usize) -> bool {
+        self.queue.len() < concurrency && self.pages.len() < MAX_OPEN_PAGES
     }
 }
 

@@ -211,3 +211,74 @@ async fn incremental_full_refresh_streams_skip_unchanged_content_but_full_mode_r
     }
     sandbox.shutdown().await;
 }
+
+/// A pass over several pages in flight at once (page size 5, 4 fetches at a time) that
+/// fails in the middle, then resumes: every conversation, message and contact is written
+/// exactly once over the two runs (nothing committed is read again, nothing is skipped).
+#[tokio::test]
+async fn a_pass_failing_with_pages_in_flight_resumes_writing_each_record_once() {
+    let mut config = sandbox_config();
+    config.faults = vec![drift_sandbox::FaultSpec {
+        route: "conversations.messages".into(),
+        kind: drift_sandbox::FaultKind::Status,
+        status: Some(400),
+        after_requests: 17,
+        count: Some(1),
+        probability: None,
+        delay_ms: None,
+    }];
+    let sandbox = drift_sandbox::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let run = || async {
+        let client =
+            drift_client::Client::builder(&sandbox.base_url(), SecretString::from(sandbox.token()))
+                .rate_limit_per_min(60_000)
+                .build()
+                .unwrap();
+        let source_config = DriftSourceConfig {
+            page_size: 5,
+            fetch_concurrency: 4,
+            checkpoint_interval_ms: 0,
+            ..Default::default()
+        };
+        let source = Arc::new(DriftSource::new(client, source_config));
+        let names = ["conversations", "messages", "contacts"].map(String::from);
+        let selected = catalog().select(&names, SyncMode::Incremental).unwrap();
+        let mut dest = SqliteDestination::open(&db).unwrap();
+        run_sync(
+            source,
+            &mut dest,
+            selected,
+            RunOptions::new("r", "test"),
+            Cancel::new(),
+            None,
+        )
+        .await
+    };
+    let first = run().await;
+    assert_eq!(first.status, RunStatus::Failed, "{:?}", first.error);
+    let second = run().await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.error);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (stream, expected) in [("conversations", 30), ("messages", 60)] {
+        let written = first.stream(stream).unwrap().records_written
+            + second.stream(stream).unwrap().records_written;
+        assert!(
+            first.stream(stream).unwrap().records_written < expected,
+            "{stream}: the first run should stop early"
+        );
+        assert_eq!(written, expected, "{stream} written over both runs");
+    }
+    let contacts: u64 = conn
+        .query_row("SELECT COUNT(*) FROM contacts", [], |r| r.get(0))
+        .unwrap();
+    assert!(contacts > 0);
+    let written = first.stream("contacts").unwrap().records_written
+        + second.stream("contacts").unwrap().records_written;
+    assert_eq!(
+        written, contacts,
+        "each contact written once over both runs"
+    );
+    sandbox.shutdown().await;
+}
