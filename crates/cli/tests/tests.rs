@@ -7,6 +7,8 @@ mod common;
 mod credentials;
 #[path = "cli/push.rs"]
 mod push;
+#[path = "cli/push_saved.rs"]
+mod push_saved;
 #[path = "cli/sandbox.rs"]
 mod sandbox;
 #[path = "cli/serve.rs"]

@@ -219,6 +219,16 @@ impl From<StoreError> for ApiError {
                 ),
                 users,
             },
+            e @ StoreError::UsedBy { .. } => {
+                let users = match &e {
+                    StoreError::UsedBy { users, .. } => users.clone(),
+                    _ => Vec::new(),
+                };
+                ApiError::InUse {
+                    detail: e.to_string(),
+                    users,
+                }
+            }
             e @ (StoreError::WrongMasterKey { .. } | StoreError::MasterKey(_)) => {
                 ApiError::VaultLocked(e.to_string())
             }

@@ -6,12 +6,15 @@
 //! `results/<run id>.csv` (one row per input row: created, updated, unchanged, skipped or
 //! rejected with the reason).
 
+use crate::check::{self, FailureKind};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::push_job;
 use serde::Serialize;
-use source_drift::writer::{self, InputSpec, Key, Mapping, Object, PushOptions, ResultsWriter};
+use source_drift::writer::{
+    self, InputSpec, Key, Mapping, Object, OnDuplicate, PushOptions, ResultsWriter,
+};
 use std::path::{Path, PathBuf};
-use store::Store;
+use store::{Credential, Store};
 use utoipa::ToSchema;
 
 /// Rows of a run shown in a preview (the results file has them all).
@@ -32,6 +35,12 @@ pub struct PushJob {
     pub upload: String,
     /// Validate and look up only: nothing is written to Drift.
     pub dry_run: bool,
+    /// Send columns that are neither mapped nor standard as custom attributes.
+    pub include_unmapped: bool,
+    /// Several contacts share the key: `update-all`, `first` or `reject`; `None` = reject.
+    pub on_duplicate: Option<String>,
+    /// The saved destination this job runs, if any (recorded as the run's flow).
+    pub destination: Option<String>,
 }
 
 /// One row's outcome.
@@ -71,6 +80,9 @@ pub struct PushReport {
     pub preview: Vec<OutcomeRow>,
     /// Where to download the results file.
     pub results_url: String,
+    /// Warnings for people, e.g. a dry run with a credential that lacks the write scope (a
+    /// real run would be refused).
+    pub warnings: Vec<String>,
 }
 
 fn uploads_dir(data_dir: &Path) -> PathBuf {
@@ -134,7 +146,9 @@ pub fn save_upload(data_dir: &Path, bytes: &[u8]) -> ApiResult<(String, Vec<Stri
     Ok((id, columns))
 }
 
-fn options(job: &PushJob) -> Result<PushOptions, Vec<FieldError>> {
+/// Check the job's object, key, mapping and duplicate policy (every error, not only the
+/// first) and build the writer's options.
+pub(crate) fn options(job: &PushJob) -> Result<PushOptions, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut err = |field: &str, message: String| {
         errors.push(FieldError {
@@ -182,7 +196,17 @@ fn options(job: &PushJob) -> Result<PushOptions, Vec<FieldError>> {
             ),
         }
     }
+    if let Some(policy) = job.on_duplicate.as_deref().filter(|p| !p.trim().is_empty()) {
+        match OnDuplicate::parse(policy) {
+            Some(p) => opts.on_duplicate = p,
+            None => err(
+                "on_duplicate",
+                format!("unknown policy \"{policy}\": use update-all, first or reject"),
+            ),
+        }
+    }
     opts.mapping = mapping;
+    opts.include_unmapped = job.include_unmapped;
     opts.dry_run = job.dry_run;
     if errors.is_empty() {
         Ok(opts)
@@ -204,6 +228,7 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
             ),
         )
     })?;
+    let warnings = scope_check(store, &credential, opts.object, opts.dry_run).await?;
     let key = store.credential_api_key(&credential.name)?;
     let client = drift_client::Client::builder(&credential.base_url, key)
         .rate_limit_per_min(credential.rate_limit_per_min)
@@ -212,7 +237,11 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
     let input = InputSpec::Csv(input_path)
         .open()
         .map_err(|e| ApiError::field("file", e.to_string()))?;
-    let run_id = store.insert_run(&push_job::new_run(&credential.name, &opts, None))?;
+    let run_id = store.insert_run(&push_job::new_run(
+        &credential.name,
+        &opts,
+        job.destination.clone(),
+    ))?;
     let path = results_path(store.data_dir(), &run_id)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -264,8 +293,59 @@ pub async fn run(store: &Store, job: &PushJob) -> ApiResult<PushReport> {
         stopped: summary.stopped.as_ref().map(|s| s.message.clone()),
         preview,
         results_url: format!("/api/v1/runs/{run_id}/results"),
+        warnings,
     };
     let value = serde_json::to_value(&report).unwrap_or_default();
     push_job::finish(store, &run_id, &credential.name, &summary, &value)?;
     Ok(report)
+}
+
+/// Before anything is written: compare the credential's scopes (token info, REFERENCE §2.3)
+/// with what writing `object` needs (REFERENCE §3, [`store::scopes::WRITE_TARGET_SCOPES`]).
+///
+/// A missing scope refuses a real run (422 on `credential`, naming the scopes and the fix;
+/// no write request is sent) and is a warning for a dry run, which may go on. A rejected key
+/// refuses both. When token info cannot be read for another reason (host unreachable, rate
+/// limited), the push goes on and reports its own error.
+async fn scope_check(
+    store: &Store,
+    credential: &Credential,
+    object: Object,
+    dry_run: bool,
+) -> ApiResult<Vec<String>> {
+    let target = format!("push:{}", object.as_str());
+    let key = store.credential_api_key(&credential.name)?;
+    let (report, failure) = check::test_credential(store, credential, key, &[target]).await?;
+    let Some(failure) = failure else {
+        return Ok(Vec::new());
+    };
+    match failure.kind {
+        FailureKind::MissingScopes => {
+            let missing = report.missing_scopes.join(", ");
+            let plural = if report.missing_scopes.len() == 1 {
+                ""
+            } else {
+                "s"
+            };
+            let message = format!(
+                "credential \"{name}\" lacks the scope{plural} {missing} needed to write {object}; create a Drift token with the scopes {needed} and set it with Rotate key on the Authenticate screen (or `driftbridge credentials rotate {name}`)",
+                name = credential.name,
+                object = object.as_str(),
+                needed = report.needed_scopes.join(", "),
+            );
+            if dry_run {
+                Ok(vec![format!("{message}. A real run would be refused.")])
+            } else {
+                Err(ApiError::field("credential", message))
+            }
+        }
+        FailureKind::Rejected | FailureKind::Config => {
+            Err(ApiError::field("credential", failure.message))
+        }
+        _ => {
+            tracing::warn!(credential = %credential.name, error = %failure.message,
+                "scope check before a push could not read token info; pushing anyway");
+            Ok(Vec::new())
+        }
+    }
 }

@@ -1,16 +1,77 @@
 //! The scheduler of `serve`: starts data sources whose schedule is due.
 //!
-//! A source with `schedule.every_minutes = N` runs when its last run started at least N
-//! minutes ago (or it never ran), unless a run of it is still going. Checked every
-//! [`TICK`]; a missed tick (server stopped) runs once when the server is back, not once per
-//! missed interval.
+//! A source's schedule is one of:
+//! - `every_minutes = N`: due when its last run started at least N minutes ago, or it never
+//!   ran;
+//! - `cron = "M H DoM Mon DoW"` (standard 5 fields, UTC, parsed by the `croner` crate): due
+//!   when the first cron time after the last run's start (after the source's creation when it
+//!   never ran) is now or earlier.
+//!
+//! A source with a run still going is never started again. Checked every [`TICK`]; missed
+//! times (server stopped) give one run when the server is back, not one per missed time:
+//! the next due time counts from the start of that one run.
 
-use crate::api::sources::SourceView;
+use crate::api::sources::{Schedule, SourceView};
 use crate::AppState;
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
 use std::time::Duration;
 
 /// How often schedules are checked.
 pub const TICK: Duration = Duration::from_secs(15);
+
+/// An example given with cron errors.
+const CRON_EXAMPLE: &str =
+    "use 5 fields, minute hour day-of-month month day-of-week, in UTC, e.g. \"0 2 * * *\" (02:00 every day) or \"*/15 * * * 1-5\" (every 15 minutes on weekdays)";
+
+/// Parse a standard 5-field cron expression (UTC; names like `MON`, `JAN` and `@daily`
+/// allowed; no seconds or years). Errors: what is wrong, with an example of a valid one.
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    let expr = expr.trim();
+    let fields = expr.split_whitespace().count();
+    if !expr.starts_with('@') && fields != 5 {
+        return Err(format!("\"{expr}\" has {fields} fields; {CRON_EXAMPLE}"));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("\"{expr}\" is not a valid cron expression ({e}); {CRON_EXAMPLE}"))
+}
+
+/// The first time a schedule is due after `after_ms` (epoch ms): `after_ms` plus the
+/// interval, or the first cron time strictly after it. `None` when the schedule is invalid
+/// or has no further time.
+pub fn next_after(schedule: &Schedule, after_ms: i64) -> Option<i64> {
+    match (schedule.every_minutes, &schedule.cron) {
+        (Some(n), _) => Some(after_ms.saturating_add(i64::from(n) * 60_000)),
+        (None, Some(expr)) => {
+            let cron = parse_cron(expr).ok()?;
+            let after = chrono::DateTime::from_timestamp_millis(after_ms)?;
+            let next = cron.find_next_occurrence(&after, false).ok()?;
+            Some(next.timestamp_millis())
+        }
+        (None, None) => None,
+    }
+}
+
+/// Is a source with `schedule` due at `now_ms`? `last_start_ms`: start of its last run
+/// (`None` if it never ran); `created_ms`: its creation time.
+pub fn is_due(
+    schedule: &Schedule,
+    last_start_ms: Option<i64>,
+    created_ms: i64,
+    now_ms: i64,
+) -> bool {
+    let base = match (last_start_ms, &schedule.cron) {
+        (Some(start), _) => start,
+        // An interval schedule runs at once when it never ran.
+        (None, None) => return schedule.every_minutes.is_some(),
+        (None, Some(_)) => created_ms,
+    };
+    next_after(schedule, base).is_some_and(|at| at <= now_ms)
+}
 
 /// Start the sources that are due now; returns the run ids started.
 pub fn run_due(state: &AppState, now_ms: i64) -> Vec<String> {
@@ -25,8 +86,8 @@ pub fn run_due(state: &AppState, now_ms: i64) -> Vec<String> {
         let last = crate::api::runs::list_views(state, Some(&source.name), 1).unwrap_or_default();
         let due = match last.first() {
             Some(run) if run.status == "running" => false,
-            Some(run) => run.started_at + i64::from(schedule.every_minutes) * 60_000 <= now_ms,
-            None => true,
+            Some(run) => is_due(schedule, Some(run.started_at), source.created_at, now_ms),
+            None => is_due(schedule, None, source.created_at, now_ms),
         };
         if !due {
             continue;
@@ -53,4 +114,74 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             run_due(&state, chrono::Utc::now().timestamp_millis());
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2024-01-01T00:00:00Z (a Monday), epoch ms.
+    const JAN_1: i64 = 1_704_067_200_000;
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+
+    #[test]
+    fn cron_next_time_is_utc_and_strictly_after() {
+        let daily = Schedule::cron("0 2 * * *");
+        assert_eq!(next_after(&daily, JAN_1), Some(JAN_1 + 2 * HOUR));
+        assert_eq!(
+            next_after(&daily, JAN_1 + 2 * HOUR),
+            Some(JAN_1 + 26 * HOUR),
+            "a run that started at the cron time is not due again at once"
+        );
+        let weekdays = Schedule::cron("30 9 * * SAT");
+        // 2024-01-06 is the first Saturday.
+        assert_eq!(
+            next_after(&weekdays, JAN_1),
+            Some(JAN_1 + 5 * 24 * HOUR + 9 * HOUR + 30 * MIN)
+        );
+    }
+
+    #[test]
+    fn cron_due_counts_from_creation_then_from_the_last_start() {
+        let hourly = Schedule::cron("0 * * * *");
+        let created = JAN_1 + 10 * MIN;
+        assert!(!is_due(&hourly, None, created, JAN_1 + 59 * MIN));
+        assert!(is_due(&hourly, None, created, JAN_1 + HOUR));
+        let started = JAN_1 + HOUR + 5_000;
+        assert!(!is_due(
+            &hourly,
+            Some(started),
+            created,
+            JAN_1 + 2 * HOUR - 1
+        ));
+        assert!(is_due(&hourly, Some(started), created, JAN_1 + 2 * HOUR));
+    }
+
+    #[test]
+    fn interval_due_as_before() {
+        let every = Schedule::every(30);
+        assert!(is_due(&every, None, JAN_1, JAN_1), "never ran: due at once");
+        assert!(!is_due(&every, Some(JAN_1), JAN_1, JAN_1 + 29 * MIN));
+        assert!(is_due(&every, Some(JAN_1), JAN_1, JAN_1 + 30 * MIN));
+    }
+
+    #[test]
+    fn bad_cron_expressions_are_explained() {
+        for bad in [
+            "",
+            "* * * *",
+            "0 0 * * * *",
+            "61 * * * *",
+            "0 25 * * *",
+            "every day",
+        ] {
+            let err = parse_cron(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(err.contains("0 2 * * *"), "{bad:?}: {err}");
+        }
+        assert!(parse_cron("*/15 9-17 * JAN-MAR MON-FRI").is_ok());
+        assert!(parse_cron("@daily").is_ok());
+    }
 }

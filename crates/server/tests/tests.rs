@@ -13,6 +13,9 @@ mod api_sources;
 #[path = "server/api_destinations.rs"]
 mod api_destinations;
 
+#[path = "server/api_saved_destinations.rs"]
+mod api_saved_destinations;
+
 #[path = "server/access.rs"]
 mod access;
 

@@ -44,6 +44,17 @@ pub enum StoreError {
         /// Who uses it, e.g. `data source "crm"`, `flow "nightly"`.
         users: Vec<String>,
     },
+    /// An object other than a credential cannot be deleted because others use it (e.g. a
+    /// destination that a flow writes to).
+    #[error("{kind} \"{name}\" is used by {}; delete or re-point them first", users.join(", "))]
+    UsedBy {
+        /// What kind of object (`"destination"`).
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Who uses it, e.g. `flow "nightly"`.
+        users: Vec<String>,
+    },
     /// The master key does not open this vault: nothing was read or changed.
     #[error("the master key from {origin} does not open the vault in {data_dir}: it is not the key the secrets were encrypted with (nothing was changed); {fix}")]
     WrongMasterKey {
@@ -105,6 +116,7 @@ impl StoreError {
                 | StoreError::Invalid { .. }
                 | StoreError::Duplicate { .. }
                 | StoreError::InUse { .. }
+                | StoreError::UsedBy { .. }
         )
     }
 

@@ -30,7 +30,7 @@ pub use catalog::CredentialUser;
 pub use credentials::{
     Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential,
 };
-pub use destination::DestinationRecord;
+pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use runs::{NewRun, RunRecord, RUN_STATUSES};

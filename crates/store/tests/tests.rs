@@ -2,6 +2,8 @@
 
 #[path = "store/credentials.rs"]
 mod credentials;
+#[path = "store/destinations.rs"]
+mod destinations;
 #[path = "store/helpers.rs"]
 mod helpers;
 #[path = "store/runs.rs"]

@@ -11,18 +11,18 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Token the pushes use (may be revoked by a fault).
-const TOKEN: &str = "tok_PUSH_5e4d3c2b1a09f8e7d6c5";
+pub(crate) const TOKEN: &str = "tok_PUSH_5e4d3c2b1a09f8e7d6c5";
 /// Second full-scope token the tests use to look at the sandbox's data.
 const OBSERVER: &str = "tok_OBSERVER_0a1b2c3d4e5f6a7b";
 
-struct Sandbox {
+pub(crate) struct Sandbox {
     handle: Option<SandboxHandle>,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: tokio::runtime::Runtime,
     observer: Client,
 }
 
 impl Sandbox {
-    fn start(faults: Vec<FaultSpec>) -> Sandbox {
+    pub(crate) fn start(faults: Vec<FaultSpec>) -> Sandbox {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -57,7 +57,7 @@ impl Sandbox {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.handle.as_ref().unwrap().base_url()
     }
 
@@ -76,7 +76,7 @@ impl Sandbox {
         self.admin("stats")["by_route"][route].as_u64().unwrap_or(0)
     }
 
-    fn by_email(&self, email: &str) -> Vec<Contact> {
+    pub(crate) fn by_email(&self, email: &str) -> Vec<Contact> {
         self.runtime
             .block_on(self.observer.contacts_by_email(email))
             .unwrap()
@@ -101,18 +101,18 @@ impl Drop for Sandbox {
 }
 
 /// A temp dir (data dir + input and results files) with credential `sb` for the sandbox.
-struct Cli {
+pub(crate) struct Cli {
     dir: tempfile::TempDir,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Cli {
-    fn new(sandbox: &Sandbox) -> Cli {
+    pub(crate) fn new(sandbox: &Sandbox) -> Cli {
         let cli = Cli {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -129,21 +129,21 @@ impl Cli {
         cli
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write(&self, name: &str, text: &str) -> String {
+    pub(crate) fn write(&self, name: &str, text: &str) -> String {
         let p = self.path(name);
         std::fs::write(&p, text).unwrap();
         p.display().to_string()
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = Command::new(bin())
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -167,7 +167,7 @@ impl Cli {
     }
 
     /// `push OBJECT --credential sb --from FROM --results RESULTS ARGS...`
-    fn push(&self, object: &str, from: &str, results: &str, extra: &[&str]) -> Run {
+    pub(crate) fn push(&self, object: &str, from: &str, results: &str, extra: &[&str]) -> Run {
         let results = self.path(results).display().to_string();
         let mut args = vec![
             "push",
@@ -184,7 +184,7 @@ impl Cli {
     }
 
     /// The results file as `row -> (outcome, drift_id, reason)`; asserts one line per row.
-    fn results(&self, name: &str) -> BTreeMap<u64, (String, String, String)> {
+    pub(crate) fn results(&self, name: &str) -> BTreeMap<u64, (String, String, String)> {
         let mut reader = csv::Reader::from_path(self.path(name)).unwrap();
         let headers = reader.headers().unwrap().clone();
         assert_eq!(
@@ -205,14 +205,14 @@ impl Cli {
     }
 }
 
-fn outcomes(results: &BTreeMap<u64, (String, String, String)>) -> Vec<(u64, &str)> {
+pub(crate) fn outcomes(results: &BTreeMap<u64, (String, String, String)>) -> Vec<(u64, &str)> {
     results
         .iter()
         .map(|(r, (o, _, _))| (*r, o.as_str()))
         .collect()
 }
 
-fn attr<'a>(c: &'a Contact, key: &str) -> Option<&'a Value> {
+pub(crate) fn attr<'a>(c: &'a Contact, key: &str) -> Option<&'a Value> {
     c.attributes.as_ref().and_then(|a| a.get(key))
 }
 

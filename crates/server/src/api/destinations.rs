@@ -1,5 +1,6 @@
 //! `/api/v1/destinations`: records -> Drift from an uploaded CSV (upload, then push or dry
-//! run), and the results file of a push run. Saved destinations are not served yet (501).
+//! run), and the results file of a push run. Saved destinations: see
+//! [`super::saved_destinations`].
 
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::pusher::{self, PushJob, PushReport};
@@ -9,7 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,8 +60,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/destinations/push", post(push))
         .route("/runs/{id}/results", get(results))
-        .route("/destinations", any(saved_destinations))
-        .route("/destinations/{name}", any(saved_destinations))
 }
 
 #[utoipa::path(post, path = "/api/v1/destinations/uploads", tag = "destinations",
@@ -89,6 +88,9 @@ async fn push(
         mapping: body.mapping.into_iter().collect(),
         upload: body.upload,
         dry_run: body.dry_run,
+        include_unmapped: false,
+        on_duplicate: None,
+        destination: None,
     };
     Ok(Json(pusher::run(&state.store, &job).await?))
 }
@@ -114,10 +116,4 @@ pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
         bytes,
     )
         .into_response())
-}
-
-async fn saved_destinations() -> ApiError {
-    ApiError::NotImplemented(
-        "saved data destinations are not served by the REST API yet: push an uploaded file with POST /api/v1/destinations/push, or save one with `driftbridge push --save NAME`".into(),
-    )
 }

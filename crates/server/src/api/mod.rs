@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod destinations;
 pub mod openapi;
 pub mod runs;
+pub mod saved_destinations;
 pub mod sources;
 
 use crate::AppState;
@@ -17,4 +18,5 @@ pub fn router() -> Router<AppState> {
         .merge(sources::router())
         .merge(runs::router())
         .merge(destinations::router())
+        .merge(saved_destinations::router())
 }

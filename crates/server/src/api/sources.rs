@@ -23,12 +23,75 @@ use utoipa::ToSchema;
 /// Longest schedule interval, minutes (one week).
 pub const MAX_EVERY_MINUTES: u32 = 7 * 24 * 60;
 
-/// When a source runs by itself.
+/// When a source runs by itself: exactly one of `every_minutes` and `cron`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Run every this many minutes (1 to 10080), counted from the start of the last run.
-    pub every_minutes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_minutes: Option<u32>,
+    /// Run at the times of a standard 5-field cron expression (minute hour day-of-month
+    /// month day-of-week), in UTC, e.g. `0 2 * * *` (02:00 every day) or `*/15 * * * 1-5`.
+    /// A run is due at the first such time after the last run's start (after the source's
+    /// creation when it never ran); after downtime it runs once, not once per missed time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+}
+
+impl Schedule {
+    /// Every `minutes` minutes.
+    pub fn every(minutes: u32) -> Schedule {
+        Schedule {
+            every_minutes: Some(minutes),
+            cron: None,
+        }
+    }
+
+    /// At the times of cron expression `expr` (UTC).
+    pub fn cron(expr: &str) -> Schedule {
+        Schedule {
+            every_minutes: None,
+            cron: Some(expr.trim().to_string()),
+        }
+    }
+
+    /// For people: `every 60 minutes`, `cron 0 2 * * * (UTC)`.
+    pub fn describe(&self) -> String {
+        match (&self.every_minutes, &self.cron) {
+            (Some(n), _) => format!("every {n} minutes"),
+            (None, Some(c)) => format!("cron {c} (UTC)"),
+            (None, None) => "when started".into(),
+        }
+    }
+
+    /// Field errors of this schedule (empty when it is valid).
+    pub fn errors(&self) -> Vec<FieldError> {
+        let error = |field: &str, message: String| {
+            vec![FieldError {
+                field: field.into(),
+                message,
+            }]
+        };
+        match (self.every_minutes, &self.cron) {
+            (Some(_), Some(_)) => error(
+                "schedule",
+                "give either every_minutes or cron, not both".into(),
+            ),
+            (None, None) => error(
+                "schedule",
+                "give every_minutes (e.g. 60) or cron (e.g. \"0 2 * * *\"), or no schedule".into(),
+            ),
+            (Some(n), None) if n == 0 || n > MAX_EVERY_MINUTES => error(
+                "schedule",
+                format!("every {n} minutes is out of range; use 1 to {MAX_EVERY_MINUTES}"),
+            ),
+            (None, Some(expr)) => match crate::schedule::parse_cron(expr) {
+                Ok(_) => Vec::new(),
+                Err(message) => error("schedule.cron", message),
+            },
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Per-use options of a data source.
@@ -228,15 +291,7 @@ pub(crate) fn validate(
         push("sink", e);
     }
     if let Some(s) = &options.schedule {
-        if s.every_minutes == 0 || s.every_minutes > MAX_EVERY_MINUTES {
-            push(
-                "schedule",
-                format!(
-                    "every {} minutes is out of range; use 1 to {MAX_EVERY_MINUTES}",
-                    s.every_minutes
-                ),
-            );
-        }
+        errors.extend(s.errors());
     }
     if errors.is_empty() {
         Ok(())

@@ -3,6 +3,7 @@
 
 use super::credentials::Feedback;
 use super::render;
+use super::saved_destinations::{saved_rows, SavedRow};
 use crate::problem::{ApiError, FieldError};
 use crate::pusher::{self, OutcomeRow, PushJob, PushReport};
 use crate::AppState;
@@ -30,12 +31,16 @@ pub(super) fn router() -> Router<AppState> {
 struct DestinationPage {
     nav: &'static str,
     credentials: Vec<store::Credential>,
+    saved: Vec<SavedRow>,
+    oob: bool,
 }
 
 async fn page(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(render(&DestinationPage {
         nav: "destinations",
         credentials: state.store.list_credentials()?,
+        saved: saved_rows(&state)?,
+        oob: false,
     }))
 }
 
@@ -65,7 +70,8 @@ fn suggest(column: &str) -> String {
     out
 }
 
-fn errors(fields: &[&str], errors: Vec<FieldError>) -> Response {
+/// Field-error slots for `fields` (each set, empty when valid) as out-of-band swaps.
+pub(super) fn errors(fields: &[&str], errors: Vec<FieldError>) -> Response {
     let slots = fields
         .iter()
         .map(|f| FieldError {
@@ -81,10 +87,8 @@ fn errors(fields: &[&str], errors: Vec<FieldError>) -> Response {
     render(&Feedback::errors_only(slots))
 }
 
-async fn upload(
-    State(state): State<AppState>,
-    mut multipart: Multipart,
-) -> Result<Response, ApiError> {
+/// The bytes of the `file` field of a multipart upload.
+pub(super) async fn file_bytes(mut multipart: Multipart) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(field) = multipart
         .next_field()
@@ -99,6 +103,11 @@ async fn upload(
                 .to_vec();
         }
     }
+    Ok(bytes)
+}
+
+async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response, ApiError> {
+    let bytes = file_bytes(multipart).await?;
     match pusher::save_upload(state.store.data_dir(), &bytes) {
         Ok((upload, columns)) => {
             let mut response = render(&MappingFragment {
@@ -123,12 +132,12 @@ async fn upload(
     }
 }
 
-fn render_string(t: &impl Template) -> String {
+pub(super) fn render_string(t: &impl Template) -> String {
     t.render().unwrap_or_default()
 }
 
 /// Append out-of-band HTML to a rendered response.
-async fn append(response: &mut Response, extra: String) {
+pub(super) async fn append(response: &mut Response, extra: String) {
     let body = std::mem::take(response.body_mut());
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -171,7 +180,9 @@ impl From<&OutcomeRow> for RowView {
     }
 }
 
-const PUSH_FIELDS: [&str; 6] = ["credential", "object", "key", "upload", "mapping", "file"];
+/// Field slots of a push form.
+pub(super) const PUSH_FIELDS: [&str; 6] =
+    ["credential", "object", "key", "upload", "mapping", "file"];
 
 async fn push(
     State(state): State<AppState>,
@@ -194,12 +205,20 @@ async fn push(
             .collect(),
         upload: get("upload"),
         dry_run: get("dry_run") == "1",
+        include_unmapped: false,
+        on_duplicate: None,
+        destination: None,
     };
-    let report = match pusher::run(&state.store, &job).await {
-        Ok(r) => r,
-        Err(ApiError::Validation(e)) => return Ok(errors(&PUSH_FIELDS, e)),
-        Err(e) => return Err(e),
-    };
+    match pusher::run(&state.store, &job).await {
+        Ok(report) => Ok(report_response(report).await),
+        Err(ApiError::Validation(e)) => Ok(errors(&PUSH_FIELDS, e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The result fragment of a push (counts, warnings, preview rows, results link), clearing the
+/// field-error slots.
+pub(super) async fn report_response(report: PushReport) -> Response {
     let counts = if report.counts.is_empty() {
         "no rows".to_string()
     } else {
@@ -237,7 +256,7 @@ async fn push(
         )),
     )
     .await;
-    Ok(response)
+    response
 }
 
 async fn results(

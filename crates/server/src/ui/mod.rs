@@ -9,6 +9,7 @@
 mod credentials;
 mod destinations;
 mod runs;
+mod saved_destinations;
 mod sources;
 
 use crate::auth::{self, Authn};
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(sources::router())
         .merge(runs::router())
         .merge(destinations::router())
+        .merge(saved_destinations::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))

@@ -43,7 +43,7 @@ impl SourceRow {
             sink: s.sink,
             schedule: s
                 .schedule
-                .map(|s| format!("every {} minutes", s.every_minutes))
+                .map(|s| s.describe())
                 .unwrap_or_else(|| "when started".into()),
         }
     }
@@ -125,16 +125,9 @@ async fn save(
         .filter(|(k, _)| k == "streams")
         .map(|(_, v)| v.clone())
         .collect();
-    let every = field(&pairs, "every_minutes");
-    let schedule = match every.trim() {
-        "" => None,
-        text => match text.parse::<u32>() {
-            Ok(n) => Some(Schedule { every_minutes: n }),
-            Err(_) => return Ok(feedback(vec![FieldError {
-                field: "schedule".into(),
-                message: format!("\"{text}\" is not a number of minutes; use a whole number such as 60, or leave it empty"),
-            }])),
-        },
+    let schedule = match schedule_of(&pairs) {
+        Ok(s) => s,
+        Err(e) => return Ok(feedback(vec![e])),
     };
     let options = SourceOptions {
         mode: field(&pairs, "mode"),
@@ -168,6 +161,32 @@ async fn save(
     Ok(with_redirect(&format!("/sources/{}", source.id)))
 }
 
+/// The schedule choice of the form: `schedule` = `none` (or absent), `every` (with
+/// `every_minutes`) or `cron` (with `cron`).
+fn schedule_of(pairs: &[(String, String)]) -> Result<Option<Schedule>, FieldError> {
+    let every = field(pairs, "every_minutes");
+    let every = every.trim();
+    let cron = field(pairs, "cron");
+    let kind = field(pairs, "schedule");
+    match kind.as_str() {
+        "every" | "" if !every.is_empty() => match every.parse::<u32>() {
+            Ok(n) => Ok(Some(Schedule::every(n))),
+            Err(_) => Err(FieldError {
+                field: "schedule".into(),
+                message: format!(
+                    "\"{every}\" is not a number of minutes; use a whole number such as 60"
+                ),
+            }),
+        },
+        "every" => Err(FieldError {
+            field: "schedule".into(),
+            message: "give the number of minutes between runs, e.g. 60".into(),
+        }),
+        "cron" => Ok(Some(Schedule::cron(&cron))),
+        _ => Ok(None),
+    }
+}
+
 fn feedback(errors: Vec<FieldError>) -> Response {
     let slots: Vec<FieldError> = FIELDS
         .iter()
@@ -175,7 +194,7 @@ fn feedback(errors: Vec<FieldError>) -> Response {
             field: f.to_string(),
             message: errors
                 .iter()
-                .filter(|e| e.field == *f)
+                .filter(|e| e.field == *f || e.field.starts_with(&format!("{f}.")))
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
                 .join("; "),

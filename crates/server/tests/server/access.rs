@@ -30,6 +30,12 @@ fn api_routes() -> Vec<(Method, &'static str)> {
         (Method::POST, "/api/v1/destinations/uploads"),
         (Method::POST, "/api/v1/destinations/push"),
         (Method::GET, "/api/v1/destinations"),
+        (Method::POST, "/api/v1/destinations"),
+        (Method::GET, "/api/v1/destinations/Leads"),
+        (Method::PATCH, "/api/v1/destinations/Leads"),
+        (Method::PUT, "/api/v1/destinations/Leads"),
+        (Method::DELETE, "/api/v1/destinations/Leads"),
+        (Method::POST, "/api/v1/destinations/Leads/runs"),
         (Method::GET, "/api/v1/no-such-route"),
     ]
 }
@@ -41,6 +47,14 @@ async fn every_api_route_needs_the_admin_token() {
         .await;
     s.store
         .add_source("crm", "Prod", &["users".to_string()])
+        .unwrap();
+    s.store
+        .add_destination(
+            "Leads",
+            "drift",
+            Some("Prod"),
+            &json!({"object": "contacts", "key": "email", "mapping": ""}),
+        )
         .unwrap();
     for (method, path) in api_routes() {
         let no_token = s
@@ -72,6 +86,10 @@ async fn every_api_route_needs_the_admin_token() {
     assert!(
         s.store.source("crm").is_ok(),
         "the data source is still there"
+    );
+    assert!(
+        s.store.destination("Leads").is_ok(),
+        "the data destination is still there"
     );
 }
 
@@ -110,7 +128,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
 }
 
 /// Log in through the form; returns the session cookie pair `name=value`.
-async fn login(s: &TestServer) -> String {
+pub(crate) async fn login(s: &TestServer) -> String {
     let response = s
         .http
         .post(s.url("/login"))

@@ -169,46 +169,52 @@ async fn bad_push_requests_answer_422_naming_the_field() {
 }
 
 #[tokio::test]
-async fn a_push_whose_key_drift_rejects_marks_the_credential_failed() {
+async fn a_push_stopped_by_a_401_marks_the_credential_failed() {
     let sandbox = sandbox().await;
     let s = TestServer::start().await;
-    s.create_credential(
-        "Wrong",
-        "tok_not_the_sandbox_token_1234",
-        &sandbox.base_url(),
-    )
-    .await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
     let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
-    let response = s
-        .post("/api/v1/destinations/push")
-        .json(
-            &json!({"credential": "Wrong", "object": "contacts", "key": "email",
-            "upload": uploaded["upload"]}),
-        )
+    // The key is revoked by the first write (after the scope check and the lookups).
+    let fault = json!({"faults": [{"route": "contacts.create", "kind": "revoke_token",
+        "status": null, "after_requests": 0, "count": 1, "probability": null, "delay_ms": null}]});
+    let set = reqwest::Client::new()
+        .post(format!("{}/__sandbox/faults", sandbox.base_url()))
+        .json(&fault)
         .send()
         .await
         .unwrap();
-    // Drift refuses the first call (the contact attributes): 422 on the credential.
-    let body = assert_problem(response, 422, "validation").await;
-    assert_eq!(body["errors"][0]["field"], "credential", "{body}");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("401"),
-        "{body}"
-    );
-    let runs: Vec<serde_json::Value> = s
-        .get("/api/v1/runs")
+    assert!(set.status().is_success(), "{}", set.status());
+    let done: serde_json::Value = s
+        .post("/api/v1/destinations/push")
+        .json(
+            &json!({"credential": "Sandbox", "object": "contacts", "key": "email",
+            "upload": uploaded["upload"]}),
+        )
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(runs[0]["status"], "failed", "{runs:?}");
+    assert!(
+        done["stopped"].as_str().unwrap_or_default().contains("401"),
+        "{done}"
+    );
+    let run: serde_json::Value = s
+        .get(&format!(
+            "/api/v1/runs/{}",
+            done["run_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "failed", "{run}");
     let credential: serde_json::Value = s
-        .get("/api/v1/credentials/Wrong")
+        .get("/api/v1/credentials/Sandbox")
         .send()
         .await
         .unwrap()
@@ -216,6 +222,12 @@ async fn a_push_whose_key_drift_rejects_marks_the_credential_failed() {
         .await
         .unwrap();
     assert_eq!(credential["status"], "failed", "{credential}");
-    assert!(credential["last_error"].is_string(), "{credential}");
+    assert!(
+        credential["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
+        "{credential}"
+    );
     sandbox.shutdown().await;
 }

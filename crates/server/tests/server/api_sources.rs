@@ -307,7 +307,7 @@ async fn the_scheduler_starts_due_sources_once() {
 }
 
 #[tokio::test]
-async fn streams_are_listed_and_destinations_are_not_served_yet() {
+async fn streams_are_listed_with_their_scopes() {
     let s = TestServer::start().await;
     let streams: Vec<serde_json::Value> = s
         .get("/api/v1/streams")
@@ -320,10 +320,147 @@ async fn streams_are_listed_and_destinations_are_not_served_yet() {
     assert!(streams
         .iter()
         .any(|x| x["name"] == "conversations" && x["scope"] == "conversation_read"));
-    let response = s.get("/api/v1/destinations").send().await.unwrap();
-    let body = assert_problem(response, 501, "not-implemented").await;
-    assert!(body["detail"]
-        .as_str()
+}
+
+#[tokio::test]
+async fn cron_schedules_are_validated_and_run_at_their_time() {
+    let (sandbox, s) = with_credential().await;
+    let create = |name: &str, schedule: serde_json::Value| {
+        s.post("/api/v1/sources")
+            .json(
+                &json!({"name": name, "credential": "Sandbox", "streams": ["users"],
+                "sink": sink(&s, &format!("{name}.db")), "schedule": schedule}),
+            )
+            .send()
+    };
+    let body = assert_problem(
+        create("bad", json!({"cron": "every hour"})).await.unwrap(),
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "schedule.cron", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("0 2 * * *") && message.contains("UTC"),
+        "{message}"
+    );
+    let body = assert_problem(
+        create("bad", json!({"cron": "0 24 * * *"})).await.unwrap(),
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "schedule.cron", "{body}");
+    let body = assert_problem(
+        create("bad", json!({"cron": "0 * * * *", "every_minutes": 5}))
+            .await
+            .unwrap(),
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "schedule", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("not both"));
+    assert_problem(create("bad", json!({})).await.unwrap(), 422, "validation").await;
+    assert!(s.store.list_sources().unwrap().is_empty());
+
+    let response = create("hourly", json!({"cron": "0 * * * *"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let source: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(source["schedule"], json!({"cron": "0 * * * *"}));
+    let created = source["created_at"].as_i64().unwrap();
+    let top_of_next_hour = (created / 3_600_000 + 1) * 3_600_000;
+    assert!(
+        server::schedule::run_due(&s.state, top_of_next_hour - 1).is_empty(),
+        "not due before the first cron time after its creation"
+    );
+    let started = server::schedule::run_due(&s.state, top_of_next_hour + 5 * 3_600_000);
+    assert_eq!(
+        started.len(),
+        1,
+        "one run after five missed hours, not five"
+    );
+    let run = crate::common::wait_run(&s, &started[0]).await;
+    assert_eq!(run["flow"], "hourly");
+
+    let patched: serde_json::Value = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/hourly")
+        .json(&json!({"schedule": {"cron": "30 2 * * MON-FRI"}}))
+        .send()
+        .await
         .unwrap()
-        .contains("driftbridge push"));
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["schedule"], json!({"cron": "30 2 * * MON-FRI"}));
+    let response = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/hourly")
+        .json(&json!({"schedule": {"cron": "99 * * * *"}}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "schedule.cron");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_source_form_saves_a_cron_schedule_and_explains_a_bad_one() {
+    let (sandbox, s) = with_credential().await;
+    let cookie = crate::access::login(&s).await;
+    let post = |schedule: &'static str, every: &'static str, cron: &'static str| {
+        let sink = sink(&s, "form.db");
+        s.http
+            .post(s.url("/ui/sources"))
+            .header("cookie", cookie.clone())
+            .header("origin", s.base.clone())
+            .header("hx-request", "true")
+            .form(&[
+                ("name", "nightly"),
+                ("credential", "Sandbox"),
+                ("streams", "users"),
+                ("mode", "full"),
+                ("sink", sink.as_str()),
+                ("schedule", schedule),
+                ("every_minutes", every),
+                ("cron", cron),
+            ])
+            .send()
+    };
+    let response = post("cron", "", "0 2 * *").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("hx-redirect").is_none());
+    let html = response.text().await.unwrap();
+    let slot = html
+        .split("id=\"err-schedule\"")
+        .nth(1)
+        .expect("the schedule slot is set");
+    assert!(
+        slot.contains("4 fields") && slot.contains("0 2 * * *"),
+        "{html}"
+    );
+    assert!(s.store.list_sources().unwrap().is_empty());
+
+    let response = post("cron", "60", "0 2 * * *").await.unwrap();
+    assert!(response.headers().get("hx-redirect").is_some(), "saved");
+    assert_eq!(
+        s.store.source("nightly").unwrap().config["schedule"],
+        json!({"cron": "0 2 * * *"}),
+        "the chosen kind wins over the other field"
+    );
+    let page = s
+        .http
+        .get(s.url("/sources"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("cron 0 2 * * * (UTC)"), "{page}");
+    sandbox.shutdown().await;
 }

@@ -310,6 +310,76 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     assert_eq!(text.lines().count(), 3, "header + 2 rows: {text}");
     assert!(text.contains("grace@example.test") && text.contains("created"));
     assert!(text.contains("rejected"));
+
+    // Save the settings as a destination: it is listed without a reload.
+    b.css("#d-save-name")
+        .await
+        .send_keys("Grace list")
+        .await
+        .unwrap();
+    b.css("#save-destination").await.click().await.unwrap();
+    b.wait_text("#save-result", "Saved as data destination")
+        .await;
+    let listed = b.wait_text("#saved-list", "Grace list").await;
+    assert!(
+        listed.contains("contacts") && listed.contains("email") && listed.contains("Sandbox"),
+        "{listed}"
+    );
+    assert_eq!(
+        s.store.destination("Grace list").unwrap().config["mapping"],
+        "email=email,full name=name",
+        "the mapping as entered, in the CLI's --map syntax"
+    );
+    b.scroll_to("#saved-list").await;
+    b.screenshot("20-destination-saved").await;
+
+    // Run the saved destination on a new file: upload, dry run preview.
+    b.xpath("//a[@aria-label='Run Grace list']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let file = b.css("#r-file").await;
+    let csv2 = s.store.data_dir().join("more.csv");
+    std::fs::write(
+        &csv2,
+        "email,full name\nkatherine@example.test,Katherine Johnson\n",
+    )
+    .unwrap();
+    file.send_keys(csv2.to_str().unwrap()).await.unwrap();
+    b.xpath("//button[normalize-space()='Upload']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#dry-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Dry run preview").await;
+    let counts = b.css("#push-counts").await.text().await.unwrap();
+    assert!(counts.contains("1 would be created"), "{counts}");
+    b.screenshot("21-saved-destination-dry-run").await;
+    b.css("#push-run").await.click().await.unwrap();
+    b.wait_text("#push-summary", "Run finished").await;
+    assert_eq!(
+        crate::common::sandbox_counts(&sandbox).await["contacts"]
+            .as_u64()
+            .unwrap(),
+        before + 2
+    );
+
+    // Delete it from the list.
+    b.xpath("//nav//a[normalize-space()='Data destinations']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.xpath("//button[@aria-label='Delete Grace list']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.accept_confirm("Grace list").await;
+    b.wait_gone("#saved-list tbody tr").await;
+    assert!(s.store.destination("Grace list").is_err());
     b.close().await;
     sandbox.shutdown().await;
 }

@@ -1,0 +1,159 @@
+//! CLI tests: a data destination saved from the REST API runs with `push --destination NAME`,
+//! and one saved with `push --save NAME` is listed and run by the API (the same saved shape).
+
+use crate::push::{attr, outcomes, Cli, Sandbox, TOKEN};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+/// `driftbridge serve`'s app, in process, over the CLI's data dir.
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Api {
+    fn start(sandbox: &Sandbox, cli: &Cli) -> Api {
+        let token = server::auth::regenerate_admin_token(&cli.data_dir()).unwrap();
+        let store = store::Store::open(&cli.data_dir()).unwrap();
+        let state = server::AppState::new(store);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let base = sandbox.runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(server::serve(listener, state, async {
+                let _ = stopped.await;
+            }));
+            base
+        });
+        Api {
+            base,
+            token: token.expose_secret().to_string(),
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    /// Send a request and return (status, JSON body); the sandbox token never appears.
+    fn call(
+        &self,
+        sandbox: &Sandbox,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        csv: Option<&str>,
+    ) -> (u16, Value) {
+        sandbox.runtime.block_on(async {
+            let mut req = self
+                .http
+                .request(method, format!("{}{path}", self.base))
+                .bearer_auth(&self.token);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            if let Some(csv) = csv {
+                req = req.header("content-type", "text/csv").body(csv.to_string());
+            }
+            let response = req.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            assert!(!text.contains(TOKEN), "the key leaked: {text}");
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[test]
+fn a_destination_saved_from_the_api_runs_with_push_destination() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let api = Api::start(&sandbox, &cli);
+    let (status, saved) = api.call(
+        &sandbox,
+        reqwest::Method::POST,
+        "/api/v1/destinations",
+        Some(
+            json!({"name": "api-leads", "credential": "sb", "object": "contacts",
+            "mapping": {"mail": "email", "tier": "plan"}}),
+        ),
+        None,
+    );
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(saved["key"], "email", "the object's default key is saved");
+    let from = cli.write("c.csv", "mail,tier\napi@example.com,gold\n");
+    let results = cli.path("r.csv").display().to_string();
+    let run = cli.run(&[
+        "push",
+        "--destination",
+        "api-leads",
+        "--from",
+        &from,
+        "--results",
+        &results,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(outcomes(&cli.results("r.csv")), vec![(1, "created")]);
+    let c = &sandbox.by_email("api@example.com")[0];
+    assert_eq!(
+        attr(c, "plan"),
+        Some(&json!("gold")),
+        "the saved mapping was applied"
+    );
+}
+
+#[test]
+fn a_destination_saved_with_push_save_is_listed_and_run_by_the_api() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("c.csv", "mail,tier\ncli@example.com,gold\n");
+    let run = cli.push(
+        "contacts",
+        &from,
+        "s1.csv",
+        &["--map", "mail=email,tier=plan", "--save", "cli-leads"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let api = Api::start(&sandbox, &cli);
+    let (status, list) = api.call(
+        &sandbox,
+        reqwest::Method::GET,
+        "/api/v1/destinations",
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    let saved = &list.as_array().unwrap()[0];
+    assert_eq!(saved["name"], "cli-leads");
+    assert_eq!(saved["credential"], "sb");
+    assert_eq!(saved["object"], "contacts");
+    assert_eq!(saved["key"], "email");
+    assert_eq!(saved["mapping"], json!({"mail": "email", "tier": "plan"}));
+    let (status, upload) = api.call(
+        &sandbox,
+        reqwest::Method::POST,
+        "/api/v1/destinations/uploads",
+        None,
+        Some("mail,tier\ncli@example.com,platinum\n"),
+    );
+    assert_eq!(status, 201, "{upload}");
+    let (status, report) = api.call(
+        &sandbox,
+        reqwest::Method::POST,
+        "/api/v1/destinations/cli-leads/runs",
+        Some(json!({"upload": upload["upload"]})),
+        None,
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["counts"], json!({"updated": 1}), "{report}");
+    let c = &sandbox.by_email("cli@example.com")[0];
+    assert_eq!(attr(c, "plan"), Some(&json!("platinum")));
+}
