@@ -15,6 +15,7 @@ use crate::common::{exit, fail, Ctx};
 use anyhow::Context as _;
 use drift_client::Client;
 use serde_json::json;
+use server::push_job;
 use source_drift::writer::{
     self, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError, PushOptions,
     ResultsWriter, StopKind, Summary,
@@ -23,7 +24,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use store::{NewRun, Store};
+use store::Store;
 
 /// Arguments of `driftbridge push`.
 #[derive(Debug, clap::Args)]
@@ -110,13 +111,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut results = ResultsWriter::create(&results_path)
         .with_context(|| format!("cannot create the results file {}", results_path.display()))?;
     let run_id = store
-        .insert_run(&NewRun {
-            credential: credential.name.clone(),
-            destination: format!("drift:{}", opts.object.as_str()),
-            mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
-            streams: vec![opts.object.as_str().into()],
-            flow: settings.destination.clone(),
-        })
+        .insert_run(&push_job::new_run(
+            &credential.name,
+            &opts,
+            settings.destination.clone(),
+        ))
         .map_err(store_error)?;
     let saved_as = args.save.as_ref().map(|name| (name.clone(), opts.clone()));
     let ledger: Arc<dyn writer::Ledger> = Arc::new(ledger::StoreLedger::new(
@@ -143,10 +142,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let summary = match outcome {
         Ok(s) => s,
         Err(e) => {
-            let _ = store.finish_run(&run_id, "failed", &json!({}), Some(&e.to_string()));
+            let _ = push_job::fail(&store, &run_id, &credential.name, &e);
             // Nothing was processed: do not leave a header-only results file behind.
             let _ = std::fs::remove_file(&results_path);
-            return Err(setup_error(&store, &credential.name, e));
+            return Err(setup_error(&credential.name, e));
         }
     };
     if let Some((name, opts)) = saved_as {
@@ -285,20 +284,16 @@ fn default_results(object: Object) -> PathBuf {
     PathBuf::from(format!("driftbridge-push-{}-{stamp}.csv", object.as_str()))
 }
 
-/// Errors before the first row: mapping/input problems exit 2, a rejected credential 3.
-fn setup_error(store: &Store, credential: &str, e: PushError) -> anyhow::Error {
+/// Errors before the first row: mapping/input problems exit 2, a rejected credential 3
+/// (a 401 has marked it failed: [`push_job::fail`]).
+fn setup_error(credential: &str, e: PushError) -> anyhow::Error {
     match e {
         PushError::Mapping(m) => usage(m.to_string()),
         PushError::Input(i) => usage(i.to_string()),
-        PushError::Drift(d) if d.is_auth() => {
-            if matches!(d, drift_client::Error::Unauthorized { .. }) {
-                let _ = store.mark_credential_failed(credential, &d.to_string());
-            }
-            fail(
-                exit::CREDENTIAL_REJECTED,
-                format!("credential {credential}: {d}"),
-            )
-        }
+        PushError::Drift(d) if d.is_auth() => fail(
+            exit::CREDENTIAL_REJECTED,
+            format!("credential {credential}: {d}"),
+        ),
         PushError::Drift(d @ drift_client::Error::RateLimited { .. }) => {
             fail(exit::RATE_LIMITED, d.to_string())
         }
@@ -377,13 +372,13 @@ fn finish(
     results: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let rejected = s.count(OutcomeKind::Rejected);
-    let status = match (&s.stopped, rejected) {
-        (Some(_), _) => "failed",
-        (None, 0) => "succeeded",
-        (None, _) => "partial",
-    };
-    let error = s.stopped.as_ref().map(|x| x.message.as_str());
-    let _ = store.finish_run(run_id, status, &summary_json(s, results, run_id), error);
+    let _ = push_job::finish(
+        store,
+        run_id,
+        credential,
+        s,
+        &summary_json(s, results, run_id),
+    );
     print_summary(ctx, s, results, run_id);
     if let Some(stop) = &s.stopped {
         let processed = format!(
@@ -393,11 +388,7 @@ fn finish(
             results.display()
         );
         let code = match stop.kind {
-            StopKind::Unauthorized => {
-                let _ = store.mark_credential_failed(credential, &stop.message);
-                exit::CREDENTIAL_REJECTED
-            }
-            StopKind::Forbidden => exit::CREDENTIAL_REJECTED,
+            StopKind::Unauthorized | StopKind::Forbidden => exit::CREDENTIAL_REJECTED,
             StopKind::RateLimited => exit::RATE_LIMITED,
             StopKind::Input => exit::FAILURE,
         };

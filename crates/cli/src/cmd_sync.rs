@@ -1,21 +1,21 @@
 //! `driftbridge sync`: read Drift streams into a destination (DESIGN.md §6).
 //!
-//! Glue only: the credential comes from the store, the client from `drift-client`, the
-//! streams from `source-drift`, the sink from `destinations`, the run from `sync-core`.
-//! The run record (with the summary printed here) goes to the store.
+//! Glue only: the run itself (credential -> client -> streams -> destination -> run record
+//! -> engine -> summary) is [`server::job`], shared with `serve`'s background runs. This
+//! file parses the arguments, draws the progress bars, cancels on Ctrl-C, prints the
+//! summary and maps it to the exit codes.
 
 use crate::common::{exit, fail, Ctx};
 use destinations::DestinationSpec;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use source_drift::{DriftSource, DriftSourceConfig};
+use server::job::{StartError, SyncRun};
+use source_drift::DriftSourceConfig;
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use store::{NewRun, Store};
+use store::Store;
 use sync_core::{
-    run_sync, Cancel, ErrorKind, ProgressEvent, ProgressFn, RunError, RunOptions, RunStatus,
-    StreamState, StreamSummary, SyncMode,
+    Cancel, ErrorKind, ProgressEvent, ProgressFn, RunStatus, StreamState, StreamSummary, SyncMode,
 };
 
 /// Default destination when `--destination` is not given: a file in the current directory.
@@ -58,69 +58,7 @@ fn parse_mode(s: &str) -> Result<SyncMode, String> {
     s.parse()
 }
 
-/// What to run (shared with `demo`).
-#[derive(Debug, Clone)]
-pub struct SyncJob {
-    /// Credential name.
-    pub credential: String,
-    /// Stream names or `all`.
-    pub streams: Vec<String>,
-    /// Destination.
-    pub destination: DestinationSpec,
-    /// Mode.
-    pub mode: SyncMode,
-    /// Flow name, if any.
-    pub flow: Option<String>,
-    /// Budget override.
-    pub rate_limit_per_min: Option<u32>,
-    /// Options of the Drift source (overlap, concurrency, extra contacts).
-    pub source: DriftSourceConfig,
-}
-
-/// Request counters of the whole run (the credential's budget), as the client counted them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Totals {
-    /// HTTP requests sent, retries included.
-    pub requests: u64,
-    /// Responses with status 429.
-    pub rate_limited: u64,
-    /// Retried attempts.
-    pub retries: u64,
-    /// Times a request waited for the budget, a `Retry-After` or a backoff.
-    pub waits: u64,
-    /// Total waiting time, milliseconds.
-    pub wait_ms: u64,
-}
-
-/// The summary printed at the end and stored on the run record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    /// Run id.
-    pub run_id: String,
-    /// `succeeded`, `partial`, `failed` or `cancelled`.
-    pub status: RunStatus,
-    /// Credential name.
-    pub credential: String,
-    /// Destination (no secrets).
-    pub destination: String,
-    /// `full` or `incremental`.
-    pub mode: String,
-    /// Per stream: records read/written, requests attributed to it, duration.
-    pub streams: Vec<StreamSummary>,
-    /// Requests, 429s, retries and waits of the whole run.
-    pub totals: Totals,
-    /// Why the run failed.
-    pub error: Option<RunError>,
-    /// Wall time, milliseconds.
-    pub duration_ms: u64,
-}
-
-fn mode_name(mode: SyncMode) -> &'static str {
-    match mode {
-        SyncMode::FullRefresh => "full",
-        SyncMode::Incremental => "incremental",
-    }
-}
+pub use server::job::{Summary, SyncJob};
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -161,97 +99,37 @@ fn store_err(e: store::StoreError) -> anyhow::Error {
     fail(code, e.to_string())
 }
 
-/// Run `job`: record the run, sync, store the summary; a 401 marks the credential failed.
+/// Run `job` (the same run as `serve`'s, [`server::job`]) with progress bars and Ctrl-C:
+/// record the run, sync, store the summary; a 401 marks the credential failed.
 /// Errors only for what prevents the run from starting (unknown credential or stream, bad
-/// base URL, unopenable destination); a run that fails later returns its summary.
+/// base URL, unopenable destination: exit 2, or 1 for the destination) or from recording
+/// its end; a run that fails later returns its summary.
 pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<Summary> {
-    let credential = store.credential(&job.credential).map_err(store_err)?;
-    let catalog = source_drift::catalog();
-    let streams = catalog
-        .select(&job.streams, job.mode)
-        .map_err(|e| fail(exit::USAGE, format!("--streams: {e}")))?;
-    if streams.is_empty() {
-        return Err(fail(exit::USAGE, "--streams: no stream selected"));
-    }
-    let key = store
-        .credential_api_key(&credential.name)
-        .map_err(store_err)?;
-    let rate = job
-        .rate_limit_per_min
-        .unwrap_or(credential.rate_limit_per_min);
-    let client = drift_client::Client::builder(&credential.base_url, key)
-        .rate_limit_per_min(rate)
-        .build()
-        .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
-    let mut destination =
-        destinations::open(&job.destination).map_err(|e| fail(exit::FAILURE, e.to_string()))?;
-    let names: Vec<String> = streams.iter().map(|s| s.stream.name.clone()).collect();
-    let run_id = store
-        .insert_run(&NewRun {
-            credential: credential.name.clone(),
-            destination: job.destination.describe(),
-            mode: mode_name(job.mode).into(),
-            streams: names,
-            flow: job.flow.clone(),
-        })
-        .map_err(store_err)?;
-    let source = Arc::new(DriftSource::new(client.clone(), job.source.clone()));
+    // The CLI is one user's tool: any address, loopback sandbox included.
+    let any = server::addresses::AddressPolicy::AllowPrivate;
+    let run = SyncRun::prepare(store, job, any).map_err(start_error)?;
     let cancel = Cancel::new();
     let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
-    let bars = Bars::new(ctx, rate);
-    let options = RunOptions::new(run_id.clone(), format!("drift:{}", credential.id));
-    let report = run_sync(
-        source,
-        destination.as_mut(),
-        streams,
-        options,
-        cancel,
-        Some(bars.callback()),
-    )
-    .await;
+    let bars = Bars::new(ctx, run.rate_limit_per_min());
+    let (summary, recorded) = run.run(store, cancel, Some(bars.callback())).await;
     ctrl_c.abort();
     bars.clear();
-    let m = client.metrics();
-    let summary = Summary {
-        run_id: run_id.clone(),
-        status: report.status,
-        credential: credential.name.clone(),
-        destination: job.destination.describe(),
-        mode: mode_name(job.mode).into(),
-        streams: report.streams,
-        totals: Totals {
-            requests: m.requests,
-            rate_limited: m.rate_limited,
-            retries: m.retries,
-            waits: m.waits,
-            wait_ms: u64::try_from(m.wait_time.as_millis()).unwrap_or(u64::MAX),
-        },
-        error: report.error,
-        duration_ms: report.duration_ms,
-    };
-    record_outcome(store, &summary)?;
+    recorded.map_err(store_err)?;
     Ok(summary)
 }
 
-fn record_outcome(store: &Store, summary: &Summary) -> anyhow::Result<()> {
-    let error = summary.error.as_ref().map(|e| e.to_string());
-    let value = serde_json::to_value(summary)?;
-    store
-        .finish_run(
-            &summary.run_id,
-            summary.status.as_str(),
-            &value,
-            error.as_deref(),
-        )
-        .map_err(store_err)?;
-    if let Some(e) = &summary.error {
-        if e.kind == ErrorKind::Unauthorized {
-            store
-                .mark_credential_failed(&summary.credential, &e.message)
-                .map_err(store_err)?;
-        }
+/// A run that cannot start, as the CLI says it (DESIGN.md §6 exit codes).
+fn start_error(e: StartError) -> anyhow::Error {
+    match e {
+        StartError::Store(e) => store_err(e),
+        StartError::Invalid {
+            field: "streams",
+            message,
+        } => fail(exit::USAGE, format!("--streams: {message}")),
+        // The message names the credential already.
+        StartError::Invalid { message, .. } => fail(exit::USAGE, message),
+        StartError::Destination(message) => fail(exit::FAILURE, message),
     }
-    Ok(())
 }
 
 fn spawn_ctrl_c(cancel: Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {

@@ -41,15 +41,6 @@ impl Format for Csv {
     fn kind(&self) -> &'static str {
         "csv"
     }
-    fn ext(&self) -> &'static str {
-        "csv"
-    }
-    fn appendable(&self) -> bool {
-        true
-    }
-    fn twin_suffix(&self) -> &'static str {
-        "_iso"
-    }
     fn write(
         &self,
         file: &mut File,

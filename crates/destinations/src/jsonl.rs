@@ -20,15 +20,6 @@ impl Format for Jsonl {
     fn kind(&self) -> &'static str {
         "jsonl"
     }
-    fn ext(&self) -> &'static str {
-        "jsonl"
-    }
-    fn appendable(&self) -> bool {
-        true
-    }
-    fn twin_suffix(&self) -> &'static str {
-        "_iso"
-    }
     fn write(
         &self,
         file: &mut File,

@@ -128,9 +128,6 @@ impl Format for Parquet {
     fn kind(&self) -> &'static str {
         "parquet"
     }
-    fn ext(&self) -> &'static str {
-        "parquet"
-    }
     fn appendable(&self) -> bool {
         false
     }

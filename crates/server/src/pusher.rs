@@ -9,12 +9,13 @@
 use crate::addresses::AddressPolicy;
 use crate::check::{self, FailureKind};
 use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::push_job;
 use serde::Serialize;
 use source_drift::writer::{
     self, InputSpec, Key, Mapping, Object, OnDuplicate, PushOptions, ResultsWriter,
 };
 use std::path::{Path, PathBuf};
-use store::{Credential, NewRun, Store};
+use store::{Credential, Store};
 use utoipa::ToSchema;
 
 /// Rows of a run shown in a preview (the results file has them all).
@@ -248,13 +249,11 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
     let input = InputSpec::Csv(input_path)
         .open()
         .map_err(|e| ApiError::field("file", e.to_string()))?;
-    let run_id = store.insert_run(&NewRun {
-        credential: credential.name.clone(),
-        destination: format!("drift:{}", opts.object.as_str()),
-        mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
-        streams: vec![opts.object.as_str().into()],
-        flow: job.destination.clone(),
-    })?;
+    let run_id = store.insert_run(&push_job::new_run(
+        &credential.name,
+        &opts,
+        job.destination.clone(),
+    ))?;
     let path = results_path(store.data_dir(), &run_id)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -282,13 +281,14 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
     let summary = match outcome {
         Ok(s) => s,
         Err(e) => {
-            let _ = store.finish_run(
-                &run_id,
-                "failed",
-                &serde_json::json!({}),
-                Some(&e.to_string()),
-            );
-            return Err(ApiError::field("file", e.to_string()));
+            if let Err(err) = push_job::fail(store, &run_id, &credential.name, &e) {
+                tracing::error!(run = %run_id, error = %err, "cannot record the end of the run");
+            }
+            let field = match &e {
+                writer::PushError::Drift(d) if d.is_auth() => "credential",
+                _ => "file",
+            };
+            return Err(ApiError::field(field, e.to_string()));
         }
     };
     let report = PushReport {
@@ -307,16 +307,8 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         results_url: format!("/api/v1/runs/{run_id}/results"),
         warnings,
     };
-    let status = match (
-        summary.stopped.is_some(),
-        summary.count(writer::OutcomeKind::Rejected) > 0,
-    ) {
-        (true, _) => "failed",
-        (false, true) => "partial",
-        _ => "succeeded",
-    };
     let value = serde_json::to_value(&report).unwrap_or_default();
-    store.finish_run(&run_id, status, &value, report.stopped.as_deref())?;
+    push_job::finish(store, &run_id, &credential.name, &summary, &value)?;
     Ok(report)
 }
 

@@ -143,12 +143,19 @@ pub(crate) struct FileTable {
 pub(crate) trait Format: Send + Sync + 'static {
     /// `jsonl`, `csv`, `parquet` (the `--destination` prefix).
     fn kind(&self) -> &'static str;
-    /// File extension without the dot.
-    fn ext(&self) -> &'static str;
+    /// File extension without the dot (default: the kind).
+    fn ext(&self) -> &'static str {
+        self.kind()
+    }
     /// Whether a run appends to one file per stream (else: one file per checkpoint).
-    fn appendable(&self) -> bool;
-    /// Suffix of timestamp twin columns (`_iso` for text formats).
-    fn twin_suffix(&self) -> &'static str;
+    /// Default: yes (text formats).
+    fn appendable(&self) -> bool {
+        true
+    }
+    /// Suffix of timestamp twin columns (default `_iso`, RFC 3339 text).
+    fn twin_suffix(&self) -> &'static str {
+        "_iso"
+    }
     /// Write `records` at the end of `file`; `fresh` when the file is new (write a header).
     fn write(
         &self,

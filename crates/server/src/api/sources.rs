@@ -489,6 +489,8 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
             .parse()
             .map_err(|e: String| ApiError::field("mode", e))?,
         flow: Some(source.name.clone()),
+        rate_limit_per_min: None,
+        source: Default::default(),
     };
     state
         .runner

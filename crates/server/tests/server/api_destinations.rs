@@ -167,3 +167,67 @@ async fn bad_push_requests_answer_422_naming_the_field() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_push_stopped_by_a_401_marks_the_credential_failed() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
+    // The key is revoked by the first write (after the scope check and the lookups).
+    let fault = json!({"faults": [{"route": "contacts.create", "kind": "revoke_token",
+        "status": null, "after_requests": 0, "count": 1, "probability": null, "delay_ms": null}]});
+    let set = reqwest::Client::new()
+        .post(format!("{}/__sandbox/faults", sandbox.base_url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.status());
+    let done: serde_json::Value = s
+        .post("/api/v1/destinations/push")
+        .json(
+            &json!({"credential": "Sandbox", "object": "contacts", "key": "email",
+            "upload": uploaded["upload"]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        done["stopped"].as_str().unwrap_or_default().contains("401"),
+        "{done}"
+    );
+    let run: serde_json::Value = s
+        .get(&format!(
+            "/api/v1/runs/{}",
+            done["run_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "failed", "{run}");
+    let credential: serde_json::Value = s
+        .get("/api/v1/credentials/Sandbox")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credential["status"], "failed", "{credential}");
+    assert!(
+        credential["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
+        "{credential}"
+    );
+    sandbox.shutdown().await;
+}

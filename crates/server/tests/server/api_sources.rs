@@ -61,6 +61,14 @@ async fn create_run_and_watch_the_counts_reach_the_sandbox_totals() {
             "{stream}: {summary}"
         );
     }
+    // The run page's "expected" of a finished full run is what was read (Drift's stats
+    // leave bulk_sent conversations out of their counts).
+    let conversations = &run["summary"]["streams"][0];
+    assert_eq!(conversations["stream"], "conversations");
+    assert_eq!(
+        conversations["expected"], counts["conversations"],
+        "{conversations}"
+    );
     assert!(run["summary"]["totals"]["requests"].as_u64().unwrap() > 0);
 
     let runs: Vec<serde_json::Value> = s

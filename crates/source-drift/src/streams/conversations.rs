@@ -146,6 +146,10 @@ struct Runner<'a> {
     /// two pages in flight is read once.
     claimed: HashSet<i64>,
     last_checkpoint: Instant,
+    /// Whether an estimate of the conversations was announced (`Message::Expected`).
+    announced: bool,
+    /// Conversation records emitted by this run.
+    emitted: u64,
 }
 
 impl<'a> Runner<'a> {
@@ -169,6 +173,8 @@ impl<'a> Runner<'a> {
             contacts_known,
             claimed: HashSet::new(),
             last_checkpoint: Instant::now(),
+            announced: false,
+            emitted: 0,
         }
     }
 
@@ -268,6 +274,7 @@ impl<'a> Runner<'a> {
             return Err(e);
         }
         self.extra_contacts().await?;
+        self.settle_total().await?;
         self.finish_pass().await
     }
 
@@ -305,7 +312,11 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    async fn announce_total(&self) -> Result<(), Fail> {
+    /// Announce the number of conversations from `GET /conversations/stats`, an estimate
+    /// for progress: Drift counts conversations there by status (OPEN, CLOSED, PENDING), so
+    /// the ones a list returns with another status (`bulk_sent`: a playbook message with no
+    /// reply) are missing from it. [`Runner::settle_total`] replaces it with the count read.
+    async fn announce_total(&mut self) -> Result<(), Fail> {
         let stats = self.ctx.client.conversation_stats().await;
         self.metric(CONVERSATIONS).await?;
         let Ok(stats) = stats else {
@@ -322,6 +333,20 @@ impl<'a> Runner<'a> {
             records: u64::try_from(total).unwrap_or(0),
         };
         self.ctx.out.send(msg).await?;
+        self.announced = true;
+        Ok(())
+    }
+
+    /// A pass that read every conversation knows the true total: the records read. Sent
+    /// when an estimate was announced, so a finished run does not keep the estimate.
+    async fn settle_total(&self) -> Result<(), Fail> {
+        if self.announced {
+            let msg = Message::Expected {
+                stream: CONVERSATIONS.into(),
+                records: self.emitted,
+            };
+            self.ctx.out.send(msg).await?;
+        }
         Ok(())
     }
 
@@ -383,6 +408,7 @@ impl<'a> Runner<'a> {
         let out = &self.ctx.out;
         if self.family.conversations {
             out.record(CONVERSATIONS, f.work.record).await?;
+            self.emitted += 1;
         }
         if let Some(messages) = f.messages {
             self.metric(MESSAGES).await?;

@@ -125,6 +125,40 @@ async fn a_selection_of_children_reads_conversations_without_writing_them() {
     sandbox.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_full_run_ends_with_the_conversations_expected_equal_to_those_read() {
+    let sandbox = drift_sandbox::start(sandbox_config()).await.unwrap();
+    // The estimate comes from /conversations/stats, which counts OPEN, CLOSED and PENDING
+    // only: the seed's bulk_sent conversations are listed but not counted there.
+    let client =
+        drift_client::Client::builder(&sandbox.base_url(), SecretString::from(sandbox.token()))
+            .build()
+            .unwrap();
+    let stats = client.conversation_stats().await.unwrap();
+    let counted: i64 = ["OPEN", "CLOSED", "PENDING"]
+        .iter()
+        .filter_map(|s| stats.count(s))
+        .sum();
+    assert!(
+        counted < 30,
+        "the seed must hold bulk_sent conversations: {counted}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = sync(
+        &sandbox.base_url(),
+        &sandbox.token(),
+        &dir.path().join("d.db"),
+        &["conversations", "messages"],
+        SyncMode::FullRefresh,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let conversations = report.stream("conversations").unwrap();
+    assert_eq!(conversations.records_read, 30);
+    assert_eq!(conversations.expected, Some(30), "{conversations:?}");
+    sandbox.shutdown().await;
+}
+
 /// Table names of the database, sorted.
 fn tables(db: &Path) -> Vec<String> {
     let c = rusqlite::Connection::open(db).unwrap();
