@@ -372,13 +372,7 @@ fn finish(
     results: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let rejected = s.count(OutcomeKind::Rejected);
-    let _ = push_job::finish(
-        store,
-        run_id,
-        credential,
-        s,
-        &summary_json(s, results, run_id),
-    );
+    let _ = push_job::finish(store, run_id, credential, s);
     print_summary(ctx, s, results, run_id);
     if let Some(stop) = &s.stopped {
         let processed = format!(

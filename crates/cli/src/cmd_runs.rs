@@ -2,6 +2,7 @@
 
 use crate::cmd_sync::{open_store, render_summary, Summary};
 use crate::common::{exit, fail, Ctx};
+use server::push_job::PushRunSummary;
 use std::process::ExitCode;
 use store::RunRecord;
 
@@ -66,13 +67,24 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+fn is_push(run: &RunRecord) -> bool {
+    run.mode.starts_with("push")
+}
+
+/// Records written: per stream for a sync, rows created or updated in Drift for a push.
 fn written(run: &RunRecord) -> u64 {
+    if is_push(run) {
+        return PushRunSummary::from_run(&run.summary).written();
+    }
     serde_json::from_value::<Summary>(run.summary.clone())
         .map(|s| s.streams.iter().map(|st| st.records_written).sum())
         .unwrap_or(0)
 }
 
 fn requests(run: &RunRecord) -> u64 {
+    if is_push(run) {
+        return PushRunSummary::from_run(&run.summary).requests;
+    }
     run.summary["totals"]["requests"].as_u64().unwrap_or(0)
 }
 
@@ -115,12 +127,19 @@ fn render_run(run: &RunRecord) -> String {
     if let Some(flow) = &run.flow {
         out.push_str(&format!("  flow: {flow}\n"));
     }
-    match serde_json::from_value::<Summary>(run.summary.clone()) {
-        Ok(summary) => out.push_str(&render_summary(&summary)),
-        Err(_) if run.status == "running" => {
-            out.push_str("  (still running, or stopped without a summary)\n")
+    if is_push(run) {
+        if run.status != "running" {
+            let line = PushRunSummary::from_run(&run.summary).line();
+            out.push_str(&format!("  {line}\n"));
         }
-        Err(_) => {}
+    } else {
+        match serde_json::from_value::<Summary>(run.summary.clone()) {
+            Ok(summary) => out.push_str(&render_summary(&summary)),
+            Err(_) if run.status == "running" => {
+                out.push_str("  (still running, or stopped without a summary)\n")
+            }
+            Err(_) => {}
+        }
     }
     if let Some(e) = &run.error {
         out.push_str(&format!("  error: {e}\n"));

@@ -1,12 +1,15 @@
 //! The run record of a push (records -> Drift), the same for `driftbridge push` and the
-//! server's data destinations: how the run is recorded, which status it ends with, and a
-//! 401 marking the credential failed. Each caller keeps its own input, results file,
-//! progress and summary shape (the CLI's `--json` summary, the server's [`crate::pusher`]
-//! report); the summary given is stored as it is.
+//! server's data destinations: how the run is recorded, which status it ends with, the
+//! summary stored with it ([`PushRunSummary`]) and a 401 marking the credential failed. Each
+//! caller keeps its own input, results file, progress and reply (the CLI's `--json`
+//! summary, the server's [`crate::pusher::PushReport`]).
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use source_drift::writer::{OutcomeKind, PushError, PushOptions, StopKind, Summary};
+use std::collections::BTreeMap;
 use store::{NewRun, Store, StoreError};
+use utoipa::ToSchema;
 
 /// The run record of a push of `opts.object` with `credential` (mode `push` or
 /// `push-dry-run`, destination `drift:<object>`).
@@ -20,6 +23,111 @@ pub fn new_run(credential: &str, opts: &PushOptions, flow: Option<String>) -> Ne
     }
 }
 
+/// The summary stored with a finished push run, whichever interface ran it; `runs show`,
+/// `runs list`, the runs pages and `GET /api/v1/runs/{id}` read this shape.
+///
+/// Shape: `{"object": "contacts", "dry_run": false, "rows": 30, "counts": {"created": 10,
+/// "updated": 18, "unchanged": 0, "skipped": 0, "rejected": 2}, "filtered_out": 0,
+/// "requests": 61, "rate_limited": 0, "duration_ms": 2150, "ignored_columns": [],
+/// "stopped": null}`. Every field defaults when absent, so summaries stored by earlier
+/// versions still read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct PushRunSummary {
+    /// `contacts`, `accounts`, `timeline` or `conversations`.
+    pub object: String,
+    /// Nothing was written (lookups only).
+    pub dry_run: bool,
+    /// Input rows with an outcome.
+    pub rows: u64,
+    /// Rows per outcome: `created`, `updated`, `unchanged`, `skipped`, `rejected` (each
+    /// present, zero included).
+    pub counts: BTreeMap<String, u64>,
+    /// Rows of a results file left out by `--only`.
+    pub filtered_out: u64,
+    /// Drift requests made (lookups and writes, retries included).
+    pub requests: u64,
+    /// Requests answered 429 and retried.
+    pub rate_limited: u64,
+    /// Wall time, milliseconds.
+    pub duration_ms: u64,
+    /// Columns neither mapped nor standard, left out.
+    pub ignored_columns: Vec<String>,
+    /// Why the run stopped before the end of the input, if it did.
+    pub stopped: Option<String>,
+}
+
+impl PushRunSummary {
+    /// The stored summary of the writer's `summary`.
+    pub fn of(s: &Summary) -> PushRunSummary {
+        PushRunSummary {
+            object: s.object.as_str().into(),
+            dry_run: s.dry_run,
+            rows: s.rows,
+            counts: OutcomeKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_string(), s.count(*k)))
+                .collect(),
+            filtered_out: s.filtered_out,
+            requests: s.requests,
+            rate_limited: s.rate_limited,
+            duration_ms: u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
+            ignored_columns: s.ignored_columns.clone(),
+            stopped: s.stopped.as_ref().map(|x| x.message.clone()),
+        }
+    }
+
+    /// Reads a push run's stored summary. Summaries written by `driftbridge push` before
+    /// this type existed kept the counts as top-level keys (`"created": 3`); they are read
+    /// into `counts`. A summary that is not an object (a run that failed before its first
+    /// row stores `{}`) reads as all zeros.
+    pub fn from_run(summary: &Value) -> PushRunSummary {
+        let mut s: PushRunSummary = serde_json::from_value(summary.clone()).unwrap_or_default();
+        for kind in OutcomeKind::ALL {
+            let name = kind.as_str();
+            if !s.counts.contains_key(name) {
+                let legacy = summary[name].as_u64().unwrap_or(0);
+                s.counts.insert(name.to_string(), legacy);
+            }
+        }
+        s
+    }
+
+    /// Rows with outcome `kind` (`"created"`, ...); 0 for an unknown kind.
+    pub fn count(&self, kind: &str) -> u64 {
+        self.counts.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Records written to Drift: rows created plus rows updated (0 for a dry run's plans,
+    /// which wrote nothing).
+    pub fn written(&self) -> u64 {
+        if self.dry_run {
+            0
+        } else {
+            self.count("created") + self.count("updated")
+        }
+    }
+
+    /// One line for people: `30 rows: 10 created, 18 updated, 0 unchanged, 0 skipped,
+    /// 2 rejected; 61 Drift requests (0 rate limited) in 2.1 s`; counts are "would be"
+    /// outcomes for a dry run.
+    pub fn line(&self) -> String {
+        let counts: Vec<String> = OutcomeKind::ALL
+            .iter()
+            .map(|k| format!("{} {}", self.count(k.as_str()), k.as_str()))
+            .collect();
+        let would = if self.dry_run { "would be " } else { "" };
+        format!(
+            "{} rows: {would}{}; {} Drift requests ({} rate limited) in {:.1} s",
+            self.rows,
+            counts.join(", "),
+            self.requests,
+            self.rate_limited,
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}
+
 /// Status of a finished push: `failed` when it stopped early, `partial` when rows were
 /// rejected, else `succeeded`.
 pub fn status(s: &Summary) -> &'static str {
@@ -30,17 +138,17 @@ pub fn status(s: &Summary) -> &'static str {
     }
 }
 
-/// Finish push run `run_id` with `summary` (stored as given) and the stop reason as its
-/// error; a run stopped by a 401 marks `credential` failed.
+/// Finish push run `run_id`: its status, the [`PushRunSummary`] of `s` and the stop reason
+/// as its error; a run stopped by a 401 marks `credential` failed.
 pub fn finish(
     store: &Store,
     run_id: &str,
     credential: &str,
     s: &Summary,
-    summary: &Value,
 ) -> Result<(), StoreError> {
     let error = s.stopped.as_ref().map(|x| x.message.as_str());
-    store.finish_run(run_id, status(s), summary, error)?;
+    let summary = serde_json::to_value(PushRunSummary::of(s)).unwrap_or_default();
+    store.finish_run(run_id, status(s), &summary, error)?;
     if let Some(stop) = &s.stopped {
         if stop.kind == StopKind::Unauthorized {
             store.mark_credential_failed(credential, &stop.message)?;
@@ -67,4 +175,46 @@ pub fn fail(
         store.mark_credential_failed(credential, &d.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_summary_stored_by_an_older_cli_push_reads_its_top_level_counts() {
+        let old = json!({"object": "contacts", "rows": 3, "created": 2, "rejected": 1,
+                         "requests": 7, "results": "out.csv"});
+        let s = PushRunSummary::from_run(&old);
+        assert_eq!(s.count("created"), 2);
+        assert_eq!(s.count("rejected"), 1);
+        assert_eq!(s.written(), 2);
+        assert_eq!(s.requests, 7);
+    }
+
+    #[test]
+    fn a_summary_stored_by_an_older_server_push_reads_its_counts() {
+        let old = json!({"run_id": "run_1", "dry_run": false, "rows": 4,
+                         "counts": {"updated": 4}, "requests": 8, "preview": []});
+        let s = PushRunSummary::from_run(&old);
+        assert_eq!(
+            (s.count("updated"), s.count("created"), s.written()),
+            (4, 0, 4)
+        );
+    }
+
+    #[test]
+    fn a_dry_run_writes_nothing_and_says_would_be() {
+        let s = PushRunSummary::from_run(&json!({"dry_run": true, "rows": 2,
+                                                  "counts": {"created": 2}}));
+        assert_eq!(s.written(), 0);
+        assert!(s.line().contains("would be 2 created"), "{}", s.line());
+    }
+
+    #[test]
+    fn an_empty_summary_of_a_failed_run_reads_as_zeros() {
+        let s = PushRunSummary::from_run(&json!({}));
+        assert_eq!((s.rows, s.written()), (0, 0));
+    }
 }

@@ -307,8 +307,7 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         results_url: format!("/api/v1/runs/{run_id}/results"),
         warnings,
     };
-    let value = serde_json::to_value(&report).unwrap_or_default();
-    push_job::finish(store, &run_id, &credential.name, &summary, &value)?;
+    push_job::finish(store, &run_id, &credential.name, &summary)?;
     Ok(report)
 }
 

@@ -158,3 +158,82 @@ fn a_destination_saved_with_push_save_is_listed_and_run_by_the_api() {
     let c = &sandbox.by_email("cli@example.com")[0];
     assert_eq!(attr(c, "plan"), Some(&json!("platinum")));
 }
+
+/// The `runs list` row of run `id`, split on whitespace.
+fn runs_list_row(cli: &Cli, id: &str) -> Vec<String> {
+    let list = cli.run(&["runs", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("run {id} not listed: {}", list.stdout));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "c.csv",
+        "email,name\nrun1@example.com,One\nrun2@example.com,Two\nnot-an-email,Three\n",
+    );
+    let run = cli.push("contacts", &from, "r.csv", &["--json", "--save", "leads"]);
+    assert_eq!(run.code, 5, "one rejected row: {}", run.stderr);
+    let printed: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let cli_run = printed["run_id"].as_str().unwrap().to_string();
+
+    // `runs show` and `runs list` read the counts of a CLI push (they showed none before).
+    let show = cli.run(&["runs", "show", &cli_run]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout
+            .contains("3 rows: 2 created, 0 updated, 0 unchanged, 0 skipped, 1 rejected"),
+        "{}",
+        show.stdout
+    );
+    let row = runs_list_row(&cli, &cli_run);
+    // ID, date, time, STATUS, CREDENTIAL, MODE, WRITTEN, REQUESTS, DESTINATION
+    assert_eq!(
+        (row[3].as_str(), row[6].as_str()),
+        ("partial", "2"),
+        "{row:?}"
+    );
+    assert_eq!(row[7], printed["requests"].to_string(), "{row:?}");
+
+    // The API serves the same stored shape for it.
+    let api = Api::start(&sandbox, &cli);
+    let path = format!("/api/v1/runs/{cli_run}");
+    let (status, record) = api.call(&sandbox, reqwest::Method::GET, &path, None, None);
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["summary"]["counts"]["created"], 2, "{record}");
+    assert_eq!(record["summary"]["counts"]["rejected"], 1, "{record}");
+
+    // A push run by the API reads the same in the CLI.
+    let (status, upload) = api.call(
+        &sandbox,
+        reqwest::Method::POST,
+        "/api/v1/destinations/uploads",
+        None,
+        Some("email,name\nrun1@example.com,Uno\n"),
+    );
+    assert_eq!(status, 201, "{upload}");
+    let (status, report) = api.call(
+        &sandbox,
+        reqwest::Method::POST,
+        "/api/v1/destinations/leads/runs",
+        Some(json!({"upload": upload["upload"]})),
+        None,
+    );
+    assert_eq!(status, 200, "{report}");
+    let api_run = report["run_id"].as_str().unwrap();
+    let show = cli.run(&["runs", "show", api_run]);
+    assert!(
+        show.stdout
+            .contains("1 rows: 0 created, 1 updated, 0 unchanged, 0 skipped, 0 rejected"),
+        "{}",
+        show.stdout
+    );
+    assert_eq!(runs_list_row(&cli, api_run)[6], "1");
+}

@@ -5,6 +5,7 @@ use super::{render, with_redirect};
 use crate::api::runs::{list_views, view, RunView};
 use crate::check::format_time;
 use crate::problem::ApiError;
+use crate::push_job::PushRunSummary;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -41,10 +42,7 @@ fn streams_of(run: &RunView) -> Vec<StreamSummary> {
 impl RunRow {
     pub(crate) fn new(run: RunView) -> Self {
         let written: u64 = if run.mode.starts_with("push") {
-            ["created", "updated"]
-                .iter()
-                .map(|k| run.summary["counts"][k].as_u64().unwrap_or(0))
-                .sum()
+            PushRunSummary::from_run(&run.summary).written()
         } else {
             streams_of(&run).iter().map(|s| s.records_written).sum()
         };
@@ -105,24 +103,6 @@ struct Figures {
     results: String,
 }
 
-/// The counts line of a push run (`records -> Drift`).
-fn push_totals(summary: &serde_json::Value) -> String {
-    let counts = summary["counts"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{v} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    format!(
-        "{} rows: {counts}; {} Drift requests",
-        summary["rows"].as_u64().unwrap_or(0),
-        summary["requests"].as_u64().unwrap_or(0)
-    )
-}
-
 fn state_name(s: &StreamSummary) -> String {
     let name = serde_json::to_value(s.state)
         .ok()
@@ -167,7 +147,7 @@ impl Figures {
             .collect();
         let is_push = run.mode.starts_with("push");
         let totals = match &run.live {
-            None if is_push => push_totals(&run.summary),
+            None if is_push => PushRunSummary::from_run(&run.summary).line(),
             Some(l) => format!(
                 "{} requests · rate budget used {:.0} of {} requests/minute · {} rate limited (429) · {} retries · {} waits",
                 l.totals.requests, l.rate_used_per_min, l.rate_limit_per_min, l.totals.rate_limited, l.totals.retries, l.totals.waits
