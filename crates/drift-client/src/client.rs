@@ -19,6 +19,7 @@ use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RA
 use crate::clock::{Clock, TokioClock};
 use crate::decode::decode_classified;
 use crate::error::{parse_error_body, scope_in, Redactor};
+use crate::oauth::{OAuthRefresh, OAuthState};
 use crate::retry::{AttemptError, RetryPolicy};
 use crate::Error;
 
@@ -108,10 +109,12 @@ pub(crate) struct Raw {
 }
 
 pub(crate) struct Inner {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     pub(crate) base: Url,
-    auth: HeaderValue,
+    /// `Authorization` header value and its generation (bumped by each OAuth refresh).
+    auth: std::sync::RwLock<(HeaderValue, u64)>,
     pub(crate) redactor: Redactor,
+    pub(crate) oauth: Option<OAuthState>,
     pub(crate) budget: RateBudget,
     concurrency: Semaphore,
     max_concurrency: usize,
@@ -153,6 +156,7 @@ pub struct ClientBuilder {
     budget: Option<RateBudget>,
     clock: Option<Arc<dyn Clock>>,
     deny_private: bool,
+    oauth: Option<OAuthRefresh>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -165,6 +169,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("page_cap", &self.page_cap)
             .field("deny_private_addresses", &self.deny_private)
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -276,6 +281,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Refresh an expired OAuth access token (REFERENCE §2.2): on a 401 the client mints a
+    /// new one at `POST /oauth2/token` with `oauth`'s app and refresh token, passes the new
+    /// tokens to `oauth.on_refresh` and sends the request again. See [`crate::oauth`].
+    pub fn oauth_refresh(mut self, oauth: OAuthRefresh) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
     /// Validates everything and builds the client. Errors: `Error::Config` naming the field
     /// (`base_url`, `token`, `rate_limit_per_min`, `max_concurrency`, `page_cap`), or
     /// `Error::PrivateAddress` (see [`ClientBuilder::deny_private_addresses`]).
@@ -312,12 +325,18 @@ impl ClientBuilder {
         let max_concurrency = self
             .max_concurrency
             .unwrap_or_else(|| default_max_concurrency(budget.per_minute()));
+        let redactor = Redactor::new(self.token);
+        if let Some(o) = &self.oauth {
+            redactor.add(o.client_secret.clone());
+            redactor.add(o.refresh_token.clone());
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base,
-                auth,
-                redactor: Redactor::new(self.token),
+                auth: std::sync::RwLock::new((auth, 0)),
+                redactor,
+                oauth: self.oauth.map(OAuthState::new),
                 budget,
                 concurrency: Semaphore::new(max_concurrency),
                 max_concurrency,
@@ -399,6 +418,7 @@ impl Client {
             budget: None,
             clock: None,
             deny_private: false,
+            oauth: None,
         }
     }
 
@@ -421,6 +441,36 @@ impl Client {
     /// [`ClientBuilder::max_concurrency`]); readers size their own concurrency by it.
     pub fn max_concurrency(&self) -> usize {
         self.inner.max_concurrency
+    }
+
+    /// Generation of the token in use: 0 at build, +1 per OAuth refresh.
+    pub(crate) fn auth_generation(&self) -> u64 {
+        self.inner.auth.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// The `Authorization` header value in use.
+    fn auth_header(&self) -> HeaderValue {
+        self.inner
+            .auth
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Switch to access token `token` (after a refresh): new header, next generation, and
+    /// the token redacted from every message.
+    pub(crate) fn set_token(&self, token: &SecretString) -> Result<(), Error> {
+        let header = bearer(token)?;
+        self.inner.redactor.use_token(token.clone());
+        let mut auth = self.inner.auth.write().unwrap_or_else(|e| e.into_inner());
+        *auth = (header, auth.1 + 1);
+        Ok(())
+    }
+
+    /// Whether a 401 may be cured by refreshing the access token.
+    pub(crate) fn refreshes_tokens(&self) -> bool {
+        self.inner.oauth.is_some()
     }
 
     /// The rate budget this client draws from.
@@ -473,7 +523,7 @@ impl Client {
         let mut builder = inner
             .http
             .request(req.method.clone(), url)
-            .header(AUTHORIZATION, inner.auth.clone());
+            .header(AUTHORIZATION, self.auth_header());
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }

@@ -200,28 +200,58 @@ impl Error {
     }
 }
 
-/// Replaces every occurrence of the token in text taken from a response.
+/// Replaces every occurrence of the client's tokens (the first one and every one a refresh
+/// brought, refresh tokens and client secret included) in text taken from a response.
+/// Clones share the list.
 #[derive(Clone)]
 pub(crate) struct Redactor {
-    token: secrecy::SecretString,
+    tokens: std::sync::Arc<std::sync::RwLock<Vec<secrecy::SecretString>>>,
 }
 
 impl Redactor {
     pub(crate) fn new(token: secrecy::SecretString) -> Self {
-        Redactor { token }
+        Redactor {
+            tokens: std::sync::Arc::new(std::sync::RwLock::new(vec![token])),
+        }
     }
 
-    pub(crate) fn token(&self) -> &secrecy::SecretString {
-        &self.token
+    /// The access token in use (the newest).
+    pub(crate) fn token(&self) -> secrecy::SecretString {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        tokens
+            .last()
+            .cloned()
+            .unwrap_or_else(|| secrecy::SecretString::from(String::new()))
+    }
+
+    /// Redact `secret` too from now on; the newest added access token is [`Redactor::token`]
+    /// only when added through [`crate::Client`]'s token switch.
+    pub(crate) fn add(&self, secret: secrecy::SecretString) {
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(0, secret);
+    }
+
+    /// Make `token` the one in use (and redacted).
+    pub(crate) fn use_token(&self, token: secrecy::SecretString) {
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(token);
     }
 
     pub(crate) fn clean(&self, text: &str) -> String {
         use secrecy::ExposeSecret;
-        let token = self.token.expose_secret();
-        if token.is_empty() || !text.contains(token) {
-            return text.to_string();
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = text.to_string();
+        for token in tokens.iter() {
+            let token = token.expose_secret();
+            if !token.is_empty() && out.contains(token) {
+                out = out.replace(token, "[redacted]");
+            }
         }
-        text.replace(token, "[redacted]")
+        out
     }
 }
 

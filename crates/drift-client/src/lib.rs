@@ -55,6 +55,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod models;
+pub mod oauth;
 mod pagination;
 mod retry;
 
@@ -73,4 +74,5 @@ pub use models::{
     Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,
     Playbook, Team, TimelineEvent, TokenInfo, User,
 };
+pub use oauth::{OAuthRefresh, OnRefresh, TokenGrant};
 pub use pagination::{into_records, Page, PageCursor};

@@ -3,7 +3,8 @@
 //! - Reads and idempotent writes (PATCH, DELETE) retry 429, 5xx, timeouts and connection
 //!   errors; creating POSTs retry only 429 and connection failures before the request was
 //!   sent, because otherwise Drift may have acted and a repeat would create a duplicate.
-//! - 401/403 and other 4xx are never retried.
+//! - 401/403 and other 4xx are never retried (a 401 is sent again once after an OAuth
+//!   token refresh, see [`run`]).
 //! - The wait is the server's `Retry-After` when it sends one (used as is, never
 //!   multiplied), else a capped exponential backoff with jitter.
 //! - The total wait of one call is capped (`max_retry_wait`): when the next wait would pass
@@ -111,10 +112,30 @@ impl AttemptError {
 
 /// Runs `req` with pacing and the retry policy; `parse` turns each 2xx response into the
 /// result (its failures take part in the retry decision too).
+///
+/// A 401 on a client that refreshes OAuth tokens ([`crate::oauth`]) mints a new access token
+/// (once for all requests that saw the old one) and runs the request again, once; a 401
+/// answered to a creating POST means Drift did not act, so sending it again is safe.
 pub(crate) async fn run<T>(
     client: &Client,
     req: &Req,
     parse: impl Fn(Raw) -> Result<T, AttemptError>,
+) -> Result<T, Error> {
+    let generation = client.auth_generation();
+    match attempts(client, req, &parse).await {
+        Err(Error::Unauthorized { .. }) if client.refreshes_tokens() => {
+            client.refresh_access_token(generation).await?;
+            attempts(client, req, &parse).await
+        }
+        other => other,
+    }
+}
+
+/// The attempts of one call under the retry policy.
+async fn attempts<T>(
+    client: &Client,
+    req: &Req,
+    parse: &impl Fn(Raw) -> Result<T, AttemptError>,
 ) -> Result<T, Error> {
     let policy = &client.inner.retry;
     let budget = client.inner.budget.clone();

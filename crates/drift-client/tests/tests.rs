@@ -13,6 +13,8 @@ mod endpoints;
 mod errors;
 #[path = "client/models.rs"]
 mod models;
+#[path = "client/oauth.rs"]
+mod oauth;
 #[path = "client/pagination.rs"]
 mod pagination;
 #[path = "client/rate.rs"]

@@ -7,6 +7,16 @@ use std::path::PathBuf;
 /// start-up JSON line unless `--token` replaces it. It is a sandbox value, not a secret.
 pub const DEFAULT_TOKEN: &str = "drift-sandbox-dev-token-0000000000000000";
 
+/// Client id of the sandbox's OAuth app ([`SandboxConfig::oauth_apps`]).
+pub const DEFAULT_OAUTH_CLIENT_ID: &str = "sandbox-oauth-app";
+/// Client secret of the sandbox's OAuth app.
+pub const DEFAULT_OAUTH_CLIENT_SECRET: &str = "sandbox-oauth-secret-000000000000";
+/// The refresh token the sandbox's OAuth app starts with (each refresh replaces it).
+pub const DEFAULT_REFRESH_TOKEN: &str = "sandbox-refresh-token-00000000000000";
+/// Lifetime of the access tokens the sandbox issues: Drift's "typically 2 hours"
+/// (REFERENCE §2.1), in ms.
+pub const DEFAULT_ACCESS_TTL_MS: i64 = 2 * 3_600_000;
+
 /// Org id every sandbox token belongs to (`authenticated_userid: "orgId:104455"`).
 pub const ORG_ID: i64 = 104_455;
 
@@ -53,6 +63,9 @@ pub struct SandboxConfig {
     pub limited_tokens: Vec<(String, Vec<String>)>,
     /// Further tokens with scopes and an expiry (for expired-token cases).
     pub tokens: Vec<TokenSpec>,
+    /// OAuth apps that `POST /oauth2/token` mints access tokens for (REFERENCE §2.2).
+    /// Default: one app ([`DEFAULT_OAUTH_CLIENT_ID`], every scope).
+    pub oauth_apps: Vec<OAuthAppSpec>,
     /// Fault plan active from the start (same shape as `POST /__sandbox/faults`).
     pub faults: Vec<FaultSpec>,
     /// Load the org from JSON files in this directory instead of generating it.
@@ -79,6 +92,7 @@ impl Default for SandboxConfig {
             token: DEFAULT_TOKEN.to_string(),
             limited_tokens: Vec::new(),
             tokens: Vec::new(),
+            oauth_apps: vec![OAuthAppSpec::default()],
             faults: Vec::new(),
             fixtures: None,
             compat: None,
@@ -97,6 +111,48 @@ pub struct TokenSpec {
     pub scopes: Vec<String>,
     /// Expiry, epoch ms; `None` = never expires (`expires_in: 0`).
     pub expires_at: Option<i64>,
+}
+
+/// An OAuth app installed in the sandbox org: its client credentials, the refresh token it
+/// starts with, the scopes its access tokens get and how long they live. `Debug` masks the
+/// secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthAppSpec {
+    /// `client_id` of the app.
+    pub client_id: String,
+    /// `client_secret` of the app.
+    pub client_secret: String,
+    /// A refresh token valid at start. [SIM] Each refresh returns a new refresh token and
+    /// retires the one used, so a client must keep the newest.
+    pub refresh_token: String,
+    /// Scopes of the access tokens minted for it.
+    pub scopes: Vec<String>,
+    /// Lifetime of each minted access token, ms.
+    pub access_ttl_ms: i64,
+}
+
+impl Default for OAuthAppSpec {
+    fn default() -> Self {
+        OAuthAppSpec {
+            client_id: DEFAULT_OAUTH_CLIENT_ID.into(),
+            client_secret: DEFAULT_OAUTH_CLIENT_SECRET.into(),
+            refresh_token: DEFAULT_REFRESH_TOKEN.into(),
+            scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            access_ttl_ms: DEFAULT_ACCESS_TTL_MS,
+        }
+    }
+}
+
+impl std::fmt::Debug for OAuthAppSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthAppSpec")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &mask_token(&self.client_secret))
+            .field("refresh_token", &mask_token(&self.refresh_token))
+            .field("scopes", &self.scopes)
+            .field("access_ttl_ms", &self.access_ttl_ms)
+            .finish()
+    }
 }
 
 /// `****` plus the last 4 characters of a token of 16 or more characters, else `****`.
@@ -135,6 +191,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("token", &mask_token(&self.token))
             .field("limited_tokens", &limited)
             .field("tokens", &self.tokens)
+            .field("oauth_apps", &self.oauth_apps)
             .field("faults", &self.faults)
             .field("fixtures", &self.fixtures)
             .field("compat", &self.compat)

@@ -62,7 +62,8 @@ pub mod state;
 pub mod stats;
 
 pub use config::{
-    Compat, FaultKind, FaultPlan, FaultSpec, SandboxConfig, SandboxError, TokenSpec, ALL_SCOPES,
+    Compat, FaultKind, FaultPlan, FaultSpec, OAuthAppSpec, SandboxConfig, SandboxError, TokenSpec,
+    ALL_SCOPES, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN,
     DEFAULT_TOKEN, ORG_ID,
 };
 

@@ -23,9 +23,21 @@ pub(crate) struct Data<T> {
 impl Client {
     /// `POST /app/token_info` with `{"access_token": <this client's token>}`: org, scopes,
     /// expiry (REFERENCE §2.3). A bad token gives `Unauthorized` (401) or `Invalid` (400).
+    /// When the call refreshed an expired OAuth access token, it asks again about the new
+    /// one (the body names the token).
     pub async fn token_info(&self) -> Result<TokenInfo, Error> {
+        let generation = self.auth_generation();
+        let first = self.token_info_once().await;
+        if self.auth_generation() != generation {
+            return self.token_info_once().await;
+        }
+        first
+    }
+
+    async fn token_info_once(&self) -> Result<TokenInfo, Error> {
+        let token = self.inner.redactor.token();
         let body = TokenBody {
-            access_token: self.inner.redactor.token().expose_secret(),
+            access_token: token.expose_secret(),
         };
         let req = Req::with_body(
             Method::POST,

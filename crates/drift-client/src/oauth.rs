@@ -1,0 +1,259 @@
+//! OAuth access-token refresh (REFERENCE §2.1, §2.2).
+//!
+//! Tokens of an OAuth app expire ("typically 2 hours"); the app's client id and secret plus a
+//! refresh token mint a new one at `POST /oauth2/token` (`grant_type=refresh_token`). A
+//! client built with [`ClientBuilder::oauth_refresh`](crate::ClientBuilder::oauth_refresh)
+//! does this by itself: when Drift answers 401, it refreshes once (one exchange however many
+//! requests are in flight), hands the new tokens to the caller's [`OnRefresh`] (to store
+//! them: a refresh token may be replaced by each exchange), and sends the request again with
+//! the new token. Refreshing on 401 follows Workato's connector (REFERENCE §2.2, [3P]); a
+//! 403 is a missing scope and is not refreshed.
+//!
+//! Request: form-encoded `grant_type`, `client_id`, `client_secret`, `refresh_token` (the
+//! documented style). Response: `access_token`, `refresh_token`, `expires_in` (seconds, as in
+//! examples/oauth_token_response.json), `orgId`; the camelCase spellings are accepted too
+//! (REFERENCE §2.2 "accept both spellings").
+
+use std::sync::Arc;
+
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::error::parse_error_body;
+use crate::Error;
+
+/// Route name of the token exchange in errors and the sandbox's stats.
+pub const TOKEN_ROUTE: &str = "oauth.token";
+
+/// Called with the tokens of each refresh, before they are used; the caller stores them.
+/// An `Err` is logged and the run goes on with the new token in memory.
+pub type OnRefresh = Arc<dyn Fn(&TokenGrant) -> Result<(), String> + Send + Sync>;
+
+/// An OAuth app's client credentials and the refresh token to mint access tokens with.
+/// `Debug` shows the client id only.
+#[derive(Clone)]
+pub struct OAuthRefresh {
+    /// The app's `client_id` (developer settings; not a secret).
+    pub client_id: String,
+    /// The app's `client_secret`.
+    pub client_secret: SecretString,
+    /// The current refresh token.
+    pub refresh_token: SecretString,
+    /// Receives the tokens of every refresh (to store them encrypted).
+    pub on_refresh: OnRefresh,
+}
+
+impl std::fmt::Debug for OAuthRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthRefresh")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What `POST /oauth2/token` returned. `Debug` hides the tokens.
+#[derive(Clone)]
+pub struct TokenGrant {
+    /// The new access token.
+    pub access_token: SecretString,
+    /// The refresh token to use next time; `None` when Drift did not send one (keep the
+    /// current one).
+    pub refresh_token: Option<SecretString>,
+    /// Lifetime of the access token in seconds, when sent.
+    pub expires_in_s: Option<u64>,
+    /// The org the token belongs to (`orgId`), when sent.
+    pub org_id: Option<i64>,
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("access_token", &"[redacted]")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires_in_s", &self.expires_in_s)
+            .field("org_id", &self.org_id)
+            .finish()
+    }
+}
+
+/// The refresh state a client keeps: the app and the newest refresh token.
+pub(crate) struct OAuthState {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub refresh_token: tokio::sync::Mutex<SecretString>,
+    pub on_refresh: OnRefresh,
+}
+
+impl OAuthState {
+    pub(crate) fn new(o: OAuthRefresh) -> OAuthState {
+        OAuthState {
+            client_id: o.client_id,
+            client_secret: o.client_secret,
+            refresh_token: tokio::sync::Mutex::new(o.refresh_token),
+            on_refresh: o.on_refresh,
+        }
+    }
+}
+
+fn text_field(v: &Value, snake: &str, camel: &str) -> Option<String> {
+    v.get(snake)
+        .or_else(|| v.get(camel))
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().to_string())
+}
+
+fn int_field(v: &Value, snake: &str, camel: &str) -> Option<i64> {
+    let f = v.get(snake).or_else(|| v.get(camel))?;
+    f.as_i64().or_else(|| f.as_str()?.trim().parse().ok())
+}
+
+/// Reads a token response (either spelling). Errors name what is missing.
+pub(crate) fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let access =
+        text_field(&v, "access_token", "accessToken").ok_or("the answer has no access_token")?;
+    Ok(TokenGrant {
+        access_token: SecretString::from(access),
+        refresh_token: text_field(&v, "refresh_token", "refreshToken").map(SecretString::from),
+        expires_in_s: int_field(&v, "expires_in", "expiresIn").and_then(|n| u64::try_from(n).ok()),
+        org_id: int_field(&v, "orgId", "org_id"),
+    })
+}
+
+impl Client {
+    /// After a 401 on a request sent with token generation `seen`: mint a new access token
+    /// unless another task already did (generation moved on), store it through
+    /// [`OnRefresh`] and use it from now on.
+    ///
+    /// Errors: no refresh configured (the 401 stands); Drift refused the refresh
+    /// (`Unauthorized` on `oauth.token`, naming the fix); transport failures.
+    pub(crate) async fn refresh_access_token(&self, seen: u64) -> Result<(), Error> {
+        let inner = &self.inner;
+        let Some(oauth) = &inner.oauth else {
+            return Err(Error::Unauthorized {
+                endpoint: TOKEN_ROUTE.into(),
+                message: "no OAuth refresh token is configured".into(),
+            });
+        };
+        let mut refresh = oauth.refresh_token.lock().await;
+        if self.auth_generation() != seen {
+            return Ok(());
+        }
+        let url = inner.base.join("oauth2/token").map_err(|e| Error::Config {
+            field: "base_url",
+            message: format!("cannot build the token URL: {e}"),
+        })?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("client_id", &oauth.client_id)
+            .append_pair("client_secret", oauth.client_secret.expose_secret())
+            .append_pair("refresh_token", refresh.expose_secret())
+            .finish();
+        inner
+            .budget
+            .acquire(crate::budget::Lane::Main, inner.retry.max_total_wait)
+            .await?;
+        inner.budget.record_request();
+        let resp = inner
+            .http
+            .post(url)
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                endpoint: TOKEN_ROUTE.into(),
+                message: inner.redactor.clean(&e.to_string()),
+            })?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
+            endpoint: TOKEN_ROUTE.into(),
+            message: inner.redactor.clean(&e.to_string()),
+        })?;
+        if !(200..300).contains(&status) {
+            let parsed = parse_error_body(&bytes);
+            let detail = inner.redactor.clean(&parsed.message);
+            let message = format!(
+                "the access token expired and refreshing it failed (HTTP {status}: {detail}); \
+                 authorize the app again and save its new access and refresh tokens in the \
+                 credential"
+            );
+            return Err(if status >= 500 {
+                Error::Server {
+                    status,
+                    endpoint: TOKEN_ROUTE.into(),
+                    message,
+                    retry_after: None,
+                }
+            } else {
+                Error::Unauthorized {
+                    endpoint: TOKEN_ROUTE.into(),
+                    message,
+                }
+            });
+        }
+        let grant = parse_grant(&bytes).map_err(|m| Error::Decode {
+            endpoint: TOKEN_ROUTE.into(),
+            snippet: inner.redactor.clean(&m),
+        })?;
+        if let Some(r) = &grant.refresh_token {
+            inner.redactor.add(r.clone());
+        }
+        if let Err(e) = (oauth.on_refresh)(&grant) {
+            tracing::error!(
+                error = %inner.redactor.clean(e.as_str()),
+                "the refreshed OAuth tokens could not be saved; this run goes on with them"
+            );
+        }
+        self.set_token(&grant.access_token)?;
+        if let Some(r) = grant.refresh_token {
+            *refresh = r;
+        }
+        tracing::info!("refreshed the OAuth access token");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_of_a_token_answer_are_read() {
+        let snake = parse_grant(
+            br#"{"access_token":"a1","refresh_token":"r1","expires_in":7200,"orgId":104455}"#,
+        )
+        .unwrap();
+        assert_eq!(snake.access_token.expose_secret(), "a1");
+        assert_eq!(snake.refresh_token.unwrap().expose_secret(), "r1");
+        assert_eq!(
+            (snake.expires_in_s, snake.org_id),
+            (Some(7200), Some(104455))
+        );
+        let camel = parse_grant(br#"{"accessToken":"a2","expiresIn":"60"}"#).unwrap();
+        assert_eq!(camel.access_token.expose_secret(), "a2");
+        assert!(camel.refresh_token.is_none());
+        assert_eq!(camel.expires_in_s, Some(60));
+    }
+
+    #[test]
+    fn an_answer_without_an_access_token_is_an_error() {
+        assert!(parse_grant(br#"{"refresh_token":"r"}"#)
+            .unwrap_err()
+            .contains("access_token"));
+        assert!(parse_grant(b"<html>").unwrap_err().contains("not JSON"));
+    }
+}
