@@ -10,7 +10,7 @@ mod key_input;
 
 use crate::common::{exit, fail, Ctx};
 use clap::Subcommand;
-use key_input::KeyInput;
+use key_input::{KeyInput, OAuthInput};
 use serde_json::json;
 use std::process::ExitCode;
 use store::validate::DEFAULT_RATE_LIMIT_PER_MIN;
@@ -83,6 +83,8 @@ struct AddArgs {
     rate_limit_per_min: u32,
     #[command(flatten)]
     key: KeyInput,
+    #[command(flatten)]
+    oauth: OAuthInput,
     /// Save without testing against Drift (status stays unverified).
     #[arg(long, conflicts_with = "uses")]
     no_test: bool,
@@ -96,6 +98,9 @@ struct RotateArgs {
     name: String,
     #[command(flatten)]
     key: KeyInput,
+    /// With a new access token of an OAuth app: its refresh settings (replace the old ones).
+    #[command(flatten)]
+    oauth: OAuthInput,
     /// Save without testing the new key.
     #[arg(long, conflicts_with = "uses")]
     no_test: bool,
@@ -187,6 +192,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
             existing: existing.name,
         }));
     }
+    let oauth = a.oauth.read()?;
     let key = read_key(ctx, &a.key)?;
     let new = NewCredential {
         name: a.name,
@@ -195,7 +201,17 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
         api_key: key.clone(),
         rate_limit_per_min: a.rate_limit_per_min,
     };
-    let credential = store.add_credential(&new).map_err(store_error)?;
+    let mut credential = store.add_credential(&new).map_err(store_error)?;
+    if let Some(oauth) = &oauth {
+        credential = match store.set_credential_oauth(&credential.name, Some(oauth)) {
+            Ok(c) => c,
+            Err(e) => {
+                // Validated above; should the save fail, leave no half-made credential.
+                let _ = store.delete_credential(&credential.name, true);
+                return Err(store_error(e));
+            }
+        };
+    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     if !ctx.json {
         println!(
@@ -203,7 +219,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
             credential.name, credential.key_mask
         );
     }
-    finish_with_test(ctx, &store, credential, key, a.no_test, &a.uses.uses).await
+    finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
 }
 
 /// After add/rotate: test unless `--no-test`, then print the credential (JSON mode).
@@ -211,7 +227,6 @@ async fn finish_with_test(
     ctx: &Ctx,
     store: &Store,
     credential: Credential,
-    key: secrecy::SecretString,
     no_test: bool,
     uses: &[String],
 ) -> anyhow::Result<ExitCode> {
@@ -219,7 +234,7 @@ async fn finish_with_test(
         note(ctx, "not tested (--no-test); the credential stays unverified until `driftbridge credentials test` passes");
         (None, None)
     } else {
-        let (report, failure) = check::run_test(ctx, store, &credential, key, uses).await?;
+        let (report, failure) = check::run_test(ctx, store, &credential, uses).await?;
         (Some(report), failure)
     };
     if ctx.json {
@@ -312,6 +327,13 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         ("base url", c.base_url.clone()),
         ("api key", c.key_mask.clone()),
         (
+            "refresh",
+            match &c.oauth_client_id {
+                Some(id) => format!("OAuth app {id} (an expired access token is refreshed)"),
+                None => "none (install token)".into(),
+            },
+        ),
+        (
             "rate limit",
             format!("{} requests/minute", c.rate_limit_per_min),
         ),
@@ -340,8 +362,7 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
 async fn test(ctx: &Ctx, name: &str, uses: &[String]) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     let credential = store.credential(name).map_err(store_error)?;
-    let key = store.credential_api_key(name).map_err(store_error)?;
-    let (report, failure) = check::run_test(ctx, &store, &credential, key, uses).await?;
+    let (report, failure) = check::run_test(ctx, &store, &credential, uses).await?;
     if ctx.json {
         print_json(&report)?;
     }
@@ -355,17 +376,23 @@ async fn rotate(ctx: &Ctx, a: RotateArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     store.credential(&a.name).map_err(store_error)?;
     store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
+    let oauth = a.oauth.read()?;
     let key = read_key(ctx, &a.key)?;
-    let credential = store
+    let mut credential = store
         .rotate_credential_key(&a.name, &key)
         .map_err(store_error)?;
+    if let Some(oauth) = &oauth {
+        credential = store
+            .set_credential_oauth(&credential.name, Some(oauth))
+            .map_err(store_error)?;
+    }
     if !ctx.json {
         println!(
             "Replaced the API key of \"{}\" (now {}).",
             credential.name, credential.key_mask
         );
     }
-    finish_with_test(ctx, &store, credential, key, a.no_test, &a.uses.uses).await
+    finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
 }
 
 fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {

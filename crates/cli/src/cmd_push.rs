@@ -13,8 +13,9 @@ mod saved;
 use crate::cmd_credentials::store_error;
 use crate::common::{exit, fail, Ctx};
 use anyhow::Context as _;
-use drift_client::Client;
 use serde_json::json;
+use server::addresses::AddressPolicy;
+use server::drift_auth::DriftAuth;
 use server::push_job;
 use source_drift::writer::{
     self, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError, PushOptions,
@@ -90,10 +91,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let credential = store
         .credential(&settings.credential)
         .map_err(store_error)?;
-    let api_key = store
-        .credential_api_key(&credential.name)
-        .map_err(store_error)?;
-    let client = Client::builder(&credential.base_url, api_key)
+    // The CLI is one user's tool: any address, loopback sandbox included.
+    let client = DriftAuth::of(&store, &credential)
+        .map_err(store_error)?
+        .client(&credential.base_url, AddressPolicy::AllowPrivate)
         .rate_limit_per_min(
             args.rate_limit_per_min
                 .unwrap_or(credential.rate_limit_per_min),

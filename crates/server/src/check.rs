@@ -5,7 +5,7 @@
 //! same steps), so the checks and their messages exist once.
 
 use crate::addresses::AddressPolicy;
-use secrecy::SecretString;
+use crate::drift_auth::DriftAuth;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -97,16 +97,16 @@ pub struct TestFailure {
 pub async fn test_credential(
     store: &Store,
     credential: &Credential,
-    key: SecretString,
     uses: &[String],
     addresses: AddressPolicy,
 ) -> Result<(TestReport, Option<TestFailure>), StoreError> {
     let needed = store::scopes::required_scopes(uses)?;
+    let auth = DriftAuth::of(store, credential)?;
     let (report, failure) = probe(
         &credential.name,
         &credential.base_url,
         credential.rate_limit_per_min,
-        key,
+        auth,
         &needed,
         addresses,
     )
@@ -125,7 +125,7 @@ pub async fn probe(
     name: &str,
     base_url: &str,
     rate_limit_per_min: u32,
-    key: SecretString,
+    auth: DriftAuth,
     needed: &BTreeSet<String>,
     addresses: AddressPolicy,
 ) -> (TestReport, Option<TestFailure>) {
@@ -147,7 +147,7 @@ pub async fn probe(
         steps: Vec::new(),
     };
     tracing::debug!(credential = %name, host = %report.host, "calling token_info");
-    let failure = match call_token_info(base_url, rate_limit_per_min, key, addresses).await {
+    let failure = match call_token_info(base_url, rate_limit_per_min, auth, addresses).await {
         Ok(info) => accepted(&mut report, &info, needed),
         Err(e) => Some(rejected(&mut report, &e)),
     };
@@ -163,11 +163,11 @@ pub async fn probe(
 async fn call_token_info(
     base_url: &str,
     rate_limit_per_min: u32,
-    key: SecretString,
+    auth: DriftAuth,
     addresses: AddressPolicy,
 ) -> Result<drift_client::TokenInfo, drift_client::Error> {
-    let client = addresses
-        .client(base_url, key)
+    let client = auth
+        .client(base_url, addresses)
         .rate_limit_per_min(rate_limit_per_min)
         .timeout(Duration::from_secs(20))
         .max_retries(2)

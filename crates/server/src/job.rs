@@ -10,6 +10,7 @@
 //! and that `driftbridge runs show` reads back, whichever of the two started the run.
 
 use crate::addresses::AddressPolicy;
+use crate::drift_auth::DriftAuth;
 use destinations::DestinationSpec;
 use serde::{Deserialize, Serialize};
 use source_drift::{DriftSource, DriftSourceConfig};
@@ -170,12 +171,12 @@ impl SyncRun {
                 message: "no stream selected; choose at least one".into(),
             });
         }
-        let key = store.credential_api_key(&credential.name)?;
+        let auth = DriftAuth::of(store, &credential)?;
         let rate = job
             .rate_limit_per_min
             .unwrap_or(credential.rate_limit_per_min);
-        let client = addresses
-            .client(&credential.base_url, key)
+        let client = auth
+            .client(&credential.base_url, addresses)
             .rate_limit_per_min(rate)
             .build()
             .map_err(|e| StartError::Invalid {

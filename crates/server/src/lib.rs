@@ -21,6 +21,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod check;
+pub mod drift_auth;
 pub mod job;
 pub mod metrics;
 pub mod problem;

@@ -8,6 +8,7 @@
 
 use crate::addresses::AddressPolicy;
 use crate::check::{self, FailureKind};
+use crate::drift_auth::DriftAuth;
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::push_job;
 use serde::Serialize;
@@ -240,9 +241,8 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         ));
     }
     let warnings = scope_check(store, &credential, opts.object, opts.dry_run, addresses).await?;
-    let key = store.credential_api_key(&credential.name)?;
-    let client = addresses
-        .client(&credential.base_url, key)
+    let client = DriftAuth::of(store, &credential)?
+        .client(&credential.base_url, addresses)
         .rate_limit_per_min(credential.rate_limit_per_min)
         .build()
         .map_err(|e| ApiError::field("credential", AddressPolicy::explain(&e)))?;
@@ -326,9 +326,7 @@ async fn scope_check(
     addresses: AddressPolicy,
 ) -> ApiResult<Vec<String>> {
     let target = format!("push:{}", object.as_str());
-    let key = store.credential_api_key(&credential.name)?;
-    let (report, failure) =
-        check::test_credential(store, credential, key, &[target], addresses).await?;
+    let (report, failure) = check::test_credential(store, credential, &[target], addresses).await?;
     let Some(failure) = failure else {
         return Ok(Vec::new());
     };

@@ -4,11 +4,37 @@
 use crate::error::{Result, StoreError};
 use crate::{from_json, new_id, now_ms, to_json, validate, vault, Store};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The secret field holding a credential's API key.
 pub(crate) const API_KEY_FIELD: &str = "api_key";
+/// Secret field of an OAuth app's client secret.
+const OAUTH_SECRET_FIELD: &str = "oauth_client_secret";
+/// Secret field of the newest OAuth refresh token.
+const REFRESH_TOKEN_FIELD: &str = "oauth_refresh_token";
+
+/// What refreshes a credential's expiring access token: an OAuth app's client id and secret
+/// and the newest refresh token (REFERENCE §2.2). `Debug` shows the client id only.
+#[derive(Clone)]
+pub struct OAuthSettings {
+    /// The app's `client_id`.
+    pub client_id: String,
+    /// The app's `client_secret`.
+    pub client_secret: SecretString,
+    /// The refresh token (replaced by each refresh that returns a new one).
+    pub refresh_token: SecretString,
+}
+
+impl std::fmt::Debug for OAuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthSettings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
 
 /// Result of the last test of a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +106,10 @@ pub struct Credential {
     pub expires_at: Option<i64>,
     /// Error text of the last failed test or run.
     pub last_error: Option<String>,
+    /// Client id of the OAuth app that refreshes the access token when it expires
+    /// ([`Store::set_credential_oauth`]); `None` for an install token (never expires).
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -159,7 +189,7 @@ impl CredentialTest {
 }
 
 const COLUMNS: &str = "id, name, description, kind, base_url, key_mask, rate_limit_per_min, status,
-    tested_at, org_id, scopes, expires_at, last_error, created_at, updated_at";
+    tested_at, org_id, scopes, expires_at, last_error, created_at, updated_at, oauth_client_id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(Credential, String, String)> {
     let credential = Credential {
@@ -178,6 +208,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(Credential, String, String)> {
         last_error: row.get(12)?,
         created_at: row.get(13)?,
         updated_at: row.get(14)?,
+        oauth_client_id: row.get(15)?,
     };
     Ok((credential, row.get(7)?, row.get(10)?))
 }
@@ -418,6 +449,127 @@ impl Store {
                 ],
             )?;
         }
+        Ok(())
+    }
+
+    /// Let credential `name` refresh its access token with an OAuth app (`Some`), or stop
+    /// it (`None`). The client secret and refresh token are encrypted like the key.
+    ///
+    /// Errors: [`StoreError::Invalid`] (field `oauth_client_id`, `oauth_client_secret` or
+    /// `oauth_refresh_token`), [`StoreError::NotFound`], [`StoreError::WrongMasterKey`].
+    pub fn set_credential_oauth(
+        &self,
+        name: &str,
+        oauth: Option<&OAuthSettings>,
+    ) -> Result<Credential> {
+        let checked = oauth
+            .map(|o| -> Result<_> {
+                Ok((
+                    validate::oauth_value("oauth_client_id", "client id", &o.client_id)?,
+                    SecretString::from(validate::oauth_value(
+                        "oauth_client_secret",
+                        "client secret",
+                        o.client_secret.expose_secret(),
+                    )?),
+                    SecretString::from(validate::oauth_value(
+                        "oauth_refresh_token",
+                        "refresh token",
+                        o.refresh_token.expose_secret(),
+                    )?),
+                ))
+            })
+            .transpose()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let credential = find(&tx, name)?;
+        match &checked {
+            Some((client_id, secret, refresh)) => {
+                let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
+                vault::put_secret(&tx, &vault, &credential.id, OAUTH_SECRET_FIELD, secret)?;
+                vault::put_secret(&tx, &vault, &credential.id, REFRESH_TOKEN_FIELD, refresh)?;
+                tx.execute(
+                    "UPDATE credentials SET oauth_client_id = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![credential.id, client_id, now_ms()],
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM secrets WHERE owner_id = ?1 AND field IN (?2, ?3)",
+                    params![credential.id, OAUTH_SECRET_FIELD, REFRESH_TOKEN_FIELD],
+                )?;
+                tx.execute(
+                    "UPDATE credentials SET oauth_client_id = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![credential.id, now_ms()],
+                )?;
+            }
+        }
+        let updated = find(&tx, &credential.name)?;
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    /// The OAuth refresh settings of credential `name`, decrypted; `None` when it has none.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::WrongMasterKey`], [`StoreError::Decrypt`].
+    pub fn credential_oauth(&self, name: &str) -> Result<Option<OAuthSettings>> {
+        let conn = self.conn();
+        let credential = find(&conn, name)?;
+        let Some(client_id) = credential.oauth_client_id.clone() else {
+            return Ok(None);
+        };
+        let vault = vault::unlock(&conn, &self.key_source(), &self.data_dir)?;
+        let get = |field| vault::get_secret(&conn, &vault, &credential.id, &credential.name, field);
+        Ok(Some(OAuthSettings {
+            client_id,
+            client_secret: get(OAUTH_SECRET_FIELD)?,
+            refresh_token: get(REFRESH_TOKEN_FIELD)?,
+        }))
+    }
+
+    /// Keep the tokens of an OAuth refresh for credential `id` (its id: a rename during a run
+    /// does not lose them): the new access token becomes the key (mask updated), the new
+    /// refresh token (when Drift sent one) replaces the old, and `expires_at` (epoch ms) is
+    /// recorded. The status is kept; a `failed` credential becomes `verified` again, since
+    /// Drift just accepted its app.
+    ///
+    /// Errors: [`StoreError::NotFound`] (the credential was deleted), [`StoreError::Invalid`]
+    /// (a token Drift sent is not printable ASCII), [`StoreError::WrongMasterKey`].
+    pub fn save_refreshed_tokens(
+        &self,
+        id: &str,
+        access_token: &SecretString,
+        refresh_token: Option<&SecretString>,
+        expires_at: Option<i64>,
+    ) -> Result<()> {
+        let key = validate::api_key(access_token)?.key;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let name: String = tx
+            .query_row(
+                "SELECT name FROM credentials WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::credential_not_found(id))?;
+        let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
+        vault::put_secret(&tx, &vault, id, API_KEY_FIELD, &key)?;
+        if let Some(refresh) = refresh_token {
+            let refresh = SecretString::from(validate::oauth_value(
+                "oauth_refresh_token",
+                "refresh token",
+                refresh.expose_secret(),
+            )?);
+            vault::put_secret(&tx, &vault, id, REFRESH_TOKEN_FIELD, &refresh)?;
+        }
+        tx.execute(
+            "UPDATE credentials SET key_mask = ?2, expires_at = ?3, last_error = NULL,
+               status = CASE status WHEN 'failed' THEN 'verified' ELSE status END, updated_at = ?4
+             WHERE id = ?1",
+            params![id, validate::mask(&key), expires_at, now_ms()],
+        )?;
+        tracing::debug!(credential = %name, "stored refreshed OAuth tokens");
+        tx.commit()?;
         Ok(())
     }
 

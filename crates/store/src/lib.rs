@@ -28,7 +28,7 @@ pub mod vault;
 
 pub use catalog::CredentialUser;
 pub use credentials::{
-    Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential,
+    Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential, OAuthSettings,
 };
 pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};
@@ -180,6 +180,13 @@ impl Store {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Another connection to the same store (same data directory and master-key source),
+    /// for work that outlives a borrow of this one, e.g. saving refreshed OAuth tokens from
+    /// inside a Drift client. Errors as for [`Store::open_with`].
+    pub fn reopen(&self) -> Result<Store> {
+        Store::open_with(&self.data_dir, self.key_source())
     }
 
     fn key_source(&self) -> KeySource {

@@ -116,8 +116,14 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_start ON runs (started_at DESC);
 "#;
 
+/// Schema version 2: a credential may refresh its access token with an OAuth app (the client
+/// id here; the client secret and refresh token are secrets, in `secrets`).
+const V2: &str = r#"
+ALTER TABLE credentials ADD COLUMN oauth_client_id TEXT;
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -239,3 +239,29 @@ pub fn mask(key: &SecretString) -> String {
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("••••{tail}")
 }
+
+/// Check and trim an OAuth secret (`oauth_client_secret`, `oauth_refresh_token`) or the
+/// client id (`oauth_client_id`): one word of printable ASCII, 1 to [`API_KEY_MAX_CHARS`]
+/// characters. `what` names it for people ("client secret"). Errors never contain the value.
+pub fn oauth_value(field: &'static str, what: &str, raw: &str) -> Result<String> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(StoreError::invalid(
+            field,
+            format!("the OAuth {what} is empty; copy it from the app's OAuth & Permissions page in Drift's developer portal (dev.drift.com)"),
+        ));
+    }
+    if text.chars().count() > API_KEY_MAX_CHARS {
+        return Err(StoreError::invalid(
+            field,
+            format!("the OAuth {what} is longer than {API_KEY_MAX_CHARS} characters: copy only the value"),
+        ));
+    }
+    if let Some(pos) = text.chars().position(|c| !c.is_ascii_graphic()) {
+        return Err(StoreError::invalid(
+            field,
+            format!("the OAuth {what} contains whitespace, a control or a non-ASCII character at position {}: copy only the value", pos + 1),
+        ));
+    }
+    Ok(text.to_string())
+}

@@ -3,17 +3,16 @@
 //! prints the steps and maps a failure to the CLI's exit codes.
 
 use crate::common::{exit, fail, Ctx};
-use secrecy::SecretString;
 use server::check::{FailureKind, TestReport};
 use store::{Credential, Store};
 
-/// Run the test for `credential` with `key`, print each step, store the result, and return
+/// Run the test for `credential` (its saved key, refreshed first when it is an expired OAuth
+/// token with refresh settings), print each step, store the result, and return
 /// the report plus, when the test failed, the error to exit with.
 pub async fn run_test(
     ctx: &Ctx,
     store: &Store,
     credential: &Credential,
-    key: SecretString,
     uses: &[String],
 ) -> anyhow::Result<(TestReport, Option<anyhow::Error>)> {
     let human = !ctx.json;
@@ -25,7 +24,7 @@ pub async fn run_test(
     }
     // The CLI is one user's tool: any address, loopback sandbox included.
     let any = server::addresses::AddressPolicy::AllowPrivate;
-    let (report, failure) = server::check::test_credential(store, credential, key, uses, any)
+    let (report, failure) = server::check::test_credential(store, credential, uses, any)
         .await
         .map_err(crate::cmd_credentials::store_error)?;
     for step in &report.steps {

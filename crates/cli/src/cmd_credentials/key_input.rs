@@ -2,7 +2,7 @@
 //! a command-line value (it would be visible in the process list and shell history).
 
 use crate::common::{exit, fail};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::io::{IsTerminal, Read};
 use zeroize::Zeroize;
 
@@ -90,4 +90,85 @@ fn prompt() -> anyhow::Result<SecretString> {
         )
     })?;
     Ok(SecretString::from(text))
+}
+
+/// OAuth refresh settings for a token of an OAuth app (REFERENCE §2.2): with them an expired
+/// access token is refreshed by itself, in every command and in `serve`. The secrets come
+/// from environment variables only, never the command line.
+#[derive(Debug, clap::Args)]
+pub struct OAuthInput {
+    /// Client id of the OAuth app the access token belongs to; the access token is then
+    /// refreshed when it expires. Needs --oauth-client-secret-env and --oauth-refresh-token-env.
+    #[arg(long, value_name = "ID", requires_all = ["oauth_client_secret_env", "oauth_refresh_token_env"])]
+    pub oauth_client_id: Option<String>,
+    /// Read the OAuth app's client secret from this environment variable.
+    #[arg(long, value_name = "VAR", requires = "oauth_client_id")]
+    pub oauth_client_secret_env: Option<String>,
+    /// Read the refresh token from this environment variable.
+    #[arg(long, value_name = "VAR", requires = "oauth_client_id")]
+    pub oauth_refresh_token_env: Option<String>,
+}
+
+impl OAuthInput {
+    /// The settings, validated; `None` without `--oauth-client-id`. Errors (exit 2) name the
+    /// flag and the variable, never a value.
+    pub fn read(&self) -> anyhow::Result<Option<store::OAuthSettings>> {
+        let Some(client_id) = &self.oauth_client_id else {
+            return Ok(None);
+        };
+        let secret = oauth_env(
+            "oauth_client_secret",
+            "--oauth-client-secret-env",
+            self.oauth_client_secret_env.as_deref(),
+            "client secret",
+        )?;
+        let refresh = oauth_env(
+            "oauth_refresh_token",
+            "--oauth-refresh-token-env",
+            self.oauth_refresh_token_env.as_deref(),
+            "refresh token",
+        )?;
+        let check = |field, what, v: &str| {
+            store::validate::oauth_value(field, what, v)
+                .map_err(|e| fail(exit::USAGE, e.to_string()))
+        };
+        Ok(Some(store::OAuthSettings {
+            client_id: check("oauth_client_id", "client id", client_id)?,
+            client_secret: SecretString::from(check(
+                "oauth_client_secret",
+                "client secret",
+                secret.expose_secret(),
+            )?),
+            refresh_token: SecretString::from(check(
+                "oauth_refresh_token",
+                "refresh token",
+                refresh.expose_secret(),
+            )?),
+        }))
+    }
+}
+
+fn oauth_env(
+    field: &str,
+    flag: &str,
+    var: Option<&str>,
+    what: &str,
+) -> anyhow::Result<SecretString> {
+    let Some(var) = var else {
+        return Err(fail(
+            exit::USAGE,
+            format!("{field}: {flag} VAR is needed with --oauth-client-id"),
+        ));
+    };
+    match std::env::var(var) {
+        Ok(value) => Ok(SecretString::from(value)),
+        Err(std::env::VarError::NotPresent) => Err(fail(
+            exit::USAGE,
+            format!("{field}: the environment variable {var} (from {flag}) is not set; export it with the OAuth app's {what}"),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(fail(
+            exit::USAGE,
+            format!("{field}: the environment variable {var} is not valid UTF-8"),
+        )),
+    }
 }

@@ -1110,3 +1110,192 @@ fn expired_token_is_rejected() {
         "failed"
     );
 }
+
+/// Every file under `dir`, concatenated (the metadata DB, its WAL, destination files).
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+fn oauth_add(cli: &Cli, url: &str, name: &str, env: &[(&str, &str)]) -> Run {
+    cli.run_with(
+        &[
+            "--json",
+            "credentials",
+            "add",
+            "--name",
+            name,
+            "--base-url",
+            url,
+            "--api-key-env",
+            "T",
+            "--oauth-client-id",
+            drift_sandbox::DEFAULT_OAUTH_CLIENT_ID,
+            "--oauth-client-secret-env",
+            "OS",
+            "--oauth-refresh-token-env",
+            "OR",
+        ],
+        env,
+        None,
+    )
+}
+
+fn sandbox_route_count(sandbox: &Sandbox, route: &str) -> u64 {
+    let url = format!("{}/__sandbox/stats", sandbox.url());
+    let stats: serde_json::Value = sandbox
+        .runtime
+        .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+    stats["by_route"][route].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn an_expired_oauth_token_is_refreshed_kept_encrypted_and_used_by_the_next_sync() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_SECRET as SECRET, DEFAULT_REFRESH_TOKEN as REFRESH};
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let env = [("T", EXPIRED), ("OS", SECRET), ("OR", REFRESH)];
+    let add = oauth_add(&cli, &sandbox.url(), "oauth-app", &env);
+    assert_eq!(add.code, 0, "{}\n{}", add.stdout, add.stderr);
+    let out: serde_json::Value = serde_json::from_str(&add.stdout).unwrap();
+    let credential = &out["credential"];
+    assert_eq!(credential["status"], "verified", "{out}");
+    assert_eq!(
+        credential["oauth_client_id"],
+        drift_sandbox::DEFAULT_OAUTH_CLIENT_ID
+    );
+    assert_ne!(
+        credential["key_mask"],
+        format!("••••{}", &EXPIRED[EXPIRED.len() - 4..]),
+        "the key is now the refreshed access token"
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let expires_at = credential["expires_at"].as_i64().unwrap();
+    assert!(
+        expires_at > now + 3_600_000,
+        "about 2 hours ahead: {expires_at}"
+    );
+    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), 1);
+
+    let show = cli.run(&["credentials", "show", "oauth-app"]);
+    assert!(
+        show.stdout
+            .contains("OAuth app sandbox-oauth-app (an expired access token is refreshed)"),
+        "{}",
+        show.stdout
+    );
+
+    // The next command uses the stored new token: no second refresh.
+    let out_dir = cli.data_dir().join("out");
+    let dest = format!("jsonl:{}", out_dir.display());
+    let sync = cli.run(&[
+        "sync",
+        "--credential",
+        "oauth-app",
+        "--streams",
+        "conversations",
+        "--destination",
+        &dest,
+    ]);
+    assert_eq!(sync.code, 0, "{}\n{}", sync.stdout, sync.stderr);
+    // jsonl:DIR writes DIR/<stream>/<run id>.jsonl.
+    let written = all_bytes(&out_dir.join("conversations"));
+    assert_eq!(String::from_utf8_lossy(&written).lines().count(), 5);
+    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), 1);
+
+    // Neither the app secret nor any token (old or minted) is readable anywhere on disk or
+    // in the output.
+    let bytes = all_bytes(cli.data_dir());
+    for secret in [
+        SECRET,
+        REFRESH,
+        EXPIRED,
+        "sbx-oauth-access-",
+        "sbx-oauth-refresh-",
+    ] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} found in the data dir"
+        );
+        for text in [
+            &add.stdout,
+            &add.stderr,
+            &show.stdout,
+            &sync.stdout,
+            &sync.stderr,
+        ] {
+            assert!(!text.contains(secret), "{secret} printed: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_SECRET as SECRET, DEFAULT_REFRESH_TOKEN as REFRESH};
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let wrong = "not-the-client-secret-0000";
+    let add = oauth_add(
+        &cli,
+        &sandbox.url(),
+        "bad-secret",
+        &[("T", EXPIRED), ("OS", wrong), ("OR", REFRESH)],
+    );
+    assert_eq!(add.code, 3, "{}\n{}", add.stdout, add.stderr);
+    assert!(
+        add.stderr.contains("authorize the app again"),
+        "{}",
+        add.stderr
+    );
+    assert!(!add.stderr.contains(wrong) && !add.stdout.contains(wrong));
+
+    let missing = oauth_add(
+        &cli,
+        &sandbox.url(),
+        "no-env",
+        &[("T", EXPIRED), ("OR", REFRESH)],
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains(
+            "oauth_client_secret: the environment variable OS (from --oauth-client-secret-env) is not set"
+        ),
+        "{}",
+        missing.stderr
+    );
+    let list = cli.run(&["credentials", "list"]);
+    assert!(
+        !list.stdout.contains("no-env"),
+        "nothing saved: {}",
+        list.stdout
+    );
+
+    let alone = cli.run_with(
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-env",
+            "T",
+            "--oauth-client-id",
+            "app",
+        ],
+        &[("T", EXPIRED), ("OS", SECRET)],
+        None,
+    );
+    assert_eq!(alone.code, 2, "{}", alone.stderr);
+    assert!(
+        alone.stderr.contains("--oauth-client-secret-env"),
+        "{}",
+        alone.stderr
+    );
+}

@@ -372,9 +372,8 @@ pub(crate) async fn run_test(
     credential: &Credential,
     uses: &[String],
 ) -> ApiResult<(TestReport, Option<check::TestFailure>)> {
-    let key = state.store.credential_api_key(&credential.name)?;
     let (report, failure) =
-        check::test_credential(&state.store, credential, key, uses, state.addresses).await?;
+        check::test_credential(&state.store, credential, uses, state.addresses).await?;
     crate::metrics::credential_tested(&credential.name, &report.status);
     Ok((report, failure))
 }

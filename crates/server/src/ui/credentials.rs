@@ -302,7 +302,7 @@ async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response
             name.trim(),
             &url,
             store::validate::DEFAULT_RATE_LIMIT_PER_MIN,
-            key,
+            crate::drift_auth::DriftAuth::key_only(key),
             &Default::default(),
             state.addresses,
         )

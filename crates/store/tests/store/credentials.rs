@@ -332,3 +332,117 @@ fn concurrent_first_use_from_several_connections() {
         );
     }
 }
+
+fn oauth(client_id: &str, secret: &str, refresh: &str) -> store::OAuthSettings {
+    store::OAuthSettings {
+        client_id: client_id.into(),
+        client_secret: SecretString::from(secret.to_string()),
+        refresh_token: SecretString::from(refresh.to_string()),
+    }
+}
+
+const SECRET: &str = "oauth_SECRET_CANARY_71c2e9a04d";
+const REFRESH: &str = "oauth_REFRESH_CANARY_3b8f60d1e2";
+
+#[test]
+fn oauth_settings_are_kept_encrypted_and_refreshed_tokens_replace_key_and_refresh_token() {
+    let (_dir, store) = new_store();
+    let c = store
+        .add_credential(&new_credential("acme", CANARY))
+        .unwrap();
+    assert_eq!(c.oauth_client_id, None);
+    assert!(store.credential_oauth("acme").unwrap().is_none());
+
+    let c = store
+        .set_credential_oauth("acme", Some(&oauth(" app-1 ", SECRET, REFRESH)))
+        .unwrap();
+    assert_eq!(c.oauth_client_id.as_deref(), Some("app-1"));
+    let o = store.credential_oauth("ACME").unwrap().unwrap();
+    assert_eq!(
+        (
+            o.client_secret.expose_secret(),
+            o.refresh_token.expose_secret()
+        ),
+        (SECRET, REFRESH)
+    );
+    let bytes = db_bytes(&store);
+    for secret in [SECRET, REFRESH] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} stored in plain text"
+        );
+    }
+    assert!(!format!("{o:?}").contains(SECRET) && !format!("{o:?}").contains(REFRESH));
+
+    // A refresh: new access token (mask follows), new refresh token, expiry; a failed
+    // credential is usable again.
+    store.mark_credential_failed("acme", "expired").unwrap();
+    let new_access = SecretString::from("tok_refreshed_access_9d41".to_string());
+    let new_refresh = SecretString::from("ref_refreshed_77aa".to_string());
+    store
+        .save_refreshed_tokens(
+            &c.id,
+            &new_access,
+            Some(&new_refresh),
+            Some(1_800_000_000_000),
+        )
+        .unwrap();
+    let after = store.credential("acme").unwrap();
+    assert_eq!(after.key_mask, "••••9d41");
+    assert_eq!(after.expires_at, Some(1_800_000_000_000));
+    assert_eq!(after.status, CredentialStatus::Verified);
+    assert_eq!(after.last_error, None);
+    assert_eq!(
+        store.credential_api_key("acme").unwrap().expose_secret(),
+        "tok_refreshed_access_9d41"
+    );
+    let o = store.credential_oauth("acme").unwrap().unwrap();
+    assert_eq!(o.refresh_token.expose_secret(), "ref_refreshed_77aa");
+    assert_eq!(o.client_secret.expose_secret(), SECRET);
+
+    // No refresh token in the answer: the old one stays.
+    store
+        .save_refreshed_tokens(&c.id, &new_access, None, None)
+        .unwrap();
+    let o = store.credential_oauth("acme").unwrap().unwrap();
+    assert_eq!(o.refresh_token.expose_secret(), "ref_refreshed_77aa");
+
+    // Removing the settings removes the secrets too.
+    let c = store.set_credential_oauth("acme", None).unwrap();
+    assert_eq!(c.oauth_client_id, None);
+    assert!(store.credential_oauth("acme").unwrap().is_none());
+}
+
+#[test]
+fn bad_oauth_values_name_the_field_and_change_nothing() {
+    let (_dir, store) = new_store();
+    store
+        .add_credential(&new_credential("acme", CANARY))
+        .unwrap();
+    for (o, field) in [
+        (oauth("", SECRET, REFRESH), "oauth_client_id"),
+        (oauth("app", " ", REFRESH), "oauth_client_secret"),
+        (oauth("app", SECRET, "two words"), "oauth_refresh_token"),
+        (oauth("app", SECRET, "ctl\u{7}char"), "oauth_refresh_token"),
+    ] {
+        let err = store.set_credential_oauth("acme", Some(&o)).unwrap_err();
+        match &err {
+            StoreError::Invalid { field: f, message } => {
+                assert_eq!(*f, field, "{message}");
+                assert!(!message.contains(SECRET) && !message.contains(REFRESH));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(store.credential("acme").unwrap().oauth_client_id, None);
+    let missing = store.save_refreshed_tokens(
+        "cred_0000000000000000",
+        &SecretString::from("tok".to_string()),
+        None,
+        None,
+    );
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}

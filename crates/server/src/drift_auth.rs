@@ -1,0 +1,79 @@
+//! How a stored credential authenticates to Drift: its key, and, when it has OAuth settings
+//! ([`store::Store::set_credential_oauth`]), the refresh that mints a new access token when
+//! the old one expires (REFERENCE §2.2) and stores the new tokens back, encrypted. Every
+//! client driftbridge builds from a saved credential (sync, push, test, scope check) comes
+//! from here, so an expired OAuth token is refreshed the same way everywhere.
+
+use crate::addresses::AddressPolicy;
+use drift_client::{ClientBuilder, OAuthRefresh, SecretString, TokenGrant};
+use std::sync::{Arc, Mutex};
+use store::{Credential, Store, StoreError};
+
+/// The key to send and the OAuth refresh, if any. `Debug` shows no secret.
+#[derive(Debug)]
+pub struct DriftAuth {
+    key: SecretString,
+    oauth: Option<OAuthRefresh>,
+}
+
+impl DriftAuth {
+    /// A bare key (a value typed into the Add Credential overlay and not saved yet).
+    pub fn key_only(key: SecretString) -> DriftAuth {
+        DriftAuth { key, oauth: None }
+    }
+
+    /// The authentication of saved credential `credential`: its key decrypted, and its OAuth
+    /// refresh when it has one; refreshed tokens are saved to `store`'s data directory under
+    /// the credential's id (with `expires_at` = now + `expires_in`).
+    ///
+    /// Errors: the store's ([`StoreError::WrongMasterKey`], [`StoreError::Decrypt`],
+    /// [`StoreError::NotFound`]).
+    pub fn of(store: &Store, credential: &Credential) -> Result<DriftAuth, StoreError> {
+        let key = store.credential_api_key(&credential.name)?;
+        let Some(settings) = store.credential_oauth(&credential.name)? else {
+            return Ok(DriftAuth::key_only(key));
+        };
+        let saver = Mutex::new(store.reopen()?);
+        let id = credential.id.clone();
+        let on_refresh = Arc::new(move |grant: &TokenGrant| {
+            let expires_at = grant
+                .expires_in_s
+                .filter(|s| *s > 0)
+                .map(|s| now_ms().saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2) * 1000));
+            let store = saver.lock().unwrap_or_else(|e| e.into_inner());
+            store
+                .save_refreshed_tokens(
+                    &id,
+                    &grant.access_token,
+                    grant.refresh_token.as_ref(),
+                    expires_at,
+                )
+                .map_err(|e| e.to_string())
+        });
+        Ok(DriftAuth {
+            key,
+            oauth: Some(OAuthRefresh {
+                client_id: settings.client_id,
+                client_secret: settings.client_secret,
+                refresh_token: settings.refresh_token,
+                on_refresh,
+            }),
+        })
+    }
+
+    /// A client builder for `base_url` with this authentication, under `addresses`.
+    pub fn client(self, base_url: &str, addresses: AddressPolicy) -> ClientBuilder {
+        let builder = addresses.client(base_url, self.key);
+        match self.oauth {
+            Some(oauth) => builder.oauth_refresh(oauth),
+            None => builder,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
