@@ -48,6 +48,9 @@ pub struct CredentialView {
     pub expires_at: Option<i64>,
     /// Error of the last failed test or run.
     pub last_error: Option<String>,
+    /// Client id of the OAuth app that refreshes the access token when it expires; `null`
+    /// for an install token. The app's secret and refresh token are never returned.
+    pub oauth_client_id: Option<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -70,8 +73,72 @@ impl From<Credential> for CredentialView {
             scopes: c.scopes,
             expires_at: c.expires_at,
             last_error: c.last_error,
+            oauth_client_id: c.oauth_client_id,
             created_at: c.created_at,
             updated_at: c.updated_at,
+        }
+    }
+}
+
+/// OAuth refresh settings of a credential whose key is an OAuth app's access token
+/// (REFERENCE §2.2): with them an expired access token is refreshed by itself. Write-only
+/// secrets.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettingsBody {
+    /// The app's client id (developer portal, OAuth & Permissions).
+    pub client_id: String,
+    /// The app's client secret. Write-only.
+    #[schema(value_type = String, format = Password)]
+    pub client_secret: SecretString,
+    /// The refresh token that came with the access token. Write-only.
+    #[schema(value_type = String, format = Password)]
+    pub refresh_token: SecretString,
+}
+
+impl OAuthSettingsBody {
+    /// The settings, each value checked; errors name `oauth.client_id`,
+    /// `oauth.client_secret` or `oauth.refresh_token` (`prefix` = `"oauth."`; the web UI's
+    /// form fields use `"oauth_"`).
+    pub(crate) fn check(
+        self,
+        prefix: &str,
+    ) -> Result<store::OAuthSettings, Vec<crate::problem::FieldError>> {
+        use drift_client::ExposeSecret;
+        let mut errors = Vec::new();
+        let mut value = |field: &str, what: &str, raw: &str| match store::validate::oauth_value(
+            "oauth", what, raw,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                let message = match e {
+                    store::StoreError::Invalid { message, .. } => message,
+                    other => other.to_string(),
+                };
+                errors.push(crate::problem::FieldError {
+                    field: format!("{prefix}{field}"),
+                    message,
+                });
+                String::new()
+            }
+        };
+        let settings = store::OAuthSettings {
+            client_id: value("client_id", "client id", &self.client_id),
+            client_secret: SecretString::from(value(
+                "client_secret",
+                "client secret",
+                self.client_secret.expose_secret(),
+            )),
+            refresh_token: SecretString::from(value(
+                "refresh_token",
+                "refresh token",
+                self.refresh_token.expose_secret(),
+            )),
+        };
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
         }
     }
 }
@@ -94,6 +161,9 @@ pub struct CreateCredential {
     /// Request budget per minute; default 600.
     #[serde(default)]
     pub rate_limit_per_min: Option<u32>,
+    /// For an OAuth app's access token: how to refresh it when it expires.
+    #[serde(default)]
+    pub oauth: Option<OAuthSettingsBody>,
 }
 
 /// Body of `PATCH /api/v1/credentials/{id}`: absent fields stay as they are. The key is
@@ -122,6 +192,9 @@ pub struct RotateKey {
     /// The new Drift access token. Write-only.
     #[schema(value_type = String, format = Password)]
     pub api_key: SecretString,
+    /// New OAuth refresh settings (replace the old ones); absent keeps them.
+    #[serde(default)]
+    pub oauth: Option<OAuthSettingsBody>,
 }
 
 /// Body of `POST /api/v1/credentials/{id}/test` (optional).
@@ -242,22 +315,43 @@ async fn create(
     let rate = body
         .rate_limit_per_min
         .unwrap_or(store::validate::DEFAULT_RATE_LIMIT_PER_MIN);
-    validate_new(
+    let checked = validate_new(
         &body.name,
         body.description.as_deref(),
         &base_url,
         &body.api_key,
         rate,
         state.addresses,
-    )
-    .map_err(ApiError::Validation)?;
-    let credential = state.store.add_credential(&NewCredential {
+    );
+    let oauth = body.oauth.map(|o| o.check("oauth.")).transpose();
+    let oauth = match (checked, oauth) {
+        (Ok(()), Ok(oauth)) => oauth,
+        (a, b) => {
+            let mut errors = a.err().unwrap_or_default();
+            errors.extend(b.err().unwrap_or_default());
+            return Err(ApiError::Validation(errors));
+        }
+    };
+    let mut credential = state.store.add_credential(&NewCredential {
         name: body.name,
         description: body.description,
         base_url: Some(base_url),
         api_key: body.api_key,
         rate_limit_per_min: rate,
     })?;
+    if let Some(oauth) = &oauth {
+        credential = match state
+            .store
+            .set_credential_oauth(&credential.name, Some(oauth))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Checked above; should the save still fail, leave no half-made credential.
+                let _ = state.store.delete_credential(&credential.name, true);
+                return Err(e.into());
+            }
+        };
+    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     let location = format!("/api/v1/credentials/{}", credential.id);
     let view = CredentialView::from(credential);
@@ -321,9 +415,19 @@ async fn rotate(
 ) -> ApiResult<Json<CredentialView>> {
     let Json(body) = body?;
     let current = resolve(&state.store, &id)?;
-    let rotated = state
+    let oauth = body
+        .oauth
+        .map(|o| o.check("oauth."))
+        .transpose()
+        .map_err(ApiError::Validation)?;
+    let mut rotated = state
         .store
         .rotate_credential_key(&current.name, &body.api_key)?;
+    if let Some(oauth) = &oauth {
+        rotated = state
+            .store
+            .set_credential_oauth(&rotated.name, Some(oauth))?;
+    }
     tracing::info!(credential = %rotated.name, "credential key rotated");
     Ok(Json(rotated.into()))
 }

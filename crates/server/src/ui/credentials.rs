@@ -45,6 +45,8 @@ pub(crate) struct TileView {
     pub status: String,
     pub tested: String,
     pub org_id: String,
+    /// "OAuth app <client id>" when an expired token is refreshed, else "".
+    pub refresh: String,
     pub message: String,
     pub steps: Vec<StepView>,
     /// `hx-swap-oob` value when the tile travels out of band ("" otherwise).
@@ -68,6 +70,11 @@ impl TileView {
                 .org_id
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| "–".into()),
+            refresh: c
+                .oauth_client_id
+                .as_ref()
+                .map(|id| format!("OAuth app {id}"))
+                .unwrap_or_default(),
             message: c.last_error.clone().unwrap_or_default(),
             steps: Vec::new(),
             oob: String::new(),
@@ -178,6 +185,35 @@ struct Fields {
     description: Option<String>,
     api_key: Option<SecretString>,
     base_url: Option<String>,
+    /// Optional OAuth app settings (all three, or none).
+    oauth_client_id: Option<String>,
+    oauth_client_secret: Option<SecretString>,
+    oauth_refresh_token: Option<SecretString>,
+}
+
+impl Fields {
+    /// The OAuth settings when any of the three fields is filled in (then all three are
+    /// checked); errors name `oauth_client_id`, `oauth_client_secret`, `oauth_refresh_token`.
+    fn oauth(&mut self) -> Result<Option<store::OAuthSettings>, Vec<FieldError>> {
+        use secrecy::ExposeSecret;
+        let id = self.oauth_client_id.take().unwrap_or_default();
+        let empty = || SecretString::from(String::new());
+        let secret = self.oauth_client_secret.take().unwrap_or_else(empty);
+        let refresh = self.oauth_refresh_token.take().unwrap_or_else(empty);
+        if id.trim().is_empty()
+            && secret.expose_secret().trim().is_empty()
+            && refresh.expose_secret().trim().is_empty()
+        {
+            return Ok(None);
+        }
+        crate::api::credentials::OAuthSettingsBody {
+            client_id: id,
+            client_secret: secret,
+            refresh_token: refresh,
+        }
+        .check("oauth_")
+        .map(Some)
+    }
 }
 
 #[derive(Template)]
@@ -223,7 +259,15 @@ impl Feedback {
     }
 }
 
-const ALL_FIELDS: [&str; 4] = ["name", "description", "api_key", "base_url"];
+const ALL_FIELDS: [&str; 7] = [
+    "name",
+    "description",
+    "api_key",
+    "base_url",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+];
 
 fn field_errors(e: StoreError) -> Result<Vec<FieldError>, ApiError> {
     match ApiError::from(e) {
@@ -326,8 +370,9 @@ struct Saved {
 /// Save a new credential, test it (as the CLI does), insert its tile and close the overlay.
 async fn save_new(
     State(state): State<AppState>,
-    Form(f): Form<Fields>,
+    Form(mut f): Form<Fields>,
 ) -> Result<Response, ApiError> {
+    let oauth = f.oauth();
     let name = f.name.unwrap_or_default();
     let key = f
         .api_key
@@ -342,9 +387,14 @@ async fn save_new(
         rate,
         state.addresses,
     );
-    if let Err(errors) = valid {
-        return Ok(render(&Feedback::errors(&ALL_FIELDS, errors)));
-    }
+    let oauth = match (valid, oauth) {
+        (Ok(()), Ok(oauth)) => oauth,
+        (a, b) => {
+            let mut errors = a.err().unwrap_or_default();
+            errors.extend(b.err().unwrap_or_default());
+            return Ok(render(&Feedback::errors(&ALL_FIELDS, errors)));
+        }
+    };
     let new = NewCredential {
         name,
         description: f.description,
@@ -352,10 +402,22 @@ async fn save_new(
         api_key: key,
         rate_limit_per_min: rate,
     };
-    let credential = match state.store.add_credential(&new) {
+    let mut credential = match state.store.add_credential(&new) {
         Ok(c) => c,
         Err(e) => return Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?))),
     };
+    if let Some(oauth) = &oauth {
+        credential = match state
+            .store
+            .set_credential_oauth(&credential.name, Some(oauth))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = state.store.delete_credential(&credential.name, true);
+                return Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?)));
+            }
+        };
+    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved from the web UI");
     tested_tile(&state, &credential, true, "Saved").await
 }

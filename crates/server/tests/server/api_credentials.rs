@@ -457,3 +457,152 @@ async fn openapi_document_lists_the_credential_routes() {
         .get("api_key")
         .is_none());
 }
+
+#[tokio::test]
+async fn an_oauth_credential_refreshes_its_expired_token_and_never_returns_a_secret() {
+    use drift_sandbox::{
+        DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_OAUTH_CLIENT_SECRET as SECRET,
+        DEFAULT_REFRESH_TOKEN as REFRESH,
+    };
+    const EXPIRED: &str = "tok_api_EXPIRED_0123456789abcdef";
+    let now = chrono::Utc::now().timestamp_millis();
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        conversations: 3,
+        tokens: vec![drift_sandbox::TokenSpec {
+            token: EXPIRED.into(),
+            scopes: vec!["conversation_read".into()],
+            expires_at: Some(now - 60_000),
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = TestServer::start().await;
+
+    // Bad settings: one field error per value, nothing saved.
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "oauth", "api_key": EXPIRED, "base_url": sandbox.base_url(),
+                      "oauth": {"client_id": "", "client_secret": SECRET,
+                                "refresh_token": "has space"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "validation").await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["oauth.client_id", "oauth.refresh_token"]);
+    assert!(!problem.to_string().contains(SECRET));
+    assert!(s.store.list_credentials().unwrap().is_empty());
+
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "oauth", "api_key": EXPIRED, "base_url": sandbox.base_url(),
+                      "oauth": {"client_id": CLIENT, "client_secret": SECRET,
+                                "refresh_token": REFRESH}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let text = response.text().await.unwrap();
+    for secret in [SECRET, REFRESH, EXPIRED] {
+        assert!(!text.contains(secret), "{secret} returned: {text}");
+    }
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["oauth_client_id"], CLIENT);
+
+    let response = s
+        .post("/api/v1/credentials/oauth/test")
+        .json(&json!({"for": ["conversations"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("sbx-oauth-"),
+        "a minted token returned: {text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["test"]["status"], "verified", "{body}");
+    assert_eq!(body["credential"]["status"], "verified");
+    assert_ne!(body["credential"]["key_mask"], created["key_mask"]);
+    assert!(body["credential"]["expires_at"].as_i64().unwrap() > now + 3_600_000);
+    let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["by_route"]["oauth.token"], 1);
+
+    let doc: serde_json::Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["components"]["schemas"]["OAuthSettingsBody"].is_object());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_overlay_saves_oauth_settings_and_the_tile_names_the_app() {
+    use drift_sandbox::{
+        DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_OAUTH_CLIENT_SECRET as SECRET,
+        DEFAULT_REFRESH_TOKEN as REFRESH,
+    };
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let cookie = crate::access::login(&s).await;
+    let post = |fields: Vec<(&'static str, String)>| {
+        s.http
+            .post(s.url("/ui/credentials"))
+            .header("cookie", &cookie)
+            .header("origin", s.base.clone())
+            .form(&fields)
+            .send()
+    };
+    let base = vec![
+        ("name", "Via UI".to_string()),
+        ("api_key", sandbox.token()),
+        ("base_url", sandbox.base_url()),
+    ];
+    // Only part of the app's settings: each missing one is named, nothing is saved.
+    let mut partial = base.clone();
+    partial.push(("oauth_client_id", CLIENT.to_string()));
+    let html = post(partial).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(r#"id="err-oauth_client_secret""#)
+            && html.contains("the OAuth client secret is empty"),
+        "{html}"
+    );
+    assert!(html.contains("the OAuth refresh token is empty"), "{html}");
+    assert!(s.store.list_credentials().unwrap().is_empty());
+
+    let mut full = base;
+    full.extend([
+        ("oauth_client_id", CLIENT.to_string()),
+        ("oauth_client_secret", SECRET.to_string()),
+        ("oauth_refresh_token", REFRESH.to_string()),
+    ]);
+    let html = post(full).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Token refresh"), "{html}");
+    assert!(html.contains(&format!("OAuth app {CLIENT}")), "{html}");
+    for secret in [SECRET, REFRESH, sandbox.token().as_str()] {
+        assert!(!html.contains(secret), "{secret} in the page");
+    }
+    let saved = s.store.credential_oauth("Via UI").unwrap().unwrap();
+    assert_eq!(saved.client_id, CLIENT);
+    sandbox.shutdown().await;
+}
