@@ -83,12 +83,19 @@ impl std::fmt::Debug for TokenGrant {
     }
 }
 
-/// The refresh state a client keeps: the app and the newest refresh token.
+/// The refresh state a client keeps: the app, the newest refresh token, and Drift's refusal
+/// of the last exchange (so the requests waiting on it do not each ask again).
 pub(crate) struct OAuthState {
     pub client_id: String,
     pub client_secret: SecretString,
-    pub refresh_token: tokio::sync::Mutex<SecretString>,
+    slot: tokio::sync::Mutex<Slot>,
     pub on_refresh: OnRefresh,
+}
+
+struct Slot {
+    refresh_token: SecretString,
+    /// Token generation whose refresh Drift refused, and the error message.
+    refused: Option<(u64, String)>,
 }
 
 impl OAuthState {
@@ -96,7 +103,10 @@ impl OAuthState {
         OAuthState {
             client_id: o.client_id,
             client_secret: o.client_secret,
-            refresh_token: tokio::sync::Mutex::new(o.refresh_token),
+            slot: tokio::sync::Mutex::new(Slot {
+                refresh_token: o.refresh_token,
+                refused: None,
+            }),
             on_refresh: o.on_refresh,
         }
     }
@@ -135,7 +145,8 @@ impl Client {
     /// [`OnRefresh`] and use it from now on.
     ///
     /// Errors: no refresh configured (the 401 stands); Drift refused the refresh
-    /// (`Unauthorized` on `oauth.token`, naming the fix); transport failures.
+    /// (`Unauthorized` on `oauth.token`, naming the fix; given at once, without another
+    /// exchange, to every request that saw the same token); transport failures.
     pub(crate) async fn refresh_access_token(&self, seen: u64) -> Result<(), Error> {
         let inner = &self.inner;
         let Some(oauth) = &inner.oauth else {
@@ -144,9 +155,17 @@ impl Client {
                 message: "no OAuth refresh token is configured".into(),
             });
         };
-        let mut refresh = oauth.refresh_token.lock().await;
+        let mut slot = oauth.slot.lock().await;
         if self.auth_generation() != seen {
             return Ok(());
+        }
+        if let Some((generation, message)) = &slot.refused {
+            if *generation == seen {
+                return Err(Error::Unauthorized {
+                    endpoint: TOKEN_ROUTE.into(),
+                    message: message.clone(),
+                });
+            }
         }
         let url = inner.base.join("oauth2/token").map_err(|e| Error::Config {
             field: "base_url",
@@ -156,7 +175,7 @@ impl Client {
             .append_pair("grant_type", "refresh_token")
             .append_pair("client_id", &oauth.client_id)
             .append_pair("client_secret", oauth.client_secret.expose_secret())
-            .append_pair("refresh_token", refresh.expose_secret())
+            .append_pair("refresh_token", slot.refresh_token.expose_secret())
             .finish();
         inner
             .budget
@@ -191,18 +210,18 @@ impl Client {
                  authorize the app again and save its new access and refresh tokens in the \
                  credential"
             );
-            return Err(if status >= 500 {
-                Error::Server {
+            if status >= 500 {
+                return Err(Error::Server {
                     status,
                     endpoint: TOKEN_ROUTE.into(),
                     message,
                     retry_after: None,
-                }
-            } else {
-                Error::Unauthorized {
-                    endpoint: TOKEN_ROUTE.into(),
-                    message,
-                }
+                });
+            }
+            slot.refused = Some((seen, message.clone()));
+            return Err(Error::Unauthorized {
+                endpoint: TOKEN_ROUTE.into(),
+                message,
             });
         }
         let grant = parse_grant(&bytes).map_err(|m| Error::Decode {
@@ -220,7 +239,7 @@ impl Client {
         }
         self.set_token(&grant.access_token)?;
         if let Some(r) = grant.refresh_token {
-            *refresh = r;
+            slot.refresh_token = r;
         }
         tracing::info!("refreshed the OAuth access token");
         Ok(())

@@ -128,6 +128,15 @@ async fn a_refused_refresh_is_a_401_naming_the_fix_without_any_secret() {
         ),
     ] {
         let (c, seen) = client(&handle, secret, refresh);
+        let before = token_requests(&handle).await;
+        // Eight requests see the expired token; Drift is asked once, and all eight fail.
+        let errors = futures::future::join_all((0..8).map(|_| c.users())).await;
+        assert!(errors.iter().all(|r| r.is_err()));
+        assert_eq!(
+            token_requests(&handle).await,
+            before + 1,
+            "one refused exchange"
+        );
         let err = c.users().await.unwrap_err();
         assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
         let text = format!("{err} {err:?}");
