@@ -201,17 +201,9 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
         api_key: key.clone(),
         rate_limit_per_min: a.rate_limit_per_min,
     };
-    let mut credential = store.add_credential(&new).map_err(store_error)?;
-    if let Some(oauth) = &oauth {
-        credential = match store.set_credential_oauth(&credential.name, Some(oauth)) {
-            Ok(c) => c,
-            Err(e) => {
-                // Validated above; should the save fail, leave no half-made credential.
-                let _ = store.delete_credential(&credential.name, true);
-                return Err(store_error(e));
-            }
-        };
-    }
+    let credential = store
+        .add_credential_with_oauth(&new, oauth.as_ref())
+        .map_err(store_error)?;
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     if !ctx.json {
         println!(

@@ -232,6 +232,40 @@ pub(crate) fn find(conn: &Connection, name: &str) -> Result<Credential> {
         .ok_or_else(|| StoreError::credential_not_found(name))
 }
 
+/// `oauth` with each value checked and trimmed.
+fn check_oauth(o: &OAuthSettings) -> Result<OAuthSettings> {
+    Ok(OAuthSettings {
+        client_id: validate::oauth_value("oauth_client_id", "client id", &o.client_id)?,
+        client_secret: SecretString::from(validate::oauth_value(
+            "oauth_client_secret",
+            "client secret",
+            o.client_secret.expose_secret(),
+        )?),
+        refresh_token: SecretString::from(validate::oauth_value(
+            "oauth_refresh_token",
+            "refresh token",
+            o.refresh_token.expose_secret(),
+        )?),
+    })
+}
+
+/// Save checked OAuth settings of credential `id` (secrets encrypted) within `conn`'s
+/// transaction.
+fn put_oauth(
+    conn: &Connection,
+    vault: &vault::Unlocked,
+    id: &str,
+    oauth: &OAuthSettings,
+) -> Result<()> {
+    vault::put_secret(conn, vault, id, OAUTH_SECRET_FIELD, &oauth.client_secret)?;
+    vault::put_secret(conn, vault, id, REFRESH_TOKEN_FIELD, &oauth.refresh_token)?;
+    conn.execute(
+        "UPDATE credentials SET oauth_client_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, oauth.client_id, now_ms()],
+    )?;
+    Ok(())
+}
+
 fn ensure_name_free(conn: &Connection, name: &str, except_id: Option<&str>) -> Result<()> {
     let existing: Option<(String, String)> = conn
         .query_row(
@@ -256,6 +290,17 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] (field `name`, `description`, `base_url`, `api_key`,
     /// `rate_limit_per_min`), [`StoreError::Duplicate`], [`StoreError::WrongMasterKey`].
     pub fn add_credential(&self, new: &NewCredential) -> Result<Credential> {
+        self.add_credential_with_oauth(new, None)
+    }
+
+    /// [`Store::add_credential`] with OAuth refresh settings, saved in the same transaction
+    /// (both or neither). Errors as for [`Store::add_credential`] and
+    /// [`Store::set_credential_oauth`].
+    pub fn add_credential_with_oauth(
+        &self,
+        new: &NewCredential,
+        oauth: Option<&OAuthSettings>,
+    ) -> Result<Credential> {
         let name = validate::name(&new.name)?;
         let description = validate::description(new.description.as_deref())?;
         let base_url = validate::base_url(
@@ -265,6 +310,7 @@ impl Store {
         )?;
         let key = validate::api_key(&new.api_key)?.key;
         let rate = validate::rate_limit_per_min(new.rate_limit_per_min)?;
+        let oauth = oauth.map(check_oauth).transpose()?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         ensure_name_free(&tx, &name, None)?;
@@ -287,6 +333,9 @@ impl Store {
             ],
         )?;
         vault::put_secret(&tx, &vault, &id, API_KEY_FIELD, &key)?;
+        if let Some(oauth) = &oauth {
+            put_oauth(&tx, &vault, &id, oauth)?;
+        }
         let credential = find(&tx, &name)?;
         tx.commit()?;
         Ok(credential)
@@ -462,35 +511,14 @@ impl Store {
         name: &str,
         oauth: Option<&OAuthSettings>,
     ) -> Result<Credential> {
-        let checked = oauth
-            .map(|o| -> Result<_> {
-                Ok((
-                    validate::oauth_value("oauth_client_id", "client id", &o.client_id)?,
-                    SecretString::from(validate::oauth_value(
-                        "oauth_client_secret",
-                        "client secret",
-                        o.client_secret.expose_secret(),
-                    )?),
-                    SecretString::from(validate::oauth_value(
-                        "oauth_refresh_token",
-                        "refresh token",
-                        o.refresh_token.expose_secret(),
-                    )?),
-                ))
-            })
-            .transpose()?;
+        let checked = oauth.map(check_oauth).transpose()?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let credential = find(&tx, name)?;
         match &checked {
-            Some((client_id, secret, refresh)) => {
+            Some(oauth) => {
                 let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
-                vault::put_secret(&tx, &vault, &credential.id, OAUTH_SECRET_FIELD, secret)?;
-                vault::put_secret(&tx, &vault, &credential.id, REFRESH_TOKEN_FIELD, refresh)?;
-                tx.execute(
-                    "UPDATE credentials SET oauth_client_id = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![credential.id, client_id, now_ms()],
-                )?;
+                put_oauth(&tx, &vault, &credential.id, oauth)?;
             }
             None => {
                 tx.execute(

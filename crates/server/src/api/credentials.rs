@@ -332,26 +332,16 @@ async fn create(
             return Err(ApiError::Validation(errors));
         }
     };
-    let mut credential = state.store.add_credential(&NewCredential {
-        name: body.name,
-        description: body.description,
-        base_url: Some(base_url),
-        api_key: body.api_key,
-        rate_limit_per_min: rate,
-    })?;
-    if let Some(oauth) = &oauth {
-        credential = match state
-            .store
-            .set_credential_oauth(&credential.name, Some(oauth))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                // Checked above; should the save still fail, leave no half-made credential.
-                let _ = state.store.delete_credential(&credential.name, true);
-                return Err(e.into());
-            }
-        };
-    }
+    let credential = state.store.add_credential_with_oauth(
+        &NewCredential {
+            name: body.name,
+            description: body.description,
+            base_url: Some(base_url),
+            api_key: body.api_key,
+            rate_limit_per_min: rate,
+        },
+        oauth.as_ref(),
+    )?;
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     let location = format!("/api/v1/credentials/{}", credential.id);
     let view = CredentialView::from(credential);

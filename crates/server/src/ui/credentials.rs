@@ -402,22 +402,10 @@ async fn save_new(
         api_key: key,
         rate_limit_per_min: rate,
     };
-    let mut credential = match state.store.add_credential(&new) {
+    let credential = match state.store.add_credential_with_oauth(&new, oauth.as_ref()) {
         Ok(c) => c,
         Err(e) => return Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?))),
     };
-    if let Some(oauth) = &oauth {
-        credential = match state
-            .store
-            .set_credential_oauth(&credential.name, Some(oauth))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = state.store.delete_credential(&credential.name, true);
-                return Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?)));
-            }
-        };
-    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved from the web UI");
     tested_tile(&state, &credential, true, "Saved").await
 }
