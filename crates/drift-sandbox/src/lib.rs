@@ -34,6 +34,11 @@
 //!   the limit is on; 429 adds `Retry-After` (seconds). `/reports/*` has its own bucket.
 //! - `token_info` echoes the inspected `access_token`, as Drift does: clients must not keep
 //!   or log that field.
+//! - `POST /oauth2/token` (outside the bearer guard, route `oauth.token` in stats) takes the
+//!   refresh grant of an app in [`SandboxConfig::oauth_apps`] (form fields, or JSON with
+//!   Drift's camelCase keys) and mints an access token living the app's `access_ttl_ms`
+//!   plus a new refresh token; `[SIM]` the refresh token used is retired, and refusals use
+//!   OAuth 2.0's `{"error", "error_description"}` (400 `invalid_grant`, 401 `invalid_client`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), drift_sandbox::SandboxError> {
