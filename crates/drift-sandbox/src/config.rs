@@ -122,7 +122,7 @@ pub struct OAuthAppSpec {
     pub client_id: String,
     /// `client_secret` of the app.
     pub client_secret: String,
-    /// A refresh token valid at start. [SIM] Each refresh returns a new refresh token and
+    /// A refresh token valid at start. `[SIM]` Each refresh returns a new refresh token and
     /// retires the one used, so a client must keep the newest.
     pub refresh_token: String,
     /// Scopes of the access tokens minted for it.

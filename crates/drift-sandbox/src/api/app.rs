@@ -30,7 +30,7 @@ pub fn routes(r: Router<AppState>, app: &AppState) -> Router<AppState> {
 /// keys of Drift's sample app (`clientId`, `clientSecret`, `refreshToken`, `grantType`), which
 /// are answered in camelCase too (REFERENCE §2.2). The answer is `access_token`,
 /// `refresh_token`, `token_type`, `expires_in` (seconds, as in
-/// examples/oauth_token_response.json) and `orgId`. [SIM] errors use OAuth 2.0's codes
+/// examples/oauth_token_response.json) and `orgId`. `[SIM]` errors use OAuth 2.0's codes
 /// (RFC 6749 §5.2): 400 `invalid_request` / `unsupported_grant_type` / `invalid_grant`,
 /// 401 `invalid_client`. Counted in the stats as route `oauth.token`.
 async fn oauth_token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
