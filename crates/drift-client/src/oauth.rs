@@ -6,7 +6,7 @@
 //! does this by itself: when Drift answers 401, it refreshes once (one exchange however many
 //! requests are in flight), hands the new tokens to the caller's [`OnRefresh`] (to store
 //! them: a refresh token may be replaced by each exchange), and sends the request again with
-//! the new token. Refreshing on 401 follows Workato's connector (REFERENCE §2.2, [3P]); a
+//! the new token. Refreshing on 401 follows Workato's connector (REFERENCE §2.2, `[3P]`); a
 //! 403 is a missing scope and is not refreshed.
 //!
 //! Request: form-encoded `grant_type`, `client_id`, `client_secret`, `refresh_token` (the

@@ -25,7 +25,7 @@ use axum::{Form, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// Routes of the web UI (pages and fragments), all behind [`require_session`] except the
+/// Routes of the web UI (pages and fragments), all behind `require_session` except the
 /// login page.
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
