@@ -274,6 +274,8 @@ impl ClientBuilder {
     /// fails [`ClientBuilder::build`], and a host name is checked on its resolved addresses
     /// each time a connection opens (internal answers are dropped), so DNS rebinding cannot
     /// get around it. Either way the error is [`Error::PrivateAddress`] and nothing is sent.
+    /// System proxies (`HTTP_PROXY`, `HTTPS_PROXY`) are not used while it is on, since a
+    /// proxy would resolve the host itself and bypass the check.
     /// Default `false` (the CLI talks to a loopback sandbox); `driftbridge serve` sets it
     /// unless started with `--allow-private-base-urls`.
     pub fn deny_private_addresses(mut self, deny: bool) -> Self {
@@ -385,7 +387,11 @@ fn http_client(
     });
     let mut builder = reqwest::Client::builder().redirect(policy);
     if deny_private {
-        builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        // Connect directly: through a proxy (HTTP(S)_PROXY) the proxy would resolve the
+        // host, and the address check below would see only the proxy's address.
+        builder = builder
+            .dns_resolver(Arc::new(PublicOnlyResolver))
+            .no_proxy();
     }
     if let Some(t) = timeout {
         builder = builder.timeout(t);

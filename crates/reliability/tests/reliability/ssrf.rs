@@ -222,10 +222,28 @@ async fn a_lookup_link_header_to_another_host_is_refused() {
 /// `driftbridge serve` (the real binary) on a free loopback port with `extra` flags:
 /// (child, base URL, admin token; empty after the first start).
 async fn serve(env: &Env, extra: &[&str]) -> (tokio::process::Child, String, String) {
+    serve_with_proxy(env, extra, None).await
+}
+
+/// [`serve`] with `HTTP_PROXY`/`HTTPS_PROXY` set to `proxy`, when given.
+async fn serve_with_proxy(
+    env: &Env,
+    extra: &[&str],
+    proxy: Option<&str>,
+) -> (tokio::process::Child, String, String) {
     use tokio::io::AsyncBufReadExt;
     let mut args = vec!["--json", "serve", "--bind", "127.0.0.1:0"];
     args.extend(extra);
-    let mut child = env.command(&args).spawn().unwrap();
+    let mut cmd = env.command(&args);
+    for var in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
+        cmd.env_remove(var);
+    }
+    if let Some(proxy) = proxy {
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+            cmd.env(var, proxy);
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let line = tokio::io::BufReader::new(stdout)
         .lines()
@@ -314,4 +332,43 @@ async fn serve_contacts_private_addresses_only_with_the_flag() {
     );
     child.start_kill().unwrap();
     let _ = child.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_does_not_carry_the_server_to_a_private_address() {
+    let ok: Respond = Arc::new(|_| (StatusCode::OK, "{}").into_response());
+    let drift = Fake::start("127.0.0.1", ok.clone()).await;
+    let proxy = Fake::start("127.0.0.2", ok).await;
+    let env = Env::bare(crate::common::small(1)).await;
+    // A host name (not a literal address) that resolves to loopback, stored by the CLI's
+    // side: only the connect-time check can refuse it.
+    let port = drift.url().rsplit(':').next().unwrap().to_string();
+    env.store()
+        .add_credential(&store::NewCredential {
+            name: "local".into(),
+            description: None,
+            base_url: Some(format!("http://localhost:{port}")),
+            api_key: SecretString::from("tok-proxy-canary-0123456789"),
+            rate_limit_per_min: 60_000,
+        })
+        .unwrap();
+    let (mut child, url, admin) = serve_with_proxy(&env, &[], Some(&proxy.url())).await;
+    let tested: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/api/v1/credentials/local/test"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert_eq!(tested["test"]["status"], "failed", "{tested}");
+    assert_eq!(proxy.hits(), vec![], "the request went through the proxy");
+    assert_eq!(
+        drift.hits(),
+        vec![],
+        "the server reached a loopback address"
+    );
 }
