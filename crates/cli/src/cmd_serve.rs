@@ -83,9 +83,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     }
     let state =
         server::AppState::new(store).allowing_private_base_urls(args.allow_private_base_urls);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = crate::common::stop_signal();
     server::serve(listener, state, shutdown)
         .await
         .map_err(|e| fail(exit::FAILURE, format!("server stopped: {e}")))?;

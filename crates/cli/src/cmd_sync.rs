@@ -132,16 +132,14 @@ fn start_error(e: StartError) -> anyhow::Error {
     }
 }
 
+/// On Ctrl-C or SIGTERM: stop the run after its current commit.
 fn spawn_ctrl_c(cancel: Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            if !quiet {
-                eprintln!(
-                    "interrupted: stopping after the current commit (the checkpoint is kept)"
-                );
-            }
-            cancel.cancel();
+        crate::common::stop_signal().await;
+        if !quiet {
+            eprintln!("interrupted: stopping after the current commit (the checkpoint is kept)");
         }
+        cancel.cancel();
     })
 }
 

@@ -97,3 +97,20 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
     }
     ExitCode::from(exit::FAILURE)
 }
+
+/// Resolves at the first Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and
+/// docker send): the commands that run for a while stop gracefully on either.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -33,7 +33,7 @@ pub use credentials::{
 pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
-pub use runs::{NewRun, RunRecord, RUN_STATUSES};
+pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
 pub use sources::{SourceRecord, SourceUpdate};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
 
@@ -49,6 +49,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     data_dir: PathBuf,
     keys: Mutex<KeySource>,
+    /// Lock files of the runs this process started and has not finished (see `runs.rs`).
+    run_locks: Mutex<std::collections::HashMap<String, std::fs::File>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,6 +102,7 @@ impl Store {
             conn: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
             keys: Mutex::new(keys),
+            run_locks: Mutex::new(std::collections::HashMap::new()),
         })
     }
 

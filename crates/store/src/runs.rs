@@ -1,4 +1,9 @@
 //! Run history: one row per `sync` / `push` run (DESIGN.md §1 step 6).
+//!
+//! A process that starts a run holds an exclusive lock on `runs/<run id>.lock` in the data
+//! directory until it finishes the run. The operating system drops the lock when the process
+//! ends however it ends (SIGKILL, crash, power loss), so a run still `running` whose lock is
+//! free was left behind by a dead process: reading the history marks it `interrupted`.
 
 use crate::error::{Result, StoreError};
 use crate::{from_json, now_ms, to_json, Store};
@@ -6,7 +11,20 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 /// The statuses a run can have: `running` while it runs, then one of the others.
-pub const RUN_STATUSES: &[&str] = &["running", "succeeded", "failed", "partial", "cancelled"];
+/// `interrupted`: the process running it stopped (killed, crashed) before it finished.
+pub const RUN_STATUSES: &[&str] = &[
+    "running",
+    "succeeded",
+    "failed",
+    "partial",
+    "cancelled",
+    "interrupted",
+];
+
+/// Error text of an `interrupted` run.
+pub const INTERRUPTED: &str = "the driftbridge process running this stopped (killed or \
+     crashed) before the run finished; run it again: a sync resumes from its last checkpoint, \
+     and a push skips the rows it already wrote";
 
 /// Input of [`Store::insert_run`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +97,25 @@ fn finish((mut run, streams, summary): (RunRecord, String, String)) -> Result<Ru
     Ok(run)
 }
 
+fn lock_path(data_dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    data_dir.join("runs").join(format!("{id}.lock"))
+}
+
+/// Whether run `id`'s lock is free (no live process holds it). A missing lock file counts
+/// as free (runs recorded before locks existed).
+fn lock_is_free(data_dir: &std::path::Path, id: &str) -> bool {
+    match std::fs::File::open(lock_path(data_dir, id)) {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            // Cannot tell: leave the run alone.
+            Err(std::fs::TryLockError::Error(_)) => false,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(_) => false,
+    }
+}
+
 fn run_not_found(id: &str) -> StoreError {
     StoreError::NotFound {
         kind: "run",
@@ -95,6 +132,7 @@ impl Store {
             .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
             .unwrap_or_default();
         let id = format!("run_{stamp}_{:08x}", rand::random::<u32>());
+        let lock = self.lock_run(&id)?;
         self.conn().execute(
             "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
@@ -108,7 +146,73 @@ impl Store {
                 started
             ],
         )?;
+        self.run_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), lock);
         Ok(id)
+    }
+
+    /// Create and take the lock file of run `id`.
+    fn lock_run(&self, id: &str) -> Result<std::fs::File> {
+        let path = lock_path(&self.data_dir, id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                action: "create the run lock directory",
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        }
+        let file = std::fs::File::create(&path).map_err(|e| StoreError::Io {
+            action: "create the run lock file",
+            path: path.clone(),
+            source: e,
+        })?;
+        file.lock().map_err(|e| StoreError::Io {
+            action: "lock the run lock file",
+            path,
+            source: e,
+        })?;
+        Ok(file)
+    }
+
+    /// Release run `id`'s lock (held by this process) and remove its lock file.
+    fn unlock_run(&self, id: &str) {
+        let held = self
+            .run_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if held.is_some() {
+            let _ = std::fs::remove_file(lock_path(&self.data_dir, id));
+        }
+    }
+
+    /// Mark every `running` run whose lock no live process holds as `interrupted` (error
+    /// [`INTERRUPTED`], finished now, its summary kept). Called by the history readers, so a
+    /// killed run never stays `running`. Returns the ids marked.
+    pub fn mark_interrupted_runs(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM runs WHERE status = 'running'")?;
+        let running = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        let held = self.run_locks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut marked = Vec::new();
+        for id in running {
+            if held.contains_key(&id) || !lock_is_free(&self.data_dir, &id) {
+                continue;
+            }
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?2, error = ?3
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, now_ms(), INTERRUPTED],
+            )?;
+            let _ = std::fs::remove_file(lock_path(&self.data_dir, &id));
+            marked.push(id);
+        }
+        Ok(marked)
     }
 
     /// Record the end of a run: `status` (one of [`RUN_STATUSES`] other than `running`), the
@@ -131,6 +235,7 @@ impl Store {
             "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4, error = ?5 WHERE id = ?1",
             params![id, status, now_ms(), to_json(summary), error],
         )?;
+        self.unlock_run(id);
         if changed == 0 {
             return Err(run_not_found(id));
         }
@@ -139,6 +244,7 @@ impl Store {
 
     /// The latest `limit` runs, newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.mark_interrupted_runs()?;
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1"
@@ -149,6 +255,7 @@ impl Store {
 
     /// One run by id. Errors: [`StoreError::NotFound`].
     pub fn get_run(&self, id: &str) -> Result<RunRecord> {
+        self.mark_interrupted_runs()?;
         let conn = self.conn();
         let row = conn
             .query_row(

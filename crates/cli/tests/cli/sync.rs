@@ -414,6 +414,18 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
     let rerun = env.sync(&[]).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     env.assert_complete().await;
+    // The killed runs are not left `running`: their process is gone.
+    let runs = env.store().list_runs(20).unwrap();
+    let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "interrupted").count(),
+        killed,
+        "{statuses:?}"
+    );
+    assert!(!statuses.contains(&"running"), "{statuses:?}");
+    let interrupted = runs.iter().find(|r| r.status == "interrupted").unwrap();
+    assert_eq!(interrupted.error.as_deref(), Some(store::INTERRUPTED));
+    assert!(interrupted.finished_at.is_some());
     for table in ["conversations", "messages", "contacts"] {
         let distinct: i64 = Connection::open(env.db())
             .unwrap()
@@ -607,7 +619,14 @@ async fn demo_syncs_every_stream_into_the_demo_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_stops_after_the_current_commit_and_the_next_run_resumes() {
+async fn ctrl_c_or_sigterm_stops_after_the_current_commit_and_the_next_run_resumes() {
+    // SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd, docker) stop a run the same way.
+    for signal in ["-INT", "-TERM"] {
+        stop_with(signal).await;
+    }
+}
+
+async fn stop_with(signal: &str) {
     let mut cfg = config(250);
     // Slow enough that a page takes several checkpoint intervals (250 ms) even with the
     // client's concurrency at a 60000/min budget (64 in flight).
@@ -627,13 +646,13 @@ async fn ctrl_c_stops_after_the_current_commit_and_the_next_run_resumes() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{signal}: {stderr}");
     assert!(
         stderr.contains("cancelled; the next run resumes from its checkpoint"),
         "{stderr}"

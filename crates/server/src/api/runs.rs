@@ -26,7 +26,8 @@ pub struct RunView {
     pub mode: String,
     /// Streams selected.
     pub streams: Vec<String>,
-    /// `running`, `succeeded`, `failed`, `partial` or `cancelled`.
+    /// `running`, `succeeded`, `failed`, `partial`, `cancelled` or `interrupted` (the process
+    /// running it stopped before it finished; see `store::INTERRUPTED`).
     pub status: String,
     /// Start time.
     pub started_at: i64,

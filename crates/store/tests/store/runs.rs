@@ -148,3 +148,33 @@ fn store_can_be_shared_across_threads() {
     assert_eq!(listed.len(), 3);
     assert!(ids.iter().all(|id| listed.contains(id)));
 }
+
+#[test]
+fn a_run_whose_process_is_gone_reads_as_interrupted_and_a_live_one_stays_running() {
+    let (dir, store) = new_store();
+    // Another process (here: another store handle) starts two runs and finishes one.
+    let other = store_with(&dir, &key(1));
+    let live = other.insert_run(&new_run("a")).unwrap();
+    let finished = other.insert_run(&new_run("a")).unwrap();
+    other
+        .finish_run(&finished, "succeeded", &serde_json::json!({}), None)
+        .unwrap();
+    assert_eq!(store.get_run(&live).unwrap().status, "running");
+    assert!(store.mark_interrupted_runs().unwrap().is_empty());
+    // That process dies (its handle and lock go away).
+    drop(other);
+    let run = store.get_run(&live).unwrap();
+    assert_eq!(run.status, "interrupted");
+    assert_eq!(run.error.as_deref(), Some(store::INTERRUPTED));
+    assert!(run.finished_at.is_some());
+    assert_eq!(store.get_run(&finished).unwrap().status, "succeeded");
+    // This process's own runs are never taken for dead.
+    let mine = store.insert_run(&new_run("b")).unwrap();
+    assert_eq!(store.list_runs(10).unwrap()[0].id, mine);
+    assert_eq!(store.get_run(&mine).unwrap().status, "running");
+    assert!(!dir
+        .path()
+        .join("runs")
+        .join(format!("{live}.lock"))
+        .exists());
+}
