@@ -206,9 +206,10 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
         .map_err(store_error)?;
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     if !ctx.json {
-        println!(
+        outln!(
             "Saved credential \"{}\" (key {}).",
-            credential.name, credential.key_mask
+            credential.name,
+            credential.key_mask
         );
     }
     finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
@@ -240,7 +241,7 @@ async fn finish_with_test(
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -251,7 +252,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if credentials.is_empty() {
-        println!("No credentials yet. Add one with `driftbridge credentials add --name NAME`.");
+        outln!("No credentials yet. Add one with `driftbridge credentials add --name NAME`.");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 5]> = credentials
@@ -283,7 +284,7 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
             .zip(widths)
             .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -346,7 +347,7 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         ("updated", format_time(c.updated_at)),
     ];
     for (label, value) in lines {
-        println!("{:<12} {value}", format!("{label}:"));
+        outln!("{:<12} {value}", format!("{label}:"));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -379,9 +380,10 @@ async fn rotate(ctx: &Ctx, a: RotateArgs) -> anyhow::Result<ExitCode> {
             .map_err(store_error)?;
     }
     if !ctx.json {
-        println!(
+        outln!(
             "Replaced the API key of \"{}\" (now {}).",
-            credential.name, credential.key_mask
+            credential.name,
+            credential.key_mask
         );
     }
     finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
@@ -415,7 +417,7 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {
     if ctx.json {
         print_json(&after)?;
     } else {
-        println!("Updated credential \"{}\".", after.name);
+        outln!("Updated credential \"{}\".", after.name);
     }
     if before.status != after.status {
         note(ctx, &format!("the base URL changed, so the credential is unverified; run `driftbridge credentials test {}`", after.name));
@@ -437,7 +439,7 @@ fn delete(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<ExitCode> {
     if ctx.json {
         print_json(&json!({ "deleted": deleted.name, "id": deleted.id }))?;
     } else {
-        println!("Deleted credential \"{}\".", deleted.name);
+        outln!("Deleted credential \"{}\".", deleted.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -493,9 +495,11 @@ pub async fn run_vault(ctx: &Ctx, args: VaultArgs) -> anyhow::Result<ExitCode> {
             "key_origin": origin,
         }))?;
     } else {
-        println!(
+        outln!(
             "Re-encrypted {} secret(s): master key version {} -> {}.",
-            rotation.secrets, rotation.from_version, rotation.to_version
+            rotation.secrets,
+            rotation.from_version,
+            rotation.to_version
         );
     }
     match rotation.origin {

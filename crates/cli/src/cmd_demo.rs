@@ -62,15 +62,15 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     let summary = summary?;
     print_summary(ctx, &summary)?;
     if !ctx.json && !ctx.quiet {
-        print!("{}", samples(&db));
-        print!("{}", next_steps(ctx, &summary.run_id));
+        out!("{}", samples(&db));
+        out!("{}", next_steps(ctx, &summary.run_id));
     }
     finish(&summary)
 }
 
 fn say(ctx: &Ctx, text: &str) {
     if !ctx.json && !ctx.quiet {
-        print!("{text}");
+        out!("{text}");
     }
 }
 

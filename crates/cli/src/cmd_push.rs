@@ -128,7 +128,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
     let outcome = writer::push(&client, opts, input, Some(ledger), |o| {
         if print_plans {
-            println!(
+            outln!(
                 "row {}: {} {}",
                 o.row,
                 o.kind.as_str(),
@@ -326,7 +326,7 @@ fn summary_json(s: &Summary, results: &std::path::Path, run_id: &str) -> serde_j
 
 fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str) {
     if ctx.json {
-        println!("{}", summary_json(s, results, run_id));
+        outln!("{}", summary_json(s, results, run_id));
         return;
     }
     if ctx.quiet {
@@ -337,7 +337,7 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
     } else {
         ""
     };
-    println!(
+    outln!(
         "push {}{dry}: {} rows in {:.1} s ({:.0} rows/s), {} requests ({:.2} per row)",
         s.object.as_str(),
         s.rows,
@@ -350,11 +350,11 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
         .iter()
         .map(|k| format!("{} {}", k.as_str(), s.count(*k)))
         .collect();
-    println!("  {}", counts.join(", "));
+    outln!("  {}", counts.join(", "));
     if s.filtered_out > 0 {
-        println!("  {} rows left out by --only", s.filtered_out);
+        outln!("  {} rows left out by --only", s.filtered_out);
     }
-    println!("  results: {}", results.display());
+    outln!("  results: {}", results.display());
     if !s.ignored_columns.is_empty() {
         eprintln!(
             "note: columns not sent (neither mapped nor standard): {}; map them with --map \

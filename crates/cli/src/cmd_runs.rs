@@ -37,9 +37,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 .list_runs(limit)
                 .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
             if ctx.json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                outln!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                print!("{}", render_list(&runs));
+                out!("{}", render_list(&runs));
             }
         }
         RunsCommand::Show { id } => {
@@ -52,9 +52,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 fail(code, e.to_string())
             })?;
             if ctx.json {
-                println!("{}", serde_json::to_string_pretty(&run)?);
+                outln!("{}", serde_json::to_string_pretty(&run)?);
             } else {
-                print!("{}", render_run(&run));
+                out!("{}", render_run(&run));
             }
         }
     }

@@ -93,20 +93,20 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 /// Print where the server listens and, once, the admin token.
 fn print_token(ctx: &Ctx, url: Option<&str>, token: Option<&str>) {
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "url": url, "admin_token": token })
         );
         return;
     }
     if let Some(url) = url {
-        println!("driftbridge is serving the web UI at {url} and the REST API at {url}api/v1");
+        outln!("driftbridge is serving the web UI at {url} and the REST API at {url}api/v1");
     }
     match token {
         Some(token) => {
-            println!("admin token (shown only now; keep it): {token}");
-            println!("log in to the web UI with it, or send `Authorization: Bearer <token>` to the API");
+            outln!("admin token (shown only now; keep it): {token}");
+            outln!("log in to the web UI with it, or send `Authorization: Bearer <token>` to the API");
         }
-        None => println!("log in with the admin token printed on the first start (`driftbridge serve --print-token` makes a new one)"),
+        None => outln!("log in with the admin token printed on the first start (`driftbridge serve --print-token` makes a new one)"),
     }
 }

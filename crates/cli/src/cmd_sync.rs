@@ -203,9 +203,9 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
 /// Print the summary: JSON with `--json`, else a table.
 pub fn print_summary(ctx: &Ctx, summary: &Summary) -> anyhow::Result<()> {
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(summary)?);
+        outln!("{}", serde_json::to_string_pretty(summary)?);
     } else if !ctx.quiet {
-        print!("{}", render_summary(summary));
+        out!("{}", render_summary(summary));
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! The `driftbridge` binary: glue over the library crates. See DESIGN.md §6 for the contract.
 
+#[macro_use]
+mod common;
 mod cmd_credentials;
 mod cmd_demo;
 mod cmd_push;
@@ -7,7 +9,6 @@ mod cmd_runs;
 mod cmd_sandbox;
 mod cmd_serve;
 mod cmd_sync;
-mod common;
 
 use clap::{Parser, Subcommand};
 use common::Ctx;

@@ -17,9 +17,10 @@ pub async fn run_test(
 ) -> anyhow::Result<(TestReport, Option<anyhow::Error>)> {
     let human = !ctx.json;
     if human {
-        println!(
+        outln!(
             "Testing credential \"{}\" against {}",
-            credential.name, credential.base_url
+            credential.name,
+            credential.base_url
         );
     }
     // The CLI is one user's tool: any address, loopback sandbox included.
@@ -36,7 +37,7 @@ pub async fn run_test(
                 "failed" => "✗",
                 _ => "?",
             };
-            println!("  {mark} {}", step.detail);
+            outln!("  {mark} {}", step.detail);
         }
     }
     let failure = failure.map(|f| {

@@ -635,3 +635,44 @@ fn contacts_stream_from_a_postgres_query() {
         "filtered by the query"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_neither_crashes_a_push_nor_cuts_its_results_file() {
+    use std::io::BufRead;
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let mut csv = String::from("email,name\n");
+    for i in 0..400 {
+        csv.push_str(&format!("reader{i}@example.com,Reader {i}\n"));
+    }
+    let from = cli.write("many.csv", &csv);
+    let results = cli.path("dr.csv").display().to_string();
+    // `driftbridge push ... --dry-run | head -1`
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(cli.data_dir())
+        .args(["push", "contacts", "--credential", "sb", "--from", &from])
+        .args(["--results", &results, "--dry-run"])
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .env_remove("DRIFTBRIDGE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone now; every later line meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("row 1: created"), "{first}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        cli.results("dr.csv").len(),
+        400,
+        "every row has its outcome"
+    );
+}
