@@ -47,7 +47,8 @@ pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// Check an optional description: at most 1000 characters; blank becomes `None`.
+/// Check an optional description: at most 1000 characters, no control characters other than
+/// line breaks and tabs (they would garble a terminal); blank becomes `None`.
 pub fn description(raw: Option<&str>) -> Result<Option<String>> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -61,8 +62,23 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>> {
             ),
         ));
     }
+    if let Some(pos) = text
+        .chars()
+        .position(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(StoreError::invalid(
+            "description",
+            format!(
+                "the description contains a control character at position {}; use plain text (line breaks and tabs are fine)",
+                pos + 1
+            ),
+        ));
+    }
     Ok(Some(text.to_string()))
 }
+
+/// Longest base URL accepted, in characters (a host name is at most 253).
+pub const BASE_URL_MAX_CHARS: usize = 500;
 
 /// Check a rate budget (requests per minute): 1 to 100 000.
 pub fn rate_limit_per_min(value: u32) -> Result<u32> {
@@ -91,6 +107,13 @@ pub struct BaseUrl {
 /// a warning.
 pub fn base_url(raw: &str) -> Result<BaseUrl> {
     let text = raw.trim();
+    let chars = text.chars().count();
+    if chars > BASE_URL_MAX_CHARS {
+        return Err(StoreError::invalid(
+            "base_url",
+            format!("the base URL is {chars} characters long; use at most {BASE_URL_MAX_CHARS} (e.g. {DEFAULT_BASE_URL})"),
+        ));
+    }
     let parsed = url::Url::parse(text).map_err(|e| {
         StoreError::invalid(
             "base_url",

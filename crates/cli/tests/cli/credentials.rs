@@ -1299,3 +1299,41 @@ fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
         alone.stderr
     );
 }
+
+#[test]
+fn descriptions_cannot_carry_terminal_escapes_and_list_keeps_one_line_per_credential() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let url = sandbox.url();
+    let escape = cli.add(
+        "esc",
+        &url,
+        CANARY,
+        &["--no-test", "--description", "a\u{1b}[2Jb"],
+    );
+    assert_eq!(escape.code, 2, "{}", escape.stderr);
+    assert!(
+        escape.stderr.contains("description") && escape.stderr.contains("control character"),
+        "{}",
+        escape.stderr
+    );
+    let lines = cli.add(
+        "multi",
+        &url,
+        CANARY,
+        &["--no-test", "--description", "first line\nsecond line"],
+    );
+    assert_eq!(lines.code, 0, "{}", lines.stderr);
+    let list = cli.run(&["credentials", "list"]);
+    assert_eq!(
+        list.stdout.lines().count(),
+        2,
+        "header + one row: {}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("first line second line"),
+        "{}",
+        list.stdout
+    );
+}

@@ -56,7 +56,13 @@ fn invalid_fields_are_rejected_and_nothing_saved() {
     let (_dir, store) = new_store();
     let mut bad_url = new_credential("x", CANARY);
     bad_url.base_url = Some("http://example.com".into());
+    let mut huge_url = new_credential("x", CANARY);
+    huge_url.base_url = Some(format!("https://{}.com", "a".repeat(3000)));
+    let mut escape = new_credential("x", CANARY);
+    escape.description = Some("line1\nline2\u{1b}[2J".into());
     let cases = [
+        (huge_url, "base_url"),
+        (escape, "description"),
         (new_credential("  ", CANARY), "name"),
         (new_credential(&"n".repeat(101), CANARY), "name"),
         (new_credential("x", "   "), "api_key"),
@@ -69,6 +75,10 @@ fn invalid_fields_are_rejected_and_nothing_saved() {
             other => panic!("expected invalid {field}, got {other:?}"),
         }
     }
+    let mut multi_line = new_credential("lines", CANARY);
+    multi_line.description = Some("first line\n\tsecond line".into());
+    store.add_credential(&multi_line).unwrap();
+    store.delete_credential("lines", false).unwrap();
     let mut long_desc = new_credential("x", CANARY);
     long_desc.description = Some("d".repeat(1001));
     assert!(matches!(
