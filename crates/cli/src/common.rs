@@ -90,12 +90,17 @@ pub fn open_store(ctx: &Ctx) -> anyhow::Result<store::Store> {
 
 /// Map an error chain to an exit code: the first [`CliError`] found wins, else 1.
 pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    ExitCode::from(exit_number(err))
+}
+
+/// The exit code of `err` as a number (see [`exit_code_of`]).
+pub fn exit_number(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
-            return ExitCode::from(e.code);
+            return e.code;
         }
     }
-    ExitCode::from(exit::FAILURE)
+    exit::FAILURE
 }
 
 /// Resolves at the first Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and
@@ -136,11 +141,19 @@ macro_rules! out {
 
 /// Set once a write to stdout failed (reader gone); later output is skipped.
 static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set by the first write to stdout.
+static STDOUT_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the command has written anything to stdout (through `outln!`/`out!`).
+pub fn stdout_used() -> bool {
+    STDOUT_USED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Write to stdout, ignoring a closed pipe (see `outln!`).
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     use std::sync::atomic::Ordering;
+    STDOUT_USED.store(true, Ordering::Relaxed);
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }

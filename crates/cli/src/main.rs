@@ -73,8 +73,10 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colours only for a terminal: a log file or pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         json: cli.json,
         quiet: cli.quiet,
     };
+    let json = ctx.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -148,7 +151,18 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            common::exit_code_of(&err)
+            let code = common::exit_code_of(&err);
+            if json && !common::stdout_used() {
+                // With --json, stdout stays machine-readable when a command fails before
+                // printing its result (a failed sync prints its summary instead).
+                let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+                outln!(
+                    "{}",
+                    serde_json::json!({"error": {"message": err.to_string(), "causes": causes,
+                                                 "exit_code": common::exit_number(&err)}})
+                );
+            }
+            code
         }
     }
 }

@@ -15,7 +15,8 @@ pub async fn run_test(
     credential: &Credential,
     uses: &[String],
 ) -> anyhow::Result<(TestReport, Option<anyhow::Error>)> {
-    let human = !ctx.json;
+    // The step list is progress: left out with --json (the report is printed) and -q.
+    let human = !ctx.json && !ctx.quiet;
     if human {
         outln!(
             "Testing credential \"{}\" against {}",

@@ -1337,3 +1337,26 @@ fn descriptions_cannot_carry_terminal_escapes_and_list_keeps_one_line_per_creden
         list.stdout
     );
 }
+
+#[test]
+fn with_json_a_failure_is_a_json_error_on_stdout_and_quiet_drops_the_checklist() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let missing = cli.run(&["--json", "credentials", "show", "nosuch"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    let v: serde_json::Value = serde_json::from_str(&missing.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", missing.stdout));
+    assert_eq!(v["error"]["exit_code"], 2);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("nosuch"),
+        "{v}"
+    );
+    let quiet = cli.add("q", &sandbox.url(), CANARY, &["-q"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stdout.contains('✓'), "{}", quiet.stdout);
+    assert!(
+        !quiet.stdout.contains("Testing credential"),
+        "{}",
+        quiet.stdout
+    );
+}
