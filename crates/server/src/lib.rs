@@ -106,16 +106,29 @@ async fn api_not_found() -> problem::ApiError {
     problem::ApiError::NotFound("no such API route; see /api/v1/openapi.json".into())
 }
 
-/// Extractors that hit the body limit answer a plain-text 413; make it a problem.
+/// Axum's own plain answers (a 413 from an extractor hitting the body limit, an empty 405
+/// for a route without that method) become problem bodies like every other error (axum adds
+/// the 405's `Allow` header afterwards).
 async fn too_large_as_problem(response: axum::response::Response) -> axum::response::Response {
     let is_problem = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(problem::PROBLEM_JSON.as_bytes()));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_problem {
-        return problem::ApiError::TooLarge(problem::too_large_detail()).into_response();
+    if is_problem {
+        return response;
     }
-    response
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            problem::ApiError::TooLarge(problem::too_large_detail()).into_response()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => problem::ApiError::MethodNotAllowed(
+            "this route does not answer this method; the Allow header lists the ones it does \
+             (see /api/v1/openapi.json)"
+                .into(),
+        )
+        .into_response(),
+        _ => response,
+    }
 }
 
 /// `GET /healthz`: `{"status": "ok"}` when the metadata store answers.

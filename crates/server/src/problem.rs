@@ -76,6 +76,9 @@ pub enum ApiError {
     /// 409: the run is not running (cancel).
     #[error("{0}")]
     NotRunning(String),
+    /// 405: the route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 413: body over the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -126,6 +129,11 @@ impl ApiError {
             E::Duplicate(_) => (StatusCode::CONFLICT, "duplicate-name", "Name already taken"),
             E::InUse { .. } => (StatusCode::CONFLICT, "in-use", "Still in use"),
             E::NotRunning(_) => (StatusCode::CONFLICT, "not-running", "Run not running"),
+            E::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             E::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",

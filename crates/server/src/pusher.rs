@@ -141,11 +141,17 @@ pub fn save_upload(data_dir: &Path, bytes: &[u8]) -> ApiResult<(String, Vec<Stri
         .open()
         .map_err(|e| {
             let _ = std::fs::remove_file(&path);
-            ApiError::field("file", e.to_string())
+            ApiError::field("file", without_path(&e.to_string(), &path))
         })?
         .columns
         .unwrap_or_default();
     Ok((id, columns))
+}
+
+/// `message` with the server-side `path` of an upload replaced by "the uploaded file" (the
+/// server's directories are none of the client's business).
+fn without_path(message: &str, path: &Path) -> String {
+    message.replace(&path.display().to_string(), "the uploaded file")
 }
 
 /// Check the job's object, key, mapping and duplicate policy (every error, not only the
@@ -246,9 +252,9 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         .rate_limit_per_min(credential.rate_limit_per_min)
         .build()
         .map_err(|e| ApiError::field("credential", AddressPolicy::explain(&e)))?;
-    let input = InputSpec::Csv(input_path)
+    let input = InputSpec::Csv(input_path.clone())
         .open()
-        .map_err(|e| ApiError::field("file", e.to_string()))?;
+        .map_err(|e| ApiError::field("file", without_path(&e.to_string(), &input_path)))?;
     let run_id = store.insert_run(&push_job::new_run(
         &credential.name,
         &opts,
@@ -288,7 +294,10 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
                 writer::PushError::Drift(d) if d.is_auth() => "credential",
                 _ => "file",
             };
-            return Err(ApiError::field(field, e.to_string()));
+            return Err(ApiError::field(
+                field,
+                without_path(&e.to_string(), &input_path),
+            ));
         }
     };
     let report = PushReport {

@@ -667,7 +667,10 @@ fn a_reader_that_stops_early_neither_crashes_a_push_nor_cuts_its_results_file() 
     // The reader is gone now; every later line meets a closed pipe.
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(first.starts_with("row ") && first.contains(": created"), "{first}");
+    assert!(
+        first.starts_with("row ") && first.contains(": created"),
+        "{first}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(

@@ -127,6 +127,32 @@ async fn bad_push_requests_answer_422_naming_the_field() {
         .await;
     let body = assert_problem(upload(&s, "").await, 422, "validation").await;
     assert_eq!(body["errors"][0]["field"], "file");
+    // A file that is not UTF-8: the error names the file, not where the server keeps it.
+    let latin1 = s
+        .post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body(b"e\xe9mail,name\nete@example.test,Rene\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(latin1, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "file");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("the uploaded file"), "{message}");
+    assert!(
+        !message.contains("uploads/") && !message.contains("upl_"),
+        "{message}"
+    );
+    // A route without that method: 405 as a problem body, with Allow.
+    let put = s
+        .req(reqwest::Method::PUT, "/api/v1/credentials")
+        .send()
+        .await
+        .unwrap();
+    let allow = put.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let body = assert_problem(put, 405, "method-not-allowed").await;
+    assert!(body["detail"].as_str().unwrap().contains("Allow"), "{body}");
     let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
     let push = |body: serde_json::Value| s.post("/api/v1/destinations/push").json(&body).send();
     let response =
