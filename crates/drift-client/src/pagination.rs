@@ -102,6 +102,43 @@ pub(crate) enum Next {
 }
 
 /// A fetched page before validation.
+/// What identifies a record within a page, so that a page served twice in a row is noticed
+/// even when its cursor looked new (a next cursor that leads back to the first page, which
+/// was fetched without one). `None`: not comparable (the page is never taken for a repeat).
+pub(crate) trait PageKey {
+    fn page_key(&self) -> Option<String>;
+}
+
+impl PageKey for crate::Conversation {
+    fn page_key(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+impl PageKey for crate::Message {
+    fn page_key(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+impl PageKey for crate::Contact {
+    fn page_key(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+impl PageKey for crate::Account {
+    fn page_key(&self) -> Option<String> {
+        self.account_id.clone()
+    }
+}
+
+impl PageKey for () {
+    fn page_key(&self) -> Option<String> {
+        None
+    }
+}
+
 pub(crate) struct Fetched<T> {
     pub items: Vec<T>,
     pub next: Next,
@@ -143,6 +180,8 @@ struct State<F> {
     number: u32,
     /// Cursor key → page number fetched with it.
     seen: HashMap<String, u32>,
+    /// Record keys of the previous page (see [`PageKey`]).
+    last_keys: Vec<String>,
     pending: Option<Error>,
     done: bool,
 }
@@ -155,7 +194,7 @@ pub(crate) fn paginate<T, F, Fut>(
     fetch: F,
 ) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static
 where
-    T: Send + 'static,
+    T: PageKey + Send + 'static,
     F: Fn(Client, Option<PageCursor>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Fetched<T>, Error>> + Send,
 {
@@ -170,6 +209,7 @@ where
         cursor: start,
         number: 0,
         seen,
+        last_keys: Vec::new(),
         pending: None,
         done: false,
     };
@@ -189,6 +229,7 @@ where
 
 async fn step<T, F, Fut>(st: &mut State<F>) -> Result<Page<T>, Error>
 where
+    T: PageKey,
     F: Fn(Client, Option<PageCursor>) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, Error>>,
 {
@@ -212,6 +253,21 @@ where
             return Err(e);
         }
     };
+    let keys: Vec<String> = fetched.items.iter().filter_map(T::page_key).collect();
+    if !keys.is_empty() && keys == st.last_keys {
+        st.done = true;
+        return Err(pagination_error(
+            st.route,
+            number,
+            format!(
+                "repeated page: page {number} holds the same {} records as page {} (its cursor \
+                 led back to a page already read)",
+                keys.len(),
+                number - 1
+            ),
+        ));
+    }
+    st.last_keys = keys;
     let next = match fetched.next {
         Next::End => {
             st.done = true;

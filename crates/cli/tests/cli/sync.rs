@@ -495,10 +495,25 @@ async fn storm_of_429_completes_with_the_waits_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_cursor_fails_the_run_naming_the_stream_and_keeps_the_watermark() {
+    // On a later page, and on the first one (fetched without a cursor, so only its records
+    // show that the next cursor led back to it).
+    for (kind, after) in [
+        ("repeat_cursor", 1),
+        ("repeat_cursor", 0),
+        ("cursor_cycle", 0),
+    ] {
+        repeated_cursor_case(kind, after).await;
+    }
+}
+
+async fn repeated_cursor_case(kind: &str, after: u64) {
     let env = Env::start(config(250)).await;
-    env.faults(json!([{"route": "conversations.list", "kind": "repeat_cursor", "after_requests": 1, "count": 1}])).await;
+    env.faults(
+        json!([{"route": "conversations.list", "kind": kind, "after_requests": after, "count": 1}]),
+    )
+    .await;
     let run = env.sync(&[]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{kind} after {after}: {}", run.stderr);
     assert!(run.stderr.contains("conversations"), "{}", run.stderr);
     assert_eq!(run.stream("conversations")["state"], "failed");
     assert!(
