@@ -635,3 +635,81 @@ fn contacts_stream_from_a_postgres_query() {
         "filtered by the query"
     );
 }
+
+/// `row -> input` (the JSON object) of a results file.
+fn inputs(cli: &Cli, name: &str) -> BTreeMap<u64, Value> {
+    let mut reader = csv::Reader::from_path(cli.path(name)).unwrap();
+    reader
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[0].parse().unwrap(),
+                serde_json::from_str(&rec[5]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unreadable_rows_keep_their_text_in_the_results_and_stay_in_the_retry_loop() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let mut bytes = b"email,name,note,score\n".to_vec();
+    bytes.extend_from_slice(b"fine@example.com,Fine,,1\n");
+    bytes.extend_from_slice(b"carol@example.com,Carol,,7,extra\n");
+    bytes.extend_from_slice(b"jose@example.com,Jos\xe9,,3\n");
+    bytes.extend_from_slice(b"dave@example.com,\"Dave,,4\n");
+    std::fs::write(cli.path("bad.csv"), bytes).unwrap();
+    let from = cli.path("bad.csv").display().to_string();
+    let run = cli.push("contacts", &from, "r1.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r1 = cli.results("r1.csv");
+    assert_eq!(
+        outcomes(&r1),
+        vec![
+            (1, "created"),
+            (2, "rejected"),
+            (3, "rejected"),
+            (4, "rejected")
+        ]
+    );
+    assert!(r1[&2].2.contains("5 fields"), "{}", r1[&2].2);
+    assert!(r1[&3].2.contains("UTF-8"), "{}", r1[&3].2);
+    assert!(
+        r1[&4].2.contains("quote that is never closed"),
+        "{}",
+        r1[&4].2
+    );
+    let in1 = inputs(&cli, "r1.csv");
+    assert_eq!(in1[&2]["_raw"], json!("carol@example.com,Carol,,7,extra"));
+    assert_eq!(in1[&3]["_raw"], json!("jose@example.com,Jos\u{FFFD},,3"));
+    assert_eq!(in1[&4]["_raw"], json!("dave@example.com,\"Dave,,4"));
+
+    // The suggested retry: every rejected row is rejected again, for the same reason,
+    // and keeps its text for the next retry; none becomes an empty row.
+    let refeed = cli.path("r1.csv").display().to_string();
+    let retry = cli.push("contacts", &refeed, "r2.csv", &["--only", "rejected"]);
+    assert_eq!(retry.code, 5, "{}", retry.stderr);
+    let r2 = cli.results("r2.csv");
+    assert_eq!(
+        outcomes(&r2),
+        vec![(2, "rejected"), (3, "rejected"), (4, "rejected")]
+    );
+    for row in [2, 3, 4] {
+        assert_eq!(r2[&row].2, r1[&row].2, "row {row}: the same reason");
+    }
+    assert_eq!(inputs(&cli, "r2.csv")[&2], in1[&2]);
+
+    // Fixed in the results file, the row goes through.
+    let text = std::fs::read_to_string(cli.path("r2.csv"))
+        .unwrap()
+        .replace(",7,extra", ",7");
+    let fixed = cli.write("r2-fixed.csv", &text);
+    let third = cli.push("contacts", &fixed, "r3.csv", &["--only", "rejected"]);
+    assert_eq!(third.code, 5, "{}", third.stderr);
+    assert_eq!(cli.results("r3.csv")[&2].0, "created");
+    let carol = sandbox.by_email("carol@example.com");
+    assert_eq!(carol.len(), 1);
+    assert_eq!(attr(&carol[0], "name"), Some(&json!("Carol")));
+}

@@ -353,23 +353,18 @@ where
 fn check_options(opts: &PushOptions, input: &Input) -> Result<(), InputError> {
     if !opts.object.keys().contains(&opts.key) {
         let keys: Vec<&str> = opts.object.keys().iter().map(|k| k.field()).collect();
-        return Err(InputError {
-            row: None,
-            message: format!(
-                "--key {} does not apply to {}; use one of: {}",
-                opts.key.field(),
-                opts.object.as_str(),
-                keys.join(", ")
-            ),
-        });
+        return Err(InputError::whole(format!(
+            "--key {} does not apply to {}; use one of: {}",
+            opts.key.field(),
+            opts.object.as_str(),
+            keys.join(", ")
+        )));
     }
     if opts.only.is_some() && !input.is_results {
-        return Err(InputError {
-            row: None,
-            message: "--only needs a results file of an earlier push as --from \
-                      (columns row,key,outcome,drift_id,reason,input)"
-                .into(),
-        });
+        return Err(InputError::whole(
+            "--only needs a results file of an earlier push as --from \
+             (columns row,key,outcome,drift_id,reason,input)",
+        ));
     }
     Ok(())
 }
@@ -488,7 +483,14 @@ async fn dispatch(
             Ok(r) => r,
             Err(e) => match e.row {
                 Some(n) => {
-                    let o = rejected_row(n, None, format!("input {e}"), Default::default());
+                    if let (Some(only), Some(prior)) = (&ctx.opts.only, e.prior) {
+                        if !only.contains(&prior) {
+                            filtered += 1;
+                            continue;
+                        }
+                    }
+                    let reason = format!("input {e}");
+                    let o = rejected_row(n, None, reason, e.input);
                     if out.send(o).await.is_err() {
                         break;
                     }
