@@ -713,3 +713,63 @@ fn unreadable_rows_keep_their_text_in_the_results_and_stay_in_the_retry_loop() {
     assert_eq!(carol.len(), 1);
     assert_eq!(attr(&carol[0], "name"), Some(&json!("Carol")));
 }
+
+#[test]
+fn account_domains_that_are_not_host_names_are_rejected_per_row() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "acc.csv",
+        "domain,name,ownerId\n\
+         not a domain,Bad,2400001\n\
+         good.example,Good,2400001\n\
+         <script>,Script,2400001\n\
+         https://www.pasted.example/,Pasted,2400001\n",
+    );
+    let expected = vec![
+        (1, "rejected"),
+        (2, "created"),
+        (3, "rejected"),
+        (4, "created"),
+    ];
+    let accounts = |s: &Sandbox| s.admin("counts")["accounts"].as_u64().unwrap();
+    let before = accounts(&sandbox);
+
+    let dry = cli.push("accounts", &from, "dry.csv", &["--dry-run"]);
+    assert_eq!(dry.code, 5, "{}", dry.stderr);
+    let d = cli.results("dry.csv");
+    assert_eq!(outcomes(&d), expected, "a dry run checks domains too");
+    assert!(
+        d[&3].2.contains("`<script>` is not a domain name"),
+        "{}",
+        d[&3].2
+    );
+
+    let run = cli.push("accounts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r = cli.results("r.csv");
+    assert_eq!(outcomes(&r), expected);
+    let reason = &r[&1].2;
+    assert!(
+        reason.contains("domain: `not a domain` is not a domain name"),
+        "names the column and the value: {reason}"
+    );
+    assert!(
+        reason.contains("like example.com"),
+        "names the fix: {reason}"
+    );
+    assert_eq!(accounts(&sandbox), before + 2, "only the valid rows landed");
+    let domain_of = |id: &str| {
+        sandbox
+            .runtime
+            .block_on(sandbox.observer.account(id))
+            .unwrap()
+            .domain
+    };
+    assert_eq!(domain_of(&r[&2].1).as_deref(), Some("good.example"));
+    assert_eq!(
+        domain_of(&r[&4].1).as_deref(),
+        Some("www.pasted.example"),
+        "a pasted URL is sent as its host"
+    );
+}
