@@ -773,3 +773,62 @@ fn account_domains_that_are_not_host_names_are_rejected_per_row() {
         "a pasted URL is sent as its host"
     );
 }
+
+#[test]
+fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run() {
+    let sandbox = Sandbox::start(vec![]);
+    sandbox.create(json!({"email": "ada@example.com", "name": "Ada", "plan": "free"}));
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "dups.csv",
+        "email,name,plan\n\
+         alice@example.com,Alice,free\n\
+         ada@example.com,Ada Lovelace,pro\n\
+         bob@example.com,Bob,free\n\
+         ada@example.com,Ada Lovelace,pro\n\
+         bob@example.com,Bob,free\n\
+         alice@example.com,Alice,gold\n",
+    );
+    let dry = cli.push(
+        "contacts",
+        &from,
+        "dry.csv",
+        &["--dry-run", "--include-unmapped"],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        sandbox.by_email("alice@example.com").is_empty(),
+        "a dry run wrote"
+    );
+    let d = cli.results("dry.csv");
+    let expected = vec![
+        (1, "created"),
+        (2, "updated"),
+        (3, "created"),
+        (4, "unchanged"),
+        (5, "unchanged"),
+        (6, "updated"),
+    ];
+    assert_eq!(outcomes(&d), expected);
+    assert!(
+        d[&6].2.contains("would update the contact row 1 creates"),
+        "{}",
+        d[&6].2
+    );
+    assert!(
+        d[&6].2.contains("PATCH") && d[&6].2.contains("gold"),
+        "{}",
+        d[&6].2
+    );
+    assert!(!d[&6].2.contains("POST"), "{}", d[&6].2);
+    assert!(d[&5].2.contains("row 3 creates"), "{}", d[&5].2);
+
+    let run = cli.push("contacts", &from, "real.csv", &["--include-unmapped"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = cli.results("real.csv");
+    assert_eq!(outcomes(&r), expected, "the dry run foretold the real run");
+    let alice = sandbox.by_email("alice@example.com");
+    assert_eq!(alice.len(), 1, "one contact for rows 1 and 6");
+    assert_eq!(attr(&alice[0], "plan"), Some(&json!("gold")));
+    assert_eq!(r[&6].1, alice[0].id.to_string());
+}
