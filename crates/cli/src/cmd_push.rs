@@ -45,8 +45,8 @@ pub struct Args {
     /// timeline contactId|externalId, conversations email. Default: the first.
     #[arg(long)]
     key: Option<String>,
-    /// Column mapping, col=attribute[:type],... (types: string, email, number, integer,
-    /// boolean, date). Repeatable.
+    /// Column mapping, col=attribute[:type],... (types: string, email, domain, number,
+    /// integer, boolean, date). Repeatable.
     #[arg(long = "map", value_name = "COL=ATTR,...")]
     map: Vec<String>,
     /// Mapping file: a JSON object {"col": "attribute[:type]"} or col=attribute lines.

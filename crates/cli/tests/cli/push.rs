@@ -679,3 +679,200 @@ fn a_reader_that_stops_early_neither_crashes_a_push_nor_cuts_its_results_file() 
         "every row has its outcome"
     );
 }
+
+/// `row -> input` (the JSON object) of a results file.
+fn inputs(cli: &Cli, name: &str) -> BTreeMap<u64, Value> {
+    let mut reader = csv::Reader::from_path(cli.path(name)).unwrap();
+    reader
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[0].parse().unwrap(),
+                serde_json::from_str(&rec[5]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unreadable_rows_keep_their_text_in_the_results_and_stay_in_the_retry_loop() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let mut bytes = b"email,name,note,score\n".to_vec();
+    bytes.extend_from_slice(b"fine@example.com,Fine,,1\n");
+    bytes.extend_from_slice(b"carol@example.com,Carol,,7,extra\n");
+    bytes.extend_from_slice(b"jose@example.com,Jos\xe9,,3\n");
+    bytes.extend_from_slice(b"dave@example.com,\"Dave,,4\n");
+    std::fs::write(cli.path("bad.csv"), bytes).unwrap();
+    let from = cli.path("bad.csv").display().to_string();
+    let run = cli.push("contacts", &from, "r1.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r1 = cli.results("r1.csv");
+    assert_eq!(
+        outcomes(&r1),
+        vec![
+            (1, "created"),
+            (2, "rejected"),
+            (3, "rejected"),
+            (4, "rejected")
+        ]
+    );
+    assert!(r1[&2].2.contains("5 fields"), "{}", r1[&2].2);
+    assert!(r1[&3].2.contains("UTF-8"), "{}", r1[&3].2);
+    assert!(
+        r1[&4].2.contains("quote that is never closed"),
+        "{}",
+        r1[&4].2
+    );
+    let in1 = inputs(&cli, "r1.csv");
+    assert_eq!(in1[&2]["_raw"], json!("carol@example.com,Carol,,7,extra"));
+    assert_eq!(in1[&3]["_raw"], json!("jose@example.com,Jos\u{FFFD},,3"));
+    assert_eq!(in1[&4]["_raw"], json!("dave@example.com,\"Dave,,4"));
+
+    // The suggested retry: every rejected row is rejected again, for the same reason,
+    // and keeps its text for the next retry; none becomes an empty row.
+    let refeed = cli.path("r1.csv").display().to_string();
+    let retry = cli.push("contacts", &refeed, "r2.csv", &["--only", "rejected"]);
+    assert_eq!(retry.code, 5, "{}", retry.stderr);
+    let r2 = cli.results("r2.csv");
+    assert_eq!(
+        outcomes(&r2),
+        vec![(2, "rejected"), (3, "rejected"), (4, "rejected")]
+    );
+    for row in [2, 3, 4] {
+        assert_eq!(r2[&row].2, r1[&row].2, "row {row}: the same reason");
+    }
+    assert_eq!(inputs(&cli, "r2.csv")[&2], in1[&2]);
+
+    // Fixed in the results file, the row goes through.
+    let text = std::fs::read_to_string(cli.path("r2.csv"))
+        .unwrap()
+        .replace(",7,extra", ",7");
+    let fixed = cli.write("r2-fixed.csv", &text);
+    let third = cli.push("contacts", &fixed, "r3.csv", &["--only", "rejected"]);
+    assert_eq!(third.code, 5, "{}", third.stderr);
+    assert_eq!(cli.results("r3.csv")[&2].0, "created");
+    let carol = sandbox.by_email("carol@example.com");
+    assert_eq!(carol.len(), 1);
+    assert_eq!(attr(&carol[0], "name"), Some(&json!("Carol")));
+}
+
+#[test]
+fn account_domains_that_are_not_host_names_are_rejected_per_row() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "acc.csv",
+        "domain,name,ownerId\n\
+         not a domain,Bad,2400001\n\
+         good.example,Good,2400001\n\
+         <script>,Script,2400001\n\
+         https://www.pasted.example/,Pasted,2400001\n",
+    );
+    let expected = vec![
+        (1, "rejected"),
+        (2, "created"),
+        (3, "rejected"),
+        (4, "created"),
+    ];
+    let accounts = |s: &Sandbox| s.admin("counts")["accounts"].as_u64().unwrap();
+    let before = accounts(&sandbox);
+
+    let dry = cli.push("accounts", &from, "dry.csv", &["--dry-run"]);
+    assert_eq!(dry.code, 5, "{}", dry.stderr);
+    let d = cli.results("dry.csv");
+    assert_eq!(outcomes(&d), expected, "a dry run checks domains too");
+    assert!(
+        d[&3].2.contains("`<script>` is not a domain name"),
+        "{}",
+        d[&3].2
+    );
+
+    let run = cli.push("accounts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r = cli.results("r.csv");
+    assert_eq!(outcomes(&r), expected);
+    let reason = &r[&1].2;
+    assert!(
+        reason.contains("domain: `not a domain` is not a domain name"),
+        "names the column and the value: {reason}"
+    );
+    assert!(
+        reason.contains("like example.com"),
+        "names the fix: {reason}"
+    );
+    assert_eq!(accounts(&sandbox), before + 2, "only the valid rows landed");
+    let domain_of = |id: &str| {
+        sandbox
+            .runtime
+            .block_on(sandbox.observer.account(id))
+            .unwrap()
+            .domain
+    };
+    assert_eq!(domain_of(&r[&2].1).as_deref(), Some("good.example"));
+    assert_eq!(
+        domain_of(&r[&4].1).as_deref(),
+        Some("www.pasted.example"),
+        "a pasted URL is sent as its host"
+    );
+}
+
+#[test]
+fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run() {
+    let sandbox = Sandbox::start(vec![]);
+    sandbox.create(json!({"email": "ada@example.com", "name": "Ada", "plan": "free"}));
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "dups.csv",
+        "email,name,plan\n\
+         alice@example.com,Alice,free\n\
+         ada@example.com,Ada Lovelace,pro\n\
+         bob@example.com,Bob,free\n\
+         ada@example.com,Ada Lovelace,pro\n\
+         bob@example.com,Bob,free\n\
+         alice@example.com,Alice,gold\n",
+    );
+    let dry = cli.push(
+        "contacts",
+        &from,
+        "dry.csv",
+        &["--dry-run", "--include-unmapped"],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        sandbox.by_email("alice@example.com").is_empty(),
+        "a dry run wrote"
+    );
+    let d = cli.results("dry.csv");
+    let expected = vec![
+        (1, "created"),
+        (2, "updated"),
+        (3, "created"),
+        (4, "unchanged"),
+        (5, "unchanged"),
+        (6, "updated"),
+    ];
+    assert_eq!(outcomes(&d), expected);
+    assert!(
+        d[&6].2.contains("would update the contact row 1 creates"),
+        "{}",
+        d[&6].2
+    );
+    assert!(
+        d[&6].2.contains("PATCH") && d[&6].2.contains("gold"),
+        "{}",
+        d[&6].2
+    );
+    assert!(!d[&6].2.contains("POST"), "{}", d[&6].2);
+    assert!(d[&5].2.contains("row 3 creates"), "{}", d[&5].2);
+
+    let run = cli.push("contacts", &from, "real.csv", &["--include-unmapped"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = cli.results("real.csv");
+    assert_eq!(outcomes(&r), expected, "the dry run foretold the real run");
+    let alice = sandbox.by_email("alice@example.com");
+    assert_eq!(alice.len(), 1, "one contact for rows 1 and 6");
+    assert_eq!(attr(&alice[0], "plan"), Some(&json!("gold")));
+    assert_eq!(r[&6].1, alice[0].id.to_string());
+}

@@ -3,6 +3,10 @@
 //! (live accounts only) and refreshes it after a duplicate-domain conflict or an ambiguous
 //! create failure. Create requires `ownerId`; update sends the full account with
 //! `accountId` in the body (quirk 10).
+//!
+//! A dry run applies what earlier rows of the run would have written
+//! ([`DryRun`](super::dry_run::DryRun)), as the real run's index and lookups would show it: a
+//! row whose domain an earlier row would create is planned as an update of that account.
 
 use std::collections::HashMap;
 
@@ -11,6 +15,7 @@ use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
+use super::dry_run::DryObject;
 use super::engine::{ambiguous, create_backoff, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS};
 use super::mapping::Prepared;
 use super::values::same;
@@ -25,7 +30,7 @@ pub(crate) struct Index {
 }
 
 /// A domain as Drift compares them: trimmed, lower case, without `www.`.
-fn bare(domain: &str) -> String {
+pub(crate) fn bare(domain: &str) -> String {
     let d = domain.trim().to_ascii_lowercase();
     d.strip_prefix("www.").map(str::to_string).unwrap_or(d)
 }
@@ -75,8 +80,11 @@ impl Index {
 pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
     let key = p.key.as_deref().unwrap_or_default();
     if ctx.opts.key == Key::AccountId {
+        if let Some((a, planned)) = dry_planned(ctx, &id_key(key)) {
+            return update(ctx, p, a, planned.created_by, None).await;
+        }
         return match ctx.client.account(key).await {
-            Ok(a) => update(ctx, p, a, None).await,
+            Ok(a) => update(ctx, p, a, None, None).await,
             Err(Error::NotFound { .. }) => Ok(Done::rejected(format!(
                 "no account has accountId {key}; Drift assigns account ids, so push new \
                  accounts with --key domain"
@@ -87,10 +95,33 @@ pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
     let Some(index) = ctx.accounts.as_ref() else {
         return Ok(Done::rejected("internal: the account index was not loaded"));
     };
+    if let Some((a, planned)) = dry_planned(ctx, &domain_key(key)) {
+        return update(ctx, p, a, planned.created_by, None).await;
+    }
     match index.get(key).await {
-        Some(a) => update(ctx, p, a, None).await,
+        Some(a) => update(ctx, p, a, None, None).await,
         None => create(ctx, p, index).await,
     }
+}
+
+/// Dry-run plan key of the account with this domain.
+fn domain_key(domain: &str) -> String {
+    format!("account-domain:{}", bare(domain))
+}
+
+/// Dry-run plan key of the account with this `accountId`.
+fn id_key(account_id: &str) -> String {
+    format!("account-id:{account_id}")
+}
+
+/// Dry run: the account under `plan_key` as earlier rows would leave it, if they touched it.
+fn dry_planned(ctx: &Ctx, plan_key: &str) -> Option<(Account, DryObject)> {
+    if !ctx.opts.dry_run {
+        return None;
+    }
+    let planned = ctx.dry.get(plan_key)?;
+    let account = serde_json::from_value(Value::Object(planned.value.clone())).ok()?;
+    Some((account, planned))
 }
 
 /// The custom properties of the row as Drift's `customProperties` entries.
@@ -121,8 +152,13 @@ async fn create(ctx: &Ctx, p: &Prepared, index: &Index) -> Result<Done, Fatal> {
         let plan = Planned {
             method: "POST",
             path: "/accounts/create".into(),
-            body: Value::Object(body),
+            body: Value::Object(body.clone()),
         };
+        let new = DryObject {
+            created_by: Some(p.row),
+            value: body,
+        };
+        ctx.dry.put(domain_key(key), new);
         return Ok(Done::planned(OutcomeKind::Created, None, &[plan]));
     }
     let account: Account = match serde_json::from_value(Value::Object(body)) {
@@ -145,10 +181,10 @@ async fn create(ctx: &Ctx, p: &Prepared, index: &Index) -> Result<Done, Fatal> {
                     return reject(e);
                 }
                 match (index.get(key).await, conflict) {
-                    (Some(a), true) => return update(ctx, p, a, None).await,
+                    (Some(a), true) => return update(ctx, p, a, None, None).await,
                     (Some(a), false) => {
                         let note = format!("the create answered `{last}` but had landed");
-                        return update(ctx, p, a, Some(note)).await;
+                        return update(ctx, p, a, None, Some(note)).await;
                     }
                     (None, true) => {
                         return Ok(Done::rejected(format!(
@@ -207,10 +243,13 @@ fn merged(existing: &Account, p: &Prepared) -> (Map<String, Value>, bool) {
     (body, changed)
 }
 
+/// Applies the row to `existing`. `created_by`: in a dry run, the row that would create
+/// the account; `landed`: the row's own create had landed (outcome `created`, with this note).
 async fn update(
     ctx: &Ctx,
     p: &Prepared,
     existing: Account,
+    created_by: Option<u64>,
     landed: Option<String>,
 ) -> Result<Done, Fatal> {
     let id = existing.account_id.clone();
@@ -221,15 +260,28 @@ async fn update(
         (None, true) => OutcomeKind::Updated,
     };
     if !changed {
-        return Ok(Done::new(kind, id, landed));
+        let reason = created_by.map(|row| {
+            format!(
+                "dry run: the account row {row} creates would already hold these values; \
+                 nothing to send"
+            )
+        });
+        return Ok(Done::new(kind, id, landed.or(reason)));
     }
     if ctx.opts.dry_run {
         let plan = Planned {
             method: "PATCH",
             path: "/accounts/update".into(),
-            body: Value::Object(body),
+            body: Value::Object(body.clone()),
         };
-        return Ok(Done::planned(kind, id, &[plan]));
+        let mut done = Done::planned(kind, id, std::slice::from_ref(&plan));
+        if let Some(row) = created_by {
+            done.reason = Some(format!(
+                "dry run: would update the account row {row} creates: would send {plan}"
+            ));
+        }
+        remember(ctx, body, created_by);
+        return Ok(done);
     }
     let account: Account = match serde_json::from_value(Value::Object(body)) {
         Ok(a) => a,
@@ -243,5 +295,21 @@ async fn update(
             Ok(Done::new(kind, a.account_id.or(id), landed))
         }
         Err(e) => reject(e),
+    }
+}
+
+/// Dry run: records the account as a planned update leaves it, under its domain and id, as
+/// the real run's index and lookups would show it to later rows.
+fn remember(ctx: &Ctx, body: Map<String, Value>, created_by: Option<u64>) {
+    let keys = [
+        body.get("domain").and_then(Value::as_str).map(domain_key),
+        body.get("accountId").and_then(Value::as_str).map(id_key),
+    ];
+    for key in keys.into_iter().flatten() {
+        let planned = DryObject {
+            created_by,
+            value: body.clone(),
+        };
+        ctx.dry.put(key, planned);
     }
 }

@@ -1,10 +1,15 @@
 //! Contacts upsert by `email` or `externalId` (REFERENCE §7.1): look up, PATCH the changed
 //! attributes of a match, POST when there is none; a duplicate conflict on POST becomes
 //! lookup + PATCH; an ambiguous POST failure is looked up before any new attempt.
+//!
+//! A dry run looks up as well, then applies what earlier rows of the run would have written
+//! ([`DryRun`](super::dry_run::DryRun)): a row whose key an earlier row would create is planned
+//! as an update of that contact, as the real run's lookup would find it.
 
 use drift_client::{Contact, Error};
 use serde_json::{json, Map, Value};
 
+use super::dry_run::DryObject;
 use super::engine::{
     ambiguous, create_backoff, reason_or_fatal, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS,
 };
@@ -17,15 +22,65 @@ pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
     let key = p.key.as_deref().unwrap_or_default();
     let mut attrs = p.custom.clone();
     attrs.extend(p.fields.clone());
-    let found = match lookup(ctx, key).await {
+    let mut found = match lookup(ctx, key).await {
         Ok(found) => found,
         Err(e) => return reject(e),
     };
+    if ctx.opts.dry_run {
+        if found.is_empty() {
+            if let Some(new) = ctx.dry.get(&created_key(key)) {
+                return Ok(update_planned(ctx, key, new, &attrs));
+            }
+        }
+        for c in &mut found {
+            if let Some(held) = ctx.dry.get(&contact_key(c.id)) {
+                c.attributes = Some(held.value);
+            }
+        }
+    }
     if found.is_empty() {
-        create(ctx, key, &attrs).await
+        create(ctx, p.row, key, &attrs).await
     } else {
         update_matches(ctx, key, &attrs, found, None).await
     }
+}
+
+/// Dry-run plan key of the contact a row creates with key value `key`.
+fn created_key(key: &str) -> String {
+    format!("contact-key:{key}")
+}
+
+/// Dry-run plan key of an existing contact.
+fn contact_key(id: i64) -> String {
+    format!("contact-id:{id}")
+}
+
+/// Dry run: an earlier row would create the contact with this key. The real run's lookup
+/// finds that contact and updates it, so the plan is an update of the attributes it would
+/// hold (its id is not known before the create).
+fn update_planned(ctx: &Ctx, key: &str, mut new: DryObject, attrs: &Map<String, Value>) -> Done {
+    let row = new.created_by.unwrap_or_default();
+    let changes: Map<String, Value> = attrs
+        .iter()
+        .filter(|(k, v)| !same(new.value.get(k.as_str()), v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if changes.is_empty() {
+        let reason = format!(
+            "dry run: the contact row {row} creates would already hold these values; \
+             nothing to send"
+        );
+        return Done::new(OutcomeKind::Unchanged, None, Some(reason));
+    }
+    let plan = Planned {
+        method: "PATCH",
+        path: format!("/contacts/{{id of the contact row {row} creates}}"),
+        body: json!({ "attributes": changes }),
+    };
+    new.value.extend(changes);
+    ctx.dry.put(created_key(key), new);
+    let reason = format!("dry run: would update the contact row {row} creates: would send {plan}");
+    Done::new(OutcomeKind::Updated, None, Some(reason))
 }
 
 async fn lookup(ctx: &Ctx, key: &str) -> Result<Vec<Contact>, Error> {
@@ -35,7 +90,7 @@ async fn lookup(ctx: &Ctx, key: &str) -> Result<Vec<Contact>, Error> {
     }
 }
 
-async fn create(ctx: &Ctx, key: &str, attrs: &Map<String, Value>) -> Result<Done, Fatal> {
+async fn create(ctx: &Ctx, row: u64, key: &str, attrs: &Map<String, Value>) -> Result<Done, Fatal> {
     if !attrs.contains_key("email") {
         return Ok(Done::rejected(format!(
             "no contact has {} {key}, and creating one needs an email; add an email column",
@@ -48,6 +103,11 @@ async fn create(ctx: &Ctx, key: &str, attrs: &Map<String, Value>) -> Result<Done
             path: "/contacts".into(),
             body: json!({ "attributes": attrs }),
         };
+        let new = DryObject {
+            created_by: Some(row),
+            value: attrs.clone(),
+        };
+        ctx.dry.put(created_key(key), new);
         return Ok(Done::planned(OutcomeKind::Created, None, &[plan]));
     }
     let mut last = String::new();
@@ -134,6 +194,13 @@ async fn update_matches(
         }
         changed += 1;
         if ctx.opts.dry_run {
+            let mut held = c.attributes.clone().unwrap_or_default();
+            held.extend(changes.clone());
+            let planned = DryObject {
+                created_by: None,
+                value: held,
+            };
+            ctx.dry.put(contact_key(c.id), planned);
             plans.push(Planned {
                 method: "PATCH",
                 path: format!("/contacts/{}", c.id),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use drift_client::{Client, Error};
 use tokio::sync::mpsc;
 
+use super::dry_run::DryRun;
 use super::input::{Input, InputError, RowResult};
 use super::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
 use super::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
@@ -223,6 +224,8 @@ pub(crate) struct Ctx {
     pub opts: PushOptions,
     pub ledger: Option<Arc<dyn Ledger>>,
     pub accounts: Option<accounts::Index>,
+    /// A dry run's plan so far (unused by a real run).
+    pub dry: DryRun,
 }
 
 #[derive(Default)]
@@ -298,6 +301,7 @@ where
         opts,
         ledger,
         accounts,
+        dry: DryRun::default(),
     });
     let stop = Arc::new(StopCell::default());
     let (out_tx, mut out_rx) = mpsc::channel::<Outcome>(256);
@@ -353,23 +357,18 @@ where
 fn check_options(opts: &PushOptions, input: &Input) -> Result<(), InputError> {
     if !opts.object.keys().contains(&opts.key) {
         let keys: Vec<&str> = opts.object.keys().iter().map(|k| k.field()).collect();
-        return Err(InputError {
-            row: None,
-            message: format!(
-                "--key {} does not apply to {}; use one of: {}",
-                opts.key.field(),
-                opts.object.as_str(),
-                keys.join(", ")
-            ),
-        });
+        return Err(InputError::whole(format!(
+            "--key {} does not apply to {}; use one of: {}",
+            opts.key.field(),
+            opts.object.as_str(),
+            keys.join(", ")
+        )));
     }
     if opts.only.is_some() && !input.is_results {
-        return Err(InputError {
-            row: None,
-            message: "--only needs a results file of an earlier push as --from \
-                      (columns row,key,outcome,drift_id,reason,input)"
-                .into(),
-        });
+        return Err(InputError::whole(
+            "--only needs a results file of an earlier push as --from \
+             (columns row,key,outcome,drift_id,reason,input)",
+        ));
     }
     Ok(())
 }
@@ -488,7 +487,14 @@ async fn dispatch(
             Ok(r) => r,
             Err(e) => match e.row {
                 Some(n) => {
-                    let o = rejected_row(n, None, format!("input {e}"), Default::default());
+                    if let (Some(only), Some(prior)) = (&ctx.opts.only, e.prior) {
+                        if !only.contains(&prior) {
+                            filtered += 1;
+                            continue;
+                        }
+                    }
+                    let reason = format!("input {e}");
+                    let o = rejected_row(n, None, reason, e.input);
                     if out.send(o).await.is_err() {
                         break;
                     }
@@ -513,7 +519,13 @@ async fn dispatch(
         let sent = match routed {
             Route::Outcome(o) => out.send(o).await.is_ok(),
             Route::Worker(p) => {
-                let shard = shard_of(p.key.as_deref().unwrap_or(""), workers.len());
+                let key = p.key.as_deref().unwrap_or("");
+                // Domains that name one account (`www.`, case) share a worker too.
+                let key = match ctx.opts.key {
+                    Key::Domain => accounts::bare(key),
+                    _ => key.to_string(),
+                };
+                let shard = shard_of(&key, workers.len());
                 workers[shard].send(p).await.is_ok()
             }
         };

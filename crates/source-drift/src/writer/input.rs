@@ -3,8 +3,12 @@
 //!
 //! Every reader yields one [`RowResult`] per input row and holds at most one row (plus the
 //! reader's buffer) in memory, so a million-row file costs no more memory than a ten-row one.
-//! A row that cannot be read (bad JSON, wrong number of CSV fields, invalid UTF-8) is an
-//! `Err` carrying its row number: the writer rejects that row and goes on.
+//! A row that cannot be read (bad JSON, wrong number of CSV fields, an unterminated quote,
+//! invalid UTF-8) is an `Err` carrying its row number and its raw text
+//! ([`InputError::input`]): the writer rejects that row, keeps the raw text in the results
+//! file, and goes on. Re-feeding that results file reads the raw text again the same way, so
+//! the row is rejected again with the same reason until it is fixed (see
+//! [`super::results`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -14,6 +18,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use serde_json::{Map, Number, Value};
 
 use super::results::RESULTS_COLUMNS;
+use super::unreadable::{Unreadable, NOT_UTF8};
 use super::OutcomeKind;
 
 /// Largest input row accepted, in bytes (1 MiB). A Drift record is a few kilobytes; a
@@ -21,13 +26,12 @@ use super::OutcomeKind;
 /// file and printed by `--dry-run` (a 100 MB cell made writing the results file take hours).
 pub const MAX_ROW_BYTES: usize = 1024 * 1024;
 
-fn too_long(number: u64, bytes: usize) -> InputError {
-    InputError::at(
+/// A row over [`MAX_ROW_BYTES`]; its text is not kept (only its length).
+pub(crate) fn too_long(number: u64, bytes: usize) -> InputError {
+    InputError::unreadable(
         number,
-        format!(
-            "is {bytes} bytes long; a row may have at most {MAX_ROW_BYTES} bytes (1 MiB): \
-             check the file's quoting and line endings"
-        ),
+        Unreadable::too_long_reason(bytes),
+        &Unreadable::TooLong { bytes },
     )
 }
 
@@ -106,20 +110,48 @@ pub struct InputError {
     pub row: Option<u64>,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// What the results file keeps as the row's `input`: for a row that could not be read,
+    /// its raw text (`{"_raw": "LINE", ...}`, see [`super::results`]) so that re-feeding the
+    /// results file rejects it again instead of losing it; empty when there is no row.
+    pub input: Map<String, Value>,
+    /// The outcome an earlier push gave the row, when the input is a results file (so
+    /// `--only` can leave the row out like any other).
+    pub prior: Option<OutcomeKind>,
 }
 
 impl InputError {
-    fn whole(message: impl Into<String>) -> InputError {
+    /// A problem with the whole input.
+    pub(crate) fn whole(message: impl Into<String>) -> InputError {
         InputError {
             row: None,
             message: message.into(),
+            input: Map::new(),
+            prior: None,
         }
     }
 
-    fn at(row: u64, message: impl Into<String>) -> InputError {
+    /// A problem with row `row`, with nothing of the row to keep.
+    pub(crate) fn at(row: u64, message: impl Into<String>) -> InputError {
         InputError {
             row: Some(row),
             message: message.into(),
+            input: Map::new(),
+            prior: None,
+        }
+    }
+
+    /// Row `row` could not be read; the results file keeps `raw`.
+    pub(crate) fn unreadable(row: u64, message: impl Into<String>, raw: &Unreadable) -> InputError {
+        InputError {
+            input: raw.to_input(),
+            ..InputError::at(row, message)
+        }
+    }
+
+    fn with_prior(self, prior: OutcomeKind) -> InputError {
+        InputError {
+            prior: Some(prior),
+            ..self
         }
     }
 }
@@ -177,7 +209,7 @@ impl InputSpec {
     /// duplicate or empty column names, unknown table, bad query.
     pub fn open(&self) -> Result<Input, InputError> {
         match self {
-            InputSpec::Csv(path) => open_csv(path),
+            InputSpec::Csv(path) => super::input_csv::open(path),
             InputSpec::Jsonl(path) => open_jsonl(path),
             InputSpec::Sqlite { path, source } => open_sqlite(path, source),
             #[cfg(feature = "postgres")]
@@ -250,67 +282,12 @@ fn decode(text: &str) -> String {
         .unwrap_or_else(|| text.to_string())
 }
 
-fn open_file(path: &Path) -> Result<File, InputError> {
+pub(crate) fn open_file(path: &Path) -> Result<File, InputError> {
     File::open(path)
         .map_err(|e| InputError::whole(format!("cannot open --from {}: {e}", path.display())))
 }
 
-fn open_csv(path: &Path) -> Result<Input, InputError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(BufReader::with_capacity(64 * 1024, open_file(path)?));
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| InputError::whole(format!("{}: cannot read the header: {e}", path.display())))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    check_columns(&headers, &path.display().to_string())?;
-    let is_results = headers.len() == RESULTS_COLUMNS.len()
-        && headers.iter().zip(RESULTS_COLUMNS).all(|(a, b)| a == b);
-    let mut number = 0u64;
-    let columns = headers.clone();
-    let rows = reader.into_records().map(move |rec| {
-        number += 1;
-        let rec = rec.map_err(|e| InputError::at(number, csv_error(&e)))?;
-        if !is_results && rec.as_slice().len() > MAX_ROW_BYTES {
-            return Err(too_long(number, rec.as_slice().len()));
-        }
-        let fields: Map<String, Value> = columns
-            .iter()
-            .zip(rec.iter())
-            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
-            .collect();
-        if is_results {
-            results_row(number, fields)
-        } else {
-            Ok(Row {
-                number,
-                fields,
-                prior: None,
-            })
-        }
-    });
-    Ok(Input {
-        rows: Box::new(rows),
-        is_results,
-        columns: Some(headers),
-    })
-}
-
-fn csv_error(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!(
-            "has {len} fields but the header has {expected_len}; quote values that contain commas"
-        ),
-        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8; save the file as UTF-8".to_string(),
-        _ => format!("cannot be read: {e}"),
-    }
-}
-
-fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
+pub(crate) fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
     let mut seen = std::collections::HashSet::new();
     for (i, c) in columns.iter().enumerate() {
         if c.is_empty() {
@@ -329,7 +306,9 @@ fn check_columns(columns: &[String], source: &str) -> Result<(), InputError> {
 }
 
 /// A row of a results file: `row`, `outcome` and the original `input` (JSON) restored.
-fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
+/// A row the earlier push could not read (`input` holds its raw text) is read again from
+/// that text, as the first push read it: still broken, it is an `Err` with the same reason.
+pub(crate) fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
     let text = |k: &str| match fields.get(k) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -345,14 +324,36 @@ fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(o)) => o,
             _ => {
-                return Err(InputError::at(
-                    number,
-                    "results file: `input` is not a JSON object",
-                ))
+                return Err(
+                    InputError::at(number, "results file: `input` is not a JSON object")
+                        .with_prior(prior),
+                )
             }
         },
-        _ => return Err(InputError::at(number, "results file: `input` is missing")),
+        _ => {
+            return Err(InputError::at(number, "results file: `input` is missing").with_prior(prior))
+        }
     };
+    if let Some(raw) = Unreadable::from_input(&input) {
+        return match raw.reread() {
+            Ok(fields) => Ok(Row {
+                number,
+                fields,
+                prior: Some(prior),
+            }),
+            Err(message) => Err(InputError::unreadable(number, message, &raw).with_prior(prior)),
+        };
+    }
+    if input.is_empty() && prior == OutcomeKind::Rejected {
+        // Only an unreadable row is rejected with nothing kept (results files written
+        // before unreadable rows kept their raw text); it must not turn into "empty row".
+        return Err(InputError::at(
+            number,
+            "results file: `input` is empty because the earlier push could not read this row; \
+             fix the row in the original file and push that file again",
+        )
+        .with_prior(prior));
+    }
     Ok(Row {
         number,
         fields: input,
@@ -360,48 +361,84 @@ fn results_row(line: u64, fields: Map<String, Value>) -> RowResult {
     })
 }
 
+/// One JSONL line as a row's columns; errors say what is wrong with the line.
+pub(crate) fn json_object(line: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err("is not a JSON object".into()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
 fn open_jsonl(path: &Path) -> Result<Input, InputError> {
     let reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
-    let mut lines = reader.lines().enumerate().peekable();
+    let mut lines = reader.split(b'\n').enumerate().peekable();
     let is_results = match lines.peek() {
-        Some((_, Ok(first))) => serde_json::from_str::<Map<String, Value>>(first)
+        Some((_, Ok(first))) => serde_json::from_slice::<Map<String, Value>>(first)
             .is_ok_and(|o| RESULTS_COLUMNS.iter().all(|c| o.contains_key(*c))),
         _ => false,
     };
     let display = path.display().to_string();
-    let rows = lines.filter_map(move |(i, line)| {
-        let number = i as u64 + 1;
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                return Some(Err(InputError::at(
-                    number,
-                    format!("cannot be read from {display}: {e}"),
-                )))
-            }
-        };
-        if line.trim().is_empty() {
+    let mut failed = false;
+    let rows = lines.map_while(move |(i, line)| {
+        if failed {
             return None;
         }
-        if !is_results && line.len() > MAX_ROW_BYTES {
-            return Some(Err(too_long(number, line.len())));
+        let number = i as u64 + 1;
+        let mut line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                // The rest of the file cannot be read: stop rather than drop rows silently.
+                failed = true;
+                return Some(Some(Err(InputError::whole(format!(
+                    "cannot read {display} after line {}: {e}",
+                    number - 1
+                )))));
+            }
+        };
+        if line.last() == Some(&b'\r') {
+            line.pop();
         }
-        Some(match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(fields)) if is_results => results_row(number, fields),
-            Ok(Value::Object(fields)) => Ok(Row {
-                number,
-                fields,
-                prior: None,
-            }),
-            Ok(_) => Err(InputError::at(number, "is not a JSON object")),
-            Err(e) => Err(InputError::at(number, format!("is not valid JSON: {e}"))),
-        })
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Some(None);
+        }
+        Some(Some(jsonl_row(number, line, is_results)))
     });
     Ok(Input {
-        rows: Box::new(rows),
+        rows: Box::new(rows.flatten()),
         is_results,
         columns: None,
     })
+}
+
+/// One non-blank JSONL line (without its line ending) as a row.
+fn jsonl_row(number: u64, line: Vec<u8>, is_results: bool) -> RowResult {
+    if !is_results && line.len() > MAX_ROW_BYTES {
+        return Err(too_long(number, line.len()));
+    }
+    let text = match String::from_utf8(line) {
+        Ok(t) => t,
+        Err(e) => {
+            let raw = Unreadable::Jsonl {
+                raw: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            return Err(InputError::unreadable(number, NOT_UTF8, &raw));
+        }
+    };
+    match json_object(&text) {
+        Ok(fields) if is_results => results_row(number, fields),
+        Ok(fields) => Ok(Row {
+            number,
+            fields,
+            prior: None,
+        }),
+        Err(message) if is_results => Err(InputError::at(number, message)),
+        Err(message) => Err(InputError::unreadable(
+            number,
+            message,
+            &Unreadable::Jsonl { raw: text },
+        )),
+    }
 }
 
 fn open_sqlite(path: &Path, source: &SqlSource) -> Result<Input, InputError> {

@@ -12,7 +12,7 @@ use tokio_postgres::{Column, NoTls, Row as PgRow};
 use super::input::{ChannelRows, Input, InputError, Row, RowResult, SqlSource};
 
 fn whole(message: String) -> InputError {
-    InputError { row: None, message }
+    InputError::whole(message)
 }
 
 /// `"a"."b"` for `a.b`, `"t"` for `t`.

@@ -7,8 +7,8 @@
 //!   without being listed.
 //! - Any other column is *unmapped*: it is sent as a custom attribute under its own name only
 //!   with `--include-unmapped`; otherwise it is left out and named in the run summary.
-//! - Types: `string`, `email`, `number`, `integer`, `boolean`, `date` (epoch ms or RFC 3339,
-//!   sent as epoch ms). Standard fields have fixed types; custom contact attributes take the
+//! - Types: `string`, `email`, `domain` (a host name; a pasted `https://host/` is sent as
+//!   `host`), `number`, `integer`, `boolean`, `date` (epoch ms or RFC 3339, sent as epoch ms). Standard fields have fixed types; custom contact attributes take the
 //!   type Drift reports for them (`GET /contacts/attributes`, when the token may read it).
 
 use std::collections::{BTreeSet, HashMap};
@@ -26,6 +26,9 @@ pub enum FieldType {
     String,
     /// An email address (syntax checked).
     Email,
+    /// A domain name such as `example.com` (syntax checked; a pasted URL's `http(s)://` and
+    /// trailing `/` are removed). An account's `domain` has this type.
+    Domain,
     /// A number.
     Number,
     /// A whole number (ids).
@@ -44,6 +47,7 @@ impl FieldType {
         match text.trim().to_ascii_lowercase().as_str() {
             "string" | "text" => Some(FieldType::String),
             "email" => Some(FieldType::Email),
+            "domain" | "hostname" => Some(FieldType::Domain),
             "number" | "numeric" | "float" => Some(FieldType::Number),
             "integer" | "int" => Some(FieldType::Integer),
             "boolean" | "bool" => Some(FieldType::Boolean),
@@ -160,7 +164,7 @@ impl Mapping {
             Some((a, t)) => {
                 let ty = FieldType::parse(t).ok_or_else(|| {
                     MappingError(format!(
-                        "mapping entry `{part}`: unknown type `{t}` (string, email, number, integer, boolean, date)"
+                        "mapping entry `{part}`: unknown type `{t}` (string, email, domain, number, integer, boolean, date)"
                     ))
                 })?;
                 (a, Some(ty))
@@ -187,6 +191,7 @@ fn type_name(t: FieldType) -> &'static str {
     match t {
         FieldType::String => "string",
         FieldType::Email => "email",
+        FieldType::Domain => "domain",
         FieldType::Number => "number",
         FieldType::Integer => "integer",
         FieldType::Boolean => "boolean",
@@ -215,7 +220,7 @@ pub fn standard_fields(object: Object) -> &'static [(&'static str, FieldType)] {
         ],
         Object::Accounts => &[
             ("accountId", String),
-            ("domain", String),
+            ("domain", Domain),
             ("name", String),
             ("ownerId", Integer),
             ("targeted", Boolean),

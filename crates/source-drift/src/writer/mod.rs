@@ -18,7 +18,12 @@
 //!   and conversations, which Drift cannot look up, are remembered in a [`Ledger`] keyed by
 //!   a fingerprint of the row (the CLI keeps it in the metadata store).
 //! - **Every input row ends in exactly one [`Outcome`]**, in the order rows finish, with
-//!   the row number, the key, the Drift id and the reason; nothing is dropped silently.
+//!   the row number, the key, the Drift id and the reason; nothing is dropped silently. A
+//!   row that cannot be read keeps its raw text in the results file, so a re-feed rejects
+//!   it again rather than losing it ([`results`]).
+//! - **A dry run plans what the real run would do**: it looks up like the real run and
+//!   remembers what earlier rows would write, so a second row with the key of a contact or
+//!   account an earlier row would create is planned as an update of it, not a second create.
 //! - **Memory is bounded**: rows stream through bounded channels; rows with the same key
 //!   go to the same worker (in input order), so a later row never overtakes an earlier one.
 //! - **One rate budget**: every request goes through the one [`drift_client::Client`] of
@@ -26,13 +31,16 @@
 
 mod accounts;
 mod contacts;
+mod dry_run;
 mod engine;
 mod events;
 pub mod input;
+mod input_csv;
 #[cfg(feature = "postgres")]
 mod input_pg;
 pub mod mapping;
 pub mod results;
+mod unreadable;
 pub mod values;
 
 pub use engine::{push, Ledger, PushError, PushOptions, Stop, StopKind, Summary};

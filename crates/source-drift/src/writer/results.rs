@@ -1,6 +1,14 @@
 //! The results file: one line per input row (`row, key, outcome, drift_id, reason, input`),
 //! CSV or JSONL by the file's extension. `input` is the row as read (a JSON object), so the
 //! file can be fed back with `--from results.csv --only rejected`.
+//!
+//! A row that could not be read (a CSV row with the wrong number of fields, an unterminated
+//! quote or bytes that are not UTF-8; a JSONL line that is not a JSON object) has no
+//! columns; its `input` is its raw text instead: `{"_raw": "LINE", "_columns": [...]}` for
+//! CSV (with the header's columns), `{"_raw": "LINE"}` for JSONL, lossily decoded (bytes
+//! that are not UTF-8 show as U+FFFD), or `{"_raw_omitted_bytes": N}` for a row over 1 MiB.
+//! Fed back, `_raw` is read again as the first push read it: the row is rejected again with
+//! the same reason until it is fixed (in the original file, or in `_raw` itself).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

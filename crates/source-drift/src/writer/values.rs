@@ -1,5 +1,5 @@
 //! Type checks and conversions applied to every mapped value before anything is sent:
-//! email syntax, numbers, booleans, dates (epoch ms or RFC 3339 -> epoch ms).
+//! email syntax, domain names, numbers, booleans, dates (epoch ms or RFC 3339 -> epoch ms).
 
 use chrono::{DateTime, NaiveDate};
 use serde_json::{Number, Value};
@@ -15,6 +15,7 @@ pub fn convert(value: &Value, ty: FieldType) -> Result<Option<Value>, String> {
     match ty {
         FieldType::String => Ok(Some(Value::String(text(value)))),
         FieldType::Email => email(value).map(Some),
+        FieldType::Domain => domain(value).map(Some),
         FieldType::Number => number(value).map(Some),
         FieldType::Integer => integer(value).map(|i| Some(Value::from(i))),
         FieldType::Boolean => boolean(value).map(|b| Some(Value::Bool(b))),
@@ -67,6 +68,56 @@ pub fn email(value: &Value) -> Result<Value, String> {
         });
     if local_ok && domain_ok {
         Ok(Value::String(s))
+    } else {
+        Err(bad())
+    }
+}
+
+/// A domain name (an account's `domain`): dot-separated labels of letters (any script),
+/// digits and hyphens, at least two labels, each 1-63 characters and not starting or ending
+/// with a hyphen, at most 253 characters in all; no spaces or other characters.
+///
+/// A pasted URL is accepted and reduced to its host: a leading `http://` or `https://` and
+/// a trailing `/` are removed (`https://www.acme.com/` is sent as `www.acme.com`); a URL
+/// with a path, query or port is refused, naming the host to give instead. Otherwise the
+/// value is returned trimmed, as given (case and `www.` are kept; accounts are matched
+/// ignoring both).
+pub fn domain(value: &Value) -> Result<Value, String> {
+    let s = text(value);
+    let bad = || {
+        format!(
+            "`{s}` is not a domain name (expected a host name like example.com: letters, \
+             digits, hyphens and dots, no spaces)"
+        )
+    };
+    let lower = s.to_ascii_lowercase();
+    let (host, was_url) = match ["https://", "http://"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+    {
+        Some(p) => (&s[p.len()..], true),
+        None => (s.as_str(), false),
+    };
+    let host = host.strip_suffix('/').unwrap_or(host);
+    if was_url {
+        if let Some(i) = host.find(['/', '?', '#', ':', '@']) {
+            return Err(format!(
+                "`{s}` is a URL, not a domain name; give only its host name ({})",
+                &host[..i]
+            ));
+        }
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let ok = host.chars().count() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.chars().count())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(Value::String(host.to_string()))
     } else {
         Err(bad())
     }

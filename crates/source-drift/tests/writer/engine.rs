@@ -212,6 +212,52 @@ async fn accounts_retry_a_503_create_only_after_the_list_shows_it_did_not_land()
 }
 
 #[tokio::test]
+async fn a_dry_run_of_accounts_plans_a_repeated_domain_as_the_real_run_acts() {
+    let org = org(vec![]).await;
+    let before = org.sandbox.counts()["accounts"].as_u64().unwrap();
+    let csv = "domain,name,ownerId\n\
+               twice.example,Twice,1\n\
+               other.example,Other,1\n\
+               WWW.twice.example,Twice Again,1\n\
+               twice.example,Twice Again,1\n";
+    let mut dry = PushOptions::new(Object::Accounts);
+    dry.dry_run = true;
+    let (_, planned) = org.run(dry, csv, None).await;
+    let (_, real) = org.run(PushOptions::new(Object::Accounts), csv, None).await;
+    let expected = vec![
+        (1, OutcomeKind::Created),
+        (2, OutcomeKind::Created),
+        (3, OutcomeKind::Updated),
+        (4, OutcomeKind::Unchanged),
+    ];
+    assert_eq!(kinds(&planned), expected, "{planned:?}");
+    assert_eq!(kinds(&real), expected, "{real:?}");
+    let reason = planned[2].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("would update the account row 1 creates") && reason.contains("Twice Again"),
+        "{reason}"
+    );
+    assert!(!reason.contains("/accounts/create"), "{reason}");
+    assert!(
+        planned[3]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("row 1 creates"),
+        "{:?}",
+        planned[3].reason
+    );
+    assert_eq!(
+        real[2].drift_id, real[0].drift_id,
+        "one account for rows 1, 3, 4"
+    );
+    assert_eq!(
+        org.sandbox.counts()["accounts"].as_u64().unwrap(),
+        before + 2
+    );
+}
+
+#[tokio::test]
 async fn an_ambiguous_timeline_failure_is_not_retried() {
     let org = org(vec![fault(
         "contacts.timeline",

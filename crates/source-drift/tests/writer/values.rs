@@ -1,7 +1,7 @@
 //! Type checks applied before anything is sent.
 
 use serde_json::json;
-use source_drift::writer::values::{boolean, convert, date_ms, email, number, same};
+use source_drift::writer::values::{boolean, convert, date_ms, domain, email, number, same};
 use source_drift::writer::FieldType;
 
 #[test]
@@ -29,6 +29,48 @@ fn emails_are_checked_for_syntax_and_kept_as_given() {
         let e = email(&json!(bad)).unwrap_err();
         assert!(e.contains("not an email address"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn domains_are_host_names_and_pasted_urls_are_reduced_to_their_host() {
+    for (given, sent) in [
+        ("acme.example", "acme.example"),
+        (" www.Acme-Corp.co.uk ", "www.Acme-Corp.co.uk"),
+        ("bücher.example", "bücher.example"),
+        ("https://www.acme.example/", "www.acme.example"),
+        ("HTTP://acme.example", "acme.example"),
+        ("acme.example/", "acme.example"),
+    ] {
+        let v = domain(&json!(given)).unwrap_or_else(|e| panic!("{given}: {e}"));
+        assert_eq!(v, json!(sent), "{given}");
+    }
+    let long_label = format!("{}.example", "a".repeat(64));
+    let long_name = format!("{}example", "abcdefghi.".repeat(25));
+    for bad in [
+        "not a domain",
+        "<script>",
+        "localhost",
+        "acme..example",
+        ".acme.example",
+        "acme.example.",
+        "-acme.example",
+        "acme_corp.example",
+        "acme.example/about",
+        "ftp://acme.example",
+        "mailto:x@acme.example",
+        long_label.as_str(),
+        long_name.as_str(),
+    ] {
+        let e = domain(&json!(bad)).unwrap_err();
+        assert!(e.contains("not a domain name"), "{bad}: {e}");
+        assert!(e.contains("example.com"), "the fix: {e}");
+    }
+    let e = domain(&json!("https://acme.example/pricing?x=1")).unwrap_err();
+    assert!(e.contains("host name (acme.example)"), "{e}");
+    assert_eq!(
+        convert(&json!("https://acme.example/"), FieldType::Domain).unwrap(),
+        Some(json!("acme.example"))
+    );
 }
 
 #[test]
