@@ -1,5 +1,5 @@
-//! Column layout shared by the PostgreSQL, JSONL, CSV and Parquet destinations: which columns
-//! a stream's schema gives, and how a JSON value fits a column.
+//! Column layout shared by the destinations: which columns a stream's schema gives, how a
+//! JSON value fits a column, and which existing tables the databases refuse to write into.
 
 use serde_json::{Map, Value};
 use sync_core::{epoch_ms_to_rfc3339, ErrorKind, PropertyKind, RunError, Stream};
@@ -10,6 +10,9 @@ pub(crate) const RAW: &str = "_raw";
 pub(crate) const RUN_ID: &str = "_run_id";
 /// Name of the column with the extraction time.
 pub(crate) const EXTRACTED_AT: &str = "_extracted_at";
+/// The metadata columns every table driftbridge creates ends with. A table of a stream's
+/// name that lacks one of them was not created by driftbridge (see [`refuse_foreign_table`]).
+pub(crate) const META_COLUMNS: [&str; 3] = [EXTRACTED_AT, RUN_ID, RAW];
 
 /// What a column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +129,56 @@ pub(crate) fn fits(value: &Value, kind: PropertyKind) -> bool {
 /// Now, RFC 3339 UTC with milliseconds.
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// What already holds a stream's table name in a database destination.
+pub(crate) enum Existing {
+    /// A table with these columns.
+    Table(Vec<String>),
+    /// Something that is not a table (a view, a sequence, ...), named as the database names it.
+    Other(String),
+}
+
+/// Refuse to write into `existing`, the object named `table` in `place` (e.g. `other.db`,
+/// ``schema `s` of host:5432/db as user``), unless it is a table with every [`META_COLUMNS`] column:
+/// anything else was not created by driftbridge, and altering it (adding columns, upserting)
+/// would damage data the user owns. Nothing is changed before this check, so the message can
+/// say the table was left as it was. `fix` names where else to write (`choose another
+/// database file`).
+///
+/// Errors: kind `Destination`, `<kind>: table `T` in PLACE was not created by driftbridge
+/// (...); it was left unchanged: FIX, or rename or drop that table`.
+pub(crate) fn refuse_foreign_table(
+    kind: &str,
+    place: &str,
+    table: &str,
+    existing: &Existing,
+    fix: &str,
+) -> Result<(), RunError> {
+    let why = match existing {
+        Existing::Table(columns) => {
+            let missing: Vec<&str> = META_COLUMNS
+                .into_iter()
+                .filter(|m| !columns.iter().any(|c| c == m))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let plural = if missing.len() > 1 { "s" } else { "" };
+            format!(
+                "it lacks the column{plural} {} that driftbridge adds",
+                missing.join(", ")
+            )
+        }
+        Existing::Other(what) => format!("it is a {what}"),
+    };
+    Err(RunError::new(
+        ErrorKind::Destination,
+        None,
+        format!(
+            "{kind}: table `{table}` in {place} was not created by driftbridge ({why}); it was left unchanged: {fix}, or rename or drop that table"
+        ),
+    ))
 }
 
 /// An error of kind `Destination`, prefixed with the destination kind and a context.

@@ -8,7 +8,7 @@ use sync_core::{Destination, ErrorKind, RunError};
 /// `sqlite:PATH`, `postgres://...`, `jsonl:DIR`, `csv:DIR`, `parquet:DIR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DestinationSpec {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing, with its missing parent directories).
     Sqlite(PathBuf),
     /// PostgreSQL connection URL (may hold a password: never printed, see [`Self::describe`]).
     Postgres(String),

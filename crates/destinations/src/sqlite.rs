@@ -13,14 +13,19 @@
 //! Bookkeeping tables: `_driftbridge_state(scope, key, state, updated_at)` holds the source
 //! state, written in the batch's transaction; `_driftbridge_rejected` keeps records that could
 //! not be written (missing primary key) with the reason.
+//!
+//! A database may hold the user's own tables: `prepare` refuses a table (or view) named like
+//! a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or `_raw`)
+//! before changing anything, and then creates and migrates all tables in one transaction.
+//! Missing parent directories of the database file are created.
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use crate::layout::{self, Column, ColumnKind};
+use crate::layout::{self, Column, ColumnKind, Existing, META_COLUMNS};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use sync_core::{
@@ -64,22 +69,42 @@ fn quote(ident: &str) -> String {
 }
 
 impl SqliteDestination {
-    /// Open (or create) the database at `path`, in WAL mode. Parent directories must exist.
+    /// Open (or create) the database at `path`, creating missing parent directories. Nothing
+    /// in the database changes until [`Destination::prepare`], which first refuses a
+    /// stream's table that driftbridge did not create, then switches the database to WAL mode
+    /// and creates the tables.
     ///
-    /// Errors (kind `Destination`): the file cannot be opened or is not a SQLite database.
+    /// Errors (kind `Destination`): a parent directory cannot be created, or the file cannot
+    /// be opened or is not a SQLite database; the message names the path and the fix.
     pub fn open(path: &Path) -> Result<Self, RunError> {
-        let conn = Connection::open(path)
-            .map_err(|e| db_err(&format!("cannot open {}", path.display()), e))?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-               scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
-               updated_at TEXT NOT NULL, PRIMARY KEY (scope, key));
-             CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
-               id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, stream TEXT NOT NULL,
-               reason TEXT NOT NULL, _raw TEXT NOT NULL, rejected_at TEXT NOT NULL);"
-        ))
-        .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                db_err(
+                    &format!("cannot create directory {}", dir.display()),
+                    format!("{e}; create it or choose a writable location"),
+                )
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| {
+            let dir = parent.map_or_else(|| ".".into(), |d| d.display().to_string());
+            db_err(
+                &format!("cannot open {}", path.display()),
+                format!("{e}; check that {dir} is writable or choose another path"),
+            )
+        })?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .and_then(|()| {
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map_err(|e| {
+                db_err(
+                    &format!("cannot read {}", path.display()),
+                    format!("{e}; give the path of a SQLite database or of a new file"),
+                )
+            })?;
         Ok(Self {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
@@ -119,8 +144,6 @@ fn table_for(stream: &Stream) -> Table {
     }
 }
 
-const META_COLUMNS: [&str; 3] = ["_extracted_at", "_run_id", "_raw"];
-
 fn sql_type(kind: ColumnKind) -> &'static str {
     match kind {
         ColumnKind::Value(PropertyKind::Integer | PropertyKind::Boolean) => "INTEGER",
@@ -148,6 +171,84 @@ fn upsert_sql(table: &str, columns: &[Column], pk: &[String]) -> String {
         pk_cols.join(", "),
         updates.join(", ")
     )
+}
+
+/// The bookkeeping tables (state and rejected records).
+fn create_bookkeeping(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+           scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+           updated_at TEXT NOT NULL, PRIMARY KEY (scope, key));
+         CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
+           id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, stream TEXT NOT NULL,
+           reason TEXT NOT NULL, _raw TEXT NOT NULL, rejected_at TEXT NOT NULL);"
+    ))
+}
+
+/// What already holds the name `table` (SQLite names are case-insensitive), if anything.
+fn existing(conn: &Connection, table: &str) -> rusqlite::Result<Option<Existing>> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT type, name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE
+             AND type IN ('table', 'view') ORDER BY type = 'table' DESC LIMIT 1",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((kind, name)) = found else {
+        return Ok(None);
+    };
+    if kind != "table" {
+        return Ok(Some(Existing::Other(kind)));
+    }
+    let columns = conn
+        .prepare(&format!("PRAGMA table_info({})", quote(&name)))?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Existing::Table(columns)))
+}
+
+/// Refuse, before anything changes, a stream's table that driftbridge did not create.
+fn refuse_foreign_tables<'s>(
+    conn: &Connection,
+    path: &Path,
+    streams: impl IntoIterator<Item = &'s Stream>,
+) -> Result<(), RunError> {
+    for stream in streams {
+        let found = existing(conn, &stream.name)
+            .map_err(|e| db_err(&format!("inspect table {}", stream.name), e))?;
+        if let Some(found) = found {
+            layout::refuse_foreign_table(
+                "sqlite",
+                &path.display().to_string(),
+                &stream.name,
+                &found,
+                "choose another database file",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuse foreign tables, switch to WAL mode, then create the bookkeeping tables and every
+/// stream's table and indexes in one transaction (all or nothing).
+fn prepare_all(
+    conn: &mut Connection,
+    path: &Path,
+    work: &[(Stream, Arc<Table>)],
+) -> Result<(), RunError> {
+    refuse_foreign_tables(conn, path, work.iter().map(|(s, _)| s))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL")
+        .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
+    let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
+    create_bookkeeping(&tx)
+        .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
+    for (stream, table) in work {
+        create_table(&tx, table)
+            .and_then(|()| create_indexes(&tx, stream))
+            .map_err(|e| db_err(&format!("create table {}", stream.name), e))?;
+    }
+    tx.commit().map_err(|e| db_err("commit", e))
 }
 
 fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
@@ -332,15 +433,9 @@ impl Destination for SqliteDestination {
             .map(|s| (s.clone(), Arc::new(table_for(s))))
             .collect();
         let work = prepared.clone();
-        self.blocking(move |conn| {
-            for (stream, table) in &work {
-                create_table(conn, table)
-                    .and_then(|()| create_indexes(conn, stream))
-                    .map_err(|e| db_err(&format!("create table {}", stream.name), e))?;
-            }
-            Ok(())
-        })
-        .await?;
+        let path = self.path.clone();
+        self.blocking(move |conn| prepare_all(conn, &path, &work))
+            .await?;
         for (stream, table) in prepared {
             self.tables.insert(stream.name, table);
         }
@@ -350,6 +445,13 @@ impl Destination for SqliteDestination {
     async fn load_state(&mut self, scope: &str) -> Result<State, RunError> {
         let scope = scope.to_owned();
         self.blocking(move |conn| {
+            if existing(conn, STATE_TABLE)
+                .map_err(|e| db_err("read state", e))?
+                .is_none()
+            {
+                // Not prepared yet: no run has committed anything here.
+                return Ok(State::new());
+            }
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT key, state FROM {STATE_TABLE} WHERE scope = ?1"

@@ -771,3 +771,48 @@ async fn contacts_named_by_email_are_read_besides_those_in_conversations() {
         .unwrap();
     assert_eq!(found, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_the_user_owns_is_refused_and_left_unchanged() {
+    let env = Env::start(config(2)).await;
+    let db = env.dir.path().join("other.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE teams(x int); INSERT INTO teams VALUES (1);")
+        .unwrap();
+    let run = env.sync_into(&db, &["--streams", "teams"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "table `teams` in {} was not created by driftbridge",
+            db.display()
+        )) && run
+            .stderr
+            .contains("choose another database file, or rename or drop that table"),
+        "{}",
+        run.stderr
+    );
+    let c = Connection::open(&db).unwrap();
+    let columns: Vec<String> = c
+        .prepare("SELECT name FROM pragma_table_info('teams')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(columns, ["x"]);
+    let x: i64 = c
+        .query_row("SELECT x FROM teams", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(x, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_database_in_missing_directories_is_created() {
+    let env = Env::start(config(2)).await;
+    let db = env.dir.path().join("nonexistent/dir/y.db");
+    let run = env.sync_into(&db, &["--streams", "teams"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.written("teams") > 0, "{}", run.summary);
+    assert!(db.exists());
+}

@@ -9,6 +9,7 @@
 //! - `DIR/_rejected/<run-id>.jsonl`: records refused (missing primary key) with the reason;
 //! - `DIR/_driftbridge_state.json`: the source state per scope **and the manifest**, the list
 //!   of committed files with their committed size in bytes.
+//! - `DIR/.driftbridge.lock`: empty; locked by the run writing into `DIR` (see below).
 //!
 //! Commit protocol (DESIGN.md §4 "write-then-rename for files"): each file a batch touches is
 //! written under a hidden temporary name (`.<name>.tmp`; for an appendable file a copy of the
@@ -37,7 +38,13 @@
 //! done by the kernel (`std::fs::copy`). Memory is bounded by the batch: records are
 //! streamed to the file, never held beyond the batch the engine hands over.
 //!
-//! One writer per directory at a time: two runs into the same directory are not supported.
+//! One writer per directory at a time: a destination takes an exclusive lock on
+//! `DIR/.driftbridge.lock` ([`LOCK_FILE`], `std::fs::File::try_lock`, an advisory lock the
+//! operating system drops when the process ends, even killed) at `check`, before it reads
+//! or writes anything, and holds it until it is dropped, so for the whole run. A second run
+//! into the same directory fails there ("another run is writing to DIR"), before recovery
+//! could truncate the first run's files as if they were a crashed run's. The lock file
+//! itself stays (empty); removing it could let two runs lock two different files.
 
 use crate::layout::{dest_err, Column};
 use serde::{Deserialize, Serialize};
@@ -50,6 +57,8 @@ use sync_core::{Batch, CommitReport, Record, RunError, State, Stream};
 
 /// Name of the state file (state per scope and manifest of committed files).
 pub const STATE_FILE: &str = "_driftbridge_state.json";
+/// Lock file held by the run writing into the directory (see the module docs).
+pub const LOCK_FILE: &str = ".driftbridge.lock";
 /// Folder of the rejected records.
 pub const REJECTED_DIR: &str = "_rejected";
 /// Size past which a run's appendable file rolls over to a new part (8 MiB): each checkpoint
@@ -179,6 +188,9 @@ struct Inner {
     tables: HashMap<String, Arc<FileTable>>,
     /// Loaded (and recovered) manifest; `None` until first needed.
     manifest: Option<Manifest>,
+    /// The locked [`LOCK_FILE`], held until the destination is dropped; `None` until
+    /// `check` (or the first use) takes it.
+    lock: Option<File>,
 }
 
 impl<F: Format> FileSink<F> {
@@ -223,7 +235,8 @@ impl<F: Format> FileSink<F> {
         .map_err(|e| dest_err("files", "worker", e))?
     }
 
-    /// Directory exists or can be created, is writable, and holds no foreign files.
+    /// Directory exists or can be created, no other run writes into it (then locked for
+    /// this one), is writable, and holds no foreign files.
     pub async fn check(&self) -> Result<(), RunError> {
         self.blocking(|ctx| ctx.check()).await
     }

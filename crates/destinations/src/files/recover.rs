@@ -1,8 +1,9 @@
-//! Loading the state file, checking the directory, and recovering from a crashed run.
+//! Loading the state file, checking and locking the directory, and recovering from a
+//! crashed run.
 
 use super::commit::{state_bytes, write_atomic};
-use super::{Ctx, Format, Manifest, REJECTED_DIR, STATE_FILE};
-use std::fs::{self, File, OpenOptions};
+use super::{Ctx, Format, Manifest, LOCK_FILE, REJECTED_DIR, STATE_FILE};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use sync_core::RunError;
 
@@ -16,12 +17,17 @@ impl<F: Format> Ctx<'_, F> {
                 format!("is not a directory; give `{kind}:DIR` a directory path"),
             ));
         }
+        if self.root.is_dir() && !self.root.join(STATE_FILE).exists() {
+            // Read only: refuse a foreign directory before leaving a lock file in it.
+            self.refuse_foreign_files()?;
+        }
         fs::create_dir_all(self.root).map_err(|e| {
             self.err(
                 &format!("cannot create directory {dir}"),
                 format!("{e}; create it or choose a writable location"),
             )
         })?;
+        self.lock()?;
         let probe = self.root.join(".driftbridge-check.tmp");
         let written = File::create(&probe)
             .and_then(|mut f| f.write_all(b"ok").and_then(|()| f.sync_all()))
@@ -38,6 +44,43 @@ impl<F: Format> Ctx<'_, F> {
             self.read_manifest()?;
         }
         Ok(())
+    }
+
+    /// Take the exclusive lock on the directory for this destination's lifetime (module
+    /// docs), once; the directory exists. Errors: another run holds it, or the lock file
+    /// cannot be created or locked.
+    pub(super) fn lock(&mut self) -> Result<(), RunError> {
+        if self.inner.lock.is_some() {
+            return Ok(());
+        }
+        let dir = self.root.display();
+        let path = self.root.join(LOCK_FILE);
+        // No truncate, no exclusive create: every run opens the same file, the lock decides.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                self.err(
+                    &format!("directory {dir} is not writable"),
+                    format!("{e}; fix its permissions or choose another directory"),
+                )
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.inner.lock = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(self.err(
+                &format!("another run is writing to {dir}"),
+                "wait for it to finish or choose another directory",
+            )),
+            Err(TryLockError::Error(e)) => Err(self.err(
+                &format!("cannot lock {}", path.display()),
+                format!("{e}; choose a directory on a local file system"),
+            )),
+        }
     }
 
     /// A directory without a state file that already holds our kind of files was not
@@ -109,6 +152,8 @@ impl<F: Format> Ctx<'_, F> {
     pub(super) fn ready(&mut self) -> Result<&Manifest, RunError> {
         if self.inner.manifest.is_none() {
             fs::create_dir_all(self.root).map_err(|e| self.err("create directory", e))?;
+            // Before recovery, which would truncate a running run's files.
+            self.lock()?;
             let manifest = match self.read_manifest()? {
                 Some(m) => m,
                 None => {

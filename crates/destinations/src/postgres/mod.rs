@@ -16,6 +16,11 @@
 //! UPDATE`; the stream state goes to `_driftbridge_state(scope, key, state jsonb, updated_at)`
 //! in the same transaction. Records without a primary key go to `_driftbridge_rejected`.
 //!
+//! A schema may hold the user's own tables: `prepare` refuses a table (or view, ...) named
+//! like a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or
+//! `_raw`) before changing anything, and then creates and migrates all tables in one
+//! transaction.
+//!
 //! Schema evolution: a property the table lacks becomes a new nullable column. A column
 //! whose type no longer matches the schema keeps its type and data; a value that does not fit
 //! it is written as null in that column (it is in `_raw`) and a warning is logged once per
@@ -25,7 +30,7 @@
 mod cell;
 mod sql;
 
-use crate::layout;
+use crate::layout::{self, Existing};
 use async_trait::async_trait;
 use cell::{copy_rows, has_nul_map, last_per_key, replace_nul, Cell};
 use chrono::{DateTime, Utc};
@@ -132,6 +137,46 @@ impl PostgresDestination {
 }
 
 impl PostgresDestination {
+    /// Refuse, before anything changes, a relation named like a stream in the schema that
+    /// driftbridge did not create (see [`layout::refuse_foreign_table`]).
+    async fn refuse_foreign_tables(
+        &self,
+        client: &impl GenericClient,
+        streams: &[Stream],
+    ) -> Result<(), RunError> {
+        let place = format!("schema `{}` of {}", self.schema, self.target);
+        for stream in streams {
+            let row = client
+                .query_opt(
+                    "SELECT c.relkind::text, ARRAY(SELECT a.attname::text FROM pg_attribute a
+                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&self.schema, &stream.name],
+                )
+                .await
+                .map_err(|e| pg_err(&format!("inspect table {}", stream.name), &e))?;
+            let Some(row) = row else { continue };
+            let existing = match row.get::<_, String>(0).as_str() {
+                "r" | "p" => Existing::Table(row.get(1)),
+                "v" => Existing::Other("view".into()),
+                "m" => Existing::Other("materialized view".into()),
+                "f" => Existing::Other("foreign table".into()),
+                "S" => Existing::Other("sequence".into()),
+                "i" | "I" => Existing::Other("index".into()),
+                other => Existing::Other(format!("relation of kind `{other}`")),
+            };
+            layout::refuse_foreign_table(
+                "postgres",
+                &place,
+                &stream.name,
+                &existing,
+                "choose another schema (?schema=NAME in --destination)",
+            )?;
+        }
+        Ok(())
+    }
+
     /// Create the table of `stream` if missing, add columns it lacks, read the actual types.
     async fn prepare_stream(
         &self,
@@ -364,26 +409,36 @@ impl Destination for PostgresDestination {
     }
 
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        self.refuse_foreign_tables(&**client, streams).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_err("begin", &e))?;
         let schema = quote(&self.schema);
-        client
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema};
-                 CREATE TABLE IF NOT EXISTS {} (
-                   scope text NOT NULL, key text NOT NULL, state jsonb NOT NULL,
-                   updated_at timestamptz NOT NULL, PRIMARY KEY (scope, key));
-                 CREATE TABLE IF NOT EXISTS {} (
-                   id bigserial PRIMARY KEY, run_id text, stream text NOT NULL,
-                   reason text NOT NULL, _raw jsonb NOT NULL,
-                   rejected_at timestamptz NOT NULL DEFAULT now());",
-                self.qualified(STATE_TABLE),
-                self.qualified(REJECTED_TABLE)
-            ))
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {} (
+               scope text NOT NULL, key text NOT NULL, state jsonb NOT NULL,
+               updated_at timestamptz NOT NULL, PRIMARY KEY (scope, key));
+             CREATE TABLE IF NOT EXISTS {} (
+               id bigserial PRIMARY KEY, run_id text, stream text NOT NULL,
+               reason text NOT NULL, _raw jsonb NOT NULL,
+               rejected_at timestamptz NOT NULL DEFAULT now());",
+            self.qualified(STATE_TABLE),
+            self.qualified(REJECTED_TABLE)
+        ))
+        .await
+        .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
+        let mut tables = Vec::with_capacity(streams.len());
+        for stream in streams {
+            tables.push(self.prepare_stream(&*tx, stream).await?);
+        }
+        tx.commit()
             .await
             .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
-        for stream in streams {
-            let table = self.prepare_stream(&**client, stream).await?;
-            self.tables.insert(stream.name.clone(), Arc::new(table));
+        for table in tables {
+            self.tables.insert(table.name.clone(), Arc::new(table));
         }
         Ok(())
     }

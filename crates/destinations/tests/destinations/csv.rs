@@ -135,3 +135,20 @@ async fn schema_change_shows_in_the_next_runs_header() {
 async fn sandbox_sync_matches_the_sandbox() {
     harness::sandbox_sync(&Csv::new()).await;
 }
+
+#[tokio::test]
+async fn a_second_run_into_the_same_directory_is_refused() {
+    let sink = Csv::new();
+    let mut first = sink.open();
+    first.check().await.unwrap();
+    let err = sink.open().check().await.unwrap_err();
+    assert_eq!(
+        err.message,
+        format!(
+            "csv: another run is writing to {}: wait for it to finish or choose another directory",
+            sink.dir().display()
+        )
+    );
+    drop(first);
+    sink.open().check().await.unwrap();
+}

@@ -285,6 +285,9 @@ pub async fn full_sync(sink: &impl Sink) {
     let source = ListSource::new(catalog(conversations_schema()), recs.clone(), 3);
     let mut dest = sink.open();
     let report = run(source, dest.as_mut(), &["all"], "run-1").await;
+    // The run is over: the CLI and `serve` drop its destination, which releases a file
+    // destination's lock on its directory.
+    drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     assert_eq!(report.stream("conversations").unwrap().records_written, 10);
     assert_exactly(&sink.rows("conversations").await, &data(&recs));
@@ -389,6 +392,7 @@ pub async fn schema_change(sink: &impl Sink) -> Vec<Record> {
         "run-v1",
     )
     .await;
+    drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     let second: Vec<Record> = (10..13)
         .map(|i| {

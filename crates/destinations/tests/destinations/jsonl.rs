@@ -6,7 +6,7 @@ use destinations::files::STATE_FILE;
 use destinations::JsonlDestination;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use sync_core::{Batch, Destination, Record};
+use sync_core::{Batch, Destination, Record, RunStatus};
 
 struct Jsonl(tempfile::TempDir);
 
@@ -158,6 +158,7 @@ async fn a_run_file_never_written_to_state_is_removed() {
     let mut b = batch(2..4, 4);
     b.run_id = "r2".into();
     d.commit(b).await.unwrap();
+    drop(d);
     std::fs::write(dir.join(STATE_FILE), state_before).unwrap();
     prepared(&dir).await;
     assert_eq!(
@@ -234,4 +235,73 @@ async fn after_a_clean_run_the_next_runs_file_holds_everything_it_reads() {
         .map(|l| l["id"].clone())
         .collect();
     assert_eq!(ids, [json!(1007), json!(1008), json!(1009)]);
+}
+
+fn another_run(dir: &Path) -> String {
+    format!(
+        "jsonl: another run is writing to {}: wait for it to finish or choose another directory",
+        dir.display()
+    )
+}
+
+#[tokio::test]
+async fn a_second_run_into_the_same_directory_is_refused_and_the_first_runs_file_kept() {
+    let sink = Jsonl::new();
+    let dir = sink.dir();
+    // The first run is under way: it committed 3 records and goes on.
+    let mut first = prepared(&dir).await;
+    first.commit(batch(0..3, 3)).await.unwrap();
+
+    // A second run into the same directory fails at its start and writes nothing.
+    let recs: Vec<Record> = (0..4)
+        .map(|i| Record::new("conversations", harness::conversation(i)))
+        .collect();
+    let source =
+        harness::ListSource::new(harness::catalog(harness::conversations_schema()), recs, 2);
+    let mut second = JsonlDestination::open(&dir);
+    let report = harness::run(source, &mut second, &["conversations"], "run-2").await;
+    assert_eq!(report.status, RunStatus::Failed, "{report:?}");
+    assert_eq!(report.error.unwrap().message, another_run(&dir));
+    drop(second);
+    // A caller that skips `check` is refused too, before recovery touches any file.
+    let err = JsonlDestination::open(&dir)
+        .load_state("s")
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, another_run(&dir));
+    assert_eq!(
+        data_files(&dir, "conversations", "jsonl"),
+        [dir.join("conversations/r1.jsonl")]
+    );
+
+    // The first run goes on: every line it reported written is there, once.
+    first.commit(batch(3..6, 6)).await.unwrap();
+    drop(first);
+    let ids: Vec<Value> = sink
+        .rows("conversations")
+        .await
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, (0..6).map(|i| json!(i)).collect::<Vec<_>>());
+    // It has ended (dropped): the next run may write.
+    let mut next = prepared(&dir).await;
+    let state = next.load_state("s").await.unwrap();
+    assert_eq!(state.get("list"), Some(&json!({"next": 6})));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_racing_to_create_the_directory_one_wins_the_other_is_told_why() {
+    for _ in 0..20 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/out");
+        let mut a = JsonlDestination::open(&dir);
+        let mut b = JsonlDestination::open(&dir);
+        let (ra, rb) = tokio::join!(a.check(), b.check());
+        let errors: Vec<String> = [ra, rb]
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.message))
+            .collect();
+        assert_eq!(errors, [another_run(&dir)]);
+    }
 }

@@ -56,6 +56,21 @@ impl Pg {
             .unwrap();
     }
 
+    /// Names of the tables, views, indexes, ... in the schema.
+    async fn relations(&self) -> Vec<String> {
+        self.client
+            .query(
+                "SELECT relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE nspname = $1 ORDER BY relname",
+                &[&self.schema],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     async fn column_types(&self, table: &str) -> Vec<(String, String)> {
         self.client
             .query(
@@ -385,6 +400,72 @@ async fn a_nul_character_is_replaced_instead_of_failing_the_batch() {
         [obj(
             json!({"id": 1, "status": "a\u{fffd}b", "attributes": {"k\u{fffd}": ["x\u{fffd}"]}})
         )]
+    );
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
+    let pg = Pg::new("foreign").await;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".users (x int); INSERT INTO \"{0}\".users VALUES (1);
+             CREATE VIEW \"{0}\".conversations AS SELECT 1 AS id;",
+            pg.schema
+        ))
+        .await
+        .unwrap();
+    let before = pg.relations().await;
+
+    let mut d = PostgresDestination::open(&pg.url()).unwrap();
+    d.check().await.unwrap();
+    // The first stream would be new; the second is the user's table: refused before either
+    // is created.
+    let fresh = sync_core::Stream {
+        name: "fresh".into(),
+        ..harness::users()
+    };
+    let err = d.prepare(&[fresh, harness::users()]).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Destination);
+    assert!(
+        err.message.starts_with(&format!(
+            "postgres: table `users` in schema `{}` of ",
+            pg.schema
+        )),
+        "{err}"
+    );
+    assert!(
+        err.message.ends_with(
+            " was not created by driftbridge (it lacks the columns _extracted_at, _run_id, \
+             _raw that driftbridge adds); it was left unchanged: choose another schema \
+             (?schema=NAME in --destination), or rename or drop that table"
+        ),
+        "{err}"
+    );
+    let err = d
+        .prepare(&[harness::conversations(harness::conversations_schema())])
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("table `conversations` in schema")
+            && err.message.contains("(it is a view)"),
+        "{err}"
+    );
+
+    // Nothing changed: the columns and rows as they were, no table created.
+    assert_eq!(pg.relations().await, before);
+    assert_eq!(
+        pg.column_types("users").await,
+        [("x".to_owned(), "integer".to_owned())]
+    );
+    let rows = pg
+        .client
+        .query(&format!("SELECT x FROM \"{}\".users", pg.schema), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(),
+        [1]
     );
     pg.drop_schema().await;
 }

@@ -361,3 +361,91 @@ async fn engine_run_with_a_fake_source_lands_records_and_state_and_resumes_from_
         Some(&json!({"done": [10]}))
     );
 }
+
+fn schema_of(path: &Path) -> Vec<String> {
+    query_strings(
+        path,
+        "SELECT type || ' ' || name || ': ' || sql FROM sqlite_master ORDER BY name",
+    )
+}
+
+#[tokio::test]
+async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE Users(x int); INSERT INTO Users VALUES (1);
+             CREATE VIEW messages AS SELECT 1 AS id;",
+        )
+        .unwrap();
+    let before = schema_of(&path);
+
+    let mut d = SqliteDestination::open(&path).unwrap();
+    // The first stream would be new; the second is the user's table (SQLite names are
+    // case-insensitive): refused before either is created.
+    let fresh = Stream {
+        name: "fresh".into(),
+        ..users_stream()
+    };
+    let err = d.prepare(&[fresh, users_stream()]).await.unwrap_err();
+    assert_eq!(err.kind, sync_core::ErrorKind::Destination);
+    assert_eq!(
+        err.message,
+        format!(
+            "sqlite: table `users` in {} was not created by driftbridge (it lacks the columns \
+             _extracted_at, _run_id, _raw that driftbridge adds); it was left unchanged: choose \
+             another database file, or rename or drop that table",
+            path.display()
+        )
+    );
+    let err = d.prepare(&[messages_stream()]).await.unwrap_err();
+    assert!(
+        err.message.contains("table `messages` in") && err.message.contains("(it is a view)"),
+        "{err}"
+    );
+
+    // Nothing changed: no column added, no table created (not even the bookkeeping ones or
+    // the first stream's), the rows and the journal mode as they were.
+    assert_eq!(schema_of(&path), before);
+    assert_eq!(
+        query_strings(&path, "SELECT CAST(x AS TEXT) FROM Users"),
+        ["1"]
+    );
+    assert_eq!(query_strings(&path, "PRAGMA journal_mode"), ["delete"]);
+    assert!(d.load_state("drift:test").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_parent_directories_of_the_database_are_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nonexistent/dir/y.db");
+    let mut d = open(&path).await;
+    d.commit(batch(
+        vec![record("users", json!({"id": 1, "name": "Ana"}))],
+        vec![],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(query_strings(&path, "SELECT name FROM users"), ["Ana"]);
+
+    // A parent that cannot be created: the error names it and the fix.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = SqliteDestination::open(&file.join("sub/y.db"))
+        .err()
+        .unwrap();
+    let message = &err.message;
+    assert!(
+        message.starts_with(&format!(
+            "sqlite: cannot create directory {}: ",
+            file.join("sub").display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; create it or choose a writable location"),
+        "{message}"
+    );
+}
