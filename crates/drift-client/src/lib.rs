@@ -74,5 +74,5 @@ pub use models::{
     Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,
     Playbook, Team, TimelineEvent, TokenInfo, User,
 };
-pub use oauth::{OAuthRefresh, OnRefresh, TokenGrant};
+pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
 pub use pagination::{into_records, Page, PageCursor};

@@ -31,6 +31,11 @@ pub const TOKEN_ROUTE: &str = "oauth.token";
 /// An `Err` is logged and the run goes on with the new token in memory.
 pub type OnRefresh = Arc<dyn Fn(&TokenGrant) -> Result<(), String> + Send + Sync>;
 
+/// Reads the newest stored tokens, `(access token, refresh token)`: another process using
+/// the same credential may have refreshed them (and so retired the refresh token this
+/// client holds). `None` when they cannot be read.
+pub type Reload = Arc<dyn Fn() -> Option<(SecretString, Option<SecretString>)> + Send + Sync>;
+
 /// An OAuth app's client credentials and the refresh token to mint access tokens with.
 /// `Debug` shows the client id only.
 #[derive(Clone)]
@@ -43,6 +48,10 @@ pub struct OAuthRefresh {
     pub refresh_token: SecretString,
     /// Receives the tokens of every refresh (to store them encrypted).
     pub on_refresh: OnRefresh,
+    /// Reads the stored tokens before an exchange and after a refused one, so that a token
+    /// another process refreshed is used instead of a second exchange (whose refresh token
+    /// that process has already retired). `None`: this client is the only user.
+    pub reload: Option<Reload>,
 }
 
 impl std::fmt::Debug for OAuthRefresh {
@@ -90,6 +99,7 @@ pub(crate) struct OAuthState {
     pub client_secret: SecretString,
     slot: tokio::sync::Mutex<Slot>,
     pub on_refresh: OnRefresh,
+    reload: Option<Reload>,
 }
 
 struct Slot {
@@ -108,6 +118,7 @@ impl OAuthState {
                 refused: None,
             }),
             on_refresh: o.on_refresh,
+            reload: o.reload,
         }
     }
 }
@@ -167,6 +178,9 @@ impl Client {
                 });
             }
         }
+        if self.adopt_stored(oauth, &mut slot)? {
+            return Ok(());
+        }
         let url = inner.base.join("oauth2/token").map_err(|e| Error::Config {
             field: "base_url",
             message: format!("cannot build the token URL: {e}"),
@@ -218,6 +232,16 @@ impl Client {
                     retry_after: None,
                 });
             }
+            // Another process may have used the same refresh token a moment ago: its new
+            // tokens are (or are about to be) stored.
+            if oauth.reload.is_some() {
+                for _ in 0..3 {
+                    if self.adopt_stored(oauth, &mut slot)? {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            }
             slot.refused = Some((seen, message.clone()));
             return Err(Error::Unauthorized {
                 endpoint: TOKEN_ROUTE.into(),
@@ -243,6 +267,26 @@ impl Client {
         }
         tracing::info!("refreshed the OAuth access token");
         Ok(())
+    }
+}
+
+impl Client {
+    /// Switch to the stored tokens when they differ from the ones in use (another process
+    /// refreshed them). Returns whether it switched.
+    fn adopt_stored(&self, oauth: &OAuthState, slot: &mut Slot) -> Result<bool, Error> {
+        let Some((access, refresh)) = oauth.reload.as_ref().and_then(|reload| reload()) else {
+            return Ok(false);
+        };
+        if access.expose_secret() == self.inner.redactor.token().expose_secret() {
+            return Ok(false);
+        }
+        if let Some(r) = refresh {
+            self.inner.redactor.add(r.clone());
+            slot.refresh_token = r;
+        }
+        self.set_token(&access)?;
+        tracing::info!("using the OAuth access token another process refreshed");
+        Ok(true)
     }
 }
 

@@ -1,6 +1,7 @@
 //! How a stored credential authenticates to Drift: its key, and, when it has OAuth settings
 //! ([`store::Store::set_credential_oauth`]), the refresh that mints a new access token when
-//! the old one expires (REFERENCE §2.2) and stores the new tokens back, encrypted. Every
+//! the old one expires (REFERENCE §2.2) and stores the new tokens back, encrypted; when another
+//! process using the credential refreshed first, its stored tokens are used instead. Every
 //! client driftbridge builds from a saved credential (sync, push, test, scope check) comes
 //! from here, so an expired OAuth token is refreshed the same way everywhere.
 
@@ -50,6 +51,18 @@ impl DriftAuth {
                 )
                 .map_err(|e| e.to_string())
         });
+        let reader = Mutex::new(store.reopen()?);
+        let name = credential.name.clone();
+        let reload = Arc::new(move || {
+            let store = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let access = store.credential_api_key(&name).ok()?;
+            let refresh = store
+                .credential_oauth(&name)
+                .ok()
+                .flatten()
+                .map(|o| o.refresh_token);
+            Some((access, refresh))
+        });
         Ok(DriftAuth {
             key,
             oauth: Some(OAuthRefresh {
@@ -57,6 +70,7 @@ impl DriftAuth {
                 client_secret: settings.client_secret,
                 refresh_token: settings.refresh_token,
                 on_refresh,
+                reload: Some(reload),
             }),
         })
     }

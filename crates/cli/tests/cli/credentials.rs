@@ -1360,3 +1360,64 @@ fn with_json_a_failure_is_a_json_error_on_stdout_and_quiet_drops_the_checklist()
         quiet.stdout
     );
 }
+
+#[test]
+fn two_processes_refreshing_the_same_oauth_credential_both_go_on() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_SECRET as SECRET, DEFAULT_REFRESH_TOKEN as REFRESH};
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let env = [("T", EXPIRED), ("OS", SECRET), ("OR", REFRESH)];
+    let mut args = vec!["--no-test"];
+    args.extend([
+        "--oauth-client-id",
+        drift_sandbox::DEFAULT_OAUTH_CLIENT_ID,
+        "--oauth-client-secret-env",
+        "OS",
+        "--oauth-refresh-token-env",
+        "OR",
+    ]);
+    let mut add = vec!["credentials", "add", "--name", "shared", "--base-url"];
+    let url = sandbox.url();
+    add.push(&url);
+    add.extend(["--api-key-env", "T"]);
+    add.extend(args);
+    let saved = cli.run_with(&add, &env, None);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    // Both start with the expired token and the same refresh token; the sandbox retires
+    // it on first use, so the slower one must pick up what the faster one stored.
+    // Three rounds: the race is not won the same way each time.
+    for round in 0..3 {
+        if round > 0 {
+            // Back to an expired access token; the stored refresh token stays.
+            let rotate = [
+                "credentials",
+                "rotate",
+                "shared",
+                "--api-key-env",
+                "T",
+                "--no-test",
+            ];
+            let rotated = cli.run_with(&rotate, &env, None);
+            assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+        }
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                cli.command(&["credentials", "test", "shared"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
+        }
+    }
+    let show = cli.json(&["credentials", "show", "shared"]);
+    assert_eq!(show["status"], "verified", "{show}");
+    // A third process uses the stored token: no further exchange.
+    let before = sandbox_route_count(&sandbox, "oauth.token");
+    let third = cli.run(&["credentials", "test", "shared"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), before);
+}

@@ -54,6 +54,7 @@ fn client(handle: &SandboxHandle, secret: &str, refresh: &str) -> (Client, Seen)
                 sink.lock().unwrap().push(g.clone());
                 Ok(())
             }),
+            reload: None,
         })
         .build()
         .unwrap();
@@ -160,4 +161,34 @@ async fn without_refresh_settings_a_401_stands() {
     let err = c.users().await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     assert_eq!(token_requests(&handle).await, 0);
+}
+
+#[tokio::test]
+async fn tokens_another_process_refreshed_are_used_without_a_second_exchange() {
+    let handle = sandbox(3_600_000).await;
+    // Process A refreshes (and would store the new tokens).
+    let (a, seen_a) = client(&handle, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN);
+    a.users().await.unwrap();
+    let stored = seen_a.lock().unwrap()[0].clone();
+    assert_eq!(token_requests(&handle).await, 1);
+    // Process B started with the same, now expired, token and the retired refresh token;
+    // it reads the store before exchanging.
+    let reload_grant = stored.clone();
+    let b = Client::builder(&handle.base_url(), SecretString::from(EXPIRED))
+        .oauth_refresh(OAuthRefresh {
+            client_id: DEFAULT_OAUTH_CLIENT_ID.into(),
+            client_secret: SecretString::from(DEFAULT_OAUTH_CLIENT_SECRET),
+            refresh_token: SecretString::from(DEFAULT_REFRESH_TOKEN),
+            on_refresh: Arc::new(|_: &TokenGrant| Ok(())),
+            reload: Some(Arc::new(move || {
+                Some((
+                    reload_grant.access_token.clone(),
+                    reload_grant.refresh_token.clone(),
+                ))
+            })),
+        })
+        .build()
+        .unwrap();
+    assert!(!b.users().await.unwrap().is_empty());
+    assert_eq!(token_requests(&handle).await, 1, "B did not exchange again");
 }
