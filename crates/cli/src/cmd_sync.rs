@@ -182,6 +182,7 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
             let code = match summary.error.as_ref().map(|e| e.kind) {
                 Some(ErrorKind::Unauthorized | ErrorKind::Forbidden) => exit::CREDENTIAL_REJECTED,
                 Some(ErrorKind::RateLimited) => exit::RATE_LIMITED,
+                Some(ErrorKind::Invalid) => exit::USAGE,
                 _ => exit::FAILURE,
             };
             let hint = if code == exit::CREDENTIAL_REJECTED {

@@ -146,7 +146,7 @@ pub(crate) enum Existing {
 /// say the table was left as it was. `fix` names where else to write (`choose another
 /// database file`).
 ///
-/// Errors: kind `Destination`, `<kind>: table `T` in PLACE was not created by driftbridge
+/// Errors: kind `Invalid` (the CLI exits 2), `<kind>: table `T` in PLACE was not created by driftbridge
 /// (...); it was left unchanged: FIX, or rename or drop that table`.
 pub(crate) fn refuse_foreign_table(
     kind: &str,
@@ -173,7 +173,7 @@ pub(crate) fn refuse_foreign_table(
         Existing::Other(what) => format!("it is a {what}"),
     };
     Err(RunError::new(
-        ErrorKind::Destination,
+        ErrorKind::Invalid,
         None,
         format!(
             "{kind}: table `{table}` in {place} was not created by driftbridge ({why}); it was left unchanged: {fix}, or rename or drop that table"

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// What kind of failure ended a stream or a run. The CLI maps it to an exit code
-/// (DESIGN.md §6: 3 credential rejected, 4 rate limited beyond the wait cap, 1 otherwise).
+/// (DESIGN.md §6: 2 invalid configuration, 3 credential rejected, 4 rate limited beyond the
+/// wait cap, 1 otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -15,6 +16,9 @@ pub enum ErrorKind {
     RateLimited,
     /// The destination could not write or commit.
     Destination,
+    /// The run cannot go on as configured and nothing was changed: the user must change the
+    /// configuration (e.g. a destination table that driftbridge did not create).
+    Invalid,
     /// The run was cancelled (Ctrl-C).
     Cancelled,
     /// Anything else (transport, pagination, decode, server errors after retries).

@@ -781,7 +781,7 @@ async fn a_table_the_user_owns_is_refused_and_left_unchanged() {
         .execute_batch("CREATE TABLE teams(x int); INSERT INTO teams VALUES (1);")
         .unwrap();
     let run = env.sync_into(&db, &["--streams", "teams"]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 2, "a configuration to change: {}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
             "table `teams` in {} was not created by driftbridge",

@@ -426,7 +426,7 @@ async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
         ..harness::users()
     };
     let err = d.prepare(&[fresh, harness::users()]).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Destination);
+    assert_eq!(err.kind, ErrorKind::Invalid);
     assert!(
         err.message.starts_with(&format!(
             "postgres: table `users` in schema `{}` of ",

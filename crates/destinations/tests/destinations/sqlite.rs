@@ -390,7 +390,7 @@ async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
         ..users_stream()
     };
     let err = d.prepare(&[fresh, users_stream()]).await.unwrap_err();
-    assert_eq!(err.kind, sync_core::ErrorKind::Destination);
+    assert_eq!(err.kind, sync_core::ErrorKind::Invalid);
     assert_eq!(
         err.message,
         format!(
