@@ -71,43 +71,102 @@ fn is_push(run: &RunRecord) -> bool {
     run.mode.starts_with("push")
 }
 
-/// Records written: per stream for a sync, rows created or updated in Drift for a push.
-fn written(run: &RunRecord) -> u64 {
+/// Whether the run left a summary: a run that is still going or was killed has none, and its
+/// figures are unknown (shown as `-`), not zero.
+fn has_summary(run: &RunRecord) -> bool {
+    match &run.summary {
+        serde_json::Value::Null => false,
+        serde_json::Value::Object(m) => !m.is_empty(),
+        _ => true,
+    }
+}
+
+/// Records written: per stream for a sync, rows created or updated in Drift for a push;
+/// `None` when the run left no summary.
+fn written(run: &RunRecord) -> Option<u64> {
+    if !has_summary(run) {
+        return None;
+    }
     if is_push(run) {
-        return PushRunSummary::from_run(&run.summary).written();
+        return Some(PushRunSummary::from_run(&run.summary).written());
     }
     serde_json::from_value::<Summary>(run.summary.clone())
+        .ok()
         .map(|s| s.streams.iter().map(|st| st.records_written).sum())
-        .unwrap_or(0)
 }
 
-fn requests(run: &RunRecord) -> u64 {
-    if is_push(run) {
-        return PushRunSummary::from_run(&run.summary).requests;
+/// Requests sent, or `None` when the run left no summary.
+fn requests(run: &RunRecord) -> Option<u64> {
+    if !has_summary(run) {
+        return None;
     }
-    run.summary["totals"]["requests"].as_u64().unwrap_or(0)
+    if is_push(run) {
+        return Some(PushRunSummary::from_run(&run.summary).requests);
+    }
+    run.summary["totals"]["requests"].as_u64()
 }
 
+fn figure(n: Option<u64>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The run history as a table; columns are as wide as their longest value, so a long
+/// credential name or the `interrupted` status keeps the rows aligned.
 fn render_list(runs: &[RunRecord]) -> String {
     if runs.is_empty() {
         return "no runs yet: start one with `driftbridge sync --credential NAME`\n".into();
     }
-    let mut out = format!(
-        "{:<34} {:<19} {:<10} {:<12} {:<12} {:>8} {:>9}  {}\n",
-        "ID", "STARTED (UTC)", "STATUS", "CREDENTIAL", "MODE", "WRITTEN", "REQUESTS", "DESTINATION"
-    );
-    for r in runs {
-        out.push_str(&format!(
-            "{:<34} {:<19} {:<10} {:<12} {:<12} {:>8} {:>9}  {}\n",
-            r.id,
-            time(r.started_at),
-            r.status,
-            r.credential,
-            r.mode,
-            written(r),
-            requests(r),
-            r.destination
-        ));
+    let header = [
+        "ID",
+        "STARTED (UTC)",
+        "STATUS",
+        "CREDENTIAL",
+        "MODE",
+        "WRITTEN",
+        "REQUESTS",
+        "DESTINATION",
+    ];
+    let rows: Vec<[String; 8]> = runs
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                time(r.started_at),
+                r.status.clone(),
+                r.credential.clone(),
+                r.mode.clone(),
+                figure(written(r)),
+                figure(requests(r)),
+                r.destination.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 8]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            match i {
+                // The figures are right-aligned; the last column is not padded.
+                5 | 6 => out.push_str(&format!("{cell:>w$}")),
+                7 => out.push_str(cell),
+                _ => out.push_str(&format!("{cell:<w$}")),
+            }
+            out.push_str(match i {
+                6 => "  ",
+                7 => "\n",
+                _ => " ",
+            });
+        }
+        out
+    };
+    let mut out = line(header);
+    for row in &rows {
+        out.push_str(&line(row.each_ref().map(String::as_str)));
     }
     out
 }

@@ -110,7 +110,10 @@ fn disable_core_dumps() {
 
 fn main() -> ExitCode {
     disable_core_dumps();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let json_logs = matches!(&cli.command, Command::Serve(a) if a.json_logs());
     init_logging(cli.verbose, cli.quiet, json_logs);
     let ctx = Ctx {
@@ -165,6 +168,36 @@ fn main() -> ExitCode {
             code
         }
     }
+}
+
+/// A command line clap refused (or `--help` / `--version`): clap's text on stderr (help on
+/// stdout) and exit 2 as clap does; with `--json` anywhere in the arguments, also the
+/// `{"error": {...}}` line on stdout that every other failure prints, so a script reading
+/// stdout sees a bad flag value the same way as any other error.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        e.exit();
+    }
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let _ = e.print();
+    if json {
+        let text = e.render().to_string();
+        let message = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        outln!(
+            "{}",
+            serde_json::json!({"error": {"message": message, "causes": [],
+                                         "exit_code": common::exit::USAGE}})
+        );
+    }
+    ExitCode::from(common::exit::USAGE)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -1339,6 +1339,47 @@ fn descriptions_cannot_carry_terminal_escapes_and_list_keeps_one_line_per_creden
 }
 
 #[test]
+fn with_json_a_bad_flag_value_is_a_json_error_on_stdout_too() {
+    let cli = Cli::new();
+    for args in [
+        &["--json", "sync", "--credential", "x", "--mode", "sideways"][..],
+        &[
+            "sync",
+            "--credential",
+            "x",
+            "--rate-limit-per-min",
+            "abc",
+            "--json",
+        ][..],
+        &["--json", "credentials", "nosuchcommand"][..],
+    ] {
+        let out = cli.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", out.stdout));
+        assert_eq!(v["error"]["exit_code"], 2, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            ["sideways", "abc", "nosuchcommand"]
+                .iter()
+                .any(|w| message.contains(w)),
+            "the message names the bad value: {v}"
+        );
+        assert!(
+            out.stderr.starts_with("error: "),
+            "clap's text stays on stderr: {}",
+            out.stderr
+        );
+    }
+    let plain = cli.run(&["sync", "--credential", "x", "--mode", "sideways"]);
+    assert_eq!(plain.code, 2);
+    assert!(plain.stdout.is_empty(), "{}", plain.stdout);
+    let help = cli.run(&["--json", "sync", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("Usage"), "{}", help.stdout);
+}
+
+#[test]
 fn with_json_a_failure_is_a_json_error_on_stdout_and_quiet_drops_the_checklist() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();

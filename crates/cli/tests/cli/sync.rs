@@ -426,6 +426,37 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
     let interrupted = runs.iter().find(|r| r.status == "interrupted").unwrap();
     assert_eq!(interrupted.error.as_deref(), Some(store::INTERRUPTED));
     assert!(interrupted.finished_at.is_some());
+    // In `runs list` a killed run's figures are unknown ("-", not 0) and the columns stay
+    // aligned although `interrupted` is wider than the other statuses.
+    let list = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["runs", "list"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let column = |l: &str, word: &str| l.find(word);
+    let requests_end = lines[0].find("REQUESTS").unwrap() + "REQUESTS".len();
+    for line in &lines[1..] {
+        assert_eq!(
+            column(line, "incremental").or(column(line, "full")),
+            column(lines[0], "MODE"),
+            "{text}"
+        );
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        // ID, date, time, STATUS, CREDENTIAL, MODE, WRITTEN, REQUESTS, DESTINATION
+        if cells[3] == "interrupted" {
+            assert_eq!((cells[6], cells[7]), ("-", "-"), "{text}");
+        } else {
+            assert!(cells[7].parse::<u64>().unwrap() > 0, "{text}");
+        }
+        assert!(
+            line[..requests_end].ends_with(cells[7]),
+            "REQUESTS is right-aligned under its header: {text}"
+        );
+    }
     for table in ["conversations", "messages", "contacts"] {
         let distinct: i64 = Connection::open(env.db())
             .unwrap()
