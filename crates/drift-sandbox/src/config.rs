@@ -324,8 +324,12 @@ impl FaultSpec {
                 return Err(format!("status must be an HTTP status 100..599, got {s}"));
             }
         }
-        if self.route.trim().is_empty() {
-            return Err("route must be a route name such as `conversations.list` or `*`".into());
+        if self.route != "*" && !crate::api::ROUTES.contains(&self.route.as_str()) {
+            return Err(format!(
+                "route `{}` is not a sandbox route: use `*` or one of {}",
+                self.route,
+                crate::api::ROUTES.join(", ")
+            ));
         }
         Ok(())
     }

@@ -20,6 +20,41 @@ use std::sync::Arc;
 /// Shorthand for the shared state type.
 pub type AppState = Arc<App>;
 
+/// The name of every Drift route the sandbox serves (`unknown` is any other path): what a
+/// fault plan's `route` and the request log's `route` name. `api` refuses (in tests) a
+/// route missing here.
+pub const ROUTES: &[&str] = &[
+    "accounts.create",
+    "accounts.delete",
+    "accounts.get",
+    "accounts.list",
+    "accounts.update",
+    "app.token_info",
+    "contacts.attributes",
+    "contacts.create",
+    "contacts.delete",
+    "contacts.find",
+    "contacts.get",
+    "contacts.timeline",
+    "contacts.update",
+    "conversations.create",
+    "conversations.get",
+    "conversations.list",
+    "conversations.messages",
+    "conversations.post_message",
+    "conversations.stats",
+    "playbooks.clp",
+    "playbooks.list",
+    "reports.conversations",
+    "teams.by_user",
+    "teams.list",
+    "unknown",
+    "users.get",
+    "users.get_many",
+    "users.list",
+    "users.meetings",
+];
+
 /// Wrap a method router in the guard layer with its route name and scope.
 fn api(
     app: &AppState,
@@ -27,6 +62,7 @@ fn api(
     scope: Option<&'static str>,
     mr: MethodRouter<AppState>,
 ) -> MethodRouter<AppState> {
+    debug_assert!(ROUTES.contains(&name), "route {name} is not in ROUTES");
     let info = RouteInfo {
         name,
         scope,

@@ -250,6 +250,21 @@ async fn empty_plan_clears_and_bad_plans_are_400() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("probability"));
+    // A misspelt route would never fire: refused, naming the routes there are.
+    let r = s
+        .admin_post(
+            "faults",
+            json!({"faults": [{"route": "conversation.list", "kind": "reset"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text
+            .contains("faults[0]: route `conversation.list` is not a sandbox route")
+            && r.text.contains("conversations.list"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
