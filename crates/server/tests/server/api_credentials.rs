@@ -606,3 +606,177 @@ async fn the_overlay_saves_oauth_settings_and_the_tile_names_the_app() {
     assert_eq!(saved.client_id, CLIENT);
     sandbox.shutdown().await;
 }
+
+/// POST/PATCH `body` to `path` and return the 422 problem as text (asserting its shape).
+async fn rejected(s: &TestServer, method: Method, path: &str, body: serde_json::Value) -> String {
+    let response = s.req(method, path).json(&body).send().await.unwrap();
+    assert_problem(response, 422, "validation")
+        .await
+        .to_string()
+}
+
+#[tokio::test]
+async fn bodies_that_do_not_fit_never_echo_a_value_or_a_rust_type_and_name_the_full_path() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    let creds = "/api/v1/credentials";
+    let oauth_ok = json!({"client_id": "app", "client_secret": "sec-000000000000",
+                          "refresh_token": "ref-000000000000"});
+    for (method, path, body, field, value) in [
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+            "oauth",
+            "SECRETVALUE123456789",
+        ),
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": {"client_id": "app",
+                   "client_secret": 12345678901234567_u64, "refresh_token": "r"}}),
+            "oauth.client_secret",
+            "12345678901234567",
+        ),
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": 12345678901234567890_u64}),
+            "api_key",
+            "12345678901234567890",
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials/Prod/rotate",
+            json!({"api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+            "oauth",
+            "SECRETVALUE123456789",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/credentials/Prod",
+            json!({"rate_limit_per_min": "SECRETVALUE123456789"}),
+            "rate_limit_per_min",
+            "SECRETVALUE123456789",
+        ),
+    ] {
+        let text = rejected(&s, method.clone(), path, body).await;
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], field,
+            "{method} {path}: {text}"
+        );
+        assert!(
+            !text.contains(value),
+            "{method} {path} echoes the value: {text}"
+        );
+        for rust in ["OAuthSettingsBody", "struct ", "u32", "SecretString"] {
+            assert!(!text.contains(rust), "{method} {path} names {rust}: {text}");
+        }
+    }
+    let text = rejected(
+        &s,
+        Method::POST,
+        creds,
+        json!({"name": "x", "api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+    )
+    .await;
+    assert!(
+        text.contains("invalid type: a string, expected an object with client_id, client_secret, refresh_token"),
+        "{text}"
+    );
+
+    // Nested fields are named by their full path.
+    let mut missing = oauth_ok.clone();
+    missing.as_object_mut().unwrap().remove("client_secret");
+    let mut extra = oauth_ok.clone();
+    extra["extra"] = json!(1);
+    for (oauth, field) in [(missing, "oauth.client_secret"), (extra, "oauth.extra")] {
+        let text = rejected(
+            &s,
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": oauth}),
+        )
+        .await;
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{text}");
+    }
+
+    // PATCH cannot change the OAuth app; the answer says where it is changed.
+    let text = rejected(
+        &s,
+        Method::PATCH,
+        "/api/v1/credentials/Prod",
+        json!({"oauth": oauth_ok}),
+    )
+    .await;
+    assert!(
+        text.contains("use POST /api/v1/credentials/{id}/rotate to change the key or OAuth app"),
+        "{text}"
+    );
+
+    // The test body is read by hand; its errors leave values out too.
+    let response = s
+        .post("/api/v1/credentials/Prod/test")
+        .json(&json!({"for": 12345678901234567_u64}))
+        .send()
+        .await
+        .unwrap();
+    let text = assert_problem(response, 422, "validation")
+        .await
+        .to_string();
+    assert!(!text.contains("12345678901234567"), "{text}");
+    assert!(s.store.credential("x").is_err(), "nothing saved");
+}
+
+#[tokio::test]
+async fn rotate_keeps_the_oauth_app_when_absent_replaces_it_with_an_object_and_removes_it_with_null(
+) {
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "app", "api_key": KEY, "oauth": {"client_id": "app-1",
+                      "client_secret": "sec-000000000001", "refresh_token": "ref-000000000001"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let rotate =
+        |body: serde_json::Value| s.post("/api/v1/credentials/app/rotate").json(&body).send();
+    let kept: serde_json::Value = rotate(json!({"api_key": "tok_rotated_000000000001"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["oauth_client_id"], "app-1", "{kept}");
+
+    let response = rotate(json!({"api_key": "tok_rotated_000000000002", "oauth": {
+        "client_id": "app-2", "client_secret": "sec-000000000002",
+        "refresh_token": "ref-000000000002"}}))
+    .await
+    .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("sec-000000000002") && !text.contains("ref-000000000002"));
+    let replaced: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(replaced["oauth_client_id"], "app-2", "{replaced}");
+
+    let removed: serde_json::Value =
+        rotate(json!({"api_key": "tok_plain_0000000000000003", "oauth": null}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        removed["oauth_client_id"],
+        serde_json::Value::Null,
+        "{removed}"
+    );
+    assert_eq!(removed["key_mask"], "••••0003");
+    assert!(s.store.credential_oauth("app").unwrap().is_none());
+}
