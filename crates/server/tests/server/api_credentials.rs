@@ -780,3 +780,105 @@ async fn rotate_keeps_the_oauth_app_when_absent_replaces_it_with_an_object_and_r
     assert_eq!(removed["key_mask"], "••••0003");
     assert!(s.store.credential_oauth("app").unwrap().is_none());
 }
+
+#[tokio::test]
+async fn the_rotate_overlay_replaces_or_removes_the_oauth_app_and_never_shows_its_secrets() {
+    use drift_sandbox::{
+        DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_OAUTH_CLIENT_SECRET as SECRET,
+        DEFAULT_REFRESH_TOKEN as REFRESH,
+    };
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let created = s
+        .create_credential("Rot", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let cookie = crate::access::login(&s).await;
+    let rotate_url = s.url(&format!("/ui/credentials/{id}/rotate"));
+    let post = |fields: Vec<(&'static str, String)>| {
+        s.http
+            .post(&rotate_url)
+            .header("cookie", &cookie)
+            .header("origin", s.base.clone())
+            .form(&fields)
+            .send()
+    };
+    let form = || async {
+        s.http
+            .get(&rotate_url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // No app yet: the overlay offers one, without the remove box.
+    let html = form().await;
+    assert!(
+        html.contains(r#"name="oauth_client_secret" type="password""#),
+        "{html}"
+    );
+    assert!(!html.contains("oauth_remove"), "{html}");
+
+    let key = || ("api_key", sandbox.token());
+    let html = post(vec![
+        key(),
+        ("oauth_client_id", CLIENT.to_string()),
+        ("oauth_client_secret", SECRET.to_string()),
+        ("oauth_refresh_token", REFRESH.to_string()),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(html.contains("Rotated the key and OAuth app of"), "{html}");
+    assert_eq!(
+        s.store.credential_oauth("Rot").unwrap().unwrap().client_id,
+        CLIENT
+    );
+
+    // With an app: the overlay names it and offers to remove it; no secret is rendered.
+    let html = form().await;
+    assert!(html.contains(&format!("OAuth app {CLIENT}")), "{html}");
+    assert!(
+        html.contains(r#"name="oauth_remove" type="checkbox""#),
+        "{html}"
+    );
+    for secret in [SECRET, REFRESH] {
+        assert!(!html.contains(secret), "{secret} in the overlay");
+    }
+
+    // Empty OAuth fields keep the app; both new settings and removal is refused.
+    post(vec![key()]).await.unwrap();
+    assert!(s.store.credential_oauth("Rot").unwrap().is_some());
+    let html = post(vec![
+        key(),
+        ("oauth_remove", "on".into()),
+        ("oauth_client_id", CLIENT.to_string()),
+        ("oauth_client_secret", SECRET.to_string()),
+        ("oauth_refresh_token", REFRESH.to_string()),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        html.contains("either remove the OAuth app or fill in new settings"),
+        "{html}"
+    );
+    assert!(!html.contains(SECRET) && !html.contains(REFRESH));
+
+    let html = post(vec![key(), ("oauth_remove", "on".into())])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("removed the OAuth app"), "{html}");
+    assert!(s.store.credential_oauth("Rot").unwrap().is_none());
+    sandbox.shutdown().await;
+}
