@@ -882,3 +882,57 @@ async fn the_rotate_overlay_replaces_or_removes_the_oauth_app_and_never_shows_it
     assert!(s.store.credential_oauth("Rot").unwrap().is_none());
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_named_with_the_fix_in_the_ui_and_the_cli() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_REFRESH_TOKEN as REFRESH};
+    const EXPIRED: &str = "tok_api_EXPIRED_0123456789abcdef";
+    const WRONG: &str = "wrong-client-secret-000000";
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        conversations: 1,
+        tokens: vec![drift_sandbox::TokenSpec {
+            token: EXPIRED.into(),
+            scopes: vec!["conversation_read".into()],
+            expires_at: Some(chrono::Utc::now().timestamp_millis() - 60_000),
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "oabad", "api_key": EXPIRED, "base_url": sandbox.base_url(),
+                      "oauth": {"client_id": CLIENT, "client_secret": WRONG,
+                                "refresh_token": REFRESH}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let text = s
+        .post("/api/v1/credentials/oabad/test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let error = body["test"]["error"].as_str().unwrap();
+    for part in [
+        "invalid_client",
+        "the OAuth client id or client secret is wrong",
+        "OAuth app fields of Rotate key on the Authenticate screen",
+        "driftbridge credentials rotate oabad --api-key-env VAR --oauth-client-id ID",
+    ] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert!(!error.contains("authorize the app again"), "{error}");
+    assert_eq!(body["credential"]["last_error"], error);
+    for secret in [WRONG, REFRESH, EXPIRED] {
+        assert!(!text.contains(secret), "{secret} returned: {text}");
+    }
+    sandbox.shutdown().await;
+}
