@@ -1266,6 +1266,25 @@ fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
         add.stderr
     );
     assert!(!add.stderr.contains(wrong) && !add.stdout.contains(wrong));
+    // A sync with it says the same, and how to fix the app settings.
+    let dest = format!("jsonl:{}", cli.data_dir().join("out").display());
+    let sync = cli.run(&[
+        "sync",
+        "--credential",
+        "bad-secret",
+        "--streams",
+        "conversations",
+        "--destination",
+        &dest,
+    ]);
+    assert_eq!(sync.code, 3, "{}\n{}", sync.stdout, sync.stderr);
+    for part in [
+        "the OAuth client id or client secret is wrong",
+        "driftbridge credentials rotate bad-secret --api-key-env VAR --oauth-client-id ID",
+    ] {
+        assert!(sync.stderr.contains(part), "{part}: {}", sync.stderr);
+    }
+    assert!(!sync.stderr.contains(wrong));
 
     // A refresh token that no longer works is: authorize the app again.
     let revoked = oauth_add(
