@@ -14,7 +14,7 @@ use key_input::{KeyInput, OAuthInput};
 use serde_json::json;
 use std::process::ExitCode;
 use store::validate::DEFAULT_RATE_LIMIT_PER_MIN;
-use store::{Credential, CredentialUpdate, NewCredential, Store, StoreError};
+use store::{Credential, CredentialUpdate, NewCredential, OAuthChange, Store, StoreError};
 
 /// Arguments of `driftbridge credentials`.
 #[derive(Debug, clap::Args)]
@@ -99,8 +99,13 @@ struct RotateArgs {
     #[command(flatten)]
     key: KeyInput,
     /// With a new access token of an OAuth app: its refresh settings (replace the old ones).
+    /// Without them the credential's OAuth app, if any, is kept (see --no-oauth).
     #[command(flatten)]
     oauth: OAuthInput,
+    /// Remove the credential's OAuth app (client id, client secret, refresh token): the new
+    /// key is an install token that is never refreshed.
+    #[arg(long, conflicts_with = "oauth_client_id")]
+    no_oauth: bool,
     /// Save without testing the new key.
     #[arg(long, conflicts_with = "uses")]
     no_test: bool,
@@ -205,7 +210,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
         .add_credential_with_oauth(&new, oauth.as_ref())
         .map_err(store_error)?;
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
-    if !ctx.json {
+    if !ctx.json && !ctx.quiet {
         outln!(
             "Saved credential \"{}\" (key {}).",
             credential.name,
@@ -383,26 +388,42 @@ async fn test(ctx: &Ctx, name: &str, uses: &[String]) -> anyhow::Result<ExitCode
 
 async fn rotate(ctx: &Ctx, a: RotateArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
-    store.credential(&a.name).map_err(store_error)?;
+    let before = store.credential(&a.name).map_err(store_error)?;
     store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
-    let oauth = a.oauth.read()?;
+    let change = match a.oauth.read()? {
+        Some(oauth) => OAuthChange::Set(oauth),
+        None if a.no_oauth => OAuthChange::Remove,
+        None => OAuthChange::Keep,
+    };
     let key = read_key(ctx, &a.key)?;
-    let mut credential = store
-        .rotate_credential_key(&a.name, &key)
+    let credential = store
+        .rotate_credential(&a.name, &key, &change)
         .map_err(store_error)?;
-    if let Some(oauth) = &oauth {
-        credential = store
-            .set_credential_oauth(&credential.name, Some(oauth))
-            .map_err(store_error)?;
-    }
-    if !ctx.json {
-        outln!(
-            "Replaced the API key of \"{}\" (now {}).",
-            credential.name,
-            credential.key_mask
-        );
+    if !ctx.json && !ctx.quiet {
+        outln!("{}", rotated_text(&before, &credential, &change));
     }
     finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
+}
+
+/// What `credentials rotate` did, for people: the key, and what became of the OAuth app.
+fn rotated_text(before: &Credential, after: &Credential, change: &OAuthChange) -> String {
+    let key = format!(
+        "Replaced the API key of \"{}\" (now {})",
+        after.name, after.key_mask
+    );
+    match (change, &before.oauth_client_id) {
+        (OAuthChange::Set(_), _) => format!(
+            "{key} and its OAuth app settings (client id {}).",
+            after.oauth_client_id.as_deref().unwrap_or("-")
+        ),
+        (OAuthChange::Remove, Some(id)) => {
+            format!("{key} and removed its OAuth app {id}: the key is no longer refreshed.")
+        }
+        (OAuthChange::Keep, Some(id)) => {
+            format!("{key}; kept its OAuth app {id} (--no-oauth removes it).")
+        }
+        (_, None) => format!("{key}."),
+    }
 }
 
 fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {

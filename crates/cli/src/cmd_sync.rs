@@ -185,7 +185,14 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
                 Some(ErrorKind::Invalid) => exit::USAGE,
                 _ => exit::FAILURE,
             };
-            let hint = if code == exit::CREDENTIAL_REJECTED {
+            let hint = if code == exit::CREDENTIAL_REJECTED && message.contains("oauth.token") {
+                // Drift refused the token exchange: the message says why; the fix is a new
+                // OAuth app setting, not only a new key.
+                format!(
+                    "; credential {} is marked failed: save the right OAuth app settings with `driftbridge credentials rotate {} --api-key-env VAR --oauth-client-id ID --oauth-client-secret-env VAR --oauth-refresh-token-env VAR`",
+                    summary.credential, summary.credential
+                )
+            } else if code == exit::CREDENTIAL_REJECTED {
                 format!(
                     "; credential {} is marked failed: check or rotate its API key (`driftbridge credentials rotate {}`)",
                     summary.credential, summary.credential

@@ -495,6 +495,21 @@ impl Client {
         self.json_with_headers(req).await.map(|(t, _)| t)
     }
 
+    /// Like [`Client::json`] for a request whose body names the access token: `build` makes
+    /// it again after an OAuth refresh (see `retry::run_rebuilt`).
+    pub(crate) async fn json_rebuilt<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        build: impl Fn() -> Result<Req, Error>,
+    ) -> Result<T, Error> {
+        let redactor = &self.inner.redactor;
+        crate::retry::run_rebuilt(self, build, |raw: Raw| {
+            decode_classified(route, &raw.body, redactor)
+                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+        })
+        .await
+    }
+
     /// Like [`Client::json`], also returning the response headers.
     pub(crate) async fn json_with_headers<T: DeserializeOwned>(
         &self,

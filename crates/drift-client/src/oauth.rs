@@ -150,6 +150,57 @@ pub(crate) fn parse_grant(body: &[u8]) -> Result<TokenGrant, String> {
     })
 }
 
+/// Why Drift refused a token exchange, from the OAuth error code (RFC 6749 §5.2) of a
+/// [`Error::Unauthorized`] on [`TOKEN_ROUTE`]: the fixes differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `invalid_client`: the client id or the client secret is wrong. Authorizing again does
+    /// not help; the right client id and secret must be saved.
+    Client,
+    /// `invalid_grant` (and anything else): the refresh token was revoked, already used or
+    /// has expired; the app must be authorized again for new access and refresh tokens.
+    Grant,
+}
+
+/// Marker that [`refusal_message`] puts in the message of an `invalid_client` refusal and
+/// [`refusal_of`] looks for.
+const CLIENT_REFUSED: &str = "the OAuth client id or client secret is wrong";
+
+/// The `error` code of an OAuth error body (`{"error": "invalid_client", ...}`).
+fn oauth_error_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("error")?.as_str().map(str::to_string)
+}
+
+/// The message of a refused exchange: what Drift said and what is wrong, by error code.
+fn refusal_message(status: u16, detail: &str, code: Option<&str>) -> String {
+    let cause = if code == Some("invalid_client") {
+        format!("{CLIENT_REFUSED} (authorizing the app again does not help)")
+    } else {
+        "the refresh token was revoked, already used or has expired; authorize the app again \
+         and save its new access and refresh tokens in the credential"
+            .to_string()
+    };
+    format!("the access token expired and refreshing it failed (HTTP {status}: {detail}): {cause}")
+}
+
+/// What kind of refused token exchange `error` is; `None` when it is not one (another
+/// endpoint, another error, or a refresh without OAuth settings).
+pub fn refusal_of(error: &Error) -> Option<Refusal> {
+    match error {
+        Error::Unauthorized { endpoint, message } if endpoint == TOKEN_ROUTE => {
+            if message.contains(CLIENT_REFUSED) {
+                Some(Refusal::Client)
+            } else if message.starts_with("the access token expired") {
+                Some(Refusal::Grant)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 impl Client {
     /// After a 401 on a request sent with token generation `seen`: mint a new access token
     /// unless another task already did (generation moved on), store it through
@@ -219,11 +270,7 @@ impl Client {
         if !(200..300).contains(&status) {
             let parsed = parse_error_body(&bytes);
             let detail = inner.redactor.clean(&parsed.message);
-            let message = format!(
-                "the access token expired and refreshing it failed (HTTP {status}: {detail}); \
-                 authorize the app again and save its new access and refresh tokens in the \
-                 credential"
-            );
+            let message = refusal_message(status, &detail, oauth_error_code(&bytes).as_deref());
             if status >= 500 {
                 return Err(Error::Server {
                     status,

@@ -131,6 +131,23 @@ pub(crate) async fn run<T>(
     }
 }
 
+/// Like [`run`] for a request whose body names the access token (`token_info`): after a
+/// refresh the request is built again by `build`, so it names the new token.
+pub(crate) async fn run_rebuilt<T>(
+    client: &Client,
+    build: impl Fn() -> Result<Req, Error>,
+    parse: impl Fn(Raw) -> Result<T, AttemptError>,
+) -> Result<T, Error> {
+    let generation = client.auth_generation();
+    match attempts(client, &build()?, &parse).await {
+        Err(Error::Unauthorized { .. }) if client.refreshes_tokens() => {
+            client.refresh_access_token(generation).await?;
+            attempts(client, &build()?, &parse).await
+        }
+        other => other,
+    }
+}
+
 /// The attempts of one call under the retry policy.
 async fn attempts<T>(
     client: &Client,

@@ -286,11 +286,9 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             FailureKind::Unreachable,
             format!("could not reach the host {host}: {error}; check the base URL and the network"),
         ),
-        E::Unauthorized { .. } | E::Forbidden { .. } | E::Invalid { .. } => (
-            true,
-            FailureKind::Rejected,
-            format!("Drift rejected the API key of credential \"{name}\" ({error}); set a valid token with `driftbridge credentials rotate {name}`"),
-        ),
+        E::Unauthorized { .. } | E::Forbidden { .. } | E::Invalid { .. } => {
+            (true, FailureKind::Rejected, rejected_message(&name, error))
+        }
         E::RateLimited { .. } => (
             true,
             FailureKind::RateLimited,
@@ -333,6 +331,33 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
         );
     }
     TestFailure { kind, message }
+}
+
+/// The message of a rejected key, naming the fix for the web UI (Rotate key on the
+/// Authenticate screen) and the CLI. A refused OAuth exchange gets its own fix: the client id
+/// or secret is wrong (`invalid_client`), or the app must be authorized again.
+fn rejected_message(name: &str, error: &drift_client::Error) -> String {
+    use drift_client::oauth::{refusal_of, Refusal};
+    let oauth_flags = "--api-key-env VAR --oauth-client-id ID --oauth-client-secret-env VAR \
+                       --oauth-refresh-token-env VAR";
+    match refusal_of(error) {
+        Some(Refusal::Client) => format!(
+            "Drift refused the OAuth app of credential \"{name}\" ({error}); save the right \
+             client id and client secret (with the current access and refresh tokens) in the \
+             OAuth app fields of Rotate key on the Authenticate screen, or with \
+             `driftbridge credentials rotate {name} {oauth_flags}`"
+        ),
+        Some(Refusal::Grant) => format!(
+            "Drift refused to refresh the access token of credential \"{name}\" ({error}); \
+             after authorizing the app again, save its new tokens in the OAuth app fields of \
+             Rotate key on the Authenticate screen, or with \
+             `driftbridge credentials rotate {name} {oauth_flags}`"
+        ),
+        None => format!(
+            "Drift rejected the API key of credential \"{name}\" ({error}); set a valid token \
+             with Rotate key on the Authenticate screen or `driftbridge credentials rotate {name}`"
+        ),
+    }
 }
 
 /// Expiry in epoch ms; `None` when `expires_in` is 0 (never, REFERENCE §2.3).

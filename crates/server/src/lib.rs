@@ -23,6 +23,7 @@ pub mod auth;
 pub mod check;
 pub mod drift_auth;
 pub mod job;
+mod json_error;
 pub mod metrics;
 pub mod problem;
 pub mod push_job;

@@ -248,8 +248,9 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
+            // The body's values are left out of the message (see `json_error`).
             JsonRejection::JsonDataError(e) => {
-                ApiError::field(json_error_field(&e.body_text()), e.body_text())
+                ApiError::Validation(vec![crate::json_error::field_error(&e.body_text())])
             }
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".into(),
@@ -291,26 +292,6 @@ pub(crate) fn too_large_detail() -> String {
         "the request body is larger than the limit of {} bytes; send less",
         crate::BODY_LIMIT_BYTES
     )
-}
-
-/// Guess the field from serde's message (`missing field `name``, `unknown field `x``,
-/// `name: invalid type ...`), falling back to `body`.
-fn json_error_field(text: &str) -> String {
-    let between_ticks = text.split('`').nth(1);
-    if text.contains("missing field") || text.contains("unknown field") {
-        if let Some(field) = between_ticks {
-            return field.to_string();
-        }
-    }
-    text.split(": ")
-        .nth(1)
-        .filter(|f| {
-            !f.is_empty()
-                && f.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| "body".to_string())
 }
 
 /// Result of an API handler.

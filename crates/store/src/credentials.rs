@@ -36,6 +36,19 @@ impl std::fmt::Debug for OAuthSettings {
     }
 }
 
+/// What a key rotation does to a credential's OAuth refresh settings
+/// ([`Store::rotate_credential`]).
+#[derive(Debug, Clone, Default)]
+pub enum OAuthChange {
+    /// Keep them as they are (none stay none).
+    #[default]
+    Keep,
+    /// Replace them (or add them to an install token).
+    Set(OAuthSettings),
+    /// Remove them: the key is an install token from now on.
+    Remove,
+}
+
 /// Result of the last test of a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,6 +262,20 @@ fn check_oauth(o: &OAuthSettings) -> Result<OAuthSettings> {
     })
 }
 
+/// Delete the OAuth settings of credential `id` (secret rows and client id) within `conn`'s
+/// transaction.
+fn delete_oauth(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM secrets WHERE owner_id = ?1 AND field IN (?2, ?3)",
+        params![id, OAUTH_SECRET_FIELD, REFRESH_TOKEN_FIELD],
+    )?;
+    conn.execute(
+        "UPDATE credentials SET oauth_client_id = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id, now_ms()],
+    )?;
+    Ok(())
+}
+
 /// Save checked OAuth settings of credential `id` (secrets encrypted) within `conn`'s
 /// transaction.
 fn put_oauth(
@@ -374,14 +401,39 @@ impl Store {
     }
 
     /// Replace a credential's API key (re-encrypted with a fresh nonce). The status goes back to
-    /// `unverified` and the previous test result is cleared; callers re-test.
+    /// `unverified` and the previous test result is cleared; callers re-test. OAuth refresh
+    /// settings are kept (see [`Store::rotate_credential`]).
     pub fn rotate_credential_key(&self, name: &str, api_key: &SecretString) -> Result<Credential> {
+        self.rotate_credential(name, api_key, &OAuthChange::Keep)
+    }
+
+    /// Replace a credential's API key and keep, replace or remove its OAuth refresh settings,
+    /// in one transaction (a failure changes nothing). The status goes back to `unverified`.
+    ///
+    /// Errors: [`StoreError::Invalid`] (field `api_key`, `oauth_client_id`,
+    /// `oauth_client_secret` or `oauth_refresh_token`), [`StoreError::NotFound`],
+    /// [`StoreError::WrongMasterKey`].
+    pub fn rotate_credential(
+        &self,
+        name: &str,
+        api_key: &SecretString,
+        oauth: &OAuthChange,
+    ) -> Result<Credential> {
         let key = validate::api_key(api_key)?.key;
+        let oauth = match oauth {
+            OAuthChange::Set(o) => OAuthChange::Set(check_oauth(o)?),
+            other => other.clone(),
+        };
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let credential = find(&tx, name)?;
         let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
         vault::put_secret(&tx, &vault, &credential.id, API_KEY_FIELD, &key)?;
+        match &oauth {
+            OAuthChange::Keep => {}
+            OAuthChange::Set(o) => put_oauth(&tx, &vault, &credential.id, o)?,
+            OAuthChange::Remove => delete_oauth(&tx, &credential.id)?,
+        }
         tx.execute(
             "UPDATE credentials SET key_mask = ?2, status = 'unverified', tested_at = NULL,
                org_id = NULL, scopes = '[]', expires_at = NULL, last_error = NULL, updated_at = ?3
@@ -520,20 +572,20 @@ impl Store {
                 let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
                 put_oauth(&tx, &vault, &credential.id, oauth)?;
             }
-            None => {
-                tx.execute(
-                    "DELETE FROM secrets WHERE owner_id = ?1 AND field IN (?2, ?3)",
-                    params![credential.id, OAUTH_SECRET_FIELD, REFRESH_TOKEN_FIELD],
-                )?;
-                tx.execute(
-                    "UPDATE credentials SET oauth_client_id = NULL, updated_at = ?2 WHERE id = ?1",
-                    params![credential.id, now_ms()],
-                )?;
-            }
+            None => delete_oauth(&tx, &credential.id)?,
         }
         let updated = find(&tx, &credential.name)?;
         tx.commit()?;
         Ok(updated)
+    }
+
+    /// Remove credential `name`'s OAuth refresh settings (client id, encrypted client secret
+    /// and refresh token) in one transaction; its key stays, as an install token that is
+    /// not refreshed. Removing settings that are not there is not an error.
+    ///
+    /// Errors: [`StoreError::NotFound`].
+    pub fn clear_credential_oauth(&self, name: &str) -> Result<Credential> {
+        self.set_credential_oauth(name, None)
     }
 
     /// The OAuth refresh settings of credential `name`, decrypted; `None` when it has none.
@@ -557,8 +609,8 @@ impl Store {
     /// Keep the tokens of an OAuth refresh for credential `id` (its id: a rename during a run
     /// does not lose them): the new access token becomes the key (mask updated), the new
     /// refresh token (when Drift sent one) replaces the old, and `expires_at` (epoch ms) is
-    /// recorded. The status is kept; a `failed` credential becomes `verified` again, since
-    /// Drift just accepted its app.
+    /// recorded. The credential becomes `verified` (also when it was `failed` or
+    /// `unverified`), since Drift just accepted its app and minted the token.
     ///
     /// Errors: [`StoreError::NotFound`] (the credential was deleted), [`StoreError::Invalid`]
     /// (a token Drift sent is not printable ASCII), [`StoreError::WrongMasterKey`].
@@ -592,7 +644,7 @@ impl Store {
         }
         tx.execute(
             "UPDATE credentials SET key_mask = ?2, expires_at = ?3, last_error = NULL,
-               status = CASE status WHEN 'failed' THEN 'verified' ELSE status END, updated_at = ?4
+               status = 'verified', updated_at = ?4
              WHERE id = ?1",
             params![id, validate::mask(&key), expires_at, now_ms()],
         )?;

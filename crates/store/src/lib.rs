@@ -28,7 +28,8 @@ pub mod vault;
 
 pub use catalog::CredentialUser;
 pub use credentials::{
-    Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential, OAuthSettings,
+    Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential, OAuthChange,
+    OAuthSettings,
 };
 pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};

@@ -1250,12 +1250,66 @@ fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
         &[("T", EXPIRED), ("OS", wrong), ("OR", REFRESH)],
     );
     assert_eq!(add.code, 3, "{}\n{}", add.stdout, add.stderr);
+    // A wrong client secret is not cured by authorizing again: the message says what is
+    // wrong and how to save the right one.
+    for part in [
+        "invalid_client",
+        "the OAuth client id or client secret is wrong",
+        "driftbridge credentials rotate bad-secret --api-key-env VAR --oauth-client-id ID --oauth-client-secret-env VAR --oauth-refresh-token-env VAR",
+        "Rotate key",
+    ] {
+        assert!(add.stderr.contains(part), "{part}: {}", add.stderr);
+    }
     assert!(
-        add.stderr.contains("authorize the app again"),
+        !add.stderr.contains("authorize the app again"),
         "{}",
         add.stderr
     );
     assert!(!add.stderr.contains(wrong) && !add.stdout.contains(wrong));
+    // A sync with it says the same, and how to fix the app settings.
+    let dest = format!("jsonl:{}", cli.data_dir().join("out").display());
+    let sync = cli.run(&[
+        "sync",
+        "--credential",
+        "bad-secret",
+        "--streams",
+        "conversations",
+        "--destination",
+        &dest,
+    ]);
+    assert_eq!(sync.code, 3, "{}\n{}", sync.stdout, sync.stderr);
+    for part in [
+        "the OAuth client id or client secret is wrong",
+        "driftbridge credentials rotate bad-secret --api-key-env VAR --oauth-client-id ID",
+    ] {
+        assert!(sync.stderr.contains(part), "{part}: {}", sync.stderr);
+    }
+    assert!(!sync.stderr.contains(wrong));
+
+    // A refresh token that no longer works is: authorize the app again.
+    let revoked = oauth_add(
+        &cli,
+        &sandbox.url(),
+        "bad-refresh",
+        &[
+            ("T", EXPIRED),
+            ("OS", SECRET),
+            ("OR", "revoked-refresh-token-000"),
+        ],
+    );
+    assert_eq!(revoked.code, 3, "{}\n{}", revoked.stdout, revoked.stderr);
+    for part in [
+        "invalid_grant",
+        "authorize the app again",
+        "credentials rotate bad-refresh",
+    ] {
+        assert!(revoked.stderr.contains(part), "{part}: {}", revoked.stderr);
+    }
+    assert!(
+        !revoked.stderr.contains("client secret is wrong"),
+        "{}",
+        revoked.stderr
+    );
 
     let missing = oauth_add(
         &cli,
@@ -1297,6 +1351,129 @@ fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
         alone.stderr.contains("--oauth-client-secret-env"),
         "{}",
         alone.stderr
+    );
+}
+
+#[test]
+fn rotate_keeps_the_oauth_app_unless_no_oauth_removes_it_and_says_which() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_SECRET as SECRET, DEFAULT_REFRESH_TOKEN as REFRESH};
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let env = [("T", EXPIRED), ("OS", SECRET), ("OR", REFRESH)];
+    let add = oauth_add(&cli, &sandbox.url(), "oa", &env);
+    assert_eq!(add.code, 0, "{}\n{}", add.stdout, add.stderr);
+    let app = drift_sandbox::DEFAULT_OAUTH_CLIENT_ID;
+
+    let kept = cli.run_with(
+        &["credentials", "rotate", "oa", "--api-key-env", "T"],
+        &[("T", CANARY)],
+        None,
+    );
+    assert_eq!(kept.code, 0, "{}\n{}", kept.stdout, kept.stderr);
+    assert!(
+        kept.stdout
+            .contains(&format!("kept its OAuth app {app} (--no-oauth removes it)")),
+        "{}",
+        kept.stdout
+    );
+    let show = cli.run(&["credentials", "show", "oa"]);
+    assert!(
+        show.stdout
+            .contains(&format!("refresh:     OAuth app {app}")),
+        "{}",
+        show.stdout
+    );
+
+    let removed = cli.run_with(
+        &[
+            "credentials",
+            "rotate",
+            "oa",
+            "--api-key-env",
+            "T",
+            "--no-oauth",
+        ],
+        &[("T", CANARY)],
+        None,
+    );
+    assert_eq!(removed.code, 0, "{}\n{}", removed.stdout, removed.stderr);
+    assert!(
+        removed
+            .stdout
+            .contains(&format!("removed its OAuth app {app}")),
+        "{}",
+        removed.stdout
+    );
+    let show = cli.json(&["credentials", "show", "oa"]);
+    assert_eq!(show["oauth_client_id"], serde_json::Value::Null, "{show}");
+    let show = cli.run(&["credentials", "show", "oa"]);
+    assert!(
+        show.stdout.contains("refresh:     none (install token)"),
+        "{}",
+        show.stdout
+    );
+
+    // --no-oauth with new OAuth settings is a contradiction.
+    let both = cli.run_with(
+        &[
+            "credentials",
+            "rotate",
+            "oa",
+            "--api-key-env",
+            "T",
+            "--no-oauth",
+            "--oauth-client-id",
+            app,
+            "--oauth-client-secret-env",
+            "OS",
+            "--oauth-refresh-token-env",
+            "OR",
+        ],
+        &env,
+        None,
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+#[test]
+fn quiet_add_and_rotate_print_nothing_on_success() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let url = sandbox.url();
+    let add = cli.run_with(
+        &[
+            "-q",
+            "credentials",
+            "add",
+            "--name",
+            "q",
+            "--base-url",
+            &url,
+            "--api-key-env",
+            "T",
+        ],
+        &[("T", CANARY)],
+        None,
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    assert_eq!((add.stdout.as_str(), add.stderr.as_str()), ("", ""));
+    let rotate = cli.run_with(
+        &["-q", "credentials", "rotate", "q", "--api-key-env", "T"],
+        &[("T", CANARY)],
+        None,
+    );
+    assert_eq!(rotate.code, 0, "{}", rotate.stderr);
+    assert_eq!((rotate.stdout.as_str(), rotate.stderr.as_str()), ("", ""));
+    // Without -q the same commands say what they did.
+    let loud = cli.run_with(
+        &["credentials", "rotate", "q", "--api-key-env", "T"],
+        &[("T", CANARY)],
+        None,
+    );
+    assert!(
+        loud.stdout.contains("Replaced the API key of \"q\""),
+        "{}",
+        loud.stdout
     );
 }
 

@@ -23,31 +23,25 @@ pub(crate) struct Data<T> {
 impl Client {
     /// `POST /app/token_info` with `{"access_token": <this client's token>}`: org, scopes,
     /// expiry (REFERENCE §2.3). A bad token gives `Unauthorized` (401) or `Invalid` (400).
-    /// When the call refreshed an expired OAuth access token, it asks again about the new
-    /// one (the body names the token).
+    /// When the token has expired and this client refreshes OAuth tokens, the request is
+    /// sent again naming the new token (the body names the token, so replaying it would ask
+    /// about the expired one).
     pub async fn token_info(&self) -> Result<TokenInfo, Error> {
-        let generation = self.auth_generation();
-        let first = self.token_info_once().await;
-        if self.auth_generation() != generation {
-            return self.token_info_once().await;
-        }
-        first
-    }
-
-    async fn token_info_once(&self) -> Result<TokenInfo, Error> {
-        let token = self.inner.redactor.token();
-        let body = TokenBody {
-            access_token: token.expose_secret(),
-        };
-        let req = Req::with_body(
-            Method::POST,
-            "app.token_info",
-            None,
-            "app/token_info",
-            &body,
-            Kind::Read,
-        )?;
-        self.json(&req).await
+        self.json_rebuilt("app.token_info", || {
+            let token = self.inner.redactor.token();
+            let body = TokenBody {
+                access_token: token.expose_secret(),
+            };
+            Req::with_body(
+                Method::POST,
+                "app.token_info",
+                None,
+                "app/token_info",
+                &body,
+                Kind::Read,
+            )
+        })
+        .await
     }
 }
 

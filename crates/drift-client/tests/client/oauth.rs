@@ -100,6 +100,28 @@ async fn an_expired_token_is_refreshed_once_for_concurrent_requests_and_the_gran
     assert_eq!(info.expires_in_ms, 3_600_000, "{info:?}");
 }
 
+async fn route_requests(handle: &SandboxHandle, route: &str) -> u64 {
+    let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", handle.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["by_route"][route].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn token_info_with_an_expired_token_asks_about_the_refreshed_one_at_once() {
+    let handle = sandbox(3_600_000).await;
+    let (c, _) = client(&handle, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN);
+    let info = c.token_info().await.unwrap();
+    assert_eq!(info.expires_in_ms, 3_600_000, "{info:?}");
+    // One refused call (expired token), one exchange, one call naming the new token: no
+    // call that names the expired token after the refresh.
+    assert_eq!(token_requests(&handle).await, 1);
+    assert_eq!(route_requests(&handle, "app.token_info").await, 2);
+}
+
 #[tokio::test]
 async fn the_replaced_refresh_token_is_the_one_used_next_time() {
     let handle = sandbox(1_000).await;
@@ -143,7 +165,18 @@ async fn a_refused_refresh_is_a_401_naming_the_fix_without_any_secret() {
         let text = format!("{err} {err:?}");
         assert!(text.contains("oauth.token"), "{text}");
         assert!(text.contains(code), "{text}");
-        assert!(text.contains("authorize the app again"), "{text}");
+        let (kind, fix) = match code {
+            "invalid_client" => (
+                drift_client::oauth::Refusal::Client,
+                "the OAuth client id or client secret is wrong",
+            ),
+            _ => (
+                drift_client::oauth::Refusal::Grant,
+                "authorize the app again",
+            ),
+        };
+        assert!(text.contains(fix), "{text}");
+        assert_eq!(drift_client::oauth::refusal_of(&err), Some(kind), "{text}");
         for secret in [secret, refresh, EXPIRED] {
             assert!(!text.contains(secret), "a secret leaked: {text}");
         }

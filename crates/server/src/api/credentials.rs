@@ -84,7 +84,10 @@ impl From<Credential> for CredentialView {
 /// (REFERENCE §2.2): with them an expired access token is refreshed by itself. Write-only
 /// secrets.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with client_id, client_secret, refresh_token"
+)]
 pub struct OAuthSettingsBody {
     /// The app's client id (developer portal, OAuth & Permissions).
     pub client_id: String,
@@ -166,8 +169,8 @@ pub struct CreateCredential {
     pub oauth: Option<OAuthSettingsBody>,
 }
 
-/// Body of `PATCH /api/v1/credentials/{id}`: absent fields stay as they are. The key is
-/// changed with `rotate`, not here.
+/// Body of `PATCH /api/v1/credentials/{id}`: absent fields stay as they are. The key and the
+/// OAuth app are changed with `POST /api/v1/credentials/{id}/rotate`, not here.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCredential {
@@ -192,9 +195,22 @@ pub struct RotateKey {
     /// The new Drift access token. Write-only.
     #[schema(value_type = String, format = Password)]
     pub api_key: SecretString,
-    /// New OAuth refresh settings (replace the old ones); absent keeps them.
-    #[serde(default)]
-    pub oauth: Option<OAuthSettingsBody>,
+    /// The OAuth app that refreshes the new token. Absent: the credential's OAuth app (if
+    /// any) is kept. An object: replaces it (or adds one). `null`: removes it, so the new key
+    /// is an install token that is never refreshed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<OAuthSettingsBody>, nullable)]
+    pub oauth: Option<Option<OAuthSettingsBody>>,
+}
+
+/// A field that is present (`null` included): `Some(value)`; an absent one stays `None`
+/// through `#[serde(default)]`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Body of `POST /api/v1/credentials/{id}/test` (optional).
@@ -372,7 +388,7 @@ async fn update(
     Path(id): Path<String>,
     body: Result<Json<UpdateCredential>, JsonRejection>,
 ) -> ApiResult<Json<CredentialView>> {
-    let Json(body) = body?;
+    let Json(body) = body.map_err(update_hint)?;
     let current = resolve(&state.store, &id)?;
     if let Some(refused) = body
         .base_url
@@ -405,21 +421,44 @@ async fn rotate(
 ) -> ApiResult<Json<CredentialView>> {
     let Json(body) = body?;
     let current = resolve(&state.store, &id)?;
-    let oauth = body
-        .oauth
-        .map(|o| o.check("oauth."))
-        .transpose()
-        .map_err(ApiError::Validation)?;
-    let mut rotated = state
+    let change = match body.oauth {
+        None => store::OAuthChange::Keep,
+        Some(None) => store::OAuthChange::Remove,
+        Some(Some(o)) => store::OAuthChange::Set(o.check("oauth.").map_err(ApiError::Validation)?),
+    };
+    let rotated = state
         .store
-        .rotate_credential_key(&current.name, &body.api_key)?;
-    if let Some(oauth) = &oauth {
-        rotated = state
-            .store
-            .set_credential_oauth(&rotated.name, Some(oauth))?;
-    }
-    tracing::info!(credential = %rotated.name, "credential key rotated");
+        .rotate_credential(&current.name, &body.api_key, &change)?;
+    tracing::info!(credential = %rotated.name, oauth = ?change_name(&change), "credential key rotated");
     Ok(Json(rotated.into()))
+}
+
+/// A PATCH body with `api_key` or `oauth`: the 422 says where they are changed.
+fn update_hint(rejection: JsonRejection) -> ApiError {
+    match ApiError::from(rejection) {
+        ApiError::Validation(mut errors) => {
+            for e in &mut errors {
+                if matches!(e.field.as_str(), "api_key" | "oauth")
+                    && e.message.starts_with("unknown field")
+                {
+                    e.message.push_str(
+                        "; use POST /api/v1/credentials/{id}/rotate to change the key or OAuth app",
+                    );
+                }
+            }
+            ApiError::Validation(errors)
+        }
+        other => other,
+    }
+}
+
+/// What a rotation did to the OAuth app, for the log (no secret).
+fn change_name(change: &store::OAuthChange) -> &'static str {
+    match change {
+        store::OAuthChange::Keep => "kept",
+        store::OAuthChange::Set(_) => "replaced",
+        store::OAuthChange::Remove => "removed",
+    }
 }
 
 #[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id or name"), DeleteQuery),
@@ -448,7 +487,10 @@ async fn test(
         Vec::new()
     } else {
         serde_json::from_slice::<TestRequest>(&body)
-            .map_err(|e| ApiError::field("for", format!("the body is not a test request: {e}")))?
+            .map_err(|e| {
+                let cleaned = crate::json_error::clean_message(&e.to_string());
+                ApiError::field("for", format!("the body is not a test request: {cleaned}"))
+            })?
             .uses
     };
     let current = resolve(&state.store, &id)?;

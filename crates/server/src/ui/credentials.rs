@@ -126,6 +126,9 @@ struct CredentialForm {
     name: String,
     description: String,
     base_url: String,
+    /// Client id of the credential's OAuth app (Rotate key only; "" when none): the overlay
+    /// offers to keep, replace or remove it. Its secrets are never rendered.
+    oauth_app: String,
 }
 
 async fn new_form() -> Response {
@@ -139,6 +142,7 @@ async fn new_form() -> Response {
         name: String::new(),
         description: String::new(),
         base_url: store::validate::DEFAULT_BASE_URL.into(),
+        oauth_app: String::new(),
     })
 }
 
@@ -157,6 +161,7 @@ async fn edit_form(
         name: c.name,
         description: c.description.unwrap_or_default(),
         base_url: c.base_url,
+        oauth_app: String::new(),
     }))
 }
 
@@ -175,6 +180,7 @@ async fn rotate_form(
         name: c.name,
         description: String::new(),
         base_url: c.base_url,
+        oauth_app: c.oauth_client_id.unwrap_or_default(),
     }))
 }
 
@@ -189,6 +195,8 @@ struct Fields {
     oauth_client_id: Option<String>,
     oauth_client_secret: Option<SecretString>,
     oauth_refresh_token: Option<SecretString>,
+    /// Rotate key: "on" removes the credential's OAuth app.
+    oauth_remove: Option<String>,
 }
 
 impl Fields {
@@ -476,21 +484,52 @@ async fn save_edit(
     }))
 }
 
+/// Fields of the Rotate key overlay.
+const ROTATE_FIELDS: [&str; 5] = [
+    "api_key",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+    "oauth_remove",
+];
+
+/// Replace the key and keep (all OAuth fields empty), replace (all three filled in) or
+/// remove (the checkbox) the OAuth app, then test.
 async fn save_rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Form(f): Form<Fields>,
+    Form(mut f): Form<Fields>,
 ) -> Result<Response, ApiError> {
+    use store::OAuthChange;
     let current = resolve(&state.store, &id)?;
+    let remove = f.oauth_remove.as_deref() == Some("on");
+    let change = match (f.oauth(), remove) {
+        (Err(errors), _) => return Ok(render(&Feedback::errors(&ROTATE_FIELDS, errors))),
+        (Ok(Some(_)), true) => {
+            let error = FieldError {
+                field: "oauth_remove".into(),
+                message: "either remove the OAuth app or fill in new settings, not both".into(),
+            };
+            return Ok(render(&Feedback::errors(&ROTATE_FIELDS, vec![error])));
+        }
+        (Ok(Some(oauth)), false) => OAuthChange::Set(oauth),
+        (Ok(None), true) => OAuthChange::Remove,
+        (Ok(None), false) => OAuthChange::Keep,
+    };
     let key = f
         .api_key
         .unwrap_or_else(|| SecretString::from(String::new()));
-    let rotated = match state.store.rotate_credential_key(&current.name, &key) {
+    let rotated = match state.store.rotate_credential(&current.name, &key, &change) {
         Ok(c) => c,
-        Err(e) => return Ok(render(&Feedback::errors(&["api_key"], field_errors(e)?))),
+        Err(e) => return Ok(render(&Feedback::errors(&ROTATE_FIELDS, field_errors(e)?))),
     };
     tracing::info!(credential = %rotated.name, "credential key rotated from the web UI");
-    tested_tile(&state, &rotated, false, "Rotated the key of").await
+    let verb = match (&change, &current.oauth_client_id) {
+        (OAuthChange::Set(_), _) => "Rotated the key and OAuth app of",
+        (OAuthChange::Remove, Some(_)) => "Rotated the key and removed the OAuth app of",
+        _ => "Rotated the key of",
+    };
+    tested_tile(&state, &rotated, false, verb).await
 }
 
 async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {

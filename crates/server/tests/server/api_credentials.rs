@@ -606,3 +606,333 @@ async fn the_overlay_saves_oauth_settings_and_the_tile_names_the_app() {
     assert_eq!(saved.client_id, CLIENT);
     sandbox.shutdown().await;
 }
+
+/// POST/PATCH `body` to `path` and return the 422 problem as text (asserting its shape).
+async fn rejected(s: &TestServer, method: Method, path: &str, body: serde_json::Value) -> String {
+    let response = s.req(method, path).json(&body).send().await.unwrap();
+    assert_problem(response, 422, "validation")
+        .await
+        .to_string()
+}
+
+#[tokio::test]
+async fn bodies_that_do_not_fit_never_echo_a_value_or_a_rust_type_and_name_the_full_path() {
+    let s = TestServer::start().await;
+    s.create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    let creds = "/api/v1/credentials";
+    let oauth_ok = json!({"client_id": "app", "client_secret": "sec-000000000000",
+                          "refresh_token": "ref-000000000000"});
+    for (method, path, body, field, value) in [
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+            "oauth",
+            "SECRETVALUE123456789",
+        ),
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": {"client_id": "app",
+                   "client_secret": 12345678901234567_u64, "refresh_token": "r"}}),
+            "oauth.client_secret",
+            "12345678901234567",
+        ),
+        (
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": 12345678901234567890_u64}),
+            "api_key",
+            "12345678901234567890",
+        ),
+        (
+            Method::POST,
+            "/api/v1/credentials/Prod/rotate",
+            json!({"api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+            "oauth",
+            "SECRETVALUE123456789",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/credentials/Prod",
+            json!({"rate_limit_per_min": "SECRETVALUE123456789"}),
+            "rate_limit_per_min",
+            "SECRETVALUE123456789",
+        ),
+    ] {
+        let text = rejected(&s, method.clone(), path, body).await;
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], field,
+            "{method} {path}: {text}"
+        );
+        assert!(
+            !text.contains(value),
+            "{method} {path} echoes the value: {text}"
+        );
+        for rust in ["OAuthSettingsBody", "struct ", "u32", "SecretString"] {
+            assert!(!text.contains(rust), "{method} {path} names {rust}: {text}");
+        }
+    }
+    let text = rejected(
+        &s,
+        Method::POST,
+        creds,
+        json!({"name": "x", "api_key": KEY, "oauth": "SECRETVALUE123456789"}),
+    )
+    .await;
+    assert!(
+        text.contains("invalid type: a string, expected an object with client_id, client_secret, refresh_token"),
+        "{text}"
+    );
+
+    // Nested fields are named by their full path.
+    let mut missing = oauth_ok.clone();
+    missing.as_object_mut().unwrap().remove("client_secret");
+    let mut extra = oauth_ok.clone();
+    extra["extra"] = json!(1);
+    for (oauth, field) in [(missing, "oauth.client_secret"), (extra, "oauth.extra")] {
+        let text = rejected(
+            &s,
+            Method::POST,
+            creds,
+            json!({"name": "x", "api_key": KEY, "oauth": oauth}),
+        )
+        .await;
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{text}");
+    }
+
+    // PATCH cannot change the OAuth app; the answer says where it is changed.
+    let text = rejected(
+        &s,
+        Method::PATCH,
+        "/api/v1/credentials/Prod",
+        json!({"oauth": oauth_ok}),
+    )
+    .await;
+    assert!(
+        text.contains("use POST /api/v1/credentials/{id}/rotate to change the key or OAuth app"),
+        "{text}"
+    );
+
+    // The test body is read by hand; its errors leave values out too.
+    let response = s
+        .post("/api/v1/credentials/Prod/test")
+        .json(&json!({"for": 12345678901234567_u64}))
+        .send()
+        .await
+        .unwrap();
+    let text = assert_problem(response, 422, "validation")
+        .await
+        .to_string();
+    assert!(!text.contains("12345678901234567"), "{text}");
+    assert!(s.store.credential("x").is_err(), "nothing saved");
+}
+
+#[tokio::test]
+async fn rotate_keeps_the_oauth_app_when_absent_replaces_it_with_an_object_and_removes_it_with_null(
+) {
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "app", "api_key": KEY, "oauth": {"client_id": "app-1",
+                      "client_secret": "sec-000000000001", "refresh_token": "ref-000000000001"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let rotate =
+        |body: serde_json::Value| s.post("/api/v1/credentials/app/rotate").json(&body).send();
+    let kept: serde_json::Value = rotate(json!({"api_key": "tok_rotated_000000000001"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["oauth_client_id"], "app-1", "{kept}");
+
+    let response = rotate(json!({"api_key": "tok_rotated_000000000002", "oauth": {
+        "client_id": "app-2", "client_secret": "sec-000000000002",
+        "refresh_token": "ref-000000000002"}}))
+    .await
+    .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("sec-000000000002") && !text.contains("ref-000000000002"));
+    let replaced: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(replaced["oauth_client_id"], "app-2", "{replaced}");
+
+    let removed: serde_json::Value =
+        rotate(json!({"api_key": "tok_plain_0000000000000003", "oauth": null}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        removed["oauth_client_id"],
+        serde_json::Value::Null,
+        "{removed}"
+    );
+    assert_eq!(removed["key_mask"], "••••0003");
+    assert!(s.store.credential_oauth("app").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_rotate_overlay_replaces_or_removes_the_oauth_app_and_never_shows_its_secrets() {
+    use drift_sandbox::{
+        DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_OAUTH_CLIENT_SECRET as SECRET,
+        DEFAULT_REFRESH_TOKEN as REFRESH,
+    };
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let created = s
+        .create_credential("Rot", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let cookie = crate::access::login(&s).await;
+    let rotate_url = s.url(&format!("/ui/credentials/{id}/rotate"));
+    let post = |fields: Vec<(&'static str, String)>| {
+        s.http
+            .post(&rotate_url)
+            .header("cookie", &cookie)
+            .header("origin", s.base.clone())
+            .form(&fields)
+            .send()
+    };
+    let form = || async {
+        s.http
+            .get(&rotate_url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // No app yet: the overlay offers one, without the remove box.
+    let html = form().await;
+    assert!(
+        html.contains(r#"name="oauth_client_secret" type="password""#),
+        "{html}"
+    );
+    assert!(!html.contains("oauth_remove"), "{html}");
+
+    let key = || ("api_key", sandbox.token());
+    let html = post(vec![
+        key(),
+        ("oauth_client_id", CLIENT.to_string()),
+        ("oauth_client_secret", SECRET.to_string()),
+        ("oauth_refresh_token", REFRESH.to_string()),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(html.contains("Rotated the key and OAuth app of"), "{html}");
+    assert_eq!(
+        s.store.credential_oauth("Rot").unwrap().unwrap().client_id,
+        CLIENT
+    );
+
+    // With an app: the overlay names it and offers to remove it; no secret is rendered.
+    let html = form().await;
+    assert!(html.contains(&format!("OAuth app {CLIENT}")), "{html}");
+    assert!(
+        html.contains(r#"name="oauth_remove" type="checkbox""#),
+        "{html}"
+    );
+    for secret in [SECRET, REFRESH] {
+        assert!(!html.contains(secret), "{secret} in the overlay");
+    }
+
+    // Empty OAuth fields keep the app; both new settings and removal is refused.
+    post(vec![key()]).await.unwrap();
+    assert!(s.store.credential_oauth("Rot").unwrap().is_some());
+    let html = post(vec![
+        key(),
+        ("oauth_remove", "on".into()),
+        ("oauth_client_id", CLIENT.to_string()),
+        ("oauth_client_secret", SECRET.to_string()),
+        ("oauth_refresh_token", REFRESH.to_string()),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        html.contains("either remove the OAuth app or fill in new settings"),
+        "{html}"
+    );
+    assert!(!html.contains(SECRET) && !html.contains(REFRESH));
+
+    let html = post(vec![key(), ("oauth_remove", "on".into())])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("removed the OAuth app"), "{html}");
+    assert!(s.store.credential_oauth("Rot").unwrap().is_none());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_named_with_the_fix_in_the_ui_and_the_cli() {
+    use drift_sandbox::{DEFAULT_OAUTH_CLIENT_ID as CLIENT, DEFAULT_REFRESH_TOKEN as REFRESH};
+    const EXPIRED: &str = "tok_api_EXPIRED_0123456789abcdef";
+    const WRONG: &str = "wrong-client-secret-000000";
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        conversations: 1,
+        tokens: vec![drift_sandbox::TokenSpec {
+            token: EXPIRED.into(),
+            scopes: vec!["conversation_read".into()],
+            expires_at: Some(chrono::Utc::now().timestamp_millis() - 60_000),
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(
+            &json!({"name": "oabad", "api_key": EXPIRED, "base_url": sandbox.base_url(),
+                      "oauth": {"client_id": CLIENT, "client_secret": WRONG,
+                                "refresh_token": REFRESH}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let text = s
+        .post("/api/v1/credentials/oabad/test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let error = body["test"]["error"].as_str().unwrap();
+    for part in [
+        "invalid_client",
+        "the OAuth client id or client secret is wrong",
+        "OAuth app fields of Rotate key on the Authenticate screen",
+        "driftbridge credentials rotate oabad --api-key-env VAR --oauth-client-id ID",
+    ] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert!(!error.contains("authorize the app again"), "{error}");
+    assert_eq!(body["credential"]["last_error"], error);
+    for secret in [WRONG, REFRESH, EXPIRED] {
+        assert!(!text.contains(secret), "{secret} returned: {text}");
+    }
+    sandbox.shutdown().await;
+}

@@ -456,3 +456,111 @@ fn bad_oauth_values_name_the_field_and_change_nothing() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn rotating_keeps_replaces_or_removes_the_oauth_app_as_asked() {
+    use store::OAuthChange;
+    let (_dir, store) = new_store();
+    store
+        .add_credential_with_oauth(
+            &new_credential("acme", CANARY),
+            Some(&oauth("app-1", SECRET, REFRESH)),
+        )
+        .unwrap();
+    let key = |k: &str| SecretString::from(k.to_string());
+
+    let kept = store
+        .rotate_credential("acme", &key("tok_kept_000000000001"), &OAuthChange::Keep)
+        .unwrap();
+    assert_eq!(kept.oauth_client_id.as_deref(), Some("app-1"));
+    assert_eq!(kept.key_mask, "••••0001");
+
+    let replaced = store
+        .rotate_credential(
+            "acme",
+            &key("tok_set_0000000000002"),
+            &OAuthChange::Set(oauth("app-2", "secret-two", "refresh-two")),
+        )
+        .unwrap();
+    assert_eq!(replaced.oauth_client_id.as_deref(), Some("app-2"));
+    let o = store.credential_oauth("acme").unwrap().unwrap();
+    assert_eq!(o.client_secret.expose_secret(), "secret-two");
+
+    // A bad new app changes nothing, not even the key.
+    let err = store
+        .rotate_credential(
+            "acme",
+            &key("tok_bad_0000000000003"),
+            &OAuthChange::Set(oauth("app-3", " ", REFRESH)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "oauth_client_secret",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.credential("acme").unwrap().key_mask, "••••0002");
+
+    let removed = store
+        .rotate_credential("acme", &key("tok_plain_00000000004"), &OAuthChange::Remove)
+        .unwrap();
+    assert_eq!(removed.oauth_client_id, None);
+    assert!(store.credential_oauth("acme").unwrap().is_none());
+    assert_eq!(
+        store.credential_api_key("acme").unwrap().expose_secret(),
+        "tok_plain_00000000004"
+    );
+}
+
+#[test]
+fn clearing_the_oauth_app_removes_its_secrets_and_keeps_the_key() {
+    let (_dir, store) = new_store();
+    store
+        .add_credential_with_oauth(
+            &new_credential("acme", CANARY),
+            Some(&oauth("app-1", SECRET, REFRESH)),
+        )
+        .unwrap();
+    let c = store.clear_credential_oauth("ACME").unwrap();
+    assert_eq!(c.oauth_client_id, None);
+    assert!(store.credential_oauth("acme").unwrap().is_none());
+    assert_eq!(
+        store.credential_api_key("acme").unwrap().expose_secret(),
+        CANARY
+    );
+    // Again: nothing to remove is fine; an unknown name is not.
+    store.clear_credential_oauth("acme").unwrap();
+    assert!(matches!(
+        store.clear_credential_oauth("nope"),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_refreshed_token_makes_an_unverified_credential_verified() {
+    let (_dir, store) = new_store();
+    let c = store
+        .add_credential_with_oauth(
+            &new_credential("acme", CANARY),
+            Some(&oauth("app-1", SECRET, REFRESH)),
+        )
+        .unwrap();
+    assert_eq!(c.status, CredentialStatus::Unverified);
+    store
+        .save_refreshed_tokens(
+            &c.id,
+            &SecretString::from("tok_refreshed_access_9d41".to_string()),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        store.credential("acme").unwrap().status,
+        CredentialStatus::Verified
+    );
+}
