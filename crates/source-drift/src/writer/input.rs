@@ -222,6 +222,19 @@ impl InputSpec {
     }
 }
 
+impl InputSpec {
+    /// The local file the input is read from (CSV, JSONL or SQLite database); `None` for a
+    /// PostgreSQL server. Used to refuse a results file that would overwrite the input.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            InputSpec::Csv(path) | InputSpec::Jsonl(path) | InputSpec::Sqlite { path, .. } => {
+                Some(path)
+            }
+            InputSpec::Postgres { .. } => None,
+        }
+    }
+}
+
 fn parse_sqlite(rest: &str) -> Result<InputSpec, InputError> {
     let usage = "use sqlite:PATH?table=TABLE or sqlite:PATH?query=SELECT...";
     let (path, query) = rest
@@ -371,7 +384,8 @@ pub(crate) fn json_object(line: &str) -> Result<Map<String, Value>, String> {
 }
 
 fn open_jsonl(path: &Path) -> Result<Input, InputError> {
-    let reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
+    let mut reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
+    skip_bom(&mut reader);
     let mut lines = reader.split(b'\n').enumerate().peekable();
     let is_results = match lines.peek() {
         Some((_, Ok(first))) => serde_json::from_slice::<Map<String, Value>>(first)
@@ -409,6 +423,17 @@ fn open_jsonl(path: &Path) -> Result<Input, InputError> {
         is_results,
         columns: None,
     })
+}
+
+/// Skips a UTF-8 byte order mark at the start of the input (Windows editors write one; the
+/// CSV reader skips it too). A read error is left for the first line to report.
+fn skip_bom(reader: &mut impl BufRead) {
+    if reader
+        .fill_buf()
+        .is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+    {
+        reader.consume(3);
+    }
 }
 
 /// One non-blank JSONL line (without its line ending) as a row.

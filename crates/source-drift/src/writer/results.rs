@@ -136,3 +136,33 @@ impl ResultsWriter {
         self.flush()
     }
 }
+
+/// Whether writing a results file at `results` would overwrite the file at `input`: the same
+/// file by device and inode when both exist (so a hard link or a symlink to it counts), else
+/// the same path once made absolute with symlinks resolved (a results file not created yet
+/// is compared by its directory's real path and its name).
+pub fn same_file(results: &Path, input: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(results), std::fs::metadata(input)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    resolved(results) == resolved(input)
+}
+
+/// `path` absolute with its symlinks resolved, as far as it exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (
+        absolute.parent().and_then(|d| d.canonicalize().ok()),
+        absolute.file_name(),
+    ) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => absolute,
+    }
+}
