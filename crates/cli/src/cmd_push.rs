@@ -63,6 +63,7 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Results file, CSV or JSONL by extension (default: driftbridge-push-OBJECT-TIME.csv).
+    /// It is created anew, so it may not be the --from or --mapping file.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
     /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).

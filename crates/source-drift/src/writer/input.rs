@@ -3,8 +3,8 @@
 //!
 //! Every reader yields one [`RowResult`] per input row and holds at most one row (plus the
 //! reader's buffer) in memory, so a million-row file costs no more memory than a ten-row one.
-//! A row that cannot be read (bad JSON, wrong number of CSV fields, an unterminated quote,
-//! invalid UTF-8) is an `Err` carrying its row number and its raw text
+//! A row that cannot be read (bad JSON, wrong number of CSV fields, an unterminated quote or
+//! a quote not doubled inside a quoted value, invalid UTF-8) is an `Err` carrying its row number and its raw text
 //! ([`InputError::input`]): the writer rejects that row, keeps the raw text in the results
 //! file, and goes on. Re-feeding that results file reads the raw text again the same way, so
 //! the row is rejected again with the same reason until it is fixed (see

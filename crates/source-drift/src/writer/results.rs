@@ -3,7 +3,7 @@
 //! file can be fed back with `--from results.csv --only rejected`.
 //!
 //! A row that could not be read (a CSV row with the wrong number of fields, an unterminated
-//! quote or bytes that are not UTF-8; a JSONL line that is not a JSON object) has no
+//! quote, a quote not doubled inside a quoted value or bytes that are not UTF-8; a JSONL line that is not a JSON object) has no
 //! columns; its `input` is its raw text instead: `{"_raw": "LINE", "_columns": [...]}` for
 //! CSV (with the header's columns), `{"_raw": "LINE"}` for JSONL, lossily decoded (bytes
 //! that are not UTF-8 show as U+FFFD), or `{"_raw_omitted_bytes": N}` for a row over 1 MiB.
