@@ -8,6 +8,7 @@
 //! 4 rate limited, 5 some rows rejected).
 
 mod ledger;
+mod paths;
 mod saved;
 
 use crate::cmd_credentials::store_error;
@@ -62,6 +63,7 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Results file, CSV or JSONL by extension (default: driftbridge-push-OBJECT-TIME.csv).
+    /// It is created anew, so it may not be the --from or --mapping file.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
     /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).
@@ -85,6 +87,9 @@ pub struct Args {
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(results) = &args.results {
+        paths::check_results(results, &args, &ctx.data_dir)?;
+    }
     let store = Arc::new(crate::common::open_store(ctx)?);
     let settings = saved::resolve(&store, &args)?;
     let opts = options(&settings, &args)?;
@@ -109,6 +114,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .results
         .clone()
         .unwrap_or_else(|| default_results(opts.object));
+    paths::check_results(&results_path, &args, &ctx.data_dir)?;
     let mut results = ResultsWriter::create(&results_path)
         .with_context(|| format!("cannot create the results file {}", results_path.display()))?;
     let run_id = store
@@ -149,6 +155,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             return Err(setup_error(&credential.name, e));
         }
     };
+    if summary.rows == 0 && summary.filtered_out == 0 && summary.stopped.is_none() {
+        eprintln!(
+            "warning: --from {}: the input has no rows",
+            shown_input(&args.from)
+        );
+    }
     if let Some((name, opts)) = saved_as {
         saved::save(&store, &name, &credential.name, &opts, &args)?;
         if !ctx.quiet && !ctx.json {
@@ -277,6 +289,14 @@ impl Progress {
             let total: u64 = self.counts.iter().sum();
             eprintln!("  {total} rows: {}", parts.join(", "));
         }
+    }
+}
+
+/// `--from` as it may be printed: a PostgreSQL URL with its password masked.
+fn shown_input(from: &str) -> String {
+    match InputSpec::parse(from) {
+        Ok(InputSpec::Postgres { url, .. }) => format!("{url:?}"),
+        _ => from.to_string(),
     }
 }
 

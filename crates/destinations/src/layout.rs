@@ -14,6 +14,13 @@ pub(crate) const EXTRACTED_AT: &str = "_extracted_at";
 /// name that lacks one of them was not created by driftbridge (see [`refuse_foreign_table`]).
 pub(crate) const META_COLUMNS: [&str; 3] = [EXTRACTED_AT, RUN_ID, RAW];
 
+/// Columns of the state table `_driftbridge_state` as driftbridge creates it (SQLite and
+/// PostgreSQL).
+pub(crate) const STATE_COLUMNS: [&str; 4] = ["scope", "key", "state", "updated_at"];
+/// Columns of the table of rejected records `_driftbridge_rejected` as driftbridge creates it.
+pub(crate) const REJECTED_COLUMNS: [&str; 6] =
+    ["id", "run_id", "stream", "reason", "_raw", "rejected_at"];
+
 /// What a column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ColumnKind {
@@ -155,10 +162,39 @@ pub(crate) fn refuse_foreign_table(
     existing: &Existing,
     fix: &str,
 ) -> Result<(), RunError> {
+    refuse_unless(kind, place, table, existing, &META_COLUMNS, "adds", fix)
+}
+
+/// Refuse to use `existing`, named like one of driftbridge's bookkeeping tables
+/// (`_driftbridge_state` with [`STATE_COLUMNS`], `_driftbridge_rejected` with
+/// [`REJECTED_COLUMNS`]: `columns`), unless it is a table with every one of those columns:
+/// anything else is the user's, and reading or writing it would fail halfway through a run
+/// (or damage it). Same errors as [`refuse_foreign_table`].
+pub(crate) fn refuse_foreign_bookkeeping(
+    kind: &str,
+    place: &str,
+    table: &str,
+    existing: &Existing,
+    columns: &[&str],
+    fix: &str,
+) -> Result<(), RunError> {
+    refuse_unless(kind, place, table, existing, columns, "creates", fix)
+}
+
+fn refuse_unless(
+    kind: &str,
+    place: &str,
+    table: &str,
+    existing: &Existing,
+    required: &[&str],
+    verb: &str,
+    fix: &str,
+) -> Result<(), RunError> {
     let why = match existing {
         Existing::Table(columns) => {
-            let missing: Vec<&str> = META_COLUMNS
-                .into_iter()
+            let missing: Vec<&str> = required
+                .iter()
+                .copied()
                 .filter(|m| !columns.iter().any(|c| c == m))
                 .collect();
             if missing.is_empty() {
@@ -166,7 +202,7 @@ pub(crate) fn refuse_foreign_table(
             }
             let plural = if missing.len() > 1 { "s" } else { "" };
             format!(
-                "it lacks the column{plural} {} that driftbridge adds",
+                "it lacks the column{plural} {} that driftbridge {verb}",
                 missing.join(", ")
             )
         }

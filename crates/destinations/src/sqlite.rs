@@ -15,8 +15,8 @@
 //! not be written (missing primary key) with the reason.
 //!
 //! A database may hold the user's own tables: `prepare` refuses a table (or view) named like
-//! a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or `_raw`)
-//! before changing anything, and then creates and migrates all tables in one transaction.
+//! a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or `_raw`),
+//! or named like a bookkeeping table without its columns, before changing anything, and then creates and migrates all tables in one transaction.
 //! Missing parent directories of the database file are created.
 
 use async_trait::async_trait;
@@ -208,12 +208,31 @@ fn existing(conn: &Connection, table: &str) -> rusqlite::Result<Option<Existing>
     Ok(Some(Existing::Table(columns)))
 }
 
-/// Refuse, before anything changes, a stream's table that driftbridge did not create.
+/// Refuse, before anything changes, a stream's table or a bookkeeping table that
+/// driftbridge did not create.
 fn refuse_foreign_tables<'s>(
     conn: &Connection,
     path: &Path,
     streams: impl IntoIterator<Item = &'s Stream>,
 ) -> Result<(), RunError> {
+    let bookkeeping: [(&str, &[&str]); 2] = [
+        (STATE_TABLE, &layout::STATE_COLUMNS),
+        (REJECTED_TABLE, &layout::REJECTED_COLUMNS),
+    ];
+    for (table, columns) in bookkeeping {
+        let found =
+            existing(conn, table).map_err(|e| db_err(&format!("inspect table {table}"), e))?;
+        if let Some(found) = found {
+            layout::refuse_foreign_bookkeeping(
+                "sqlite",
+                &path.display().to_string(),
+                table,
+                &found,
+                columns,
+                "choose another database file",
+            )?;
+        }
+    }
     for stream in streams {
         let found = existing(conn, &stream.name)
             .map_err(|e| db_err(&format!("inspect table {}", stream.name), e))?;

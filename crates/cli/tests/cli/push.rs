@@ -876,3 +876,221 @@ fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run
     assert_eq!(attr(&alice[0], "plan"), Some(&json!("gold")));
     assert_eq!(r[&6].1, alice[0].id.to_string());
 }
+
+/// `--results` naming what the run reads is refused before anything is written: creating
+/// the results file would empty the input, and the reader would then read the lines the
+/// writer appends, rejecting each and appending another, until the disk is full.
+#[test]
+fn a_results_file_that_is_an_input_is_refused_and_the_input_is_left_intact() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let text = "email,name\nloop@example.com,Loop\nnot-an-email,Bad\n";
+    let from = cli.write("loop.csv", text);
+    std::os::unix::fs::symlink(cli.path("loop.csv"), cli.path("link.csv")).unwrap();
+    std::fs::hard_link(cli.path("loop.csv"), cli.path("hard.csv")).unwrap();
+    let db = cli.path("in.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE t (email TEXT); INSERT INTO t VALUES ('sq@example.com');")
+        .unwrap();
+    drop(conn);
+    let db_bytes = std::fs::read(&db).unwrap();
+    let sqlite = format!("sqlite:{}?table=t", db.display());
+    let mapping = cli.write("map.json", r#"{"email": "email"}"#);
+    let store = cli.data_dir().join("driftbridge.db").display().to_string();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--from", &from, "--results", &from], "the input file"),
+        (
+            &["--from", "loop.csv", "--results", "./loop.csv"],
+            "the input file",
+        ),
+        (
+            &["--from", &from, "--results", "link.csv"],
+            "the input file",
+        ),
+        (
+            &["--from", &from, "--results", "hard.csv"],
+            "the input file",
+        ),
+        (&["--from", &sqlite, "--results", "in.db"], "the input file"),
+        (
+            &[
+                "--from",
+                &from,
+                "--mapping",
+                &mapping,
+                "--results",
+                &mapping,
+            ],
+            "the mapping file",
+        ),
+        (&["--from", &from, "--results", &store], "data directory"),
+    ];
+    for (extra, what) in cases {
+        let mut args = vec!["push", "contacts", "--credential", "sb", "--dry-run", "-q"];
+        args.extend_from_slice(extra);
+        let run = cli.run(&args);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--results") && run.stderr.contains(what),
+            "{extra:?}: names the flag and the file: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("choose another path for --results"),
+            "{extra:?}: names the fix: {}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&from).unwrap(), text, "{extra:?}");
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        db_bytes,
+        "the database is intact"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mapping).unwrap(),
+        r#"{"email": "email"}"#
+    );
+    assert!(
+        store::Store::open(&cli.data_dir()).is_ok(),
+        "the store is intact"
+    );
+}
+
+#[test]
+fn a_jsonl_file_starting_with_a_byte_order_mark_is_read_from_its_first_row() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(b"{\"email\": \"bom1@example.com\", \"name\": \"Bom One\"}\r\n");
+    bytes.extend_from_slice(b"{\"email\": \"bom2@example.com\"}\r\n");
+    std::fs::write(cli.path("bom.jsonl"), bytes).unwrap();
+    let from = cli.path("bom.jsonl").display().to_string();
+    let run = cli.push("contacts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        outcomes(&cli.results("r.csv")),
+        vec![(1, "created"), (2, "created")]
+    );
+    let c = &sandbox.by_email("bom1@example.com")[0];
+    assert_eq!(attr(c, "name"), Some(&json!("Bom One")));
+}
+
+#[test]
+fn a_quote_that_is_not_doubled_inside_a_quoted_csv_value_rejects_the_row() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write(
+        "q.csv",
+        "email,name,company\n\
+         dave@example.com,\"Dave \"the\" man\",Acme\n\
+         erin@example.com,\"Erin \"\"the\"\" boss\",Acme\n\
+         fred@example.com,\"Fred\" Jr,Acme\n\
+         gina@example.com,5\" Gina,Acme\n",
+    );
+    let run = cli.push("contacts", &from, "r1.csv", &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let r1 = cli.results("r1.csv");
+    assert_eq!(
+        outcomes(&r1),
+        vec![
+            (1, "rejected"),
+            (2, "created"),
+            (3, "rejected"),
+            (4, "created")
+        ]
+    );
+    for row in [1, 3] {
+        let reason = &r1[&row].2;
+        assert!(
+            reason.contains("column 2 `name`") && reason.contains("not doubled"),
+            "names the column: {reason}"
+        );
+        assert!(reason.contains("twice (\"\")"), "names the fix: {reason}");
+    }
+    assert!(
+        sandbox.by_email("dave@example.com").is_empty(),
+        "a garbled name was sent"
+    );
+    let erin = &sandbox.by_email("erin@example.com")[0];
+    assert_eq!(attr(erin, "name"), Some(&json!("Erin \"the\" boss")));
+    let gina = &sandbox.by_email("gina@example.com")[0];
+    assert_eq!(attr(gina, "name"), Some(&json!("5\" Gina")));
+    assert_eq!(
+        inputs(&cli, "r1.csv")[&1]["_raw"],
+        json!("dave@example.com,\"Dave \"the\" man\",Acme")
+    );
+
+    // Re-fed, the kept row is rejected again for the same reason.
+    let refeed = cli.path("r1.csv").display().to_string();
+    let retry = cli.push("contacts", &refeed, "r2.csv", &["--only", "rejected"]);
+    assert_eq!(retry.code, 5, "{}", retry.stderr);
+    let r2 = cli.results("r2.csv");
+    assert_eq!(outcomes(&r2), vec![(1, "rejected"), (3, "rejected")]);
+    assert_eq!(r2[&1].2, r1[&1].2);
+}
+
+#[test]
+fn postgres_input_errors_show_the_servers_message_and_no_password() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let base = postgres_url();
+    let with_password = {
+        let mut u = url::Url::parse(&base).unwrap();
+        u.set_password(Some("s3cret-pw")).unwrap();
+        u.set_path("/no_such_database_db");
+        u.to_string()
+    };
+    let cases = [
+        (
+            format!("{base}?table=nosuch"),
+            r#"relation "nosuch" does not exist"#,
+        ),
+        (format!("{base}?query=selec nonsense"), "syntax error"),
+        (format!("{base}?query=select 1/0 AS n"), "division by zero"),
+        (
+            format!("{with_password}?table=t"),
+            r#"database "no_such_database_db" does not exist"#,
+        ),
+    ];
+    for (from, needle) in cases {
+        let run = cli.push("contacts", &from, "r.csv", &["--dry-run"]);
+        assert_ne!(run.code, 0, "{from}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{from}: {}", run.stderr);
+        assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn an_empty_input_warns_and_a_csv_without_a_header_is_refused() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let empty = cli.write("empty.csv", "");
+    let run = cli.push("contacts", &empty, "r.csv", &["--dry-run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("empty.csv") && run.stderr.contains("no header row"),
+        "{}",
+        run.stderr
+    );
+
+    for (name, text) in [
+        ("header.csv", "email,name\n"),
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "\n\n"),
+    ] {
+        let from = cli.write(name, text);
+        let run = cli.push("contacts", &from, "r.csv", &["--dry-run"]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("warning: --from {from}: the input has no rows")),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+    let rows = cli.write("rows.csv", "email\nw@example.com\n");
+    let run = cli.push("contacts", &rows, "r.csv", &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("no rows"), "{}", run.stderr);
+}

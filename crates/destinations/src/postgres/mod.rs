@@ -137,44 +137,61 @@ impl PostgresDestination {
 }
 
 impl PostgresDestination {
-    /// Refuse, before anything changes, a relation named like a stream in the schema that
-    /// driftbridge did not create (see [`layout::refuse_foreign_table`]).
+    /// Refuse, before anything changes, a relation named like a stream or a bookkeeping
+    /// table in the schema that driftbridge did not create (see
+    /// [`layout::refuse_foreign_table`], [`layout::refuse_foreign_bookkeeping`]).
     async fn refuse_foreign_tables(
         &self,
         client: &impl GenericClient,
         streams: &[Stream],
     ) -> Result<(), RunError> {
         let place = format!("schema `{}` of {}", self.schema, self.target);
+        let fix = "choose another schema (?schema=NAME in --destination)";
+        let bookkeeping: [(&str, &[&str]); 2] = [
+            (STATE_TABLE, &layout::STATE_COLUMNS),
+            (REJECTED_TABLE, &layout::REJECTED_COLUMNS),
+        ];
+        for (table, columns) in bookkeeping {
+            if let Some(existing) = self.existing(client, table).await? {
+                layout::refuse_foreign_bookkeeping(
+                    "postgres", &place, table, &existing, columns, fix,
+                )?;
+            }
+        }
         for stream in streams {
-            let row = client
-                .query_opt(
-                    "SELECT c.relkind::text, ARRAY(SELECT a.attname::text FROM pg_attribute a
-                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = $1 AND c.relname = $2",
-                    &[&self.schema, &stream.name],
-                )
-                .await
-                .map_err(|e| pg_err(&format!("inspect table {}", stream.name), &e))?;
-            let Some(row) = row else { continue };
-            let existing = match row.get::<_, String>(0).as_str() {
-                "r" | "p" => Existing::Table(row.get(1)),
-                "v" => Existing::Other("view".into()),
-                "m" => Existing::Other("materialized view".into()),
-                "f" => Existing::Other("foreign table".into()),
-                "S" => Existing::Other("sequence".into()),
-                "i" | "I" => Existing::Other("index".into()),
-                other => Existing::Other(format!("relation of kind `{other}`")),
-            };
-            layout::refuse_foreign_table(
-                "postgres",
-                &place,
-                &stream.name,
-                &existing,
-                "choose another schema (?schema=NAME in --destination)",
-            )?;
+            if let Some(existing) = self.existing(client, &stream.name).await? {
+                layout::refuse_foreign_table("postgres", &place, &stream.name, &existing, fix)?;
+            }
         }
         Ok(())
+    }
+
+    /// What already holds the name `table` in the schema, if anything.
+    async fn existing(
+        &self,
+        client: &impl GenericClient,
+        table: &str,
+    ) -> Result<Option<Existing>, RunError> {
+        let row = client
+            .query_opt(
+                "SELECT c.relkind::text, ARRAY(SELECT a.attname::text FROM pg_attribute a
+                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relname = $2",
+                &[&self.schema, &table],
+            )
+            .await
+            .map_err(|e| pg_err(&format!("inspect table {table}"), &e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(match row.get::<_, String>(0).as_str() {
+            "r" | "p" => Existing::Table(row.get(1)),
+            "v" => Existing::Other("view".into()),
+            "m" => Existing::Other("materialized view".into()),
+            "f" => Existing::Other("foreign table".into()),
+            "S" => Existing::Other("sequence".into()),
+            "i" | "I" => Existing::Other("index".into()),
+            other => Existing::Other(format!("relation of kind `{other}`")),
+        }))
     }
 
     /// Create the table of `stream` if missing, add columns it lacks, read the actual types.

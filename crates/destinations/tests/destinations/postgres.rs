@@ -469,3 +469,52 @@ async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
     );
     pg.drop_schema().await;
 }
+
+#[tokio::test]
+async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_created() {
+    for (table, lacks) in [
+        (
+            "_driftbridge_state",
+            "the columns scope, key, state, updated_at",
+        ),
+        (
+            "_driftbridge_rejected",
+            "the columns id, run_id, stream, reason, _raw, rejected_at",
+        ),
+    ] {
+        let pg = Pg::new("bookkeeping").await;
+        pg.client
+            .batch_execute(&format!(
+                "CREATE SCHEMA \"{0}\"; CREATE TABLE \"{0}\".{table} (x text);
+                 INSERT INTO \"{0}\".{table} VALUES ('mine');",
+                pg.schema
+            ))
+            .await
+            .unwrap();
+        let before = pg.relations().await;
+        let mut d = PostgresDestination::open(&pg.url()).unwrap();
+        let err = d.prepare(&[harness::users()]).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid, "{err}");
+        assert!(
+            err.message.starts_with(&format!(
+                "postgres: table `{table}` in schema `{}` of ",
+                pg.schema
+            )),
+            "{err}"
+        );
+        assert!(
+            err.message.ends_with(&format!(
+                " was not created by driftbridge (it lacks {lacks} that driftbridge creates); \
+                 it was left unchanged: choose another schema (?schema=NAME in --destination), \
+                 or rename or drop that table"
+            )),
+            "{err}"
+        );
+        assert_eq!(pg.relations().await, before, "nothing created");
+        assert_eq!(
+            pg.column_types(table).await,
+            [("x".to_owned(), "text".to_owned())]
+        );
+        pg.drop_schema().await;
+    }
+}

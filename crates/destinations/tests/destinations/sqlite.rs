@@ -449,3 +449,48 @@ async fn missing_parent_directories_of_the_database_are_created() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for (table, lacks) in [
+        (
+            "_driftbridge_state",
+            "the columns scope, key, state, updated_at",
+        ),
+        (
+            "_DRIFTBRIDGE_REJECTED",
+            "the columns id, run_id, stream, reason, _raw, rejected_at",
+        ),
+    ] {
+        let path = dir.path().join(format!("{table}.db"));
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TABLE {table}(x text); INSERT INTO {table} VALUES ('mine');"
+            ))
+            .unwrap();
+        let before = schema_of(&path);
+        let mut d = SqliteDestination::open(&path).unwrap();
+        let err = d.prepare(&[users_stream()]).await.unwrap_err();
+        assert_eq!(err.kind, sync_core::ErrorKind::Invalid, "{err}");
+        assert_eq!(
+            err.message,
+            format!(
+                "sqlite: table `{}` in {} was not created by driftbridge (it lacks {lacks} \
+                 that driftbridge creates); it was left unchanged: choose another database \
+                 file, or rename or drop that table",
+                table.to_lowercase(),
+                path.display()
+            )
+        );
+        // Neither `users` nor the other bookkeeping table was created.
+        assert_eq!(schema_of(&path), before, "{table}");
+    }
+
+    // A state table driftbridge created passes.
+    let path = dir.path().join("ours.db");
+    open(&path).await;
+    let mut again = SqliteDestination::open(&path).unwrap();
+    again.prepare(&[users_stream()]).await.unwrap();
+}

@@ -3,8 +3,8 @@
 //!
 //! Every reader yields one [`RowResult`] per input row and holds at most one row (plus the
 //! reader's buffer) in memory, so a million-row file costs no more memory than a ten-row one.
-//! A row that cannot be read (bad JSON, wrong number of CSV fields, an unterminated quote,
-//! invalid UTF-8) is an `Err` carrying its row number and its raw text
+//! A row that cannot be read (bad JSON, wrong number of CSV fields, an unterminated quote or
+//! a quote not doubled inside a quoted value, invalid UTF-8) is an `Err` carrying its row number and its raw text
 //! ([`InputError::input`]): the writer rejects that row, keeps the raw text in the results
 //! file, and goes on. Re-feeding that results file reads the raw text again the same way, so
 //! the row is rejected again with the same reason until it is fixed (see
@@ -222,6 +222,19 @@ impl InputSpec {
     }
 }
 
+impl InputSpec {
+    /// The local file the input is read from (CSV, JSONL or SQLite database); `None` for a
+    /// PostgreSQL server. Used to refuse a results file that would overwrite the input.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            InputSpec::Csv(path) | InputSpec::Jsonl(path) | InputSpec::Sqlite { path, .. } => {
+                Some(path)
+            }
+            InputSpec::Postgres { .. } => None,
+        }
+    }
+}
+
 fn parse_sqlite(rest: &str) -> Result<InputSpec, InputError> {
     let usage = "use sqlite:PATH?table=TABLE or sqlite:PATH?query=SELECT...";
     let (path, query) = rest
@@ -371,7 +384,8 @@ pub(crate) fn json_object(line: &str) -> Result<Map<String, Value>, String> {
 }
 
 fn open_jsonl(path: &Path) -> Result<Input, InputError> {
-    let reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
+    let mut reader = BufReader::with_capacity(64 * 1024, open_file(path)?);
+    skip_bom(&mut reader);
     let mut lines = reader.split(b'\n').enumerate().peekable();
     let is_results = match lines.peek() {
         Some((_, Ok(first))) => serde_json::from_slice::<Map<String, Value>>(first)
@@ -409,6 +423,17 @@ fn open_jsonl(path: &Path) -> Result<Input, InputError> {
         is_results,
         columns: None,
     })
+}
+
+/// Skips a UTF-8 byte order mark at the start of the input (Windows editors write one; the
+/// CSV reader skips it too). A read error is left for the first line to report.
+fn skip_bom(reader: &mut impl BufRead) {
+    if reader
+        .fill_buf()
+        .is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+    {
+        reader.consume(3);
+    }
 }
 
 /// One non-blank JSONL line (without its line ending) as a row.

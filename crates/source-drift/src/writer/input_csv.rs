@@ -7,18 +7,20 @@
 //!
 //! 1. an unterminated quote: a quoted value that is never closed runs to the end of the
 //!    file. The csv crate does not report it (it ends the record at the end of the file and
-//!    reports at most a field count), so the last record's raw bytes are scanned for a
-//!    quote still open at the end;
-//! 2. the field count against the header;
-//! 3. UTF-8.
+//!    reports at most a field count), so the record's raw bytes are scanned for a quote
+//!    still open at the end;
+//! 2. a quote inside a quoted value that is not doubled (`"Dave "the" man"`): the csv crate
+//!    reads on after the closing quote and garbles the value (`Dave the" man"`), so the raw
+//!    bytes are scanned for text between a closing quote and the next delimiter;
+//! 3. the field count against the header;
+//! 4. UTF-8.
 //!
-//! A rejected row's raw text is read back from the file by its byte range (rejections are
-//! rare, so good rows cost nothing extra). Input that is not a regular file (a pipe) cannot
-//! be read twice: a rejected row is then written back from its fields (same values, quoting
-//! redone), and an unterminated quote is reported by its field count only.
+//! Each record's raw text comes from [`Tee`], which keeps the bytes the csv reader has read
+//! but not yet consumed (its read-ahead plus the current record), so pipes are checked the
+//! same way as files.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -35,31 +37,37 @@ const UNTERMINATED: &str = "has a quote that is never closed, so its value runs 
      the file and takes in every line after it; close the quote (a quote inside a quoted \
      value is written twice: \"\")";
 
-/// Opens a CSV file with a header row.
+const QUOTE_NOT_DOUBLED: &str = "has a quote inside the quoted value that is not doubled, so \
+     the value would be cut at that quote; write a quote inside a quoted value twice (\"\"), \
+     e.g. \"Dave \"\"the\"\" man\"";
+
+/// Opens a CSV file with a header row. Errors: an empty file (no header row to map the
+/// columns from), an unreadable header, empty or duplicate column names.
 pub(crate) fn open(path: &Path) -> Result<Input, InputError> {
     let file = open_file(path)?;
-    let len = file
-        .metadata()
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| m.len());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .buffer_capacity(64 * 1024)
-        .from_reader(file);
+        .from_reader(Tee::new(file));
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| InputError::whole(format!("{}: cannot read the header: {e}", path.display())))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    if headers.is_empty() {
+        return Err(InputError::whole(format!(
+            "{}: the file is empty, so it has no header row to map the columns from; put the \
+             column names on the first line (e.g. email,name) and the rows after it",
+            path.display()
+        )));
+    }
     check_columns(&headers, &path.display().to_string())?;
     let is_results = headers.len() == RESULTS_COLUMNS.len()
         && headers.iter().zip(RESULTS_COLUMNS).all(|(a, b)| a == b);
     let mut rows = CsvRows {
         reader,
         path: path.to_path_buf(),
-        len,
         columns: headers.clone(),
         is_results,
         number: 0,
@@ -72,12 +80,53 @@ pub(crate) fn open(path: &Path) -> Result<Input, InputError> {
     })
 }
 
+/// The input as the csv reader reads it, keeping the bytes read from stream offset `base`
+/// on, so that a record's raw text can be taken by the byte range the reader reports.
+struct Tee {
+    inner: File,
+    kept: Vec<u8>,
+    /// Stream offset of `kept[0]`.
+    base: u64,
+}
+
+impl Tee {
+    fn new(inner: File) -> Tee {
+        Tee {
+            inner,
+            kept: Vec::new(),
+            base: 0,
+        }
+    }
+
+    /// The bytes `start .. end` of the stream (a record the reader just read), then forgets
+    /// the bytes before `end` (dropped in bulk, so a record costs no shifting).
+    fn take(&mut self, start: u64, end: u64) -> &[u8] {
+        if end.saturating_sub(self.base) > 256 * 1024 && start > self.base {
+            let drop = usize::try_from(start - self.base)
+                .unwrap_or(0)
+                .min(self.kept.len());
+            self.kept.drain(..drop);
+            self.base += drop as u64;
+        }
+        let from = usize::try_from(start.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let to = usize::try_from(end.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        self.kept
+            .get(from.min(self.kept.len())..to.min(self.kept.len()))
+            .unwrap_or_default()
+    }
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
 struct CsvRows {
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Tee>,
     path: PathBuf,
-    /// File length when opened: a record ending there may hold an unterminated quote.
-    /// `None` when the input is not a regular file (a pipe): rows are not read twice.
-    len: Option<u64>,
     columns: Vec<String>,
     is_results: bool,
     number: u64,
@@ -107,9 +156,8 @@ impl CsvRows {
         if !self.is_results && span > MAX_ROW_BYTES {
             return Some(Err(too_long(number, span)));
         }
-        let at_end = self.len.is_some_and(|len| end >= len);
-        let raw = at_end.then(|| self.raw(start, span)).flatten();
-        let checked = check(&self.record, &self.columns, raw.as_deref(), false);
+        let raw = self.reader.get_mut().take(start, end);
+        let checked = check(&self.record, &self.columns, Some(raw), false);
         Some(match checked {
             Ok(fields) if self.is_results => results_row(number, fields),
             Ok(fields) => Ok(Row {
@@ -120,48 +168,18 @@ impl CsvRows {
             // A broken line of a results file is not an input row: nothing to keep.
             Err(message) if self.is_results => Err(InputError::at(number, message)),
             Err(message) => {
-                let raw = raw
-                    .or_else(|| self.raw(start, span))
-                    .unwrap_or_else(|| rebuilt(&self.record));
                 let kept = Unreadable::Csv {
-                    raw: trim_line_ends(&String::from_utf8_lossy(&raw)).to_string(),
+                    raw: trim_line_ends(&String::from_utf8_lossy(raw)).to_string(),
                     columns: self.columns.clone(),
                 };
                 Err(InputError::unreadable(number, message, &kept))
             }
         })
     }
-
-    /// The file's bytes `start .. start + len` (a record's raw text), read with a second
-    /// handle so the reader's position is untouched. `None` when the input is not a regular
-    /// file (a pipe cannot be read twice) or cannot be read again.
-    fn raw(&self, start: u64, len: usize) -> Option<Vec<u8>> {
-        self.len?;
-        let read = || -> std::io::Result<Vec<u8>> {
-            let mut file = File::open(&self.path)?;
-            file.seek(SeekFrom::Start(start))?;
-            let mut bytes = Vec::with_capacity(len);
-            file.take(len as u64).read_to_end(&mut bytes)?;
-            Ok(bytes)
-        };
-        read()
-            .map_err(|e| tracing::debug!(error = %e, "cannot read a rejected row's text again"))
-            .ok()
-    }
-}
-
-/// A record written back as one CSV line (quoted where needed): the row's text when the
-/// file cannot be read again. The fields are the same; only the original quoting is lost.
-fn rebuilt(record: &ByteRecord) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if w.write_byte_record(record).is_err() {
-        return record.as_slice().to_vec();
-    }
-    w.into_inner().unwrap_or_default()
 }
 
 /// A record's columns, or why it cannot be used (see the module docs for the order).
-/// `raw`: the record's raw bytes when it may hold an unterminated quote. `kept`: the record
+/// `raw`: the record's raw bytes (line ending included), checked for quoting mistakes. `kept`: the record
 /// comes from text a results file kept, where U+FFFD stands for bytes that were not UTF-8.
 fn check(
     record: &ByteRecord,
@@ -171,6 +189,13 @@ fn check(
 ) -> Result<Map<String, Value>, String> {
     if raw.is_some_and(ends_in_open_quote) {
         return Err(UNTERMINATED.into());
+    }
+    if let Some(column) = raw.and_then(quote_not_doubled) {
+        let name = columns
+            .get(column)
+            .map(|c| format!(" `{c}`"))
+            .unwrap_or_default();
+        return Err(format!("column {}{name} {QUOTE_NOT_DOUBLED}", column + 1));
     }
     if record.len() != columns.len() {
         return Err(format!(
@@ -216,6 +241,39 @@ fn ends_in_open_quote(bytes: &[u8]) -> bool {
         };
     }
     state == State::Quoted
+}
+
+/// The 0-based column of the first quoted value whose closing quote is followed by more
+/// text before the delimiter (`"Dave "the" man"`: a quote inside it was not doubled), scanning
+/// as [`ends_in_open_quote`] does. A quote inside an unquoted value (`5" disk`) is kept as
+/// text by CSV readers and is not reported.
+fn quote_not_doubled(bytes: &[u8]) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    let mut column = 0;
+    for &b in bytes {
+        let ends_field = matches!(b, b',' | b'\n' | b'\r');
+        state = match state {
+            State::FieldStart if b == b'"' => State::Quoted,
+            State::FieldStart | State::Unquoted if ends_field => State::FieldStart,
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted if b == b'"' => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == b'"' => State::Quoted,
+            State::QuoteInQuoted if ends_field => State::FieldStart,
+            State::QuoteInQuoted => return Some(column),
+        };
+        if b == b',' && state == State::FieldStart {
+            column += 1;
+        }
+    }
+    None
 }
 
 fn trim_line_ends(text: &str) -> &str {

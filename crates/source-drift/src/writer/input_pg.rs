@@ -15,6 +15,33 @@ fn whole(message: String) -> InputError {
     InputError::whole(message)
 }
 
+/// What went wrong, as the server said it: its message, detail and hint for an error the
+/// server reported (`relation "t" does not exist`), else the client error and its causes
+/// (`error connecting to server: Connection refused`). tokio-postgres prints only
+/// `db error` for the former. Neither holds the connection URL, so no password.
+fn pg_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = db.message().to_string();
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(&format!(": {c_text}"));
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// `"a"."b"` for `a.b`, `"t"` for `t`.
 fn quote_path(table: &str) -> String {
     table
@@ -144,7 +171,8 @@ async fn stream(
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(format!(
-                "cannot connect ({e}); check the host, port, database, user and password"
+                "cannot connect ({}); check the host, port, database, user and password",
+                pg_text(&e)
             )));
             return;
         }
@@ -153,7 +181,7 @@ async fn stream(
     let stmt = match client.prepare(sql).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = ready.send(Err(format!("{e}")));
+            let _ = ready.send(Err(pg_text(&e)));
             return;
         }
     };
@@ -170,7 +198,7 @@ async fn stream(
     let rows = match client.query_raw(&stmt, std::iter::empty::<i32>()).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Err(whole(format!("the query failed: {e}"))));
+            let _ = tx.send(Err(whole(format!("the query failed: {}", pg_text(&e)))));
             return;
         }
     };
@@ -191,7 +219,12 @@ async fn stream(
                 fields,
                 prior: None,
             })
-            .map_err(|e| whole(format!("reading the query failed at row {number}: {e}")));
+            .map_err(|e| {
+                whole(format!(
+                    "reading the query failed at row {number}: {}",
+                    pg_text(&e)
+                ))
+            });
         let stop = item.is_err();
         if tx.send(item).is_err() || stop {
             break;

@@ -46,7 +46,7 @@ pub mod values;
 pub use engine::{push, Ledger, PushError, PushOptions, Stop, StopKind, Summary};
 pub use input::{ConnUrl, Input, InputError, InputSpec, Row, RowResult, SqlSource};
 pub use mapping::{FieldType, Mapper, Mapping, MappingError};
-pub use results::{ResultsFormat, ResultsWriter};
+pub use results::{same_file, ResultsFormat, ResultsWriter};
 
 use serde_json::{Map, Value};
 

@@ -3,7 +3,7 @@
 //! file can be fed back with `--from results.csv --only rejected`.
 //!
 //! A row that could not be read (a CSV row with the wrong number of fields, an unterminated
-//! quote or bytes that are not UTF-8; a JSONL line that is not a JSON object) has no
+//! quote, a quote not doubled inside a quoted value or bytes that are not UTF-8; a JSONL line that is not a JSON object) has no
 //! columns; its `input` is its raw text instead: `{"_raw": "LINE", "_columns": [...]}` for
 //! CSV (with the header's columns), `{"_raw": "LINE"}` for JSONL, lossily decoded (bytes
 //! that are not UTF-8 show as U+FFFD), or `{"_raw_omitted_bytes": N}` for a row over 1 MiB.
@@ -134,5 +134,35 @@ impl ResultsWriter {
     /// Flushes and closes the file.
     pub fn finish(mut self) -> std::io::Result<()> {
         self.flush()
+    }
+}
+
+/// Whether writing a results file at `results` would overwrite the file at `input`: the same
+/// file by device and inode when both exist (so a hard link or a symlink to it counts), else
+/// the same path once made absolute with symlinks resolved (a results file not created yet
+/// is compared by its directory's real path and its name).
+pub fn same_file(results: &Path, input: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(results), std::fs::metadata(input)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    resolved(results) == resolved(input)
+}
+
+/// `path` absolute with its symlinks resolved, as far as it exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (
+        absolute.parent().and_then(|d| d.canonicalize().ok()),
+        absolute.file_name(),
+    ) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => absolute,
     }
 }

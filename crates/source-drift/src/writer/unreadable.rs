@@ -1,6 +1,7 @@
 //! Rows that could not be read, as a results file keeps them.
 //!
-//! A CSV row with the wrong number of fields, an unterminated quote or bytes that are not
+//! A CSV row with the wrong number of fields, an unterminated quote, a quote not doubled
+//! inside a quoted value or bytes that are not
 //! UTF-8, or a JSONL line that is not a JSON object, has no columns to echo. Its `input` in
 //! the results file is its raw text instead, under reserved keys:
 //!
