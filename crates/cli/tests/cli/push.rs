@@ -144,16 +144,28 @@ impl Cli {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(bin())
-            .arg("--data-dir")
+        let mut cmd = Command::new(bin());
+        cmd.arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("DRIFTBRIDGE_MASTER_KEY")
             .env_remove("DRIFTBRIDGE_DATA_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .stdin(Stdio::null());
+        // A push that reads its own results file (a regression of the `--results` = `--from`
+        // guard) would write until the disk is full: cap every file it writes at 512 MiB.
+        // SAFETY: setrlimit is async-signal-safe and reads a valid rlimit.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let cap = libc::rlimit {
+                    rlim_cur: 512 << 20,
+                    rlim_max: 512 << 20,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &cap);
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
