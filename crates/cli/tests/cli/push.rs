@@ -189,6 +189,21 @@ impl Cli {
         self.run(&args)
     }
 
+    /// `push contacts --credential sb --from FROM --results RESULTS` with `RESULTS` as given
+    /// (not under the temp dir).
+    pub(crate) fn push_to(&self, results: &str, from: &str) -> Run {
+        self.run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "sb",
+            "--from",
+            from,
+            "--results",
+            results,
+        ])
+    }
+
     /// The results file as `row -> (outcome, drift_id, reason)`; asserts one line per row.
     pub(crate) fn results(&self, name: &str) -> BTreeMap<u64, (String, String, String)> {
         let mut reader = csv::Reader::from_path(self.path(name)).unwrap();
@@ -1107,29 +1122,62 @@ fn sigterm_during_a_push_finishes_the_rows_in_flight_and_records_the_run_cancell
 }
 
 #[test]
-fn a_results_file_that_cannot_be_written_stops_the_push_and_records_it_failed() {
+fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
     let sandbox = Sandbox::start(vec![]);
     let cli = Cli::new(&sandbox);
-    let from = cli.write("in.csv", &contacts_csv("full", 200));
-    let run = cli.run(&[
-        "push",
-        "contacts",
-        "--credential",
-        "sb",
-        "--from",
-        &from,
-        "--results",
-        "/dev/full",
-    ]);
+    let before = sandbox.contact_count();
+    let from = cli.write("in.csv", &contacts_csv("full", 50));
+    let run = cli.push_to("/dev/full", &from);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let landed = sandbox.contact_count();
     assert!(
-        run.stderr.contains("No space left on device")
-            && run.stderr.contains("could not be saved")
-            && run.stderr.contains("not created twice"),
+        run.stderr.contains("/dev/full") && run.stderr.contains("No space left on device"),
         "{}",
         run.stderr
     );
+    assert_eq!(sandbox.contact_count(), before, "nothing was sent");
+    assert_eq!(sandbox.route_count("contacts.create"), 0);
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert!(
+        runs.iter()
+            .all(|r| r.status != "interrupted" && r.status != "running"),
+        "{runs:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
+    use std::io::Read;
+    let sandbox = Sandbox::start_with(vec![], 20);
+    let cli = Cli::new(&sandbox);
+    let before = sandbox.contact_count();
+    let from = cli.write("in.csv", &contacts_csv("gone", 200));
+    // The results "file" is a pipe whose reader goes away after the header and 3 rows:
+    // later writes fail (EPIPE), as on a disk that fills up during the run.
+    let fifo = cli.path("results.csv");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&fifo).unwrap();
+            let (mut seen, mut buf) = (Vec::new(), [0u8; 256]);
+            while seen.iter().filter(|b| **b == b'\n').count() < 4 {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let run = cli.push_to(&fifo.display().to_string(), &from);
+    reader.join().unwrap();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let store = store::Store::open(&cli.data_dir()).unwrap();
     let runs = store.list_runs(5).unwrap();
     assert_eq!(runs[0].status, "failed", "{:?}", runs[0]);
@@ -1138,8 +1186,12 @@ fn a_results_file_that_cannot_be_written_stops_the_push_and_records_it_failed() 
         created > 0 && created < 200,
         "the run stopped sending: {created}"
     );
+    assert_eq!(sandbox.contact_count(), before + created);
     assert!(
-        run.stderr.contains(&format!("{created} created")),
+        run.stderr.contains("cannot write the results")
+            && run.stderr.contains(&format!("{created} created"))
+            && run.stderr.contains("could not be saved")
+            && run.stderr.contains("not created twice"),
         "{}",
         run.stderr
     );
@@ -1150,5 +1202,5 @@ fn a_results_file_that_cannot_be_written_stops_the_push_and_records_it_failed() 
     let r = cli.results("r.csv");
     let unchanged = r.values().filter(|o| o.0 == "unchanged").count() as u64;
     assert_eq!(unchanged, created);
-    assert_eq!(sandbox.contact_count(), landed + 200 - created);
+    assert_eq!(sandbox.contact_count(), before + 200);
 }

@@ -4,8 +4,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drift_client::{Client, Error};
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::dry_run::DryRun;
 use super::input::{Input, InputError, RowResult};
 use super::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
+use super::stop::{cancelled_stop, results_stop, stop_of, Stop, StopCell, StopKind};
 use super::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
 
 /// Settings of one push run.
@@ -62,33 +63,6 @@ pub trait Ledger: Send + Sync {
     fn get(&self, fingerprint: &str) -> Result<Option<String>, String>;
     /// Records a successful write.
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String>;
-}
-
-/// Why a run stopped before reading all its input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopKind {
-    /// 401: the token is invalid, expired or revoked (exit code 3).
-    Unauthorized,
-    /// 403: the token lacks a scope (exit code 3).
-    Forbidden,
-    /// 429 beyond the wait cap (exit code 4).
-    RateLimited,
-    /// The input could not be read any further.
-    Input,
-    /// Stopped on request (Ctrl-C, SIGTERM: the [`Cancel`] given to [`push_until`]).
-    Cancelled,
-    /// The outcomes could not be written (results file not writable, disk full): the run
-    /// stopped sending so that no more rows end without a saved outcome.
-    Results,
-}
-
-/// A run that stopped early: why, and the message to show.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Stop {
-    /// Why.
-    pub kind: StopKind,
-    /// What happened (never contains the token).
-    pub message: String,
 }
 
 /// Counts and figures of a run.
@@ -256,78 +230,6 @@ pub(crate) struct Ctx {
     pub accounts: Option<accounts::Index>,
     /// A dry run's plan so far (unused by a real run).
     pub dry: DryRun,
-}
-
-/// Why and whether the run stopped; `flag` is awaitable so the dispatcher stops waiting
-/// for input at once. Counts the rows given a "not sent" outcome.
-#[derive(Default)]
-struct StopCell {
-    flag: Cancel,
-    stop: Mutex<Option<Stop>>,
-    not_sent: AtomicU64,
-}
-
-impl StopCell {
-    fn set(&self, stop: Stop) {
-        let mut slot = self.stop.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(stop);
-        }
-        self.flag.cancel();
-    }
-
-    fn is_set(&self) -> bool {
-        self.flag.is_cancelled()
-    }
-
-    fn take(&self) -> Option<Stop> {
-        self.stop.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    /// The outcome of a row that was read but not sent because the run stopped: `rejected`,
-    /// so `--only rejected` re-sends it.
-    fn not_sent(&self) -> Done {
-        self.not_sent.fetch_add(1, Ordering::SeqCst);
-        let why = self
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|s| s.message.clone())
-            .unwrap_or_else(|| "stopped".into());
-        Done::rejected(format!("not sent: the run stopped ({why})"))
-    }
-}
-
-/// The message of a run stopped by `e` on the results; mentions an earlier stop.
-fn results_stop(e: &std::io::Error, earlier: Option<Stop>) -> Stop {
-    let after = earlier
-        .map(|s| format!(" (after the run had stopped: {})", s.message))
-        .unwrap_or_default();
-    Stop {
-        kind: StopKind::Results,
-        message: format!("cannot write the results: {e}{after}"),
-    }
-}
-
-/// The stop of a run cancelled from outside (Ctrl-C, SIGTERM, a server shutdown).
-fn cancelled_stop() -> Stop {
-    Stop {
-        kind: StopKind::Cancelled,
-        message: "the run was stopped (Ctrl-C or SIGTERM)".into(),
-    }
-}
-
-fn stop_of(e: &Error) -> Stop {
-    let kind = match e {
-        Error::Unauthorized { .. } => StopKind::Unauthorized,
-        Error::Forbidden { .. } => StopKind::Forbidden,
-        _ => StopKind::RateLimited,
-    };
-    Stop {
-        kind,
-        message: e.to_string(),
-    }
 }
 
 /// Runs a push: reads `input`, writes to Drift through `client` (its rate budget paces

@@ -40,13 +40,15 @@ mod input_csv;
 mod input_pg;
 pub mod mapping;
 pub mod results;
+mod stop;
 mod unreadable;
 pub mod values;
 
-pub use engine::{push, push_until, Ledger, PushError, PushOptions, Stop, StopKind, Summary};
+pub use engine::{push, push_until, Ledger, PushError, PushOptions, Summary};
 pub use input::{ConnUrl, Input, InputError, InputSpec, Row, RowResult, SqlSource};
 pub use mapping::{FieldType, Mapper, Mapping, MappingError};
 pub use results::{ResultsFormat, ResultsWriter};
+pub use stop::{Stop, StopKind};
 
 use serde_json::{Map, Value};
 

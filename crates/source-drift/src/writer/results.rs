@@ -77,6 +77,7 @@ impl ResultsWriter {
                 let mut w = csv::Writer::from_writer(file);
                 w.write_record(RESULTS_COLUMNS)
                     .map_err(std::io::Error::other)?;
+                w.flush()?;
                 Sink::Csv(Box::new(w))
             }
             ResultsFormat::Jsonl => Sink::Jsonl(file),
