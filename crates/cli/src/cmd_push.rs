@@ -5,7 +5,13 @@
 //! client per run, carrying the credential's rate budget), opens the input and the results
 //! file, keeps the push ledger in the metadata store, records the run, prints the summary
 //! and maps the result to the exit codes of DESIGN.md §6 (2 usage, 3 credential rejected,
-//! 4 rate limited, 5 some rows rejected).
+//! 4 rate limited, 5 some rows rejected; 1 when stopped by Ctrl-C / SIGTERM or when the
+//! results file cannot be written).
+//!
+//! Ctrl-C or SIGTERM stops a push like `sync`: no further row is taken, requests in flight
+//! finish, rows already read get a "not sent" outcome, the results file is finished, the
+//! run is recorded `cancelled` with its counts and the summary is printed; a second signal
+//! exits at once.
 
 mod ledger;
 mod paths;
@@ -132,7 +138,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     ));
     let print_plans = opts.dry_run && !ctx.quiet && !ctx.json;
     let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
-    let outcome = writer::push(&client, opts, input, Some(ledger), |o| {
+    let cancel = sync_core::Cancel::new();
+    let signals = spawn_signals(cancel.clone(), ctx.quiet);
+    let outcome = writer::push_until(&client, opts, input, Some(ledger), &cancel, |o| {
         if print_plans {
             outln!(
                 "row {}: {} {}",
@@ -145,10 +153,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         results.write(o)
     })
     .await;
-    results.finish().context("cannot finish the results file")?;
-    let summary = match outcome {
+    let finished = results.finish();
+    let mut summary = match outcome {
         Ok(s) => s,
         Err(e) => {
+            signals.abort();
             let _ = push_job::fail(&store, &run_id, &credential.name, &e);
             // Nothing was processed: do not leave a header-only results file behind.
             let _ = std::fs::remove_file(&results_path);
@@ -161,20 +170,44 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             shown_input(&args.from)
         );
     }
+    if let Err(e) = &finished {
+        summary.results_failed(e);
+    }
     if let Some((name, opts)) = saved_as {
         saved::save(&store, &name, &credential.name, &opts, &args)?;
         if !ctx.quiet && !ctx.json {
             eprintln!("note: saved as destination {name}; run it again with --destination {name}");
         }
     }
-    finish(
+    let code = finish(
         ctx,
         &store,
         &run_id,
         &credential.name,
         &summary,
         &results_path,
-    )
+    );
+    // Until the run is recorded and its summary printed, a second signal exits at once.
+    signals.abort();
+    code
+}
+
+/// On Ctrl-C or SIGTERM: stop the push (no new rows; requests in flight finish). A second
+/// signal exits at once (exit 130), leaving the run to show as `interrupted`.
+fn spawn_signals(cancel: sync_core::Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        crate::common::stop_signal().await;
+        if !quiet {
+            eprintln!(
+                "interrupted: finishing the requests in flight, then stopping (press Ctrl-C \
+                 again to quit at once)"
+            );
+        }
+        cancel.cancel();
+        crate::common::stop_signal().await;
+        eprintln!("interrupted again: quitting now; the results file may miss the rows in flight");
+        std::process::exit(130);
+    })
 }
 
 /// Settings after merging a saved destination with the flags.
@@ -337,6 +370,8 @@ fn summary_json(s: &Summary, results: &std::path::Path, run_id: &str) -> serde_j
         "results": results.display().to_string(),
         "ignored_columns": s.ignored_columns,
         "stopped": s.stopped.as_ref().map(|x| x.message.clone()),
+        "not_sent": s.not_sent,
+        "unsaved": s.unsaved,
     });
     for kind in OutcomeKind::ALL {
         v[kind.as_str()] = json!(s.count(kind));
@@ -374,7 +409,21 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
     if s.filtered_out > 0 {
         outln!("  {} rows left out by --only", s.filtered_out);
     }
-    outln!("  results: {}", results.display());
+    if s.not_sent > 0 {
+        outln!(
+            "  {} rows not sent because the run stopped (rejected, reason \"not sent\")",
+            s.not_sent
+        );
+    }
+    if s.unsaved > 0 {
+        outln!(
+            "  results: {} (could not be written: {} outcomes not saved)",
+            results.display(),
+            s.unsaved
+        );
+    } else {
+        outln!("  results: {}", results.display());
+    }
     if !s.ignored_columns.is_empty() {
         eprintln!(
             "note: columns not sent (neither mapped nor standard): {}; map them with --map \
@@ -382,6 +431,54 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
             s.ignored_columns.join(", ")
         );
     }
+}
+
+/// What a stopped run did and how to go on: rows with an outcome (all in the results
+/// file), rows read but not sent, the last row read, and that a re-run is safe.
+fn stopped_message(s: &Summary, stop: &writer::Stop, results: &std::path::Path) -> String {
+    let results = results.display();
+    let not_sent = if s.not_sent > 0 {
+        format!(" ({} of them `rejected` as not sent)", s.not_sent)
+    } else {
+        String::new()
+    };
+    let unread = if s.last_row > 0 {
+        format!("rows after row {} were not processed", s.last_row)
+    } else {
+        "no row was processed".to_string()
+    };
+    format!(
+        "{}. {} rows have an outcome in {results}{not_sent}; {unread}. \
+         Re-run the same input to finish (rows already written are found again and come back \
+         unchanged, nothing is written twice), or re-feed only the rows listed as rejected with \
+         --from {results} --only rejected",
+        stop.message, s.rows
+    )
+}
+
+/// What a run whose results file could not be written did: how many rows were written to
+/// Drift with no saved outcome, and why a re-run does not duplicate them.
+fn unsaved_message(s: &Summary, stop: &writer::Stop, results: &std::path::Path) -> String {
+    let written = s.count(OutcomeKind::Created) + s.count(OutcomeKind::Updated);
+    let not_sent = if s.not_sent > 0 {
+        format!("; {} rows read were not sent", s.not_sent)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} ({}); the run stopped sending. {} rows were processed ({} written to Drift: {} \
+         created, {} updated) but the outcomes of {} of them could not be saved{not_sent}. \
+         Re-running the same input with a writable --results is safe: rows already written are \
+         found again (contacts and accounts by their key, timeline events and conversations in \
+         the push ledger) and come back unchanged, not created twice",
+        stop.message,
+        results.display(),
+        s.rows,
+        written,
+        s.count(OutcomeKind::Created),
+        s.count(OutcomeKind::Updated),
+        s.unsaved
+    )
 }
 
 fn finish(
@@ -396,18 +493,17 @@ fn finish(
     let _ = push_job::finish(store, run_id, credential, s);
     print_summary(ctx, s, results, run_id);
     if let Some(stop) = &s.stopped {
-        let processed = format!(
-            "the run stopped after {} rows (all in {}); later rows were not processed. \
-             Re-running the same input is safe",
-            s.rows,
-            results.display()
-        );
         let code = match stop.kind {
             StopKind::Unauthorized | StopKind::Forbidden => exit::CREDENTIAL_REJECTED,
             StopKind::RateLimited => exit::RATE_LIMITED,
-            StopKind::Input => exit::FAILURE,
+            StopKind::Input | StopKind::Cancelled | StopKind::Results => exit::FAILURE,
         };
-        return Err(fail(code, format!("{}; {processed}", stop.message)));
+        let message = if stop.kind == StopKind::Results {
+            unsaved_message(s, stop, results)
+        } else {
+            stopped_message(s, stop, results)
+        };
+        return Err(fail(code, message));
     }
     if rejected > 0 {
         if !ctx.quiet && !ctx.json {

@@ -29,7 +29,7 @@ pub fn new_run(credential: &str, opts: &PushOptions, flow: Option<String>) -> Ne
 /// Shape: `{"object": "contacts", "dry_run": false, "rows": 30, "counts": {"created": 10,
 /// "updated": 18, "unchanged": 0, "skipped": 0, "rejected": 2}, "filtered_out": 0,
 /// "requests": 61, "rate_limited": 0, "duration_ms": 2150, "ignored_columns": [],
-/// "stopped": null}`. Every field defaults when absent, so summaries stored by earlier
+/// "stopped": null, "not_sent": 0, "unsaved": 0}`. Every field defaults when absent, so summaries stored by earlier
 /// versions still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
@@ -55,6 +55,10 @@ pub struct PushRunSummary {
     pub ignored_columns: Vec<String>,
     /// Why the run stopped before the end of the input, if it did.
     pub stopped: Option<String>,
+    /// Rows read but not sent because the run stopped (counted as `rejected`).
+    pub not_sent: u64,
+    /// Rows whose outcome could not be written to the results file.
+    pub unsaved: u64,
 }
 
 impl PushRunSummary {
@@ -74,6 +78,8 @@ impl PushRunSummary {
             duration_ms: u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
             ignored_columns: s.ignored_columns.clone(),
             stopped: s.stopped.as_ref().map(|x| x.message.clone()),
+            not_sent: s.not_sent,
+            unsaved: s.unsaved,
         }
     }
 
@@ -110,15 +116,24 @@ impl PushRunSummary {
 
     /// One line for people: `30 rows: 10 created, 18 updated, 0 unchanged, 0 skipped,
     /// 2 rejected; 61 Drift requests (0 rate limited) in 2.1 s`; counts are "would be"
-    /// outcomes for a dry run.
+    /// outcomes for a dry run. A run that stopped with rows read but not sent adds
+    /// `; 5 of the rejected not sent (the run stopped)`.
     pub fn line(&self) -> String {
         let counts: Vec<String> = OutcomeKind::ALL
             .iter()
             .map(|k| format!("{} {}", self.count(k.as_str()), k.as_str()))
             .collect();
         let would = if self.dry_run { "would be " } else { "" };
+        let not_sent = if self.not_sent > 0 {
+            format!(
+                "; {} of the rejected not sent (the run stopped)",
+                self.not_sent
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} rows: {would}{}; {} Drift requests ({} rate limited) in {:.1} s",
+            "{} rows: {would}{}; {} Drift requests ({} rate limited) in {:.1} s{not_sent}",
             self.rows,
             counts.join(", "),
             self.requests,
@@ -128,10 +143,12 @@ impl PushRunSummary {
     }
 }
 
-/// Status of a finished push: `failed` when it stopped early, `partial` when rows were
-/// rejected, else `succeeded`.
+/// Status of a finished push: `cancelled` when it was stopped on request (Ctrl-C,
+/// SIGTERM), `failed` when it stopped early otherwise (results file not writable
+/// included), `partial` when rows were rejected, else `succeeded`.
 pub fn status(s: &Summary) -> &'static str {
     match (&s.stopped, s.count(OutcomeKind::Rejected)) {
+        (Some(stop), _) if stop.kind == StopKind::Cancelled => "cancelled",
         (Some(_), _) => "failed",
         (None, 0) => "succeeded",
         (None, _) => "partial",

@@ -281,10 +281,8 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         results.write(o)
     })
     .await;
-    results
-        .finish()
-        .map_err(|e| ApiError::Internal(format!("results file: {e}")))?;
-    let summary = match outcome {
+    let finished = results.finish();
+    let mut summary = match outcome {
         Ok(s) => s,
         Err(e) => {
             if let Err(err) = push_job::fail(store, &run_id, &credential.name, &e) {
@@ -300,6 +298,10 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
             ));
         }
     };
+    if let Err(e) = &finished {
+        // The run is recorded failed with the counts it reached, not left running.
+        summary.results_failed(e);
+    }
     let report = PushReport {
         run_id: run_id.clone(),
         dry_run,

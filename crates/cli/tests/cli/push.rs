@@ -23,6 +23,11 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn start(faults: Vec<FaultSpec>) -> Sandbox {
+        Sandbox::start_with(faults, 0)
+    }
+
+    /// A sandbox that answers every request after `latency_ms`.
+    pub(crate) fn start_with(faults: Vec<FaultSpec>, latency_ms: u64) -> Sandbox {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -40,6 +45,7 @@ impl Sandbox {
                 expires_at: None,
             }],
             faults,
+            latency_ms,
             ..SandboxConfig::default()
         };
         let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
@@ -193,6 +199,21 @@ impl Cli {
         ];
         args.extend_from_slice(extra);
         self.run(&args)
+    }
+
+    /// `push contacts --credential sb --from FROM --results RESULTS` with `RESULTS` as given
+    /// (not under the temp dir).
+    pub(crate) fn push_to(&self, results: &str, from: &str) -> Run {
+        self.run(&[
+            "push",
+            "contacts",
+            "--credential",
+            "sb",
+            "--from",
+            from,
+            "--results",
+            results,
+        ])
     }
 
     /// The results file as `row -> (outcome, drift_id, reason)`; asserts one line per row.
@@ -417,7 +438,13 @@ fn a_401_mid_run_exits_3_and_the_results_list_every_processed_row() {
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("401"), "{}", run.stderr);
     let r = cli.results("r.csv");
-    assert!(r.len() >= 10 && r.len() < 40, "{} rows", r.len());
+    // 40 rows fit in the workers' queues: every row is read, so every row has an outcome
+    // (the ones queued when the run stopped are rejected as not sent).
+    assert!(r.len() >= 10 && r.len() <= 40, "{} rows", r.len());
+    assert_eq!(
+        r.keys().copied().collect::<Vec<_>>(),
+        (1..=r.len() as u64).collect::<Vec<_>>()
+    );
     for i in 1..=40u64 {
         let landed = sandbox.by_email(&format!("user{i}@example.com"));
         match r.get(&i) {
@@ -1105,4 +1132,305 @@ fn an_empty_input_warns_and_a_csv_without_a_header_is_refused() {
     let run = cli.push("contacts", &rows, "r.csv", &["--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("no rows"), "{}", run.stderr);
+}
+
+/// `count` contacts `PREFIX{i}@example.com`, one a row.
+fn contacts_csv(prefix: &str, count: u64) -> String {
+    let mut csv = String::from("email,name\n");
+    for i in 1..=count {
+        csv.push_str(&format!("{prefix}{i}@example.com,User {i}\n"));
+    }
+    csv
+}
+
+/// Asserts that the rows of a stopped run's results file are exactly rows 1..=last (every
+/// row read has one outcome, rows are read in order) and that what landed in the sandbox
+/// matches: a created row landed once, any other row and every row after `last` not at all.
+/// Returns `last` and the number of rows rejected as not sent.
+fn check_stopped_results(
+    sandbox: &Sandbox,
+    r: &BTreeMap<u64, (String, String, String)>,
+    prefix: &str,
+    total: u64,
+) -> (u64, u64) {
+    let last = *r.keys().last().expect("some rows have an outcome");
+    assert_eq!(
+        r.keys().copied().collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>(),
+        "every row read has exactly one outcome"
+    );
+    assert!(last < total, "the run stopped before the end: {last}");
+    let mut not_sent = 0;
+    for i in 1..=total {
+        let landed = sandbox.by_email(&format!("{prefix}{i}@example.com"));
+        match r.get(&i) {
+            Some((outcome, id, _)) if outcome == "created" => {
+                assert_eq!(landed.len(), 1, "row {i}");
+                assert_eq!(*id, landed[0].id.to_string());
+            }
+            Some((outcome, _, reason)) => {
+                assert_eq!(outcome, "rejected", "row {i}");
+                assert!(landed.is_empty(), "row {i}");
+                if reason.starts_with("not sent: the run stopped") {
+                    not_sent += 1;
+                }
+            }
+            None => assert!(landed.is_empty(), "row {i} has no outcome but landed"),
+        }
+    }
+    (last, not_sent)
+}
+
+/// Adds credential `observer` (the sandbox's second token) to `cli`'s data dir.
+fn add_observer_credential(cli: &Cli, sandbox: &Sandbox) {
+    store::Store::open(&cli.data_dir())
+        .unwrap()
+        .add_credential(&store::NewCredential {
+            name: "observer".into(),
+            description: None,
+            base_url: Some(sandbox.url()),
+            api_key: SecretString::from(OBSERVER),
+            rate_limit_per_min: 60_000,
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_revoked_token_stop_gives_every_read_row_one_outcome_and_re_feeding_finishes_the_rest() {
+    let fault = FaultSpec {
+        route: "contacts.create".into(),
+        kind: drift_sandbox::FaultKind::RevokeToken,
+        status: None,
+        after_requests: 10,
+        count: Some(1),
+        probability: None,
+        delay_ms: None,
+    };
+    let sandbox = Sandbox::start(vec![fault]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("in.csv", &contacts_csv("stop", 100));
+    let run = cli.push("contacts", &from, "r.csv", &["--json"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let r = cli.results("r.csv");
+    let (last, not_sent) = check_stopped_results(&sandbox, &r, "stop", 100);
+    assert!(not_sent > 0, "queued rows are listed as not sent");
+    let summary: Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(summary["rows"], json!(r.len()));
+    assert_eq!(summary["not_sent"], json!(not_sent));
+    assert!(
+        run.stderr.contains(&format!(
+            "{} rows have an outcome in {} ({not_sent} of them `rejected` as not sent); \
+             rows after row {last} were not processed",
+            r.len(),
+            cli.path("r.csv").display()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Re-feed the rejected rows with a working credential: each is sent once.
+    add_observer_credential(&cli, &sandbox);
+    let refeed = cli.path("r.csv").display().to_string();
+    let results2 = cli.path("r2.csv").display().to_string();
+    let run = cli.run(&[
+        "push",
+        "contacts",
+        "--credential",
+        "observer",
+        "--from",
+        &refeed,
+        "--only",
+        "rejected",
+        "--results",
+        &results2,
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let r2 = cli.results("r2.csv");
+    let rejected: Vec<u64> = r
+        .iter()
+        .filter(|(_, o)| o.0 == "rejected")
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(r2.keys().copied().collect::<Vec<_>>(), rejected);
+    assert!(r2.values().all(|o| o.0 == "created"), "{r2:?}");
+
+    // Then the whole input: rows already written come back unchanged, the rest created.
+    let run = cli.run(&[
+        "push",
+        "contacts",
+        "--credential",
+        "observer",
+        "--from",
+        &from,
+        "--results",
+        &cli.path("r3.csv").display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let r3 = cli.results("r3.csv");
+    assert_eq!(r3.len(), 100);
+    for (i, (outcome, _, _)) in &r3 {
+        let expected = if *i <= last { "unchanged" } else { "created" };
+        assert_eq!(outcome, expected, "row {i}");
+        let landed = sandbox.by_email(&format!("stop{i}@example.com"));
+        assert_eq!(landed.len(), 1, "row {i}: no contact is created twice");
+    }
+}
+
+/// Sends `signal` (`INT`, `TERM`) to a push of 100 rows against a slow sandbox once a few
+/// rows have an outcome, and checks how it stopped.
+fn stop_a_push_with(signal: &str) {
+    let sandbox = Sandbox::start_with(vec![], 150);
+    let cli = Cli::new(&sandbox);
+    let prefix = format!("sig{}", signal.to_lowercase());
+    let from = cli.write("in.csv", &contacts_csv(&prefix, 100));
+    let results = cli.path("r.csv");
+    let child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(cli.data_dir())
+        .args([
+            "push",
+            "contacts",
+            "--credential",
+            "sb",
+            "--from",
+            &from,
+            "--results",
+        ])
+        .arg(&results)
+        .args(["--concurrency", "2"])
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .env_remove("DRIFTBRIDGE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        let lines = std::fs::read_to_string(&results)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines > 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("push contacts:"),
+        "the summary is printed: {stdout}"
+    );
+    assert!(stderr.contains("the run was stopped"), "{stderr}");
+    let r = cli.results("r.csv");
+    let (_, not_sent) = check_stopped_results(&sandbox, &r, &prefix, 100);
+    let created = r.values().filter(|o| o.0 == "created").count() as u64;
+    let rejected = r.values().filter(|o| o.0 == "rejected").count() as u64;
+    assert_eq!(rejected, not_sent, "only queued rows are not sent: {r:?}");
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert_eq!(runs[0].status, "cancelled");
+    assert_eq!(runs[0].summary["counts"]["created"], json!(created));
+    assert_eq!(runs[0].summary["rows"], json!(r.len()));
+}
+
+#[test]
+fn ctrl_c_during_a_push_finishes_the_rows_in_flight_and_records_the_run_cancelled() {
+    stop_a_push_with("INT");
+}
+
+#[test]
+fn sigterm_during_a_push_finishes_the_rows_in_flight_and_records_the_run_cancelled() {
+    stop_a_push_with("TERM");
+}
+
+#[test]
+fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let before = sandbox.contact_count();
+    let from = cli.write("in.csv", &contacts_csv("full", 50));
+    let run = cli.push_to("/dev/full", &from);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("/dev/full") && run.stderr.contains("No space left on device"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sandbox.contact_count(), before, "nothing was sent");
+    assert_eq!(sandbox.route_count("contacts.create"), 0);
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert!(
+        runs.iter()
+            .all(|r| r.status != "interrupted" && r.status != "running"),
+        "{runs:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
+    use std::io::Read;
+    let sandbox = Sandbox::start_with(vec![], 20);
+    let cli = Cli::new(&sandbox);
+    let before = sandbox.contact_count();
+    let from = cli.write("in.csv", &contacts_csv("gone", 200));
+    // The results "file" is a pipe whose reader goes away after the header and 3 rows:
+    // later writes fail (EPIPE), as on a disk that fills up during the run.
+    let fifo = cli.path("results.csv");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&fifo).unwrap();
+            let (mut seen, mut buf) = (Vec::new(), [0u8; 256]);
+            while seen.iter().filter(|b| **b == b'\n').count() < 4 {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let run = cli.push_to(&fifo.display().to_string(), &from);
+    reader.join().unwrap();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert_eq!(runs[0].status, "failed", "{:?}", runs[0]);
+    let created = runs[0].summary["counts"]["created"].as_u64().unwrap();
+    assert!(
+        created > 0 && created < 200,
+        "the run stopped sending: {created}"
+    );
+    assert_eq!(sandbox.contact_count(), before + created);
+    assert!(
+        run.stderr.contains("cannot write the results")
+            && run.stderr.contains(&format!("{created} created"))
+            && run.stderr.contains("could not be saved")
+            && run.stderr.contains("not created twice"),
+        "{}",
+        run.stderr
+    );
+
+    // A re-run with a writable results file finds those contacts: nothing twice.
+    let run = cli.push("contacts", &from, "r.csv", &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let r = cli.results("r.csv");
+    let unchanged = r.values().filter(|o| o.0 == "unchanged").count() as u64;
+    assert_eq!(unchanged, created);
+    assert_eq!(sandbox.contact_count(), before + 200);
 }

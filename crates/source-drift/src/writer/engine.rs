@@ -4,16 +4,18 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drift_client::{Client, Error};
+use sync_core::Cancel;
 use tokio::sync::mpsc;
 
 use super::dry_run::DryRun;
 use super::input::{Input, InputError, RowResult};
 use super::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
+use super::stop::{cancelled_stop, results_stop, stop_of, Stop, StopCell, StopKind};
 use super::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
 
 /// Settings of one push run.
@@ -63,28 +65,6 @@ pub trait Ledger: Send + Sync {
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String>;
 }
 
-/// Why a run stopped before reading all its input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopKind {
-    /// 401: the token is invalid, expired or revoked (exit code 3).
-    Unauthorized,
-    /// 403: the token lacks a scope (exit code 3).
-    Forbidden,
-    /// 429 beyond the wait cap (exit code 4).
-    RateLimited,
-    /// The input could not be read any further.
-    Input,
-}
-
-/// A run that stopped early: why, and the message to show.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Stop {
-    /// Why.
-    pub kind: StopKind,
-    /// What happened (never contains the token).
-    pub message: String,
-}
-
 /// Counts and figures of a run.
 #[derive(Clone, Debug)]
 pub struct Summary {
@@ -92,10 +72,20 @@ pub struct Summary {
     pub object: Object,
     /// Whether it was a dry run (no writes).
     pub dry_run: bool,
-    /// Rows with an outcome.
+    /// Rows with an outcome (those whose outcome could not be saved included, see
+    /// [`Summary::unsaved`]).
     pub rows: u64,
     /// Outcomes by kind.
     pub counts: BTreeMap<OutcomeKind, u64>,
+    /// Rows read but not sent because the run stopped; each is `rejected` with a reason
+    /// starting "not sent: the run stopped", so a re-feed with `--only rejected` sends them.
+    pub not_sent: u64,
+    /// Rows whose outcome the sink refused (see [`StopKind::Results`]); they are counted in
+    /// `rows` and `counts` but are in no results file.
+    pub unsaved: u64,
+    /// The highest input row number with an outcome (0 when none): when the run stopped,
+    /// rows after it were not read.
+    pub last_row: u64,
     /// Rows of a results file left out by `only`.
     pub filtered_out: u64,
     /// Drift requests made by the run (lookups and writes, retries included).
@@ -106,7 +96,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Columns neither mapped nor standard, left out (see `--include-unmapped`).
     pub ignored_columns: Vec<String>,
-    /// Set when the run stopped early; rows after the stop have no outcome.
+    /// Set when the run stopped early: every row read has an outcome (rows queued for a
+    /// write are `rejected` as not sent), rows after [`Summary::last_row`] were not read.
     pub stopped: Option<Stop>,
 }
 
@@ -119,6 +110,17 @@ impl Summary {
     /// Rows per second of wall time.
     pub fn rows_per_sec(&self) -> f64 {
         self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Records the failure to finish the results file (its last flush): the run becomes
+    /// stopped with [`StopKind::Results`] unless it already is, and every outcome counts as
+    /// unsaved (whatever was buffered is lost).
+    pub fn results_failed(&mut self, e: &std::io::Error) {
+        if matches!(&self.stopped, Some(s) if s.kind == StopKind::Results) {
+            return;
+        }
+        self.unsaved = self.rows;
+        self.stopped = Some(results_stop(e, self.stopped.take()));
     }
 
     /// Drift requests per row with an outcome.
@@ -144,7 +146,9 @@ pub enum PushError {
     /// `--key domain`); `is_auth()` on it means exit code 3.
     #[error("{0}")]
     Drift(#[from] Error),
-    /// The outcome sink failed (results file not writable).
+    /// The run's own machinery failed (a task of the run ended abnormally). A results file
+    /// that cannot be written is not an error: the run stops with [`StopKind::Results`] and
+    /// returns its [`Summary`], so the rows it wrote are counted.
     #[error("cannot write the results: {0}")]
     Results(#[from] std::io::Error),
 }
@@ -228,55 +232,38 @@ pub(crate) struct Ctx {
     pub dry: DryRun,
 }
 
-#[derive(Default)]
-struct StopCell {
-    flag: AtomicBool,
-    stop: Mutex<Option<Stop>>,
-}
-
-impl StopCell {
-    fn set(&self, stop: Stop) {
-        let mut slot = self.stop.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(stop);
-        }
-        self.flag.store(true, Ordering::SeqCst);
-    }
-
-    fn is_set(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    fn take(&self) -> Option<Stop> {
-        self.stop.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-fn stop_of(e: &Error) -> Stop {
-    let kind = match e {
-        Error::Unauthorized { .. } => StopKind::Unauthorized,
-        Error::Forbidden { .. } => StopKind::Forbidden,
-        _ => StopKind::RateLimited,
-    };
-    Stop {
-        kind,
-        message: e.to_string(),
-    }
-}
-
 /// Runs a push: reads `input`, writes to Drift through `client` (its rate budget paces
 /// every request), and calls `on_outcome` once per row, in the order rows finish.
 ///
-/// A 401/403 or a 429 beyond the client's wait cap stops the run: rows in flight finish
-/// (the failed one is `rejected` with the reason, so it can be re-fed), later rows get no
-/// outcome, and [`Summary::stopped`] says why. Errors: [`PushError`] for problems found
-/// before the first row (mapping, `only` without a results file, Drift setup calls) or
-/// when `on_outcome` fails.
+/// A 401/403, a 429 beyond the client's wait cap or an `on_outcome` error stops the run:
+/// no further row is taken from the input, requests in flight finish (the row whose
+/// request failed is `rejected` with the reason), rows already read but not sent are
+/// `rejected` with "not sent: the run stopped (...)" (so every row read has exactly one
+/// outcome and a re-feed with `--only rejected` sends them), and [`Summary::stopped`] says
+/// why. Errors: [`PushError`] for problems found before the first row (mapping, `only`
+/// without a results file, Drift setup calls).
 pub async fn push<F>(
     client: &Client,
     opts: PushOptions,
     input: Input,
     ledger: Option<Arc<dyn Ledger>>,
+    on_outcome: F,
+) -> Result<Summary, PushError>
+where
+    F: FnMut(&Outcome) -> std::io::Result<()>,
+{
+    push_until(client, opts, input, ledger, &Cancel::new(), on_outcome).await
+}
+
+/// [`push`] that also stops when `cancel` is cancelled (Ctrl-C, SIGTERM): like any stop,
+/// requests in flight finish, rows read but not sent are `rejected` as not sent, and the
+/// summary's [`Summary::stopped`] has kind [`StopKind::Cancelled`].
+pub async fn push_until<F>(
+    client: &Client,
+    opts: PushOptions,
+    input: Input,
+    ledger: Option<Arc<dyn Ledger>>,
+    cancel: &Cancel,
     mut on_outcome: F,
 ) -> Result<Summary, PushError>
 where
@@ -304,6 +291,13 @@ where
         dry: DryRun::default(),
     });
     let stop = Arc::new(StopCell::default());
+    let watcher = {
+        let (cancel, stop) = (cancel.clone(), stop.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            stop.set(cancelled_stop());
+        })
+    };
     let (out_tx, mut out_rx) = mpsc::channel::<Outcome>(256);
     let workers = spawn_workers(&ctx, &stop, &out_tx);
     let rows = spawn_reader(input.rows);
@@ -316,41 +310,51 @@ where
         stop.clone(),
     ));
     let mut counts = BTreeMap::new();
-    let mut written = 0u64;
+    let (mut rows, mut unsaved, mut last_row) = (0u64, 0u64, 0u64);
     let mut sink_error = None;
     while let Some(o) = out_rx.recv().await {
+        *counts.entry(o.kind).or_insert(0) += 1;
+        rows += 1;
+        last_row = last_row.max(o.row);
         if sink_error.is_some() {
+            unsaved += 1;
             continue;
         }
         if let Err(e) = on_outcome(&o) {
+            // Stop sending at once: every further row would end with no saved outcome.
             stop.set(Stop {
-                kind: StopKind::Input,
+                kind: StopKind::Results,
                 message: format!("cannot write the results: {e}"),
             });
             sink_error = Some(e);
-            continue;
+            unsaved += 1;
         }
-        *counts.entry(o.kind).or_insert(0) += 1;
-        written += 1;
     }
+    watcher.abort();
     let (mapper, filtered_out) = dispatcher
         .await
         .map_err(|e| std::io::Error::other(format!("push dispatcher failed: {e}")))?;
+    let mut stopped = stop.take();
     if let Some(e) = sink_error {
-        return Err(PushError::Results(e));
+        if !matches!(&stopped, Some(s) if s.kind == StopKind::Results) {
+            stopped = Some(results_stop(&e, stopped));
+        }
     }
     let after = client.metrics();
     Ok(Summary {
         object: ctx.opts.object,
         dry_run: ctx.opts.dry_run,
-        rows: written,
+        rows,
         counts,
+        not_sent: stop.not_sent.load(Ordering::SeqCst),
+        unsaved,
+        last_row,
         filtered_out,
         requests: after.requests.saturating_sub(before.requests),
         rate_limited: after.rate_limited.saturating_sub(before.rate_limited),
         elapsed: started.elapsed(),
         ignored_columns: mapper.ignored_columns(),
-        stopped: stop.take(),
+        stopped,
     })
 }
 
@@ -426,9 +430,15 @@ async fn work(
     out: mpsc::Sender<Outcome>,
     stop: Arc<StopCell>,
 ) {
+    // Runs until the dispatcher closes the queue: once the run stops, the rows still queued
+    // are not sent but each gets its "not sent" outcome (none is dropped).
     while let Some(p) = rx.recv().await {
         if stop.is_set() {
-            break;
+            let done = stop.not_sent();
+            if out.send(finish(p, done)).await.is_err() {
+                break;
+            }
+            continue;
         }
         let done = match handle(&ctx, &p).await {
             Ok(mut done) => {
@@ -479,10 +489,17 @@ async fn dispatch(
     stop: Arc<StopCell>,
 ) -> (Mapper, u64) {
     let mut filtered = 0u64;
-    while let Some(row) = rows.recv().await {
-        if stop.is_set() {
-            break;
-        }
+    loop {
+        // Once the run stops no further row is taken; every row taken gets an outcome
+        // (a worker gives queued rows their "not sent" outcome).
+        let row = tokio::select! {
+            biased;
+            _ = stop.flag.cancelled() => break,
+            row = rows.recv() => match row {
+                Some(row) => row,
+                None => break,
+            },
+        };
         let row = match row {
             Ok(r) => r,
             Err(e) => match e.row {

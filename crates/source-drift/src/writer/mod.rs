@@ -17,7 +17,7 @@
 //!   their key; unchanged attributes are not sent (`unchanged`, no request). Timeline events
 //!   and conversations, which Drift cannot look up, are remembered in a [`Ledger`] keyed by
 //!   a fingerprint of the row (the CLI keeps it in the metadata store).
-//! - **Every input row ends in exactly one [`Outcome`]**, in the order rows finish, with
+//! - **Every input row read ends in exactly one [`Outcome`]**, in the order rows finish, with
 //!   the row number, the key, the Drift id and the reason; nothing is dropped silently. A
 //!   row that cannot be read keeps its raw text in the results file, so a re-feed rejects
 //!   it again rather than losing it ([`results`]).
@@ -40,13 +40,15 @@ mod input_csv;
 mod input_pg;
 pub mod mapping;
 pub mod results;
+mod stop;
 mod unreadable;
 pub mod values;
 
-pub use engine::{push, Ledger, PushError, PushOptions, Stop, StopKind, Summary};
+pub use engine::{push, push_until, Ledger, PushError, PushOptions, Summary};
 pub use input::{ConnUrl, Input, InputError, InputSpec, Row, RowResult, SqlSource};
 pub use mapping::{FieldType, Mapper, Mapping, MappingError};
 pub use results::{same_file, ResultsFormat, ResultsWriter};
+pub use stop::{Stop, StopKind};
 
 use serde_json::{Map, Value};
 

@@ -50,12 +50,14 @@ enum Sink {
     Jsonl(BufWriter<File>),
 }
 
-/// Writes outcomes as they arrive; buffered, flushed every 100 rows and on [`ResultsWriter::finish`],
-/// so a run that stops early still leaves every finished row on disk.
+/// Writes outcomes as they arrive, each flushed to the file at once: a run that stops
+/// early, or a process killed outright, leaves every row whose outcome was reported in the
+/// file, and a file that cannot be written (disk full) fails the row that hit it, so the
+/// run stops sending at once. One write call per row is nothing next to the Drift request
+/// behind each row.
 pub struct ResultsWriter {
     sink: Sink,
     path: PathBuf,
-    since_flush: usize,
 }
 
 impl std::fmt::Debug for ResultsWriter {
@@ -75,6 +77,7 @@ impl ResultsWriter {
                 let mut w = csv::Writer::from_writer(file);
                 w.write_record(RESULTS_COLUMNS)
                     .map_err(std::io::Error::other)?;
+                w.flush()?;
                 Sink::Csv(Box::new(w))
             }
             ResultsFormat::Jsonl => Sink::Jsonl(file),
@@ -82,7 +85,6 @@ impl ResultsWriter {
         Ok(ResultsWriter {
             sink,
             path: path.to_path_buf(),
-            since_flush: 0,
         })
     }
 
@@ -91,7 +93,7 @@ impl ResultsWriter {
         &self.path
     }
 
-    /// Appends one outcome.
+    /// Appends one outcome and flushes it to the file.
     pub fn write(&mut self, o: &Outcome) -> std::io::Result<()> {
         match &mut self.sink {
             Sink::Csv(w) => {
@@ -115,16 +117,11 @@ impl ResultsWriter {
                 w.write_all(b"\n")?;
             }
         }
-        self.since_flush += 1;
-        if self.since_flush >= 100 {
-            self.flush()?;
-        }
-        Ok(())
+        self.flush()
     }
 
     /// Flushes buffered lines to the file.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.since_flush = 0;
         match &mut self.sink {
             Sink::Csv(w) => w.flush(),
             Sink::Jsonl(w) => w.flush(),

@@ -6,11 +6,12 @@ use drift_sandbox::{FaultKind, FaultSpec, SandboxConfig, SandboxHandle};
 use serde_json::{json, Map, Value};
 use source_drift::writer::Object;
 use source_drift::writer::{
-    push, InputSpec, Key, Ledger, OnDuplicate, Outcome, OutcomeKind, PushError, PushOptions,
-    Summary,
+    push, push_until, InputSpec, Key, Ledger, OnDuplicate, Outcome, OutcomeKind, PushError,
+    PushOptions, StopKind, Summary,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use sync_core::Cancel;
 
 struct Org {
     sandbox: SandboxHandle,
@@ -335,4 +336,95 @@ async fn a_rejected_token_fails_before_the_first_row() {
         "{err}"
     );
     assert_eq!(rows, 0);
+}
+
+/// `n` rows of new contacts `PREFIX{i}@example.com`.
+fn new_contacts(prefix: &str, n: u64) -> String {
+    let mut csv = String::from("email,name\n");
+    for i in 1..=n {
+        csv.push_str(&format!("{prefix}{i}@example.com,N{i}\n"));
+    }
+    csv
+}
+
+/// Rows 1..=last each with one outcome; returns `last`.
+fn contiguous(out: &[Outcome]) -> u64 {
+    let rows: Vec<u64> = out.iter().map(|o| o.row).collect();
+    let last = rows.last().copied().unwrap_or(0);
+    assert_eq!(
+        rows,
+        (1..=last).collect::<Vec<_>>(),
+        "one outcome per row read"
+    );
+    last
+}
+
+#[tokio::test]
+async fn a_cancelled_push_gives_every_row_it_read_one_outcome_and_sends_no_more() {
+    let org = org(vec![]).await;
+    let path = org.dir.path().join("cancel.csv");
+    std::fs::write(&path, new_contacts("cancel", 400)).unwrap();
+    let input = InputSpec::Csv(path).open().unwrap();
+    let cancel = Cancel::new();
+    let mut out = Vec::new();
+    let summary = push_until(
+        &org.client,
+        PushOptions::new(Object::Contacts),
+        input,
+        None,
+        &cancel,
+        |o| {
+            cancel.cancel();
+            out.push(o.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    out.sort_by_key(|o| o.row);
+    assert_eq!(summary.stopped.as_ref().unwrap().kind, StopKind::Cancelled);
+    let last = contiguous(&out);
+    assert!(last < 400, "the run stopped taking rows: {last}");
+    assert_eq!((summary.rows, summary.last_row), (out.len() as u64, last));
+    let not_sent: Vec<&Outcome> = out
+        .iter()
+        .filter(|o| {
+            o.reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("not sent: the run stopped")
+        })
+        .collect();
+    assert_eq!(summary.not_sent, not_sent.len() as u64);
+    assert!(not_sent.iter().all(|o| o.kind == OutcomeKind::Rejected));
+    let created = out
+        .iter()
+        .filter(|o| o.kind == OutcomeKind::Created)
+        .count();
+    assert_eq!(created + not_sent.len(), out.len(), "{:?}", kinds(&out));
+    assert_eq!(org.route_count("contacts.create").await, created as u64);
+}
+
+#[tokio::test]
+async fn an_outcome_sink_that_fails_stops_the_run_and_still_returns_its_counts() {
+    let org = org(vec![]).await;
+    let path = org.dir.path().join("sink.csv");
+    std::fs::write(&path, new_contacts("sink", 400)).unwrap();
+    let input = InputSpec::Csv(path).open().unwrap();
+    let summary = push(
+        &org.client,
+        PushOptions::new(Object::Contacts),
+        input,
+        None,
+        |_| Err(std::io::Error::other("disk full")),
+    )
+    .await
+    .unwrap();
+    let stop = summary.stopped.as_ref().unwrap();
+    assert_eq!(stop.kind, StopKind::Results);
+    assert!(stop.message.contains("disk full"), "{}", stop.message);
+    assert_eq!(summary.unsaved, summary.rows);
+    let created = summary.count(OutcomeKind::Created);
+    assert_eq!(org.route_count("contacts.create").await, created);
+    assert!(created < 400, "the run stopped sending: {created}");
 }
