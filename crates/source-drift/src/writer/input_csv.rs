@@ -215,39 +215,19 @@ fn check(
     Ok(fields)
 }
 
-/// Whether CSV text ends inside a quoted value, scanning as csv-core does: a quote opens a
-/// quoted value only at the start of a field; inside one, `""` is a quote and a single `"`
-/// closes it.
-fn ends_in_open_quote(bytes: &[u8]) -> bool {
-    #[derive(PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let mut state = State::FieldStart;
-    for &b in bytes {
-        let ends_field = matches!(b, b',' | b'\n' | b'\r');
-        state = match state {
-            State::FieldStart if b == b'"' => State::Quoted,
-            State::FieldStart | State::Unquoted if ends_field => State::FieldStart,
-            State::FieldStart | State::Unquoted => State::Unquoted,
-            State::Quoted if b == b'"' => State::QuoteInQuoted,
-            State::Quoted => State::Quoted,
-            State::QuoteInQuoted if b == b'"' => State::Quoted,
-            State::QuoteInQuoted if ends_field => State::FieldStart,
-            State::QuoteInQuoted => State::Unquoted,
-        };
-    }
-    state == State::Quoted
+/// Where a CSV record's quotes put it, scanning as csv-core does: a quote opens a quoted
+/// value only at the start of a field; inside one, `""` is a quote and a single `"` closes it.
+struct Quotes {
+    /// The text ends inside a quoted value.
+    open_at_end: bool,
+    /// The 0-based column of the first quoted value whose closing quote is followed by more
+    /// text before the delimiter (`"Dave "the" man"`: a quote inside it was not doubled). A
+    /// quote inside an unquoted value (`5" disk`) is kept as text by CSV readers and is not
+    /// reported.
+    not_doubled: Option<usize>,
 }
 
-/// The 0-based column of the first quoted value whose closing quote is followed by more
-/// text before the delimiter (`"Dave "the" man"`: a quote inside it was not doubled), scanning
-/// as [`ends_in_open_quote`] does. A quote inside an unquoted value (`5" disk`) is kept as
-/// text by CSV readers and is not reported.
-fn quote_not_doubled(bytes: &[u8]) -> Option<usize> {
+fn scan_quotes(bytes: &[u8]) -> Quotes {
     #[derive(PartialEq)]
     enum State {
         FieldStart,
@@ -257,6 +237,7 @@ fn quote_not_doubled(bytes: &[u8]) -> Option<usize> {
     }
     let mut state = State::FieldStart;
     let mut column = 0;
+    let mut not_doubled = None;
     for &b in bytes {
         let ends_field = matches!(b, b',' | b'\n' | b'\r');
         state = match state {
@@ -267,13 +248,29 @@ fn quote_not_doubled(bytes: &[u8]) -> Option<usize> {
             State::Quoted => State::Quoted,
             State::QuoteInQuoted if b == b'"' => State::Quoted,
             State::QuoteInQuoted if ends_field => State::FieldStart,
-            State::QuoteInQuoted => return Some(column),
+            State::QuoteInQuoted => {
+                not_doubled.get_or_insert(column);
+                State::Unquoted
+            }
         };
         if b == b',' && state == State::FieldStart {
             column += 1;
         }
     }
-    None
+    Quotes {
+        open_at_end: state == State::Quoted,
+        not_doubled,
+    }
+}
+
+/// Whether CSV text ends inside a quoted value (see [`Quotes`]).
+fn ends_in_open_quote(bytes: &[u8]) -> bool {
+    scan_quotes(bytes).open_at_end
+}
+
+/// The 0-based column of the first quoted value with an undoubled quote (see [`Quotes`]).
+fn quote_not_doubled(bytes: &[u8]) -> Option<usize> {
+    scan_quotes(bytes).not_doubled
 }
 
 fn trim_line_ends(text: &str) -> &str {
