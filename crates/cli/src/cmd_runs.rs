@@ -186,11 +186,16 @@ fn render_run(run: &RunRecord) -> String {
     if let Some(flow) = &run.flow {
         out.push_str(&format!("  flow: {flow}\n"));
     }
-    if is_push(run) {
-        if run.status != "running" {
-            let line = PushRunSummary::from_run(&run.summary).line();
-            out.push_str(&format!("  {line}\n"));
-        }
+    if !has_summary(run) {
+        // Still going, or killed before it could write one: its figures are unknown.
+        out.push_str(if run.status == "running" {
+            "  figures: - (still running; they are written when it ends)\n"
+        } else {
+            "  figures: - (the run ended without a summary; its results file and destination hold what it finished)\n"
+        });
+    } else if is_push(run) {
+        let line = PushRunSummary::from_run(&run.summary).line();
+        out.push_str(&format!("  {line}\n"));
     } else {
         match serde_json::from_value::<Summary>(run.summary.clone()) {
             Ok(summary) => out.push_str(&render_summary(&summary)),

@@ -185,10 +185,13 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let _ = e.print();
     if json {
         let text = e.render().to_string();
+        // The paragraph before the usage: one line, or a list of missing arguments.
         let message = text
             .lines()
-            .next()
-            .unwrap_or_default()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
             .trim_start_matches("error: ")
             .to_string();
         outln!(

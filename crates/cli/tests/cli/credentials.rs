@@ -1548,6 +1548,16 @@ fn with_json_a_bad_flag_value_is_a_json_error_on_stdout_too() {
             out.stderr
         );
     }
+    let missing = cli.run(&["--json", "sync"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    let v: serde_json::Value = serde_json::from_str(&missing.stdout).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("not provided: --credential <CREDENTIAL>"),
+        "names the missing argument: {v}"
+    );
     let plain = cli.run(&["sync", "--credential", "x", "--mode", "sideways"]);
     assert_eq!(plain.code, 2);
     assert!(plain.stdout.is_empty(), "{}", plain.stdout);

@@ -436,6 +436,19 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
+    let show = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["runs", "show", &interrupted.id])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("status: interrupted")
+            && shown.contains("figures: - (the run ended without a summary"),
+        "{shown}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     let column = |l: &str, word: &str| l.find(word);
     let requests_end = lines[0].find("REQUESTS").unwrap() + "REQUESTS".len();
