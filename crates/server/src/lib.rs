@@ -86,6 +86,7 @@ pub fn app(state: AppState) -> Router {
     let api = api::router()
         .route("/openapi.json", get(api::openapi::document))
         .fallback(api_not_found)
+        .layer(axum::middleware::from_fn(json_bodies_are_objects))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_auth,
@@ -101,6 +102,42 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(too_large_as_problem))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)
+}
+
+/// Every JSON request body of the API is an object: serde would otherwise read a struct from
+/// an array by position (`["key"]` as a rotate body), matching values to fields the caller
+/// never named. An array or a lone value is a 422 on field `body`; an empty body and other
+/// media types go on to the handler, which answers them as before.
+async fn json_bodies_are_objects(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, problem::ApiError> {
+    let is_json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !is_json {
+        return Ok(next.run(request).await);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
+        .await
+        .map_err(|_| problem::ApiError::TooLarge(problem::too_large_detail()))?;
+    if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        if *first != b'{' {
+            return Err(problem::ApiError::field(
+                "body",
+                "the body must be a JSON object ({\"field\": value, ...}), not an array or a single value",
+            ));
+        }
+    }
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    Ok(next.run(request).await)
 }
 
 async fn api_not_found() -> problem::ApiError {

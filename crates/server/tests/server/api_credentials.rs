@@ -687,6 +687,54 @@ async fn bodies_that_do_not_fit_never_echo_a_value_or_a_rust_type_and_name_the_f
         "{text}"
     );
 
+    // A body that is not an object is refused: serde would read an array by position and,
+    // on rotate, replace the key with whatever came first.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v1/credentials/Prod/rotate",
+            json!(["SECRETARRAYKEY000000"]),
+        ),
+        (
+            Method::POST,
+            creds,
+            json!([
+                "arr",
+                "desc",
+                "https://driftapi.com",
+                "SECRETARRAYKEY000000"
+            ]),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/credentials/Prod",
+            json!("SECRETARRAYKEY000000"),
+        ),
+    ] {
+        let text = rejected(&s, method.clone(), path, body).await;
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], "body",
+            "{method} {path}: {text}"
+        );
+        assert!(!text.contains("SECRETARRAYKEY"), "{text}");
+    }
+    let prod: serde_json::Value = s
+        .get("/api/v1/credentials/Prod")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        prod["key_mask"]
+            .as_str()
+            .unwrap()
+            .ends_with(&KEY[KEY.len() - 4..]),
+        "the key was not replaced: {prod}"
+    );
+
     // Nested fields are named by their full path.
     let mut missing = oauth_ok.clone();
     missing.as_object_mut().unwrap().remove("client_secret");
