@@ -19,6 +19,25 @@ pub(crate) fn check_results(results: &Path, args: &Args, data_dir: &Path) -> any
             results.display()
         ))
     };
+    let mut fifo = false;
+    if let Ok(meta) = std::fs::metadata(results) {
+        use std::os::unix::fs::FileTypeExt;
+        fifo = meta.file_type().is_fifo();
+        let kind = meta.file_type();
+        let what = if kind.is_dir() {
+            Some("a directory")
+        } else if kind.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(usage(format!(
+                "--results {} is {what}: name a regular file (e.g. results.csv)",
+                results.display()
+            )));
+        }
+    }
     if let Some(input) = InputSpec::parse(&args.from)
         .ok()
         .as_ref()
@@ -44,6 +63,22 @@ pub(crate) fn check_results(results: &Path, args: &Args, data_dir: &Path) -> any
             "a file of the data directory {}",
             data_dir.display()
         )));
+    }
+    if let Some(ext) = results.extension().and_then(|e| e.to_str()) {
+        if !["csv", "jsonl", "ndjson", "json", "txt"].contains(&ext.to_ascii_lowercase().as_str()) {
+            return Err(usage(format!(
+                "--results {}: `.{ext}` is not a results format; name a .csv or .jsonl file",
+                results.display()
+            )));
+        }
+    }
+    if fifo {
+        // Opening a FIFO for writing waits for a reader (`--results >(gzip > r.gz)` has one
+        // at once): say so, rather than seem to hang.
+        eprintln!(
+            "note: --results {} is a named pipe: waiting for a process to read it (Ctrl-C stops)",
+            results.display()
+        );
     }
     Ok(())
 }

@@ -1375,6 +1375,31 @@ fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
     );
 }
 
+#[test]
+fn a_results_path_that_cannot_hold_results_is_refused_naming_the_fix() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let from = cli.write("in.csv", &contacts_csv("path", 3));
+    std::fs::create_dir(cli.path("adir")).unwrap();
+    for (results, says) in [
+        ("adir", "is a directory: name a regular file"),
+        (
+            "r.parquet",
+            "`.parquet` is not a results format; name a .csv or .jsonl file",
+        ),
+    ] {
+        let path = cli.path(results).display().to_string();
+        let run = cli.push_to(&path, &from);
+        assert_eq!(run.code, 2, "{results}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{results}: {}", run.stderr);
+    }
+    assert_eq!(
+        sandbox.route_count("contacts.create"),
+        0,
+        "nothing was sent"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
@@ -1408,6 +1433,14 @@ fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
     let run = cli.push_to(&fifo.display().to_string(), &from);
     reader.join().unwrap();
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    // Opening a pipe waits for its reader: the user is told, so a pipe nobody reads does
+    // not look like a silent hang.
+    assert!(
+        run.stderr
+            .contains("is a named pipe: waiting for a process to read it"),
+        "{}",
+        run.stderr
+    );
     let store = store::Store::open(&cli.data_dir()).unwrap();
     let runs = store.list_runs(5).unwrap();
     assert_eq!(runs[0].status, "failed", "{:?}", runs[0]);
