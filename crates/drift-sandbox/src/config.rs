@@ -269,6 +269,7 @@ impl FaultKind {
 /// fires on a matching request whose number (1-based, per fault) is above `after_requests`,
 /// at most `count` times (absent = unlimited), each time with `probability` (absent = 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Route name such as `conversations.list`, or `*`.
     pub route: String,
@@ -293,6 +294,7 @@ pub struct FaultSpec {
 
 /// The JSON document of `--faults FILE` and `POST /__sandbox/faults`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FaultPlan {
     /// Faults, checked in order; the first that fires wins.
     pub faults: Vec<FaultSpec>,

@@ -250,6 +250,19 @@ async fn empty_plan_clears_and_bad_plans_are_400() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("probability"));
+    // A misspelt setting would be ignored (the fault firing at once): refused, naming it.
+    let r = s
+        .admin_post(
+            "faults",
+            json!({"faults": [{"route": "*", "kind": "reset", "afterrequests": 5}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("unknown field `afterrequests`"),
+        "{}",
+        r.text
+    );
     // A misspelt route would never fire: refused, naming the routes there are.
     let r = s
         .admin_post(
