@@ -659,7 +659,44 @@ fn contacts_stream_from_a_postgres_query() {
             "mail=email,full_name=name,score=score:number,signed_up=signed_up:date",
         ],
     );
+    // The input is only read: a query that writes fails and changes nothing, and naming
+    // both a table and a query is refused.
+    let delete = format!(
+        "{}?query=DELETE FROM {table} RETURNING mail AS email",
+        postgres_url()
+    );
+    let refused = cli.push("contacts", &delete, "del.csv", &["--dry-run"]);
+    let both = cli.push(
+        "contacts",
+        &format!("{}?table={table}&query=SELECT 1", postgres_url()),
+        "both.csv",
+        &["--dry-run"],
+    );
+    let left = sandbox.runtime.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let row = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    });
     exec(format!("DROP TABLE {table}"));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("read-only transaction"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(left, 3, "the query deleted rows");
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(
+        both.stderr.contains("more than one table or query"),
+        "{}",
+        both.stderr
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         outcomes(&cli.results("pg.csv")),
@@ -1094,7 +1131,7 @@ fn postgres_input_errors_show_the_servers_message_and_no_password() {
     ];
     for (from, needle) in cases {
         let run = cli.push("contacts", &from, "r.csv", &["--dry-run"]);
-        assert_ne!(run.code, 0, "{from}: {}", run.stderr);
+        assert_eq!(run.code, 2, "{from}: a setup error: {}", run.stderr);
         assert!(run.stderr.contains(needle), "{from}: {}", run.stderr);
         assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
     }

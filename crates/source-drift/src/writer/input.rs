@@ -270,11 +270,20 @@ fn parse_postgres(text: &str) -> Result<InputSpec, InputError> {
     let mut source = None;
     let mut rest = Vec::new();
     for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "table" => source = Some(SqlSource::Table(v.into_owned())),
-            "query" => source = Some(SqlSource::Query(v.into_owned())),
-            _ => rest.push((k.into_owned(), v.into_owned())),
+        let next = match k.as_ref() {
+            "table" => SqlSource::Table(v.into_owned()),
+            "query" => SqlSource::Query(v.into_owned()),
+            _ => {
+                rest.push((k.into_owned(), v.into_owned()));
+                continue;
+            }
+        };
+        if source.is_some() {
+            return Err(InputError::whole(format!(
+                "--from postgres names more than one table or query; keep one: {usage}"
+            )));
         }
+        source = Some(next);
     }
     let source = source
         .ok_or_else(|| InputError::whole(format!("--from postgres names no table; {usage}")))?;

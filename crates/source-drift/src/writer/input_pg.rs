@@ -1,5 +1,5 @@
 //! PostgreSQL input (`--from postgres://user@host/db?table=T` or `?query=SELECT...`, cargo
-//! feature `postgres`). Rows stream from the server (`query_raw`, no full result in memory)
+//! feature `postgres`), read in a read-only session. Rows stream from the server (`query_raw`, no full result in memory)
 //! on a thread of its own, through the same bounded channel as the SQLite reader.
 
 use std::sync::mpsc::{channel, sync_channel, SyncSender};
@@ -178,6 +178,15 @@ async fn stream(
         }
     };
     tokio::spawn(conn);
+    // `push` only reads its input: a `?query=` that writes (`DELETE ... RETURNING`) fails
+    // instead of changing the user's data, even with --dry-run.
+    if let Err(e) = client
+        .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .await
+    {
+        let _ = ready.send(Err(pg_text(&e)));
+        return;
+    }
     let stmt = match client.prepare(sql).await {
         Ok(s) => s,
         Err(e) => {
@@ -194,17 +203,29 @@ async fn stream(
         .iter()
         .map(|c| (c.name().to_string(), c.type_().clone()))
         .collect();
-    let _ = ready.send(Ok(columns.iter().map(|(n, _)| n.clone()).collect()));
     let rows = match client.query_raw(&stmt, std::iter::empty::<i32>()).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Err(whole(format!("the query failed: {}", pg_text(&e)))));
+            let _ = ready.send(Err(format!("the query failed: {}", pg_text(&e))));
             return;
         }
     };
     let mut rows = std::pin::pin!(rows);
+    // An error before the first row (a write refused by the read-only session, `1/0` in the
+    // select list) fails the setup, like a syntax error: nothing was read, nothing to resume.
+    let mut first = Some(rows.next().await);
+    if let Some(Some(Err(e))) = &first {
+        let _ = ready.send(Err(format!("the query failed: {}", pg_text(e))));
+        return;
+    }
+    let _ = ready.send(Ok(columns.iter().map(|(n, _)| n.clone()).collect()));
     let mut number = 0u64;
-    while let Some(row) = rows.next().await {
+    loop {
+        let next = match first.take() {
+            Some(row) => row,
+            None => rows.next().await,
+        };
+        let Some(row) = next else { break };
         number += 1;
         let item = row
             .and_then(|r| {
