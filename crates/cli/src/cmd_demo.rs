@@ -171,8 +171,11 @@ fn next_steps(ctx: &Ctx, run_id: &str) -> String {
          \x20 driftbridge{dd} runs list\n\
          \x20 driftbridge{dd} runs show {run_id}\n\
          \x20 driftbridge sandbox --port 8787      # keep a sandbox running, then in another shell:\n\
+         \x20 export DRIFT_TOKEN={token}   # the \"token\" the sandbox printed\n\
          \x20 driftbridge{dd} credentials add --name local --base-url http://127.0.0.1:8787 --api-key-env DRIFT_TOKEN\n\
          \x20 driftbridge{dd} sync --credential local --destination sqlite:local.db --mode incremental\n\
-         \x20 with a real Drift token: see README.md (create an app in Drift's developer portal, install it, credentials add, sync)\n"
+         \x20 with a real Drift token: see README.md (create an app in Drift's developer portal, install it, credentials add, sync)\n\
+         (the `demo` credential points at this demo's own sandbox, which stopped with it: sync with `local` or a real credential)\n",
+        token = drift_sandbox::DEFAULT_TOKEN
     )
 }
