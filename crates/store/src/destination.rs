@@ -67,7 +67,7 @@ fn not_found(name: &str) -> StoreError {
     StoreError::NotFound {
         kind: "destination",
         name: name.to_string(),
-        hint: "list the destinations to see their names (the CLI saves one with push --save NAME)",
+        hint: "saved destinations are listed on the web UI's Data destinations page and by GET /api/v1/destinations (the CLI saves one with push --save NAME)",
     }
 }
 
