@@ -1434,3 +1434,96 @@ fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
     assert_eq!(unchanged, created);
     assert_eq!(sandbox.contact_count(), before + 200);
 }
+
+#[test]
+fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
+    // 30 requests a minute: each row's lookup and create wait seconds for the budget. Before
+    // the fix the rows waiting for it were still sent after Ctrl-C (exit after > 30 s).
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let prefix = "slowstop";
+    let from = cli.write("in.csv", &contacts_csv(prefix, 40));
+    let results = cli.path("r.csv");
+    let contacts_before = sandbox.contact_count();
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(cli.data_dir())
+        .args(["push", "contacts", "--credential", "sb", "--from", &from])
+        .arg("--results")
+        .arg(&results)
+        .args(["--rate-limit-per-min", "30", "--concurrency", "8"])
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .env_remove("DRIFTBRIDGE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let lines = std::fs::read_to_string(&results)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = std::time::Instant::now();
+    let exited = loop {
+        if child.try_wait().unwrap().is_some() {
+            break signalled.elapsed();
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            break signalled.elapsed();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited < std::time::Duration::from_secs(10),
+        "exited {exited:?} after Ctrl-C (rows waiting for the budget must not be sent)\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let requests_at_exit = sandbox.admin("stats");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        sandbox.admin("stats")["by_route"],
+        requests_at_exit["by_route"],
+        "no request after the exit"
+    );
+    let r = cli.results("r.csv");
+    let (_, not_sent) = check_stopped_results(&sandbox, &r, prefix, 40);
+    let created = r.values().filter(|o| o.0 == "created").count() as u64;
+    let rejected = r.values().filter(|o| o.0 == "rejected").count() as u64;
+    assert!(
+        not_sent > 0,
+        "rows waiting for the budget are not sent: {r:?}"
+    );
+    assert_eq!(
+        rejected, not_sent,
+        "every rejected row is `not sent`: {r:?}"
+    );
+    assert_eq!(
+        sandbox.contact_count() - contacts_before,
+        created,
+        "one contact per `created`"
+    );
+    assert_eq!(
+        sandbox.route_count("contacts.create"),
+        created,
+        "no create was sent for a row that is not `created`"
+    );
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert_eq!(runs[0].status, "cancelled");
+    assert_eq!(runs[0].summary["rows"], json!(r.len()));
+}

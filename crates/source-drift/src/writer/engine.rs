@@ -185,13 +185,14 @@ impl Done {
     }
 }
 
-/// An error that stops the run (401/403, 429 beyond the cap).
+/// An error that stops the run (401/403, 429 beyond the cap), or a request the run's stop
+/// kept from being sent ([`Error::Stopped`]: the row gets its "not sent" outcome).
 #[derive(Debug)]
 pub(crate) struct Fatal(pub Error);
 
 /// A row-level reason for `e`, or [`Fatal`] when `e` must stop the run.
 pub(crate) fn reason_or_fatal(e: Error) -> Result<String, Fatal> {
-    if e.is_auth() || matches!(e, Error::RateLimited { .. }) {
+    if e.is_auth() || matches!(e, Error::RateLimited { .. } | Error::Stopped { .. }) {
         Err(Fatal(e))
     } else {
         Ok(e.to_string())
@@ -201,6 +202,19 @@ pub(crate) fn reason_or_fatal(e: Error) -> Result<String, Fatal> {
 /// Rejects the row with `e`'s message, or stops the run.
 pub(crate) fn reject(e: Error) -> Result<Done, Fatal> {
     reason_or_fatal(e).map(Done::rejected)
+}
+
+/// The outcome of a lookup that failed with `e` after a create answered `last` ambiguously:
+/// when the run's stop kept the lookup from being sent, the row is rejected saying the
+/// create may have landed (a re-run of the same input looks it up again), not "not sent".
+pub(crate) fn lookup_failed(e: Error, last: &str) -> Result<Done, Fatal> {
+    match e {
+        Error::Stopped { .. } => Ok(Done::rejected(format!(
+            "{last}; the create may have landed, and the run was stopped before a lookup could \
+             tell; re-run the same input to find it (it is looked up before any create)"
+        ))),
+        e => reject(e),
+    }
 }
 
 /// Whether a failed create may have landed (so it must be looked up before any retry).
@@ -283,14 +297,16 @@ where
         (Object::Accounts, Key::Domain) => Some(accounts::Index::load(client).await?),
         _ => None,
     };
+    let stop = Arc::new(StopCell::default());
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
+        // Once the run stops, a request still waiting for the budget, a slot or a retry is
+        // not sent (its row gets the "not sent" outcome); only requests sent finish.
+        client: client.with_stop(stop.flag.subscribe()),
         opts,
         ledger,
         accounts,
         dry: DryRun::default(),
     });
-    let stop = Arc::new(StopCell::default());
     let watcher = {
         let (cancel, stop) = (cancel.clone(), stop.clone());
         tokio::spawn(async move {
@@ -447,6 +463,9 @@ async fn work(
                 }
                 done
             }
+            // The run's stop kept this row's next request from being sent (a lookup that
+            // found nothing is not a write): the row was not written.
+            Err(Fatal(Error::Stopped { .. })) => stop.not_sent(),
             Err(Fatal(e)) => {
                 stop.set(stop_of(&e));
                 Done::rejected(format!("not written, the run stopped: {e}"))
