@@ -1527,3 +1527,113 @@ fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
     assert_eq!(runs[0].status, "cancelled");
     assert_eq!(runs[0].summary["rows"], json!(r.len()));
 }
+
+impl Sandbox {
+    /// Replaces the sandbox's fault plan.
+    fn set_faults(&self, faults: Value) {
+        let url = format!("{}/__sandbox/faults", self.url());
+        self.runtime.block_on(async {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .body(json!({"faults": faults}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", resp.status());
+        });
+    }
+
+    /// Conversations per contact email (every conversation in the sandbox).
+    fn conversations_of(&self, email: &str) -> usize {
+        use futures::StreamExt;
+        let ids: Vec<i64> = self.by_email(email).iter().map(|c| c.id).collect();
+        self.runtime.block_on(async {
+            let mut pages = Box::pin(
+                self.observer
+                    .conversations(drift_client::ListConversations::default()),
+            );
+            let mut n = 0;
+            while let Some(page) = pages.next().await {
+                n += page
+                    .unwrap()
+                    .items
+                    .iter()
+                    .filter(|c| c.contact_id.is_some_and(|id| ids.contains(&id)))
+                    .count();
+            }
+            n
+        })
+    }
+}
+
+#[test]
+fn a_conversation_whose_connection_dropped_is_not_sent_again_by_a_re_run() {
+    let sandbox = Sandbox::start(vec![]);
+    sandbox.set_faults(json!([
+        {"route": "conversations.create", "kind": "reset", "after_requests": 2, "count": 1},
+        {"route": "conversations.create", "kind": "status", "status": 403,
+         "after_requests": 6, "count": 1}
+    ]));
+    let cli = Cli::new(&sandbox);
+    let mut csv = String::from("email,body\n");
+    for i in 1..=30 {
+        csv.push_str(&format!("conv{i}@example.com,Hello {i}\n"));
+    }
+    let from = cli.write("cs.csv", &csv);
+    let first = cli.push("conversations", &from, "r1.csv", &["--concurrency", "1"]);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    let r1 = cli.results("r1.csv");
+    assert_eq!(r1[&3].0, "rejected");
+    assert!(r1[&3].2.contains("may or may not"), "{}", r1[&3].2);
+    assert!(
+        first
+            .stderr
+            .contains("the 1 rows whose write may or may not have landed are not sent again"),
+        "the stop message does not promise what a re-run cannot keep: {}",
+        first.stderr
+    );
+    assert!(
+        !first.stderr.contains("nothing is written twice"),
+        "{}",
+        first.stderr
+    );
+
+    sandbox.set_faults(json!([]));
+    let again = cli.push("conversations", &from, "r2.csv", &["--concurrency", "1"]);
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    let r2 = cli.results("r2.csv");
+    assert_eq!(r2.len(), 30);
+    let (outcome, _, reason) = &r2[&3];
+    assert_eq!(outcome, "rejected", "{reason}");
+    assert!(
+        reason.contains("may have created") && reason.contains("--resend-uncertain"),
+        "{reason}"
+    );
+    for i in [1, 2, 4, 5, 6] {
+        assert_eq!(r2[&i].0, "unchanged", "row {i}");
+    }
+    for i in 7..=30 {
+        assert_eq!(r2[&i].0, "created", "row {i}");
+    }
+    for i in 1..=30 {
+        let n = sandbox.conversations_of(&format!("conv{i}@example.com"));
+        if i == 3 {
+            assert!(n <= 1, "the uncertain row: {n} conversations");
+        } else {
+            assert_eq!(n, 1, "row {i}");
+        }
+    }
+
+    // Re-feeding the rejected rows does not send it either; --resend-uncertain does.
+    let refeed = cli.push(
+        "conversations",
+        &cli.path("r2.csv").display().to_string(),
+        "r3.csv",
+        &["--only", "rejected"],
+    );
+    assert_eq!(refeed.code, 5, "{}", refeed.stderr);
+    assert_eq!(outcomes(&cli.results("r3.csv")), vec![(3, "rejected")]);
+    let forced = cli.push("conversations", &from, "r4.csv", &["--resend-uncertain"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(cli.results("r4.csv")[&3].0, "created");
+}

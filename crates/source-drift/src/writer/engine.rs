@@ -37,6 +37,9 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// With a results file as input: only rows whose earlier outcome is one of these.
     pub only: Option<Vec<OutcomeKind>>,
+    /// Send timeline events and conversations again even when an earlier push's attempt
+    /// ended uncertain (it may have landed; see [`Ledger::put_uncertain`]).
+    pub resend_uncertain: bool,
 }
 
 impl PushOptions {
@@ -52,6 +55,7 @@ impl PushOptions {
             dry_run: false,
             concurrency: 8,
             only: None,
+            resend_uncertain: false,
         }
     }
 }
@@ -63,6 +67,17 @@ pub trait Ledger: Send + Sync {
     fn get(&self, fingerprint: &str) -> Result<Option<String>, String>;
     /// Records a successful write.
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String>;
+    /// The error of an earlier attempt whose write may or may not have landed (connection
+    /// dropped or timed out after the request was sent), if one is recorded and no
+    /// successful write since. [`Ledger::get`] does not report such a fingerprint as sent.
+    fn uncertain(&self, _fingerprint: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    /// Records an attempt whose write may or may not have landed: a re-run does not send
+    /// the row again (unless [`PushOptions::resend_uncertain`]).
+    fn put_uncertain(&self, _fingerprint: &str, _error: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Counts and figures of a run.
@@ -80,6 +95,11 @@ pub struct Summary {
     /// Rows read but not sent because the run stopped; each is `rejected` with a reason
     /// starting "not sent: the run stopped", so a re-feed with `--only rejected` sends them.
     pub not_sent: u64,
+    /// Rows (timeline events, conversations) whose write may or may not have landed: this
+    /// run's uncertain attempts and rows not sent again because an earlier attempt was
+    /// uncertain. Each is `rejected`; a re-run does not send them (see
+    /// [`PushOptions::resend_uncertain`]).
+    pub uncertain: u64,
     /// Rows whose outcome the sink refused (see [`StopKind::Results`]); they are counted in
     /// `rows` and `counts` but are in no results file.
     pub unsaved: u64,
@@ -244,6 +264,8 @@ pub(crate) struct Ctx {
     pub accounts: Option<accounts::Index>,
     /// A dry run's plan so far (unused by a real run).
     pub dry: DryRun,
+    /// Rows whose write may or may not have landed ([`Summary::uncertain`]).
+    pub uncertain: std::sync::atomic::AtomicU64,
 }
 
 /// Runs a push: reads `input`, writes to Drift through `client` (its rate budget paces
@@ -306,6 +328,7 @@ where
         ledger,
         accounts,
         dry: DryRun::default(),
+        uncertain: Default::default(),
     });
     let watcher = {
         let (cancel, stop) = (cancel.clone(), stop.clone());
@@ -363,6 +386,7 @@ where
         rows,
         counts,
         not_sent: stop.not_sent.load(Ordering::SeqCst),
+        uncertain: ctx.uncertain.load(Ordering::SeqCst),
         unsaved,
         last_row,
         filtered_out,
