@@ -210,10 +210,15 @@ async fn update_matches(
             continue;
         }
         if let Err(e) = ctx.client.update_contact(c.id, &changes).await {
-            // Stopped after updating some of the matches: say which, not "not sent".
+            // Stopped after this row wrote something (its own create landed, or some of the
+            // matches were updated): say what, not "not sent".
             let reason = match e {
-                Error::Stopped { .. } if ids.len() > 1 => e.to_string(),
+                Error::Stopped { .. } if ids.len() > 1 || landed.is_some() => e.to_string(),
                 e => reason_or_fatal(e)?,
+            };
+            let reason = match &landed {
+                Some(note) => format!("{note}; then updating it failed: {reason}"),
+                None => reason,
             };
             let done = if ids.len() > 1 {
                 format!(
