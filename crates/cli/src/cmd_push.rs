@@ -75,6 +75,11 @@ pub struct Args {
     /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).
     #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
     only: Vec<String>,
+    /// Timeline events and conversations: send rows again whose earlier attempt ended
+    /// uncertain (connection dropped or timed out after sending; it may have landed).
+    /// Without it such rows come back rejected, to be checked in Drift first.
+    #[arg(long)]
+    resend_uncertain: bool,
     /// Override the credential's request budget for this run.
     #[arg(long)]
     rate_limit_per_min: Option<u32>,
@@ -266,6 +271,7 @@ fn options(s: &Settings, args: &Args) -> anyhow::Result<PushOptions> {
     opts.include_unmapped = s.include_unmapped;
     opts.dry_run = args.dry_run;
     opts.concurrency = args.concurrency.max(1);
+    opts.resend_uncertain = args.resend_uncertain;
     if !args.only.is_empty() {
         let only = args
             .only
@@ -371,6 +377,7 @@ fn summary_json(s: &Summary, results: &std::path::Path, run_id: &str) -> serde_j
         "ignored_columns": s.ignored_columns,
         "stopped": s.stopped.as_ref().map(|x| x.message.clone()),
         "not_sent": s.not_sent,
+        "uncertain": s.uncertain,
         "unsaved": s.unsaved,
     });
     for kind in OutcomeKind::ALL {
@@ -415,6 +422,13 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
             s.not_sent
         );
     }
+    if s.uncertain > 0 {
+        outln!(
+            "  {} rows may or may not have been written (rejected; check them in Drift; a re-run \
+             does not send them again unless --resend-uncertain)",
+            s.uncertain
+        );
+    }
     if s.unsaved > 0 {
         outln!(
             "  results: {} (could not be written: {} outcomes not saved)",
@@ -447,11 +461,22 @@ fn stopped_message(s: &Summary, stop: &writer::Stop, results: &std::path::Path) 
     } else {
         "no row was processed".to_string()
     };
+    let again = if s.uncertain > 0 {
+        format!(
+            "rows already written are found again and come back unchanged; the {} rows whose \
+             write may or may not have landed are not sent again: they come back rejected, to \
+             be checked in Drift and sent with --resend-uncertain if missing",
+            s.uncertain
+        )
+    } else {
+        "rows already written are found again and come back unchanged, nothing is written \
+         twice"
+            .to_string()
+    };
     format!(
         "{}. {} rows have an outcome in {results}{not_sent}; {unread}. \
-         Re-run the same input to finish (rows already written are found again and come back \
-         unchanged, nothing is written twice), or re-feed only the rows listed as rejected with \
-         --from {results} --only rejected",
+         Re-run the same input to finish ({again}), or re-feed only the rows listed as \
+         rejected with --from {results} --only rejected",
         stop.message, s.rows
     )
 }

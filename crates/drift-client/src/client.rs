@@ -130,6 +130,9 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    /// Set by [`Client::with_stop`]: once it holds `true`, requests not yet sent fail with
+    /// [`Error::Stopped`] instead of waiting for the budget, a slot or a retry.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -333,6 +336,7 @@ impl ClientBuilder {
             redactor.add(o.refresh_token.clone());
         }
         Ok(Client {
+            stop: None,
             inner: Arc::new(Inner {
                 http,
                 base,
@@ -484,6 +488,34 @@ impl Client {
         &self.inner.budget
     }
 
+    /// A clone of this client (same budget, pool and concurrency cap) whose requests stop
+    /// waiting once `stop` holds `true`: a request still waiting for the rate budget, a
+    /// concurrency slot or a retry pause is not sent and fails with [`Error::Stopped`]; a
+    /// request already sent finishes normally.
+    pub fn with_stop(&self, stop: tokio::sync::watch::Receiver<bool>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            stop: Some(stop),
+        }
+    }
+
+    /// Whether [`Client::with_stop`]'s signal is set.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
+    }
+
+    /// Completes once [`Client::with_stop`]'s signal is set (never without one).
+    pub(crate) async fn stop_signal(&self) {
+        match self.stop.clone() {
+            Some(mut rx) => {
+                if rx.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
     /// Sends a request with pacing and retries; returns the 2xx response.
     pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
         crate::retry::run(self, req, Ok).await
@@ -530,17 +562,33 @@ impl Client {
         let url = self.url_for(req).map_err(AttemptError::fatal)?;
         // Permit first, then the budget: a slot granted by the pacer is used at once, so
         // requests queued behind the concurrency cap cannot leave in a burst.
-        let _permit = inner
-            .concurrency
-            .acquire()
-            .await
-            .map_err(|_| AttemptError::fatal(config("max_concurrency", "semaphore closed")))?;
         let lane = req.lane();
-        inner
-            .budget
-            .acquire(lane, inner.retry.max_total_wait)
-            .await
-            .map_err(AttemptError::fatal)?;
+        let stopped = || {
+            AttemptError::fatal(Error::Stopped {
+                endpoint: req.route.to_string(),
+            })
+        };
+        if self.stopped() {
+            return Err(stopped());
+        }
+        // Waiting for a slot and for the budget ends at once when the caller stops.
+        let waited = async {
+            let permit =
+                inner.concurrency.acquire().await.map_err(|_| {
+                    AttemptError::fatal(config("max_concurrency", "semaphore closed"))
+                })?;
+            inner
+                .budget
+                .acquire(lane, inner.retry.max_total_wait)
+                .await
+                .map_err(AttemptError::fatal)?;
+            Ok::<_, AttemptError>(permit)
+        };
+        let _permit = tokio::select! {
+            biased;
+            _ = self.stop_signal() => return Err(stopped()),
+            permit = waited => permit?,
+        };
         let mut builder = inner
             .http
             .request(req.method.clone(), url)

@@ -123,6 +123,14 @@ pub enum Error {
         /// Why it is internal, e.g. `10.0.0.1 is a private address`.
         reason: String,
     },
+    /// The request was not sent because the caller stopped the client's work
+    /// ([`Client::with_stop`](crate::Client::with_stop)) while it waited for the rate budget,
+    /// a concurrency slot or a retry. Nothing left for this request.
+    #[error("{endpoint}: not sent: stopped while waiting to send")]
+    Stopped {
+        /// Route name of the request.
+        endpoint: String,
+    },
     /// Bad client configuration: base URL, token characters, cursor, builder values.
     #[error("invalid {field}: {message}")]
     Config {
@@ -196,6 +204,7 @@ impl Error {
             Error::Pagination { .. } => "pagination",
             Error::Config { .. } => "config",
             Error::PrivateAddress { .. } => "private_address",
+            Error::Stopped { .. } => "stopped",
         }
     }
 }

@@ -166,9 +166,18 @@ async fn attempts<T>(
     let mut total = Duration::ZERO;
     let sleeper = {
         let budget = budget.clone();
+        let client = client.clone();
         move |d: Duration| {
             budget.record_wait(d);
-            budget.clock().sleep(d)
+            let sleep = budget.clock().sleep(d);
+            let client = client.clone();
+            // A stop ends the pause; the next attempt then fails with `Stopped` unsent.
+            async move {
+                tokio::select! {
+                    _ = client.stop_signal() => {}
+                    _ = sleep => {}
+                }
+            }
         }
     };
     (|| async { parse(client.attempt(req).await?) })

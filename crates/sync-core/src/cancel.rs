@@ -33,6 +33,12 @@ impl Cancel {
         *self.tx.borrow()
     }
 
+    /// A receiver that holds `true` once the token is cancelled (for code that cannot
+    /// depend on this crate, e.g. `drift_client::Client::with_stop`).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+
     /// Completes once the token is cancelled (immediately if it already is).
     pub async fn cancelled(&self) {
         let mut rx = self.tx.subscribe();

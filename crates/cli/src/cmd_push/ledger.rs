@@ -1,7 +1,9 @@
 //! The push ledger in the metadata store: fingerprints of timeline events and conversations
 //! already sent with a credential, so re-running the same input does not send them twice
 //! (Drift cannot be asked whether they exist). Kept in the store's `stream_state` table under
-//! the scope `push-ledger:<credential id>:<object>`, one row per fingerprint.
+//! the scope `push-ledger:<credential id>:<object>`, one row per fingerprint: `{"drift_id"}`
+//! for a write made, `{"uncertain": error}` for an attempt that may or may not have landed
+//! (a re-run does not send that row again unless `--resend-uncertain`).
 
 use source_drift::writer::{Ledger, Object};
 use std::sync::Arc;
@@ -29,12 +31,34 @@ impl Ledger for StoreLedger {
             .store
             .stream_state(&self.scope, fingerprint)
             .map_err(|e| e.to_string())?;
-        Ok(state.map(|v| {
+        // An uncertain attempt is not a write: `uncertain` reports it.
+        Ok(state.filter(|v| v.get("uncertain").is_none()).map(|v| {
             v.get("drift_id")
                 .and_then(|d| d.as_str())
                 .unwrap_or_default()
                 .to_string()
         }))
+    }
+
+    fn uncertain(&self, fingerprint: &str) -> Result<Option<String>, String> {
+        let state = self
+            .store
+            .stream_state(&self.scope, fingerprint)
+            .map_err(|e| e.to_string())?;
+        Ok(state.and_then(|v| {
+            v.get("uncertain")
+                .map(|u| u.as_str().unwrap_or_default().to_string())
+        }))
+    }
+
+    fn put_uncertain(&self, fingerprint: &str, error: &str) -> Result<(), String> {
+        let state = serde_json::json!({
+            "uncertain": error,
+            "sent_at": chrono::Utc::now().timestamp_millis(),
+        });
+        self.store
+            .put_stream_state(&self.scope, fingerprint, &state)
+            .map_err(|e| e.to_string())
     }
 
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String> {

@@ -1504,3 +1504,206 @@ fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
     assert_eq!(unchanged, created);
     assert_eq!(sandbox.contact_count(), before + 200);
 }
+
+#[test]
+fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
+    // 30 requests a minute: each row's lookup and create wait seconds for the budget. Before
+    // the fix the rows waiting for it were still sent after Ctrl-C (exit after > 30 s).
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let prefix = "slowstop";
+    let from = cli.write("in.csv", &contacts_csv(prefix, 40));
+    let results = cli.path("r.csv");
+    let contacts_before = sandbox.contact_count();
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(cli.data_dir())
+        .args(["push", "contacts", "--credential", "sb", "--from", &from])
+        .arg("--results")
+        .arg(&results)
+        .args(["--rate-limit-per-min", "30", "--concurrency", "8"])
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .env_remove("DRIFTBRIDGE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let lines = std::fs::read_to_string(&results)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = std::time::Instant::now();
+    let exited = loop {
+        if child.try_wait().unwrap().is_some() {
+            break signalled.elapsed();
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            break signalled.elapsed();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited < std::time::Duration::from_secs(10),
+        "exited {exited:?} after Ctrl-C (rows waiting for the budget must not be sent)\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let requests_at_exit = sandbox.admin("stats");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        sandbox.admin("stats")["by_route"],
+        requests_at_exit["by_route"],
+        "no request after the exit"
+    );
+    let r = cli.results("r.csv");
+    let (_, not_sent) = check_stopped_results(&sandbox, &r, prefix, 40);
+    let created = r.values().filter(|o| o.0 == "created").count() as u64;
+    let rejected = r.values().filter(|o| o.0 == "rejected").count() as u64;
+    assert!(
+        not_sent > 0,
+        "rows waiting for the budget are not sent: {r:?}"
+    );
+    assert_eq!(
+        rejected, not_sent,
+        "every rejected row is `not sent`: {r:?}"
+    );
+    assert_eq!(
+        sandbox.contact_count() - contacts_before,
+        created,
+        "one contact per `created`"
+    );
+    assert_eq!(
+        sandbox.route_count("contacts.create"),
+        created,
+        "no create was sent for a row that is not `created`"
+    );
+    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let runs = store.list_runs(5).unwrap();
+    assert_eq!(runs[0].status, "cancelled");
+    assert_eq!(runs[0].summary["rows"], json!(r.len()));
+}
+
+impl Sandbox {
+    /// Replaces the sandbox's fault plan.
+    fn set_faults(&self, faults: Value) {
+        let url = format!("{}/__sandbox/faults", self.url());
+        self.runtime.block_on(async {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .body(json!({"faults": faults}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", resp.status());
+        });
+    }
+
+    /// Conversations per contact email (every conversation in the sandbox).
+    fn conversations_of(&self, email: &str) -> usize {
+        use futures::StreamExt;
+        let ids: Vec<i64> = self.by_email(email).iter().map(|c| c.id).collect();
+        self.runtime.block_on(async {
+            let mut pages = Box::pin(
+                self.observer
+                    .conversations(drift_client::ListConversations::default()),
+            );
+            let mut n = 0;
+            while let Some(page) = pages.next().await {
+                n += page
+                    .unwrap()
+                    .items
+                    .iter()
+                    .filter(|c| c.contact_id.is_some_and(|id| ids.contains(&id)))
+                    .count();
+            }
+            n
+        })
+    }
+}
+
+#[test]
+fn a_conversation_whose_connection_dropped_is_not_sent_again_by_a_re_run() {
+    let sandbox = Sandbox::start(vec![]);
+    sandbox.set_faults(json!([
+        {"route": "conversations.create", "kind": "reset", "after_requests": 2, "count": 1},
+        {"route": "conversations.create", "kind": "status", "status": 403,
+         "after_requests": 6, "count": 1}
+    ]));
+    let cli = Cli::new(&sandbox);
+    let mut csv = String::from("email,body\n");
+    for i in 1..=30 {
+        csv.push_str(&format!("conv{i}@example.com,Hello {i}\n"));
+    }
+    let from = cli.write("cs.csv", &csv);
+    let first = cli.push("conversations", &from, "r1.csv", &["--concurrency", "1"]);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    let r1 = cli.results("r1.csv");
+    assert_eq!(r1[&3].0, "rejected");
+    assert!(r1[&3].2.contains("may or may not"), "{}", r1[&3].2);
+    assert!(
+        first
+            .stderr
+            .contains("the 1 rows whose write may or may not have landed are not sent again"),
+        "the stop message does not promise what a re-run cannot keep: {}",
+        first.stderr
+    );
+    assert!(
+        !first.stderr.contains("nothing is written twice"),
+        "{}",
+        first.stderr
+    );
+
+    sandbox.set_faults(json!([]));
+    let again = cli.push("conversations", &from, "r2.csv", &["--concurrency", "1"]);
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    let r2 = cli.results("r2.csv");
+    assert_eq!(r2.len(), 30);
+    let (outcome, _, reason) = &r2[&3];
+    assert_eq!(outcome, "rejected", "{reason}");
+    assert!(
+        reason.contains("may have created") && reason.contains("--resend-uncertain"),
+        "{reason}"
+    );
+    for i in [1, 2, 4, 5, 6] {
+        assert_eq!(r2[&i].0, "unchanged", "row {i}");
+    }
+    for i in 7..=30 {
+        assert_eq!(r2[&i].0, "created", "row {i}");
+    }
+    for i in 1..=30 {
+        let n = sandbox.conversations_of(&format!("conv{i}@example.com"));
+        if i == 3 {
+            assert!(n <= 1, "the uncertain row: {n} conversations");
+        } else {
+            assert_eq!(n, 1, "row {i}");
+        }
+    }
+
+    // Re-feeding the rejected rows does not send it either; --resend-uncertain does.
+    let refeed = cli.push(
+        "conversations",
+        &cli.path("r2.csv").display().to_string(),
+        "r3.csv",
+        &["--only", "rejected"],
+    );
+    assert_eq!(refeed.code, 5, "{}", refeed.stderr);
+    assert_eq!(outcomes(&cli.results("r3.csv")), vec![(3, "rejected")]);
+    let forced = cli.push("conversations", &from, "r4.csv", &["--resend-uncertain"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(cli.results("r4.csv")[&3].0, "created");
+}

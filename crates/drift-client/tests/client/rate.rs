@@ -398,3 +398,37 @@ async fn a_body_cut_short_is_retried_for_reads_but_a_wrong_shape_is_not() {
     assert_eq!(c.metrics().retries, 1, "a wrong shape is not retried");
     server.verify().await;
 }
+
+#[tokio::test]
+async fn a_stop_ends_the_wait_for_the_budget_and_the_request_is_not_sent() {
+    let server = MockServer::start().await;
+    mount_ok(&server, "/users/list").await;
+    let c = Client::builder(&server.uri(), SecretString::from(TOKEN))
+        .rate_limit_per_min(1)
+        .burst(1)
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let c = c.with_stop(rx);
+    c.users().await.unwrap();
+    // The next request waits a minute for the budget; the stop ends the wait at once.
+    let waiting = tokio::spawn({
+        let c = c.clone();
+        async move { c.users().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_at = std::time::Instant::now();
+    tx.send_replace(true);
+    let res = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the stop ends the wait")
+        .unwrap();
+    assert!(matches!(res, Err(Error::Stopped { .. })), "{res:?}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "not sent"
+    );
+    assert!(matches!(c.users().await, Err(Error::Stopped { .. })));
+}

@@ -16,7 +16,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
 use super::dry_run::DryObject;
-use super::engine::{ambiguous, create_backoff, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS};
+use super::engine::{
+    ambiguous, create_backoff, lookup_failed, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS,
+};
 use super::mapping::Prepared;
 use super::values::same;
 use super::{Key, OutcomeKind, Planned};
@@ -178,7 +180,7 @@ async fn create(ctx: &Ctx, p: &Prepared, index: &Index) -> Result<Done, Fatal> {
                 let conflict = matches!(e, Error::Conflict { .. });
                 last = e.to_string();
                 if let Err(e) = index.refresh(&ctx.client).await {
-                    return reject(e);
+                    return lookup_failed(e, &last);
                 }
                 match (index.get(key).await, conflict) {
                     (Some(a), true) => return update(ctx, p, a, None, None).await,

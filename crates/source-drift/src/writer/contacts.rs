@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::dry_run::DryObject;
 use super::engine::{
-    ambiguous, create_backoff, reason_or_fatal, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS,
+    ambiguous, create_backoff, lookup_failed, reason_or_fatal, reject, Ctx, Done, Fatal,
+    CREATE_ATTEMPTS,
 };
 use super::mapping::Prepared;
 use super::values::same;
@@ -135,7 +136,7 @@ async fn create(ctx: &Ctx, row: u64, key: &str, attrs: &Map<String, Value>) -> R
                 last = e.to_string();
                 let found = match lookup(ctx, key).await {
                     Ok(f) => f,
-                    Err(e) => return reject(e),
+                    Err(e) => return lookup_failed(e, &last),
                 };
                 if !found.is_empty() {
                     let note = format!("the create answered `{last}` but had landed");
@@ -209,7 +210,16 @@ async fn update_matches(
             continue;
         }
         if let Err(e) = ctx.client.update_contact(c.id, &changes).await {
-            let reason = reason_or_fatal(e)?;
+            // Stopped after this row wrote something (its own create landed, or some of the
+            // matches were updated): say what, not "not sent".
+            let reason = match e {
+                Error::Stopped { .. } if ids.len() > 1 || landed.is_some() => e.to_string(),
+                e => reason_or_fatal(e)?,
+            };
+            let reason = match &landed {
+                Some(note) => format!("{note}; then updating it failed: {reason}"),
+                None => reason,
+            };
             let done = if ids.len() > 1 {
                 format!(
                     "updated {} before contact {} failed: {reason}",

@@ -37,6 +37,9 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// With a results file as input: only rows whose earlier outcome is one of these.
     pub only: Option<Vec<OutcomeKind>>,
+    /// Send timeline events and conversations again even when an earlier push's attempt
+    /// ended uncertain (it may have landed; see [`Ledger::put_uncertain`]).
+    pub resend_uncertain: bool,
 }
 
 impl PushOptions {
@@ -52,6 +55,7 @@ impl PushOptions {
             dry_run: false,
             concurrency: 8,
             only: None,
+            resend_uncertain: false,
         }
     }
 }
@@ -63,6 +67,17 @@ pub trait Ledger: Send + Sync {
     fn get(&self, fingerprint: &str) -> Result<Option<String>, String>;
     /// Records a successful write.
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String>;
+    /// The error of an earlier attempt whose write may or may not have landed (connection
+    /// dropped or timed out after the request was sent), if one is recorded and no
+    /// successful write since. [`Ledger::get`] does not report such a fingerprint as sent.
+    fn uncertain(&self, _fingerprint: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    /// Records an attempt whose write may or may not have landed: a re-run does not send
+    /// the row again (unless [`PushOptions::resend_uncertain`]).
+    fn put_uncertain(&self, _fingerprint: &str, _error: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Counts and figures of a run.
@@ -80,6 +95,11 @@ pub struct Summary {
     /// Rows read but not sent because the run stopped; each is `rejected` with a reason
     /// starting "not sent: the run stopped", so a re-feed with `--only rejected` sends them.
     pub not_sent: u64,
+    /// Rows (timeline events, conversations) whose write may or may not have landed: this
+    /// run's uncertain attempts and rows not sent again because an earlier attempt was
+    /// uncertain. Each is `rejected`; a re-run does not send them (see
+    /// [`PushOptions::resend_uncertain`]).
+    pub uncertain: u64,
     /// Rows whose outcome the sink refused (see [`StopKind::Results`]); they are counted in
     /// `rows` and `counts` but are in no results file.
     pub unsaved: u64,
@@ -185,13 +205,14 @@ impl Done {
     }
 }
 
-/// An error that stops the run (401/403, 429 beyond the cap).
+/// An error that stops the run (401/403, 429 beyond the cap), or a request the run's stop
+/// kept from being sent ([`Error::Stopped`]: the row gets its "not sent" outcome).
 #[derive(Debug)]
 pub(crate) struct Fatal(pub Error);
 
 /// A row-level reason for `e`, or [`Fatal`] when `e` must stop the run.
 pub(crate) fn reason_or_fatal(e: Error) -> Result<String, Fatal> {
-    if e.is_auth() || matches!(e, Error::RateLimited { .. }) {
+    if e.is_auth() || matches!(e, Error::RateLimited { .. } | Error::Stopped { .. }) {
         Err(Fatal(e))
     } else {
         Ok(e.to_string())
@@ -201,6 +222,19 @@ pub(crate) fn reason_or_fatal(e: Error) -> Result<String, Fatal> {
 /// Rejects the row with `e`'s message, or stops the run.
 pub(crate) fn reject(e: Error) -> Result<Done, Fatal> {
     reason_or_fatal(e).map(Done::rejected)
+}
+
+/// The outcome of a lookup that failed with `e` after a create answered `last` ambiguously:
+/// when the run's stop kept the lookup from being sent, the row is rejected saying the
+/// create may have landed (a re-run of the same input looks it up again), not "not sent".
+pub(crate) fn lookup_failed(e: Error, last: &str) -> Result<Done, Fatal> {
+    match e {
+        Error::Stopped { .. } => Ok(Done::rejected(format!(
+            "{last}; the create may have landed, and the run was stopped before a lookup could \
+             tell; re-run the same input to find it (it is looked up before any create)"
+        ))),
+        e => reject(e),
+    }
 }
 
 /// Whether a failed create may have landed (so it must be looked up before any retry).
@@ -230,6 +264,8 @@ pub(crate) struct Ctx {
     pub accounts: Option<accounts::Index>,
     /// A dry run's plan so far (unused by a real run).
     pub dry: DryRun,
+    /// Rows whose write may or may not have landed ([`Summary::uncertain`]).
+    pub uncertain: std::sync::atomic::AtomicU64,
 }
 
 /// Runs a push: reads `input`, writes to Drift through `client` (its rate budget paces
@@ -283,14 +319,17 @@ where
         (Object::Accounts, Key::Domain) => Some(accounts::Index::load(client).await?),
         _ => None,
     };
+    let stop = Arc::new(StopCell::default());
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
+        // Once the run stops, a request still waiting for the budget, a slot or a retry is
+        // not sent (its row gets the "not sent" outcome); only requests sent finish.
+        client: client.with_stop(stop.flag.subscribe()),
         opts,
         ledger,
         accounts,
         dry: DryRun::default(),
+        uncertain: Default::default(),
     });
-    let stop = Arc::new(StopCell::default());
     let watcher = {
         let (cancel, stop) = (cancel.clone(), stop.clone());
         tokio::spawn(async move {
@@ -347,6 +386,7 @@ where
         rows,
         counts,
         not_sent: stop.not_sent.load(Ordering::SeqCst),
+        uncertain: ctx.uncertain.load(Ordering::SeqCst),
         unsaved,
         last_row,
         filtered_out,
@@ -447,6 +487,9 @@ async fn work(
                 }
                 done
             }
+            // The run's stop kept this row's next request from being sent (a lookup that
+            // found nothing is not a write): the row was not written.
+            Err(Fatal(Error::Stopped { .. })) => stop.not_sent(),
             Err(Fatal(e)) => {
                 stop.set(stop_of(&e));
                 Done::rejected(format!("not written, the run stopped: {e}"))

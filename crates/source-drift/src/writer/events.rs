@@ -7,6 +7,7 @@
 
 use drift_client::{Error, TimelineEvent};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 
 use super::engine::{ambiguous, fingerprint, reject, Ctx, Done, Fatal};
 use super::mapping::Prepared;
@@ -33,19 +34,56 @@ fn already_sent(ctx: &Ctx, fp: &str) -> Option<Done> {
     }
 }
 
+/// An earlier push's attempt at this row ended uncertain: `Some(done)` rejecting the row
+/// unsent, unless `--resend-uncertain`.
+fn earlier_uncertain(ctx: &Ctx, fp: &str, what: &str) -> Option<Done> {
+    if ctx.opts.resend_uncertain || ctx.opts.dry_run {
+        return None;
+    }
+    let ledger = ctx.ledger.as_ref()?;
+    match ledger.uncertain(fp) {
+        Ok(Some(error)) => {
+            ctx.uncertain.fetch_add(1, Ordering::SeqCst);
+            Some(Done::rejected(format!(
+                "not sent again: an earlier push's attempt failed after the request was sent \
+                 ({error}), so it may have created this {what}; check in Drift, and if it is \
+                 missing send the row again with --resend-uncertain"
+            )))
+        }
+        Ok(None) => None,
+        Err(e) => Some(Done::rejected(format!("cannot read the push ledger: {e}"))),
+    }
+}
+
+/// An attempt whose write may or may not have landed: remembered in the ledger so that a
+/// re-run does not send the row again, and rejected with the reason.
+fn uncertain(ctx: &Ctx, fp: &str, e: &Error, what: &str) -> Done {
+    ctx.uncertain.fetch_add(1, Ordering::SeqCst);
+    let recorded = match ctx
+        .ledger
+        .as_ref()
+        .map(|l| l.put_uncertain(fp, &e.to_string()))
+    {
+        Some(Ok(())) => "a re-run of this input does not send it again (it comes back \
+                         rejected) unless given --resend-uncertain"
+            .to_string(),
+        Some(Err(le)) => {
+            format!("the push ledger could not record this ({le}), so a re-run would send it again")
+        }
+        None => "a re-run would send it again".to_string(),
+    };
+    Done::rejected(format!(
+        "{e}; the {what} may or may not have been recorded and Drift cannot be asked, so it \
+         was not retried; check in Drift: {recorded}"
+    ))
+}
+
 /// Records a sent write; a ledger failure is noted in the reason, not hidden.
 fn remember(ctx: &Ctx, fp: &str, id: &str) -> Option<String> {
     let ledger = ctx.ledger.as_ref()?;
     ledger.put(fp, id).err().map(|e| {
         format!("sent, but the push ledger could not record it ({e}); a re-run would send it again")
     })
-}
-
-fn not_retried(e: &Error, what: &str) -> Done {
-    Done::rejected(format!(
-        "{e}; the {what} may or may not have been recorded and Drift cannot be asked, so it \
-         was not retried; check in Drift before re-feeding this row"
-    ))
 }
 
 /// Appends one timeline event to the contact named by `contactId` or `externalId`.
@@ -67,7 +105,7 @@ pub(crate) async fn timeline(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
         &created_text,
         &custom,
     ]);
-    if let Some(done) = already_sent(ctx, &fp) {
+    if let Some(done) = already_sent(ctx, &fp).or_else(|| earlier_uncertain(ctx, &fp, "event")) {
         return Ok(done);
     }
     let mut ev = TimelineEvent {
@@ -104,7 +142,7 @@ pub(crate) async fn timeline(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
             "no contact has {} {key} ({message})",
             ctx.opts.key.field()
         ))),
-        Err(e) if ambiguous(&e) => Ok(not_retried(&e, "event")),
+        Err(e) if ambiguous(&e) => Ok(uncertain(ctx, &fp, &e, "event")),
         Err(e) => reject(e),
     }
 }
@@ -120,7 +158,9 @@ pub(crate) async fn conversation(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal>
     };
     let attrs = Value::Object(p.custom.clone()).to_string();
     let fp = fingerprint(&[Object::Conversations.as_str(), &email, &body, &attrs]);
-    if let Some(done) = already_sent(ctx, &fp) {
+    if let Some(done) =
+        already_sent(ctx, &fp).or_else(|| earlier_uncertain(ctx, &fp, "conversation"))
+    {
         return Ok(done);
     }
     if ctx.opts.dry_run {
@@ -141,7 +181,7 @@ pub(crate) async fn conversation(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal>
             let note = remember(ctx, &fp, &id);
             Ok(Done::new(OutcomeKind::Created, id, note))
         }
-        Err(e) if ambiguous(&e) => Ok(not_retried(&e, "conversation")),
+        Err(e) if ambiguous(&e) => Ok(uncertain(ctx, &fp, &e, "conversation")),
         Err(e) => reject(e),
     }
 }
