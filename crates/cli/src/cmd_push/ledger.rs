@@ -25,12 +25,29 @@ impl StoreLedger {
     }
 }
 
+impl StoreLedger {
+    /// The entry of `fingerprint`, if any.
+    fn entry(&self, fingerprint: &str) -> Result<Option<serde_json::Value>, String> {
+        self.store
+            .stream_state(&self.scope, fingerprint)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Replaces the entry of `fingerprint` with `{field: value, "sent_at": now}`.
+    fn record(&self, fingerprint: &str, field: &str, value: &str) -> Result<(), String> {
+        let state = serde_json::json!({
+            field: value,
+            "sent_at": chrono::Utc::now().timestamp_millis(),
+        });
+        self.store
+            .put_stream_state(&self.scope, fingerprint, &state)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Ledger for StoreLedger {
     fn get(&self, fingerprint: &str) -> Result<Option<String>, String> {
-        let state = self
-            .store
-            .stream_state(&self.scope, fingerprint)
-            .map_err(|e| e.to_string())?;
+        let state = self.entry(fingerprint)?;
         // An uncertain attempt is not a write: `uncertain` reports it.
         Ok(state.filter(|v| v.get("uncertain").is_none()).map(|v| {
             v.get("drift_id")
@@ -41,10 +58,7 @@ impl Ledger for StoreLedger {
     }
 
     fn uncertain(&self, fingerprint: &str) -> Result<Option<String>, String> {
-        let state = self
-            .store
-            .stream_state(&self.scope, fingerprint)
-            .map_err(|e| e.to_string())?;
+        let state = self.entry(fingerprint)?;
         Ok(state.and_then(|v| {
             v.get("uncertain")
                 .map(|u| u.as_str().unwrap_or_default().to_string())
@@ -52,22 +66,10 @@ impl Ledger for StoreLedger {
     }
 
     fn put_uncertain(&self, fingerprint: &str, error: &str) -> Result<(), String> {
-        let state = serde_json::json!({
-            "uncertain": error,
-            "sent_at": chrono::Utc::now().timestamp_millis(),
-        });
-        self.store
-            .put_stream_state(&self.scope, fingerprint, &state)
-            .map_err(|e| e.to_string())
+        self.record(fingerprint, "uncertain", error)
     }
 
     fn put(&self, fingerprint: &str, drift_id: &str) -> Result<(), String> {
-        let state = serde_json::json!({
-            "drift_id": drift_id,
-            "sent_at": chrono::Utc::now().timestamp_millis(),
-        });
-        self.store
-            .put_stream_state(&self.scope, fingerprint, &state)
-            .map_err(|e| e.to_string())
+        self.record(fingerprint, "drift_id", drift_id)
     }
 }
