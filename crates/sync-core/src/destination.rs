@@ -21,6 +21,45 @@ pub struct Batch {
     pub replace: Vec<String>,
     /// State entries (key, value) to store in the same commit.
     pub state: Vec<(String, Value)>,
+    /// Records the source could not fit to their stream's types, to keep in quarantine
+    /// (`_driftbridge_rejected` in databases, `_rejected/` in file sinks) in the same commit.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// A record the source received but could not fit to its stream's types (an object where an
+/// id belongs, a non-numeric id): kept with the reason, never dropped. The stream's cursor
+/// moves past it, so a re-run is not stuck on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Stream name.
+    pub stream: String,
+    /// The record's primary key as text (see [`crate::key_text`]), when one could be read.
+    pub key: Option<String>,
+    /// Why it does not fit, naming the field (e.g. ``field `id`: invalid type: string "abc",
+    /// expected i64``).
+    pub reason: String,
+    /// The record exactly as received, as JSON text.
+    pub raw: String,
+    /// When it was read, epoch milliseconds (our clock).
+    pub extracted_at: i64,
+}
+
+impl Quarantined {
+    /// A record of `stream` quarantined now.
+    pub fn new(
+        stream: impl Into<String>,
+        key: Option<String>,
+        reason: impl Into<String>,
+        raw: impl Into<String>,
+    ) -> Self {
+        Self {
+            stream: stream.into(),
+            key,
+            reason: reason.into(),
+            raw: raw.into(),
+            extracted_at: chrono::Utc::now().timestamp_millis(),
+        }
+    }
 }
 
 /// A record the destination refused (e.g. missing primary key); kept, never dropped silently.
@@ -39,6 +78,9 @@ pub struct CommitReport {
     pub written: BTreeMap<String, u64>,
     /// Records refused (and quarantined by the destination), in batch order.
     pub rejected: Vec<Rejected>,
+    /// Rows marked deleted (or removed, with hard deletes) per stream by the batch's
+    /// tombstones; file sinks count the tombstones written.
+    pub deleted: BTreeMap<String, u64>,
 }
 
 /// A place records are written to. Implementations live in the `destinations` crate

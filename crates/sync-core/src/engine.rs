@@ -1,7 +1,7 @@
 //! The run engine: source task -> bounded channel -> batches -> destination commits.
 
 use crate::cancel::Cancel;
-use crate::destination::{Batch, Destination};
+use crate::destination::{Batch, Destination, Quarantined};
 use crate::error::{ErrorKind, RunError};
 use crate::message::{Emitter, Message, StreamStatus};
 use crate::model::{ConfiguredStream, Record, WriteMode};
@@ -10,7 +10,8 @@ use crate::progress::{
 };
 use crate::source::{ReadRequest, Source};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -77,6 +78,13 @@ struct Engine<'a> {
     opts: RunOptions,
     progress: Option<ProgressFn>,
     modes: HashMap<String, WriteMode>,
+    /// Primary-key fields per stream.
+    keys: HashMap<String, Vec<String>>,
+    /// Hashes of the primary keys written in this run, per stream: a row is counted in
+    /// `records_written` once, later copies in `records_reread`.
+    written_keys: HashMap<String, HashSet<u64>>,
+    /// Quarantined records not committed yet.
+    pending_quarantine: Vec<Quarantined>,
     summaries: Vec<StreamSummary>,
     started: HashMap<String, Instant>,
     pending: Vec<Record>,
@@ -102,6 +110,12 @@ impl<'a> Engine<'a> {
                 .iter()
                 .map(|s| (s.stream.name.clone(), s.stream.write_mode))
                 .collect(),
+            keys: streams
+                .iter()
+                .map(|s| (s.stream.name.clone(), s.stream.primary_key.clone()))
+                .collect(),
+            written_keys: HashMap::new(),
+            pending_quarantine: Vec::new(),
             summaries: streams
                 .iter()
                 .map(|s| StreamSummary::new(&s.stream.name))
@@ -203,6 +217,14 @@ impl<'a> Engine<'a> {
     async fn handle(&mut self, msg: Message) -> Result<(), RunError> {
         match msg {
             Message::Record(record) => self.on_record(record).await?,
+            Message::Quarantine(q) => {
+                let stream = q.stream.clone();
+                self.pending_quarantine.push(q);
+                self.update(&stream, |s| s.records_read += 1);
+                if self.pending.len() + self.pending_quarantine.len() >= self.opts.batch_size {
+                    self.flush().await?;
+                }
+            }
             Message::Checkpoint { key, stream, state } => {
                 if self.modes.get(&stream) == Some(&WriteMode::Replace) {
                     self.replace_state
@@ -297,7 +319,7 @@ impl<'a> Engine<'a> {
             .into_iter()
             .filter(|(k, v)| self.committed_state.get(k) != Some(v))
             .collect();
-        if self.pending.is_empty() && state.is_empty() {
+        if self.pending.is_empty() && state.is_empty() && self.pending_quarantine.is_empty() {
             return Ok(());
         }
         let records = std::mem::take(&mut self.pending);
@@ -320,21 +342,53 @@ impl<'a> Engine<'a> {
         replace: Vec<String>,
         state: Vec<(String, Value)>,
     ) -> Result<(), RunError> {
+        let written: Vec<(String, u64)> = records
+            .iter()
+            .filter(|r| !r.tombstone)
+            .filter_map(|r| {
+                let pk = self.keys.get(&r.stream)?;
+                Some((r.stream.clone(), key_hash(&r.key_text(pk)?)))
+            })
+            .collect();
+        let quarantined = std::mem::take(&mut self.pending_quarantine);
+        let quarantined_streams: Vec<String> =
+            quarantined.iter().map(|q| q.stream.clone()).collect();
+        for q in &quarantined {
+            tracing::warn!(stream = %q.stream, key = ?q.key, reason = %q.reason, "record quarantined");
+        }
         let batch = Batch {
             scope: self.opts.scope.clone(),
             run_id: self.opts.run_id.clone(),
             records,
             replace,
             state: state.clone(),
+            quarantined,
         };
         let report = self.dest.commit(batch).await?;
         self.committed_state.extend(state);
-        for (stream, n) in report.written {
-            self.update(&stream, |s| s.records_written += n);
+        for (stream, hash) in written {
+            let new = self
+                .written_keys
+                .entry(stream.clone())
+                .or_default()
+                .insert(hash);
+            self.update(&stream, |s| {
+                if new {
+                    s.records_written += 1;
+                } else {
+                    s.records_reread += 1;
+                }
+            });
+        }
+        for (stream, n) in report.deleted {
+            self.update(&stream, |s| s.records_deleted += n);
         }
         for rejected in report.rejected {
             tracing::warn!(stream = %rejected.stream, reason = %rejected.reason, "record rejected");
             self.update(&rejected.stream, |s| s.records_rejected += 1);
+        }
+        for stream in quarantined_streams {
+            self.update(&stream, |s| s.records_rejected += 1);
         }
         Ok(())
     }
@@ -398,11 +452,16 @@ impl<'a> Engine<'a> {
         }
         let error = error.or_else(|| self.first_failed_stream());
         let status = match (status, &error) {
+            (RunStatus::Succeeded | RunStatus::Failed, Some(e))
+                if e.kind == ErrorKind::RateLimited =>
+            {
+                RunStatus::RateLimited
+            }
             (RunStatus::Succeeded, Some(_)) => RunStatus::Failed,
             (RunStatus::Succeeded, None)
                 if self.summaries.iter().any(|s| s.records_rejected > 0) =>
             {
-                RunStatus::Partial
+                RunStatus::SucceededWithRejections
             }
             (s, _) => s,
         };
@@ -439,6 +498,13 @@ fn join_result(
             format!("source task ended abnormally: {e}"),
         ))
     })
+}
+
+/// A 64-bit hash of a primary key's text (stable within the process).
+fn key_hash(key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 fn millis(d: Duration) -> u64 {

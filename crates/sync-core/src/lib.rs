@@ -33,13 +33,13 @@ mod source;
 mod state;
 
 pub use cancel::Cancel;
-pub use destination::{Batch, CommitReport, Destination, Rejected};
+pub use destination::{Batch, CommitReport, Destination, Quarantined, Rejected};
 pub use engine::{run_sync, RunOptions};
 pub use error::{ErrorKind, RunError};
 pub use message::{Emitter, EmitterClosed, Message, RequestMetrics, StreamStatus};
 pub use model::{
-    epoch_ms_to_rfc3339, Catalog, ConfiguredStream, Property, PropertyKind, Record, Stream,
-    SyncMode, UnknownStream, WriteMode, EPOCH_MS_FORMAT,
+    epoch_ms_to_rfc3339, key_text, Catalog, ConfiguredStream, Property, PropertyKind, Record,
+    Stream, SyncMode, UnknownStream, WriteMode, EPOCH_MS_FORMAT,
 };
 pub use progress::{ProgressEvent, ProgressFn, RunReport, RunStatus, StreamState, StreamSummary};
 pub use source::{ReadRequest, Source, SourceError};

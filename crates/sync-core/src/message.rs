@@ -1,5 +1,6 @@
 //! What a source sends to the engine, and the handle it sends it with.
 
+use crate::destination::Quarantined;
 use crate::model::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,8 +52,11 @@ impl RequestMetrics {
 /// One message from a source to the engine.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
-    /// A record to write.
+    /// A record to write (or a tombstone, see [`Record::tombstone`]).
     Record(Record),
+    /// A record that does not fit its stream's types: kept in quarantine with the reason.
+    /// Counts as read and rejected; the stream goes on.
+    Quarantine(Quarantined),
     /// State under `key` that covers every record emitted before this message.
     Checkpoint {
         /// State key (usually the stream name).
@@ -115,6 +119,32 @@ impl Emitter {
         data: Map<String, Value>,
     ) -> Result<(), EmitterClosed> {
         self.send(Message::Record(Record::new(stream, data))).await
+    }
+
+    /// Send a tombstone of `stream`: the record with primary key `key` (e.g. `{"id": 42}`)
+    /// was deleted in the source.
+    pub async fn tombstone(
+        &self,
+        stream: &str,
+        key: Map<String, Value>,
+    ) -> Result<(), EmitterClosed> {
+        self.send(Message::Record(Record::tombstone(stream, key)))
+            .await
+    }
+
+    /// Send a record of `stream` to quarantine: `key` when its primary key could be read,
+    /// `reason` naming what does not fit, `raw` the record as received (JSON text).
+    pub async fn quarantine(
+        &self,
+        stream: &str,
+        key: Option<String>,
+        reason: impl Into<String>,
+        raw: impl Into<String>,
+    ) -> Result<(), EmitterClosed> {
+        self.send(Message::Quarantine(Quarantined::new(
+            stream, key, reason, raw,
+        )))
+        .await
     }
 
     /// Send a checkpoint: `state` under `key`, belonging to `stream`.

@@ -194,15 +194,23 @@ pub struct ConfiguredStream {
     pub mode: SyncMode,
 }
 
-/// One record of a stream: a JSON object as the source sent it.
+/// One record of a stream: a JSON object as the source sent it, or a tombstone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Stream name.
     pub stream: String,
-    /// The record's fields, unchanged from the source (unknown fields kept).
+    /// The record's fields, unchanged from the source (unknown fields kept). For a tombstone:
+    /// only the primary-key fields.
     pub data: Map<String, Value>,
     /// When it was read, epoch milliseconds (our clock).
     pub extracted_at: i64,
+    /// A tombstone: the record with the primary key in `data` was deleted in the source
+    /// (a contact that answers 404, an account with `deleted: true`, a user absent from a
+    /// complete full-refresh pass). Databases mark the row `_deleted` (or delete it with hard
+    /// deletes) without touching its other columns; file sinks write the tombstone as a
+    /// record with `_deleted: true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tombstone: bool,
 }
 
 impl Record {
@@ -212,8 +220,38 @@ impl Record {
             stream: stream.into(),
             data,
             extracted_at: chrono::Utc::now().timestamp_millis(),
+            tombstone: false,
         }
     }
+
+    /// A tombstone of `stream` noticed now: `key` holds the primary-key fields of the
+    /// deleted record (e.g. `{"id": 42}`).
+    pub fn tombstone(stream: impl Into<String>, key: Map<String, Value>) -> Self {
+        Self {
+            tombstone: true,
+            ..Self::new(stream, key)
+        }
+    }
+
+    /// The primary key of this record as one text (values' JSON joined by `|`), or `None`
+    /// when a key field is missing or null.
+    pub fn key_text(&self, primary_key: &[String]) -> Option<String> {
+        key_text(&self.data, primary_key)
+    }
+}
+
+/// The primary key `primary_key` of `data` as one text: a string value as is, any other
+/// value as its JSON, joined by `|` for compound keys. `None` when a field is missing or null.
+pub fn key_text(data: &Map<String, Value>, primary_key: &[String]) -> Option<String> {
+    let mut parts = Vec::with_capacity(primary_key.len());
+    for field in primary_key {
+        match data.get(field) {
+            None | Some(Value::Null) => return None,
+            Some(Value::String(s)) => parts.push(s.clone()),
+            Some(other) => parts.push(other.to_string()),
+        }
+    }
+    Some(parts.join("|"))
 }
 
 #[cfg(test)]

@@ -35,11 +35,20 @@ pub struct StreamSummary {
     /// Records the source expects to deliver, when it knows (e.g. from `/conversations/stats`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<u64>,
-    /// Records received from the source.
+    /// Records received from the source (quarantined ones and tombstones included).
     pub records_read: u64,
-    /// Rows written to the destination (committed).
+    /// Distinct rows written or updated in the destination (committed), each counted once
+    /// per run however often it was read.
     pub records_written: u64,
-    /// Records the destination refused (quarantined).
+    /// Records read again in this run after an earlier copy was written (pages that moved
+    /// while being listed, overlap re-reads): written again, not counted in `records_written`.
+    #[serde(default)]
+    pub records_reread: u64,
+    /// Rows marked deleted (or removed, with hard deletes) by tombstones.
+    #[serde(default)]
+    pub records_deleted: u64,
+    /// Records quarantined: by the source (they do not fit the stream's types) or by the
+    /// destination (no primary key). Kept in `_driftbridge_rejected` / `_rejected/`.
     pub records_rejected: u64,
     /// Requests, 429s, retries and wait time the source attributed to the stream.
     #[serde(flatten)]
@@ -58,6 +67,8 @@ impl StreamSummary {
             expected: None,
             records_read: 0,
             records_written: 0,
+            records_reread: 0,
+            records_deleted: 0,
             records_rejected: 0,
             requests: RequestMetrics::default(),
             duration_ms: 0,
@@ -81,21 +92,28 @@ pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
 pub enum RunStatus {
     /// Every selected stream succeeded or is unavailable; nothing rejected.
     Succeeded,
-    /// Completed, but some records were rejected by the destination.
-    Partial,
+    /// Completed, but some records were quarantined (exit code 5). Stored as
+    /// `succeeded_with_rejections`; run records of older versions say `partial`.
+    #[serde(alias = "partial")]
+    SucceededWithRejections,
     /// A stream or the run failed.
     Failed,
+    /// Stopped because Drift kept rate limiting beyond the wait cap (exit code 4); the
+    /// committed checkpoint is kept, a later run goes on from it.
+    RateLimited,
     /// Stopped by the user.
     Cancelled,
 }
 
 impl RunStatus {
-    /// Lower-case name as stored in run records (`succeeded`, `partial`, ...).
+    /// Lower-case name as stored in run records (`succeeded`, `succeeded_with_rejections`,
+    /// `failed`, `rate_limited`, `cancelled`).
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
-            RunStatus::Partial => "partial",
+            RunStatus::SucceededWithRejections => "succeeded_with_rejections",
             RunStatus::Failed => "failed",
+            RunStatus::RateLimited => "rate_limited",
             RunStatus::Cancelled => "cancelled",
         }
     }
