@@ -164,10 +164,23 @@ pub fn finish(summary: &Summary) -> anyhow::Result<ExitCode> {
             ),
         )),
         RunStatus::Succeeded => Ok(ExitCode::SUCCESS),
-        RunStatus::Partial => Err(fail(
-            exit::PARTIAL,
+        RunStatus::SucceededWithRejections => {
+            let rejected: u64 = summary.streams.iter().map(|s| s.records_rejected).sum();
+            Err(fail(
+                exit::PARTIAL,
+                format!(
+                    "run {} finished; {rejected} record{} did not fit and {} quarantined: see `driftbridge runs rejected {}` (kept in the sink's _driftbridge_rejected table or _rejected/ folder)",
+                    summary.run_id,
+                    plural(rejected),
+                    if rejected == 1 { "was" } else { "were" },
+                    summary.run_id
+                ),
+            ))
+        }
+        RunStatus::RateLimited => Err(fail(
+            exit::RATE_LIMITED,
             format!(
-                "run {} finished, but some records were rejected (see table _driftbridge_rejected)",
+                "run {} stopped: {message}; the checkpoint is kept, run it again later or lower the credential's rate budget",
                 summary.run_id
             ),
         )),
@@ -222,6 +235,15 @@ fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
+/// `"s"` unless `n` is 1.
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 fn state_text(s: &StreamSummary) -> String {
     let name = match s.state {
         StreamState::Pending => "pending",
@@ -249,18 +271,27 @@ pub fn render_summary(s: &Summary) -> String {
         s.mode
     );
     out.push_str(&format!(
-        "  {:<20} {:>8} {:>8} {:>9} {:>9}  {}\n",
-        "stream", "read", "written", "requests", "duration", "status"
+        "  {:<20} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {}\n",
+        "stream", "read", "written", "deleted", "rejected", "requests", "duration", "status"
     ));
     for st in &s.streams {
         out.push_str(&format!(
-            "  {:<20} {:>8} {:>8} {:>9} {:>9}  {}\n",
+            "  {:<20} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {}\n",
             st.stream,
             st.records_read,
             st.records_written,
+            st.records_deleted,
+            st.records_rejected,
             st.requests.requests,
             secs(st.duration_ms),
             state_text(st)
+        ));
+    }
+    let reread: u64 = s.streams.iter().map(|st| st.records_reread).sum();
+    if reread > 0 {
+        out.push_str(&format!(
+            "  {reread} record{} read again in this run (pages that moved while listed, overlap) and written once\n",
+            plural(reread)
         ));
     }
     let t = &s.totals;

@@ -13,7 +13,7 @@ pub mod exit {
     pub const CREDENTIAL_REJECTED: u8 = 3;
     /// Rate limited beyond the wait cap.
     pub const RATE_LIMITED: u8 = 4;
-    /// Partial: some records rejected.
+    /// Finished with rejections: some records rejected or quarantined.
     pub const PARTIAL: u8 = 5;
 }
 

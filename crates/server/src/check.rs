@@ -65,7 +65,7 @@ pub struct TestReport {
 pub enum FailureKind {
     /// The host could not be reached (network, DNS, timeout).
     Unreachable,
-    /// Drift rejected the token (401/403/invalid).
+    /// Drift rejected the token (401 or 403, and nothing else).
     Rejected,
     /// Rate limited while testing.
     RateLimited,
@@ -73,7 +73,8 @@ pub enum FailureKind {
     Config,
     /// The token works but lacks scopes the named uses need.
     MissingScopes,
-    /// Anything else (5xx, undecodable answer).
+    /// Anything else (a status other than 401/403, 5xx, an undecodable answer): the key was
+    /// not judged, so the credential's status is left as it was.
     Other,
 }
 
@@ -112,10 +113,23 @@ pub async fn test_credential(
     )
     .await;
     let stored = match &failure {
-        Some(f) if !report.token_accepted => CredentialTest::failed(f.message.clone()),
-        _ => CredentialTest::verified(report.org_id, report.scopes.clone(), report.expires_at),
+        // Only a 401/403 judges the key; any other failure says nothing about it.
+        Some(f) if f.kind == FailureKind::Rejected => {
+            Some(CredentialTest::failed(f.message.clone()))
+        }
+        Some(f) if !report.token_accepted => {
+            tracing::info!(credential = %credential.name, kind = ?f.kind, "credential test inconclusive: status left as it was");
+            None
+        }
+        _ => Some(CredentialTest::verified(
+            report.org_id,
+            report.scopes.clone(),
+            report.expires_at,
+        )),
     };
-    store.record_credential_test(&credential.name, &stored)?;
+    if let Some(stored) = stored {
+        store.record_credential_test(&credential.name, &stored)?;
+    }
     Ok((report, failure))
 }
 
@@ -286,7 +300,7 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             FailureKind::Unreachable,
             format!("could not reach the host {host}: {error}; check the base URL and the network"),
         ),
-        E::Unauthorized { .. } | E::Forbidden { .. } | E::Invalid { .. } => {
+        E::Unauthorized { .. } | E::Forbidden { .. } => {
             (true, FailureKind::Rejected, rejected_message(&name, error))
         }
         E::RateLimited { .. } => (
@@ -302,11 +316,7 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
                 AddressPolicy::explain(error)
             ),
         ),
-        _ => (
-            true,
-            FailureKind::Other,
-            format!("testing credential \"{name}\" failed: {error}"),
-        ),
+        _ => (true, FailureKind::Other, inconclusive_message(&name, error)),
     };
     report.host_reached = reached;
     if reached {
@@ -316,12 +326,12 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             "ok",
             format!("host reached: {host}"),
         );
-        step(
-            report,
-            "token_accepted",
-            "failed",
-            format!("token accepted: {error}"),
-        );
+        let (outcome, detail) = if kind == FailureKind::Rejected {
+            ("failed", format!("token accepted: {error}"))
+        } else {
+            ("unknown", format!("token accepted: not judged ({error})"))
+        };
+        step(report, "token_accepted", outcome, detail);
     } else {
         step(
             report,
@@ -331,6 +341,22 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
         );
     }
     TestFailure { kind, message }
+}
+
+/// The message of a test that did not judge the key: Drift answered something other than
+/// 200, 401 or 403 (or an undecodable 200). Says what happened and what to check; the
+/// credential's status stays as it was.
+fn inconclusive_message(name: &str, error: &drift_client::Error) -> String {
+    let hint = match error.status() {
+        // REFERENCE §5.2: a third-party client reports 400 for an unknown token.
+        Some(400) => "; Drift answers 400 here for an unknown token too, so check the key as well as the base URL",
+        Some(404 | 405) => "; the base URL probably does not point at the Drift API root (https://driftapi.com)",
+        Some(500..=599) => "; Drift had a server error, try again later",
+        _ => "; check the base URL (the Drift API root, https://driftapi.com)",
+    };
+    format!(
+        "testing credential \"{name}\" was inconclusive: {error}{hint}; its status is unchanged"
+    )
 }
 
 /// The message of a rejected key, naming the fix for the web UI (Rotate key on the

@@ -76,7 +76,7 @@ impl Totals {
 pub struct Summary {
     /// Run id.
     pub run_id: String,
-    /// `succeeded`, `partial`, `failed` or `cancelled`.
+    /// `succeeded`, `succeeded_with_rejections`, `failed`, `rate_limited` or `cancelled`.
     pub status: RunStatus,
     /// Credential name.
     pub credential: String,

@@ -145,13 +145,13 @@ impl PushRunSummary {
 
 /// Status of a finished push: `cancelled` when it was stopped on request (Ctrl-C,
 /// SIGTERM), `failed` when it stopped early otherwise (results file not writable
-/// included), `partial` when rows were rejected, else `succeeded`.
+/// included), `succeeded_with_rejections` when rows were rejected, else `succeeded`.
 pub fn status(s: &Summary) -> &'static str {
     match (&s.stopped, s.count(OutcomeKind::Rejected)) {
         (Some(stop), _) if stop.kind == StopKind::Cancelled => "cancelled",
         (Some(_), _) => "failed",
         (None, 0) => "succeeded",
-        (None, _) => "partial",
+        (None, _) => "succeeded_with_rejections",
     }
 }
 

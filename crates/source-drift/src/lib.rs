@@ -10,7 +10,11 @@
 //!   latency, while the next page is prefetched.
 //! - **Incremental** reads conversations newest-first down to the watermark minus
 //!   [`DriftSourceConfig::overlap_ms`]; messages are re-read only for conversations whose
-//!   `updatedAt` moved, contacts only for contactIds not fetched before. The watermark moves
+//!   `updatedAt` moved, and the contact of every conversation read (once per run), so a
+//!   renamed contact arrives with the next incremental run; besides, a rotation re-reads
+//!   up to [`DriftSourceConfig::contacts_recheck_per_run`] known contacts per run, so a
+//!   contact deleted in Drift (404) is tombstoned even when its conversations did not
+//!   change. The watermark moves
 //!   only when the pass succeeds, to the highest `updatedAt` Drift reported (Drift's clock).
 //! - **Resume**: the state holds the pass in progress (page cursor, conversations of that page
 //!   whose records are committed, contacts fetched), so a killed run finishes the pass without
@@ -78,6 +82,13 @@ pub struct DriftSourceConfig {
     pub meetings_days_back: i64,
     /// Booked meetings window: days ahead of now.
     pub meetings_days_ahead: i64,
+    /// Contacts fetched by earlier runs that an incremental run re-reads besides the contacts
+    /// of the conversations it reads, in a rotation (default 1,000: about 100 s of Drift's
+    /// default 600 requests/minute). Drift has no list of changed contacts, so this is how a
+    /// contact deleted in Drift (404) or changed without a conversation update reaches the
+    /// sink: every contact is re-read at least every `ceil(contacts / this)` incremental
+    /// runs. 0 turns the rotation off.
+    pub contacts_recheck_per_run: usize,
 }
 
 impl Default for DriftSourceConfig {
@@ -91,6 +102,7 @@ impl Default for DriftSourceConfig {
             contact_external_ids: Vec::new(),
             meetings_days_back: 30,
             meetings_days_ahead: 30,
+            contacts_recheck_per_run: 1000,
         }
     }
 }

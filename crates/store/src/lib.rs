@@ -20,6 +20,7 @@ mod credentials;
 mod destination;
 mod error;
 mod migrate;
+mod rejected;
 mod runs;
 pub mod scopes;
 mod sources;
@@ -34,6 +35,7 @@ pub use credentials::{
 pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
+pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
 pub use sources::{SourceRecord, SourceUpdate};
 pub use vault::{KeyOrigin, KeySource, MasterKey};

@@ -122,8 +122,23 @@ const V2: &str = r#"
 ALTER TABLE credentials ADD COLUMN oauth_client_id TEXT;
 "#;
 
+/// Schema version 3: the records a sync run quarantined (they did not fit their stream's
+/// types), for `driftbridge runs rejected` and the API; the sink keeps them too.
+const V3: &str = r#"
+CREATE TABLE run_rejected (
+    run_id      TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    stream      TEXT    NOT NULL,
+    primary_key TEXT,
+    reason      TEXT    NOT NULL,
+    raw         TEXT    NOT NULL,
+    rejected_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

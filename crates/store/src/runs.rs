@@ -11,14 +11,19 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 /// The statuses a run can have: `running` while it runs, then one of the others.
-/// `interrupted`: the process running it stopped (killed, crashed) before it finished.
+/// `succeeded_with_rejections`: finished, some records or rows were rejected or quarantined
+/// (exit code 5); `rate_limited`: stopped because Drift kept rate limiting beyond the wait cap
+/// (exit code 4); `interrupted`: the process running it stopped (killed, crashed) before it
+/// finished. `partial` is what older versions wrote for `succeeded_with_rejections`.
 pub const RUN_STATUSES: &[&str] = &[
     "running",
     "succeeded",
+    "succeeded_with_rejections",
     "failed",
-    "partial",
+    "rate_limited",
     "cancelled",
     "interrupted",
+    "partial",
 ];
 
 /// Error text of an `interrupted` run.
@@ -228,7 +233,7 @@ impl Store {
         if status == "running" || !RUN_STATUSES.contains(&status) {
             return Err(StoreError::invalid(
                 "status",
-                format!("\"{status}\" is not a final run status; use succeeded, failed, partial or cancelled"),
+                format!("\"{status}\" is not a final run status; use succeeded, succeeded_with_rejections, failed, rate_limited or cancelled"),
             ));
         }
         let changed = self.conn().execute(

@@ -197,7 +197,7 @@ fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
     // ID, date, time, STATUS, CREDENTIAL, MODE, WRITTEN, REQUESTS, DESTINATION
     assert_eq!(
         (row[3].as_str(), row[6].as_str()),
-        ("partial", "2"),
+        ("succeeded_with_rejections", "2"),
         "{row:?}"
     );
     assert_eq!(row[7], printed["requests"].to_string(), "{row:?}");

@@ -26,7 +26,7 @@ pub struct RunView {
     pub mode: String,
     /// Streams selected.
     pub streams: Vec<String>,
-    /// `running`, `succeeded`, `failed`, `partial`, `cancelled` or `interrupted` (the process
+    /// `running`, `succeeded`, `succeeded_with_rejections`, `failed`, `rate_limited`, `cancelled` or `interrupted` (the process
     /// running it stopped before it finished; see `store::INTERRUPTED`).
     pub status: String,
     /// Start time.

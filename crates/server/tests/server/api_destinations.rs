@@ -115,7 +115,7 @@ async fn upload_dry_run_push_and_download_the_results() {
         .json()
         .await
         .unwrap();
-    assert_eq!(run["status"], "partial");
+    assert_eq!(run["status"], "succeeded_with_rejections");
     assert_eq!(run["mode"], "push");
     sandbox.shutdown().await;
 }

@@ -71,6 +71,10 @@ struct FamilyState {
     /// The pass in progress, if a run stopped before finishing it.
     #[serde(default)]
     pass: Option<Pass>,
+    /// The last contactId re-checked by the rotation of known contacts (see
+    /// [`Runner::recheck_contacts`]); the next run goes on after it.
+    #[serde(default)]
+    recheck_after: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +93,9 @@ struct Pass {
     /// ContactIds fetched in this pass.
     #[serde(default)]
     contacts_done: BTreeSet<i64>,
+    /// ContactIds that answered 404 in this pass (tombstoned; dropped from the known set).
+    #[serde(default)]
+    contacts_gone: BTreeSet<i64>,
 }
 
 impl Pass {
@@ -100,6 +107,7 @@ impl Pass {
             done: BTreeSet::new(),
             seen: BTreeMap::new(),
             contacts_done: BTreeSet::new(),
+            contacts_gone: BTreeSet::new(),
         }
     }
 }
@@ -116,7 +124,15 @@ struct Work {
 struct Fetched {
     work: Work,
     messages: Option<Vec<Map<String, Value>>>,
-    contact: Option<Map<String, Value>>,
+    contact: Option<ContactRead>,
+}
+
+/// What reading one contact gave.
+enum ContactRead {
+    /// The contact's record.
+    Found(Map<String, Value>),
+    /// Drift answered 404: the contact was deleted (a tombstone).
+    Gone,
 }
 
 /// Run the pass and report the end of its streams.
@@ -219,11 +235,7 @@ impl<'a> Runner<'a> {
         };
         let pages = self.ctx.client.conversations(params);
         futures::pin_mut!(pages);
-        let concurrency = match self.ctx.config.fetch_concurrency {
-            0 => self.ctx.client.max_concurrency(),
-            n => n,
-        }
-        .max(1);
+        let concurrency = self.concurrency();
         let (client, messages) = (self.ctx.client.clone(), self.family.messages);
         let mut window = Window::default();
         let mut in_flight = FuturesUnordered::new();
@@ -273,6 +285,7 @@ impl<'a> Runner<'a> {
         if let Some(e) = page_error {
             return Err(e);
         }
+        self.recheck_contacts().await?;
         self.extra_contacts().await?;
         self.settle_total().await?;
         self.finish_pass().await
@@ -355,7 +368,6 @@ impl<'a> Runner<'a> {
     fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, bool), Fail> {
         let overlap = self.ctx.config.overlap_ms;
         let family = self.family;
-        let known = &self.contacts_known;
         let claimed = &mut self.claimed;
         let wm = &self.state.wm;
         let pass = self
@@ -381,10 +393,7 @@ impl<'a> Runner<'a> {
                 continue;
             }
             let contact = conv.contact_id.filter(|c| {
-                family.contacts
-                    && !pass.contacts_done.contains(c)
-                    && (full || !known.contains(c))
-                    && claimed.insert(*c)
+                family.contacts && !pass.contacts_done.contains(c) && claimed.insert(*c)
             });
             let messages_since = match (full, wm.watermark) {
                 (false, Some(w)) => Some(wm.recent.get(&key).copied().unwrap_or(w) - overlap),
@@ -424,14 +433,81 @@ impl<'a> Runner<'a> {
         }
         if let Some(cid) = f.work.contact {
             self.metric(CONTACTS).await?;
-            if let Some(contact) = f.contact {
-                out.record(CONTACTS, contact).await?;
+            if let Some(read) = f.contact {
+                self.emit_contact(cid, read).await?;
             }
-            self.pass()?.contacts_done.insert(cid);
             self.claimed.remove(&cid);
         }
         self.pass()?.done.insert(f.work.id);
         Ok(())
+    }
+
+    /// Emit what reading contact `cid` gave: its record, or a tombstone when Drift answered
+    /// 404 (the contact was deleted). Either way it counts as read in this pass.
+    async fn emit_contact(&mut self, cid: i64, read: ContactRead) -> Result<(), Fail> {
+        match read {
+            ContactRead::Found(record) => self.ctx.out.record(CONTACTS, record).await?,
+            ContactRead::Gone => {
+                let mut key = Map::new();
+                key.insert("id".into(), Value::from(cid));
+                self.ctx.out.tombstone(CONTACTS, key).await?;
+                self.pass()?.contacts_gone.insert(cid);
+            }
+        }
+        self.pass()?.contacts_done.insert(cid);
+        Ok(())
+    }
+
+    /// Re-read contacts fetched by earlier passes that this incremental pass did not read,
+    /// at most [`crate::DriftSourceConfig::contacts_recheck_per_run`] of them, in a rotation
+    /// by contactId that goes on where the last run stopped. A conversation's contact is
+    /// re-read whenever the conversation changes; the rotation also brings contacts whose
+    /// conversations did not change (a contact renamed through the API, a deleted contact that
+    /// now answers 404) within `ceil(known / per_run)` incremental runs.
+    async fn recheck_contacts(&mut self) -> Result<(), Fail> {
+        let per_run = self.ctx.config.contacts_recheck_per_run;
+        if !self.family.contacts || per_run == 0 || self.pass()?.mode == SyncMode::FullRefresh {
+            return Ok(());
+        }
+        let done = self.pass()?.contacts_done.clone();
+        let ids = rotation(
+            &self.contacts_known,
+            self.state.recheck_after,
+            per_run,
+            |id| !done.contains(id),
+        );
+        let Some(&last) = ids.last() else {
+            return Ok(());
+        };
+        let client = self.ctx.client.clone();
+        let reads = futures::stream::iter(ids)
+            .map(|cid| {
+                let client = client.clone();
+                async move { (cid, read_contact(&client, cid, None).await) }
+            })
+            .buffer_unordered(self.concurrency());
+        futures::pin_mut!(reads);
+        let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
+        while let Some((cid, read)) = reads.next().await {
+            self.metric(CONTACTS).await?;
+            if let Some(read) = read? {
+                self.emit_contact(cid, read).await?;
+            }
+            if self.last_checkpoint.elapsed() >= interval {
+                self.checkpoint().await?;
+            }
+        }
+        self.state.recheck_after = Some(last);
+        Ok(())
+    }
+
+    /// Conversations whose messages and contact are fetched at once.
+    fn concurrency(&self) -> usize {
+        match self.ctx.config.fetch_concurrency {
+            0 => self.ctx.client.max_concurrency(),
+            n => n,
+        }
+        .max(1)
     }
 
     /// Contacts named by email / external id in the configuration.
@@ -474,6 +550,9 @@ impl<'a> Runner<'a> {
         if !pass.contacts_done.is_empty() {
             // Written before the pass state: if the run dies in between, the pass resumes.
             self.contacts_known.extend(pass.contacts_done);
+            for gone in &pass.contacts_gone {
+                self.contacts_known.remove(gone);
+            }
             let known = serde_json::to_value(&self.contacts_known)
                 .map_err(|e| Fail::Other(e.to_string()))?;
             self.ctx
@@ -571,6 +650,45 @@ impl Window {
     }
 }
 
+/// `GET /contacts/{cid}`: the record, or [`ContactRead::Gone`] when Drift answers 404 (the
+/// contact was deleted; `conversation` is the conversation that named it, for the log).
+async fn read_contact(
+    client: &Client,
+    cid: i64,
+    conversation: Option<i64>,
+) -> Result<Option<ContactRead>, Fail> {
+    match client.contact(cid).await {
+        Ok(c) => Ok(Some(ContactRead::Found(to_record(&c)?))),
+        Err(drift_client::Error::NotFound { .. }) => {
+            tracing::info!(
+                contact = cid,
+                conversation,
+                "contact answers 404: deleted in Drift, marked deleted in the sink"
+            );
+            Ok(Some(ContactRead::Gone))
+        }
+        Err(e) => Err(Fail::from(e)),
+    }
+}
+
+/// Up to `n` ids of `known` that `wanted` accepts, in ascending order after `after`, then
+/// wrapping around from the smallest (a rotation that goes on where the last one stopped).
+fn rotation(
+    known: &BTreeSet<i64>,
+    after: Option<i64>,
+    n: usize,
+    wanted: impl Fn(&i64) -> bool,
+) -> Vec<i64> {
+    let start = after.map_or(i64::MIN, |a| a.saturating_add(1));
+    known
+        .range(start..)
+        .chain(known.range(..start))
+        .copied()
+        .filter(|id| wanted(id))
+        .take(n)
+        .collect()
+}
+
 /// State key of the contactIds fetched by completed passes: kept apart from the pass state
 /// so the frequent checkpoints of a pass do not rewrite it.
 fn contacts_key(key: &str) -> String {
@@ -602,20 +720,9 @@ async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fa
         }
     };
     let contact = async {
-        let Some(cid) = work.contact else {
-            return Ok(None);
-        };
-        match client.contact(cid).await {
-            Ok(c) => to_record(&c).map(Some),
-            Err(drift_client::Error::NotFound { .. }) => {
-                tracing::warn!(
-                    contact = cid,
-                    conversation = id,
-                    "contact of a conversation not found"
-                );
-                Ok(None)
-            }
-            Err(e) => Err(Fail::from(e)),
+        match work.contact {
+            Some(cid) => read_contact(&client, cid, Some(id)).await,
+            None => Ok(None),
         }
     };
     let (messages, contact) = futures::join!(msgs, contact);
@@ -624,4 +731,20 @@ async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fa
         messages: messages?,
         contact: contact?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotation;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn rotation_goes_on_after_the_last_id_and_wraps_around() {
+        let known: BTreeSet<i64> = [1, 3, 5, 7, 9].into();
+        assert_eq!(rotation(&known, None, 2, |_| true), [1, 3]);
+        assert_eq!(rotation(&known, Some(3), 2, |_| true), [5, 7]);
+        assert_eq!(rotation(&known, Some(7), 3, |_| true), [9, 1, 3]);
+        assert_eq!(rotation(&known, Some(9), 10, |id| *id != 5), [1, 3, 7, 9]);
+        assert!(rotation(&BTreeSet::new(), Some(1), 3, |_| true).is_empty());
+    }
 }

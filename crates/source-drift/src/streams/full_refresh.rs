@@ -1,11 +1,36 @@
 //! Full-refresh streams: users, teams, playbooks, contact_attributes. One request each; the
-//! table is replaced, and an incremental run skips the write when nothing changed.
+//! records are written again when anything changed (an incremental run skips the write when
+//! the content hash is unchanged), and a record whose key was in the last complete pass but
+//! is absent from this one is tombstoned (deleted in Drift). The state holds the hash and the
+//! keys of the last complete pass; a failed read emits nothing, so nothing is marked deleted
+//! after a failed or partial pass.
 
 use crate::fail::{to_record, Fail};
 use crate::names::*;
 use crate::Ctx;
-use serde_json::{json, Map, Value};
-use sync_core::SyncMode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use sync_core::{key_text, SyncMode};
+
+/// State of a full-refresh stream after a complete pass.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Snapshot {
+    /// [`content_hash`] of the records.
+    #[serde(default)]
+    hash: Option<String>,
+    /// Primary keys of the records (as [`key_text`]); `None` in state of older versions.
+    #[serde(default)]
+    keys: Option<BTreeSet<String>>,
+}
+
+/// The primary-key field of each full-refresh stream, and whether it is an integer.
+fn key_field(name: &str) -> (&'static str, bool) {
+    match name {
+        CONTACT_ATTRIBUTES => ("name", false),
+        _ => ("id", true),
+    }
+}
 
 fn all<T: serde::Serialize>(items: Vec<T>) -> Result<Vec<Map<String, Value>>, Fail> {
     items.iter().map(to_record).collect()
@@ -23,7 +48,7 @@ async fn fetch(ctx: &Ctx, name: &str) -> Result<Vec<Map<String, Value>>, Fail> {
 }
 
 /// FNV-1a 64 of the records' JSON: stable across runs and Rust versions.
-fn content_hash(records: &[Map<String, Value>]) -> String {
+pub(crate) fn content_hash(records: &[Map<String, Value>]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for r in records {
         for b in Value::Object(r.clone()).to_string().bytes().chain([b'\n']) {
@@ -37,26 +62,56 @@ fn content_hash(records: &[Map<String, Value>]) -> String {
 pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fail> {
     let records = fetch(ctx, name).await?;
     let hash = content_hash(&records);
-    let previous = ctx
+    let previous: Snapshot = ctx
         .state
         .get(name)
-        .and_then(|s| s.get("hash"))
-        .and_then(Value::as_str);
-    if mode == SyncMode::Incremental && previous == Some(hash.as_str()) {
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    if mode == SyncMode::Incremental && previous.hash.as_deref() == Some(hash.as_str()) {
         return Ok(()); // unchanged since the last run: nothing to write
     }
+    let (field, numeric) = key_field(name);
+    let pk = [field.to_owned()];
+    let keys: BTreeSet<String> = records.iter().filter_map(|r| key_text(r, &pk)).collect();
     for r in records {
         ctx.out.record(name, r).await?;
     }
-    ctx.out
-        .checkpoint(name, name, json!({ "hash": hash }))
-        .await?;
+    for gone in previous
+        .keys
+        .iter()
+        .flatten()
+        .filter(|k| !keys.contains(*k))
+    {
+        ctx.out
+            .tombstone(name, key_map(field, gone, numeric))
+            .await?;
+    }
+    let next = Snapshot {
+        hash: Some(hash),
+        keys: Some(keys),
+    };
+    let state = serde_json::to_value(&next).map_err(|e| Fail::Other(e.to_string()))?;
+    ctx.out.checkpoint(name, name, state).await?;
     Ok(())
+}
+
+/// `{field: key}` for a tombstone; with `numeric`, the key as a number when it is one, so
+/// that it matches the column type of the record it marks.
+pub(crate) fn key_map(field: &str, key: &str, numeric: bool) -> Map<String, Value> {
+    let value = key
+        .parse::<i64>()
+        .ok()
+        .filter(|n| numeric && n.to_string() == key)
+        .map_or_else(|| Value::from(key), Value::from);
+    let mut map = Map::new();
+    map.insert(field.to_owned(), value);
+    map
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn hash_changes_with_content_and_order() {
@@ -66,5 +121,18 @@ mod tests {
         assert_eq!(ab, content_hash(&[a.clone(), b.clone()]));
         assert_ne!(ab, content_hash(&[b, a]));
         assert_eq!(content_hash(&[]), "cbf29ce484222325");
+    }
+
+    #[test]
+    fn tombstone_keys_keep_the_type_of_the_id() {
+        assert_eq!(Value::Object(key_map("id", "42", true)), json!({"id": 42}));
+        assert_eq!(
+            Value::Object(key_map("id", "042", true)),
+            json!({"id": "042"})
+        );
+        assert_eq!(
+            Value::Object(key_map("name", "42", false)),
+            json!({"name": "42"})
+        );
     }
 }

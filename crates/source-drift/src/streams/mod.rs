@@ -2,7 +2,7 @@
 
 mod accounts;
 mod conversations;
-mod full_refresh;
+pub(crate) mod full_refresh;
 mod meetings;
 
 use crate::fail::conclude;

@@ -26,10 +26,15 @@ fn insert_then_finish_then_read() {
 
     let summary = serde_json::json!({"conversations": {"records": 200}, "requests": 12});
     store
-        .finish_run(&id, "partial", &summary, Some("2 records rejected"))
+        .finish_run(
+            &id,
+            "succeeded_with_rejections",
+            &summary,
+            Some("2 records rejected"),
+        )
         .unwrap();
     let run = store.get_run(&id).unwrap();
-    assert_eq!(run.status, "partial");
+    assert_eq!(run.status, "succeeded_with_rejections");
     assert_eq!(run.summary, summary);
     assert_eq!(run.error.as_deref(), Some("2 records rejected"));
     assert!(run.finished_at.unwrap() >= run.started_at);
@@ -177,4 +182,35 @@ fn a_run_whose_process_is_gone_reads_as_interrupted_and_a_live_one_stays_running
         .join("runs")
         .join(format!("{live}.lock"))
         .exists());
+}
+
+#[test]
+fn quarantined_records_are_kept_per_run_in_order() {
+    let (_dir, store) = new_store();
+    let a = store.insert_run(&new_run("acme")).unwrap();
+    let b = store.insert_run(&new_run("acme")).unwrap();
+    let rec = |key: Option<&str>, reason: &str| store::RejectedRecord {
+        stream: "users".into(),
+        primary_key: key.map(str::to_owned),
+        reason: reason.into(),
+        raw: r#"{"id":"abc"}"#.into(),
+        rejected_at: 1_700_000_000_000,
+    };
+    store
+        .add_rejected(&a, &[rec(Some("abc"), "field `id`: not an integer")])
+        .unwrap();
+    store
+        .add_rejected(&a, &[rec(None, "second"), rec(None, "third")])
+        .unwrap();
+    let listed = store.rejected(&a).unwrap();
+    let reasons: Vec<_> = listed.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons, ["field `id`: not an integer", "second", "third"]);
+    assert_eq!(listed[0].primary_key.as_deref(), Some("abc"));
+    assert_eq!(listed[0].raw, r#"{"id":"abc"}"#);
+    assert!(
+        store.rejected(&b).unwrap().is_empty(),
+        "another run has none"
+    );
+    let unknown = store.rejected("run_nope").unwrap_err().to_string();
+    assert!(unknown.contains("runs list"), "{unknown}");
 }
