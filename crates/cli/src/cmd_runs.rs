@@ -1,4 +1,4 @@
-//! `driftbridge runs list | show ID`: the run history kept in the metadata store.
+//! `driftbridge runs list | show ID | rejected ID`: the run history kept in the metadata store.
 
 use crate::cmd_sync::{open_store, render_summary, Summary};
 use crate::common::{exit, fail, Ctx};
@@ -26,6 +26,13 @@ enum RunsCommand {
         /// Run id (from `runs list` or the `sync` summary).
         id: String,
     },
+    /// The records a sync run quarantined because they did not fit their stream's types:
+    /// stream, primary key, reason and the record as Drift sent it. The sink keeps them too
+    /// (table `_driftbridge_rejected`, or the `_rejected/` folder of a file sink).
+    Rejected {
+        /// Run id (from `runs list` or the `sync` summary).
+        id: String,
+    },
 }
 
 /// Run the subcommand.
@@ -42,15 +49,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 out!("{}", render_list(&runs));
             }
         }
+        RunsCommand::Rejected { id } => {
+            let rejected = store.rejected(&id).map_err(store_fail)?;
+            if ctx.json {
+                outln!("{}", serde_json::to_string_pretty(&rejected)?);
+            } else {
+                out!("{}", render_rejected(&id, &rejected));
+            }
+        }
         RunsCommand::Show { id } => {
-            let run = store.get_run(&id).map_err(|e| {
-                let code = if e.is_user_error() {
-                    exit::USAGE
-                } else {
-                    exit::FAILURE
-                };
-                fail(code, e.to_string())
-            })?;
+            let run = store.get_run(&id).map_err(store_fail)?;
             if ctx.json {
                 outln!("{}", serde_json::to_string_pretty(&run)?);
             } else {
@@ -59,6 +67,38 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A store error as the CLI says it: exit 2 for what the user can fix (an unknown run id).
+fn store_fail(e: store::StoreError) -> anyhow::Error {
+    let code = if e.is_user_error() {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    };
+    fail(code, e.to_string())
+}
+
+/// Quarantined records, one block each: stream, key, reason, then the raw record.
+fn render_rejected(id: &str, rejected: &[store::RejectedRecord]) -> String {
+    if rejected.is_empty() {
+        return format!("run {id} quarantined no records\n");
+    }
+    let mut out = format!(
+        "run {id} quarantined {} record{}:\n",
+        rejected.len(),
+        if rejected.len() == 1 { "" } else { "s" }
+    );
+    for r in rejected {
+        out.push_str(&format!(
+            "  {} {}  {}\n    {}\n",
+            r.stream,
+            r.primary_key.as_deref().unwrap_or("(no key)"),
+            r.reason,
+            r.raw
+        ));
+    }
+    out
 }
 
 fn time(ms: i64) -> String {

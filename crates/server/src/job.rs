@@ -258,6 +258,17 @@ impl SyncRun {
             progress,
         )
         .await;
+        let rejected: Vec<store::RejectedRecord> = report
+            .quarantined
+            .iter()
+            .map(|q| store::RejectedRecord {
+                stream: q.stream.clone(),
+                primary_key: q.key.clone(),
+                reason: q.reason.clone(),
+                raw: q.raw.clone(),
+                rejected_at: q.extracted_at,
+            })
+            .collect();
         let summary = Summary {
             run_id: self.run_id,
             status: report.status,
@@ -269,7 +280,9 @@ impl SyncRun {
             error: report.error,
             duration_ms: report.duration_ms,
         };
-        let recorded = record_outcome(store, &summary);
+        let recorded = store
+            .add_rejected(&summary.run_id, &rejected)
+            .and_then(|()| record_outcome(store, &summary));
         (summary, recorded)
     }
 }

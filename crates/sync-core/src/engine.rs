@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// How many quarantined records a [`RunReport`] lists at most (the destination keeps all).
+pub const MAX_REPORTED_QUARANTINE: usize = 1000;
+
 /// Tuning of a run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -85,6 +88,8 @@ struct Engine<'a> {
     written_keys: HashMap<String, HashSet<u64>>,
     /// Quarantined records not committed yet.
     pending_quarantine: Vec<Quarantined>,
+    /// Quarantined records committed, for the report (at most [`MAX_REPORTED_QUARANTINE`]).
+    reported_quarantine: Vec<Quarantined>,
     summaries: Vec<StreamSummary>,
     started: HashMap<String, Instant>,
     pending: Vec<Record>,
@@ -116,6 +121,7 @@ impl<'a> Engine<'a> {
                 .collect(),
             written_keys: HashMap::new(),
             pending_quarantine: Vec::new(),
+            reported_quarantine: Vec::new(),
             summaries: streams
                 .iter()
                 .map(|s| StreamSummary::new(&s.stream.name))
@@ -353,6 +359,8 @@ impl<'a> Engine<'a> {
         let quarantined = std::mem::take(&mut self.pending_quarantine);
         let quarantined_streams: Vec<String> =
             quarantined.iter().map(|q| q.stream.clone()).collect();
+        let room = MAX_REPORTED_QUARANTINE.saturating_sub(self.reported_quarantine.len());
+        let to_report: Vec<Quarantined> = quarantined.iter().take(room).cloned().collect();
         for q in &quarantined {
             tracing::warn!(stream = %q.stream, key = ?q.key, reason = %q.reason, "record quarantined");
         }
@@ -390,6 +398,7 @@ impl<'a> Engine<'a> {
         for stream in quarantined_streams {
             self.update(&stream, |s| s.records_rejected += 1);
         }
+        self.reported_quarantine.extend(to_report);
         Ok(())
     }
 
@@ -471,6 +480,7 @@ impl<'a> Engine<'a> {
             streams: self.summaries,
             error,
             duration_ms: millis(started.elapsed()),
+            quarantined: self.reported_quarantine,
         }
     }
 

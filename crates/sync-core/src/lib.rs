@@ -34,7 +34,7 @@ mod state;
 
 pub use cancel::Cancel;
 pub use destination::{Batch, CommitReport, Destination, Quarantined, Rejected};
-pub use engine::{run_sync, RunOptions};
+pub use engine::{run_sync, RunOptions, MAX_REPORTED_QUARANTINE};
 pub use error::{ErrorKind, RunError};
 pub use message::{Emitter, EmitterClosed, Message, RequestMetrics, StreamStatus};
 pub use model::{

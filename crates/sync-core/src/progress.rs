@@ -132,6 +132,11 @@ pub struct RunReport {
     pub error: Option<RunError>,
     /// Wall time of the run, ms.
     pub duration_ms: u64,
+    /// The records quarantined in this run (committed to the destination), the first
+    /// [`crate::MAX_REPORTED_QUARANTINE`] of them; every one is in the destination's
+    /// `_driftbridge_rejected` / `_rejected/`, and the streams' `records_rejected` count all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<crate::Quarantined>,
 }
 
 impl RunReport {

@@ -81,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .route("/runs", get(list))
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/cancel", post(cancel))
+        .route("/runs/{id}/rejected", get(rejected))
 }
 
 /// Runs newest first, optionally of one source.
@@ -118,6 +119,42 @@ async fn list(
     responses((status = 200, body = RunView), (status = 404, body = Problem)))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
     Ok(Json(view(&state, &id)?))
+}
+
+/// A record a sync run quarantined because it did not fit its stream's types.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectedView {
+    /// Stream name.
+    pub stream: String,
+    /// The record's primary key as text, when one could be read.
+    pub primary_key: Option<String>,
+    /// Why it does not fit, naming the field.
+    pub reason: String,
+    /// The record as Drift sent it (JSON text).
+    pub raw: String,
+    /// When it was read, epoch ms.
+    pub rejected_at: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{id}/rejected", tag = "runs", params(("id" = String, Path, description = "run id")),
+    responses((status = 200, body = [RejectedView]), (status = 404, body = Problem)))]
+async fn rejected(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<RejectedView>>> {
+    let records = state.store.rejected(&id)?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| RejectedView {
+                stream: r.stream,
+                primary_key: r.primary_key,
+                reason: r.reason,
+                raw: r.raw,
+                rejected_at: r.rejected_at,
+            })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "run id")),

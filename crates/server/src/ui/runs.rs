@@ -79,6 +79,8 @@ struct StreamRow {
     name: String,
     read: u64,
     written: u64,
+    deleted: u64,
+    rejected: u64,
     expected: String,
     requests: u64,
     rate_limited: u64,
@@ -96,6 +98,8 @@ struct Figures {
     mode: String,
     destination: String,
     streams: Vec<StreamRow>,
+    /// Records quarantined or rejected in the whole run.
+    rejected: u64,
     totals: String,
     error: String,
     fix: String,
@@ -129,12 +133,14 @@ fn fix_for(run: &RunView) -> String {
 
 impl Figures {
     fn new(run: &RunView) -> Self {
-        let streams = streams_of(run)
+        let streams: Vec<StreamRow> = streams_of(run)
             .iter()
             .map(|s| StreamRow {
                 name: s.stream.clone(),
                 read: s.records_read,
                 written: s.records_written,
+                deleted: s.records_deleted,
+                rejected: s.records_rejected,
                 expected: s
                     .expected
                     .map(|e| e.to_string())
@@ -170,6 +176,11 @@ impl Figures {
             credential: run.credential.clone(),
             mode: run.mode.clone(),
             destination: run.destination.clone(),
+            rejected: if run.mode.starts_with("push") {
+                0
+            } else {
+                streams.iter().map(|s| s.rejected).sum()
+            },
             streams,
             totals,
             error: run.error.clone().unwrap_or_default(),
