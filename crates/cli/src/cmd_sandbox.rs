@@ -51,6 +51,15 @@ pub struct Args {
     /// Off-by-default peer compatibility mode; the only one is `airbyte-0.3`.
     #[arg(long, value_name = "MODE")]
     compat: Option<String>,
+    /// Serve records the way a real org's data can arrive, to test a client against it.
+    /// About 1 record in 10 varies in ways a tolerant client must accept (ids and epoch-ms
+    /// timestamps as strings of digits, optional fields null or left out, unknown fields);
+    /// about 1 in 200 per stream is unfit (an object or a non-numeric string where an id or
+    /// timestamp belongs). Same seed, same rendering on every request; writes stay faithful.
+    /// `GET /__sandbox/counts` then reports the unfit records a full sync receives under
+    /// `unfit`.
+    #[arg(long)]
+    messy: bool,
 }
 
 /// Parse `TOKEN=scope,scope`.
@@ -108,6 +117,7 @@ fn config(args: Args) -> anyhow::Result<SandboxConfig> {
         rate_limit_per_min: args.rate_limit_per_min,
         latency_ms: args.latency_ms,
         fixtures: args.fixtures,
+        messy: args.messy,
         ..SandboxConfig::default()
     };
     if let Some(t) = args.token {

@@ -27,9 +27,19 @@ async fn stats(State(app): State<AppState>) -> Json<Value> {
     Json(lock(&app.stats).to_json())
 }
 
-/// What a full sync of each stream should deliver (DESIGN.md §7).
-pub fn counts_json(org: &crate::org::Org) -> Value {
-    json!({
+/// What a full sync of each stream should deliver (DESIGN.md §7); `now_ms` is the sandbox
+/// clock (it decides which meetings a default sync asks for).
+///
+/// Every record served counts, unfit ones included. `contacts` is every contact in the org,
+/// `contacts_in_conversations` the existing contacts conversations refer to, `users` the
+/// users still listed, `accounts` every account served (soft-deleted ones too).
+/// `deleted_contacts` and `deleted_users` count the contacts and users deleted since the
+/// org was built (start or reset); `deleted_accounts` the accounts served with
+/// `deleted: true` (seeded soft deletes included, as a sync sees all of them). With
+/// `--messy`, `unfit` holds the unfit records a full `sync --streams all` receives per
+/// stream ([`crate::messy::Messy::unfit_counts`]); without it the key is absent.
+pub fn counts_json(org: &crate::org::Org, now_ms: i64) -> Value {
+    let mut counts = json!({
         "conversations": org.conversations.len(),
         "messages": org.message_count(),
         "contacts": org.contacts.len(),
@@ -39,11 +49,19 @@ pub fn counts_json(org: &crate::org::Org) -> Value {
         "teams": org.teams.len(),
         "playbooks": org.playbooks.len(),
         "meetings": org.meetings.len(),
-    })
+        "deleted_contacts": org.deleted_contacts.len(),
+        "deleted_accounts": org.deleted_accounts(),
+        "deleted_users": org.deleted_users.len(),
+    });
+    if let Some(messy) = &org.messy {
+        counts["unfit"] = messy.unfit_counts(org, now_ms);
+    }
+    counts
 }
 
 async fn counts(State(app): State<AppState>) -> Json<Value> {
-    Json(counts_json(&app.read()))
+    let now = app.clock.now_ms();
+    Json(counts_json(&app.read(), now))
 }
 
 async fn reset(State(app): State<AppState>) -> Response {

@@ -75,6 +75,13 @@ pub struct SandboxConfig {
     /// Fixed "now" of the sandbox clock at start, epoch ms; `None` = the wall clock.
     /// Seeded timestamps lie before the start of that UTC day.
     pub clock_start_ms: Option<i64>,
+    /// `--messy`: READ routes render records the way a real org's data can arrive — about 1
+    /// in 10 with fitting variations (digit-string ids and timestamps, nulls, unknown
+    /// fields, left-out optional fields) and about 1 in 200 per stream unfit (an object or a
+    /// non-numeric string where an id or timestamp belongs); see [`crate::messy`]. The org's
+    /// data stays typed and writes stay faithful. Default `false`: every record as Drift
+    /// documents it.
+    pub messy: bool,
 }
 
 impl Default for SandboxConfig {
@@ -97,6 +104,7 @@ impl Default for SandboxConfig {
             fixtures: None,
             compat: None,
             clock_start_ms: None,
+            messy: false,
         }
     }
 }
@@ -196,6 +204,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("fixtures", &self.fixtures)
             .field("compat", &self.compat)
             .field("clock_start_ms", &self.clock_start_ms)
+            .field("messy", &self.messy)
             .finish()
     }
 }

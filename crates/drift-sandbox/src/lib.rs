@@ -13,6 +13,10 @@
 //! - Data is deterministic for a seed ([`seed`]) or loaded from recorded JSON ([`fixtures`]).
 //! - Every Drift route passes one guard layer ([`guard`]): latency, per-token leaky bucket
 //!   with `X-RateLimit-*` headers, token and scope checks, fault plan, stats and log.
+//! - `--messy` ([`messy`]) changes only how READ routes render records (digit-string ids,
+//!   nulls, unknown fields, about 1 in 200 records unfit), never the stored org, so paging,
+//!   filters and mutations behave the same. `[SIM]` The shapes are the sandbox's choice of
+//!   what a client must survive, not anything Drift documents.
 //!
 //! Conventions a client can rely on (REFERENCE §4–§9; `[SIM]` where Drift is silent):
 //! - `GET /conversations/list` serves the current generation (`links.self`/`links.next`,
@@ -59,6 +63,7 @@ pub mod error;
 pub mod faults;
 pub mod fixtures;
 pub mod guard;
+pub mod messy;
 pub mod mutate;
 pub mod org;
 pub mod ratelimit;
@@ -108,7 +113,7 @@ impl SandboxHandle {
 
     /// What a full sync of each stream should deliver now (same as `GET /__sandbox/counts`).
     pub fn counts(&self) -> serde_json::Value {
-        admin::counts_json(&self.app.read())
+        admin::counts_json(&self.app.read(), self.app.clock.now_ms())
     }
 
     /// Stop serving and wait for open connections to finish.

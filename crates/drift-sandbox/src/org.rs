@@ -5,9 +5,10 @@
 //! and use a compact typed form ([`Message`]) rendered to JSON on demand.
 
 use crate::config::ORG_ID;
+use crate::messy::{Messy, Stream};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// A JSON object as Drift sends it.
@@ -215,6 +216,13 @@ pub struct Org {
     pub ids: IdGen,
     /// Number of `/__sandbox/mutate` calls applied (seeds the next one).
     pub mutations: u64,
+    /// Ids of the contacts deleted since the org was built (`DELETE /contacts/{id}` or the
+    /// `delete_contacts` mutation); they are gone from `contacts`.
+    pub deleted_contacts: BTreeSet<i64>,
+    /// Ids of the users deleted by the `delete_users` mutation; they are gone from `users`.
+    pub deleted_users: BTreeSet<i64>,
+    /// The `--messy` rendering, `None` when records are served as stored.
+    pub messy: Option<Messy>,
 }
 
 impl Org {
@@ -334,15 +342,56 @@ impl Org {
     /// Distinct existing contacts that conversations refer to (a deleted contact is not
     /// counted: reading it answers 404).
     pub fn contacts_in_conversations(&self) -> usize {
-        let mut ids: Vec<i64> = self
-            .conversations
+        self.contact_ids_in_conversations().len()
+    }
+
+    /// Ids of the existing contacts that conversations refer to, ascending.
+    pub fn contact_ids_in_conversations(&self) -> BTreeSet<i64> {
+        self.conversations
             .iter()
             .filter_map(|c| c.get("contactId").and_then(Value::as_i64))
             .filter(|id| self.contacts.contains_key(id))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.len()
+            .collect()
+    }
+
+    /// Accounts served with `deleted: true` (soft-deleted: seeded so, deleted through the
+    /// API, or by the `delete_accounts` mutation).
+    pub fn deleted_accounts(&self) -> usize {
+        self.accounts
+            .iter()
+            .filter(|a| a.get("deleted") == Some(&Value::Bool(true)))
+            .count()
+    }
+
+    /// A record of `stream` as a READ route serves it: as stored, or rendered by `--messy`
+    /// ([`crate::messy`]). Writes answer with the stored record instead.
+    pub fn show(&self, stream: Stream, record: Value) -> Value {
+        match &self.messy {
+            Some(m) => m.render(stream, record),
+            None => record,
+        }
+    }
+
+    /// [`Org::show`] of a stored object.
+    pub fn show_obj(&self, stream: Stream, record: &Obj) -> Value {
+        self.show(stream, Value::Object(record.clone()))
+    }
+}
+
+/// Raise a contact's version attributes (`_END_USER_VERSION`, `_end_user_version`,
+/// `_calculated_version`) by one, as Drift does on every change of the contact.
+pub fn bump_versions(attributes: &mut Obj) {
+    let version = attributes
+        .get("_END_USER_VERSION")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        + 1;
+    for k in [
+        "_END_USER_VERSION",
+        "_end_user_version",
+        "_calculated_version",
+    ] {
+        attributes.insert(k.into(), json!(version));
     }
 }
 

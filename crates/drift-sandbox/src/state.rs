@@ -111,12 +111,21 @@ impl App {
     }
 }
 
-/// Seed the org, or load it from the fixtures directory.
+/// Seed the org, or load it from the fixtures directory; with `--messy`, choose its unfit
+/// records ([`crate::messy::Messy::choose`]).
 fn build_org(config: &SandboxConfig, clock: &Clock) -> Result<Org, SandboxError> {
-    match &config.fixtures {
-        Some(dir) => crate::fixtures::load(dir),
-        None => Ok(crate::seed::generate(config, clock.start_ms())),
+    let mut org = match &config.fixtures {
+        Some(dir) => crate::fixtures::load(dir)?,
+        None => crate::seed::generate(config, clock.start_ms()),
+    };
+    if config.messy {
+        org.messy = Some(crate::messy::Messy::choose(
+            &org,
+            config.seed,
+            clock.start_ms(),
+        ));
     }
+    Ok(org)
 }
 
 /// Lock a mutex, recovering from poisoning (counters stay usable after a panic elsewhere).

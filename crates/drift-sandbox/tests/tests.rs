@@ -18,10 +18,14 @@ mod contacts;
 mod conversations;
 #[path = "sandbox/data.rs"]
 mod data;
+#[path = "sandbox/deletes.rs"]
+mod deletes;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[path = "sandbox/fixtures.rs"]
 mod fixtures;
+#[path = "sandbox/messy.rs"]
+mod messy;
 #[path = "sandbox/rate_limit.rs"]
 mod rate_limit;
 #[path = "sandbox/users.rs"]

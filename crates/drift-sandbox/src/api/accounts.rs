@@ -3,6 +3,7 @@
 use super::{api, data, json_body, ok_result, AppState, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::CursorFault;
+use crate::messy::Stream;
 use crate::org::{text, IdGen, Obj, Org};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -62,7 +63,7 @@ async fn list(
         .iter()
         .skip(index)
         .take(size)
-        .map(|a| Value::Object(a.clone()))
+        .map(|a| org.show_obj(Stream::Accounts, a))
         .collect();
     let normal = (index + size < total).then_some(index + size);
     let next_index = CursorFault::next_cursor(fault.map(|f| f.0), index, 0, normal);
@@ -82,7 +83,7 @@ async fn list(
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let org = app.read();
     let i = *org.account_pos.get(&id).ok_or_else(|| not_found(&id))?;
-    Ok(data(Value::Object(org.accounts[i].clone())))
+    Ok(data(org.show_obj(Stream::Accounts, &org.accounts[i])))
 }
 
 /// Domain without `www.` and case, for the uniqueness rule.

@@ -3,7 +3,8 @@
 
 use super::{api, data, json_body, ok_result, path_id, AppState, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::org::{attr_str, int, IdGen, Obj, Org};
+use crate::messy::Stream;
+use crate::org::{attr_str, bump_versions, int, IdGen, Obj, Org};
 use crate::seed::obj;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -66,7 +67,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
     let id = path_id(&id, "contactId")?;
     let org = app.read();
     let c = org.contacts.get(&id).ok_or_else(|| not_found(id))?;
-    Ok(data(Value::Object(c.clone())))
+    Ok(data(org.show_obj(Stream::Contacts, c)))
 }
 
 /// `GET /contacts?email=..&limit=n` or `GET /contacts?idType=external&id=..&id=..`; always an
@@ -78,7 +79,7 @@ async fn find(State(app): State<AppState>, p: Params) -> ApiResult<Response> {
         org.contacts_by_email(email)
             .into_iter()
             .take(limit)
-            .map(|c| Value::Object(c.clone()))
+            .map(|c| org.show_obj(Stream::Contacts, c))
             .collect()
     } else if let Some(kind) = p.get("idType") {
         if kind != "external" {
@@ -96,7 +97,7 @@ async fn find(State(app): State<AppState>, p: Params) -> ApiResult<Response> {
         }
         ids.iter()
             .flat_map(|id| org.contacts_by_external_id(id))
-            .map(|c| Value::Object(c.clone()))
+            .map(|c| org.show_obj(Stream::Contacts, c))
             .collect()
     } else {
         return Err(ApiError::invalid(
@@ -201,18 +202,7 @@ async fn update(
         }
         a.insert(k, v);
     }
-    let version = a
-        .get("_END_USER_VERSION")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-        + 1;
-    for k in [
-        "_END_USER_VERSION",
-        "_end_user_version",
-        "_calculated_version",
-    ] {
-        a.insert(k.into(), json!(version));
-    }
+    bump_versions(a);
     Ok(data(Value::Object(c.clone())))
 }
 
@@ -220,13 +210,19 @@ async fn remove(State(app): State<AppState>, Path(id): Path<String>) -> ApiResul
     let id = path_id(&id, "contactId")?;
     let mut org = app.write();
     org.contacts.remove(&id).ok_or_else(|| not_found(id))?;
+    org.deleted_contacts.insert(id);
     Ok(ok_result())
 }
 
 /// `GET /contacts/attributes` -> `{"data": {"properties": [...]}}` (needs all_contact_read).
 async fn attributes(State(app): State<AppState>) -> Response {
     let org = app.read();
-    data(json!({"properties": org.attributes}))
+    let properties: Vec<Value> = org
+        .attributes
+        .iter()
+        .map(|a| org.show_obj(Stream::ContactAttributes, a))
+        .collect();
+    data(json!({ "properties": properties }))
 }
 
 /// `POST /contacts/timeline`: `contactId` or `externalId`, `event` required, `createdAt`

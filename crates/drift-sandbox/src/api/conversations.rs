@@ -3,6 +3,7 @@
 use super::{api, bare, data, json_body, path_id, AppState, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::CursorFault;
+use crate::messy::Stream;
 use crate::org::{int, text, Author, Body, IdGen, Message, Obj, Org};
 use crate::seed::{obj, BOT_USER_ID, INBOX_ID};
 use axum::body::Bytes;
@@ -265,7 +266,7 @@ fn page_rows(org: &Org, pos: &ListPos) -> (Vec<Value>, bool) {
         .by_ref()
         .skip(pos.offset)
         .take(pos.limit)
-        .map(list_row)
+        .map(|c| org.show(Stream::Conversations, list_row(c)))
         .collect();
     let more = matching.next().is_some();
     (rows, more)
@@ -287,7 +288,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
     let id = path_id(&id, "conversationId")?;
     let org = app.read();
     let (_, c) = org.conversation(id).ok_or_else(|| not_found(id))?;
-    Ok(data(Value::Object(c.clone())))
+    Ok(data(org.show_obj(Stream::Conversations, c)))
 }
 
 /// `GET /conversations/{id}/messages?next=<cursor>`: oldest first, 50 per page; the cursor
@@ -315,7 +316,7 @@ async fn messages(
     let mut page: Vec<Value> = all[start..]
         .iter()
         .take(MESSAGES_PAGE)
-        .map(Message::to_json)
+        .map(|m| org.show(Stream::Messages, m.to_json()))
         .collect();
     let more = all.len() > start + MESSAGES_PAGE;
     let normal = more.then(|| all[start + MESSAGES_PAGE - 1].id);

@@ -2,6 +2,7 @@
 
 use super::{api, bare, data, path_id, AppState, Params};
 use crate::error::{ApiError, ApiResult};
+use crate::messy::Stream;
 use crate::org::int;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -57,15 +58,14 @@ pub fn routes(r: Router<AppState>, app: &AppState) -> Router<AppState> {
     }
 }
 
+/// Every record of `records` as served for `stream` ([`crate::org::Org::show`]).
+fn shown(org: &crate::org::Org, stream: Stream, records: &[crate::org::Obj]) -> Value {
+    Value::Array(records.iter().map(|r| org.show_obj(stream, r)).collect())
+}
+
 async fn list(State(app): State<AppState>) -> Response {
-    data(Value::Array(
-        app.read()
-            .users
-            .iter()
-            .cloned()
-            .map(Value::Object)
-            .collect(),
-    ))
+    let org = app.read();
+    data(shown(&org, Stream::Users, &org.users))
 }
 
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -76,7 +76,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
         .iter()
         .find(|u| int(u, "id") == id)
         .ok_or_else(|| ApiError::NotFound(format!("User {id} not found")))?;
-    Ok(data(Value::Object(u.clone())))
+    Ok(data(org.show_obj(Stream::Users, u)))
 }
 
 /// `GET /users?userId=1&userId=2` -> `{"data": {"<id>": User}}`; unknown ids are left out.
@@ -106,7 +106,7 @@ async fn many(State(app): State<AppState>, p: Params) -> ApiResult<Response> {
         .users
         .iter()
         .filter(|u| ids.contains(&int(u, "id")))
-        .map(|u| (int(u, "id").to_string(), Value::Object(u.clone())))
+        .map(|u| (int(u, "id").to_string(), org.show_obj(Stream::Users, u)))
         .collect();
     Ok(data(Value::Object(map)))
 }
@@ -151,21 +151,14 @@ async fn meetings(State(app): State<AppState>, p: Params) -> ApiResult<Response>
         found
             .into_iter()
             .take(MAX_MEETINGS)
-            .cloned()
-            .map(Value::Object)
+            .map(|m| org.show_obj(Stream::Meetings, m))
             .collect(),
     )))
 }
 
 async fn teams(State(app): State<AppState>) -> Response {
-    data(Value::Array(
-        app.read()
-            .teams
-            .iter()
-            .cloned()
-            .map(Value::Object)
-            .collect(),
-    ))
+    let org = app.read();
+    data(shown(&org, Stream::Teams, &org.teams))
 }
 
 async fn teams_of_user(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -179,22 +172,15 @@ async fn teams_of_user(State(app): State<AppState>, Path(id): Path<String>) -> A
                 .and_then(Value::as_array)
                 .is_some_and(|m| m.iter().any(|x| x.as_i64() == Some(id)))
         })
-        .cloned()
-        .map(Value::Object)
+        .map(|t| org.show_obj(Stream::Teams, t))
         .collect();
     Ok(data(Value::Array(teams)))
 }
 
 /// `GET /playbooks/list`: a bare array (REFERENCE quirk 12).
 async fn playbooks(State(app): State<AppState>) -> Response {
-    bare(Value::Array(
-        app.read()
-            .playbooks
-            .iter()
-            .cloned()
-            .map(Value::Object)
-            .collect(),
-    ))
+    let org = app.read();
+    bare(shown(&org, Stream::Playbooks, &org.playbooks))
 }
 
 async fn landing_pages(State(app): State<AppState>) -> Response {

@@ -18,9 +18,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use texts::{
-    custom_attributes, extra_fields, BODIES, BOT_BODIES, COLORS, COMPANIES, FIRST, LAST, ODD_NAMES,
-    TAGS,
+    custom_attributes, extra_fields, BODIES, BOT_BODIES, COLORS, COMPANIES, ODD_NAMES, TAGS,
 };
+/// Given and family names of generated people (the `rename_contacts` mutation uses them).
+pub(crate) use texts::{FIRST, LAST};
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;

@@ -66,7 +66,8 @@ async fn fixtures_are_served_exactly_with_nulls_and_unknown_fields() {
     assert_eq!(
         c,
         json!({"conversations": 3, "messages": 2, "contacts": 2, "contacts_in_conversations": 2,
-        "accounts": 1, "users": 1, "teams": 0, "playbooks": 1, "meetings": 0})
+        "accounts": 1, "users": 1, "teams": 0, "playbooks": 1, "meetings": 0,
+        "deleted_contacts": 0, "deleted_accounts": 0, "deleted_users": 0})
     );
     let rows = s.all_conversations("limit=100").await;
     let ids: Vec<i64> = rows.iter().map(|c| c["id"].as_i64().unwrap()).collect();
