@@ -520,12 +520,12 @@ impl<'a> Runner<'a> {
         for email in &cfg.contact_emails {
             let found = client.contacts_by_email(email).await;
             self.metric(CONTACTS).await?;
-            self.emit_contacts(found?).await?;
+            self.emit_contacts(found?.items).await?;
         }
         for id in &cfg.contact_external_ids {
             let found = client.contacts_by_external_id(id).await;
             self.metric(CONTACTS).await?;
-            self.emit_contacts(found?).await?;
+            self.emit_contacts(found?.items).await?;
         }
         Ok(())
     }

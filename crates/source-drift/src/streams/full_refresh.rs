@@ -39,10 +39,10 @@ fn all<T: serde::Serialize>(items: Vec<T>) -> Result<Vec<Map<String, Value>>, Fa
 async fn fetch(ctx: &Ctx, name: &str) -> Result<Vec<Map<String, Value>>, Fail> {
     let c = &ctx.client;
     match name {
-        USERS => all(c.users().await?),
-        TEAMS => all(c.teams().await?),
-        PLAYBOOKS => all(c.playbooks().await?),
-        CONTACT_ATTRIBUTES => all(c.contact_attributes().await?),
+        USERS => all(c.users().await?.items),
+        TEAMS => all(c.teams().await?.items),
+        PLAYBOOKS => all(c.playbooks().await?.items),
+        CONTACT_ATTRIBUTES => all(c.contact_attributes().await?.items),
         other => Err(Fail::Other(format!("no reader for stream `{other}`"))),
     }
 }
