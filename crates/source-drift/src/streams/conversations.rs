@@ -13,18 +13,18 @@
 //! Pages overlap: the next page is listed, and its conversations fetched, while the last
 //! fetches of the one before it are still in flight, so no fetch slot waits for a page to end.
 
-use crate::fail::{conclude, to_record, Fail};
+use crate::fail::{conclude, quarantine, raw_i64, to_record, Fail, StreamMeter};
 use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
 use crate::watermark::Watermark;
 use crate::Ctx;
-use drift_client::{Client, Conversation, ListConversations, Page, PageCursor};
+use drift_client::{Client, Conversation, ListConversations, Page, PageCursor, Unfit};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
-use sync_core::{Message, RequestMetrics, RunError, StreamStatus, SyncMode};
+use sync_core::{Message, RunError, StreamStatus, SyncMode};
 
 /// Which of the three streams are selected, and the mode.
 #[derive(Clone, Copy, Debug)]
@@ -114,7 +114,9 @@ impl Pass {
 
 /// One conversation whose records must be read.
 struct Work {
-    record: Map<String, Value>,
+    /// Its record, or why it does not fit (it is quarantined; its messages and contact are
+    /// still read when its `id` and `contactId` can be read).
+    record: Result<Map<String, Value>, Box<Unfit>>,
     id: i64,
     contact: Option<i64>,
     /// Emit only messages created at or after this time (None: all).
@@ -123,7 +125,7 @@ struct Work {
 
 struct Fetched {
     work: Work,
-    messages: Option<Vec<Map<String, Value>>>,
+    messages: Option<(Vec<Map<String, Value>>, Vec<Unfit>)>,
     contact: Option<ContactRead>,
 }
 
@@ -133,6 +135,8 @@ enum ContactRead {
     Found(Map<String, Value>),
     /// Drift answered 404: the contact was deleted (a tombstone).
     Gone,
+    /// The contact does not fit its model: quarantined.
+    Unfit(Box<Unfit>),
 }
 
 /// Run the pass and report the end of its streams.
@@ -147,6 +151,9 @@ pub(crate) async fn run(ctx: &Ctx, family: &Family) -> Result<(), RunError> {
         if let Err(e) = runner.checkpoint().await {
             result = Err(e);
         }
+    }
+    for meter in &mut runner.meters {
+        meter.report(&ctx.out).await?;
     }
     conclude(&ctx.out, &family.streams(), result).await
 }
@@ -164,8 +171,15 @@ struct Runner<'a> {
     last_checkpoint: Instant,
     /// Whether an estimate of the conversations was announced (`Message::Expected`).
     announced: bool,
-    /// Conversation records emitted by this run.
+    /// Conversation records emitted (or quarantined) by this run.
     emitted: u64,
+    /// Request counters of the selected streams, reported at each checkpoint.
+    meters: Vec<StreamMeter>,
+    /// The client handles whose requests count for the conversations list (the first
+    /// selected stream when conversations are not), the messages and the contacts.
+    list_client: Client,
+    messages_client: Client,
+    contacts_client: Client,
 }
 
 impl<'a> Runner<'a> {
@@ -181,6 +195,21 @@ impl<'a> Runner<'a> {
             .get(&contacts_key(&key))
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
+        let mut meters = Vec::new();
+        let mut clients = HashMap::new();
+        for stream in family.streams() {
+            let (meter, client) = StreamMeter::attach(stream, &ctx.client);
+            meters.push(meter);
+            clients.insert(stream, client);
+        }
+        let owner = family.streams().first().copied().unwrap_or(CONVERSATIONS);
+        let client_of = |stream: &str| {
+            clients
+                .get(stream)
+                .or_else(|| clients.get(owner))
+                .cloned()
+                .unwrap_or_else(|| ctx.client.clone())
+        };
         Runner {
             ctx,
             family,
@@ -191,6 +220,10 @@ impl<'a> Runner<'a> {
             last_checkpoint: Instant::now(),
             announced: false,
             emitted: 0,
+            list_client: client_of(CONVERSATIONS),
+            messages_client: client_of(MESSAGES),
+            contacts_client: client_of(CONTACTS),
+            meters,
         }
     }
 
@@ -233,10 +266,12 @@ impl<'a> Runner<'a> {
             start: pass.page.clone(),
             ..Default::default()
         };
-        let pages = self.ctx.client.conversations(params);
+        let pages = self.list_client.conversations(params);
         futures::pin_mut!(pages);
         let concurrency = self.concurrency();
-        let (client, messages) = (self.ctx.client.clone(), self.family.messages);
+        let (msg_client, contact_client) =
+            (self.messages_client.clone(), self.contacts_client.clone());
+        let messages = self.family.messages;
         let mut window = Window::default();
         let mut in_flight = FuturesUnordered::new();
         // Pages may still come: false after the floor, the end of the list or a page error.
@@ -250,7 +285,7 @@ impl<'a> Runner<'a> {
                 let Some((seq, work)) = window.queue.pop_front() else {
                     break;
                 };
-                let fetch = fetch(client.clone(), messages, work);
+                let fetch = fetch(msg_client.clone(), contact_client.clone(), messages, work);
                 in_flight.push(async move { (seq, fetch.await) });
             }
             let want_page = listing && window.wants_page(concurrency);
@@ -260,13 +295,18 @@ impl<'a> Runner<'a> {
                     self.conversation_done(&mut window, seq).await?;
                 }
                 item = pages.next(), if want_page => {
-                    self.metric(CONVERSATIONS).await?;
                     match item {
                         Some(Ok(page)) => {
-                            let (work, reached_floor) = self.plan(&page)?;
+                            let (work, keyless, reached_floor) = self.plan(&page)?;
+                            for unfit in &keyless {
+                                if self.family.conversations {
+                                    quarantine(&self.ctx.out, CONVERSATIONS, unfit).await?;
+                                    self.emitted += 1;
+                                }
+                            }
                             listing = !reached_floor;
                             let next = page.next.clone().filter(|_| !reached_floor);
-                            let ids = page.items.iter().map(|c| c.id).collect();
+                            let ids = work.iter().map(|w| w.id).collect();
                             window.push(work, ids, next);
                             self.advance(&mut window).await?;
                         }
@@ -330,8 +370,7 @@ impl<'a> Runner<'a> {
     /// the ones a list returns with another status (`bulk_sent`: a playbook message with no
     /// reply) are missing from it. [`Runner::settle_total`] replaces it with the count read.
     async fn announce_total(&mut self) -> Result<(), Fail> {
-        let stats = self.ctx.client.conversation_stats().await;
-        self.metric(CONVERSATIONS).await?;
+        let stats = self.list_client.conversation_stats().await;
         let Ok(stats) = stats else {
             return Ok(()); // only used for progress: not worth failing the stream
         };
@@ -363,9 +402,31 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Decide which conversations of `page` need reading. Returns them and whether the page
-    /// reached the floor (an incremental pass stops there).
-    fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, bool), Fail> {
+    /// Decide which conversations of `page` need reading. Returns them, the records that do
+    /// not fit and whose `id` cannot be read (to quarantine: nothing else can be read of
+    /// them), and whether the page reached the floor (an incremental pass stops there).
+    /// A record that does not fit but whose `id` can be read is planned like the others:
+    /// it is quarantined and its messages and contact are read; its `updatedAt`, when it can
+    /// be read, moves the cursor past it.
+    fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, Vec<Unfit>, bool), Fail> {
+        let mut candidates = Vec::with_capacity(page.items.len() + page.unfit.len());
+        for conv in &page.items {
+            let record = Ok(to_record(conv)?);
+            candidates.push((record, conv.id, conv.updated_at, conv.contact_id));
+        }
+        let mut keyless = Vec::new();
+        for unfit in &page.unfit {
+            let raw: Value = serde_json::from_str(&unfit.raw).unwrap_or(Value::Null);
+            match raw_i64(&raw, "id") {
+                Some(id) => candidates.push((
+                    Err(Box::new(unfit.clone())),
+                    id,
+                    raw_i64(&raw, "updatedAt"),
+                    raw_i64(&raw, "contactId"),
+                )),
+                None => keyless.push(unfit.clone()),
+            }
+        }
         let overlap = self.ctx.config.overlap_ms;
         let family = self.family;
         let claimed = &mut self.claimed;
@@ -377,22 +438,26 @@ impl<'a> Runner<'a> {
             .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))?;
         let mut reached_floor = false;
         let mut work = Vec::new();
-        for conv in &page.items {
-            let updated = conv.updated_at.unwrap_or(0);
-            if pass.floor.is_some_and(|f| updated < f) {
+        for (record, id, updated_at, contact_id) in candidates {
+            let unknown_cursor = updated_at.is_none() && record.is_err();
+            let updated = updated_at.unwrap_or(0);
+            // A record whose cursor cannot be read says nothing about the floor.
+            if !unknown_cursor && pass.floor.is_some_and(|f| updated < f) {
                 reached_floor = true;
                 continue;
             }
-            let key = conv.id.to_string();
-            pass.seen.insert(key.clone(), updated);
-            if pass.done.contains(&conv.id) {
+            let key = id.to_string();
+            if !unknown_cursor {
+                pass.seen.insert(key.clone(), updated);
+            }
+            if pass.done.contains(&id) {
                 continue;
             }
             let full = pass.mode == SyncMode::FullRefresh;
             if !full && !wm.is_new(&key, updated, overlap) {
                 continue;
             }
-            let contact = conv.contact_id.filter(|c| {
+            let contact = contact_id.filter(|c| {
                 family.contacts && !pass.contacts_done.contains(c) && claimed.insert(*c)
             });
             let messages_since = match (full, wm.watermark) {
@@ -400,8 +465,8 @@ impl<'a> Runner<'a> {
                 _ => None,
             };
             work.push(Work {
-                record: to_record(conv)?,
-                id: conv.id,
+                record,
+                id,
                 contact,
                 messages_since,
             });
@@ -410,29 +475,36 @@ impl<'a> Runner<'a> {
         if let Some(max) = pass.seen.values().copied().max() {
             pass.seen.retain(|_, v| *v >= max - overlap);
         }
-        Ok((work, reached_floor))
+        Ok((work, keyless, reached_floor))
     }
 
     async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
         let out = &self.ctx.out;
         if self.family.conversations {
-            out.record(CONVERSATIONS, f.work.record).await?;
+            match &f.work.record {
+                Ok(record) => out.record(CONVERSATIONS, record.clone()).await?,
+                Err(unfit) => quarantine(out, CONVERSATIONS, unfit).await?,
+            }
             self.emitted += 1;
         }
-        if let Some(messages) = f.messages {
-            self.metric(MESSAGES).await?;
+        if let Some((messages, unfit)) = f.messages {
+            let wanted = |created: Option<i64>| {
+                let created = created.unwrap_or(i64::MAX);
+                f.work.messages_since.is_none_or(|since| created >= since)
+            };
             for m in messages {
-                let created = m
-                    .get("createdAt")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(i64::MAX);
-                if f.work.messages_since.is_none_or(|since| created >= since) {
+                if wanted(m.get("createdAt").and_then(Value::as_i64)) {
                     out.record(MESSAGES, m).await?;
+                }
+            }
+            for u in &unfit {
+                let raw: Value = serde_json::from_str(&u.raw).unwrap_or(Value::Null);
+                if wanted(raw_i64(&raw, "createdAt")) {
+                    quarantine(out, MESSAGES, u).await?;
                 }
             }
         }
         if let Some(cid) = f.work.contact {
-            self.metric(CONTACTS).await?;
             if let Some(read) = f.contact {
                 self.emit_contact(cid, read).await?;
             }
@@ -453,6 +525,7 @@ impl<'a> Runner<'a> {
                 self.ctx.out.tombstone(CONTACTS, key).await?;
                 self.pass()?.contacts_gone.insert(cid);
             }
+            ContactRead::Unfit(unfit) => quarantine(&self.ctx.out, CONTACTS, &unfit).await?,
         }
         self.pass()?.contacts_done.insert(cid);
         Ok(())
@@ -479,7 +552,7 @@ impl<'a> Runner<'a> {
         let Some(&last) = ids.last() else {
             return Ok(());
         };
-        let client = self.ctx.client.clone();
+        let client = self.contacts_client.clone();
         let reads = futures::stream::iter(ids)
             .map(|cid| {
                 let client = client.clone();
@@ -489,7 +562,6 @@ impl<'a> Runner<'a> {
         futures::pin_mut!(reads);
         let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
         while let Some((cid, read)) = reads.next().await {
-            self.metric(CONTACTS).await?;
             if let Some(read) = read? {
                 self.emit_contact(cid, read).await?;
             }
@@ -516,25 +588,29 @@ impl<'a> Runner<'a> {
             return Ok(());
         }
         let cfg = &self.ctx.config;
-        let client = &self.ctx.client;
+        let client = self.contacts_client.clone();
         for email in &cfg.contact_emails {
-            let found = client.contacts_by_email(email).await;
-            self.metric(CONTACTS).await?;
-            self.emit_contacts(found?.items).await?;
+            let found = client.contacts_by_email(email).await?;
+            self.emit_contacts(found).await?;
         }
         for id in &cfg.contact_external_ids {
-            let found = client.contacts_by_external_id(id).await;
-            self.metric(CONTACTS).await?;
-            self.emit_contacts(found?.items).await?;
+            let found = client.contacts_by_external_id(id).await?;
+            self.emit_contacts(found).await?;
         }
         Ok(())
     }
 
-    async fn emit_contacts(&mut self, contacts: Vec<drift_client::Contact>) -> Result<(), Fail> {
-        for c in contacts {
+    async fn emit_contacts(
+        &mut self,
+        contacts: drift_client::Records<drift_client::Contact>,
+    ) -> Result<(), Fail> {
+        for c in contacts.items {
             if self.pass()?.contacts_done.insert(c.id) {
                 self.ctx.out.record(CONTACTS, to_record(&c)?).await?;
             }
+        }
+        for unfit in &contacts.unfit {
+            quarantine(&self.ctx.out, CONTACTS, unfit).await?;
         }
         Ok(())
     }
@@ -573,20 +649,14 @@ impl<'a> Runner<'a> {
 
     async fn checkpoint(&mut self) -> Result<(), Fail> {
         self.last_checkpoint = Instant::now();
+        for meter in &mut self.meters {
+            meter.report(&self.ctx.out).await?;
+        }
         let value = serde_json::to_value(&self.state).map_err(|e| Fail::Other(e.to_string()))?;
         self.ctx
             .out
             .checkpoint(&self.key, self.owner(), value)
             .await?;
-        Ok(())
-    }
-
-    async fn metric(&self, stream: &str) -> Result<(), Fail> {
-        let one = RequestMetrics {
-            requests: 1,
-            ..Default::default()
-        };
-        self.ctx.out.metrics(stream, one).await?;
         Ok(())
     }
 }
@@ -659,6 +729,7 @@ async fn read_contact(
 ) -> Result<Option<ContactRead>, Fail> {
     match client.contact(cid).await {
         Ok(c) => Ok(Some(ContactRead::Found(to_record(&c)?))),
+        Err(drift_client::Error::Unfit(unfit)) => Ok(Some(ContactRead::Unfit(unfit))),
         Err(drift_client::Error::NotFound { .. }) => {
             tracing::info!(
                 contact = cid,
@@ -697,31 +768,35 @@ fn contacts_key(key: &str) -> String {
 
 /// Read the messages (when selected) and the contact (when claimed) of one conversation,
 /// concurrently. A 404 (deleted meanwhile) is logged and yields nothing.
-async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fail> {
+async fn fetch(
+    client: Client,
+    contact_client: Client,
+    messages: bool,
+    work: Work,
+) -> Result<Fetched, Fail> {
     let id = work.id;
     let msgs = async {
         if !messages {
             return Ok(None);
         }
         match client.conversation_messages(id).await {
-            Ok(list) => list
-                .iter()
-                .map(to_record)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+            Ok(list) => {
+                let fit = list.items.iter().map(to_record).collect::<Result<_, _>>()?;
+                Ok(Some((fit, list.unfit)))
+            }
             Err(drift_client::Error::NotFound { .. }) => {
                 tracing::warn!(
                     conversation = id,
                     "conversation gone before its messages were read"
                 );
-                Ok(Some(Vec::new()))
+                Ok(Some((Vec::new(), Vec::new())))
             }
             Err(e) => Err(Fail::from(e)),
         }
     };
     let contact = async {
         match work.contact {
-            Some(cid) => read_contact(&client, cid, Some(id)).await,
+            Some(cid) => read_contact(&contact_client, cid, Some(id)).await,
             None => Ok(None),
         }
     };
