@@ -15,6 +15,7 @@
 
 use crate::fail::{conclude, quarantine, raw_i64, to_record, Fail, StreamMeter};
 use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
+use crate::streams::full_refresh::content_hash;
 use crate::watermark::Watermark;
 use crate::Ctx;
 use drift_client::{Client, Conversation, ListConversations, Page, PageCursor, Unfit};
@@ -96,6 +97,10 @@ struct Pass {
     /// ContactIds that answered 404 in this pass (tombstoned; dropped from the known set).
     #[serde(default)]
     contacts_gone: BTreeSet<i64>,
+    /// ContactId -> fingerprint of the contacts read in this pass that are new or changed
+    /// (written to the sink; merged into the known contacts when the pass ends).
+    #[serde(default)]
+    contacts_changed: BTreeMap<i64, i64>,
 }
 
 impl Pass {
@@ -108,6 +113,7 @@ impl Pass {
             seen: BTreeMap::new(),
             contacts_done: BTreeSet::new(),
             contacts_gone: BTreeSet::new(),
+            contacts_changed: BTreeMap::new(),
         }
     }
 }
@@ -163,8 +169,10 @@ struct Runner<'a> {
     family: &'a Family,
     key: String,
     state: FamilyState,
-    /// ContactIds fetched by completed passes (state key [`contacts_key`]).
-    contacts_known: BTreeSet<i64>,
+    /// ContactId -> fingerprint of its record, of the contacts fetched by completed passes
+    /// (state key [`contacts_key`]); an incremental pass writes a contact it reads again
+    /// only when the fingerprint changed. 0: unknown (state of older versions).
+    contacts_known: BTreeMap<i64, i64>,
     /// ContactIds claimed by conversations whose fetch is not emitted yet, so a contact in
     /// two pages in flight is read once.
     claimed: HashSet<i64>,
@@ -193,7 +201,7 @@ impl<'a> Runner<'a> {
         let contacts_known = ctx
             .state
             .get(&contacts_key(&key))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(known_contacts)
             .unwrap_or_default();
         let mut meters = Vec::new();
         let mut clients = HashMap::new();
@@ -516,9 +524,10 @@ impl<'a> Runner<'a> {
 
     /// Emit what reading contact `cid` gave: its record, or a tombstone when Drift answered
     /// 404 (the contact was deleted). Either way it counts as read in this pass.
+    /// An incremental pass writes a contact only when it is new or its record changed.
     async fn emit_contact(&mut self, cid: i64, read: ContactRead) -> Result<(), Fail> {
         match read {
-            ContactRead::Found(record) => self.ctx.out.record(CONTACTS, record).await?,
+            ContactRead::Found(record) => self.emit_found(cid, record).await?,
             ContactRead::Gone => {
                 let mut key = Map::new();
                 key.insert("id".into(), Value::from(cid));
@@ -528,6 +537,17 @@ impl<'a> Runner<'a> {
             ContactRead::Unfit(unfit) => quarantine(&self.ctx.out, CONTACTS, &unfit).await?,
         }
         self.pass()?.contacts_done.insert(cid);
+        Ok(())
+    }
+
+    /// Write contact `cid`'s record unless an incremental pass finds it unchanged.
+    async fn emit_found(&mut self, cid: i64, record: Map<String, Value>) -> Result<(), Fail> {
+        let print = fingerprint(&record);
+        let full = self.pass()?.mode == SyncMode::FullRefresh;
+        if full || self.contacts_known.get(&cid) != Some(&print) {
+            self.ctx.out.record(CONTACTS, record).await?;
+            self.pass()?.contacts_changed.insert(cid, print);
+        }
         Ok(())
     }
 
@@ -543,12 +563,10 @@ impl<'a> Runner<'a> {
             return Ok(());
         }
         let done = self.pass()?.contacts_done.clone();
-        let ids = rotation(
-            &self.contacts_known,
-            self.state.recheck_after,
-            per_run,
-            |id| !done.contains(id),
-        );
+        let known: BTreeSet<i64> = self.contacts_known.keys().copied().collect();
+        let ids = rotation(&known, self.state.recheck_after, per_run, |id| {
+            !done.contains(id)
+        });
         let Some(&last) = ids.last() else {
             return Ok(());
         };
@@ -606,7 +624,7 @@ impl<'a> Runner<'a> {
     ) -> Result<(), Fail> {
         for c in contacts.items {
             if self.pass()?.contacts_done.insert(c.id) {
-                self.ctx.out.record(CONTACTS, to_record(&c)?).await?;
+                self.emit_found(c.id, to_record(&c)?).await?;
             }
         }
         for unfit in &contacts.unfit {
@@ -623,9 +641,9 @@ impl<'a> Runner<'a> {
             .take()
             .ok_or_else(|| Fail::Other("internal: no pass".into()))?;
         self.state.wm = self.state.wm.advanced(&pass.seen, overlap);
-        if !pass.contacts_done.is_empty() {
+        if !pass.contacts_changed.is_empty() || !pass.contacts_gone.is_empty() {
             // Written before the pass state: if the run dies in between, the pass resumes.
-            self.contacts_known.extend(pass.contacts_done);
+            self.contacts_known.extend(pass.contacts_changed);
             for gone in &pass.contacts_gone {
                 self.contacts_known.remove(gone);
             }
@@ -760,6 +778,24 @@ fn rotation(
         .collect()
 }
 
+/// The known contacts as stored: contactId -> fingerprint, or (older versions) a list of
+/// contactIds, read as fingerprint 0 (unknown: written again when next read).
+fn known_contacts(stored: &Value) -> Option<BTreeMap<i64, i64>> {
+    match stored {
+        Value::Array(_) => {
+            let ids: BTreeSet<i64> = serde_json::from_value(stored.clone()).ok()?;
+            Some(ids.into_iter().map(|id| (id, 0)).collect())
+        }
+        _ => serde_json::from_value(stored.clone()).ok(),
+    }
+}
+
+/// A record's fingerprint: FNV-1a 64 of its JSON (see `full_refresh::content_hash`), as i64.
+fn fingerprint(record: &Map<String, Value>) -> i64 {
+    let hex = content_hash(std::slice::from_ref(record));
+    u64::from_str_radix(&hex, 16).map_or(0, |h| h as i64)
+}
+
 /// State key of the contactIds fetched by completed passes: kept apart from the pass state
 /// so the frequent checkpoints of a pass do not rewrite it.
 fn contacts_key(key: &str) -> String {
@@ -812,6 +848,16 @@ async fn fetch(
 mod tests {
     use super::rotation;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn known_contacts_read_both_stored_forms() {
+        use serde_json::json;
+        let map = super::known_contacts(&json!({"5": 77, "9": -3})).unwrap();
+        assert_eq!(map.into_iter().collect::<Vec<_>>(), [(5, 77), (9, -3)]);
+        let old = super::known_contacts(&json!([5, 9])).unwrap();
+        assert_eq!(old.into_iter().collect::<Vec<_>>(), [(5, 0), (9, 0)]);
+        assert!(super::known_contacts(&json!("x")).is_none());
+    }
 
     #[test]
     fn rotation_goes_on_after_the_last_id_and_wraps_around() {
