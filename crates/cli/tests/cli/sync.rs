@@ -872,3 +872,59 @@ async fn a_sqlite_database_in_missing_directories_is_created() {
     assert!(run.written("teams") > 0, "{}", run.summary);
     assert!(db.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() {
+    let env = Env::start(SandboxConfig {
+        messy: true,
+        ..config(200)
+    })
+    .await;
+    let run = env.sync(&["--streams", "all"]).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(run.summary["status"], "succeeded_with_rejections");
+    let counts = env.admin("counts", None).await;
+    let unfit: u64 = counts["unfit"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(unfit > 0, "{counts}");
+    let run_id = run.run_id();
+    let out = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["--json", "runs", "rejected", &run_id])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len() as u64, unfit);
+    assert!(listed
+        .iter()
+        .all(|r| r["stream"].is_string() && r["reason"].as_str().unwrap().len() >= 10));
+    let text = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["runs", "rejected", &run_id])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("quarantined {unfit} record")),
+        "{text}"
+    );
+    // The fitting records are all there; a re-run is not stuck on the unfit ones.
+    let conversations = counts["conversations"].as_u64().unwrap()
+        - counts["unfit"]["conversations"].as_u64().unwrap();
+    assert_eq!(env.count("conversations") as u64, conversations);
+    let again = env.sync(&["--streams", "all"]).await;
+    assert!(matches!(again.code, 0 | 5), "{}", again.stderr);
+}

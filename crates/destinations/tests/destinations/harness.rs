@@ -1083,3 +1083,16 @@ pub async fn engine_run_quarantines_and_deletes(sink: &impl Sink) {
     assert_eq!(now[&1], live(conv(1, "b"), "run-q"));
     assert!(now[&2].deleted && now[&2].deleted_at == Some(iso(T2)));
 }
+
+/// The `ORDER BY` columns of a database sink's `stream` table: its primary key's columns
+/// (`id` for the test streams, `accountId` for accounts), quoted.
+pub fn order_by(stream: &str) -> String {
+    source_drift::catalog()
+        .get(stream)
+        .map(|s| s.primary_key.clone())
+        .unwrap_or_else(|| vec!["id".into()])
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

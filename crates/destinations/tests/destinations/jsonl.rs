@@ -120,6 +120,16 @@ async fn sandbox_sync_matches_the_sandbox() {
     harness::sandbox_sync(&Jsonl::new()).await;
 }
 
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Jsonl::new(), false).await;
+}
+
 fn rec(id: i64) -> Record {
     Record::new("conversations", obj(json!({"id": id, "status": "open"})))
 }

@@ -196,6 +196,16 @@ async fn sandbox_sync_matches_the_sandbox() {
 }
 
 #[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Parquet::new(), false).await;
+}
+
+#[tokio::test]
 async fn a_second_run_into_the_same_directory_is_refused() {
     let sink = Parquet::new();
     let mut first = sink.open();

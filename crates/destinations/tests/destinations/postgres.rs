@@ -108,8 +108,9 @@ impl Sink for Pg {
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let sql = format!(
-            "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{}\".\"{stream}\" ORDER BY id",
-            self.schema
+            "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{}\".\"{stream}\" ORDER BY {}",
+            self.schema,
+            harness::order_by(stream)
         );
         self.client
             .query(&sql, &[])
@@ -317,6 +318,27 @@ async fn schema_change_adds_a_column_and_keeps_a_changed_type_in_raw() {
 async fn sandbox_sync_matches_the_sandbox() {
     let pg = Pg::new("sandbox").await;
     harness::sandbox_sync(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    let pg = Pg::new("messy").await;
+    crate::drift_org::messy_org(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    let pg = Pg::new("changes").await;
+    crate::drift_org::changes_reach_the_sink(&pg, false).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn hard_deletes_in_drift_remove_the_rows() {
+    let pg = Pg::new("hard").await;
+    crate::drift_org::changes_reach_the_sink(&pg, true).await;
     pg.drop_schema().await;
 }
 

@@ -560,7 +560,8 @@ impl Sink for Sqlite {
         let c = self.conn();
         let mut stmt = c
             .prepare(&format!(
-                "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{stream}\" ORDER BY id"
+                "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{stream}\" ORDER BY {}",
+                harness::order_by(stream)
             ))
             .unwrap();
         stmt.query_map([], |r| {
@@ -647,6 +648,21 @@ async fn a_replace_batch_keeps_rows_it_does_not_hold() {
 #[tokio::test]
 async fn an_engine_run_quarantines_and_deletes() {
     harness::engine_run_quarantines_and_deletes(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Sqlite::new(), false).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_in_drift_remove_the_rows() {
+    crate::drift_org::changes_reach_the_sink(&Sqlite::new(), true).await;
 }
 
 #[tokio::test]
