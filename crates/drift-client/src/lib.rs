@@ -1,7 +1,7 @@
 //! Typed async client for the Drift REST API: models, pagination, rate budget, retries.
 //!
 //! Everything driftbridge reads from or writes to Drift goes through [`Client`]. Facts about
-//! the API come from `shared/drift-api/REFERENCE.md` (cited as "REFERENCE §n").
+//! the API come from `docs/drift-api/REFERENCE.md` (cited as "REFERENCE §n").
 //!
 //! Design decisions:
 //! - **Tolerant models** ([`models`]): every field optional unless Drift always sends it,
