@@ -129,9 +129,12 @@ struct Work {
     messages_since: Option<i64>,
 }
 
+/// A conversation's messages as read: those that fit, and those quarantined.
+type MessagesRead = (Vec<Map<String, Value>>, Vec<Unfit>);
+
 struct Fetched {
     work: Work,
-    messages: Option<(Vec<Map<String, Value>>, Vec<Unfit>)>,
+    messages: Option<MessagesRead>,
     contact: Option<ContactRead>,
 }
 
