@@ -1,7 +1,8 @@
 //! `driftbridge serve`: the REST API under `/api/v1` and the web UI at `/` (DESIGN.md §6).
 //!
-//! On the first start the admin token is created and printed once (only its hash is kept);
-//! `--print-token` makes a new one, prints it and exits. Binds 127.0.0.1 by default; binding
+//! On the first start the admin token is created and printed once (only its hash is kept,
+//! in the metadata store); `--print-token` makes a new one, prints it and exits: the old
+//! token and every session stop working at once, in every `serve` on that data directory. Binds 127.0.0.1 by default; binding
 //! another address prints a warning, since the server speaks plain HTTP. Credentials may
 //! point only at public addresses unless `--allow-private-base-urls` is given
 //! (`server::addresses`).
@@ -17,7 +18,8 @@ pub struct Args {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Make a new admin token (the old one stops working), print it and exit.
+    /// Make a new admin token, print it and exit. The old token and every web UI session
+    /// stop working at once, also in a `serve` already running on this data directory.
     #[arg(long)]
     print_token: bool,
     /// Log format on stderr: `text` or `json` (one JSON object per event). Logs never hold
@@ -44,16 +46,16 @@ impl Args {
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let store = crate::common::open_store(ctx)?;
     if args.print_token {
-        let token = server::auth::regenerate_admin_token(&ctx.data_dir)
+        let token = server::auth::regenerate_admin_token(&store)
             .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
         print_token(ctx, None, Some(token.expose_secret()));
         if !ctx.quiet {
-            eprintln!("note: the previous admin token no longer works; log in again with this one");
+            eprintln!("note: the previous admin token and every web UI session no longer work (in a running serve too); log in again with this one");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let new_token = server::auth::ensure_admin_token(&ctx.data_dir)
-        .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+    let new_token =
+        server::auth::ensure_admin_token(&store).map_err(|e| fail(exit::FAILURE, e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| {

@@ -63,10 +63,10 @@ impl AppState {
     /// Credentials may point only at public addresses; see
     /// [`AppState::allowing_private_base_urls`].
     pub fn new(store: Store) -> Self {
-        let auth = auth::Auth::new(store.data_dir());
+        let store = Arc::new(store);
         AppState {
-            store: Arc::new(store),
-            auth: Arc::new(auth),
+            auth: Arc::new(auth::Auth::new(store.clone())),
+            store,
             runner: Arc::new(runner::Runner::default()),
             addresses: addresses::AddressPolicy::PublicOnly,
         }

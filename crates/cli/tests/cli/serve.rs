@@ -97,3 +97,85 @@ async fn serve_prints_the_admin_token_once_and_requires_it() {
         "the running server accepts the new token"
     );
 }
+
+/// Issue 17 item 1: `serve --print-token` run while `serve` runs revokes the old token and
+/// the web UI sessions in the running server at once, although both were just used (the
+/// server keeps no cache that could outlive the rotation).
+#[tokio::test]
+async fn print_token_while_serving_revokes_the_old_token_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_running, started) = serve(dir.path());
+    let url = started["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let old = started["admin_token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{url}/login"))
+        .header("origin", &url)
+        .form(&[("token", old.as_str()), ("next", "/runs")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let api = |auth: (&'static str, String)| {
+        http.get(format!("{url}/api/v1/credentials"))
+            .header(auth.0, auth.1)
+            .send()
+    };
+    let bearer = ("authorization", format!("Bearer {old}"));
+    let session = ("cookie", cookie.clone());
+    assert_eq!(api(bearer.clone()).await.unwrap().status(), 200);
+    assert_eq!(api(session.clone()).await.unwrap().status(), 200);
+
+    let out = Command::new(crate::common::bin())
+        .args(["--json", "--data-dir"])
+        .arg(dir.path())
+        .args(["serve", "--print-token"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let new: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = new["admin_token"].as_str().unwrap().to_string();
+
+    assert_eq!(
+        api(bearer).await.unwrap().status(),
+        401,
+        "the old admin token is revoked in the running server"
+    );
+    assert_eq!(
+        api(session).await.unwrap().status(),
+        401,
+        "the session opened with the old token is revoked too"
+    );
+    let page = http
+        .get(format!("{url}/runs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        303,
+        "the UI sends the old session to the login page"
+    );
+    assert_eq!(
+        api(("authorization", format!("Bearer {new}")))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -134,10 +134,10 @@ async fn login(
         return e.into_response();
     }
     let Form(form) = form;
-    if !state
+    let generation = state
         .auth
-        .check_token(secrecy::ExposeSecret::expose_secret(&form.token))
-    {
+        .check_token(secrecy::ExposeSecret::expose_secret(&form.token));
+    let Some(generation) = generation else {
         let page = LoginPage {
             error: "That is not the admin token. Use the token `driftbridge serve` printed, or make a new one with `driftbridge serve --print-token`.".into(),
             next: safe_next(&form.next),
@@ -145,8 +145,8 @@ async fn login(
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
-    }
-    let session = state.auth.new_session();
+    };
+    let session = state.auth.new_session(generation);
     let mut response = Redirect::to(&safe_next(&form.next)).into_response();
     if let Ok(cookie) = HeaderValue::from_str(&auth::session_set_cookie(&session)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

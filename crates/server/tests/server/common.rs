@@ -31,10 +31,10 @@ impl TestServer {
     /// without `--allow-private-base-urls`.
     pub async fn start_with(allow_private_base_urls: bool) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let token = server::auth::ensure_admin_token(dir.path())
+        let store = Store::open(dir.path()).unwrap();
+        let token = server::auth::ensure_admin_token(&store)
             .unwrap()
             .expect("a fresh data dir gets a new admin token");
-        let store = Store::open(dir.path()).unwrap();
         let state =
             server::AppState::new(store).allowing_private_base_urls(allow_private_base_urls);
         let store = state.store.clone();

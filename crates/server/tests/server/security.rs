@@ -1,0 +1,81 @@
+//! Security hardening of `serve` (issue 17), one regression test per finding, each asserting
+//! what a user or an attacker sees: status codes, headers, bytes on disk.
+
+use crate::access::login;
+use crate::common::{assert_problem, TestServer};
+
+/// Item 1: rotating the admin token from another process (a second `Store` on the same data
+/// dir, as `serve --print-token` opens) revokes the old token and every session at once,
+/// even after both were just used successfully.
+#[tokio::test]
+async fn rotating_the_admin_token_revokes_the_old_token_and_every_session() {
+    let s = TestServer::start().await;
+    let cookie = login(&s).await;
+    let before = s.get("/api/v1/credentials").send().await.unwrap();
+    assert_eq!(
+        before.status(),
+        200,
+        "the old token works before the rotation"
+    );
+    let page = s
+        .http
+        .get(s.url("/credentials"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the session works before the rotation");
+
+    let other_process = store::Store::open(s.store.data_dir()).unwrap();
+    let new = server::auth::regenerate_admin_token(&other_process).unwrap();
+    let new = secrecy::ExposeSecret::expose_secret(&new).to_string();
+
+    let old = s.get("/api/v1/credentials").send().await.unwrap();
+    assert_problem(old, 401, "unauthorized").await;
+    let login_with_old = s
+        .http
+        .post(s.url("/login"))
+        .header("origin", s.base.clone())
+        .form(&[("token", s.token.as_str()), ("next", "/credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login_with_old.status(),
+        401,
+        "no new session with the old token"
+    );
+    assert!(login_with_old.headers().get("set-cookie").is_none());
+    let session_api = s
+        .http
+        .get(s.url("/api/v1/credentials"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(session_api, 401, "unauthorized").await;
+    let session_page = s
+        .http
+        .get(s.url("/credentials"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        session_page.status(),
+        303,
+        "the session ends: back to the login page"
+    );
+    assert_eq!(
+        session_page.headers()["location"],
+        "/login?next=%2Fcredentials"
+    );
+    let fresh = s
+        .http
+        .get(s.url("/api/v1/credentials"))
+        .bearer_auth(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "the new token works at once");
+}
