@@ -179,3 +179,100 @@ async fn print_token_while_serving_revokes_the_old_token_and_sessions() {
         200
     );
 }
+
+/// Resident memory of process `pid`, in KiB (`VmRSS` of `/proc/PID/status`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Send `count` requests with invented methods (`FOO{i} /healthz`), one connection each,
+/// on 4 threads; every one must get an answer.
+fn odd_method_requests(addr: &str, from: usize, count: usize) {
+    use std::io::{Read, Write};
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let addr = addr.to_string();
+            std::thread::spawn(move || {
+                for i in (from + t..from + count).step_by(4) {
+                    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                    write!(
+                        s,
+                        "FOO{i} /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                    )
+                    .unwrap();
+                    let mut answer = Vec::new();
+                    let _ = s.read_to_end(&mut answer);
+                    assert!(answer.starts_with(b"HTTP/1.1 "), "request {i} answered");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Issue 17 item 2: each invented HTTP method used to add a permanent `/metrics` series
+/// (120k requests: +53 MB RSS). The `method` label now takes known methods or `other`: after
+/// 10,000 more odd-method requests the server's memory and `/metrics` stay the same size.
+#[tokio::test]
+async fn invented_http_methods_do_not_grow_memory_or_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, started) = serve(dir.path());
+    let pid = running.0.id();
+    let url = started["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let token = started["admin_token"].as_str().unwrap().to_string();
+    let addr = url.trim_start_matches("http://").to_string();
+    let metrics = || async {
+        reqwest::Client::new()
+            .get(format!("{url}/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // Warm up (allocator pools, connection tasks), then measure 10,000 more.
+    let a = addr.clone();
+    tokio::task::spawn_blocking(move || odd_method_requests(&a, 0, 2_000))
+        .await
+        .unwrap();
+    let metrics_before = metrics().await;
+    let rss_before = rss_kib(pid);
+    let a = addr.clone();
+    tokio::task::spawn_blocking(move || odd_method_requests(&a, 2_000, 10_000))
+        .await
+        .unwrap();
+    let rss_after = rss_kib(pid);
+    let metrics_after = metrics().await;
+    assert!(
+        !metrics_after.contains("FOO"),
+        "no series is named after an invented method"
+    );
+    assert!(
+        metrics_after.contains("method=\"other\""),
+        "invented methods are counted as `other`"
+    );
+    assert!(
+        metrics_after.len() < metrics_before.len() + 1_000,
+        "/metrics grew from {} to {} bytes",
+        metrics_before.len(),
+        metrics_after.len()
+    );
+    let grown = rss_after.saturating_sub(rss_before);
+    assert!(
+        grown < 2_048,
+        "RSS grew by {grown} KiB over 10,000 odd-method requests ({rss_before} -> {rss_after} KiB)"
+    );
+}
