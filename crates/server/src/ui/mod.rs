@@ -109,13 +109,62 @@ async fn login_page(Query(q): Query<LoginQuery>) -> Response {
     })
 }
 
-/// Only local paths are followed after login (no open redirect).
+/// Where to go after login: `next` when it is a path on this server, else `/` (no open
+/// redirect). Browsers are lenient with what follows the first `/` (`/\evil.example` and
+/// `/<TAB>/evil.example` both lead to evil.example), so `next` must start with a single `/`,
+/// hold no backslash and no control character (also not percent-encoded), not start with
+/// `//` once percent-decoded, and resolve to this server's origin. The normalised path (and
+/// query) is returned.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") {
-        next.to_string()
-    } else {
-        "/credentials".to_string()
+    const FALLBACK: &str = "/";
+    let decoded = percent_decode(next);
+    let suspicious = |text: &str| text.contains('\\') || text.chars().any(char::is_control);
+    let single_slash = next.starts_with('/') && !next.starts_with("//");
+    if !single_slash || decoded.starts_with("//") || suspicious(next) || suspicious(&decoded) {
+        return FALLBACK.to_string();
     }
+    let Ok(base) = url::Url::parse("http://driftbridge.invalid/") else {
+        return FALLBACK.to_string();
+    };
+    match base.join(next) {
+        Ok(url)
+            if url.origin() == base.origin()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            }
+        }
+        _ => FALLBACK.to_string(),
+    }
+}
+
+/// `text` with `%XX` escapes decoded (lossily: bytes that are not UTF-8 become U+FFFD).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(value as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Deserialize)]

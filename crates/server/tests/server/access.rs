@@ -242,7 +242,7 @@ async fn login_follows_only_local_paths() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["location"], "/credentials");
+    assert_eq!(response.headers()["location"], "/");
 }
 
 #[tokio::test]

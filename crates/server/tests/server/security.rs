@@ -79,3 +79,57 @@ async fn rotating_the_admin_token_revokes_the_old_token_and_every_session() {
         .unwrap();
     assert_eq!(fresh.status(), 200, "the new token works at once");
 }
+
+/// Item 3: after login only a path on this server is followed. Browsers resolve
+/// `/\evil.example` and `/<TAB>/evil.example` off-site, so those (and their percent-encoded
+/// spellings) go to `/`; the login page does not carry them either.
+#[tokio::test]
+async fn login_redirects_only_to_paths_on_this_server() {
+    let s = TestServer::start().await;
+    for bad in [
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/%5Cevil.example",
+        "/%2F/evil.example",
+        "/\r\n/evil.example",
+        "//evil.example",
+        "https://evil.example/",
+        "evil.example",
+        "/\\/evil.example",
+    ] {
+        let response = s
+            .http
+            .post(s.url("/login"))
+            .header("origin", s.base.clone())
+            .form(&[("token", s.token.as_str()), ("next", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{bad:?}");
+        assert_eq!(response.headers()["location"], "/", "next={bad:?}");
+        let page = s
+            .http
+            .get(s.url("/login"))
+            .query(&[("next", bad)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(r#"name="next" value="/""#),
+            "the login page keeps no off-site next={bad:?}"
+        );
+    }
+    let response = s
+        .http
+        .post(s.url("/login"))
+        .header("origin", s.base.clone())
+        .form(&[("token", s.token.as_str()), ("next", "/runs?source=crm")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/runs?source=crm");
+}
