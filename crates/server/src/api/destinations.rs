@@ -104,11 +104,14 @@ async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     results_file(&state, &id)
 }
 
-/// The results file of a push run as a CSV download.
+/// The results file of a push run as a CSV download. Cells a spreadsheet would run as a
+/// formula carry a leading `'` (see `source_drift::writer::csv_cell`), also in files
+/// written by versions that did not add it.
 pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
     let path = pusher::results_path(state.store.data_dir(), id)?;
     let bytes = std::fs::read(&path)
         .map_err(|_| ApiError::NotFound(format!("no results file for run \"{id}\"")))?;
+    let bytes = neutralised(bytes);
     let disposition = format!("attachment; filename=\"{id}.csv\"");
     Ok((
         [
@@ -118,4 +121,26 @@ pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
         bytes,
     )
         .into_response())
+}
+
+/// `csv` with every cell passed through `csv_cell`; the bytes unchanged when they are not
+/// a CSV the reader can read whole.
+fn neutralised(csv_bytes: Vec<u8>) -> Vec<u8> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv_bytes.as_slice());
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(csv_bytes.len()));
+    for record in reader.records() {
+        let Ok(record) = record else {
+            return csv_bytes;
+        };
+        let cells = record
+            .iter()
+            .map(|c| source_drift::writer::csv_cell(c).into_owned());
+        if writer.write_record(cells).is_err() {
+            return csv_bytes;
+        }
+    }
+    writer.into_inner().unwrap_or(csv_bytes)
 }

