@@ -189,7 +189,10 @@ impl SyncRun {
             })?;
         let destination = destinations::open(&job.destination)
             .map_err(|e| StartError::Destination(e.to_string()))?;
-        let destination_name = job.destination.describe();
+        let destination_name = match &job.destination {
+            DestinationSpec::Postgres(url) => crate::sink_secret::split(url).shown,
+            other => other.describe(),
+        };
         let run_id = store.insert_run(&NewRun {
             credential: credential.name.clone(),
             destination: destination_name.clone(),

@@ -30,6 +30,7 @@ pub mod push_job;
 pub mod pusher;
 pub mod runner;
 pub mod schedule;
+pub mod sink_secret;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
@@ -191,6 +192,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    api::sources::seal_clear_sink_passwords(&state);
     let scheduler = schedule::spawn(state.clone());
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

@@ -42,7 +42,7 @@ pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
-pub use sources::{SourceRecord, SourceUpdate};
+pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
 
 use rusqlite::Connection;

@@ -276,3 +276,105 @@ async fn invented_http_methods_do_not_grow_memory_or_metrics() {
         "RSS grew by {grown} KiB over 10,000 odd-method requests ({rss_before} -> {rss_after} KiB)"
     );
 }
+
+/// A one-connection fake PostgreSQL server that asks for a clear-text password and returns
+/// the password the client sent (or `None` when none came within 20 s).
+fn fake_postgres() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        s.read_exact(&mut startup).unwrap();
+        // AuthenticationCleartextPassword.
+        s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).unwrap();
+        let mut kind = [0u8; 1];
+        s.read_exact(&mut kind).unwrap();
+        assert_eq!(kind[0], b'p', "a password message");
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        s.read_exact(&mut body).unwrap();
+        let password = String::from_utf8_lossy(body.strip_suffix(&[0]).unwrap()).into_owned();
+        let _ = tx.send(password);
+    });
+    (port, rx)
+}
+
+/// Issue 17 item 5, end to end through the binary: the password of a PostgreSQL sink is
+/// shown nowhere, yet a run of the source gives the database exactly that password (it is
+/// taken out of the vault to open the sink).
+#[test]
+fn a_sink_password_reaches_the_database_but_no_answer() {
+    use crate::push::{Cli, Sandbox};
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let mut child = Command::new(crate::common::bin())
+        .args(["--json", "--data-dir"])
+        .arg(cli.data_dir())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--allow-private-base-urls",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = started["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let token = started["admin_token"].as_str().unwrap().to_string();
+    let (port, password_seen) = fake_postgres();
+    let password = "s1nk-Pa55word-e2e";
+    let sink = format!("postgres://etl:{password}@127.0.0.1:{port}/warehouse?sslmode=disable");
+    let (created, run) = sandbox.runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let created: serde_json::Value = http
+            .post(format!("{url}/api/v1/sources"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "wh", "credential": "sb",
+                "streams": ["users"], "sink": sink}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let run = http
+            .post(format!("{url}/api/v1/sources/wh/run"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (created, run)
+    });
+    assert_eq!(
+        created["sink"],
+        format!("postgres://etl:••••@127.0.0.1:{port}/warehouse?sslmode=disable")
+    );
+    assert_eq!(
+        password_seen
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the run connected to the database"),
+        password,
+        "the run opens the sink with the stored password"
+    );
+    assert!(!run.contains(password), "{run}");
+}

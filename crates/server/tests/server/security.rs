@@ -202,3 +202,161 @@ async fn results_downloads_neutralise_cells_that_start_a_formula() {
         "row,key,outcome,drift_id,reason,input\n1,'=1+2,rejected,,'@bad,{}\n2,ok,created,'-5,fine,{}\n"
     );
 }
+
+/// Every byte of the metadata store (database file and its WAL).
+fn store_bytes(s: &TestServer) -> Vec<u8> {
+    let mut bytes = std::fs::read(s.store.db_path()).unwrap();
+    if let Ok(wal) = std::fs::read(s.store.db_path().with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    bytes
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Item 5: a sink's database password is write-only. It is encrypted in the vault, every
+/// answer and page shows `postgres://user:••••@host/db`, the sink sent back as shown keeps
+/// it, pointing it at another host needs it again, and deleting the source removes it.
+#[tokio::test]
+async fn a_sink_password_is_encrypted_and_shown_masked_everywhere() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let password = "Pa55-w0rd-sink-7f3e";
+    let sink = format!("postgres://etl:{password}@127.0.0.1:5432/test?sslmode=disable");
+    let masked = "postgres://etl:••••@127.0.0.1:5432/test?sslmode=disable";
+    let response = s
+        .post("/api/v1/sources")
+        .json(&serde_json::json!({"name": "crm", "credential": "Sandbox",
+            "streams": ["users"], "sink": sink}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["sink"], masked);
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let cookie = login(&s).await;
+    for path in [
+        "/api/v1/sources",
+        "/api/v1/sources/crm",
+        "/sources",
+        &format!("/sources/{id}"),
+    ] {
+        let text = s
+            .http
+            .get(s.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains(password), "{path} shows the password");
+        assert!(
+            text.contains("postgres://etl:••••@127.0.0.1"),
+            "{path}: {text}"
+        );
+    }
+    assert!(
+        !holds(&store_bytes(&s), password),
+        "the metadata store holds the password in clear"
+    );
+    let stored = s.store.source_sink_secret("crm").unwrap().unwrap();
+    assert!(secrecy::ExposeSecret::expose_secret(&stored).contains(password));
+
+    let kept = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/crm")
+        .json(&serde_json::json!({"sink": masked, "mode": "full"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.status(),
+        200,
+        "the sink sent back as shown is accepted"
+    );
+    let still = s.store.source_sink_secret("crm").unwrap().unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&still),
+        secrecy::ExposeSecret::expose_secret(&stored),
+        "and keeps the stored password"
+    );
+    let moved = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/crm")
+        .json(&serde_json::json!({"sink": "postgres://etl:••••@evil.example:5432/test"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(moved, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "sink");
+    let unchanged: serde_json::Value = s
+        .get("/api/v1/sources/crm")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unchanged["sink"], masked,
+        "the refused change changed nothing"
+    );
+
+    assert_eq!(rusqlite_count(&s, &id), 1, "one encrypted password");
+    s.req(reqwest::Method::DELETE, "/api/v1/sources/crm")
+        .send()
+        .await
+        .unwrap();
+    let left: i64 = rusqlite_count(&s, &id);
+    assert_eq!(
+        left, 0,
+        "deleting the source deletes its encrypted password"
+    );
+}
+
+fn rusqlite_count(s: &TestServer, owner: &str) -> i64 {
+    rusqlite::Connection::open(s.store.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM secrets WHERE owner_id = ?1",
+            [owner],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Item 5, older data: a sink password that an earlier version saved in clear moves into
+/// the vault when `serve` starts; the source's options then hold only the mask.
+#[tokio::test]
+async fn a_sink_password_saved_in_clear_moves_into_the_vault() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    s.store
+        .create_source(
+            "legacy",
+            "Sandbox",
+            &["users".to_string()],
+            &serde_json::json!({"mode": "full", "sink": "postgres://etl:0ld-clear-pw@db/x", "schedule": null}),
+        )
+        .unwrap();
+    assert_eq!(server::api::sources::seal_clear_sink_passwords(&s.state), 1);
+    let record = s.store.source("legacy").unwrap();
+    assert_eq!(record.config["sink"], "postgres://etl:••••@db/x");
+    let secret = s.store.source_sink_secret("legacy").unwrap().unwrap();
+    assert!(secrecy::ExposeSecret::expose_secret(&secret).contains("0ld-clear-pw"));
+    assert_eq!(
+        server::api::sources::seal_clear_sink_passwords(&s.state),
+        0,
+        "nothing left to move"
+    );
+}
