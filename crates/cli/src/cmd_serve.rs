@@ -11,6 +11,7 @@ use crate::common::{exit, fail, Ctx};
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Arguments of `driftbridge serve`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +34,19 @@ pub struct Args {
     /// connects, so a user of the API or web UI cannot reach the server's own network.
     #[arg(long)]
     allow_private_base_urls: bool,
+    /// Seconds a connection has to send a whole request head (request line and headers),
+    /// from its opening or from the first byte of a following request; then it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Seconds a request body may pause between chunks; then the request is answered 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
+    /// Seconds a kept-alive connection may stay idle between requests; then it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// Most connections open at once; further ones wait to be accepted until one closes.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_connections: u64,
 }
 
 impl Args {
@@ -83,8 +97,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "--allow-private-base-urls: credentials may point at loopback and private addresses"
         );
     }
-    let state =
-        server::AppState::new(store).allowing_private_base_urls(args.allow_private_base_urls);
+    let options = server::ServeOptions {
+        limits: server::limits::Limits {
+            header_read_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        },
+    };
+    let state = server::AppState::new(store)
+        .allowing_private_base_urls(args.allow_private_base_urls)
+        .with_options(options);
     let shutdown = crate::common::stop_signal();
     server::serve(listener, state, shutdown)
         .await

@@ -9,7 +9,8 @@
 //! - **Secrets**: the API key is accepted in request bodies only, never returned, rendered,
 //!   logged or put in a URL; the admin token is stored hashed (see [`auth`]).
 //! - **Security by default**: every API call needs the admin token or a UI session;
-//!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`].
+//!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`];
+//!   slow or idle connections are closed and their number capped ([`limits`]).
 //!
 //! Routes: `/healthz` and `/metrics` (no auth: no secrets in them), `/assets/*`, `/login`,
 //! `/logout`, the UI pages (`/credentials`, ...) and `/api/v1/*`.
@@ -24,6 +25,7 @@ pub mod check;
 pub mod drift_auth;
 pub mod job;
 mod json_error;
+pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod push_job;
@@ -45,6 +47,14 @@ use store::Store;
 /// Largest request body accepted, in bytes (1 MiB).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
+/// How `serve` is exposed and limited (its flags); [`ServeOptions::default`] holds the
+/// documented defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Timeouts and the connection cap.
+    pub limits: limits::Limits,
+}
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -57,6 +67,8 @@ pub struct AppState {
     /// Which hosts credentials may point at: public only unless `serve` was started with
     /// `--allow-private-base-urls` (see [`addresses`]).
     pub addresses: addresses::AddressPolicy,
+    /// How the server is exposed and limited.
+    pub options: Arc<ServeOptions>,
 }
 
 impl AppState {
@@ -70,7 +82,14 @@ impl AppState {
             store,
             runner: Arc::new(runner::Runner::default()),
             addresses: addresses::AddressPolicy::PublicOnly,
+            options: Arc::new(ServeOptions::default()),
         }
+    }
+
+    /// Use `options` (the flags of `serve`) instead of the defaults.
+    pub fn with_options(mut self, options: ServeOptions) -> Self {
+        self.options = Arc::new(options);
+        self
     }
 
     /// Allow (`true`) base URLs on loopback, private and other internal addresses, e.g. a
@@ -84,6 +103,7 @@ impl AppState {
 /// The whole application: API, UI, assets, health and metrics.
 pub fn app(state: AppState) -> Router {
     metrics::init();
+    let body_timeout = state.options.limits.body_timeout;
     let api = api::router()
         .route("/openapi.json", get(api::openapi::document))
         .fallback(api_not_found)
@@ -102,6 +122,9 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(axum::middleware::map_response(too_large_as_problem))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            limits::body_timeout(body_timeout, request, next)
+        }))
         .with_state(state)
 }
 
@@ -186,7 +209,8 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     }
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile.
+/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile,
+/// within the options' [`limits::Limits`] (see [`limits::serve_connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -194,9 +218,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     api::sources::seal_clear_sink_passwords(&state);
     let scheduler = schedule::spawn(state.clone());
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.options.limits;
+    let result = limits::serve_connections(listener, app(state), limits, shutdown).await;
     scheduler.abort();
     result
 }

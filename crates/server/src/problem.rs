@@ -79,6 +79,9 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 408: the request body stopped arriving (see [`crate::limits::Limits::body_timeout`]).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: body over the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -133,6 +136,11 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            E::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request body too slow",
             ),
             E::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

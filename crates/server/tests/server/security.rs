@@ -360,3 +360,128 @@ async fn a_sink_password_saved_in_clear_moves_into_the_vault() {
         "nothing left to move"
     );
 }
+
+/// `host:port` of a test server.
+fn addr(s: &TestServer) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
+/// Read until the server closes the connection or `within` passes; returns what was read and
+/// whether it closed.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+fn short_limits() -> server::ServeOptions {
+    server::ServeOptions {
+        limits: server::limits::Limits {
+            header_read_timeout: std::time::Duration::from_millis(800),
+            body_timeout: std::time::Duration::from_millis(800),
+            idle_timeout: std::time::Duration::from_millis(1500),
+            max_connections: 4,
+        },
+    }
+}
+
+/// Item 6: a connection that never finishes its request head, one that idles after a
+/// response, and a body that stops arriving are each ended after their timeout; at the
+/// connection cap a further client waits until a connection closes, and is then served.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_their_number_capped() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let s = TestServer::start_with_options(true, short_limits()).await;
+    let addr = addr(&s);
+    let started = std::time::Instant::now();
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (got, closed) = read_until_closed(&mut half, std::time::Duration::from_secs(5)).await;
+    assert!(
+        closed && got.is_empty(),
+        "a half-sent head is dropped unanswered"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(700)
+            && waited < std::time::Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let answered = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut idle, std::time::Duration::from_secs(5)).await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(closed, "an idle kept-alive connection is closed");
+    assert!(
+        answered.elapsed() >= std::time::Duration::from_millis(1300),
+        "not before the idle timeout (header timeout is shorter): {:?}",
+        answered.elapsed()
+    );
+
+    let mut slow_body = TcpStream::connect(&addr).await.unwrap();
+    slow_body
+        .write_all(
+            format!(
+                "POST /api/v1/credentials HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\": ",
+                s.token
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (got, closed) = read_until_closed(&mut slow_body, std::time::Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.contains("urn:driftbridge:problem:request-timeout"),
+        "{text}"
+    );
+    assert!(closed, "the connection of a stalled body is closed");
+
+    // The cap: 4 connections hold every slot; a fifth waits, then is served.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut fifth = TcpStream::connect(&addr).await.unwrap();
+    fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, _) = read_until_closed(&mut fifth, std::time::Duration::from_millis(400)).await;
+    assert!(
+        got.is_empty(),
+        "served beyond the cap: {}",
+        String::from_utf8_lossy(&got)
+    );
+    drop(held.pop());
+    let (got, _) = read_until_closed(&mut fifth, std::time::Duration::from_secs(3)).await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "served once a slot is free: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
