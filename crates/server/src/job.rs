@@ -100,8 +100,9 @@ pub enum StartError {
     /// Unknown credential, locked vault, store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A field of the job is invalid: `streams` (unknown or none selected) or `credential`
-    /// (its base URL cannot make a client).
+    /// A field of the job is invalid: `streams` (unknown or none selected), `credential`
+    /// (its base URL cannot make a client) or `destination` (inside the data directory, see
+    /// [`crate::sink_paths`]).
     #[error("{field}: {message}")]
     Invalid {
         /// The field.
@@ -142,8 +143,9 @@ impl SyncRun {
     ///
     /// Errors: [`StartError::Store`] for an unknown credential or a store failure,
     /// [`StartError::Invalid`] naming `streams` or `credential` (also a base URL that
-    /// `addresses` refuses: nothing is sent), [`StartError::Destination`] when the
-    /// destination cannot be opened.
+    /// `addresses` refuses: nothing is sent) or `destination` (a path inside the data
+    /// directory: nothing is opened), [`StartError::Destination`] when the destination
+    /// cannot be opened.
     pub fn prepare(
         store: &Store,
         job: &SyncJob,
@@ -187,6 +189,12 @@ impl SyncRun {
                     AddressPolicy::explain(&e)
                 ),
             })?;
+        if let Some(message) = crate::sink_paths::refusal(&job.destination, store.data_dir()) {
+            return Err(StartError::Invalid {
+                field: "destination",
+                message,
+            });
+        }
         let destination = destinations::open(&job.destination)
             .map_err(|e| StartError::Destination(e.to_string()))?;
         let destination_name = match &job.destination {

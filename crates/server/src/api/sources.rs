@@ -167,7 +167,8 @@ pub struct CreateSource {
     /// `incremental` (default) or `full`.
     #[serde(default)]
     pub mode: Option<String>,
-    /// Sink; default `sqlite:<data dir>/driftbridge-data.db`. A PostgreSQL password in it
+    /// Sink; default `sqlite:<data dir>/sinks/driftbridge-data.db`. A path inside the data
+    /// directory (other than its `sinks/` folder) is refused. A PostgreSQL password in it
     /// (`postgres://user:PASSWORD@host/db` or `?password=`) is write-only: it is encrypted
     /// in the vault and every answer shows it as `••••`.
     #[serde(default)]
@@ -233,11 +234,17 @@ pub fn router() -> Router<AppState> {
         .route("/sources/{id}/run", post(run_now))
 }
 
-/// The default sink of a new source.
+/// The default sink of a new source: `sqlite:<data dir>/sinks/driftbridge-data.db` (the
+/// one folder of the data directory a sink may write to, see [`crate::sink_paths`]).
 pub(crate) fn default_sink(state: &AppState) -> String {
     format!(
         "sqlite:{}",
-        state.store.data_dir().join("driftbridge-data.db").display()
+        state
+            .store
+            .data_dir()
+            .join(crate::sink_paths::SINKS_DIR)
+            .join("driftbridge-data.db")
+            .display()
     )
 }
 
@@ -294,8 +301,13 @@ pub(crate) fn validate(
     if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
         push("mode", e);
     }
-    if let Err(e) = options.sink.parse::<destinations::DestinationSpec>() {
-        push("sink", e);
+    match options.sink.parse::<destinations::DestinationSpec>() {
+        Err(e) => push("sink", e),
+        Ok(spec) => {
+            if let Some(message) = crate::sink_paths::refusal(&spec, state.store.data_dir()) {
+                push("sink", message);
+            }
+        }
     }
     if let Some(s) = &options.schedule {
         errors.extend(s.errors());
@@ -533,6 +545,10 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
         .start(state.store.clone(), job, state.addresses)
         .map_err(|e| match e {
             StartError::Store(e) => e.into(),
+            StartError::Invalid {
+                field: "destination",
+                message,
+            } => ApiError::field("sink", message),
             StartError::Invalid { field, message } => ApiError::field(field, message),
             StartError::Destination(message) => ApiError::field("sink", message),
         })

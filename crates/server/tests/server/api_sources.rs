@@ -14,7 +14,10 @@ async fn with_credential() -> (drift_sandbox::SandboxHandle, TestServer) {
 }
 
 fn sink(s: &TestServer, file: &str) -> String {
-    format!("sqlite:{}", s.store.data_dir().join(file).display())
+    format!(
+        "sqlite:{}",
+        s.store.data_dir().join("sinks").join(file).display()
+    )
 }
 
 #[tokio::test]

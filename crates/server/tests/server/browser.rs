@@ -198,7 +198,7 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
         .unwrap();
     let sink = b.css("#s-sink").await;
     sink.clear().await.unwrap();
-    let db = s.store.data_dir().join("ui.db");
+    let db = s.store.data_dir().join("sinks").join("ui.db");
     sink.send_keys(&format!("sqlite:{}", db.display()))
         .await
         .unwrap();

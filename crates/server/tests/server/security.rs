@@ -485,3 +485,113 @@ async fn slow_and_idle_connections_are_closed_and_their_number_capped() {
         String::from_utf8_lossy(&got)
     );
 }
+
+/// Item 7: a sink inside the data directory is refused by any spelling (`..`, `.`, a
+/// symlinked folder, a hard link of the metadata store), when saved and when run; the
+/// metadata store gets no table from a sync. The `sinks/` folder and paths outside are fine.
+#[tokio::test]
+async fn sinks_inside_the_data_directory_are_refused_by_any_spelling() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let data = s.store.data_dir().to_path_buf();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let link = elsewhere.path().join("looks-harmless");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let hard = elsewhere.path().join("copy.db");
+    std::fs::hard_link(s.store.db_path(), &hard).unwrap();
+    let d = data.display();
+    let refused = [
+        format!("sqlite:{d}/driftbridge.db"),
+        format!("sqlite:{d}/sinks/../driftbridge.db"),
+        format!("sqlite:{d}/./runs/../driftbridge.db"),
+        format!("sqlite:{}/driftbridge.db", link.display()),
+        format!("sqlite:{}", hard.display()),
+        format!("sqlite:{d}/new-file.db"),
+        format!("jsonl:{d}"),
+        format!("csv:{d}/uploads"),
+        format!("parquet:{}/results", link.display()),
+        format!(
+            "jsonl:{d}/sinks/../../{}/x",
+            data.file_name().unwrap().to_string_lossy()
+        ),
+    ];
+    for (i, sink) in refused.iter().enumerate() {
+        let response = s
+            .post("/api/v1/sources")
+            .json(
+                &serde_json::json!({"name": format!("s{i}"), "credential": "Sandbox",
+                "streams": ["users"], "sink": sink}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 422, "validation").await;
+        let error = &body["errors"][0];
+        assert_eq!(error["field"], "sink", "{sink}: {body}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("data directory"),
+            "{sink}: {body}"
+        );
+    }
+    for (i, sink) in [
+        format!("sqlite:{d}/sinks/ok.db"),
+        format!("sqlite:{}/ok.db", elsewhere.path().display()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let response = s
+            .post("/api/v1/sources")
+            .json(
+                &serde_json::json!({"name": format!("ok{i}"), "credential": "Sandbox",
+                "streams": ["users"], "sink": sink}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{sink}");
+    }
+    let default: serde_json::Value = s
+        .post("/api/v1/sources")
+        .json(
+            &serde_json::json!({"name": "default", "credential": "Sandbox", "streams": ["users"]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        default["sink"],
+        format!("sqlite:{d}/sinks/driftbridge-data.db"),
+        "the default sink lives in the sinks folder"
+    );
+
+    // One saved directly (as an earlier version could) is refused when it runs.
+    s.store
+        .create_source(
+            "old",
+            "Sandbox",
+            &["users".to_string()],
+            &serde_json::json!({"mode": "full", "sink": format!("sqlite:{d}/driftbridge.db")}),
+        )
+        .unwrap();
+    let response = s.post("/api/v1/sources/old/run").send().await.unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "sink", "{body}");
+    let tables: i64 = rusqlite::Connection::open(s.store.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "the metadata store got no users table");
+}

@@ -162,7 +162,10 @@ async fn stored_internal_credentials_are_never_contacted() {
         // Only a 401/403 judges the key (check.rs): a refused address leaves it as it was.
         assert_eq!(tested["credential"]["status"], "unverified");
     }
-    let sink = format!("sqlite:{}", s.store.data_dir().join("out.db").display());
+    let sink = format!(
+        "sqlite:{}",
+        s.store.data_dir().join("sinks").join("out.db").display()
+    );
     for name in ["literal", "named"] {
         s.store
             .create_source(
