@@ -47,6 +47,14 @@ pub struct Args {
     /// Most connections open at once; further ones wait to be accepted until one closes.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
     max_connections: u64,
+    /// Hours an uploaded CSV file is kept when no run uses it (an upload is deleted as soon
+    /// as a real, not dry, run of it is recorded).
+    #[arg(long, value_name = "HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    upload_retention_hours: u64,
+    /// Days a push run's results file (downloadable from the API and the web UI) is kept;
+    /// 0 keeps them.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36500))]
+    results_retention_days: u64,
 }
 
 impl Args {
@@ -103,6 +111,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             body_timeout: Duration::from_secs(args.body_timeout),
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        },
+        retention: server::pusher::Retention {
+            uploads: Duration::from_secs(args.upload_retention_hours * 3600),
+            results: (args.results_retention_days > 0)
+                .then(|| Duration::from_secs(args.results_retention_days * 24 * 3600)),
         },
     };
     let state = server::AppState::new(store)

@@ -45,7 +45,8 @@ use std::future::Future;
 use std::sync::Arc;
 use store::Store;
 
-/// Largest request body accepted, in bytes (1 MiB).
+/// Largest request body accepted, in bytes (1 MiB); CSV uploads have their own limit,
+/// [`api::destinations::UPLOAD_LIMIT_BYTES`].
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// How `serve` is exposed and limited (its flags); [`ServeOptions::default`] holds the
@@ -54,6 +55,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub struct ServeOptions {
     /// Timeouts and the connection cap.
     pub limits: limits::Limits,
+    /// How long uploads and results files are kept.
+    pub retention: pusher::Retention,
 }
 
 /// Shared state of every handler.
@@ -146,13 +149,14 @@ async fn json_bodies_are_objects(
                 .to_ascii_lowercase()
                 .starts_with("application/json")
         });
-    if !is_json {
+    let is_upload = request.uri().path().ends_with("/destinations/uploads");
+    if !is_json || is_upload {
         return Ok(next.run(request).await);
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
         .await
-        .map_err(|_| problem::ApiError::TooLarge(problem::too_large_detail()))?;
+        .map_err(|_| problem::ApiError::TooLarge(problem::too_large_detail(BODY_LIMIT_BYTES)))?;
     if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         if *first != b'{' {
             return Err(problem::ApiError::field(
@@ -182,7 +186,7 @@ async fn too_large_as_problem(response: axum::response::Response) -> axum::respo
     }
     match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            problem::ApiError::TooLarge(problem::too_large_detail()).into_response()
+            problem::ApiError::TooLarge(problem::too_large_detail(BODY_LIMIT_BYTES)).into_response()
         }
         StatusCode::METHOD_NOT_ALLOWED => problem::ApiError::MethodNotAllowed(
             "this route does not answer this method; the Allow header lists the ones it does \
@@ -219,9 +223,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     api::sources::seal_clear_sink_passwords(&state);
     let scheduler = schedule::spawn(state.clone());
+    let sweeper = pusher::spawn_sweeper(
+        state.store.data_dir().to_path_buf(),
+        state.options.retention,
+    );
     let limits = state.options.limits;
     let result = limits::serve_connections(listener, app(state), limits, shutdown).await;
     scheduler.abort();
+    sweeper.abort();
     result
 }
 

@@ -56,7 +56,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/destinations/uploads",
-            post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES)),
+            post(upload)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES))
+                .layer(axum::middleware::map_response(upload_too_large)),
         )
         .route("/destinations/push", post(push))
         .route("/runs/{id}/results", get(results))
@@ -71,6 +73,15 @@ async fn upload(
 ) -> ApiResult<(StatusCode, Json<Upload>)> {
     let (upload, columns) = pusher::save_upload(state.store.data_dir(), &body)?;
     Ok((StatusCode::CREATED, Json(Upload { upload, columns })))
+}
+
+/// A 413 of an upload route names the upload limit (20 MiB), not the general one.
+pub(crate) async fn upload_too_large(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(crate::problem::too_large_detail(UPLOAD_LIMIT_BYTES))
+            .into_response();
+    }
+    response
 }
 
 #[utoipa::path(post, path = "/api/v1/destinations/push", tag = "destinations", request_body = PushRequest,

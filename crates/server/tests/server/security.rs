@@ -393,6 +393,7 @@ fn short_limits() -> server::ServeOptions {
             idle_timeout: std::time::Duration::from_millis(1500),
             max_connections: 4,
         },
+        ..Default::default()
     }
 }
 
@@ -594,4 +595,142 @@ async fn sinks_inside_the_data_directory_are_refused_by_any_spelling() {
         )
         .unwrap();
     assert_eq!(tables, 0, "the metadata store got no users table");
+}
+
+/// Item 8: an upload (personal data) is deleted once a real run of it is recorded (a dry run
+/// keeps it for the real run); uploads nobody ran and old results files are swept by age;
+/// a too large upload is told the real limit, 20 MiB, and other bodies 1 MiB.
+#[tokio::test]
+async fn uploads_are_deleted_after_their_run_or_their_retention_and_413_names_the_limit() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let uploads = s.store.data_dir().join("uploads");
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let uploaded: serde_json::Value = s
+        .post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body("email,name\nada@example.test,Ada\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = uploaded["upload"].as_str().unwrap().to_string();
+    let push = |dry_run: bool| {
+        s.post("/api/v1/destinations/push")
+            .json(
+                &serde_json::json!({"credential": "Sandbox", "object": "contacts",
+                "key": "email", "upload": id, "dry_run": dry_run}),
+            )
+            .send()
+    };
+    assert_eq!(push(true).await.unwrap().status(), 200);
+    assert_eq!(
+        files(&uploads),
+        [format!("{id}.csv")],
+        "a dry run keeps the upload"
+    );
+    assert_eq!(push(false).await.unwrap().status(), 200);
+    assert!(files(&uploads).is_empty(), "the run deleted the upload");
+    let again = push(false).await.unwrap();
+    let body = assert_problem(again, 422, "validation").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("upload it again"),
+        "{body}"
+    );
+
+    // Retention: an upload never run and a results file, both older than their retention.
+    std::fs::create_dir_all(&uploads).unwrap();
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let old = std::time::SystemTime::now() - 2 * day;
+    let stale = uploads.join("upl_00000000000000aa.csv");
+    let fresh = uploads.join("upl_00000000000000bb.csv");
+    let results = s.store.data_dir().join("results");
+    let old_results = results.join("run_20240101T000000_000000aa.csv");
+    for path in [&stale, &fresh, &old_results] {
+        std::fs::write(path, "email\nx@example.test\n").unwrap();
+    }
+    for path in [&stale, &old_results] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let keep_results = server::pusher::Retention {
+        results: None,
+        ..Default::default()
+    };
+    let swept = server::pusher::sweep(
+        s.store.data_dir(),
+        &keep_results,
+        std::time::SystemTime::now(),
+    );
+    assert_eq!((swept.uploads, swept.results), (1, 0));
+    assert!(!stale.exists() && fresh.exists() && old_results.exists());
+    let retention = server::pusher::Retention {
+        results: Some(day),
+        ..Default::default()
+    };
+    let swept = server::pusher::sweep(s.store.data_dir(), &retention, std::time::SystemTime::now());
+    assert_eq!((swept.uploads, swept.results), (0, 1));
+    assert!(!old_results.exists() && fresh.exists());
+
+    // 413s name the limit that applies.
+    let big = vec![b'a'; 21 * 1024 * 1024];
+    let response = s
+        .post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 413, "payload-too-large").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("20 MiB"),
+        "{body}"
+    );
+    let response = s
+        .post("/api/v1/credentials")
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 413, "payload-too-large").await;
+    assert!(body["detail"].as_str().unwrap().contains("1 MiB"), "{body}");
+    let cookie = login(&s).await;
+    let mut form = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\n".to_vec();
+    form.extend(vec![b'a'; 21 * 1024 * 1024]);
+    form.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let html = s
+        .http
+        .post(s.url("/ui/destinations/upload"))
+        .header("cookie", &cookie)
+        .header("origin", s.base.clone())
+        .header("hx-request", "true")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("20 MiB"),
+        "the upload form names the limit: {html}"
+    );
 }
