@@ -5,7 +5,9 @@
 //! token and every session stop working at once, in every `serve` on that data directory. Binds 127.0.0.1 by default; binding
 //! another address prints a warning, since the server speaks plain HTTP. Credentials may
 //! point only at public addresses unless `--allow-private-base-urls` is given
-//! (`server::addresses`).
+//! (`server::addresses`). The timeouts, the connection cap, the retention of uploads and
+//! results, the `Host` allow-list and `/metrics` access have flags (see `--help` and
+//! the README's `serve` sections).
 
 use crate::common::{exit, fail, Ctx};
 use secrecy::ExposeSecret;
@@ -55,6 +57,21 @@ pub struct Args {
     /// 0 keeps them.
     #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36500))]
     results_retention_days: u64,
+    /// The URL people reach the server at, e.g. `https://driftbridge.example.com` behind a
+    /// TLS reverse proxy: its host name is accepted as `Host`, its origin as `Origin`, and
+    /// with https the session cookie gets `Secure`.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// A further host name the server answers to (repeatable). By default only the bind
+    /// address, loopback addresses and localhost are: a request naming another host gets
+    /// 421, so a web page that re-points its own name at this server (DNS rebinding)
+    /// cannot read the UI, the API or /metrics.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// Serve /metrics without the admin token (e.g. for a Prometheus that cannot send one).
+    /// By default /metrics needs `Authorization: Bearer <admin token>`.
+    #[arg(long)]
+    public_metrics: bool,
 }
 
 impl Args {
@@ -76,6 +93,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(parse_public_url)
+        .transpose()?;
     let new_token =
         server::auth::ensure_admin_token(&store).map_err(|e| fail(exit::FAILURE, e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(args.bind)
@@ -90,7 +112,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
-    if !server::is_loopback(&addr) {
+    let behind_tls = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
+    if !server::is_loopback(&addr) && !behind_tls {
         eprintln!("warning: listening on {addr}, which is not a loopback address: the server speaks plain HTTP, so put TLS (a reverse proxy) in front before other machines use it");
     }
     let url = format!("http://{addr}/");
@@ -117,6 +140,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             results: (args.results_retention_days > 0)
                 .then(|| Duration::from_secs(args.results_retention_days * 24 * 3600)),
         },
+        bind: Some(addr),
+        public_url,
+        allowed_hosts: args.allowed_hosts.clone(),
+        public_metrics: args.public_metrics,
     };
     let state = server::AppState::new(store)
         .allowing_private_base_urls(args.allow_private_base_urls)
@@ -126,6 +153,24 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| fail(exit::FAILURE, format!("server stopped: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--public-url`: an http(s) URL with a host.
+fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
+    let fix = "give the URL people open, e.g. --public-url https://driftbridge.example.com";
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!("--public-url {text}: not a URL ({e}); {fix}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(fail(
+            exit::USAGE,
+            format!("--public-url {text}: use an http:// or https:// URL with a host; {fix}"),
+        ));
+    }
+    Ok(url)
 }
 
 /// Print where the server listens and, once, the admin token.

@@ -9,7 +9,8 @@
 //!   by any process (`serve --print-token` while `serve` runs) revokes the old token and
 //!   every session at once, in every `serve` on that data directory.
 //! - **Sessions**: the web UI logs in with the token and gets an `HttpOnly; SameSite=Strict`
-//!   cookie holding a random session id. Sessions live in
+//!   cookie (plus `Secure` when the server is reached over https, see
+//!   [`crate::ServeOptions::secure_cookies`]) holding a random session id. Sessions live in
 //!   memory (a restart logs users out), expire after [`SESSION_TTL_MS`] and belong to the
 //!   token generation they were opened under: a rotation ends them.
 //! - **Origin check**: a state-changing request (anything but GET/HEAD/OPTIONS) whose `Origin`
@@ -197,17 +198,22 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// The `Set-Cookie` value that starts a session.
-pub fn session_set_cookie(id: &str) -> String {
+/// The `Set-Cookie` value that starts a session; `secure` adds `Secure` (the server is
+/// reached over https, see [`crate::ServeOptions::secure_cookies`]).
+pub fn session_set_cookie(id: &str, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_TTL_MS / 1000
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        SESSION_TTL_MS / 1000,
+        if secure { "; Secure" } else { "" }
     )
 }
 
 /// The `Set-Cookie` value that ends a session.
-pub fn session_clear_cookie() -> String {
-    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn session_clear_cookie(secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 /// How a request proved who it is.
@@ -240,9 +246,15 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Check the `Origin` of a state-changing request against its `Host`: a foreign origin is
-/// always refused; a missing one only when `required` (cookie-authenticated requests).
-pub fn check_origin(method: &Method, headers: &HeaderMap, required: bool) -> Result<(), ApiError> {
+/// Check the `Origin` of a state-changing request against its `Host` (or `public_origin`,
+/// the origin of `--public-url`, e.g. `https://db.example.com`): a foreign origin is always
+/// refused; a missing one only when `required` (cookie-authenticated requests).
+pub fn check_origin(
+    method: &Method,
+    headers: &HeaderMap,
+    required: bool,
+    public_origin: Option<&str>,
+) -> Result<(), ApiError> {
     if is_safe(method) {
         return Ok(());
     }
@@ -253,6 +265,9 @@ pub fn check_origin(method: &Method, headers: &HeaderMap, required: bool) -> Res
         (None, _) => Err(ApiError::ForeignOrigin(
             "a state-changing request with the session cookie must carry an Origin header; use the web UI or the admin token".into(),
         )),
+        (Some(origin), _) if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(origin)) => {
+            Ok(())
+        }
         (Some(origin), Some(host)) if origin_matches(origin, host) => Ok(()),
         (Some(origin), _) => Err(ApiError::ForeignOrigin(format!(
             "requests from origin {origin} are refused: state-changing requests must come from this server's own pages"
@@ -274,6 +289,12 @@ pub async fn require_api_auth(
     next: Next,
 ) -> Result<Response, ApiError> {
     let authn = authenticate(&state.auth, request.headers()).ok_or(ApiError::Unauthorized)?;
-    check_origin(request.method(), request.headers(), authn == Authn::Session)?;
+    let public_origin = state.options.public_origin();
+    check_origin(
+        request.method(),
+        request.headers(),
+        authn == Authn::Session,
+        public_origin.as_deref(),
+    )?;
     Ok(next.run(request).await)
 }

@@ -12,8 +12,12 @@
 //!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`];
 //!   slow or idle connections are closed and their number capped ([`limits`]).
 //!
-//! Routes: `/healthz` and `/metrics` (no auth: no secrets in them), `/assets/*`, `/login`,
-//! `/logout`, the UI pages (`/credentials`, ...) and `/api/v1/*`.
+//! - **Browser hardening** ([`hardening`]): a Content-Security-Policy without inline script,
+//!   no framing, a `Host` allow-list against DNS rebinding, rate-limited logins.
+//!
+//! Routes: `/healthz` (no auth: no secrets in it), `/metrics` (the admin token unless
+//! `--public-metrics`), `/assets/*`, `/login`, `/logout`, the UI pages (`/credentials`, ...)
+//! and `/api/v1/*`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -23,6 +27,7 @@ pub mod assets;
 pub mod auth;
 pub mod check;
 pub mod drift_auth;
+pub mod hardening;
 pub mod job;
 mod json_error;
 pub mod limits;
@@ -57,6 +62,50 @@ pub struct ServeOptions {
     pub limits: limits::Limits,
     /// How long uploads and results files are kept.
     pub retention: pusher::Retention,
+    /// The address `serve` listens on (allowed as `Host`); [`serve`] fills it in from its
+    /// listener when it is `None`.
+    pub bind: Option<std::net::SocketAddr>,
+    /// The URL people reach the server at (`--public-url`), e.g. behind a TLS proxy: its
+    /// host is allowed as `Host`, its origin as `Origin`, and with `https` the session
+    /// cookie is `Secure`.
+    pub public_url: Option<url::Url>,
+    /// Further host names allowed as `Host` (`--allowed-host`), lower case, without port.
+    pub allowed_hosts: Vec<String>,
+    /// Serve `/metrics` without the admin token (`--public-metrics`).
+    pub public_metrics: bool,
+}
+
+impl ServeOptions {
+    /// True when the session cookie must be `Secure`: the server is reached over https
+    /// (`--public-url https://...`; `serve` itself speaks plain HTTP).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+
+    /// The origin of `--public-url` (`https://db.example.com`), if given.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization())
+    }
+
+    /// The `Host` allow-list these options make (see [`hardening::HostPolicy`]).
+    pub fn host_policy(&self) -> hardening::HostPolicy {
+        let mut names: Vec<String> = self
+            .allowed_hosts
+            .iter()
+            .map(|h| hardening::host_name(h))
+            .collect();
+        if let Some(host) = self.public_url.as_ref().and_then(|u| u.host_str()) {
+            names.push(hardening::host_name(host));
+        }
+        hardening::HostPolicy {
+            bind: self.bind.map(|b| b.ip()),
+            names,
+        }
+    }
 }
 
 /// Shared state of every handler.
@@ -73,6 +122,8 @@ pub struct AppState {
     pub addresses: addresses::AddressPolicy,
     /// How the server is exposed and limited.
     pub options: Arc<ServeOptions>,
+    /// Failed logins per client address.
+    pub login_limiter: Arc<hardening::LoginLimiter>,
 }
 
 impl AppState {
@@ -87,6 +138,7 @@ impl AppState {
             runner: Arc::new(runner::Runner::default()),
             addresses: addresses::AddressPolicy::PublicOnly,
             options: Arc::new(ServeOptions::default()),
+            login_limiter: Arc::new(hardening::LoginLimiter::default()),
         }
     }
 
@@ -108,6 +160,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     metrics::init();
     let body_timeout = state.options.limits.body_timeout;
+    let hosts = Arc::new(state.options.host_policy());
     let api = api::router()
         .route("/openapi.json", get(api::openapi::document))
         .fallback(api_not_found)
@@ -129,6 +182,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             limits::body_timeout(body_timeout, request, next)
         }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            hardening::check_host(hosts.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(hardening::security_headers))
         .with_state(state)
 }
 
@@ -221,6 +278,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut state = state;
+    if state.options.bind.is_none() {
+        let mut options = (*state.options).clone();
+        options.bind = listener.local_addr().ok();
+        state.options = Arc::new(options);
+    }
     api::sources::seal_clear_sink_passwords(&state);
     let scheduler = schedule::spawn(state.clone());
     let sweeper = pusher::spawn_sweeper(

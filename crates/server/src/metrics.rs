@@ -1,4 +1,5 @@
-//! Prometheus metrics at `/metrics` (text format 0.0.4), through the `metrics` facade.
+//! Prometheus metrics at `/metrics` (text format 0.0.4), through the `metrics` facade. The
+//! route needs the admin token (`Authorization: Bearer`) unless `serve --public-metrics`.
 //!
 //! One recorder per process, installed on first use: several servers in one process (tests)
 //! share it, which is why tests compare before/after values. Names:
@@ -47,8 +48,15 @@ pub fn init() {
     let _ = handle();
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-pub async fn render() -> Response {
+/// `GET /metrics`: the Prometheus text exposition. Needs the admin token (or a UI session)
+/// unless `serve` runs with `--public-metrics`; 401 otherwise.
+pub async fn render(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !state.options.public_metrics && crate::auth::authenticate(&state.auth, &headers).is_none() {
+        return crate::problem::ApiError::Unauthorized.into_response();
+    }
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     (
         [(

@@ -79,6 +79,10 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 421: the request's `Host` is not one this server answers (DNS rebinding, see
+    /// [`crate::hardening`]).
+    #[error("{0}")]
+    MisdirectedHost(String),
     /// 408: the request body stopped arriving (see [`crate::limits::Limits::body_timeout`]).
     #[error("{0}")]
     RequestTimeout(String),
@@ -136,6 +140,11 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            E::MisdirectedHost(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected-host",
+                "Host not served",
             ),
             E::RequestTimeout(_) => (
                 StatusCode::REQUEST_TIMEOUT,

@@ -16,7 +16,7 @@ use crate::auth::{self, Authn};
 use crate::problem::ApiError;
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -24,6 +24,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// Routes of the web UI (pages and fragments), all behind `require_session` except the
 /// login page.
@@ -79,7 +80,8 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         let next_path = request.uri().path().to_string();
         return Redirect::to(&format!("/login?next={}", url_encode(&next_path))).into_response();
     }
-    if let Err(e) = auth::check_origin(request.method(), headers, true) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(request.method(), headers, true, public_origin.as_deref()) {
         return e.into_response();
     }
     next.run(request).await
@@ -176,17 +178,41 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    client: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Form<LoginForm>,
 ) -> Response {
-    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(
+        &axum::http::Method::POST,
+        &headers,
+        false,
+        public_origin.as_deref(),
+    ) {
         return e.into_response();
     }
     let Form(form) = form;
+    let client = client.map(|axum::Extension(ConnectInfo(addr))| addr);
+    if let Some(wait) = state.login_limiter.blocked(client) {
+        let seconds = wait.as_secs().max(1);
+        let page = LoginPage {
+            error: format!(
+                "Too many failed logins from your address: wait {seconds} s, then log in with the admin token."
+            ),
+            next: safe_next(&form.next),
+        };
+        let mut response = render(&page);
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let generation = state
         .auth
         .check_token(secrecy::ExposeSecret::expose_secret(&form.token));
     let Some(generation) = generation else {
+        state.login_limiter.failed(client);
         let page = LoginPage {
             error: "That is not the admin token. Use the token `driftbridge serve` printed, or make a new one with `driftbridge serve --print-token`.".into(),
             next: safe_next(&form.next),
@@ -197,21 +223,29 @@ async fn login(
     };
     let session = state.auth.new_session(generation);
     let mut response = Redirect::to(&safe_next(&form.next)).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&auth::session_set_cookie(&session)) {
+    let cookie = auth::session_set_cookie(&session, state.options.secure_cookies());
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(
+        &axum::http::Method::POST,
+        &headers,
+        false,
+        public_origin.as_deref(),
+    ) {
         return e.into_response();
     }
     if let Some(id) = auth::session_cookie(&headers) {
         state.auth.end_session(&id);
     }
     let mut response = Redirect::to("/login").into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&auth::session_clear_cookie()) {
+    let cookie = auth::session_clear_cookie(state.options.secure_cookies());
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

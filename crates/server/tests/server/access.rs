@@ -309,7 +309,7 @@ async fn a_token_hash_left_by_an_older_version_moves_into_the_store() {
 }
 
 #[tokio::test]
-async fn healthz_and_metrics_need_no_token_and_count_requests() {
+async fn healthz_needs_no_token_and_metrics_count_requests() {
     let s = TestServer::start().await;
     let health = s.http.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -318,7 +318,7 @@ async fn healthz_and_metrics_need_no_token_and_count_requests() {
         json!({"status": "ok"})
     );
     s.get("/api/v1/credentials").send().await.unwrap();
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap();
+    let metrics = s.get("/metrics").send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     assert!(metrics.headers()["content-type"]
         .to_str()

@@ -93,8 +93,7 @@ async fn create_run_and_watch_the_counts_reach_the_sandbox_totals() {
         .unwrap();
     assert_problem(response, 409, "not-running").await;
     let metrics = s
-        .http
-        .get(s.url("/metrics"))
+        .get("/metrics")
         .send()
         .await
         .unwrap()

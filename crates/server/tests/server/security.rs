@@ -734,3 +734,223 @@ async fn uploads_are_deleted_after_their_run_or_their_retention_and_413_names_th
         "the upload form names the limit: {html}"
     );
 }
+
+/// Item 9: every answer carries the hardening headers; the pages hold no inline script or
+/// style (the Content-Security-Policy allows none, and the browser tests run under it).
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_pages_have_no_inline_script() {
+    let s = TestServer::start().await;
+    let cookie = login(&s).await;
+    for path in [
+        "/login",
+        "/credentials",
+        "/sources",
+        "/sources/new",
+        "/destinations",
+        "/runs",
+        "/api/v1/credentials",
+        "/assets/htmx.min.js",
+        "/healthz",
+        "/no-such-page",
+    ] {
+        let response = s
+            .http
+            .get(s.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let h = response.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        let is_html = h
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        if is_html {
+            let html = response.text().await.unwrap().to_lowercase();
+            for script in html.split("<script").skip(1) {
+                let tag = script.split('>').next().unwrap();
+                assert!(
+                    tag.contains("src="),
+                    "{path} has an inline script: <script{tag}>"
+                );
+            }
+            assert!(
+                !html.contains(" style=") && !html.contains("<style"),
+                "{path} has inline style"
+            );
+            assert!(
+                !html.contains(" onclick=") && !html.contains("hx-on"),
+                "{path}"
+            );
+        }
+    }
+}
+
+/// Item 9: a page that re-points its own name at the server (DNS rebinding) sends that name
+/// as `Host` and gets 421 for the UI, the API and /metrics; the bind address, localhost and
+/// `--allowed-host` names are answered.
+#[tokio::test]
+async fn requests_for_another_host_name_are_refused() {
+    let s = TestServer::start_with_options(
+        true,
+        server::ServeOptions {
+            allowed_hosts: vec!["driftbridge.internal.example".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    for path in ["/login", "/metrics", "/api/v1/credentials", "/healthz"] {
+        let response = s
+            .get(path)
+            .header("host", format!("rebound.evil.example:{port}"))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 421, "misdirected-host").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("--allowed-host"),
+            "{body}"
+        );
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "driftbridge.internal.example".to_string(),
+    ] {
+        let response = s
+            .get("/api/v1/credentials")
+            .header("host", host.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+    }
+}
+
+/// Item 9: /metrics needs the admin token unless `--public-metrics`.
+#[tokio::test]
+async fn metrics_need_the_admin_token_unless_public() {
+    let s = TestServer::start().await;
+    let anonymous = s.http.get(s.url("/metrics")).send().await.unwrap();
+    assert_problem(anonymous, 401, "unauthorized").await;
+    assert_eq!(s.get("/metrics").send().await.unwrap().status(), 200);
+    let public = TestServer::start_with_options(
+        true,
+        server::ServeOptions {
+            public_metrics: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let open = public
+        .http
+        .get(public.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+}
+
+/// Item 9: the session cookie is `Secure` when the server is reached over https
+/// (`--public-url https://...`), and that origin may post; without it, no `Secure`.
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_an_https_public_url() {
+    let plain = TestServer::start().await;
+    let response = plain
+        .http
+        .post(plain.url("/login"))
+        .header("origin", plain.base.clone())
+        .form(&[("token", plain.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(!response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Secure"));
+
+    let s = TestServer::start_with_options(
+        true,
+        server::ServeOptions {
+            public_url: Some("https://driftbridge.example.com".parse().unwrap()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let response = s
+        .http
+        .post(s.url("/login"))
+        .header("origin", "https://driftbridge.example.com")
+        .form(&[("token", s.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "the public origin may log in");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let through_proxy = s
+        .get("/api/v1/credentials")
+        .header("host", "driftbridge.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        through_proxy.status(),
+        200,
+        "the public host name is answered"
+    );
+}
+
+/// Item 9: after 10 failed logins in a minute from one address, logins from it get 429 with
+/// `Retry-After`, even with the right token; another address still logs in.
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_client_address() {
+    let s = TestServer::start().await;
+    let attempt = |client: &reqwest::Client, token: &str| {
+        client
+            .post(s.url("/login"))
+            .header("origin", s.base.clone())
+            .form(&[("token", token.to_string()), ("next", "/runs".to_string())])
+            .send()
+    };
+    for i in 0..10 {
+        let response = attempt(&s.http, &format!("dbt_guess_{i}")).await.unwrap();
+        assert_eq!(response.status(), 401, "attempt {i}");
+    }
+    let blocked = attempt(&s.http, &s.token).await.unwrap();
+    assert_eq!(blocked.status(), 429);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(blocked.headers().get("set-cookie").is_none());
+    assert!(blocked
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed logins"));
+
+    let other_address = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = attempt(&other_address, &s.token).await.unwrap();
+    assert_eq!(
+        response.status(),
+        303,
+        "another client address is not blocked"
+    );
+}
