@@ -954,3 +954,56 @@ async fn failed_logins_are_rate_limited_per_client_address() {
         "another client address is not blocked"
     );
 }
+
+/// Item 10: IPv6 forms that embed an internal IPv4 address (IPv4-compatible, IPv4-translated,
+/// local-use NAT64) are internal too: a credential cannot point the server at them, while
+/// the same forms of a public address stay allowed.
+#[tokio::test]
+async fn ipv6_forms_of_internal_ipv4_addresses_are_refused_as_base_urls() {
+    let s = TestServer::start_with(false).await;
+    for (i, host) in [
+        "[::127.0.0.1]",
+        "[::169.254.169.254]",
+        "[::ffff:0:10.0.0.1]",
+        "[64:ff9b:1::a9fe:a9fe]",
+        "[64:ff9b:1:a9fe:a9:fe00::]",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let response = s
+            .post("/api/v1/credentials")
+            .json(
+                &serde_json::json!({"name": format!("c{i}"), "api_key": "tok_abcdefgh12345678",
+                "base_url": format!("https://{host}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(response, 422, "validation").await;
+        let error = &body["errors"][0];
+        assert_eq!(error["field"], "base_url", "{host}: {body}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("internal address"),
+            "{host}: {body}"
+        );
+    }
+    let public = s
+        .post("/api/v1/credentials")
+        .json(
+            &serde_json::json!({"name": "public", "api_key": "tok_abcdefgh12345678",
+            "base_url": "https://[::ffff:0:8.8.8.8]"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        public.status(),
+        201,
+        "an embedded public address is allowed"
+    );
+    assert!(s.store.list_credentials().unwrap().len() == 1);
+}
