@@ -13,8 +13,10 @@
 //! (fc00::/7), shared/CGNAT (100.64/10), unspecified and "this network" (0/8, ::), IETF
 //! protocol assignments (192.0.0/24), benchmarking (198.18/15), multicast, reserved
 //! (240/4, incl. broadcast), deprecated site-local (fec0::/10), and IPv6 forms that embed one
-//! of those IPv4 addresses (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4
-//! `2002::/16`).
+//! of those IPv4 addresses, classified by that IPv4 address: IPv4-mapped `::ffff:a.b.c.d`,
+//! IPv4-compatible `::a.b.c.d` (`::/96`), IPv4-translated `::ffff:0:a.b.c.d`, NAT64
+//! `64:ff9b::/96`, local-use NAT64 `64:ff9b:1::/48` (every RFC 6052 position of the IPv4
+//! address within it: internal if any is) and 6to4 `2002::/16`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -57,8 +59,29 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
     }
     let seg = ip.segments();
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // IPv4-compatible (`::a.b.c.d`, ::/96; `::` and `::1` are handled above), IPv4-translated
+    // (`::ffff:0:a.b.c.d`) and well-known NAT64 (`64:ff9b::/96`): the last 32 bits.
+    if seg[..6] == [0, 0, 0, 0, 0, 0]
+        || seg[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
         return v4_kind(embedded(seg[6], seg[7]));
+    }
+    // Local-use NAT64 (RFC 8215, 64:ff9b:1::/48): the translator's prefix may be /96, /64,
+    // /56 or /48, each placing the IPv4 address elsewhere (RFC 6052 §2.2, skipping the u
+    // octet, byte 8). Internal when any reading is; readings in 0.0.0.0/8 (zero padding, no
+    // translation target) are skipped.
+    if seg[..3] == [0x64, 0xff9b, 1] {
+        let b = ip.octets();
+        return [
+            [b[12], b[13], b[14], b[15]],
+            [b[9], b[10], b[11], b[12]],
+            [b[7], b[9], b[10], b[11]],
+            [b[6], b[7], b[9], b[10]],
+        ]
+        .into_iter()
+        .filter(|v4| v4[0] != 0)
+        .find_map(|v4| v4_kind(Ipv4Addr::from(v4)));
     }
     if seg[0] == 0x2002 {
         return v4_kind(embedded(seg[1], seg[2]));
@@ -174,6 +197,18 @@ mod tests {
             ("::ffff:127.0.0.1", Some("loopback")),
             ("::ffff:8.8.8.8", None),
             ("64:ff9b::a9fe:a9fe", Some("link-local")),
+            ("::127.0.0.1", Some("loopback")),
+            ("::10.1.2.3", Some("private")),
+            ("::169.254.169.254", Some("link-local")),
+            ("::8.8.8.8", None),
+            ("::ffff:0:127.0.0.1", Some("loopback")),
+            ("::ffff:0:192.168.0.1", Some("private")),
+            ("::ffff:0:8.8.8.8", None),
+            ("64:ff9b:1::7f00:1", Some("loopback")),
+            ("64:ff9b:1::a00:1", Some("private")),
+            ("64:ff9b:1:a9fe:a9:fe00::", Some("link-local")),
+            ("64:ff9b:1:0:a:0:1::", Some("private")),
+            ("64:ff9b:1::808:808", None),
             ("2002:7f00:1::", Some("loopback")),
             ("2606:4700::1111", None),
         ] {

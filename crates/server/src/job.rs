@@ -103,8 +103,9 @@ pub enum StartError {
     /// Unknown credential, locked vault, store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A field of the job is invalid: `streams` (unknown or none selected) or `credential`
-    /// (its base URL cannot make a client).
+    /// A field of the job is invalid: `streams` (unknown or none selected), `credential`
+    /// (its base URL cannot make a client) or `destination` (inside the data directory, see
+    /// [`crate::sink_paths`]).
     #[error("{field}: {message}")]
     Invalid {
         /// The field.
@@ -145,8 +146,9 @@ impl SyncRun {
     ///
     /// Errors: [`StartError::Store`] for an unknown credential or a store failure,
     /// [`StartError::Invalid`] naming `streams` or `credential` (also a base URL that
-    /// `addresses` refuses: nothing is sent), [`StartError::Destination`] when the
-    /// destination cannot be opened.
+    /// `addresses` refuses: nothing is sent) or `destination` (a path inside the data
+    /// directory: nothing is opened), [`StartError::Destination`] when the destination
+    /// cannot be opened.
     pub fn prepare(
         store: &Store,
         job: &SyncJob,
@@ -190,12 +192,21 @@ impl SyncRun {
                     AddressPolicy::explain(&e)
                 ),
             })?;
+        if let Some(message) = crate::sink_paths::refusal(&job.destination, store.data_dir()) {
+            return Err(StartError::Invalid {
+                field: "destination",
+                message,
+            });
+        }
         let options = destinations::OpenOptions {
             hard_deletes: job.hard_deletes,
         };
         let destination = destinations::open_with(&job.destination, options)
             .map_err(|e| StartError::Destination(e.to_string()))?;
-        let destination_name = job.destination.describe();
+        let destination_name = match &job.destination {
+            DestinationSpec::Postgres(url) => crate::sink_secret::split(url).shown,
+            other => other.describe(),
+        };
         let run_id = store.insert_run(&NewRun {
             credential: credential.name.clone(),
             destination: destination_name.clone(),

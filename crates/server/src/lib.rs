@@ -9,10 +9,15 @@
 //! - **Secrets**: the API key is accepted in request bodies only, never returned, rendered,
 //!   logged or put in a URL; the admin token is stored hashed (see [`auth`]).
 //! - **Security by default**: every API call needs the admin token or a UI session;
-//!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`].
+//!   state-changing requests check `Origin`; bodies are limited to [`BODY_LIMIT_BYTES`];
+//!   slow or idle connections are closed and their number capped ([`limits`]).
 //!
-//! Routes: `/healthz` and `/metrics` (no auth: no secrets in them), `/assets/*`, `/login`,
-//! `/logout`, the UI pages (`/credentials`, ...) and `/api/v1/*`.
+//! - **Browser hardening** ([`hardening`]): a Content-Security-Policy without inline script,
+//!   no framing, a `Host` allow-list against DNS rebinding, rate-limited logins.
+//!
+//! Routes: `/healthz` (no auth: no secrets in it), `/metrics` (the admin token unless
+//! `--public-metrics`), `/assets/*`, `/login`, `/logout`, the UI pages (`/credentials`, ...)
+//! and `/api/v1/*`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -22,14 +27,18 @@ pub mod assets;
 pub mod auth;
 pub mod check;
 pub mod drift_auth;
+pub mod hardening;
 pub mod job;
 mod json_error;
+pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod push_job;
 pub mod pusher;
 pub mod runner;
 pub mod schedule;
+pub mod sink_paths;
+pub mod sink_secret;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,8 +50,63 @@ use std::future::Future;
 use std::sync::Arc;
 use store::Store;
 
-/// Largest request body accepted, in bytes (1 MiB).
+/// Largest request body accepted, in bytes (1 MiB); CSV uploads have their own limit,
+/// [`api::destinations::UPLOAD_LIMIT_BYTES`].
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// How `serve` is exposed and limited (its flags); [`ServeOptions::default`] holds the
+/// documented defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Timeouts and the connection cap.
+    pub limits: limits::Limits,
+    /// How long uploads and results files are kept.
+    pub retention: pusher::Retention,
+    /// The address `serve` listens on (allowed as `Host`); [`serve`] fills it in from its
+    /// listener when it is `None`.
+    pub bind: Option<std::net::SocketAddr>,
+    /// The URL people reach the server at (`--public-url`), e.g. behind a TLS proxy: its
+    /// host is allowed as `Host`, its origin as `Origin`, and with `https` the session
+    /// cookie is `Secure`.
+    pub public_url: Option<url::Url>,
+    /// Further host names allowed as `Host` (`--allowed-host`), lower case, without port.
+    pub allowed_hosts: Vec<String>,
+    /// Serve `/metrics` without the admin token (`--public-metrics`).
+    pub public_metrics: bool,
+}
+
+impl ServeOptions {
+    /// True when the session cookie must be `Secure`: the server is reached over https
+    /// (`--public-url https://...`; `serve` itself speaks plain HTTP).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+
+    /// The origin of `--public-url` (`https://db.example.com`), if given.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization())
+    }
+
+    /// The `Host` allow-list these options make (see [`hardening::HostPolicy`]).
+    pub fn host_policy(&self) -> hardening::HostPolicy {
+        let mut names: Vec<String> = self
+            .allowed_hosts
+            .iter()
+            .map(|h| hardening::host_name(h))
+            .collect();
+        if let Some(host) = self.public_url.as_ref().and_then(|u| u.host_str()) {
+            names.push(hardening::host_name(host));
+        }
+        hardening::HostPolicy {
+            bind: self.bind.map(|b| b.ip()),
+            names,
+        }
+    }
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -56,6 +120,10 @@ pub struct AppState {
     /// Which hosts credentials may point at: public only unless `serve` was started with
     /// `--allow-private-base-urls` (see [`addresses`]).
     pub addresses: addresses::AddressPolicy,
+    /// How the server is exposed and limited.
+    pub options: Arc<ServeOptions>,
+    /// Failed logins per client address.
+    pub login_limiter: Arc<hardening::LoginLimiter>,
 }
 
 impl AppState {
@@ -63,13 +131,21 @@ impl AppState {
     /// Credentials may point only at public addresses; see
     /// [`AppState::allowing_private_base_urls`].
     pub fn new(store: Store) -> Self {
-        let auth = auth::Auth::new(store.data_dir());
+        let store = Arc::new(store);
         AppState {
-            store: Arc::new(store),
-            auth: Arc::new(auth),
+            auth: Arc::new(auth::Auth::new(store.clone())),
+            store,
             runner: Arc::new(runner::Runner::default()),
             addresses: addresses::AddressPolicy::PublicOnly,
+            options: Arc::new(ServeOptions::default()),
+            login_limiter: Arc::new(hardening::LoginLimiter::default()),
         }
+    }
+
+    /// Use `options` (the flags of `serve`) instead of the defaults.
+    pub fn with_options(mut self, options: ServeOptions) -> Self {
+        self.options = Arc::new(options);
+        self
     }
 
     /// Allow (`true`) base URLs on loopback, private and other internal addresses, e.g. a
@@ -83,6 +159,8 @@ impl AppState {
 /// The whole application: API, UI, assets, health and metrics.
 pub fn app(state: AppState) -> Router {
     metrics::init();
+    let body_timeout = state.options.limits.body_timeout;
+    let hosts = Arc::new(state.options.host_policy());
     let api = api::router()
         .route("/openapi.json", get(api::openapi::document))
         .fallback(api_not_found)
@@ -101,6 +179,13 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(axum::middleware::map_response(too_large_as_problem))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            limits::body_timeout(body_timeout, request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            hardening::check_host(hosts.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(hardening::security_headers))
         .with_state(state)
 }
 
@@ -121,13 +206,14 @@ async fn json_bodies_are_objects(
                 .to_ascii_lowercase()
                 .starts_with("application/json")
         });
-    if !is_json {
+    let is_upload = request.uri().path().ends_with("/destinations/uploads");
+    if !is_json || is_upload {
         return Ok(next.run(request).await);
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
         .await
-        .map_err(|_| problem::ApiError::TooLarge(problem::too_large_detail()))?;
+        .map_err(|_| problem::ApiError::TooLarge(problem::too_large_detail(BODY_LIMIT_BYTES)))?;
     if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         if *first != b'{' {
             return Err(problem::ApiError::field(
@@ -157,7 +243,7 @@ async fn too_large_as_problem(response: axum::response::Response) -> axum::respo
     }
     match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            problem::ApiError::TooLarge(problem::too_large_detail()).into_response()
+            problem::ApiError::TooLarge(problem::too_large_detail(BODY_LIMIT_BYTES)).into_response()
         }
         StatusCode::METHOD_NOT_ALLOWED => problem::ApiError::MethodNotAllowed(
             "this route does not answer this method; the Allow header lists the ones it does \
@@ -185,17 +271,29 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     }
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile.
+/// Serve `app` on `listener` until `shutdown` resolves, running due schedules meanwhile,
+/// within the options' [`limits::Limits`] (see [`limits::serve_connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut state = state;
+    if state.options.bind.is_none() {
+        let mut options = (*state.options).clone();
+        options.bind = listener.local_addr().ok();
+        state.options = Arc::new(options);
+    }
+    api::sources::seal_clear_sink_passwords(&state);
     let scheduler = schedule::spawn(state.clone());
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let sweeper = pusher::spawn_sweeper(
+        state.store.data_dir().to_path_buf(),
+        state.options.retention,
+    );
+    let limits = state.options.limits;
+    let result = limits::serve_connections(listener, app(state), limits, shutdown).await;
     scheduler.abort();
+    sweeper.abort();
     result
 }
 

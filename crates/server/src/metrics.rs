@@ -1,9 +1,14 @@
-//! Prometheus metrics at `/metrics` (text format 0.0.4), through the `metrics` facade.
+//! Prometheus metrics at `/metrics` (text format 0.0.4), through the `metrics` facade. The
+//! route needs the admin token (`Authorization: Bearer`) unless `serve --public-metrics`.
 //!
 //! One recorder per process, installed on first use: several servers in one process (tests)
 //! share it, which is why tests compare before/after values. Names:
 //!
-//! - `driftbridge_http_requests_total{method, route, status}`: API and UI requests.
+//! - `driftbridge_http_requests_total{method, route, status}`: API and UI requests. Every
+//!   label has a bounded set of values whatever a client sends: `method` is one of the
+//!   methods of RFC 9110 plus `PATCH`, or `other` (a client may invent any method name);
+//!   `route` is the route template (`/api/v1/credentials/{name}`), never the raw path, or
+//!   `unmatched`; `status` is the status code.
 //! - `driftbridge_credential_tests_total{credential, status}`: credential tests.
 //! - `driftbridge_drift_requests_total{credential}`, `driftbridge_drift_rate_limited_total`,
 //!   `driftbridge_drift_retries_total`, `driftbridge_drift_waits_total`,
@@ -12,6 +17,7 @@
 //! - `driftbridge_runs_total{status}`, `driftbridge_run_duration_seconds{status}`: runs.
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -42,8 +48,15 @@ pub fn init() {
     let _ = handle();
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-pub async fn render() -> Response {
+/// `GET /metrics`: the Prometheus text exposition. Needs the admin token (or a UI session)
+/// unless `serve` runs with `--public-metrics`; 401 otherwise.
+pub async fn render(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !state.options.public_metrics && crate::auth::authenticate(&state.auth, &headers).is_none() {
+        return crate::problem::ApiError::Unauthorized.into_response();
+    }
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     (
         [(
@@ -55,9 +68,27 @@ pub async fn render() -> Response {
         .into_response()
 }
 
-/// Middleware counting requests by method, matched route and status.
+/// The `method` label of `method`: its name when it is a standard method, else `other`, so
+/// invented methods (`FOO123 / HTTP/1.1`) cannot add series without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// Middleware counting requests by method (see [`method_label`]), route template and
+/// status.
 pub async fn count_requests(request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()

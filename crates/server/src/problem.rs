@@ -79,6 +79,13 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 421: the request's `Host` is not one this server answers (DNS rebinding, see
+    /// [`crate::hardening`]).
+    #[error("{0}")]
+    MisdirectedHost(String),
+    /// 408: the request body stopped arriving (see [`crate::limits::Limits::body_timeout`]).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: body over the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -133,6 +140,16 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            E::MisdirectedHost(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected-host",
+                "Host not served",
+            ),
+            E::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request body too slow",
             ),
             E::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -256,7 +273,7 @@ impl From<JsonRejection> for ApiError {
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge(too_large_detail())
+                ApiError::TooLarge(too_large_detail(crate::BODY_LIMIT_BYTES))
             }
             other => {
                 ApiError::BadRequest(format!("the body is not valid JSON: {}", other.body_text()))
@@ -268,7 +285,7 @@ impl From<JsonRejection> for ApiError {
 impl From<FormRejection> for ApiError {
     fn from(r: FormRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::TooLarge(too_large_detail());
+            return ApiError::TooLarge(too_large_detail(crate::BODY_LIMIT_BYTES));
         }
         ApiError::BadRequest(format!("the form cannot be read: {}", r.body_text()))
     }
@@ -286,12 +303,17 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// Detail of a 413.
-pub(crate) fn too_large_detail() -> String {
-    format!(
-        "the request body is larger than the limit of {} bytes; send less",
-        crate::BODY_LIMIT_BYTES
-    )
+/// Detail of a 413 for a body over `limit` bytes: the limit in MiB and bytes, and the fix
+/// (CSV uploads, whose limit is [`crate::api::destinations::UPLOAD_LIMIT_BYTES`], are told to
+/// split the file).
+pub(crate) fn too_large_detail(limit: usize) -> String {
+    let mib = limit as f64 / (1024.0 * 1024.0);
+    let fix = if limit == crate::api::destinations::UPLOAD_LIMIT_BYTES {
+        "split the CSV file into smaller files and push each"
+    } else {
+        "send less"
+    };
+    format!("the request body is larger than the limit of {mib} MiB ({limit} bytes); {fix}")
 }
 
 /// Result of an API handler.

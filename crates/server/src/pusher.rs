@@ -5,6 +5,11 @@
 //! Files live in the data directory: uploads in `uploads/<id>.csv`, results in
 //! `results/<run id>.csv` (one row per input row: created, updated, unchanged, skipped or
 //! rejected with the reason).
+//!
+//! Uploads hold personal data, so none is kept longer than needed: an upload is deleted once
+//! a real (not dry) run of it is recorded, and [`sweep`] deletes uploads never run after
+//! [`Retention::uploads`] (24 h) and results files after [`Retention::results`] (30 days),
+//! by file age. `serve` sweeps at start and then every [`SWEEP_EVERY`].
 
 use crate::addresses::AddressPolicy;
 use crate::check::{self, FailureKind};
@@ -21,6 +26,91 @@ use utoipa::ToSchema;
 
 /// Rows of a run shown in a preview (the results file has them all).
 pub const PREVIEW_ROWS: usize = 50;
+
+/// How long `serve` keeps uploads and results files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// An upload no real run used is deleted this long after it was uploaded: 24 h.
+    pub uploads: std::time::Duration,
+    /// A results file is deleted this long after it was written; `None` keeps them: 30 days.
+    pub results: Option<std::time::Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            uploads: std::time::Duration::from_secs(24 * 3600),
+            results: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
+        }
+    }
+}
+
+/// How often `serve` runs [`sweep`].
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// What [`sweep`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Uploads deleted.
+    pub uploads: usize,
+    /// Results files deleted.
+    pub results: usize,
+}
+
+/// Delete, in `data_dir`, the uploads older than `retention.uploads` and the results files
+/// older than `retention.results` at time `now` (by modification time). Files that cannot be
+/// read or removed are logged and skipped.
+pub fn sweep(data_dir: &Path, retention: &Retention, now: std::time::SystemTime) -> Swept {
+    let expired = |dir: PathBuf, max_age: std::time::Duration| -> usize {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > max_age);
+            let csv = path.extension().is_some_and(|e| e == "csv");
+            if old && csv {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot delete an expired file")
+                    }
+                }
+            }
+        }
+        removed
+    };
+    Swept {
+        uploads: expired(uploads_dir(data_dir), retention.uploads),
+        results: retention
+            .results
+            .map_or(0, |age| expired(data_dir.join("results"), age)),
+    }
+}
+
+/// Run [`sweep`] now and every [`SWEEP_EVERY`] until the task is aborted.
+pub fn spawn_sweeper(data_dir: PathBuf, retention: Retention) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let swept = sweep(&data_dir, &retention, std::time::SystemTime::now());
+            if swept != Swept::default() {
+                tracing::info!(
+                    uploads = swept.uploads,
+                    results = swept.results,
+                    "deleted expired uploads and results files"
+                );
+            }
+        }
+    })
+}
 
 /// What to push.
 #[derive(Debug, Clone)]
@@ -148,6 +238,19 @@ pub fn save_upload(data_dir: &Path, bytes: &[u8]) -> ApiResult<(String, Vec<Stri
     Ok((id, columns))
 }
 
+/// Deletes a file when dropped (an upload after its real run).
+struct DeleteOnDrop(PathBuf);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.0.display(), error = %e, "cannot delete an upload after its run");
+            }
+        }
+    }
+}
+
 /// `message` with the server-side `path` of an upload replaced by "the uploaded file" (the
 /// server's directories are none of the client's business).
 fn without_path(message: &str, path: &Path) -> String {
@@ -260,6 +363,9 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
         &opts,
         job.destination.clone(),
     ))?;
+    // A real run is the upload's last use: it is deleted however the run ends (the input
+    // is open, so the run still reads it whole).
+    let _delete_upload = (!opts.dry_run).then(|| DeleteOnDrop(input_path.clone()));
     let path = results_path(store.data_dir(), &run_id)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(e.to_string()))?;

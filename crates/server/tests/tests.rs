@@ -22,5 +22,8 @@ mod access;
 #[path = "server/ssrf.rs"]
 mod ssrf;
 
+#[path = "server/security.rs"]
+mod security;
+
 #[path = "server/browser.rs"]
 mod browser;

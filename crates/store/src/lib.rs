@@ -5,6 +5,9 @@
 //! so a running `sync` and a `runs list` can share it), with foreign keys on and versioned
 //! migrations ([`SCHEMA_VERSION`]). All timestamps are epoch milliseconds (UTC).
 //!
+//! The admin token of `serve` is kept only as a hash, with a generation that revokes every
+//! session of the previous token when it is replaced (see [`AdminToken`]).
+//!
 //! Secrets (a credential's API key) are never stored in plain text: see [`vault`] for the
 //! encryption scheme. Reading non-secret metadata (`credentials list`, runs) does not need the
 //! master key, so a missing or wrong key only affects operations that touch secrets, and
@@ -15,6 +18,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod admin;
 mod catalog;
 mod credentials;
 mod destination;
@@ -27,6 +31,7 @@ mod sources;
 pub mod validate;
 pub mod vault;
 
+pub use admin::AdminToken;
 pub use catalog::CredentialUser;
 pub use credentials::{
     Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential, OAuthChange,
@@ -37,7 +42,7 @@ pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
-pub use sources::{SourceRecord, SourceUpdate};
+pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
 
 use rusqlite::Connection;

@@ -137,8 +137,20 @@ CREATE TABLE run_rejected (
 );
 "#;
 
+/// Schema version 4: the admin token of `serve` (its SHA-256, never the token) with a
+/// generation that every rotation increases; sessions carry the generation they were opened
+/// in, so a rotation ends them in every process using this store.
+const V4: &str = r#"
+CREATE TABLE admin_token (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    hash       TEXT    NOT NULL,   -- hex SHA-256 of the token
+    generation INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,11 +1,20 @@
 //! Data sources (read from Drift into a sink): list, get, create with options, update,
 //! delete. The per-use options (mode, sink, schedule) live in the `config` JSON column, whose
 //! shape the caller (the server) owns; the store keeps it as given.
+//!
+//! The secret part of a sink (a database password) never goes into `config`: the caller
+//! passes it separately and it is encrypted in the vault like an API key (owner = the
+//! source's id, field [`SINK_SECRET_FIELD`]), re-encrypted by a master-key rotation and
+//! deleted with the source.
 
 use crate::error::{Result, StoreError};
-use crate::{credentials, from_json, new_id, now_ms, to_json, validate, Store};
+use crate::{credentials, from_json, new_id, now_ms, to_json, validate, vault, Store};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+/// Vault field of a data source's sink secret (see the module docs).
+pub const SINK_SECRET_FIELD: &str = "sink_secret";
 
 /// A stored data source. Timestamps are epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +38,8 @@ pub struct SourceRecord {
 /// Changes for [`Store::update_source`]; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct SourceUpdate {
+    /// New sink secret: `Some(Some(secret))` replaces it, `Some(None)` removes it.
+    pub sink_secret: Option<Option<SecretString>>,
     /// New name.
     pub name: Option<String>,
     /// New credential (by name).
@@ -113,17 +124,64 @@ impl Store {
         streams: &[String],
         config: &serde_json::Value,
     ) -> Result<SourceRecord> {
+        self.create_source_with_secret(name, credential, streams, config, None)
+    }
+
+    /// Like [`Store::create_source`], with the sink's secret encrypted in the vault in the
+    /// same transaction (nothing is created when the vault cannot be opened). Extra errors:
+    /// [`StoreError::WrongMasterKey`], [`StoreError::MasterKey`] when a secret is given.
+    pub fn create_source_with_secret(
+        &self,
+        name: &str,
+        credential: &str,
+        streams: &[String],
+        config: &serde_json::Value,
+        sink_secret: Option<&SecretString>,
+    ) -> Result<SourceRecord> {
         let name = validate::name(name)?;
-        let conn = self.conn();
-        ensure_free(&conn, &name, None)?;
-        let credential = credentials::find(&conn, credential)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        ensure_free(&tx, &name, None)?;
+        let credential = credentials::find(&tx, credential)?;
         let id = new_id("src");
-        conn.execute(
+        tx.execute(
             "INSERT INTO sources (id, name, name_key, credential_id, streams, config, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             params![id, name, validate::name_key(&name), credential.id, to_json(&streams), to_json(config), now_ms()],
         )?;
-        find(&conn, &id)
+        if let Some(secret) = sink_secret {
+            let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
+            vault::put_secret(&tx, &vault, &id, SINK_SECRET_FIELD, secret)?;
+        }
+        let source = find(&tx, &id)?;
+        tx.commit()?;
+        Ok(source)
+    }
+
+    /// The sink secret of data source `key` (id or name), decrypted; `None` when it has none.
+    /// Errors: [`StoreError::NotFound`], the vault's errors; a secret that does not decrypt
+    /// is [`StoreError::Corrupt`] naming the source and the fix.
+    pub fn source_sink_secret(&self, key: &str) -> Result<Option<SecretString>> {
+        let conn = self.conn();
+        let source = find(&conn, key)?;
+        let stored: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM secrets WHERE owner_id = ?1 AND field = ?2)",
+            params![source.id, SINK_SECRET_FIELD],
+            |r| r.get(0),
+        )?;
+        if !stored {
+            return Ok(None);
+        }
+        let vault = vault::unlock(&conn, &self.key_source(), &self.data_dir)?;
+        vault::get_secret(&conn, &vault, &source.id, &source.name, SINK_SECRET_FIELD)
+            .map(Some)
+            .map_err(|e| match e {
+                StoreError::Decrypt { .. } => StoreError::Corrupt(format!(
+                    "the sink password of data source \"{}\" does not decrypt (altered or corrupt); give the sink again with its password",
+                    source.name
+                )),
+                other => other,
+            })
     }
 
     /// All data sources, by name.
@@ -139,21 +197,23 @@ impl Store {
         find(&self.conn(), key)
     }
 
-    /// Change a data source. Errors as for [`Store::create_source`].
+    /// Change a data source (and its sink secret, see [`SourceUpdate::sink_secret`]) in one
+    /// transaction. Errors as for [`Store::create_source_with_secret`].
     pub fn update_source(&self, key: &str, update: &SourceUpdate) -> Result<SourceRecord> {
-        let conn = self.conn();
-        let current = find(&conn, key)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = find(&tx, key)?;
         let name = match &update.name {
             Some(n) => {
                 let n = validate::name(n)?;
-                ensure_free(&conn, &n, Some(&current.id))?;
+                ensure_free(&tx, &n, Some(&current.id))?;
                 n
             }
             None => current.name.clone(),
         };
         let credential_id: Option<String> = match &update.credential {
-            Some(c) => Some(credentials::find(&conn, c)?.id),
-            None => conn.query_row(
+            Some(c) => Some(credentials::find(&tx, c)?.id),
+            None => tx.query_row(
                 "SELECT credential_id FROM sources WHERE id = ?1",
                 params![current.id],
                 |r| r.get(0),
@@ -161,19 +221,41 @@ impl Store {
         };
         let streams = update.streams.as_ref().unwrap_or(&current.streams);
         let config = update.config.as_ref().unwrap_or(&current.config);
-        conn.execute(
+        tx.execute(
             "UPDATE sources SET name = ?2, name_key = ?3, credential_id = ?4, streams = ?5, config = ?6,
                updated_at = ?7 WHERE id = ?1",
             params![current.id, name, validate::name_key(&name), credential_id, to_json(streams), to_json(config), now_ms()],
         )?;
-        find(&conn, &current.id)
+        match &update.sink_secret {
+            Some(Some(secret)) => {
+                let vault = vault::unlock(&tx, &self.key_source(), &self.data_dir)?;
+                vault::put_secret(&tx, &vault, &current.id, SINK_SECRET_FIELD, secret)?;
+            }
+            Some(None) => {
+                tx.execute(
+                    "DELETE FROM secrets WHERE owner_id = ?1 AND field = ?2",
+                    params![current.id, SINK_SECRET_FIELD],
+                )?;
+            }
+            None => {}
+        }
+        let source = find(&tx, &current.id)?;
+        tx.commit()?;
+        Ok(source)
     }
 
-    /// Delete a data source (its run history stays). Errors: [`StoreError::NotFound`].
+    /// Delete a data source and its sink secret (its run history stays). Errors:
+    /// [`StoreError::NotFound`].
     pub fn delete_source(&self, key: &str) -> Result<SourceRecord> {
-        let conn = self.conn();
-        let current = find(&conn, key)?;
-        conn.execute("DELETE FROM sources WHERE id = ?1", params![current.id])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = find(&tx, key)?;
+        tx.execute(
+            "DELETE FROM secrets WHERE owner_id = ?1",
+            params![current.id],
+        )?;
+        tx.execute("DELETE FROM sources WHERE id = ?1", params![current.id])?;
+        tx.commit()?;
         Ok(current)
     }
 }

@@ -1,5 +1,7 @@
 //! The store's one integration-test binary. One module per area.
 
+#[path = "store/admin.rs"]
+mod admin;
 #[path = "store/credentials.rs"]
 mod credentials;
 #[path = "store/destinations.rs"]

@@ -1194,7 +1194,7 @@ fn an_expired_oauth_token_is_refreshed_kept_encrypted_and_used_by_the_next_sync(
     );
 
     // The next command uses the stored new token: no second refresh.
-    let out_dir = cli.data_dir().join("out");
+    let out_dir = cli.data_dir().join("sinks").join("out");
     let dest = format!("jsonl:{}", out_dir.display());
     let sync = cli.run(&[
         "sync",
@@ -1267,7 +1267,10 @@ fn a_refused_refresh_or_a_missing_oauth_variable_is_explained() {
     );
     assert!(!add.stderr.contains(wrong) && !add.stdout.contains(wrong));
     // A sync with it says the same, and how to fix the app settings.
-    let dest = format!("jsonl:{}", cli.data_dir().join("out").display());
+    let dest = format!(
+        "jsonl:{}",
+        cli.data_dir().join("sinks").join("out").display()
+    );
     let sync = cli.run(&[
         "sync",
         "--credential",

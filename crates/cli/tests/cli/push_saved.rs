@@ -15,8 +15,8 @@ struct Api {
 
 impl Api {
     fn start(sandbox: &Sandbox, cli: &Cli) -> Api {
-        let token = server::auth::regenerate_admin_token(&cli.data_dir()).unwrap();
         let store = store::Store::open(&cli.data_dir()).unwrap();
+        let token = server::auth::regenerate_admin_token(&store).unwrap();
         // Like `serve --allow-private-base-urls`: the sandbox is on loopback.
         let state = server::AppState::new(store).allowing_private_base_urls(true);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

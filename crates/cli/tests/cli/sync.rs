@@ -928,3 +928,36 @@ async fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() 
     let again = env.sync(&["--streams", "all"]).await;
     assert!(matches!(again.code, 0 | 5), "{}", again.stderr);
 }
+
+/// Issue 17 item 7: `sync --destination` into the data directory (here the metadata store
+/// itself, through `..`) is refused with exit 2 before anything is written; the store gets
+/// no `users` table and no run is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_inside_the_data_directory_is_refused() {
+    let env = Env::start(config(2)).await;
+    let sneaky = env
+        .data_dir()
+        .join("runs")
+        .join("..")
+        .join("driftbridge.db");
+    let run = env.sync_into(&sneaky, &["--streams", "users"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("inside the data directory"),
+        "{}",
+        run.stderr
+    );
+    let tables: i64 = Connection::open(env.data_dir().join("driftbridge.db"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "the metadata store got no users table");
+    assert!(
+        env.store().list_runs(10).unwrap().is_empty(),
+        "no run recorded"
+    );
+}

@@ -56,7 +56,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/destinations/uploads",
-            post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES)),
+            post(upload)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES))
+                .layer(axum::middleware::map_response(upload_too_large)),
         )
         .route("/destinations/push", post(push))
         .route("/runs/{id}/results", get(results))
@@ -71,6 +73,15 @@ async fn upload(
 ) -> ApiResult<(StatusCode, Json<Upload>)> {
     let (upload, columns) = pusher::save_upload(state.store.data_dir(), &body)?;
     Ok((StatusCode::CREATED, Json(Upload { upload, columns })))
+}
+
+/// A 413 of an upload route names the upload limit (20 MiB), not the general one.
+pub(crate) async fn upload_too_large(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(crate::problem::too_large_detail(UPLOAD_LIMIT_BYTES))
+            .into_response();
+    }
+    response
 }
 
 #[utoipa::path(post, path = "/api/v1/destinations/push", tag = "destinations", request_body = PushRequest,
@@ -104,11 +115,14 @@ async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     results_file(&state, &id)
 }
 
-/// The results file of a push run as a CSV download.
+/// The results file of a push run as a CSV download. Cells a spreadsheet would run as a
+/// formula carry a leading `'` (see `source_drift::writer::csv_cell`), also in files
+/// written by versions that did not add it.
 pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
     let path = pusher::results_path(state.store.data_dir(), id)?;
     let bytes = std::fs::read(&path)
         .map_err(|_| ApiError::NotFound(format!("no results file for run \"{id}\"")))?;
+    let bytes = neutralised(bytes);
     let disposition = format!("attachment; filename=\"{id}.csv\"");
     Ok((
         [
@@ -118,4 +132,26 @@ pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
         bytes,
     )
         .into_response())
+}
+
+/// `csv` with every cell passed through `csv_cell`; the bytes unchanged when they are not
+/// a CSV the reader can read whole.
+fn neutralised(csv_bytes: Vec<u8>) -> Vec<u8> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv_bytes.as_slice());
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(csv_bytes.len()));
+    for record in reader.records() {
+        let Ok(record) = record else {
+            return csv_bytes;
+        };
+        let cells = record
+            .iter()
+            .map(|c| source_drift::writer::csv_cell(c).into_owned());
+        if writer.write_record(cells).is_err() {
+            return csv_bytes;
+        }
+    }
+    writer.into_inner().unwrap_or(csv_bytes)
 }

@@ -2,13 +2,16 @@
 //! delete, run now — and their schedules.
 //!
 //! A source's options (mode, sink, schedule) are kept in the store's `config` column as
-//! [`SourceOptions`]. Saving checks the credential's scopes against the chosen streams
-//! (REFERENCE §3): missing scopes are a 422 on `streams`.
+//! [`SourceOptions`], the sink with its password masked; the password itself is encrypted
+//! in the vault and given back only to open the sink for a run ([`crate::sink_secret`]).
+//! Saving checks the credential's scopes against the chosen streams (REFERENCE §3): missing
+//! scopes are a 422 on `streams`.
 
 use super::runs::RunView;
 use crate::check;
 use crate::problem::{ApiError, ApiResult, FieldError, Problem};
 use crate::runner::{StartError, SyncJob};
+use crate::sink_secret;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -100,6 +103,7 @@ pub struct SourceOptions {
     /// `full` (read everything each run) or `incremental` (changes since the last run).
     pub mode: String,
     /// Where records go: `sqlite:PATH`, `postgres://…`, `jsonl:DIR`, `csv:DIR`, `parquet:DIR`.
+    /// Stored with its password masked (`postgres://user:••••@host/db`).
     pub sink: String,
     /// Optional schedule.
     pub schedule: Option<Schedule>,
@@ -118,7 +122,7 @@ pub struct SourceView {
     pub streams: Vec<String>,
     /// `full` or `incremental`.
     pub mode: String,
-    /// Sink.
+    /// Sink, its password (if any) shown as `••••`: `postgres://user:••••@host/db`.
     pub sink: String,
     /// Schedule, if any.
     pub schedule: Option<Schedule>,
@@ -163,7 +167,10 @@ pub struct CreateSource {
     /// `incremental` (default) or `full`.
     #[serde(default)]
     pub mode: Option<String>,
-    /// Sink; default `sqlite:<data dir>/driftbridge-data.db`.
+    /// Sink; default `sqlite:<data dir>/sinks/driftbridge-data.db`. A path inside the data
+    /// directory (other than its `sinks/` folder) is refused. A PostgreSQL password in it
+    /// (`postgres://user:PASSWORD@host/db` or `?password=`) is write-only: it is encrypted
+    /// in the vault and every answer shows it as `••••`.
     #[serde(default)]
     pub sink: Option<String>,
     /// Optional schedule.
@@ -188,7 +195,8 @@ pub struct UpdateSource {
     /// New mode.
     #[serde(default)]
     pub mode: Option<String>,
-    /// New sink.
+    /// New sink. The sink as answers show it (password `••••`) keeps the stored password;
+    /// a sink with another host, user, database or parameters needs the password again.
     #[serde(default)]
     pub sink: Option<String>,
     /// New schedule; `null` removes it.
@@ -226,11 +234,17 @@ pub fn router() -> Router<AppState> {
         .route("/sources/{id}/run", post(run_now))
 }
 
-/// The default sink of a new source.
+/// The default sink of a new source: `sqlite:<data dir>/sinks/driftbridge-data.db` (the
+/// one folder of the data directory a sink may write to, see [`crate::sink_paths`]).
 pub(crate) fn default_sink(state: &AppState) -> String {
     format!(
         "sqlite:{}",
-        state.store.data_dir().join("driftbridge-data.db").display()
+        state
+            .store
+            .data_dir()
+            .join(crate::sink_paths::SINKS_DIR)
+            .join("driftbridge-data.db")
+            .display()
     )
 }
 
@@ -287,8 +301,13 @@ pub(crate) fn validate(
     if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
         push("mode", e);
     }
-    if let Err(e) = options.sink.parse::<destinations::DestinationSpec>() {
-        push("sink", e);
+    match options.sink.parse::<destinations::DestinationSpec>() {
+        Err(e) => push("sink", e),
+        Ok(spec) => {
+            if let Some(message) = crate::sink_paths::refusal(&spec, state.store.data_dir()) {
+                push("sink", message);
+            }
+        }
     }
     if let Some(s) = &options.schedule {
         errors.extend(s.errors());
@@ -374,6 +393,10 @@ pub(crate) async fn save_new(
     options: &SourceOptions,
 ) -> ApiResult<SourceView> {
     validate(state, name, credential, streams, options).map_err(ApiError::Validation)?;
+    let sink = sink_secret::split(&options.sink);
+    if sink.has_mask() {
+        return Err(masked_sink_error());
+    }
     if let Ok(existing) = state.store.source(name) {
         return Err(ApiError::Duplicate(format!(
             "data source name \"{}\" is already taken (names are case-insensitive, it clashes with \"{}\"); choose another name",
@@ -383,10 +406,18 @@ pub(crate) async fn save_new(
     }
     scope_check(state, credential, streams).await?;
     let credential = crate::api::credentials::resolve(&state.store, credential)?;
-    let config = serde_json::to_value(options).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let record = state
-        .store
-        .create_source(name, &credential.name, streams, &config)?;
+    let stored = SourceOptions {
+        sink: sink.shown.clone(),
+        ..options.clone()
+    };
+    let config = serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = state.store.create_source_with_secret(
+        name,
+        &credential.name,
+        streams,
+        &config,
+        sink.sealed().as_ref(),
+    )?;
     tracing::info!(source = %record.name, "data source saved");
     Ok(SourceView::new(record))
 }
@@ -418,9 +449,23 @@ async fn update(
         .or(current.credential.clone())
         .unwrap_or_default();
     let streams = body.streams.clone().unwrap_or(current.streams.clone());
+    let (sink, sink_secret) = match &body.sink {
+        None => (current.sink.clone(), None),
+        Some(new) => {
+            let parts = sink_secret::split(new);
+            if parts.only_masks() && parts.shown == current.sink {
+                (parts.shown, None)
+            } else if parts.has_mask() {
+                return Err(masked_sink_error());
+            } else {
+                let sealed = parts.sealed();
+                (parts.shown, Some(sealed))
+            }
+        }
+    };
     let options = SourceOptions {
         mode: body.mode.unwrap_or(current.mode),
-        sink: body.sink.unwrap_or(current.sink),
+        sink,
         schedule: body.schedule.unwrap_or(current.schedule),
     };
     validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
@@ -429,6 +474,7 @@ async fn update(
     }
     let credential = crate::api::credentials::resolve(&state.store, &credential)?;
     let update = SourceUpdate {
+        sink_secret,
         name: body.name,
         credential: Some(credential.name),
         streams: Some(streams),
@@ -477,11 +523,13 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
             ),
         )
     })?;
+    let secret = state.store.source_sink_secret(&source.id)?;
+    let sink =
+        sink_secret::join(&source.sink, secret.as_ref()).map_err(|e| ApiError::field("sink", e))?;
     let job = SyncJob {
         credential,
         streams: source.streams.clone(),
-        destination: source
-            .sink
+        destination: sink
             .parse()
             .map_err(|e: String| ApiError::field("sink", e))?,
         mode: source
@@ -498,7 +546,65 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
         .start(state.store.clone(), job, state.addresses)
         .map_err(|e| match e {
             StartError::Store(e) => e.into(),
+            StartError::Invalid {
+                field: "destination",
+                message,
+            } => ApiError::field("sink", message),
             StartError::Invalid { field, message } => ApiError::field(field, message),
             StartError::Destination(message) => ApiError::field("sink", message),
         })
+}
+
+/// The 422 for a sink whose password is the mask but which is not the stored sink.
+fn masked_sink_error() -> ApiError {
+    ApiError::field(
+        "sink",
+        format!(
+            "the sink's password is shown as {mask}, which is not a password: give the whole \
+             URL with the password (a stored password is kept only when the sink is sent back \
+             exactly as shown)",
+            mask = sink_secret::MASK
+        ),
+    )
+}
+
+/// Move the passwords of sinks saved in clear (by versions before the vault kept them) into
+/// the vault, leaving the masked sink in the source's options. Called when `serve` starts;
+/// returns how many sources were changed. A source that cannot be changed (vault locked) is
+/// logged and left as it was.
+pub fn seal_clear_sink_passwords(state: &AppState) -> usize {
+    let Ok(sources) = state.store.list_sources() else {
+        return 0;
+    };
+    let mut sealed = 0;
+    for record in sources {
+        let Ok(mut options) = serde_json::from_value::<SourceOptions>(record.config.clone()) else {
+            continue;
+        };
+        let parts = sink_secret::split(&options.sink);
+        if parts.secrets.is_empty() || parts.has_mask() {
+            continue;
+        }
+        options.sink = parts.shown.clone();
+        let Ok(config) = serde_json::to_value(&options) else {
+            continue;
+        };
+        let update = SourceUpdate {
+            sink_secret: Some(parts.sealed()),
+            config: Some(config),
+            ..SourceUpdate::default()
+        };
+        match state.store.update_source(&record.id, &update) {
+            Ok(_) => sealed += 1,
+            Err(e) => tracing::warn!(source = %record.name, error = %e,
+                "cannot move the sink password of this data source into the vault; it stays in clear until the vault opens"),
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(
+            sources = sealed,
+            "moved sink passwords saved in clear into the vault"
+        );
+    }
+    sealed
 }

@@ -87,27 +87,34 @@ pub(super) fn errors(fields: &[&str], errors: Vec<FieldError>) -> Response {
     render(&Feedback::errors_only(slots))
 }
 
-/// The bytes of the `file` field of a multipart upload.
+/// The bytes of the `file` field of a multipart upload. A file over the upload limit is a
+/// field error on `file` naming the limit (20 MiB), shown in the form.
 pub(super) async fn file_bytes(mut multipart: Multipart) -> Result<Vec<u8>, ApiError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::field(
+                "file",
+                crate::problem::too_large_detail(crate::api::destinations::UPLOAD_LIMIT_BYTES),
+            )
+        } else {
+            ApiError::BadRequest(format!("the upload cannot be read: {e}"))
+        }
+    };
     let mut bytes = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("the upload cannot be read: {e}")))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         if field.name() == Some("file") {
-            bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("the upload cannot be read: {e}")))?
-                .to_vec();
+            bytes = field.bytes().await.map_err(unreadable)?.to_vec();
         }
     }
     Ok(bytes)
 }
 
 async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response, ApiError> {
-    let bytes = file_bytes(multipart).await?;
+    let bytes = match file_bytes(multipart).await {
+        Ok(b) => b,
+        Err(ApiError::Validation(e)) => return Ok(errors(&["file"], e)),
+        Err(e) => return Err(e),
+    };
     match pusher::save_upload(state.store.data_dir(), &bytes) {
         Ok((upload, columns)) => {
             let mut response = render(&MappingFragment {

@@ -16,7 +16,7 @@ use crate::auth::{self, Authn};
 use crate::problem::ApiError;
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -24,6 +24,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// Routes of the web UI (pages and fragments), all behind `require_session` except the
 /// login page.
@@ -79,7 +80,8 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         let next_path = request.uri().path().to_string();
         return Redirect::to(&format!("/login?next={}", url_encode(&next_path))).into_response();
     }
-    if let Err(e) = auth::check_origin(request.method(), headers, true) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(request.method(), headers, true, public_origin.as_deref()) {
         return e.into_response();
     }
     next.run(request).await
@@ -109,13 +111,62 @@ async fn login_page(Query(q): Query<LoginQuery>) -> Response {
     })
 }
 
-/// Only local paths are followed after login (no open redirect).
+/// Where to go after login: `next` when it is a path on this server, else `/` (no open
+/// redirect). Browsers are lenient with what follows the first `/` (`/\evil.example` and
+/// `/<TAB>/evil.example` both lead to evil.example), so `next` must start with a single `/`,
+/// hold no backslash and no control character (also not percent-encoded), not start with
+/// `//` once percent-decoded, and resolve to this server's origin. The normalised path (and
+/// query) is returned.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") {
-        next.to_string()
-    } else {
-        "/credentials".to_string()
+    const FALLBACK: &str = "/";
+    let decoded = percent_decode(next);
+    let suspicious = |text: &str| text.contains('\\') || text.chars().any(char::is_control);
+    let single_slash = next.starts_with('/') && !next.starts_with("//");
+    if !single_slash || decoded.starts_with("//") || suspicious(next) || suspicious(&decoded) {
+        return FALLBACK.to_string();
     }
+    let Ok(base) = url::Url::parse("http://driftbridge.invalid/") else {
+        return FALLBACK.to_string();
+    };
+    match base.join(next) {
+        Ok(url)
+            if url.origin() == base.origin()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            }
+        }
+        _ => FALLBACK.to_string(),
+    }
+}
+
+/// `text` with `%XX` escapes decoded (lossily: bytes that are not UTF-8 become U+FFFD).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(value as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Deserialize)]
@@ -127,17 +178,41 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    client: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Form<LoginForm>,
 ) -> Response {
-    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(
+        &axum::http::Method::POST,
+        &headers,
+        false,
+        public_origin.as_deref(),
+    ) {
         return e.into_response();
     }
     let Form(form) = form;
-    if !state
+    let client = client.map(|axum::Extension(ConnectInfo(addr))| addr);
+    if let Some(wait) = state.login_limiter.blocked(client) {
+        let seconds = wait.as_secs().max(1);
+        let page = LoginPage {
+            error: format!(
+                "Too many failed logins from your address: wait {seconds} s, then log in with the admin token."
+            ),
+            next: safe_next(&form.next),
+        };
+        let mut response = render(&page);
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let generation = state
         .auth
-        .check_token(secrecy::ExposeSecret::expose_secret(&form.token))
-    {
+        .check_token(secrecy::ExposeSecret::expose_secret(&form.token));
+    let Some(generation) = generation else {
+        state.login_limiter.failed(client);
         let page = LoginPage {
             error: "That is not the admin token. Use the token `driftbridge serve` printed, or make a new one with `driftbridge serve --print-token`.".into(),
             next: safe_next(&form.next),
@@ -145,24 +220,32 @@ async fn login(
         let mut response = render(&page);
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
-    }
-    let session = state.auth.new_session();
+    };
+    let session = state.auth.new_session(generation);
     let mut response = Redirect::to(&safe_next(&form.next)).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&auth::session_set_cookie(&session)) {
+    let cookie = auth::session_set_cookie(&session, state.options.secure_cookies());
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = auth::check_origin(&axum::http::Method::POST, &headers, false) {
+    let public_origin = state.options.public_origin();
+    if let Err(e) = auth::check_origin(
+        &axum::http::Method::POST,
+        &headers,
+        false,
+        public_origin.as_deref(),
+    ) {
         return e.into_response();
     }
     if let Some(id) = auth::session_cookie(&headers) {
         state.auth.end_session(&id);
     }
     let mut response = Redirect::to("/login").into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&auth::session_clear_cookie()) {
+    let cookie = auth::session_clear_cookie(state.options.secure_cookies());
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

@@ -210,7 +210,11 @@ async fn upload(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let record = api::find(&state, &id)?;
-    let bytes = file_bytes(multipart).await?;
+    let bytes = match file_bytes(multipart).await {
+        Ok(b) => b,
+        Err(ApiError::Validation(e)) => return Ok(errors(&["file"], e)),
+        Err(e) => return Err(e),
+    };
     match pusher::save_upload(state.store.data_dir(), &bytes) {
         Ok((upload, columns)) => {
             let mut response = render(&UploadFragment {

@@ -242,25 +242,31 @@ async fn login_follows_only_local_paths() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["location"], "/credentials");
+    assert_eq!(response.headers()["location"], "/");
 }
 
 #[tokio::test]
 async fn the_admin_token_is_stored_hashed_and_can_be_regenerated() {
     let s = TestServer::start().await;
-    let dir = s.store.data_dir().to_path_buf();
-    let stored = std::fs::read_to_string(dir.join(server::auth::TOKEN_HASH_FILE)).unwrap();
+    let stored = s.store.admin_token().unwrap().expect("a stored token");
+    assert_eq!(stored.hash.len(), 64, "a hex SHA-256");
     assert!(
-        !stored.contains(&s.token),
-        "the token file holds the token in clear"
+        !stored.hash.contains(&s.token) && !format!("{stored:?}").contains(&stored.hash),
+        "neither the token nor its hash is shown"
     );
-    assert_eq!(stored.trim().len(), 64, "a hex SHA-256");
+    let db = std::fs::read(s.store.db_path()).unwrap();
     assert!(
-        server::auth::ensure_admin_token(&dir).unwrap().is_none(),
+        !db.windows(s.token.len()).any(|w| w == s.token.as_bytes()),
+        "the metadata store holds the token in clear"
+    );
+    assert!(
+        server::auth::ensure_admin_token(&s.store)
+            .unwrap()
+            .is_none(),
         "an existing token is kept"
     );
 
-    let new = server::auth::regenerate_admin_token(&dir).unwrap();
+    let new = server::auth::regenerate_admin_token(&s.store).unwrap();
     let new = secrecy::ExposeSecret::expose_secret(&new).to_string();
     assert_ne!(new, s.token);
     let old = s.get("/api/v1/credentials").send().await.unwrap();
@@ -280,7 +286,30 @@ async fn the_admin_token_is_stored_hashed_and_can_be_regenerated() {
 }
 
 #[tokio::test]
-async fn healthz_and_metrics_need_no_token_and_count_requests() {
+async fn a_token_hash_left_by_an_older_version_moves_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "dbt_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let legacy = dir.path().join(server::auth::LEGACY_TOKEN_HASH_FILE);
+    std::fs::write(&legacy, format!("{hash}\n")).unwrap();
+    let store = store::Store::open(dir.path()).unwrap();
+    assert!(
+        server::auth::ensure_admin_token(&store).unwrap().is_none(),
+        "the old token is kept, no new one printed"
+    );
+    assert!(!legacy.exists(), "the old hash file is removed");
+    let auth = server::auth::Auth::new(std::sync::Arc::new(store));
+    assert_eq!(auth.check_token(token), Some(1));
+}
+
+#[tokio::test]
+async fn healthz_needs_no_token_and_metrics_count_requests() {
     let s = TestServer::start().await;
     let health = s.http.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -289,7 +318,7 @@ async fn healthz_and_metrics_need_no_token_and_count_requests() {
         json!({"status": "ok"})
     );
     s.get("/api/v1/credentials").send().await.unwrap();
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap();
+    let metrics = s.get("/metrics").send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     assert!(metrics.headers()["content-type"]
         .to_str()

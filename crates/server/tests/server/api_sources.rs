@@ -14,7 +14,10 @@ async fn with_credential() -> (drift_sandbox::SandboxHandle, TestServer) {
 }
 
 fn sink(s: &TestServer, file: &str) -> String {
-    format!("sqlite:{}", s.store.data_dir().join(file).display())
+    format!(
+        "sqlite:{}",
+        s.store.data_dir().join("sinks").join(file).display()
+    )
 }
 
 #[tokio::test]
@@ -90,8 +93,7 @@ async fn create_run_and_watch_the_counts_reach_the_sandbox_totals() {
         .unwrap();
     assert_problem(response, 409, "not-running").await;
     let metrics = s
-        .http
-        .get(s.url("/metrics"))
+        .get("/metrics")
         .send()
         .await
         .unwrap()

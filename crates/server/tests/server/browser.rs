@@ -198,7 +198,7 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
         .unwrap();
     let sink = b.css("#s-sink").await;
     sink.clear().await.unwrap();
-    let db = s.store.data_dir().join("ui.db");
+    let db = s.store.data_dir().join("sinks").join("ui.db");
     sink.send_keys(&format!("sqlite:{}", db.display()))
         .await
         .unwrap();
@@ -404,6 +404,17 @@ async fn tiles_edit_rotate_and_delete_and_the_overlay_works_by_keyboard() {
     let b = Browser::start().await;
     log_in(&b, &s).await;
 
+    // The Content-Security-Policy (no inline script or style, no eval) lets htmx work:
+    // nothing below is reported as a violation.
+    b.client
+        .execute(
+            "window.__csp = []; document.addEventListener('securitypolicyviolation', \
+             function (e) { window.__csp.push(e.violatedDirective + ' ' + e.blockedURI); });",
+            vec![],
+        )
+        .await
+        .unwrap();
+
     // Keyboard: Enter on the Add Credential tile opens the overlay with the name focused;
     // Escape closes it.
     b.client
@@ -427,6 +438,12 @@ async fn tiles_edit_rotate_and_delete_and_the_overlay_works_by_keyboard() {
         .await
         .unwrap();
     b.wait_gone("#credential-form").await;
+    let violations = b
+        .client
+        .execute("return window.__csp;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(violations, serde_json::json!([]), "CSP violations");
 
     b.xpath(&tile_button("Used", "Edit"))
         .await

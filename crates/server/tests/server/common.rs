@@ -30,13 +30,22 @@ impl TestServer {
     /// A server allowing (`true`) or refusing internal base URLs, like `serve` with or
     /// without `--allow-private-base-urls`.
     pub async fn start_with(allow_private_base_urls: bool) -> TestServer {
+        Self::start_with_options(allow_private_base_urls, server::ServeOptions::default()).await
+    }
+
+    /// A server with `options` (timeouts, limits, hardening flags of `serve`).
+    pub async fn start_with_options(
+        allow_private_base_urls: bool,
+        options: server::ServeOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let token = server::auth::ensure_admin_token(dir.path())
+        let store = Store::open(dir.path()).unwrap();
+        let token = server::auth::ensure_admin_token(&store)
             .unwrap()
             .expect("a fresh data dir gets a new admin token");
-        let store = Store::open(dir.path()).unwrap();
-        let state =
-            server::AppState::new(store).allowing_private_base_urls(allow_private_base_urls);
+        let state = server::AppState::new(store)
+            .allowing_private_base_urls(allow_private_base_urls)
+            .with_options(options);
         let store = state.store.clone();
         let kept = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

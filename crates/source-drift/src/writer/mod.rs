@@ -47,7 +47,7 @@ pub mod values;
 pub use engine::{push, push_until, Ledger, PushError, PushOptions, Summary};
 pub use input::{ConnUrl, Input, InputError, InputSpec, Row, RowResult, SqlSource};
 pub use mapping::{FieldType, Mapper, Mapping, MappingError};
-pub use results::{same_file, ResultsFormat, ResultsWriter};
+pub use results::{csv_cell, same_file, ResultsFormat, ResultsWriter};
 pub use stop::{Stop, StopKind};
 
 use serde_json::{Map, Value};

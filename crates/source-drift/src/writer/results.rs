@@ -9,7 +9,15 @@
 //! that are not UTF-8 show as U+FFFD), or `{"_raw_omitted_bytes": N}` for a row over 1 MiB.
 //! Fed back, `_raw` is read again as the first push read it: the row is rejected again with
 //! the same reason until it is fixed (in the original file, or in `_raw` itself).
+//!
+//! CSV results are opened in spreadsheets, so a cell that a spreadsheet would run as a
+//! formula (one starting with `=`, `+`, `-`, `@`, a tab or a carriage return, e.g. an
+//! `externalId` of `=HYPERLINK(...)`) is written with a leading `'` ([`csv_cell`]), as
+//! OWASP advises against CSV injection. Only the `key`, `drift_id` and `reason` cells can
+//! start that way; `input` is JSON text (it starts with `{`) and is read back unchanged on a
+//! re-feed. JSONL results hold the values exactly as read.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +28,17 @@ use super::Outcome;
 
 /// Columns of a results file, in order.
 pub const RESULTS_COLUMNS: [&str; 6] = ["row", "key", "outcome", "drift_id", "reason", "input"];
+
+/// A CSV cell that a spreadsheet will not run as a formula: `text` with a leading `'` when
+/// it starts with `=`, `+`, `-`, `@`, a tab or a carriage return, else `text` as it is.
+/// Applying it twice changes nothing more (`'` starts no formula).
+pub fn csv_cell(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 
 /// Format of a results file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +119,11 @@ impl ResultsWriter {
                 let input = Value::Object(o.input.clone()).to_string();
                 w.write_record([
                     o.row.to_string().as_str(),
-                    o.key.as_deref().unwrap_or(""),
+                    &*csv_cell(o.key.as_deref().unwrap_or("")),
                     o.kind.as_str(),
-                    o.drift_id.as_deref().unwrap_or(""),
-                    o.reason.as_deref().unwrap_or(""),
-                    input.as_str(),
+                    &*csv_cell(o.drift_id.as_deref().unwrap_or("")),
+                    &*csv_cell(o.reason.as_deref().unwrap_or("")),
+                    &*csv_cell(&input),
                 ])
                 .map_err(std::io::Error::other)?;
             }
