@@ -197,7 +197,7 @@ def budget_run(b, rate, conversations):
                  "--rate-limit-per-min", rate, "--latency-ms", LATENCY_MS) as sb:
         d = b.fresh_dir(f"budget-{rate}")
         b.credential(d, sb, rate)
-        summary, t = b.sync(d, "sync", f"sqlite:{d}/out.db")
+        summary, t = b.sync(d, "sync", f"sqlite:{d}/sinks/out.db")
         stats = sb.admin("stats")
     wall = summary["duration_ms"] / 1000
     req = stats["requests_total"]
@@ -274,7 +274,7 @@ def part_requests(b):
         b.credential(d, sb, 100_000)
         counts = sb.admin("counts")
         # the first incremental run reads everything: that is the full sync
-        full, _ = b.sync(d, "full", f"sqlite:{d}/out.db", CORE_STREAMS, "incremental",
+        full, _ = b.sync(d, "full", f"sqlite:{d}/sinks/out.db", CORE_STREAMS, "incremental",
                          UNLIMITED_PER_MIN)
         full_req = sb.admin("stats")["requests_total"]
         incs = []
@@ -286,7 +286,7 @@ def part_requests(b):
                              ("incremental, default rotation", [])]:
             before = sb.admin("stats")["requests_total"]
             changed = sb.admin("mutate", {"touch_conversations": touch})
-            summary, _ = b.sync(d, label.split(",")[0] + str(len(incs)), f"sqlite:{d}/out.db",
+            summary, _ = b.sync(d, label.split(",")[0] + str(len(incs)), f"sqlite:{d}/sinks/out.db",
                                 CORE_STREAMS, "incremental", UNLIMITED_PER_MIN, extra)
             incs.append((label, changed, summary, sb.admin("stats")["requests_total"] - before))
     msgs_per_conv = counts["messages"] / max(1, counts["conversations"])
@@ -359,7 +359,7 @@ def part_throughput(b):
                  "--rate-limit-per-min", 0) as sb:
         d = b.fresh_dir("throughput")
         b.credential(d, sb, 100_000)
-        s, t = b.sync(d, "sqlite", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+        s, t = b.sync(d, "sqlite", f"sqlite:{d}/sinks/out.db", "all", "full", UNLIMITED_PER_MIN)
         rows.append(throughput_row("SQLite", s, t))
         b.throughput_sqlite = (s, t)
         schema, url = pg_schema_url(b, "tp")
@@ -460,7 +460,7 @@ def part_peer(b):
                  "--rate-limit-per-min", 0) as sb:
         d = b.fresh_dir("peer-driftbridge")
         b.credential(d, sb, 100_000)
-        s, t = b.sync(d, "sync", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+        s, t = b.sync(d, "sync", f"sqlite:{d}/sinks/out.db", "all", "full", UNLIMITED_PER_MIN)
         db_req = sb.admin("stats")["requests_total"]
         counts = sb.admin("counts")
     pt, pr = peer["time"], sum(peer["read"].values())
@@ -515,7 +515,7 @@ def part_scale(b):
         with Sandbox(b, f"scale{n}", "--conversations", n, "--rate-limit-per-min", 0) as sb:
             d = b.fresh_dir(f"scale-{n}")
             b.credential(d, sb, 100_000)
-            s, t = b.sync(d, "sync", f"sqlite:{d}/out.db", "all", "full", UNLIMITED_PER_MIN)
+            s, t = b.sync(d, "sync", f"sqlite:{d}/sinks/out.db", "all", "full", UNLIMITED_PER_MIN)
         recs = records(s)
         rows.append([fmt(n), fmt(recs), fmt(s["totals"]["requests"]), fmt(t["wall_s"]),
                      fmt(t["cpu_s"]), f"{t['cpu_s'] / recs * 10000:.3f}",
