@@ -226,8 +226,14 @@ pub fn api_key(raw: &SecretString) -> Result<ApiKey> {
 pub fn api_key_format(raw: &SecretString) -> Result<ApiKey> {
     let mut text = raw.expose_secret().trim();
     let mut notice = None;
-    if text.len() > 7 && text[..7].eq_ignore_ascii_case("bearer ") {
-        text = text[7..].trim_start();
+    // `get`, not `[..7]`: byte 7 may fall inside a multi-byte character of a bad paste.
+    if let Some(rest) = text
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| text.get(7..))
+        .filter(|rest| !rest.is_empty())
+    {
+        text = rest.trim_start();
         notice = Some(
             "the API key started with \"Bearer \"; the prefix was removed (driftbridge adds it to each request)"
                 .to_string(),

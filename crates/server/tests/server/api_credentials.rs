@@ -453,6 +453,19 @@ async fn openapi_document_lists_the_credential_routes() {
     }
     let create = &doc["components"]["schemas"]["CreateCredential"];
     assert_eq!(create["properties"]["api_key"]["format"], "password");
+    assert_eq!(create["properties"]["api_key"]["minLength"], 16);
+    // Every operation has its own operationId (OpenAPI requires it; clients and tools such as
+    // schemathesis resolve links by it).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap().to_string();
+            if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(ids["rotate_credential"], "post /api/v1/credentials/{id}/rotate");
     assert!(doc["components"]["schemas"]["CredentialView"]["properties"]
         .get("api_key")
         .is_none());

@@ -29,6 +29,9 @@ fn api_key_with_inner_whitespace_or_control_characters_is_rejected_without_echo(
         ("tok_abc\t123456", "whitespace"),
         ("tok_abc\u{7}123456", "control character"),
         ("tok_abc\u{e9}123456", "non-ASCII"),
+        // A multi-byte character across byte 7, where a "Bearer " prefix would end.
+        ("tok_ab\u{e9}\u{27d05},123456789", "non-ASCII"),
+        ("Bearer\u{e9}tok_abc123456789", "non-ASCII"),
     ] {
         let err = key(bad).unwrap_err();
         assert!(err.contains(what), "{err}");
