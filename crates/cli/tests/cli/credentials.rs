@@ -394,8 +394,23 @@ fn a_key_shorter_than_16_characters_is_refused_on_add_and_rotate() {
     let fix = "api_key: the API key is too short: Drift access tokens are much longer than 16 characters; paste the whole token";
     let cli = Cli::new();
     for args in [
-        &["credentials", "add", "--name", "x", "--api-key-env", "T", "--no-test"][..],
-        &["credentials", "add", "--name", "x", "--api-key-stdin", "--no-test"][..],
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ][..],
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-stdin",
+            "--no-test",
+        ][..],
     ] {
         let run = cli.run_with(args, &[("T", SHORT)], Some(SHORT));
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
@@ -410,13 +425,28 @@ fn a_key_shorter_than_16_characters_is_refused_on_add_and_rotate() {
 
     // A rotation to a short key is refused and the saved key stays.
     let add = cli.run_with(
-        &["credentials", "add", "--name", "x", "--api-key-env", "T", "--no-test"],
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ],
         &[("T", CANARY)],
         None,
     );
     assert_eq!(add.code, 0, "{}", add.stderr);
     let rotate = cli.run_with(
-        &["credentials", "rotate", "x", "--api-key-env", "T", "--no-test"],
+        &[
+            "credentials",
+            "rotate",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ],
         &[("T", SHORT)],
         None,
     );

@@ -174,7 +174,10 @@ async fn a_short_token_is_redacted_as_a_whole_word_only() {
     );
     let shown = message_seen_with("ken", "token=ken, \"ken\" and (ken).").await;
     assert_eq!(shown.matches("[redacted]").count(), 3, "{shown}");
-    assert!(!shown.contains("=ken") && !shown.contains("\"ken"), "{shown}");
+    assert!(
+        !shown.contains("=ken") && !shown.contains("\"ken"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]

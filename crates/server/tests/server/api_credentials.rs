@@ -465,7 +465,10 @@ async fn openapi_document_lists_the_credential_routes() {
             }
         }
     }
-    assert_eq!(ids["rotate_credential"], "post /api/v1/credentials/{id}/rotate");
+    assert_eq!(
+        ids["rotate_credential"],
+        "post /api/v1/credentials/{id}/rotate"
+    );
     assert!(doc["components"]["schemas"]["CredentialView"]["properties"]
         .get("api_key")
         .is_none());
@@ -1011,12 +1014,20 @@ async fn a_key_shorter_than_16_characters_is_refused_by_the_api_and_the_ui() {
         .unwrap();
     let body = assert_problem(response, 422, "validation").await;
     assert_eq!(body["errors"][0]["field"], "api_key", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains(fix), "{body}");
-    assert!(!body.to_string().contains(SHORT), "the key is echoed: {body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains(fix),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains(SHORT),
+        "the key is echoed: {body}"
+    );
     assert!(s.store.list_credentials().unwrap().is_empty());
 
     // Rotating to a short key leaves the saved key as it was.
-    let created = s.create_credential("Prod", KEY, "https://driftapi.com").await;
+    let created = s
+        .create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
     let id = created["id"].as_str().unwrap();
     let response = s
         .post(&format!("/api/v1/credentials/{id}/rotate"))
@@ -1043,7 +1054,10 @@ async fn a_key_shorter_than_16_characters_is_refused_by_the_api_and_the_ui() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(r#"id="err-api_key""#) && html.contains(fix), "{html}");
+    assert!(
+        html.contains(r#"id="err-api_key""#) && html.contains(fix),
+        "{html}"
+    );
     assert!(!html.contains(SHORT), "the key is echoed in the page");
     assert_eq!(s.store.list_credentials().unwrap().len(), 1);
 }

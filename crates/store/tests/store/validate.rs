@@ -19,7 +19,10 @@ fn api_key_is_trimmed_and_bearer_prefix_stripped_with_a_notice() {
     let (k, notice) = key("Bearer tok_abc1234567890\n").unwrap();
     assert_eq!(k, "tok_abc1234567890");
     assert!(notice.unwrap().contains("Bearer"));
-    assert_eq!(key("bearer  tok_abc1234567890").unwrap().0, "tok_abc1234567890");
+    assert_eq!(
+        key("bearer  tok_abc1234567890").unwrap().0,
+        "tok_abc1234567890"
+    );
 }
 
 #[test]
