@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds fuzz/corpus/* seeds from shared/drift-api/examples (run by scripts/fuzz).
+# Rebuilds fuzz/corpus/* seeds from docs/drift-api/examples (run by scripts/fuzz).
 # Usage: fuzz/seeds/make-corpus.sh EXAMPLES_DIR
 set -euo pipefail
 ex="$1"

@@ -56,6 +56,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         flow: None,
         rate_limit_per_min: Some(DEMO_RATE_PER_MIN),
         source: source_drift::DriftSourceConfig::default(),
+        hard_deletes: false,
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

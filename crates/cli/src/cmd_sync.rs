@@ -52,6 +52,15 @@ pub struct Args {
     /// Also read these contacts by external id (comma-separated). Read again on every run.
     #[arg(long, value_delimiter = ',')]
     pub contact_external_ids: Vec<String>,
+    /// Known contacts an incremental run re-reads besides those of the conversations it
+    /// reads, in a rotation, so contacts deleted (404) or changed in Drift without a
+    /// conversation update reach the sink within ceil(contacts / N) runs; 0 turns it off.
+    #[arg(long, default_value_t = DriftSourceConfig::default().contacts_recheck_per_run)]
+    pub contacts_recheck: usize,
+    /// Delete the rows of records deleted in Drift instead of marking them `_deleted = true`
+    /// with `_deleted_at` (SQLite, PostgreSQL; file sinks always write a tombstone record).
+    #[arg(long)]
+    pub hard_deletes: bool,
 }
 
 fn parse_mode(s: &str) -> Result<SyncMode, String> {
@@ -76,8 +85,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         source: DriftSourceConfig {
             contact_emails: args.contact_emails,
             contact_external_ids: args.contact_external_ids,
+            contacts_recheck_per_run: args.contacts_recheck,
             ..Default::default()
         },
+        hard_deletes: args.hard_deletes,
     };
     let store = open_store(ctx)?;
     let summary = execute(ctx, &store, &job).await?;

@@ -2,7 +2,8 @@
 //! JSON value fits a column, and which existing tables the databases refuse to write into.
 
 use serde_json::{Map, Value};
-use sync_core::{epoch_ms_to_rfc3339, ErrorKind, PropertyKind, RunError, Stream};
+use std::collections::HashMap;
+use sync_core::{epoch_ms_to_rfc3339, ErrorKind, PropertyKind, Record, RunError, Stream};
 
 /// Name of the column that keeps the whole record as the source sent it.
 pub(crate) const RAW: &str = "_raw";
@@ -10,16 +11,28 @@ pub(crate) const RAW: &str = "_raw";
 pub(crate) const RUN_ID: &str = "_run_id";
 /// Name of the column with the extraction time.
 pub(crate) const EXTRACTED_AT: &str = "_extracted_at";
-/// The metadata columns every table driftbridge creates ends with. A table of a stream's
-/// name that lacks one of them was not created by driftbridge (see [`refuse_foreign_table`]).
+/// The metadata columns every table driftbridge creates has, in every version. A table of a
+/// stream's name that lacks one of them was not created by driftbridge (see
+/// [`refuse_foreign_table`]).
 pub(crate) const META_COLUMNS: [&str; 3] = [EXTRACTED_AT, RUN_ID, RAW];
+/// Name of the soft-delete flag: false for a live row, true once a tombstone marked it.
+/// Added by `prepare` to tables of older versions (their rows become live).
+pub(crate) const DELETED: &str = "_deleted";
+/// Name of the column with when the row was deleted in Drift (the tombstone's extraction
+/// time); null while the row is live.
+pub(crate) const DELETED_AT: &str = "_deleted_at";
 
 /// Columns of the state table `_driftbridge_state` as driftbridge creates it (SQLite and
 /// PostgreSQL).
 pub(crate) const STATE_COLUMNS: [&str; 4] = ["scope", "key", "state", "updated_at"];
-/// Columns of the table of rejected records `_driftbridge_rejected` as driftbridge creates it.
+/// Columns the table of rejected records `_driftbridge_rejected` has in every version
+/// driftbridge created it in (the check of a user's table of that name accepts any table with
+/// them; `prepare` then adds [`REJECTED_PRIMARY_KEY`] to an older one).
 pub(crate) const REJECTED_COLUMNS: [&str; 6] =
     ["id", "run_id", "stream", "reason", "_raw", "rejected_at"];
+/// The column of `_driftbridge_rejected` with the rejected record's primary key as text
+/// (nullable: unknown for a record without one). Added after the first versions.
+pub(crate) const REJECTED_PRIMARY_KEY: &str = "primary_key";
 
 /// What a column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +102,38 @@ pub(crate) fn key_of(primary_key: &[String], data: &Map<String, Value>) -> Strin
         .map(|k| data.get(k).map(Value::to_string).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("\u{1f}")
+}
+
+/// For each of `records`, whether it is the last one in `records` with its key (`key` gives
+/// it, stream included; `None`: no key, counted as last). Inside a batch the last operation
+/// on a key wins: a tombstone followed by an upsert of the same key is superseded (the row
+/// ends live), so destinations apply a tombstone only when it is the last of its key.
+pub(crate) fn last_of_key(
+    records: &[&Record],
+    key: impl Fn(&Record) -> Option<String>,
+) -> Vec<bool> {
+    let keys: Vec<Option<String>> = records.iter().map(|r| key(r)).collect();
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            last.insert(k.as_str(), i);
+        }
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| k.as_deref().is_none_or(|k| last.get(k) == Some(&i)))
+        .collect()
+}
+
+/// The JSON value of a quarantined record's raw text: the JSON it holds, or the text itself
+/// as a JSON string when it is not JSON (nothing is dropped).
+pub(crate) fn raw_value(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+}
+
+/// The RFC 3339 text of epoch milliseconds `ms`, or now when it is out of range.
+pub(crate) fn rfc3339_or_now(ms: i64) -> String {
+    epoch_ms_to_rfc3339(ms).unwrap_or_else(now_rfc3339)
 }
 
 /// A stable 64-bit FNV-1a hash of `bytes` (stored in files, so it must not change between

@@ -10,8 +10,35 @@
 //! primary key and keep the state in a table of the same transaction; file destinations
 //! (the `files` module) publish each file by write-fsync-rename and commit the state file
 //! last. [`DestinationSpec`] parses the `--destination` argument; [`open`] builds the
-//! destination it names. Kinds not built into this binary answer a clear error naming the
-//! cargo feature.
+//! destination it names ([`open_with`] with [`OpenOptions`], e.g. hard deletes). Kinds not
+//! built into this binary answer a clear error naming the cargo feature.
+//!
+//! Deletes in Drift arrive as tombstones ([`sync_core::Record::tombstone`]: the record with
+//! this primary key was deleted). Every stream table and file carries `_deleted` (false for
+//! live rows) and `_deleted_at` (when the deletion was seen; null while live), as Fivetran's
+//! `_fivetran_deleted` does:
+//! - databases (SQLite, PostgreSQL) soft-delete by default: a tombstone marks its row
+//!   `_deleted = true` with `_deleted_at` and the batch's `_run_id`, and keeps its last data;
+//!   a row already deleted keeps its first `_deleted_at`; an upsert of the key makes the row
+//!   live again. With [`OpenOptions::hard_deletes`] the row is DELETEd instead. Within a
+//!   batch the last operation on a key wins. [`sync_core::CommitReport::deleted`] counts the
+//!   rows marked or removed;
+//! - file destinations cannot take back what they published: they write the tombstone as a
+//!   record of its stream (key fields, `_deleted = true`, `_deleted_at`), hard deletes or
+//!   not, and count the tombstones written; readers take the last record per key.
+//!
+//! A replace batch (full-refresh streams) upserts in databases (rows that disappeared from
+//! Drift are marked by the tombstones the source sends in the same batch; soft deletes
+//! survive a full refresh) and writes a new file holding all the batch's records of that
+//! stream, tombstones included, in file destinations. Tables of older versions get
+//! `_deleted` and `_deleted_at` added by `prepare`, their rows live.
+//!
+//! Quarantine: the records a source could not fit to their stream's types
+//! ([`sync_core::Batch::quarantined`]) are kept in the batch's commit, with the records a
+//! destination refuses (no primary key): in the table `_driftbridge_rejected(id, run_id,
+//! stream, primary_key, reason, _raw, rejected_at)` of the databases (an older table gains
+//! `primary_key` in `prepare`, its rows kept), in `DIR/_rejected/<run-id>.jsonl` with the same
+//! fields in file destinations. `primary_key` is the key as text, null when unknown.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -32,5 +59,5 @@ pub use jsonl::JsonlDestination;
 pub use parquet::ParquetDestination;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresDestination;
-pub use spec::{open, DestinationSpec};
+pub use spec::{open, open_with, DestinationSpec, OpenOptions};
 pub use sqlite::SqliteDestination;

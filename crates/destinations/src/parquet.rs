@@ -7,13 +7,16 @@
 //! Float64, `boolean` -> Boolean, `string` -> Utf8, objects, arrays and mixed types -> Utf8
 //! holding JSON text. Every epoch-millisecond field (REFERENCE §1) keeps its raw Int64 and
 //! gains a twin `<field>_ts` of type `timestamp[ms, UTC]`. Then `_extracted_at`
-//! (`timestamp[ms, UTC]`), `_run_id` and `_raw` (the whole record as JSON text: fields not in
+//! (`timestamp[ms, UTC]`), `_run_id`, `_raw` (the whole record as JSON text: fields not in
 //! the schema, and values whose type does not match their column, are kept there; such a
-//! typed cell is null). Compression zstd; row groups close at ~128 MB. A schema change
+//! typed cell is null), `_deleted` (Boolean) and `_deleted_at` (`timestamp[ms, UTC]`, null
+//! while live). A tombstone (a record deleted in Drift) is a row with only its primary-key
+//! columns set, `_raw` its key as JSON, `_deleted` true and `_deleted_at` when the deletion
+//! was seen; files cannot delete rows, so readers take the last row per primary key. Compression zstd; row groups close at ~128 MB. A schema change
 //! between runs shows in the next files' schema; earlier files keep theirs.
 
 use crate::files::{FileTable, Format};
-use crate::layout::{self, Column, ColumnKind, EXTRACTED_AT, RAW, RUN_ID};
+use crate::layout::{self, Column, ColumnKind, DELETED, DELETED_AT, EXTRACTED_AT, RAW, RUN_ID};
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
@@ -56,6 +59,8 @@ fn arrow_schema(table: &FileTable) -> SchemaRef {
     fields.push(Field::new(EXTRACTED_AT, timestamp_type(), false));
     fields.push(Field::new(RUN_ID, DataType::Utf8, false));
     fields.push(Field::new(RAW, DataType::Utf8, false));
+    fields.push(Field::new(DELETED, DataType::Boolean, false));
+    fields.push(Field::new(DELETED_AT, timestamp_type(), true));
     Arc::new(Schema::new(fields))
 }
 
@@ -113,14 +118,20 @@ fn record_batch(
     let mut extracted = TimestampMillisecondBuilder::with_capacity(records.len());
     let mut run = StringBuilder::new();
     let mut raw = StringBuilder::new();
+    let mut deleted = BooleanBuilder::with_capacity(records.len());
+    let mut deleted_at = TimestampMillisecondBuilder::with_capacity(records.len());
     for r in records {
         extracted.append_value(r.extracted_at);
         run.append_value(run_id);
         raw.append_value(Value::Object(r.data.clone()).to_string());
+        deleted.append_value(r.tombstone);
+        deleted_at.append_option(r.tombstone.then_some(r.extracted_at));
     }
     arrays.push(Arc::new(extracted.finish().with_timezone("UTC")));
     arrays.push(Arc::new(run.finish()));
     arrays.push(Arc::new(raw.finish()));
+    arrays.push(Arc::new(deleted.finish()));
+    arrays.push(Arc::new(deleted_at.finish().with_timezone("UTC")));
     RecordBatch::try_new(arrow_schema(table), arrays).map_err(|e| e.to_string())
 }
 

@@ -84,17 +84,41 @@ fn mask_password(url: &str) -> String {
     }
 }
 
-/// Open the destination `spec` names.
+/// How a destination applies what it is given, beyond where it writes. `Default`: soft
+/// deletes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Databases (SQLite, PostgreSQL): a tombstone (a record deleted in Drift) DELETEs its row
+    /// instead of marking it `_deleted = true` (the default, soft deletes, which keeps the
+    /// row's last data). File destinations cannot delete what they have published: they
+    /// write the tombstone either way.
+    pub hard_deletes: bool,
+}
+
+/// Open the destination `spec` names, with soft deletes (see [`open_with`]).
 ///
 /// Errors: the SQLite file cannot be opened (kind `Destination`), or the kind is not built
 /// into this binary (kind `Failed`, naming the cargo feature to enable).
 pub fn open(spec: &DestinationSpec) -> Result<Box<dyn Destination>, RunError> {
+    open_with(spec, OpenOptions::default())
+}
+
+/// Open the destination `spec` names with `options` (e.g. hard deletes). Same errors as
+/// [`open`].
+pub fn open_with(
+    spec: &DestinationSpec,
+    options: OpenOptions,
+) -> Result<Box<dyn Destination>, RunError> {
     match spec {
-        DestinationSpec::Sqlite(path) => Ok(Box::new(SqliteDestination::open(path)?)),
+        DestinationSpec::Sqlite(path) => {
+            Ok(Box::new(SqliteDestination::open_with(path, options)?))
+        }
         DestinationSpec::Jsonl(dir) => Ok(Box::new(crate::JsonlDestination::open(dir))),
         DestinationSpec::Csv(dir) => Ok(Box::new(crate::CsvDestination::open(dir))),
         #[cfg(feature = "postgres")]
-        DestinationSpec::Postgres(url) => Ok(Box::new(crate::PostgresDestination::open(url)?)),
+        DestinationSpec::Postgres(url) => Ok(Box::new(crate::PostgresDestination::open_with(
+            url, options,
+        )?)),
         #[cfg(feature = "parquet")]
         DestinationSpec::Parquet(dir) => Ok(Box::new(crate::ParquetDestination::open(dir))),
         #[allow(unreachable_patterns)]

@@ -7,17 +7,39 @@
 //!   objects and arrays as JSON text;
 //! - `<field>_iso`: RFC 3339 UTC twin of every epoch-millisecond property
 //!   ([`sync_core::EPOCH_MS_FORMAT`]);
-//! - `_extracted_at` (RFC 3339), `_run_id`, and `_raw` (the whole record as JSON, so fields not
-//!   in the schema are kept).
+//! - `_extracted_at` (RFC 3339), `_run_id` (the run that last changed the row), and `_raw`
+//!   (the whole record as JSON, so fields not in the schema are kept);
+//! - `_deleted` (INTEGER 0/1) and `_deleted_at` (RFC 3339 text, NULL while live): soft
+//!   deletes, see below.
+//!
+//! Deletes: a tombstone (a record deleted in Drift, [`sync_core::Record::tombstone`]) marks
+//! its row `_deleted = 1`, `_deleted_at` = the tombstone's extraction time, `_run_id` = the
+//! batch's run, and leaves the other columns (the last data read) as they were. A row already
+//! deleted is left as it is (it keeps its first `_deleted_at`), and a tombstone for a key
+//! without a row writes nothing; [`sync_core::CommitReport::deleted`] counts the rows marked.
+//! An upsert always writes `_deleted = 0, _deleted_at = NULL`: a record that comes back is
+//! live again. Within a batch the last operation on a key wins (upsert then tombstone: the
+//! row holds the upserted data and is deleted). With hard deletes
+//! ([`SqliteDestination::open_with`], [`crate::OpenOptions::hard_deletes`]) a tombstone
+//! DELETEs the row instead (counted when a row was removed). A replace batch (full-refresh
+//! streams) does not empty the table: it upserts the stream's records, and the rows that
+//! disappeared from Drift are marked by the tombstones the source sends in the same batch.
 //!
 //! Bookkeeping tables: `_driftbridge_state(scope, key, state, updated_at)` holds the source
-//! state, written in the batch's transaction; `_driftbridge_rejected` keeps records that could
-//! not be written (missing primary key) with the reason.
+//! state, written in the batch's transaction; `_driftbridge_rejected(id, run_id, stream,
+//! primary_key, reason, _raw, rejected_at)` keeps, in the same transaction, the records the
+//! source quarantined ([`sync_core::Batch::quarantined`]: they do not fit the stream's types;
+//! `primary_key` as text when it could be read, `_raw` the record as received,
+//! `rejected_at` when it was read) and those this destination refuses (missing primary key;
+//! `primary_key` NULL, `rejected_at` now).
 //!
 //! A database may hold the user's own tables: `prepare` refuses a table (or view) named like
 //! a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or `_raw`),
-//! or named like a bookkeeping table without its columns, before changing anything, and then creates and migrates all tables in one transaction.
-//! Missing parent directories of the database file are created.
+//! or named like a bookkeeping table without its columns, before changing anything, and then
+//! creates and migrates all tables in one transaction. Tables of older versions are
+//! migrated: stream tables gain `_deleted` and `_deleted_at` (existing rows are live),
+//! `_driftbridge_rejected` gains `primary_key` (existing rows keep theirs, NULL). Missing
+//! parent directories of the database file are created.
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -25,12 +47,16 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use crate::layout::{self, Column, ColumnKind, Existing, META_COLUMNS};
+use crate::layout::{
+    self, Column, ColumnKind, Existing, DELETED, DELETED_AT, META_COLUMNS, REJECTED_PRIMARY_KEY,
+    RUN_ID,
+};
+use crate::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use sync_core::{
-    epoch_ms_to_rfc3339, Batch, CommitReport, Destination, ErrorKind, PropertyKind, Record,
-    Rejected, RunError, State, Stream,
+    epoch_ms_to_rfc3339, Batch, CommitReport, Destination, ErrorKind, PropertyKind, Quarantined,
+    Record, Rejected, RunError, State, Stream,
 };
 
 /// Name of the state table.
@@ -44,6 +70,7 @@ pub struct SqliteDestination {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
     tables: HashMap<String, Arc<Table>>,
+    options: OpenOptions,
 }
 
 /// Column layout of one stream's table.
@@ -53,7 +80,13 @@ struct Table {
     /// Columns from the shared layout; `_iso` twins have kind `Timestamp`.
     columns: Vec<Column>,
     primary_key: Vec<String>,
+    /// Kinds of the primary-key columns, in key order (to bind a tombstone's key).
+    key_kinds: Vec<ColumnKind>,
     upsert_sql: String,
+    /// Marks a live row deleted: `?1` `_deleted_at`, `?2` run id, then the key.
+    soft_delete_sql: String,
+    /// Deletes a row: the key.
+    hard_delete_sql: String,
 }
 
 fn db_err(context: &str, e: impl std::fmt::Display) -> RunError {
@@ -76,7 +109,15 @@ impl SqliteDestination {
     ///
     /// Errors (kind `Destination`): a parent directory cannot be created, or the file cannot
     /// be opened or is not a SQLite database; the message names the path and the fix.
+    ///
+    /// Tombstones mark rows deleted (soft deletes); see [`Self::open_with`] for hard deletes.
     pub fn open(path: &Path) -> Result<Self, RunError> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// [`Self::open`] with `options`: with `hard_deletes` a tombstone DELETEs its row instead
+    /// of marking it `_deleted` (module docs). Same errors as [`Self::open`].
+    pub fn open_with(path: &Path, options: OpenOptions) -> Result<Self, RunError> {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = parent {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -109,6 +150,7 @@ impl SqliteDestination {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
             tables: HashMap::new(),
+            options,
         })
     }
 
@@ -136,11 +178,49 @@ impl SqliteDestination {
 fn table_for(stream: &Stream) -> Table {
     let columns = layout::columns(stream, "_iso");
     let upsert_sql = upsert_sql(&stream.name, &columns, &stream.primary_key);
+    let key_kinds = stream
+        .primary_key
+        .iter()
+        .map(|k| {
+            columns
+                .iter()
+                .find(|c| &c.name == k)
+                .map_or(ColumnKind::Value(PropertyKind::Json), |c| c.kind)
+        })
+        .collect();
+    let key_match: Vec<String> = stream
+        .primary_key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} = ?{}", quote(k), i + 3))
+        .collect();
+    let soft_delete_sql = format!(
+        "UPDATE {} SET {deleted} = 1, {deleted_at} = ?1, {run} = ?2 WHERE {deleted} = 0 AND {}",
+        quote(&stream.name),
+        key_match.join(" AND "),
+        deleted = quote(DELETED),
+        deleted_at = quote(DELETED_AT),
+        run = quote(RUN_ID),
+    );
+    let hard_match: Vec<String> = stream
+        .primary_key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} = ?{}", quote(k), i + 1))
+        .collect();
+    let hard_delete_sql = format!(
+        "DELETE FROM {} WHERE {}",
+        quote(&stream.name),
+        hard_match.join(" AND ")
+    );
     Table {
         name: stream.name.clone(),
         columns,
         primary_key: stream.primary_key.clone(),
+        key_kinds,
         upsert_sql,
+        soft_delete_sql,
+        hard_delete_sql,
     }
 }
 
@@ -154,10 +234,15 @@ fn sql_type(kind: ColumnKind) -> &'static str {
     }
 }
 
+/// The upsert of a live record: every column, the metadata, `_deleted = 0` and
+/// `_deleted_at = NULL` (a record that comes back is live).
 fn upsert_sql(table: &str, columns: &[Column], pk: &[String]) -> String {
     let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
     names.extend(META_COLUMNS.iter().map(|c| quote(c)));
-    let placeholders = vec!["?"; names.len()].join(", ");
+    let mut placeholders = vec!["?"; names.len()];
+    names.extend([quote(DELETED), quote(DELETED_AT)]);
+    placeholders.extend(["0", "NULL"]);
+    let placeholders = placeholders.join(", ");
     let updates: Vec<String> = names
         .iter()
         .filter(|n| !pk.iter().any(|k| quote(k) == **n))
@@ -181,8 +266,26 @@ fn create_bookkeeping(conn: &Connection) -> rusqlite::Result<()> {
            updated_at TEXT NOT NULL, PRIMARY KEY (scope, key));
          CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, stream TEXT NOT NULL,
-           reason TEXT NOT NULL, _raw TEXT NOT NULL, rejected_at TEXT NOT NULL);"
-    ))
+           {REJECTED_PRIMARY_KEY} TEXT, reason TEXT NOT NULL, _raw TEXT NOT NULL,
+           rejected_at TEXT NOT NULL);"
+    ))?;
+    // Migration: the table of older versions lacks `primary_key` (its rows keep NULL).
+    if !column_names(conn, REJECTED_TABLE)?
+        .iter()
+        .any(|c| c == REJECTED_PRIMARY_KEY)
+    {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {REJECTED_TABLE} ADD COLUMN {REJECTED_PRIMARY_KEY} TEXT"
+        ))?;
+    }
+    Ok(())
+}
+
+/// The column names of `table`.
+fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect()
 }
 
 /// What already holds the name `table` (SQLite names are case-insensitive), if anything.
@@ -201,11 +304,7 @@ fn existing(conn: &Connection, table: &str) -> rusqlite::Result<Option<Existing>
     if kind != "table" {
         return Ok(Some(Existing::Other(kind)));
     }
-    let columns = conn
-        .prepare(&format!("PRAGMA table_info({})", quote(&name)))?
-        .query_map([], |r| r.get::<_, String>(1))?
-        .collect::<Result<_, _>>()?;
-    Ok(Some(Existing::Table(columns)))
+    Ok(Some(Existing::Table(column_names(conn, &name)?)))
 }
 
 /// Refuse, before anything changes, a stream's table or a bookkeeping table that
@@ -279,6 +378,8 @@ fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
     defs.push("\"_extracted_at\" TEXT NOT NULL".into());
     defs.push("\"_run_id\" TEXT".into());
     defs.push("\"_raw\" TEXT NOT NULL".into());
+    defs.push(format!("{} {DELETED_DEF}", quote(DELETED)));
+    defs.push(format!("{} TEXT", quote(DELETED_AT)));
     let pk: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
     defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
     conn.execute_batch(&format!(
@@ -286,23 +387,28 @@ fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
         quote(&table.name),
         defs.join(", ")
     ))?;
-    // Schema evolution: add columns the stream gained since the table was created.
-    let existing: Vec<String> = conn
-        .prepare(&format!("PRAGMA table_info({})", quote(&table.name)))?
-        .query_map([], |r| r.get::<_, String>(1))?
-        .collect::<Result<_, _>>()?;
-    for c in &table.columns {
-        if !existing.contains(&c.name) {
+    // Schema evolution: add columns the stream gained since the table was created, and the
+    // soft-delete columns to a table of an older version (its rows are live).
+    let existing = column_names(conn, &table.name)?;
+    let wanted = table
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), sql_type(c.kind)))
+        .chain([(DELETED, DELETED_DEF), (DELETED_AT, "TEXT")]);
+    for (name, def) in wanted {
+        if !existing.iter().any(|e| e == name) {
             conn.execute_batch(&format!(
-                "ALTER TABLE {} ADD COLUMN {} {}",
+                "ALTER TABLE {} ADD COLUMN {} {def}",
                 quote(&table.name),
-                quote(&c.name),
-                sql_type(c.kind)
+                quote(name),
             ))?;
         }
     }
     Ok(())
 }
+
+/// Type and default of `_deleted`: rows that predate it (or that are not marked) are live.
+const DELETED_DEF: &str = "INTEGER NOT NULL DEFAULT 0";
 
 fn create_indexes(conn: &Connection, stream: &Stream) -> rusqlite::Result<()> {
     for field in &stream.index_fields {
@@ -375,39 +481,96 @@ fn write_record(
     Ok(())
 }
 
-fn reject(
+/// Apply the tombstone `record` to its row: mark it deleted (or delete it with
+/// `hard_deletes`). Returns whether a row changed.
+fn apply_tombstone(
     tx: &Transaction<'_>,
+    table: &Table,
     run_id: &str,
     record: &Record,
-    reason: &str,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO {REJECTED_TABLE} (run_id, stream, reason, _raw, rejected_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-        ),
-        params![
-            run_id,
-            record.stream,
-            reason,
-            Value::Object(record.data.clone()).to_string(),
-            now_rfc3339()
-        ],
-    )?;
+    hard_deletes: bool,
+) -> rusqlite::Result<bool> {
+    let key = table
+        .primary_key
+        .iter()
+        .zip(&table.key_kinds)
+        .map(|(k, kind)| sql_value(record.data.get(k), *kind));
+    let changed = if hard_deletes {
+        tx.prepare_cached(&table.hard_delete_sql)?
+            .execute(rusqlite::params_from_iter(key))?
+    } else {
+        let head = [
+            SqlValue::Text(layout::rfc3339_or_now(record.extracted_at)),
+            SqlValue::Text(run_id.to_owned()),
+        ];
+        tx.prepare_cached(&table.soft_delete_sql)?
+            .execute(rusqlite::params_from_iter(head.into_iter().chain(key)))?
+    };
+    Ok(changed > 0)
+}
+
+/// A row of `_driftbridge_rejected`.
+struct RejectedRow<'a> {
+    stream: &'a str,
+    /// The primary key as text; `None` when unknown.
+    primary_key: Option<&'a str>,
+    reason: &'a str,
+    /// The record as received (JSON text).
+    raw: &'a str,
+    /// RFC 3339.
+    rejected_at: &'a str,
+}
+
+/// Keep `row` in `_driftbridge_rejected`.
+fn reject(tx: &Transaction<'_>, run_id: &str, row: &RejectedRow<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {REJECTED_TABLE} (run_id, stream, {REJECTED_PRIMARY_KEY}, reason, _raw, rejected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        run_id,
+        row.stream,
+        row.primary_key,
+        row.reason,
+        row.raw,
+        row.rejected_at
+    ])?;
     Ok(())
+}
+
+/// Keep a record the source quarantined (`rejected_at`: when it was read).
+fn quarantine(tx: &Transaction<'_>, run_id: &str, q: &Quarantined) -> rusqlite::Result<()> {
+    let at = layout::rfc3339_or_now(q.extracted_at);
+    let row = RejectedRow {
+        stream: &q.stream,
+        primary_key: q.key.as_deref(),
+        reason: &q.reason,
+        raw: &q.raw,
+        rejected_at: &at,
+    };
+    reject(tx, run_id, &row)
 }
 
 fn commit_batch(
     conn: &mut Connection,
     tables: &HashMap<String, Arc<Table>>,
     batch: &Batch,
+    hard_deletes: bool,
 ) -> Result<CommitReport, RunError> {
     let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
     let mut report = CommitReport::default();
-    for stream in &batch.replace {
-        tx.execute(&format!("DELETE FROM {}", quote(stream)), [])
-            .map_err(|e| db_err(&format!("replace table {stream}"), e))?;
-    }
-    for record in &batch.records {
+    let records: Vec<&Record> = batch.records.iter().collect();
+    // The last operation on a key wins: a tombstone followed by an upsert of its key is not
+    // applied (the upsert makes the row live again).
+    let last = layout::last_of_key(&records, |r| {
+        let table = tables.get(&r.stream)?;
+        Some(format!(
+            "{}\u{1f}{}",
+            r.stream,
+            layout::key_of(&table.primary_key, &r.data)
+        ))
+    });
+    for (record, last) in records.into_iter().zip(last) {
         let table = tables.get(&record.stream).ok_or_else(|| {
             db_err(
                 "write",
@@ -415,16 +578,37 @@ fn commit_batch(
             )
         })?;
         if let Some(reason) = missing_key(table, &record.data) {
-            reject(&tx, &batch.run_id, record, &reason).map_err(|e| db_err("reject", e))?;
+            let raw = Value::Object(record.data.clone()).to_string();
+            let now = now_rfc3339();
+            let row = RejectedRow {
+                stream: &record.stream,
+                primary_key: None,
+                reason: &reason,
+                raw: &raw,
+                rejected_at: &now,
+            };
+            reject(&tx, &batch.run_id, &row).map_err(|e| db_err("reject", e))?;
             report.rejected.push(Rejected {
                 stream: record.stream.clone(),
                 reason,
             });
             continue;
         }
+        if record.tombstone {
+            if last
+                && apply_tombstone(&tx, table, &batch.run_id, record, hard_deletes)
+                    .map_err(|e| db_err(&format!("delete from {}", record.stream), e))?
+            {
+                *report.deleted.entry(record.stream.clone()).or_default() += 1;
+            }
+            continue;
+        }
         write_record(&tx, table, &batch.run_id, record)
             .map_err(|e| db_err(&format!("write {}", record.stream), e))?;
         *report.written.entry(record.stream.clone()).or_default() += 1;
+    }
+    for q in &batch.quarantined {
+        quarantine(&tx, &batch.run_id, q).map_err(|e| db_err("quarantine", e))?;
     }
     for (key, value) in &batch.state {
         tx.execute(
@@ -495,7 +679,8 @@ impl Destination for SqliteDestination {
 
     async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
         let tables = self.tables.clone();
-        self.blocking(move |conn| commit_batch(conn, &tables, &batch))
+        let hard_deletes = self.options.hard_deletes;
+        self.blocking(move |conn| commit_batch(conn, &tables, &batch, hard_deletes))
             .await
     }
 }

@@ -3,6 +3,8 @@
 
 #[path = "destinations/csv.rs"]
 mod csv;
+#[path = "destinations/drift_org.rs"]
+mod drift_org;
 #[path = "destinations/harness.rs"]
 mod harness;
 #[path = "destinations/jsonl.rs"]

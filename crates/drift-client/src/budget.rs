@@ -18,6 +18,7 @@ use governor::{Quota, RateLimiter};
 use reqwest::header::HeaderMap;
 
 use crate::clock::{Clock, GovernorClock, TokioClock};
+use crate::meter::{Counters, Meters};
 use crate::Error;
 
 /// Default budget in requests per minute (DESIGN §4; not a confirmed Drift figure, REFERENCE §4).
@@ -42,15 +43,6 @@ pub struct MetricsSnapshot {
     pub waits: u64,
     /// Total time spent in those waits.
     pub wait_time: Duration,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    requests: AtomicU64,
-    rate_limited: AtomicU64,
-    retries: AtomicU64,
-    waits: AtomicU64,
-    wait_nanos: AtomicU64,
 }
 
 /// Which lane a request draws from.
@@ -140,13 +132,13 @@ impl RateBudget {
 
     /// Current counters.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let c = &self.inner.counters;
+        let (requests, rate_limited, retries, waits, wait_time) = self.inner.counters.read();
         MetricsSnapshot {
-            requests: c.requests.load(Ordering::Relaxed),
-            rate_limited: c.rate_limited.load(Ordering::Relaxed),
-            retries: c.retries.load(Ordering::Relaxed),
-            waits: c.waits.load(Ordering::Relaxed),
-            wait_time: Duration::from_nanos(c.wait_nanos.load(Ordering::Relaxed)),
+            requests,
+            rate_limited,
+            retries,
+            waits,
+            wait_time,
         }
     }
 
@@ -172,14 +164,20 @@ impl RateBudget {
     }
 
     /// Waits until a request may start: the gate first, then GCRA pacing. Fails with
-    /// `RateLimited` instead of waiting when the gate is further away than `max_wait`.
-    pub(crate) async fn acquire(&self, lane: Lane, max_wait: Duration) -> Result<(), Error> {
+    /// `RateLimited` instead of waiting when the gate is further away than `max_wait`. The
+    /// wait is counted here and in `meters`.
+    pub(crate) async fn acquire(
+        &self,
+        lane: Lane,
+        max_wait: Duration,
+        meters: &Meters,
+    ) -> Result<(), Error> {
         let mut waited = Duration::ZERO;
         loop {
             let gate = self.gate_wait(lane);
             if !gate.is_zero() {
                 if waited + gate > max_wait {
-                    self.record_waited(waited);
+                    self.record_waited(waited, meters);
                     return Err(Error::RateLimited {
                         retry_after: Some(gate),
                     });
@@ -197,40 +195,35 @@ impl RateBudget {
                 }
             }
         }
-        self.record_waited(waited);
+        self.record_waited(waited, meters);
         Ok(())
     }
 
-    fn record_waited(&self, waited: Duration) {
+    fn record_waited(&self, waited: Duration, meters: &Meters) {
         if !waited.is_zero() {
             self.record_wait(waited);
+            meters.each(|m| m.wait(waited));
         }
     }
 
     /// Counts one wait of `d` (pacing, gate or retry backoff).
     pub(crate) fn record_wait(&self, d: Duration) {
-        let c = &self.inner.counters;
-        c.waits.fetch_add(1, Ordering::Relaxed);
-        let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        c.wait_nanos.fetch_add(n, Ordering::Relaxed);
+        self.inner.counters.wait(d);
     }
 
     pub(crate) fn record_request(&self) {
-        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.request();
     }
 
     pub(crate) fn record_retry(&self) {
-        self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.retry();
     }
 
     /// Reads a response's rate-limit headers, moves the gate, counts 429s, and returns the
     /// server's requested wait (`Retry-After`, or the reset when remaining is 0) if any.
     pub(crate) fn observe(&self, lane: Lane, status: u16, headers: &HeaderMap) -> Option<Duration> {
         if status == 429 {
-            self.inner
-                .counters
-                .rate_limited
-                .fetch_add(1, Ordering::Relaxed);
+            self.inner.counters.rate_limited();
         }
         let retry_after = if status == 429 || status == 503 {
             header_str(headers, "retry-after").and_then(parse_retry_after)

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -17,8 +16,9 @@ use crate::addresses::{internal_host, InternalAnswer, PublicOnlyResolver};
 use crate::base::{parse_base_url, same_origin};
 use crate::budget::{Lane, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN};
 use crate::clock::{Clock, TokioClock};
-use crate::decode::decode_classified;
+use crate::decode::{Body, BodyError};
 use crate::error::{parse_error_body, scope_in, Redactor};
+use crate::meter::{Meter, Meters};
 use crate::oauth::{OAuthRefresh, OAuthState};
 use crate::retry::{AttemptError, RetryPolicy};
 use crate::Error;
@@ -80,6 +80,7 @@ impl Req {
         let body = serde_json::to_vec(body).map_err(|e| Error::Invalid {
             field: None,
             message: format!("{route}: request body cannot be encoded: {e}"),
+            status: None,
         })?;
         Ok(Req {
             method,
@@ -104,8 +105,22 @@ impl Req {
 /// A response with a 2xx status.
 #[derive(Debug)]
 pub(crate) struct Raw {
+    pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl Raw {
+    /// The body with what its decode errors name.
+    pub(crate) fn body<'a>(&'a self, route: &'a str, redactor: &'a Redactor) -> Body<'a> {
+        Body {
+            route,
+            status: self.status,
+            content_type: self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            bytes: &self.body,
+            redactor,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -133,6 +148,8 @@ pub struct Client {
     /// Set by [`Client::with_stop`]: once it holds `true`, requests not yet sent fail with
     /// [`Error::Stopped`] instead of waiting for the budget, a slot or a retry.
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Set by [`Client::with_meter`]: counters of this handle's requests.
+    pub(crate) meters: Meters,
 }
 
 impl std::fmt::Debug for Client {
@@ -337,6 +354,7 @@ impl ClientBuilder {
         }
         Ok(Client {
             stop: None,
+            meters: Meters::default(),
             inner: Arc::new(Inner {
                 http,
                 base,
@@ -496,6 +514,21 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             stop: Some(stop),
+            meters: self.meters.clone(),
+        }
+    }
+
+    /// A clone of this client that shares everything with it (budget, pool, concurrency
+    /// cap, stop signal, the meters it already counts into) and also counts what it sends
+    /// into `meter`: every attempt that leaves (retries and OAuth token refreshes
+    /// included), each 429, each retry, and the time waited for the budget and between
+    /// retries. Give each stream of a sync its own meter to attribute requests to it.
+    /// [`Client::metrics`] still counts everything on the budget.
+    pub fn with_meter(&self, meter: Meter) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            stop: self.stop.clone(),
+            meters: self.meters.with(meter),
         }
     }
 
@@ -516,42 +549,44 @@ impl Client {
         }
     }
 
-    /// Sends a request with pacing and retries; returns the 2xx response.
-    pub(crate) async fn send(&self, req: &Req) -> Result<Raw, Error> {
-        crate::retry::run(self, req, Ok).await
-    }
-
-    /// Sends and decodes the JSON body as `T`. A body cut short is retried like a broken
-    /// connection (reads and idempotent writes only).
-    pub(crate) async fn json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, Error> {
-        self.json_with_headers(req).await.map(|(t, _)| t)
-    }
-
-    /// Like [`Client::json`] for a request whose body names the access token: `build` makes
-    /// it again after an OAuth refresh (see `retry::run_rebuilt`).
-    pub(crate) async fn json_rebuilt<T: DeserializeOwned>(
+    /// Sends `req` and decodes its 2xx body with `decode`. A body that is not JSON at all
+    /// (empty, HTML, cut short) is sent again at most twice, quickly, for reads and
+    /// idempotent writes (see `retry.rs`); a JSON body of the wrong shape and an unfit
+    /// single record are not.
+    pub(crate) async fn read<T>(
         &self,
-        route: &'static str,
+        req: &Req,
+        decode: impl Fn(&Body<'_>) -> Result<T, BodyError>,
+    ) -> Result<T, Error> {
+        self.read_with_headers(req, decode).await.map(|(t, _)| t)
+    }
+
+    /// Like [`Client::read`] for a request whose body names the access token: `build` makes
+    /// it again after an OAuth refresh (see `retry::run_rebuilt`).
+    pub(crate) async fn read_rebuilt<T>(
+        &self,
+        decode: impl Fn(&Body<'_>) -> Result<T, BodyError>,
         build: impl Fn() -> Result<Req, Error>,
     ) -> Result<T, Error> {
         let redactor = &self.inner.redactor;
-        crate::retry::run_rebuilt(self, build, |raw: Raw| {
-            decode_classified(route, &raw.body, redactor)
-                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+        crate::retry::run_rebuilt(self, build, |req: &Req, raw: Raw| {
+            decode(&raw.body(req.route, redactor)).map_err(AttemptError::body)
         })
         .await
     }
 
-    /// Like [`Client::json`], also returning the response headers.
-    pub(crate) async fn json_with_headers<T: DeserializeOwned>(
+    /// Like [`Client::read`], also returning the response headers.
+    pub(crate) async fn read_with_headers<T>(
         &self,
         req: &Req,
+        decode: impl Fn(&Body<'_>) -> Result<T, BodyError>,
     ) -> Result<(T, HeaderMap), Error> {
         let redactor = &self.inner.redactor;
         crate::retry::run(self, req, |raw: Raw| {
-            decode_classified(req.route, &raw.body, redactor)
+            let decoded = decode(&raw.body(req.route, redactor));
+            decoded
                 .map(|t| (t, raw.headers))
-                .map_err(|(e, truncated)| AttemptError::decode(e, truncated))
+                .map_err(AttemptError::body)
         })
         .await
     }
@@ -579,7 +614,7 @@ impl Client {
                 })?;
             inner
                 .budget
-                .acquire(lane, inner.retry.max_total_wait)
+                .acquire(lane, inner.retry.max_total_wait, &self.meters)
                 .await
                 .map_err(AttemptError::fatal)?;
             Ok::<_, AttemptError>(permit)
@@ -602,6 +637,7 @@ impl Client {
                 .body(body.clone());
         }
         inner.budget.record_request();
+        self.meters.each(|m| m.request());
         let resp = builder
             .send()
             .await
@@ -610,6 +646,7 @@ impl Client {
         let headers = resp.headers().clone();
         let server_wait = inner.budget.observe(lane, status, &headers);
         if status == 429 {
+            self.meters.each(|m| m.rate_limited());
             tracing::info!(
                 route = req.route,
                 retry_after_ms = server_wait.map(|d| d.as_millis() as u64),
@@ -623,7 +660,11 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(req, &e))?;
         if (200..300).contains(&status) {
-            return Ok(Raw { headers, body });
+            return Ok(Raw {
+                status,
+                headers,
+                body,
+            });
         }
         Err(AttemptError::status(
             self.status_error(req, status, &body, server_wait),
@@ -638,6 +679,7 @@ impl Client {
         let url = base.join(&req.target).map_err(|e| Error::Invalid {
             field: None,
             message: format!("{}: bad request path: {e}", req.route),
+            status: None,
         })?;
         if !same_origin(&url, base) || !url.path().starts_with(base.path()) {
             return Err(Error::Invalid {
@@ -650,6 +692,7 @@ impl Client {
                     url.scheme(),
                     url.host_str().unwrap_or("?")
                 ),
+                status: None,
             });
         }
         Ok(url)
@@ -719,6 +762,7 @@ impl Client {
             _ => Error::Invalid {
                 field: parsed.param.map(|p| self.inner.redactor.clean(&p)),
                 message: format!("{endpoint}: HTTP {status}: {message}"),
+                status: Some(status),
             },
         }
     }

@@ -4,52 +4,166 @@
 //! from a truncated emoji) that strict JSON parsers reject. Such escapes are replaced by
 //! `\ufffd` (U+FFFD REPLACEMENT CHARACTER) and the body decoded again; everything else in
 //! the record is kept.
+//!
+//! The envelope of a body is read strictly; its records one by one (`records.rs`). An
+//! envelope that cannot be read is an `Error::Decode` naming the endpoint, what was
+//! expected, the HTTP status, the content type and the body's length and start; whether
+//! the body was JSON at all decides if a read is retried (`retry.rs`).
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use crate::error::{snippet, Redactor};
+use crate::records::{decode_record, decode_records, Model, RawRecord, Records, Unfit};
 use crate::Error;
 
-/// Decodes `body` as `T`; on failure an `Error::Decode` naming the route with the parse
-/// error and the start of the body (token redacted).
-pub(crate) fn decode<T: DeserializeOwned>(
-    route: &str,
-    body: &[u8],
-    redactor: &Redactor,
-) -> Result<T, Error> {
-    decode_classified(route, body, redactor).map_err(|(e, _)| e)
+/// A 2xx response body and what an error about it must say.
+pub(crate) struct Body<'a> {
+    /// Route name of the request.
+    pub route: &'a str,
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` header, when sent.
+    pub content_type: Option<&'a str>,
+    /// The body as received.
+    pub bytes: &'a [u8],
+    /// Scrubs the client's tokens from error messages.
+    pub redactor: &'a Redactor,
 }
 
-/// Like [`decode`], and tells whether the body ended early (a cut-off response, worth a
-/// retry for reads) rather than having the wrong shape.
-pub(crate) fn decode_classified<T: DeserializeOwned>(
-    route: &str,
-    body: &[u8],
-    redactor: &Redactor,
-) -> Result<T, (Error, bool)> {
-    let fail = |e: serde_json::Error| {
-        let truncated = e.classify() == serde_json::error::Category::Eof;
-        (decode_error(route, &e, body, redactor), truncated)
-    };
-    match serde_json::from_slice(body) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            // serde_json reports lone surrogates with several messages; rewrite and retry
-            // only when the body really has one.
-            let fixed = replace_lone_surrogates(body);
-            if fixed == body {
-                return Err(fail(e));
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    /// `Error::Decode` for the envelope, `Error::Unfit` for a single record.
+    pub error: Error,
+    /// The body is not JSON at all (empty, HTML, cut short): worth a short retry for reads.
+    /// A well-formed JSON body of the wrong shape is not.
+    pub not_json: bool,
+}
+
+impl<'a> Body<'a> {
+    /// A body as the fuzz targets and unit tests see one: HTTP 200, JSON.
+    pub(crate) fn json(route: &'a str, bytes: &'a [u8], redactor: &'a Redactor) -> Self {
+        Body {
+            route,
+            status: 200,
+            content_type: Some("application/json"),
+            bytes,
+            redactor,
+        }
+    }
+
+    /// Parses the whole body as `E` (lone surrogates repaired, see the module docs). The
+    /// error names `expected`, the status, the content type, the length and the start of
+    /// the body.
+    pub(crate) fn parse<E: DeserializeOwned>(&self, expected: &str) -> Result<E, BodyError> {
+        match serde_json::from_slice(self.bytes) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // serde_json reports lone surrogates with several messages; rewrite and
+                // parse again only when the body really has one.
+                let fixed = replace_lone_surrogates(self.bytes);
+                if fixed == self.bytes {
+                    return Err(self.parse_error(expected, e));
+                }
+                serde_json::from_slice(&fixed).map_err(|e| self.parse_error(expected, e))
             }
-            serde_json::from_slice(&fixed).map_err(fail)
+        }
+    }
+
+    fn parse_error(&self, expected: &str, e: serde_json::Error) -> BodyError {
+        use serde_json::error::Category;
+        let (problem, not_json) = match e.classify() {
+            Category::Eof => ("cut short", true),
+            Category::Syntax | Category::Io => ("not JSON", true),
+            Category::Data => ("wrong shape", false),
+        };
+        BodyError {
+            error: self.error(expected, Some(&format!("{problem}: {e}"))),
+            not_json,
+        }
+    }
+
+    /// Decodes the body with its records: first whole as `Fast` (typed records: the common
+    /// case, one pass); when that fails, as `Slow` (records kept raw), and `slow` decodes
+    /// each record on its own (see `records.rs`). `slow` returns `Err(detail)` when the
+    /// envelope's shape is wrong in a way serde could not see (a `data` that is neither a
+    /// list nor an object).
+    pub(crate) fn decode<Fast, Slow, Out>(
+        &self,
+        expected: &str,
+        fast: impl FnOnce(Fast) -> Out,
+        slow: impl FnOnce(Slow) -> Result<Out, String>,
+    ) -> Result<Out, BodyError>
+    where
+        Fast: DeserializeOwned,
+        Slow: DeserializeOwned,
+    {
+        if let Ok(f) = serde_json::from_slice::<Fast>(self.bytes) {
+            return Ok(fast(f));
+        }
+        // Raw records are not unescaped by the envelope parse, so lone surrogates are
+        // repaired before it, not after a failure.
+        let fixed = replace_lone_surrogates(self.bytes);
+        let s =
+            serde_json::from_slice::<Slow>(&fixed).map_err(|e| self.parse_error(expected, e))?;
+        slow(s).map_err(|detail| self.shape_error(expected, &detail))
+    }
+
+    /// Each record on its own: those that fit and the [`Unfit`] ones.
+    pub(crate) fn records<T: Model>(&self, raws: Vec<RawRecord>) -> Records<T> {
+        decode_records(self.route, raws, self.redactor)
+    }
+
+    /// One record; `key` is the id asked for, when one was.
+    pub(crate) fn record<T: Model>(&self, raw: &RawValue, key: Option<String>) -> Result<T, Unfit> {
+        decode_record(self.route, raw, key, self.redactor)
+    }
+
+    /// A well-formed JSON body whose envelope has the wrong shape (`detail` says how).
+    pub(crate) fn shape_error(&self, expected: &str, detail: &str) -> BodyError {
+        BodyError {
+            error: self.error(expected, Some(&format!("wrong shape: {detail}"))),
+            not_json: false,
+        }
+    }
+
+    /// `Error::Decode`: `expected ...; got HTTP 200, content type text/html, 1532 bytes
+    /// (starts: "<html>…"); not JSON: ...`, or `..., empty body (0 bytes)`. Tokens redacted.
+    fn error(&self, expected: &str, problem: Option<&str>) -> Error {
+        let content_type = match self.content_type {
+            Some(ct) => format!("content type {ct}"),
+            None => "no content type".to_string(),
+        };
+        let (status, n) = (self.status, self.bytes.len());
+        let message = if self.bytes.is_empty() {
+            format!("expected {expected}; got HTTP {status}, {content_type}, empty body (0 bytes)")
+        } else {
+            // The whole text is scrubbed before it is cut, so no part of a token survives.
+            let text = self.redactor.clean(&String::from_utf8_lossy(self.bytes));
+            let start = snippet(&text, 120);
+            let problem = problem.map(|p| format!("; {p}")).unwrap_or_default();
+            format!(
+                "expected {expected}; got HTTP {status}, {content_type}, {n} bytes \
+                 (starts: {start:?}){problem}"
+            )
+        };
+        Error::Decode {
+            endpoint: self.route.to_string(),
+            snippet: self.redactor.clean(&message),
         }
     }
 }
 
-fn decode_error(route: &str, e: &serde_json::Error, body: &[u8], r: &Redactor) -> Error {
-    let text = String::from_utf8_lossy(body);
-    Error::Decode {
-        endpoint: route.to_string(),
-        snippet: r.clean(&format!("{e}; body starts: {}", snippet(&text, 200))),
+/// What a JSON value is, for shape errors (`"data" is a string`).
+pub(crate) fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "a list",
+        Some(b'"') => "a string",
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
     }
 }
 

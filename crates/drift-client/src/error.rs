@@ -71,13 +71,17 @@ pub enum Error {
         /// Drift's message.
         message: String,
     },
-    /// HTTP 400/422 and other 4xx: Drift refused the request. `field` is Drift's `param`.
+    /// HTTP 400/405/422 and other 4xx: Drift refused the request (`status` is set), or the
+    /// client refused to send it (a bad argument; `status` is `None`). `field` is Drift's
+    /// `param`, or the argument at fault.
     #[error("invalid request{}: {message}", fmt_field(.field))]
     Invalid {
         /// The offending parameter when Drift names it (`errors[].param`).
         field: Option<String>,
         /// Drift's message, prefixed with the route and status.
         message: String,
+        /// HTTP status of Drift's answer; `None` when no request was sent.
+        status: Option<u16>,
     },
     /// HTTP 5xx (after retries).
     #[error("{endpoint}: Drift server error {status}: {message}")]
@@ -91,14 +95,24 @@ pub enum Error {
         /// `Retry-After` sent with the error, when any.
         retry_after: Option<Duration>,
     },
-    /// A 2xx body that is not the documented shape.
-    #[error("{endpoint}: unexpected response body: {snippet}")]
+    /// A 2xx body whose envelope cannot be read: not JSON (empty, HTML, cut short; reads are
+    /// retried twice first), or JSON of the wrong shape (not retried). E.g.
+    /// `users.list: expected a JSON object with a "data" list; got HTTP 200, content type
+    /// text/html, 1532 bytes (starts: "<html>…"); not JSON: expected value at line 1 column 1`.
+    /// Records that do not fit their model are not this error (see [`Error::Unfit`]).
+    #[error("{endpoint}: {snippet}")]
     Decode {
         /// Route name of the request.
         endpoint: String,
-        /// The parse error and the start of the body (token redacted).
+        /// What was expected and what came: HTTP status, content type, length and start of
+        /// the body, the parse error (tokens redacted).
         snippet: String,
     },
+    /// The one record a call asked for (`contact(id)`, `account(id)`, a create's answer,
+    /// ...) does not fit its model even leniently. `key` is the id asked for. List calls
+    /// never fail with it: they return such records in `unfit` beside the others.
+    #[error("{0}")]
+    Unfit(Box<crate::Unfit>),
     /// Pagination broke: repeated cursor, cursor cycle, `more: true` without a cursor, a next
     /// link to another host, or the page cap reached. `page` is the 1-based page number.
     #[error("{endpoint}: pagination failed at page {page}: {reason}")]
@@ -143,9 +157,14 @@ pub enum Error {
 
 fn fmt_retry_after(d: &Option<Duration>) -> String {
     match d {
-        Some(d) => format!(" (Retry-After {} s)", d.as_secs_f64()),
+        Some(d) => format!(" (Retry-After {} s)", whole_seconds(*d)),
         None => String::new(),
     }
+}
+
+/// `d` in whole seconds, rounded up (`3599.6 s` prints as `3600`), for messages.
+pub(crate) fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 fn fmt_scope(s: &Option<String>) -> String {
@@ -161,9 +180,13 @@ fn fmt_field(f: &Option<String>) -> String {
 }
 
 impl Error {
-    /// HTTP status behind this error, when it came from a response.
+    /// HTTP status of the error response behind this error: 401, 403, 404, 409, 429, 5xx,
+    /// and 400/405/422 or any other 4xx (`Invalid`). `None` when no error response came:
+    /// transport failures, timeouts, refusals before sending, and 2xx bodies that could not
+    /// be read (`Decode` names the status in its message; `Unfit`).
     pub fn status(&self) -> Option<u16> {
         match self {
+            Error::Invalid { status, .. } => *status,
             Error::RateLimited { .. } => Some(429),
             Error::Unauthorized { .. } => Some(401),
             Error::Forbidden { .. } => Some(403),
@@ -201,6 +224,7 @@ impl Error {
             Error::Invalid { .. } => "invalid",
             Error::Server { .. } => "server",
             Error::Decode { .. } => "decode",
+            Error::Unfit(_) => "unfit",
             Error::Pagination { .. } => "pagination",
             Error::Config { .. } => "config",
             Error::PrivateAddress { .. } => "private_address",

@@ -10,17 +10,17 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
 
-use crate::api::accounts::{link_index, AccountsPage};
-use crate::api::contacts::{link_next, AttributesBody, OneOrMany};
-use crate::api::conversations::{list_next, ListBody, MaybeData, MessagesBody};
-use crate::api::Data;
+use crate::api::accounts::{accounts_next, accounts_page, link_index};
+use crate::api::contacts::{attributes_body, link_next, lookup_body};
+use crate::api::conversations::{list_next, list_page, maybe_data_record, messages_page};
+use crate::api::users::{bare_list, user_map};
+use crate::api::{data_list, data_record, token_info_body};
 use crate::budget::Lane;
-use crate::decode::decode_classified;
+use crate::decode::{Body, BodyError};
 use crate::error::{parse_error_body, Redactor};
-use crate::models::{
-    Contact, ConversationStats, CustomAttribute, Meeting, Playbook, Team, TokenInfo, User,
-};
+use crate::models::{Contact, ConversationStats, Meeting, Playbook, Team, User};
 use crate::pagination::{next_from_pagination, paginate, Fetched, Next, PageCursor};
+use crate::records::{Records, Unfit};
 use crate::{Client, Error, RateBudget};
 
 /// Token of the fuzzing client; a decode error must never contain it.
@@ -85,8 +85,10 @@ impl Envelope {
 /// What decoding a body yielded: records and the next-page decision, or the decode error.
 #[derive(Debug)]
 pub struct Decoded {
-    /// Records in the body.
+    /// Records in the body that fit their model.
     pub records: usize,
+    /// Records in the body that do not fit their model (redacted like errors).
+    pub unfit: Vec<Unfit>,
     /// The next page the client would fetch (`None`: end of the pass).
     pub next: Result<Option<PageCursor>, String>,
 }
@@ -111,98 +113,96 @@ fn next_of(next: Next) -> Result<Option<PageCursor>, String> {
     }
 }
 
-fn de<T: serde::de::DeserializeOwned>(route: &str, body: &[u8]) -> Result<T, Error> {
-    let redactor = Redactor::new(SecretString::from(FUZZ_TOKEN));
-    decode_classified(route, body, &redactor).map_err(|(e, _)| e)
+fn redactor() -> &'static Redactor {
+    static REDACTOR: OnceLock<Redactor> = OnceLock::new();
+    REDACTOR.get_or_init(|| Redactor::new(SecretString::from(FUZZ_TOKEN)))
 }
 
-fn plain(records: usize) -> Decoded {
+/// Runs `decode` on `body` as a 200 JSON answer of `route`.
+fn de<T>(
+    route: &str,
+    body: &[u8],
+    decode: impl FnOnce(&Body<'_>) -> Result<T, BodyError>,
+) -> Result<T, Error> {
+    decode(&Body::json(route, body, redactor())).map_err(|e| e.error)
+}
+
+fn plain(records: Records<impl Sized>) -> Decoded {
     Decoded {
-        records,
+        records: records.items.len(),
+        unfit: records.unfit,
         next: Ok(None),
     }
 }
 
-/// Decodes `body` as `envelope` exactly as the client does (lone-surrogate repair included)
-/// and works out the next page. Errors are the client's `Error::Decode`.
+fn one(records: usize) -> Decoded {
+    Decoded {
+        records,
+        unfit: Vec::new(),
+        next: Ok(None),
+    }
+}
+
+/// Decodes `body` as `envelope` exactly as the client does (lone-surrogate repair and
+/// per-record decoding included) and works out the next page. Errors are the client's
+/// `Error::Decode` (the envelope) or `Error::Unfit` (a single record).
 pub fn decode_envelope(envelope: Envelope, body: &[u8]) -> Result<Decoded, Error> {
     Ok(match envelope {
         Envelope::ConversationsList => {
-            let b: ListBody = de("conversations.list", body)?;
+            let page = de("conversations.list", body, list_page)?;
+            let next = next_of(list_next(client(), &page));
             Decoded {
-                records: b.data.as_ref().map_or(0, Vec::len),
-                next: next_of(list_next(client(), &b)),
+                next,
+                ..plain(page.records)
             }
         }
         Envelope::Messages => {
-            let b: MessagesBody = de("conversations.messages", body)?;
-            let p = b.pagination.as_ref();
+            let (records, p) = de("conversations.messages", body, messages_page)?;
+            let p = p.as_ref();
+            let next = next_of(next_from_pagination(
+                p.and_then(|p| p.more),
+                p.and_then(|p| p.next.as_ref()),
+            ));
             Decoded {
-                records: b
-                    .data
-                    .and_then(|d| d.messages)
-                    .map_or(0, |m: Vec<_>| m.len()),
-                next: next_of(next_from_pagination(
-                    p.and_then(|p| p.more),
-                    p.and_then(|p| p.next.as_ref()),
-                )),
+                next,
+                ..plain(records)
             }
         }
         Envelope::Accounts => {
-            let b: Data<AccountsPage> = de("accounts.list", body)?;
-            let next = next_of(crate::pagination::next_from_link(
-                client(),
-                b.data.next.as_deref(),
-            ));
+            let (records, total, next) = de("accounts.list", body, accounts_page)?;
+            let next = next_of(accounts_next(client(), next.as_deref(), total));
             if let Ok(Some(c)) = &next {
                 let _ = link_index(c);
             }
             Decoded {
-                records: b.data.accounts.map_or(0, |a| a.len()),
                 next,
+                ..plain(records)
             }
         }
-        Envelope::ContactLookup => {
-            let b: Data<Option<OneOrMany>> = de("contacts.lookup", body)?;
-            plain(match b.data {
-                Some(OneOrMany::Many(v)) => v.len(),
-                Some(OneOrMany::One(_)) => 1,
-                None => 0,
-            })
-        }
+        Envelope::ContactLookup => plain(de("contacts.lookup", body, lookup_body)?),
         Envelope::Contact => {
-            let _: Data<Contact> = de("contacts.get", body)?;
-            plain(1)
+            let _: Contact = de("contacts.get", body, |b| data_record(b, Some("1".into())))?;
+            one(1)
         }
-        Envelope::Attributes => {
-            let b: Data<AttributesBody> = de("contacts.attributes", body)?;
-            let props: &Vec<CustomAttribute> = &b.data.properties;
-            plain(props.len())
-        }
-        Envelope::Users => plain(de::<Data<Vec<User>>>("users.list", body)?.data.len()),
-        Envelope::UsersByIds => plain(
-            de::<Data<std::collections::BTreeMap<String, User>>>("users.get_many", body)?
-                .data
-                .len(),
-        ),
-        Envelope::Teams => plain(de::<Data<Vec<Team>>>("teams.list", body)?.data.len()),
-        Envelope::Playbooks => plain(
-            de::<MaybeData<Vec<Playbook>>>("playbooks.list", body)?
-                .into_inner()
-                .len(),
-        ),
-        Envelope::Meetings => plain(de::<Data<Vec<Meeting>>>("meetings.list", body)?.data.len()),
+        Envelope::Attributes => plain(de("contacts.attributes", body, attributes_body)?),
+        Envelope::Users => plain(de("users.list", body, data_list::<User>)?),
+        Envelope::UsersByIds => plain(de("users.get_many", body, user_map)?),
+        Envelope::Teams => plain(de("teams.list", body, data_list::<Team>)?),
+        Envelope::Playbooks => plain(de("playbooks.list", body, bare_list::<Playbook>)?),
+        Envelope::Meetings => plain(de("meetings.list", body, data_list::<Meeting>)?),
         Envelope::TokenInfo => {
-            let _: TokenInfo = de("app.token_info", body)?;
-            plain(1)
+            de("app.token_info", body, token_info_body)?;
+            one(1)
         }
         Envelope::ConversationStats => {
-            let _: MaybeData<ConversationStats> = de("conversations.stats", body)?;
-            plain(1)
+            let _: ConversationStats = de("conversations.stats", body, |b| {
+                maybe_data_record(b, "a JSON object with \"conversationCount\"")
+            })?;
+            one(1)
         }
         Envelope::ErrorBody => {
             let e = parse_error_body(body);
-            plain(usize::from(e.param.is_some()))
+            one(usize::from(e.param.is_some()))
         }
     })
 }
@@ -293,7 +293,7 @@ pub fn drive_pages(script: Vec<Step>) -> Vec<Result<u32, String>> {
                     Step::Missing => next_from_pagination(Some(true), None),
                 };
                 Ok::<_, Error>(Fetched {
-                    items: vec![()],
+                    records: Records::fitting(vec![()]),
                     next,
                 })
             }

@@ -1,12 +1,19 @@
 //! Typed async client for the Drift REST API: models, pagination, rate budget, retries.
 //!
 //! Everything driftbridge reads from or writes to Drift goes through [`Client`]. Facts about
-//! the API come from `shared/drift-api/REFERENCE.md` (cited as "REFERENCE §n").
+//! the API come from `docs/drift-api/REFERENCE.md` (cited as "REFERENCE §n").
 //!
 //! Design decisions:
 //! - **Tolerant models** ([`models`]): every field optional unless Drift always sends it,
 //!   unknown fields kept in a flattened `extra` map so records round-trip, enum-like values
 //!   kept as strings. Drift changes shapes quietly; a new field must never fail a sync.
+//! - **Decoded per record** (`records.rs`): a body's envelope is read strictly, each record
+//!   on its own — strictly, then leniently (`"123"` for an integer, `"true"` for a
+//!   boolean, ...). A record that still does not fit is an [`Unfit`] returned beside the
+//!   others ([`Page::unfit`], [`Records::unfit`]), never an error of the page; a call for
+//!   one record fails with [`Error::Unfit`]. A body that is not JSON at all is retried
+//!   twice, quickly, then is an [`Error::Decode`] saying what came (status, content type,
+//!   length, start).
 //! - **One request path** (`client.rs` + `retry.rs`): rate budget → concurrency permit →
 //!   HTTP → rate-limit headers → error classification, wrapped in a backon retry policy.
 //! - **One pagination loop** (`pagination.rs`) with small per-endpoint hooks, for every
@@ -17,7 +24,8 @@
 //!   [`ClientBuilder::deny_private_addresses`] (the multi-user server) the base URL's host
 //!   must also be public, checked on the resolved addresses at connect time (`addresses.rs`).
 //! - **Waits are measurable**: pacing and retry sleeps go through an injectable
-//!   [`clock::Clock`] and are counted in [`MetricsSnapshot`].
+//!   [`clock::Clock`] and are counted in [`MetricsSnapshot`] (the whole budget) and in the
+//!   [`Meter`] of a handle made with [`Client::with_meter`] (e.g. one stream).
 //!
 //! ```no_run
 //! use drift_client::{Client, ListConversations, SecretString};
@@ -54,9 +62,12 @@ mod decode;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lenient;
+mod meter;
 pub mod models;
 pub mod oauth;
 mod pagination;
+mod records;
 mod retry;
 
 pub use secrecy::{ExposeSecret, SecretString};
@@ -70,9 +81,11 @@ pub use client::{
     default_max_concurrency, Client, ClientBuilder, DEFAULT_PAGE_CAP, LATENCY_ALLOWANCE,
 };
 pub use error::Error;
+pub use meter::{Meter, MeterSnapshot};
 pub use models::{
     Account, Contact, Conversation, ConversationStats, CustomAttribute, Meeting, Message, OkResult,
     Playbook, Team, TimelineEvent, TokenInfo, User,
 };
 pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
 pub use pagination::{into_records, Page, PageCursor};
+pub use records::{Records, Unfit};

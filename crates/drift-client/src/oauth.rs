@@ -244,9 +244,14 @@ impl Client {
             .finish();
         inner
             .budget
-            .acquire(crate::budget::Lane::Main, inner.retry.max_total_wait)
+            .acquire(
+                crate::budget::Lane::Main,
+                inner.retry.max_total_wait,
+                &self.meters,
+            )
             .await?;
         inner.budget.record_request();
+        self.meters.each(|m| m.request());
         let resp = inner
             .http
             .post(url)

@@ -9,6 +9,9 @@
 //! When the cursor a page returned is bad, the page itself is still yielded (its records
 //! were read correctly) and the error follows as the next item. Move a watermark only after
 //! the stream has ended without error.
+//!
+//! Records that do not fit their model never fail a page: they come in [`Page::unfit`]
+//! and the pass goes on. Repeat detection compares the keys of the records that fit.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,13 +21,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::base::relative_link;
+use crate::records::{Records, Unfit};
 use crate::{Client, Error};
 
 /// One page of records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
-    /// The records of this page, in Drift's order.
+    /// The records of this page that fit their model, in Drift's order.
     pub items: Vec<T>,
+    /// The records of this page that do not fit their model even leniently, in Drift's
+    /// order (see [`Unfit`]). They do not stop the pass.
+    pub unfit: Vec<Unfit>,
     /// 1-based page number within this pass (a resumed pass starts at 1 again).
     pub number: u32,
     /// Cursor of the following page; `None` on the last page. Store it to resume there.
@@ -101,7 +108,6 @@ pub(crate) enum Next {
     Refused(String),
 }
 
-/// A fetched page before validation.
 /// What identifies a record within a page, so that a page served twice in a row is noticed
 /// even when its cursor looked new (a next cursor that leads back to the first page, which
 /// was fetched without one). `None`: not comparable (the page is never taken for a repeat).
@@ -139,8 +145,9 @@ impl PageKey for () {
     }
 }
 
+/// A fetched page before validation.
 pub(crate) struct Fetched<T> {
-    pub items: Vec<T>,
+    pub records: Records<T>,
     pub next: Next,
 }
 
@@ -253,7 +260,12 @@ where
             return Err(e);
         }
     };
-    let keys: Vec<String> = fetched.items.iter().filter_map(T::page_key).collect();
+    let keys: Vec<String> = fetched
+        .records
+        .items
+        .iter()
+        .filter_map(T::page_key)
+        .collect();
     if !keys.is_empty() && keys == st.last_keys {
         st.done = true;
         return Err(pagination_error(
@@ -288,7 +300,8 @@ where
         }
     };
     Ok(Page {
-        items: fetched.items,
+        items: fetched.records.items,
+        unfit: fetched.records.unfit,
         number,
         next,
     })
@@ -334,7 +347,7 @@ fn pagination_error(route: &str, page: u32, reason: String) -> Error {
 /// Flattens a stream of pages into a stream of records (errors pass through in place).
 ///
 /// Use it when page boundaries do not matter; keep the page stream when you checkpoint
-/// `Page::next`.
+/// `Page::next` or need the records that did not fit ([`Page::unfit`], not in this stream).
 pub fn into_records<T, S>(pages: S) -> impl Stream<Item = Result<T, Error>> + Send + 'static
 where
     T: Send + 'static,

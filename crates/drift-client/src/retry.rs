@@ -5,7 +5,11 @@
 //!   sent, because otherwise Drift may have acted and a repeat would create a duplicate.
 //! - 401/403 and other 4xx are never retried (a 401 is sent again once after an OAuth
 //!   token refresh, see [`run`]).
-//! - The wait is the server's `Retry-After` when it sends one (used as is, never
+//! - A 2xx body that is not JSON at all (empty, HTML, cut short) is sent again at most
+//!   [`BODY_RETRIES`] times after short waits (200 ms, then 400 ms), for reads and idempotent
+//!   writes only; then it is the `Decode` error. A JSON body of the wrong shape is not
+//!   retried (the same request would get the same answer).
+//! - Otherwise the wait is the server's `Retry-After` when it sends one (used as is, never
 //!   multiplied), else a capped exponential backoff with jitter.
 //! - The total wait of one call is capped (`max_retry_wait`): when the next wait would pass
 //!   the cap the error is returned at once (`RateLimited` for a 429) instead of sleeping.
@@ -15,7 +19,14 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 
 use crate::client::{Client, Kind, Raw, Req};
+use crate::decode::BodyError;
 use crate::Error;
+
+/// Most times a request is sent again because its 2xx body was not JSON.
+pub(crate) const BODY_RETRIES: u32 = 2;
+
+/// Wait before the first such retry; doubled for the next.
+const BODY_RETRY_WAIT: Duration = Duration::from_millis(200);
 
 /// Retry settings of a client.
 #[derive(Clone, Debug)]
@@ -47,8 +58,8 @@ pub(crate) struct AttemptError {
     unsent: bool,
     /// Never retry (budget gate beyond the cap, bad path).
     fatal: bool,
-    /// A 2xx body that ended early.
-    truncated: bool,
+    /// A 2xx body that is not JSON at all (empty, HTML, cut short).
+    not_json: bool,
 }
 
 impl AttemptError {
@@ -58,7 +69,7 @@ impl AttemptError {
             status: None,
             unsent: false,
             fatal: true,
-            truncated: false,
+            not_json: false,
         }
     }
 
@@ -68,18 +79,18 @@ impl AttemptError {
             status: Some(status),
             unsent: false,
             fatal: false,
-            truncated: false,
+            not_json: false,
         }
     }
 
-    /// A 2xx body that could not be decoded; `truncated` when it ended early.
-    pub(crate) fn decode(error: Error, truncated: bool) -> Self {
+    /// A 2xx body that could not be read; retried (briefly) only when it is not JSON.
+    pub(crate) fn body(e: BodyError) -> Self {
         AttemptError {
-            error,
+            error: e.error,
             status: None,
             unsent: false,
-            fatal: !truncated,
-            truncated,
+            fatal: !e.not_json,
+            not_json: e.not_json,
         }
     }
 
@@ -89,7 +100,7 @@ impl AttemptError {
             status: None,
             unsent,
             fatal: false,
-            truncated: false,
+            not_json: false,
         }
     }
 
@@ -103,7 +114,7 @@ impl AttemptError {
             (Kind::Create, _) => self.unsent,
             (_, Some(s)) => (500..=599).contains(&s),
             (_, None) => {
-                self.truncated
+                self.not_json
                     || matches!(self.error, Error::Timeout { .. } | Error::Transport { .. })
             }
         }
@@ -136,13 +147,15 @@ pub(crate) async fn run<T>(
 pub(crate) async fn run_rebuilt<T>(
     client: &Client,
     build: impl Fn() -> Result<Req, Error>,
-    parse: impl Fn(Raw) -> Result<T, AttemptError>,
+    parse: impl Fn(&Req, Raw) -> Result<T, AttemptError>,
 ) -> Result<T, Error> {
     let generation = client.auth_generation();
-    match attempts(client, &build()?, &parse).await {
+    let req = build()?;
+    match attempts(client, &req, &|raw| parse(&req, raw)).await {
         Err(Error::Unauthorized { .. }) if client.refreshes_tokens() => {
             client.refresh_access_token(generation).await?;
-            attempts(client, &build()?, &parse).await
+            let req = build()?;
+            attempts(client, &req, &|raw| parse(&req, raw)).await
         }
         other => other,
     }
@@ -164,11 +177,13 @@ async fn attempts<T>(
         .with_max_times(policy.max_retries);
     let cap = policy.max_total_wait;
     let mut total = Duration::ZERO;
+    let mut body_retries = 0u32;
     let sleeper = {
         let budget = budget.clone();
         let client = client.clone();
         move |d: Duration| {
             budget.record_wait(d);
+            client.meters.each(|m| m.wait(d));
             let sleep = budget.clock().sleep(d);
             let client = client.clone();
             // A stop ends the pause; the next attempt then fails with `Stopped` unsent.
@@ -186,7 +201,15 @@ async fn attempts<T>(
         .when(|e: &AttemptError| e.retryable(req.kind))
         .adjust(move |e: &AttemptError, next: Option<Duration>| {
             let next = next?;
-            let wait = e.error.retry_after().unwrap_or(next);
+            let wait = if e.not_json {
+                if body_retries >= BODY_RETRIES {
+                    return None;
+                }
+                body_retries += 1;
+                BODY_RETRY_WAIT * 2u32.pow(body_retries - 1)
+            } else {
+                e.error.retry_after().unwrap_or(next)
+            };
             if total.saturating_add(wait) > cap {
                 return None;
             }
@@ -195,6 +218,7 @@ async fn attempts<T>(
         })
         .notify(|e: &AttemptError, wait: Duration| {
             budget.record_retry();
+            client.meters.each(|m| m.retry());
             tracing::debug!(
                 route = req.route,
                 error = %e.error,

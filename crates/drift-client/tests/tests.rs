@@ -21,5 +21,7 @@ mod pagination;
 mod rate;
 #[path = "client/sandbox.rs"]
 mod sandbox;
+#[path = "client/tolerant.rs"]
+mod tolerant;
 #[path = "client/writes.rs"]
 mod writes;

@@ -113,8 +113,9 @@ pub async fn test_credential(
     )
     .await;
     let stored = match &failure {
-        // Only a 401/403 judges the key; any other failure says nothing about it.
-        Some(f) if f.kind == FailureKind::Rejected => {
+        // Only a 401/403 judges the key, and a base URL this server may not contact makes
+        // the credential unusable here; any other failure says nothing about the key.
+        Some(f) if matches!(f.kind, FailureKind::Rejected | FailureKind::Config) => {
             Some(CredentialTest::failed(f.message.clone()))
         }
         Some(f) if !report.token_accepted => {

@@ -75,7 +75,7 @@ impl HostPolicy {
             };
             return ip.is_loopback() || self.bind.is_some_and(|b| b.is_unspecified() || b == ip);
         }
-        self.names.iter().any(|n| *n == name)
+        self.names.contains(&name)
     }
 }
 

@@ -39,6 +39,9 @@ pub struct SyncJob {
     pub rate_limit_per_min: Option<u32>,
     /// Options of the Drift source (overlap, concurrency, extra contacts).
     pub source: DriftSourceConfig,
+    /// Delete the rows of records deleted in Drift instead of marking them `_deleted`
+    /// (databases; file sinks always write a tombstone record).
+    pub hard_deletes: bool,
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
@@ -195,7 +198,10 @@ impl SyncRun {
                 message,
             });
         }
-        let destination = destinations::open(&job.destination)
+        let options = destinations::OpenOptions {
+            hard_deletes: job.hard_deletes,
+        };
+        let destination = destinations::open_with(&job.destination, options)
             .map_err(|e| StartError::Destination(e.to_string()))?;
         let destination_name = match &job.destination {
             DestinationSpec::Postgres(url) => crate::sink_secret::split(url).shown,

@@ -3,6 +3,8 @@
 
 #[path = "drift/catalog.rs"]
 mod catalog;
+#[path = "drift/deletes.rs"]
+mod deletes;
 #[path = "drift/streams.rs"]
 mod streams;
 #[path = "writer/mod.rs"]

@@ -15,9 +15,13 @@ pub struct Batch {
     pub scope: String,
     /// Run id written on every row (`_run_id`).
     pub run_id: String,
-    /// Records to upsert (or, for streams in `replace`, the full new content).
+    /// Records to upsert and tombstones, in the order the source sent them (for streams in
+    /// `replace`, the stream's full content).
     pub records: Vec<Record>,
-    /// Streams whose tables are replaced by this batch's records of that stream.
+    /// Streams read in full (full refresh) whose every record is in this batch, with
+    /// tombstones for the records that disappeared from the source. Databases upsert them
+    /// (rows not in the batch stay; soft deletes survive a full refresh); file destinations
+    /// write a new file holding them that replaces the stream's earlier files.
     pub replace: Vec<String>,
     /// State entries (key, value) to store in the same commit.
     pub state: Vec<(String, Value)>,

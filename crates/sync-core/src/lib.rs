@@ -17,8 +17,8 @@
 //!   records received but not yet committed are committed with the state they carry, nothing
 //!   half-written is left behind.
 //! - **Full refresh**: streams whose [`WriteMode`] is `Replace` are buffered until the stream
-//!   succeeds and then replace their table in one commit, so readers never see a half-empty
-//!   table.
+//!   succeeds and then committed in one batch (with tombstones for the records that
+//!   disappeared), so readers never see a half-read stream.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -37,7 +37,8 @@ impl std::str::FromStr for SyncMode {
 pub enum WriteMode {
     /// Insert or update by primary key; rows not in the run stay.
     Upsert,
-    /// The stream's records replace the whole table atomically when the stream succeeds.
+    /// The stream is read in full and committed in one batch when it succeeds (see
+    /// [`crate::Batch::replace`]): databases upsert it, file destinations replace its files.
     Replace,
 }
 

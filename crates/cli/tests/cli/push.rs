@@ -83,9 +83,12 @@ impl Sandbox {
     }
 
     pub(crate) fn by_email(&self, email: &str) -> Vec<Contact> {
-        self.runtime
+        let found = self
+            .runtime
             .block_on(self.observer.contacts_by_email(email))
-            .unwrap()
+            .unwrap();
+        assert!(found.unfit.is_empty(), "{:?}", found.unfit);
+        found.items
     }
 
     /// Creates a contact with these attributes; returns its id.

@@ -13,6 +13,35 @@ use std::path::Path;
 use std::sync::Arc;
 use sync_core::{Batch, CommitReport, Record, Rejected, RunError, Stream};
 
+/// One line of `_rejected/<run-id>.jsonl`: a record the source quarantined or this
+/// destination refused.
+struct RejectedLine {
+    stream: String,
+    /// The primary key as text, when known.
+    primary_key: Option<String>,
+    reason: String,
+    /// The record as received (JSON; text that is not JSON as a JSON string).
+    raw: Value,
+    /// RFC 3339.
+    rejected_at: String,
+}
+
+impl RejectedLine {
+    /// The replay-window entry of this line: (stream and hash of the record, hash of the
+    /// whole line without its time). The same record rejected again for the same reason
+    /// after a crash is not written twice.
+    fn window_entry(&self) -> (String, u64) {
+        let raw = self.raw.to_string();
+        let key = format!(
+            "{}\u{1f}{:016x}",
+            self.stream,
+            layout::fnv1a(raw.as_bytes())
+        );
+        let line = json!([self.stream, self.primary_key, self.reason, raw]).to_string();
+        (key, layout::fnv1a(line.as_bytes()))
+    }
+}
+
 impl<F: Format> Ctx<'_, F> {
     pub(super) fn prepare(&mut self, streams: Vec<Stream>) -> Result<(), RunError> {
         self.ready()?;
@@ -31,7 +60,7 @@ impl<F: Format> Ctx<'_, F> {
         let mut manifest = self.ready()?.clone();
         let mut window = Window::new(std::mem::take(&mut manifest.recent));
         let mut report = CommitReport::default();
-        let (groups, rejected) = self.group(batch, &mut window, &mut report)?;
+        let (groups, refused) = self.group(batch, &mut window, &mut report)?;
         let mut obsolete = Vec::new();
         for stream in &batch.replace {
             let prefix = format!("{stream}/");
@@ -50,16 +79,38 @@ impl<F: Format> Ctx<'_, F> {
             let fresh_only = batch.replace.contains(&table.stream.name);
             self.write_stream(&mut manifest, table, records, &batch.run_id, fresh_only)?;
         }
+        report.rejected = refused
+            .iter()
+            .map(|(r, reason)| Rejected {
+                stream: r.stream.clone(),
+                reason: reason.clone(),
+            })
+            .collect();
+        let now = layout::now_rfc3339();
+        let refused = refused.into_iter().map(|(r, reason)| RejectedLine {
+            stream: r.stream.clone(),
+            primary_key: None,
+            reason,
+            raw: Value::Object(r.data.clone()),
+            rejected_at: now.clone(),
+        });
+        let quarantined = batch.quarantined.iter().map(|q| RejectedLine {
+            stream: q.stream.clone(),
+            primary_key: q.key.clone(),
+            reason: q.reason.clone(),
+            raw: layout::raw_value(&q.raw),
+            rejected_at: layout::rfc3339_or_now(q.extracted_at),
+        });
+        let rejected: Vec<RejectedLine> = refused
+            .chain(quarantined)
+            .filter(|line| {
+                let (key, hash) = line.window_entry();
+                window.admit_entry(REJECTED_DIR, key, hash)
+            })
+            .collect();
         manifest.recent = window.into_recent();
         if !rejected.is_empty() {
             self.write_rejected(&mut manifest, &rejected, &batch.run_id)?;
-            report.rejected = rejected
-                .iter()
-                .map(|(r, reason)| Rejected {
-                    stream: r.stream.clone(),
-                    reason: reason.clone(),
-                })
-                .collect();
         }
         let scope = manifest.state.entry(batch.scope.clone()).or_default();
         for (k, v) in &batch.state {
@@ -89,9 +140,9 @@ impl<F: Format> Ctx<'_, F> {
         Ok(())
     }
 
-    /// The batch's records to write, by stream in first-seen order, and the rejected ones;
+    /// The batch's records to write, by stream in first-seen order, and the refused ones;
     /// counts every accepted record in `report` (also those the replay window skips: they
-    /// are in the files already).
+    /// are in the files already): records in `written`, tombstones in `deleted`.
     #[allow(clippy::type_complexity)]
     fn group<'b>(
         &self,
@@ -118,7 +169,12 @@ impl<F: Format> Ctx<'_, F> {
                 rejected.push((record, reason));
                 continue;
             }
-            *report.written.entry(record.stream.clone()).or_default() += 1;
+            let counts = if record.tombstone {
+                &mut report.deleted
+            } else {
+                &mut report.written
+            };
+            *counts.entry(record.stream.clone()).or_default() += 1;
             // A replaced stream's file must hold all its records, seen before or not.
             let replacing = batch.replace.contains(&record.stream);
             if !window.admit(&table.stream, record) && !replacing {
@@ -170,7 +226,7 @@ impl<F: Format> Ctx<'_, F> {
     fn write_rejected(
         &self,
         manifest: &mut Manifest,
-        rejected: &[(&Record, String)],
+        rejected: &[RejectedLine],
         run_id: &str,
     ) -> Result<(), RunError> {
         fs::create_dir_all(self.root.join(REJECTED_DIR))
@@ -179,9 +235,10 @@ impl<F: Format> Ctx<'_, F> {
         let committed = manifest.files.get(&target).copied();
         let bytes = publish(self.root, &target, committed, |file, _| {
             let mut out = std::io::BufWriter::new(file);
-            for (record, reason) in rejected {
-                let line = json!({"stream": record.stream, "reason": reason,
-                    "rejected_at": layout::now_rfc3339(), "_run_id": run_id, "_raw": record.data});
+            for r in rejected {
+                let line = json!({"stream": r.stream, "primary_key": r.primary_key,
+                    "reason": r.reason, "_raw": r.raw, "run_id": run_id,
+                    "rejected_at": r.rejected_at});
                 serde_json::to_writer(&mut out, &line).map_err(|e| e.to_string())?;
                 out.write_all(b"\n").map_err(|e| e.to_string())?;
             }
@@ -215,17 +272,27 @@ impl Window {
         Self { recent, index }
     }
 
-    /// Whether `record` is new (not identical to one in the window); records it.
+    /// Whether `record` is new (not identical to one in the window); records it. A
+    /// tombstone never matches the record it deletes (its hash is marked).
     fn admit(&mut self, stream: &Stream, record: &Record) -> bool {
         let key = layout::key_of(&stream.primary_key, &record.data);
-        let hash = layout::fnv1a(Value::Object(record.data.clone()).to_string().as_bytes());
-        let index = self.index.entry(stream.name.clone()).or_default();
+        let mut text = Value::Object(record.data.clone()).to_string();
+        if record.tombstone {
+            text.insert_str(0, "tombstone:");
+        }
+        self.admit_entry(&stream.name, key, layout::fnv1a(text.as_bytes()))
+    }
+
+    /// Whether (`key`, `hash`) is new in `bucket` (a stream, or the rejected records);
+    /// records it.
+    fn admit_entry(&mut self, bucket: &str, key: String, hash: u64) -> bool {
+        let index = self.index.entry(bucket.to_owned()).or_default();
         if index.get(&key) == Some(&hash) {
             return false;
         }
         index.insert(key.clone(), hash);
         self.recent
-            .entry(stream.name.clone())
+            .entry(bucket.to_owned())
             .or_default()
             .push((key, hash));
         true

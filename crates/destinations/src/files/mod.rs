@@ -6,7 +6,12 @@
 //!   append (JSONL, CSV); past [`PART_BYTES`] the run goes on in `<run-id>-2.<ext>`, ...;
 //! - `DIR/<stream>/<run-id>-<n>.<ext>`: one file per stream per checkpoint for formats that
 //!   cannot append (Parquet), `n` from 000001;
-//! - `DIR/_rejected/<run-id>.jsonl`: records refused (missing primary key) with the reason;
+//! - `DIR/_rejected/<run-id>.jsonl`: one JSON object per line with `stream`, `primary_key`
+//!   (text, or null when unknown), `reason`, `_raw` (the record as received: JSON, or a
+//!   JSON string holding text that is not JSON), `run_id` and `rejected_at` (RFC 3339), for
+//!   the records the source quarantined ([`sync_core::Batch::quarantined`], written in the
+//!   batch's commit, `rejected_at` when they were read) and those refused here (missing
+//!   primary key, `primary_key` null);
 //! - `DIR/_driftbridge_state.json`: the source state per scope **and the manifest**, the list
 //!   of committed files with their committed size in bytes.
 //! - `DIR/.driftbridge.lock`: empty; locked by the run writing into `DIR` (see below).
@@ -32,6 +37,16 @@
 //! records. When a run ends cleanly ([`sync_core::Destination::finish`]) the window is
 //! emptied, so the next run's files hold everything that run reads (an incremental run's
 //! overlap included: files are logs, readers deduplicate on the primary key).
+//!
+//! Deletes: files are logs and cannot take a line back, so a tombstone (a record deleted in
+//! Drift) is written as a record of its stream with only its primary-key fields,
+//! `_deleted = true` and `_deleted_at` (when the deletion was seen), whatever
+//! [`crate::OpenOptions::hard_deletes`] says; live records carry `_deleted = false` and a null
+//! `_deleted_at`. Readers take the last record per primary key. A replaced stream's new file
+//! holds all the batch's records of that stream, tombstones included.
+//! [`sync_core::CommitReport::deleted`] counts the tombstones (as `written` counts the
+//! records, replayed ones included). Rejected records go through the replay window too, so
+//! one sent again after a crash is not kept twice.
 //!
 //! Why a copy instead of appending in place: a reader (or a lake picking files up) never
 //! sees a half-written line. The copy is bounded by [`PART_BYTES`] per checkpoint and is
@@ -123,7 +138,8 @@ struct Manifest {
     files: BTreeMap<String, FileEntry>,
     /// The replay window: stream -> (primary key, hash of the record) of the last
     /// [`WINDOW_RECORDS`] records committed since the last run that finished cleanly, oldest
-    /// first.
+    /// first; under [`REJECTED_DIR`], (stream and hash of the raw record, hash of the line)
+    /// of the rejected records.
     #[serde(default)]
     recent: Recent,
 }

@@ -1,11 +1,10 @@
 //! Converting records to binary COPY rows.
 
-use super::sql::{quote, PgColumn, PgTable, PgType, META};
+use super::sql::{PgColumn, PgType};
 use crate::layout::{self, ColumnKind};
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
 use sync_core::Record;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -95,49 +94,47 @@ pub(super) fn replace_nul(v: Value) -> Value {
     }
 }
 
-/// The last record per primary key, in order of last appearance (one row per key per
-/// `INSERT ... ON CONFLICT`, which refuses to touch a row twice).
-pub(super) fn last_per_key<'a>(records: &[&'a Record], pk: &[String]) -> Vec<&'a Record> {
-    let key = |r: &Record| layout::key_of(pk, &r.data);
-    let last: HashMap<String, usize> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (key(r), i))
+/// The operations of one stream's records in a batch, where the last operation on a key
+/// wins: (the last upsert per key, in order of last appearance: `INSERT ... ON CONFLICT`
+/// refuses to touch a row twice; the tombstones that are the last record of their key, to
+/// apply after the upserts). Upsert then tombstone: the upserted data, deleted; tombstone
+/// then upsert: live.
+pub(super) fn operations<'a>(
+    records: &[&'a Record],
+    pk: &[String],
+) -> (Vec<&'a Record>, Vec<&'a Record>) {
+    let key = |r: &Record| Some(layout::key_of(pk, &r.data));
+    let upserts: Vec<&Record> = records.iter().copied().filter(|r| !r.tombstone).collect();
+    let last_upserts = layout::last_of_key(&upserts, key);
+    let upserts = upserts
+        .into_iter()
+        .zip(last_upserts)
+        .filter_map(|(r, last)| last.then_some(r))
         .collect();
-    records
+    let tombstones = records
         .iter()
-        .enumerate()
-        .filter(|(i, r)| last.get(&key(r)) == Some(i))
-        .map(|(_, r)| *r)
-        .collect()
+        .zip(layout::last_of_key(records, key))
+        .filter_map(|(r, last)| (last && r.tombstone).then_some(*r))
+        .collect();
+    (upserts, tombstones)
 }
 
-/// Binary `COPY` of `rows` into the temporary table `stage` (columns of `table`, then meta).
+/// Binary `COPY` of `rows` into the temporary table `stage`: `names` (quoted) are its
+/// columns, `types` their wire types, in the order of the rows' cells.
 pub(super) async fn copy_rows(
     tx: &deadpool_postgres::Transaction<'_>,
     stage: &str,
-    table: &PgTable,
+    names: &[String],
+    types: &[Type],
     rows: Vec<Vec<Cell>>,
 ) -> Result<(), tokio_postgres::Error> {
-    let mut names: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| quote(&c.column.name))
-        .collect();
-    names.extend(META.iter().map(|(n, _)| quote(n)));
-    let mut types: Vec<Type> = table
-        .columns
-        .iter()
-        .filter_map(|c| c.actual.wire())
-        .collect();
-    types.extend(META.iter().filter_map(|(_, t)| t.wire()));
     let sink = tx
         .copy_in(&format!(
             "COPY {stage} ({}) FROM STDIN (FORMAT binary)",
             names.join(", ")
         ))
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &types);
+    let writer = BinaryCopyInWriter::new(sink, types);
     futures::pin_mut!(writer);
     for row in &rows {
         let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();

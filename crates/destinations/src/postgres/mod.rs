@@ -8,18 +8,41 @@
 //!   precision, `string` -> text, `boolean` -> boolean, objects, arrays and mixed types ->
 //!   jsonb;
 //! - `<field>_ts timestamptz`: twin of every epoch-millisecond field (REFERENCE §1);
-//! - `_extracted_at timestamptz`, `_run_id text`, `_raw jsonb` (the whole record, so fields
-//!   not in the schema are kept); primary key from the stream.
+//! - `_extracted_at timestamptz`, `_run_id text` (the run that last changed the row), `_raw
+//!   jsonb` (the whole record, so fields not in the schema are kept);
+//! - `_deleted boolean NOT NULL DEFAULT false` and `_deleted_at timestamptz` (null while
+//!   live): soft deletes, see below; primary key from the stream.
 //!
 //! A batch is loaded with binary `COPY` into a temporary table shaped like the target
 //! (`LIKE`, dropped at commit), then merged with `INSERT ... SELECT ... ON CONFLICT (pk) DO
-//! UPDATE`; the stream state goes to `_driftbridge_state(scope, key, state jsonb, updated_at)`
-//! in the same transaction. Records without a primary key go to `_driftbridge_rejected`.
+//! UPDATE`, which writes `_deleted = false, _deleted_at = NULL` (a record that comes back is
+//! live); the stream state goes to `_driftbridge_state(scope, key, state jsonb, updated_at)`
+//! in the same transaction.
+//!
+//! Deletes: the batch's tombstones (records deleted in Drift,
+//! [`sync_core::Record::tombstone`]) are copied into a second temporary table and applied
+//! after the merge: a live row of their key gets `_deleted = true`, `_deleted_at` = the
+//! tombstone's extraction time and `_run_id` = the batch's run, its other columns (the last
+//! data read) untouched; a row already deleted keeps its first `_deleted_at`, a key without a
+//! row writes nothing; [`sync_core::CommitReport::deleted`] counts the rows marked. Within a
+//! batch the last operation on a key wins (upsert then tombstone: the upserted data,
+//! deleted; tombstone then upsert: live). With hard deletes ([`PostgresDestination::open_with`],
+//! [`crate::OpenOptions::hard_deletes`]) the rows are DELETEd instead (counted). A replace
+//! batch (full-refresh streams) does not empty the table: it upserts the stream's records
+//! and the rows that disappeared from Drift are marked by the tombstones in the same batch.
+//!
+//! `_driftbridge_rejected(id, run_id, stream, primary_key, reason, _raw jsonb, rejected_at
+//! timestamptz)` keeps, in the batch's transaction, the records the source quarantined
+//! ([`sync_core::Batch::quarantined`]: `primary_key` as text when it could be read, `_raw` the
+//! record as received (text that is not JSON as a JSON string), `rejected_at` when it was
+//! read) and the records without a primary key (`primary_key` null, `rejected_at` now).
 //!
 //! A schema may hold the user's own tables: `prepare` refuses a table (or view, ...) named
 //! like a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or
-//! `_raw`) before changing anything, and then creates and migrates all tables in one
-//! transaction.
+//! `_raw`), or named like a bookkeeping table without its columns, before changing
+//! anything, and then creates and migrates all tables in one transaction. Tables of older
+//! versions are migrated: stream tables gain `_deleted` and `_deleted_at` (existing rows are
+//! live), `_driftbridge_rejected` gains `primary_key` (existing rows keep theirs, null).
 //!
 //! Schema evolution: a property the table lacks becomes a new nullable column. A column
 //! whose type no longer matches the schema keeps its type and data; a value that does not fit
@@ -31,19 +54,23 @@ mod cell;
 mod sql;
 
 use crate::layout::{self, Existing};
+use crate::OpenOptions;
 use async_trait::async_trait;
-use cell::{copy_rows, has_nul_map, last_per_key, replace_nul, Cell};
+use cell::{copy_rows, has_nul_map, operations, replace_nul, Cell};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use sql::{
-    check_privileges, create_table_sql, err, merge_sql, pg_err, pg_text, quote, split_schema,
-    target_of, PgColumn, PgTable, PgType, META,
+    check_privileges, create_table_sql, delete_sql, err, merge_sql, pg_err, pg_text, quote,
+    split_schema, target_of, PgColumn, PgTable, PgType, DELETE_COLUMNS, META,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use sync_core::{Batch, CommitReport, Destination, Record, Rejected, RunError, State, Stream};
+use sync_core::{
+    Batch, CommitReport, Destination, Quarantined, Record, Rejected, RunError, State, Stream,
+};
+use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
 
 /// Name of the state table.
@@ -61,6 +88,7 @@ pub struct PostgresDestination {
     target: String,
     tables: HashMap<String, Arc<PgTable>>,
     warned: HashSet<(String, String)>,
+    options: OpenOptions,
 }
 
 impl PostgresDestination {
@@ -70,7 +98,15 @@ impl PostgresDestination {
     ///
     /// Errors (kind `Destination`): the URL cannot be parsed, or `schema=` is empty. The
     /// message never contains the password.
+    ///
+    /// Tombstones mark rows deleted (soft deletes); see [`Self::open_with`] for hard deletes.
     pub fn open(url: &str) -> Result<Self, RunError> {
+        Self::open_with(url, OpenOptions::default())
+    }
+
+    /// [`Self::open`] with `options`: with `hard_deletes` a tombstone DELETEs its row instead
+    /// of marking it `_deleted` (module docs). Same errors as [`Self::open`].
+    pub fn open_with(url: &str, options: OpenOptions) -> Result<Self, RunError> {
         let described = crate::DestinationSpec::Postgres(url.to_owned()).describe();
         let (conn_url, schema) = split_schema(url);
         let schema = schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
@@ -108,6 +144,7 @@ impl PostgresDestination {
             target,
             tables: HashMap::new(),
             warned: HashSet::new(),
+            options,
         })
     }
 
@@ -224,6 +261,19 @@ impl PostgresDestination {
             .iter()
             .map(|r| (r.get(0), PgType::from_information_schema(r.get(1))))
             .collect();
+        // Tables of older versions lack the soft-delete columns: their rows become live.
+        for (name, def) in DELETE_COLUMNS {
+            if !existing.contains_key(name) {
+                let sql = format!(
+                    "ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS {} {def}",
+                    quote(name)
+                );
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| pg_err(&format!("add column {name}"), &e))?;
+            }
+        }
         let mut columns = Vec::new();
         for mut c in wanted {
             match existing.get(&c.column.name) {
@@ -262,10 +312,17 @@ impl PostgresDestination {
                 .map_err(|e| pg_err(&format!("index {}.{field}", stream.name), &e))?;
         }
         let stage = quote(&format!("_driftbridge_stage_{}", stream.name));
+        let (soft_delete_sql, hard_delete_sql) = delete_sql(
+            &qualified,
+            &tombstone_stage(&stream.name),
+            &stream.primary_key,
+        );
         Ok(PgTable {
             name: stream.name.clone(),
             primary_key: stream.primary_key.clone(),
             merge_sql: merge_sql(&qualified, &stage, &columns, &stream.primary_key),
+            soft_delete_sql,
+            hard_delete_sql,
             columns,
         })
     }
@@ -302,12 +359,61 @@ impl PostgresDestination {
         cells.push(Cell::Ts(extracted));
         cells.push(Cell::Text(run_id.to_owned()));
         cells.push(Cell::Json(Value::Object(data.clone())));
+        cells.push(Cell::Bool(false));
+        cells.push(Cell::Null);
         cells
+    }
+
+    /// The cells of a tombstone in the tombstone stage: its key in the key columns' types,
+    /// then `_deleted_at`. `None` when a key value does not fit its column (no row can have
+    /// that key).
+    fn tombstone_row(key_columns: &[&PgColumn], record: &Record) -> Option<Vec<Cell>> {
+        let cleaned =
+            has_nul_map(&record.data).then(|| replace_nul(Value::Object(record.data.clone())));
+        let data = match &cleaned {
+            Some(Value::Object(map)) => map,
+            _ => &record.data,
+        };
+        let mut cells = Vec::with_capacity(key_columns.len() + 1);
+        for c in key_columns {
+            cells.push(cell::cell(c, data.get(&c.column.field))?);
+        }
+        let at = DateTime::from_timestamp_millis(record.extracted_at).unwrap_or_else(Utc::now);
+        cells.push(Cell::Ts(at));
+        Some(cells)
     }
 }
 
+/// Name (quoted) of the temporary table the tombstones of `stream` are copied into.
+fn tombstone_stage(stream: &str) -> String {
+    quote(&format!("_driftbridge_tombstones_{stream}"))
+}
+
 impl PostgresDestination {
+    /// Write one stream's records of a batch: upserts, then tombstones. Returns (rows
+    /// upserted, rows deleted).
     async fn write_stream(
+        &mut self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        table: &PgTable,
+        records: &[&Record],
+        run_id: &str,
+    ) -> Result<(u64, u64), RunError> {
+        let (upserts, tombstones) = operations(records, &table.primary_key);
+        let written = records.iter().filter(|r| !r.tombstone).count() as u64;
+        if !upserts.is_empty() {
+            self.upsert(tx, table, &upserts, run_id).await?;
+        }
+        let deleted = if tombstones.is_empty() {
+            0
+        } else {
+            self.delete(tx, table, &tombstones, run_id).await?
+        };
+        Ok((written, deleted))
+    }
+
+    /// COPY the last upsert per key into a stage and merge it into the table.
+    async fn upsert(
         &mut self,
         tx: &deadpool_postgres::Transaction<'_>,
         table: &PgTable,
@@ -322,11 +428,20 @@ impl PostgresDestination {
         ))
         .await
         .map_err(|e| pg_err(&ctx, &e))?;
-        let rows: Vec<Vec<Cell>> = last_per_key(records, &table.primary_key)
-            .into_iter()
-            .map(|r| self.row(table, r, run_id))
+        let rows: Vec<Vec<Cell>> = records.iter().map(|r| self.row(table, r, run_id)).collect();
+        let mut names: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| quote(&c.column.name))
             .collect();
-        copy_rows(tx, &stage, table, rows)
+        names.extend(META.iter().map(|(n, _)| quote(n)));
+        let mut types: Vec<Type> = table
+            .columns
+            .iter()
+            .filter_map(|c| c.actual.wire())
+            .collect();
+        types.extend(META.iter().filter_map(|(_, t)| t.wire()));
+        copy_rows(tx, &stage, &names, &types, rows)
             .await
             .map_err(|e| pg_err(&format!("{ctx} (COPY)"), &e))?;
         tx.batch_execute(&table.merge_sql)
@@ -337,6 +452,64 @@ impl PostgresDestination {
             .map_err(|e| pg_err(&ctx, &e))
     }
 
+    /// COPY the tombstones' keys into a stage and mark (or, with hard deletes, delete) the
+    /// rows with those keys. Returns the number of rows changed.
+    async fn delete(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        table: &PgTable,
+        tombstones: &[&Record],
+        run_id: &str,
+    ) -> Result<u64, RunError> {
+        let ctx = format!("delete from {}", table.name);
+        let key_columns: Vec<&PgColumn> = table
+            .primary_key
+            .iter()
+            .map(|k| {
+                table.columns.iter().find(|c| &c.column.name == k).ok_or_else(|| {
+                    err(
+                        &ctx,
+                        format!("primary key column `{k}` has a type driftbridge does not write; restore its type"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let rows: Vec<Vec<Cell>> = tombstones
+            .iter()
+            .filter_map(|r| Self::tombstone_row(&key_columns, r))
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let stage = tombstone_stage(&table.name);
+        let mut names: Vec<String> = key_columns.iter().map(|c| quote(&c.column.name)).collect();
+        names.push(quote(layout::DELETED_AT));
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
+            names.join(", "),
+            self.qualified(&table.name)
+        ))
+        .await
+        .map_err(|e| pg_err(&ctx, &e))?;
+        let mut types: Vec<Type> = key_columns.iter().filter_map(|c| c.actual.wire()).collect();
+        types.push(Type::TIMESTAMPTZ);
+        copy_rows(tx, &stage, &names, &types, rows)
+            .await
+            .map_err(|e| pg_err(&format!("{ctx} (COPY)"), &e))?;
+        let changed = if self.options.hard_deletes {
+            tx.execute(&table.hard_delete_sql, &[]).await
+        } else {
+            tx.execute(&table.soft_delete_sql, &[&run_id]).await
+        }
+        .map_err(|e| pg_err(&ctx, &e))?;
+        tx.batch_execute(&format!("DROP TABLE {stage}"))
+            .await
+            .map_err(|e| pg_err(&ctx, &e))?;
+        Ok(changed)
+    }
+
+    /// Keep a record without a primary key in `_driftbridge_rejected` (`primary_key` null,
+    /// `rejected_at` now).
     async fn reject(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
@@ -344,20 +517,55 @@ impl PostgresDestination {
         record: &Record,
         reason: &str,
     ) -> Result<(), RunError> {
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (run_id, stream, reason, _raw) VALUES ($1, $2, $3, $4)",
-                self.qualified(REJECTED_TABLE)
-            ),
-            &[
-                &run_id,
-                &record.stream,
-                &reason,
-                &Value::Object(record.data.clone()),
-            ],
+        let raw = replace_nul(Value::Object(record.data.clone()));
+        self.insert_rejected(tx, run_id, &record.stream, None, reason, raw, Utc::now())
+            .await
+            .map_err(|e| pg_err("reject", &e))
+    }
+
+    /// Keep a record the source quarantined in `_driftbridge_rejected` (`rejected_at`: when
+    /// it was read).
+    async fn quarantine(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        run_id: &str,
+        q: &Quarantined,
+    ) -> Result<(), RunError> {
+        let raw = replace_nul(layout::raw_value(&q.raw));
+        let at = DateTime::from_timestamp_millis(q.extracted_at).unwrap_or_else(Utc::now);
+        let nul = |s: &str| s.replace('\0', "\u{fffd}");
+        let key = q.key.as_deref().map(nul);
+        self.insert_rejected(
+            tx,
+            run_id,
+            &nul(&q.stream),
+            key.as_deref(),
+            &nul(&q.reason),
+            raw,
+            at,
         )
         .await
-        .map_err(|e| pg_err("reject", &e))?;
+        .map_err(|e| pg_err("quarantine", &e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_rejected(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        run_id: &str,
+        stream: &str,
+        key: Option<&str>,
+        reason: &str,
+        raw: Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let sql = format!(
+            "INSERT INTO {} (run_id, stream, primary_key, reason, _raw, rejected_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            self.qualified(REJECTED_TABLE)
+        );
+        tx.execute(&sql, &[&run_id, &stream, &key, &reason, &raw, &at])
+            .await?;
         Ok(())
     }
 
@@ -438,12 +646,13 @@ impl Destination for PostgresDestination {
              CREATE TABLE IF NOT EXISTS {} (
                scope text NOT NULL, key text NOT NULL, state jsonb NOT NULL,
                updated_at timestamptz NOT NULL, PRIMARY KEY (scope, key));
-             CREATE TABLE IF NOT EXISTS {} (
+             CREATE TABLE IF NOT EXISTS {rejected} (
                id bigserial PRIMARY KEY, run_id text, stream text NOT NULL,
-               reason text NOT NULL, _raw jsonb NOT NULL,
-               rejected_at timestamptz NOT NULL DEFAULT now());",
+               primary_key text, reason text NOT NULL, _raw jsonb NOT NULL,
+               rejected_at timestamptz NOT NULL DEFAULT now());
+             ALTER TABLE {rejected} ADD COLUMN IF NOT EXISTS primary_key text;",
             self.qualified(STATE_TABLE),
-            self.qualified(REJECTED_TABLE)
+            rejected = self.qualified(REJECTED_TABLE)
         ))
         .await
         .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
@@ -487,15 +696,21 @@ impl Destination for PostgresDestination {
             .await
             .map_err(|e| pg_err("begin", &e))?;
         let mut report = CommitReport::default();
-        for stream in &batch.replace {
-            tx.batch_execute(&format!("DELETE FROM {}", self.qualified(stream)))
-                .await
-                .map_err(|e| pg_err(&format!("replace table {stream}"), &e))?;
-        }
+        // A replace batch upserts like any other: rows that disappeared from Drift are marked
+        // by the tombstones it holds, the table is not emptied.
         for (table, records) in &groups {
-            self.write_stream(&tx, table, records, &batch.run_id)
+            let (written, deleted) = self
+                .write_stream(&tx, table, records, &batch.run_id)
                 .await?;
-            *report.written.entry(table.name.clone()).or_default() += records.len() as u64;
+            if written > 0 {
+                *report.written.entry(table.name.clone()).or_default() += written;
+            }
+            if deleted > 0 {
+                *report.deleted.entry(table.name.clone()).or_default() += deleted;
+            }
+        }
+        for q in &batch.quarantined {
+            self.quarantine(&tx, &batch.run_id, q).await?;
         }
         for (record, reason) in &rejected {
             self.reject(&tx, &batch.run_id, record, reason).await?;

@@ -84,6 +84,10 @@ pub(super) struct PgTable {
     /// Columns written by COPY, in order (schema columns with a known type, then meta).
     pub(super) columns: Vec<PgColumn>,
     pub(super) merge_sql: String,
+    /// Marks the live rows whose key is in the tombstone stage deleted (`$1`: run id).
+    pub(super) soft_delete_sql: String,
+    /// Deletes the rows whose key is in the tombstone stage.
+    pub(super) hard_delete_sql: String,
 }
 
 /// `ident` as a quoted SQL identifier (case kept, `"` doubled).
@@ -201,6 +205,9 @@ pub(super) fn create_table_sql(qualified: &str, columns: &[PgColumn], pk: &[Stri
     defs.push("\"_extracted_at\" timestamptz NOT NULL".into());
     defs.push("\"_run_id\" text".into());
     defs.push("\"_raw\" jsonb NOT NULL".into());
+    for (name, def) in DELETE_COLUMNS {
+        defs.push(format!("{} {def}", quote(name)));
+    }
     let pk: Vec<String> = pk.iter().map(|k| quote(k)).collect();
     defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
     format!(
@@ -209,11 +216,41 @@ pub(super) fn create_table_sql(qualified: &str, columns: &[PgColumn], pk: &[Stri
     )
 }
 
-pub(super) const META: [(&str, PgType); 3] = [
+/// The metadata columns every upsert writes, after the stream's columns.
+pub(super) const META: [(&str, PgType); 5] = [
     (layout::EXTRACTED_AT, PgType::Timestamptz),
     (layout::RUN_ID, PgType::Text),
     (layout::RAW, PgType::Jsonb),
+    (layout::DELETED, PgType::Boolean),
+    (layout::DELETED_AT, PgType::Timestamptz),
 ];
+
+/// The soft-delete columns with their definitions, added by `prepare` to tables of older
+/// versions (whose rows are live).
+pub(super) const DELETE_COLUMNS: [(&str, &str); 2] = [
+    (layout::DELETED, "boolean NOT NULL DEFAULT false"),
+    (layout::DELETED_AT, "timestamptz"),
+];
+
+/// The statements applying the tombstones staged in `stage` (primary-key columns and
+/// `_deleted_at`) to `qualified`: (mark live rows deleted, with `$1` the run id; delete rows).
+pub(super) fn delete_sql(qualified: &str, stage: &str, pk: &[String]) -> (String, String) {
+    let matches: Vec<String> = pk
+        .iter()
+        .map(|k| format!("t.{0} = s.{0}", quote(k)))
+        .collect();
+    let matches = matches.join(" AND ");
+    let deleted = quote(layout::DELETED);
+    let deleted_at = quote(layout::DELETED_AT);
+    let run = quote(layout::RUN_ID);
+    (
+        format!(
+            "UPDATE {qualified} t SET {deleted} = true, {deleted_at} = s.{deleted_at}, {run} = $1
+             FROM {stage} s WHERE {matches} AND NOT t.{deleted}"
+        ),
+        format!("DELETE FROM {qualified} t USING {stage} s WHERE {matches}"),
+    )
+}
 
 pub(super) fn merge_sql(
     qualified: &str,

@@ -1,8 +1,8 @@
 //! CSV destination: the shared scenarios, header, RFC 4180 quoting, nested values.
 
-use crate::harness::{self, data_files, obj, Crash, Sink};
+use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, Sink};
 use async_trait::async_trait;
-use destinations::CsvDestination;
+use destinations::{CsvDestination, DestinationSpec, OpenOptions};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use sync_core::Destination;
@@ -51,6 +51,39 @@ impl Sink for Csv {
         }
         out
     }
+    fn open_hard(&self) -> Box<dyn Destination> {
+        let spec = DestinationSpec::Csv(self.dir());
+        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    }
+    async fn marked(&self, stream: &str) -> Vec<Row> {
+        let mut out = Vec::new();
+        for f in data_files(&self.dir(), stream, "csv") {
+            let (header, rows) = read(&f);
+            for row in rows {
+                let deleted_at = cell(&header, &row, "_deleted_at");
+                out.push(Row {
+                    data: obj(serde_json::from_str(cell(&header, &row, "_raw")).unwrap()),
+                    deleted: match cell(&header, &row, "_deleted") {
+                        "true" => true,
+                        "false" => false,
+                        other => panic!("_deleted is {other:?}"),
+                    },
+                    deleted_at: (!deleted_at.is_empty()).then(|| deleted_at.to_owned()),
+                    run_id: cell(&header, &row, "_run_id").to_owned(),
+                });
+            }
+        }
+        out
+    }
+    async fn rejected(&self) -> Vec<RejectedRow> {
+        harness::file_rejected(&self.dir())
+    }
+    async fn break_state_writes(&self) {
+        harness::break_state_file(&self.dir());
+    }
+    fn is_log(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test]
@@ -73,7 +106,9 @@ async fn full_sync_writes_a_header_from_the_schema_and_typed_cells() {
             "attributes",
             "_extracted_at",
             "_run_id",
-            "_raw"
+            "_raw",
+            "_deleted",
+            "_deleted_at"
         ]
     );
     let row = &rows[1];
@@ -137,6 +172,16 @@ async fn sandbox_sync_matches_the_sandbox() {
 }
 
 #[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Csv::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Csv::new(), false).await;
+}
+
+#[tokio::test]
 async fn a_second_run_into_the_same_directory_is_refused() {
     let sink = Csv::new();
     let mut first = sink.open();
@@ -151,4 +196,46 @@ async fn a_second_run_into_the_same_directory_is_refused() {
     );
     drop(first);
     sink.open().check().await.unwrap();
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch() {
+    harness::quarantine_commits_with_the_batch(&Csv::new()).await;
+}
+
+#[tokio::test]
+async fn a_tombstone_is_a_row_with_its_key_and_the_delete_columns() {
+    let sink = Csv::new();
+    harness::tombstone_marks_and_upsert_revives(&sink).await;
+    let (header, rows) = read(&sink.dir().join("conversations/r2.csv"));
+    let tombstone = &rows[0];
+    assert_eq!(cell(&header, tombstone, "id"), "2");
+    for empty in ["status", "updatedAt", "updatedAt_iso", "tags"] {
+        assert_eq!(cell(&header, tombstone, empty), "", "{empty}");
+    }
+    assert_eq!(cell(&header, tombstone, "_deleted"), "true");
+    assert_eq!(
+        cell(&header, tombstone, "_deleted_at"),
+        harness::iso(harness::T2)
+    );
+}
+
+#[tokio::test]
+async fn the_last_operation_on_a_key_in_a_batch_wins() {
+    harness::last_operation_in_a_batch_wins(&Csv::new()).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_still_write_the_tombstone() {
+    harness::hard_deletes_remove_rows(&Csv::new()).await;
+}
+
+#[tokio::test]
+async fn a_replace_batch_writes_its_tombstones_in_the_new_file() {
+    harness::replace_upserts_and_keeps_rows_not_in_the_batch(&Csv::new()).await;
+}
+
+#[tokio::test]
+async fn an_engine_run_quarantines_and_deletes() {
+    harness::engine_run_quarantines_and_deletes(&Csv::new()).await;
 }

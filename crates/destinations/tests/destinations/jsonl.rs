@@ -1,9 +1,9 @@
 //! JSONL destination: the shared scenarios, file layout, crash recovery, check.
 
-use crate::harness::{self, data_files, obj, strip_meta, Crash, Sink};
+use crate::harness::{self, data_files, obj, strip_meta, Crash, RejectedRow, Row, Sink};
 use async_trait::async_trait;
 use destinations::files::STATE_FILE;
-use destinations::JsonlDestination;
+use destinations::{DestinationSpec, JsonlDestination, OpenOptions};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use sync_core::{Batch, Destination, Record, RunStatus};
@@ -32,12 +32,41 @@ impl Sink for Jsonl {
     fn open(&self) -> Box<dyn Destination> {
         Box::new(JsonlDestination::open(&self.dir()))
     }
+    fn open_hard(&self) -> Box<dyn Destination> {
+        let spec = DestinationSpec::Jsonl(self.dir());
+        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         data_files(&self.dir(), stream, "jsonl")
             .iter()
             .flat_map(|f| lines(f))
             .map(strip_meta)
             .collect()
+    }
+    async fn marked(&self, stream: &str) -> Vec<Row> {
+        data_files(&self.dir(), stream, "jsonl")
+            .iter()
+            .flat_map(|f| lines(f))
+            .map(|line| Row {
+                deleted: line["_deleted"].as_bool().expect("_deleted is a boolean"),
+                deleted_at: match &line["_deleted_at"] {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => panic!("_deleted_at is {other}"),
+                },
+                run_id: line["_run_id"].as_str().unwrap().to_owned(),
+                data: strip_meta(line),
+            })
+            .collect()
+    }
+    async fn rejected(&self) -> Vec<RejectedRow> {
+        harness::file_rejected(&self.dir())
+    }
+    async fn break_state_writes(&self) {
+        harness::break_state_file(&self.dir());
+    }
+    fn is_log(&self) -> bool {
+        true
     }
 }
 
@@ -91,6 +120,16 @@ async fn sandbox_sync_matches_the_sandbox() {
     harness::sandbox_sync(&Jsonl::new()).await;
 }
 
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Jsonl::new(), false).await;
+}
+
 fn rec(id: i64) -> Record {
     Record::new("conversations", obj(json!({"id": id, "status": "open"})))
 }
@@ -102,6 +141,7 @@ fn batch(ids: std::ops::Range<i64>, next: i64) -> Batch {
         records: ids.map(rec).collect(),
         replace: vec![],
         state: vec![("list".into(), json!({ "next": next }))],
+        quarantined: vec![],
     }
 }
 
@@ -184,7 +224,74 @@ async fn record_without_primary_key_goes_to_the_rejected_file() {
     );
     let rejected = lines(&sink.dir().join("_rejected/r1.jsonl"));
     assert_eq!(rejected[0]["stream"], "conversations");
+    assert_eq!(rejected[0]["primary_key"], Value::Null);
+    assert_eq!(rejected[0]["run_id"], "r1");
     assert_eq!(rejected[0]["_raw"], json!({"status": "no id"}));
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch() {
+    harness::quarantine_commits_with_the_batch(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn a_tombstone_is_written_as_a_deleted_record() {
+    let sink = Jsonl::new();
+    harness::tombstone_marks_and_upsert_revives(&sink).await;
+    // The tombstone's line: its key and the metadata, no other field, no twin.
+    let tombstone = lines(&sink.dir().join("conversations/r2.jsonl"))[0].clone();
+    let keys: Vec<&str> = tombstone.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["id", "_extracted_at", "_run_id", "_deleted", "_deleted_at"]
+    );
+    let live = lines(&sink.dir().join("conversations/r1.jsonl"))[0].clone();
+    assert_eq!(live["_deleted"], json!(false));
+    assert_eq!(live["_deleted_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_last_operation_on_a_key_in_a_batch_wins() {
+    harness::last_operation_in_a_batch_wins(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_still_write_the_tombstone() {
+    harness::hard_deletes_remove_rows(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn a_replace_batch_writes_its_tombstones_in_the_new_file() {
+    harness::replace_upserts_and_keeps_rows_not_in_the_batch(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn an_engine_run_quarantines_and_deletes() {
+    harness::engine_run_quarantines_and_deletes(&Jsonl::new()).await;
+}
+
+#[tokio::test]
+async fn a_rejected_record_sent_again_after_a_crash_is_kept_once() {
+    let sink = Jsonl::new();
+    let dir = sink.dir();
+    let q =
+        sync_core::Quarantined::new("conversations", Some("x".into()), "bad id", r#"{"id":"x"}"#);
+    let mut d = prepared(&dir).await;
+    let mut b = batch(0..2, 2);
+    b.quarantined = vec![q.clone()];
+    d.commit(b).await.unwrap();
+    drop(d);
+    // The run died after that commit; the resumed run reads the same page again.
+    let mut again = prepared(&dir).await;
+    let mut b = batch(0..3, 3);
+    b.quarantined = vec![sync_core::Quarantined {
+        extracted_at: q.extracted_at + 5_000,
+        ..q
+    }];
+    again.commit(b).await.unwrap();
+    let rejected = sink.rejected().await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(sink.rows("conversations").await.len(), 3);
 }
 
 #[tokio::test]

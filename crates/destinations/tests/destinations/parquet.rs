@@ -1,11 +1,11 @@
 //! Parquet destination: the shared scenarios, Arrow schema, zstd, files per checkpoint;
 //! files read back with the parquet crate.
 
-use crate::harness::{self, data_files, obj, Crash, Sink};
-use arrow_array::{Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, Sink};
+use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, TimeUnit};
 use async_trait::async_trait;
-use destinations::ParquetDestination;
+use destinations::{DestinationSpec, OpenOptions, ParquetDestination};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -55,6 +55,57 @@ impl Sink for Parquet {
             .map(|raw| obj(serde_json::from_str(&raw.unwrap()).unwrap()))
             .collect()
     }
+    fn open_hard(&self) -> Box<dyn Destination> {
+        let spec = DestinationSpec::Parquet(self.dir());
+        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    }
+    async fn marked(&self, stream: &str) -> Vec<Row> {
+        let mut out = Vec::new();
+        for b in data_files(&self.dir(), stream, "parquet")
+            .iter()
+            .flat_map(|f| batches(f))
+        {
+            let deleted = b
+                .column_by_name("_deleted")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap();
+            let at = timestamps(&b, "_deleted_at");
+            let raw = strings(&b, "_raw");
+            let run = strings(&b, "_run_id");
+            for i in 0..b.num_rows() {
+                assert!(!deleted.is_null(i), "_deleted is never null");
+                out.push(Row {
+                    data: obj(serde_json::from_str(raw[i].as_ref().unwrap()).unwrap()),
+                    deleted: deleted.value(i),
+                    deleted_at: at[i].map(harness::iso),
+                    run_id: run[i].clone().unwrap(),
+                });
+            }
+        }
+        out
+    }
+    async fn rejected(&self) -> Vec<RejectedRow> {
+        harness::file_rejected(&self.dir())
+    }
+    async fn break_state_writes(&self) {
+        harness::break_state_file(&self.dir());
+    }
+    fn is_log(&self) -> bool {
+        true
+    }
+}
+
+fn timestamps(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let col = batch.column_by_name(name).unwrap();
+    let a = col
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .unwrap();
+    (0..a.len())
+        .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+        .collect()
 }
 
 #[tokio::test]
@@ -78,6 +129,11 @@ async fn full_sync_writes_typed_columns_timestamps_and_zstd() {
     assert_eq!(ty("open"), DataType::Boolean);
     assert_eq!(ty("status"), DataType::Utf8);
     assert_eq!(ty("tags"), DataType::Utf8);
+    assert_eq!(ty("_deleted"), DataType::Boolean);
+    assert_eq!(
+        ty("_deleted_at"),
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    );
     let ts = batch
         .column_by_name("updatedAt_ts")
         .unwrap()
@@ -140,6 +196,16 @@ async fn sandbox_sync_matches_the_sandbox() {
 }
 
 #[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Parquet::new(), false).await;
+}
+
+#[tokio::test]
 async fn a_second_run_into_the_same_directory_is_refused() {
     let sink = Parquet::new();
     let mut first = sink.open();
@@ -154,4 +220,43 @@ async fn a_second_run_into_the_same_directory_is_refused() {
     );
     drop(first);
     sink.open().check().await.unwrap();
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch() {
+    harness::quarantine_commits_with_the_batch(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn a_tombstone_is_a_row_with_its_key_and_the_delete_columns() {
+    let sink = Parquet::new();
+    harness::tombstone_marks_and_upsert_revives(&sink).await;
+    let files = data_files(&sink.dir(), "conversations", "parquet");
+    let b = &batches(&files[1])[0];
+    assert!(
+        files[1].ends_with("conversations/r2-000001.parquet"),
+        "{files:?}"
+    );
+    assert_eq!(strings(b, "status")[0], None, "other columns null");
+    assert_eq!(timestamps(b, "_deleted_at")[0], Some(harness::T2));
+}
+
+#[tokio::test]
+async fn the_last_operation_on_a_key_in_a_batch_wins() {
+    harness::last_operation_in_a_batch_wins(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_still_write_the_tombstone() {
+    harness::hard_deletes_remove_rows(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn a_replace_batch_writes_its_tombstones_in_the_new_file() {
+    harness::replace_upserts_and_keeps_rows_not_in_the_batch(&Parquet::new()).await;
+}
+
+#[tokio::test]
+async fn an_engine_run_quarantines_and_deletes() {
+    harness::engine_run_quarantines_and_deletes(&Parquet::new()).await;
 }

@@ -1,9 +1,10 @@
 //! PostgreSQL destination against the real server (127.0.0.1:5432, database `test`; override
 //! with `DRIFTBRIDGE_TEST_POSTGRES_URL`). Each test writes into its own schema and drops it.
 
-use crate::harness::{self, obj, Crash, Sink};
+use crate::harness::{self, obj, Crash, RejectedRow, Row, Sink};
 use async_trait::async_trait;
-use destinations::PostgresDestination;
+use chrono::{DateTime, SecondsFormat, Utc};
+use destinations::{OpenOptions, PostgresDestination};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use sync_core::{Batch, Destination, ErrorKind, Record};
@@ -101,6 +102,69 @@ impl Sink for Pg {
             Err(e) => panic!("{e}"),
         }
     }
+    fn open_hard(&self) -> Box<dyn Destination> {
+        let options = OpenOptions { hard_deletes: true };
+        Box::new(PostgresDestination::open_with(&self.url(), options).unwrap())
+    }
+    async fn marked(&self, stream: &str) -> Vec<Row> {
+        let sql = format!(
+            "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{}\".\"{stream}\" ORDER BY {}",
+            self.schema,
+            harness::order_by(stream)
+        );
+        self.client
+            .query(&sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| Row {
+                data: obj(r.get(0)),
+                deleted: r.get(1),
+                deleted_at: r.get::<_, Option<DateTime<Utc>>>(2).map(iso),
+                run_id: r.get(3),
+            })
+            .collect()
+    }
+    async fn rejected(&self) -> Vec<RejectedRow> {
+        let sql = format!(
+            "SELECT stream, primary_key, reason, _raw, run_id, rejected_at
+             FROM \"{}\"._driftbridge_rejected ORDER BY id",
+            self.schema
+        );
+        self.client
+            .query(&sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| RejectedRow {
+                stream: r.get(0),
+                primary_key: r.get(1),
+                reason: r.get(2),
+                raw: r.get(3),
+                run_id: r.get(4),
+                rejected_at: iso(r.get(5)),
+            })
+            .collect()
+    }
+    async fn break_state_writes(&self) {
+        self.client
+            .batch_execute(&format!(
+                "CREATE FUNCTION \"{0}\".full_disk() RETURNS trigger LANGUAGE plpgsql
+                   AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+                 CREATE TRIGGER full_disk BEFORE INSERT OR UPDATE ON \"{0}\"._driftbridge_state
+                   FOR EACH ROW EXECUTE FUNCTION \"{0}\".full_disk();",
+                self.schema
+            ))
+            .await
+            .unwrap();
+    }
+    fn is_log(&self) -> bool {
+        false
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[tokio::test]
@@ -127,6 +191,8 @@ async fn full_sync_creates_typed_columns_with_timestamptz_twins() {
             ("_extracted_at", "timestamp with time zone"),
             ("_run_id", "text"),
             ("_raw", "jsonb"),
+            ("_deleted", "boolean"),
+            ("_deleted_at", "timestamp with time zone"),
         ]
     );
     let row = pg
@@ -255,6 +321,27 @@ async fn sandbox_sync_matches_the_sandbox() {
     pg.drop_schema().await;
 }
 
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    let pg = Pg::new("messy").await;
+    crate::drift_org::messy_org(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    let pg = Pg::new("changes").await;
+    crate::drift_org::changes_reach_the_sink(&pg, false).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn hard_deletes_in_drift_remove_the_rows() {
+    let pg = Pg::new("hard").await;
+    crate::drift_org::changes_reach_the_sink(&pg, true).await;
+    pg.drop_schema().await;
+}
+
 fn batch(records: Vec<Value>, state: Value) -> Batch {
     Batch {
         scope: "s".into(),
@@ -265,6 +352,7 @@ fn batch(records: Vec<Value>, state: Value) -> Batch {
             .collect(),
         replace: vec![],
         state: vec![("list".into(), state)],
+        quarantined: vec![],
     }
 }
 
@@ -517,4 +605,158 @@ async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_c
         );
         pg.drop_schema().await;
     }
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch() {
+    let pg = Pg::new("quarantine").await;
+    harness::quarantine_commits_with_the_batch(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_tombstone_marks_the_row_and_an_upsert_revives_it() {
+    let pg = Pg::new("tombstone").await;
+    harness::tombstone_marks_and_upsert_revives(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn the_last_operation_on_a_key_in_a_batch_wins() {
+    let pg = Pg::new("order").await;
+    harness::last_operation_in_a_batch_wins(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn hard_deletes_remove_the_rows() {
+    let pg = Pg::new("hard").await;
+    harness::hard_deletes_remove_rows(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_replace_batch_keeps_rows_it_does_not_hold() {
+    let pg = Pg::new("replace").await;
+    harness::replace_upserts_and_keeps_rows_not_in_the_batch(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn an_engine_run_quarantines_and_deletes() {
+    let pg = Pg::new("engine").await;
+    harness::engine_run_quarantines_and_deletes(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn tables_of_an_older_version_are_migrated_and_keep_their_rows() {
+    let pg = Pg::new("migrate").await;
+    // The layout the previous version created (its CREATE statements), with rows.
+    pg.client
+        .batch_execute(&format!(
+            r#"CREATE SCHEMA "{0}";
+               CREATE TABLE "{0}"._driftbridge_state (
+                 scope text NOT NULL, key text NOT NULL, state jsonb NOT NULL,
+                 updated_at timestamptz NOT NULL, PRIMARY KEY (scope, key));
+               CREATE TABLE "{0}"._driftbridge_rejected (
+                 id bigserial PRIMARY KEY, run_id text, stream text NOT NULL,
+                 reason text NOT NULL, _raw jsonb NOT NULL,
+                 rejected_at timestamptz NOT NULL DEFAULT now());
+               CREATE TABLE "{0}"."users" ("id" bigint, "name" text,
+                 "_extracted_at" timestamptz NOT NULL, "_run_id" text, "_raw" jsonb NOT NULL,
+                 PRIMARY KEY ("id"));
+               INSERT INTO "{0}"._driftbridge_state VALUES ('s', 'list', '{{"next":7}}', now());
+               INSERT INTO "{0}"._driftbridge_rejected (run_id, stream, reason, _raw, rejected_at)
+                 VALUES ('old', 'users', 'primary key field `id` is missing or null',
+                         '{{"name":"x"}}', '2023-01-01T00:00:00Z');
+               INSERT INTO "{0}".users VALUES
+                 (1, 'Ana', '2023-01-01T00:00:00Z', 'old', '{{"id":1,"name":"Ana"}}'),
+                 (2, 'Bo', '2023-01-01T00:00:00Z', 'old', '{{"id":2,"name":"Bo"}}');"#,
+            pg.schema
+        ))
+        .await
+        .unwrap();
+    let mut d = harness::prepared(pg.open()).await;
+    let types = pg.column_types("users").await;
+    assert_eq!(
+        types[types.len() - 2..],
+        [
+            ("_deleted".to_owned(), "boolean".to_owned()),
+            (
+                "_deleted_at".to_owned(),
+                "timestamp with time zone".to_owned()
+            )
+        ]
+    );
+    assert!(
+        pg.column_types("_driftbridge_rejected")
+            .await
+            .contains(&("primary_key".to_owned(), "text".to_owned())),
+        "primary_key added"
+    );
+    let live = |id: i64, name: &str| Row {
+        data: obj(json!({"id": id, "name": name})),
+        deleted: false,
+        deleted_at: None,
+        run_id: "old".into(),
+    };
+    assert_eq!(
+        pg.marked("users").await,
+        [live(1, "Ana"), live(2, "Bo")],
+        "rows kept, live"
+    );
+    assert_eq!(
+        pg.rejected().await,
+        [RejectedRow {
+            stream: "users".into(),
+            primary_key: None,
+            reason: "primary key field `id` is missing or null".into(),
+            raw: json!({"name": "x"}),
+            run_id: "old".into(),
+            rejected_at: "2023-01-01T00:00:00.000Z".into(),
+        }]
+    );
+    assert_eq!(
+        d.load_state("s").await.unwrap().get("list"),
+        Some(&json!({"next": 7}))
+    );
+    // The migrated tables take upserts, tombstones and quarantined records.
+    let b = Batch {
+        scope: "s".into(),
+        run_id: "new".into(),
+        records: vec![
+            Record::new("users", obj(json!({"id": 1, "name": "Ana B."}))),
+            Record {
+                extracted_at: harness::T2,
+                ..Record::tombstone("users", obj(json!({"id": 2})))
+            },
+        ],
+        quarantined: vec![sync_core::Quarantined::new(
+            "users",
+            Some("9".into()),
+            "bad",
+            "{}",
+        )],
+        ..Batch::default()
+    };
+    let report = d.commit(b).await.unwrap();
+    assert_eq!(report.deleted["users"], 1);
+    assert_eq!(
+        pg.marked("users").await,
+        [
+            Row {
+                run_id: "new".into(),
+                ..live(1, "Ana B.")
+            },
+            Row {
+                deleted: true,
+                deleted_at: Some(harness::iso(harness::T2)),
+                run_id: "new".into(),
+                ..live(2, "Bo")
+            }
+        ]
+    );
+    assert_eq!(pg.rejected().await[1].primary_key.as_deref(), Some("9"));
+    pg.drop_schema().await;
 }

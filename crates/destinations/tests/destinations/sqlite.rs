@@ -1,9 +1,12 @@
-//! SQLite destination: layout, upsert, atomic state, replace, rejects, engine run.
+//! SQLite destination: layout, upsert, atomic state, replace, rejects, engine run, the
+//! shared quarantine and delete scenarios, migration of older tables.
 
-use destinations::SqliteDestination;
-use rusqlite::Connection;
-use serde_json::{json, Value};
-use std::path::Path;
+use crate::harness::{self, obj, RejectedRow, Row, Sink};
+use async_trait::async_trait;
+use destinations::{OpenOptions, SqliteDestination};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use sync_core::testing::{ScriptedSource, Step};
 use sync_core::{
@@ -50,6 +53,7 @@ fn record(stream: &str, v: Value) -> Record {
         stream: stream.into(),
         data: map,
         extracted_at: 1_700_000_000_000,
+        tombstone: false,
     }
 }
 
@@ -60,6 +64,7 @@ fn batch(records: Vec<Record>, state: Vec<(&str, Value)>) -> Batch {
         records,
         replace: vec![],
         state: state.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        quarantined: vec![],
     }
 }
 
@@ -109,7 +114,9 @@ async fn table_has_schema_columns_iso_twins_meta_columns_and_index() {
             "bot",
             "_extracted_at",
             "_run_id",
-            "_raw"
+            "_raw",
+            "_deleted",
+            "_deleted_at"
         ]
     );
     let c = Connection::open(&path).unwrap();
@@ -221,7 +228,7 @@ async fn state_is_committed_with_the_batch_and_a_failed_batch_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn replace_swaps_the_whole_table() {
+async fn replace_upserts_and_no_longer_empties_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.db");
     let mut d = open(&path).await;
@@ -240,7 +247,14 @@ async fn replace_swaps_the_whole_table() {
     );
     b.replace = vec!["users".into()];
     d.commit(b).await.unwrap();
-    assert_eq!(query_strings(&path, "SELECT name FROM users"), ["Zoë"]);
+    assert_eq!(
+        query_strings(
+            &path,
+            "SELECT id || ':' || coalesce(name, '-') || ':' || _deleted FROM users ORDER BY id"
+        ),
+        ["1:-:0", "2:-:0", "3:Zoë:0"],
+        "rows not in the replace batch stay (only tombstones mark rows deleted)"
+    );
 }
 
 #[tokio::test]
@@ -266,11 +280,14 @@ async fn record_without_primary_key_is_quarantined_with_its_reason() {
     );
     let rejected = query_strings(
         &path,
-        "SELECT stream || ' | ' || reason || ' | ' || _raw FROM _driftbridge_rejected",
+        "SELECT stream || ' | ' || coalesce(primary_key, 'NULL') || ' | ' || reason || ' | ' || _raw || ' | ' || run_id
+         FROM _driftbridge_rejected",
     );
     assert_eq!(
         rejected,
-        [r#"messages | primary key field `id` is missing or null | {"id":null,"body":"x"}"#]
+        [
+            r#"messages | NULL | primary key field `id` is missing or null | {"id":null,"body":"x"} | run-1"#
+        ]
     );
 }
 
@@ -493,4 +510,243 @@ async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_c
     open(&path).await;
     let mut again = SqliteDestination::open(&path).unwrap();
     again.prepare(&[users_stream()]).await.unwrap();
+}
+
+/// A database file of its own, seen through the shared scenarios.
+struct Sqlite(tempfile::TempDir);
+
+impl Sqlite {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    fn path(&self) -> PathBuf {
+        self.0.path().join("d.db")
+    }
+    fn conn(&self) -> Connection {
+        Connection::open(self.path()).unwrap()
+    }
+    fn has_table(&self, table: &str) -> bool {
+        self.conn()
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |_| Ok(()),
+            )
+            .optional()
+            .unwrap()
+            .is_some()
+    }
+}
+
+#[async_trait]
+impl Sink for Sqlite {
+    fn open(&self) -> Box<dyn Destination> {
+        Box::new(SqliteDestination::open(&self.path()).unwrap())
+    }
+    fn open_hard(&self) -> Box<dyn Destination> {
+        let options = OpenOptions { hard_deletes: true };
+        Box::new(SqliteDestination::open_with(&self.path(), options).unwrap())
+    }
+    async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
+        if !self.has_table(stream) {
+            return vec![];
+        }
+        query_strings(&self.path(), &format!("SELECT _raw FROM \"{stream}\""))
+            .iter()
+            .map(|raw| obj(serde_json::from_str(raw).unwrap()))
+            .collect()
+    }
+    async fn marked(&self, stream: &str) -> Vec<Row> {
+        let c = self.conn();
+        let mut stmt = c
+            .prepare(&format!(
+                "SELECT _raw, _deleted, _deleted_at, _run_id FROM \"{stream}\" ORDER BY {}",
+                harness::order_by(stream)
+            ))
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(Row {
+                data: obj(serde_json::from_str(&r.get::<_, String>(0)?).unwrap()),
+                deleted: match r.get::<_, i64>(1)? {
+                    0 => false,
+                    1 => true,
+                    other => panic!("_deleted is {other}"),
+                },
+                deleted_at: r.get(2)?,
+                run_id: r.get(3)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+    async fn rejected(&self) -> Vec<RejectedRow> {
+        let c = self.conn();
+        let mut stmt = c
+            .prepare(
+                "SELECT stream, primary_key, reason, _raw, run_id, rejected_at
+                 FROM _driftbridge_rejected ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(RejectedRow {
+                stream: r.get(0)?,
+                primary_key: r.get(1)?,
+                reason: r.get(2)?,
+                raw: harness::raw_json(&r.get::<_, String>(3)?),
+                run_id: r.get(4)?,
+                rejected_at: r.get(5)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+    async fn break_state_writes(&self) {
+        self.conn()
+            .execute_batch(
+                "CREATE TRIGGER full_disk BEFORE INSERT ON _driftbridge_state
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+    }
+    fn is_log(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn full_sync_lands_every_record_once() {
+    harness::full_sync(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch() {
+    harness::quarantine_commits_with_the_batch(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn a_tombstone_marks_the_row_and_an_upsert_revives_it() {
+    harness::tombstone_marks_and_upsert_revives(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn the_last_operation_on_a_key_in_a_batch_wins() {
+    harness::last_operation_in_a_batch_wins(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_remove_the_rows() {
+    harness::hard_deletes_remove_rows(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn a_replace_batch_keeps_rows_it_does_not_hold() {
+    harness::replace_upserts_and_keeps_rows_not_in_the_batch(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn an_engine_run_quarantines_and_deletes() {
+    harness::engine_run_quarantines_and_deletes(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn a_messy_org_quarantines_only_its_unfit_records() {
+    crate::drift_org::messy_org(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn renames_and_deletes_in_drift_reach_the_sink() {
+    crate::drift_org::changes_reach_the_sink(&Sqlite::new(), false).await;
+}
+
+#[tokio::test]
+async fn hard_deletes_in_drift_remove_the_rows() {
+    crate::drift_org::changes_reach_the_sink(&Sqlite::new(), true).await;
+}
+
+#[tokio::test]
+async fn tables_of_an_older_version_are_migrated_and_keep_their_rows() {
+    let sink = Sqlite::new();
+    // The layout the previous version created (its CREATE statements), with rows.
+    sink.conn()
+        .execute_batch(
+            r#"CREATE TABLE _driftbridge_state (
+                 scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+                 updated_at TEXT NOT NULL, PRIMARY KEY (scope, key));
+               CREATE TABLE _driftbridge_rejected (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, stream TEXT NOT NULL,
+                 reason TEXT NOT NULL, _raw TEXT NOT NULL, rejected_at TEXT NOT NULL);
+               CREATE TABLE "users" ("id" INTEGER, "name" TEXT, "_extracted_at" TEXT NOT NULL,
+                 "_run_id" TEXT, "_raw" TEXT NOT NULL, PRIMARY KEY ("id"));
+               INSERT INTO _driftbridge_state VALUES ('s', 'list', '{"next":7}', '2023-01-01T00:00:00.000Z');
+               INSERT INTO _driftbridge_rejected (run_id, stream, reason, _raw, rejected_at)
+                 VALUES ('old', 'users', 'primary key field `id` is missing or null', '{"name":"x"}', '2023-01-01T00:00:00.000Z');
+               INSERT INTO users VALUES (1, 'Ana', '2023-01-01T00:00:00.000Z', 'old', '{"id":1,"name":"Ana"}');
+               INSERT INTO users VALUES (2, 'Bo', '2023-01-01T00:00:00.000Z', 'old', '{"id":2,"name":"Bo"}');"#,
+        )
+        .unwrap();
+    let mut d = harness::prepared(sink.open()).await;
+    assert_eq!(
+        query_strings(
+            &sink.path(),
+            "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' || coalesce(dflt_value, '-')
+             FROM pragma_table_info('users') WHERE name LIKE '\\_deleted%' ESCAPE '\\'"
+        ),
+        ["_deleted INTEGER 1 0", "_deleted_at TEXT 0 -"]
+    );
+    let live = |id: i64, name: &str| Row {
+        data: obj(json!({"id": id, "name": name})),
+        deleted: false,
+        deleted_at: None,
+        run_id: "old".into(),
+    };
+    assert_eq!(
+        sink.marked("users").await,
+        [live(1, "Ana"), live(2, "Bo")],
+        "rows kept, live"
+    );
+    assert_eq!(
+        sink.rejected().await,
+        [RejectedRow {
+            stream: "users".into(),
+            primary_key: None,
+            reason: "primary key field `id` is missing or null".into(),
+            raw: json!({"name": "x"}),
+            run_id: "old".into(),
+            rejected_at: "2023-01-01T00:00:00.000Z".into(),
+        }]
+    );
+    assert_eq!(
+        d.load_state("s").await.unwrap().get("list"),
+        Some(&json!({"next": 7}))
+    );
+    // The migrated tables take tombstones and quarantined records.
+    let mut b = batch(
+        vec![Record {
+            extracted_at: harness::T2,
+            ..Record::tombstone("users", obj(json!({"id": 2})))
+        }],
+        vec![],
+    );
+    b.quarantined = vec![sync_core::Quarantined::new(
+        "users",
+        Some("9".into()),
+        "bad",
+        "{}",
+    )];
+    let report = d.commit(b).await.unwrap();
+    assert_eq!(report.deleted["users"], 1);
+    let rows = sink.marked("users").await;
+    assert_eq!(rows[0], live(1, "Ana"));
+    assert_eq!(
+        rows[1],
+        Row {
+            deleted: true,
+            deleted_at: Some(harness::iso(harness::T2)),
+            run_id: "run-1".into(),
+            ..live(2, "Bo")
+        }
+    );
+    assert_eq!(sink.rejected().await[1].primary_key.as_deref(), Some("9"));
 }

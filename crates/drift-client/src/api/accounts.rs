@@ -5,23 +5,52 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::client::{Kind, Req};
+use crate::decode::{Body, BodyError};
 use crate::models::{Account, OkResult};
 use crate::pagination::{next_from_link, paginate, Cursor, Fetched, Next, Page, PageCursor};
+use crate::records::{RawRecord, Records};
 use crate::{Client, Error};
 
-use super::Data;
+use super::{data_record, Data};
 
 const READ: &str = "account_read";
 const WRITE: &str = "account_write";
 
+/// `data` of `GET /accounts`, its records typed (`R = Account`) or kept raw.
 #[derive(Deserialize)]
-pub(crate) struct AccountsPage {
-    #[serde(default)]
-    pub(crate) accounts: Option<Vec<Account>>,
-    #[serde(default)]
+pub(crate) struct AccountsPage<R> {
+    pub(crate) accounts: Option<Vec<R>>,
     pub(crate) total: Option<u64>,
-    #[serde(default)]
     pub(crate) next: Option<String>,
+}
+
+/// What `GET /accounts` must answer.
+const EXPECT_ACCOUNTS: &str = "a JSON object with \"data.accounts\"";
+
+/// A decoded page of `GET /accounts`: its accounts, `data.total` and `data.next`.
+pub(crate) type AccountsFetched = (Records<Account>, Option<u64>, Option<String>);
+
+/// Decodes a page of `GET /accounts`.
+pub(crate) fn accounts_page(body: &Body<'_>) -> Result<AccountsFetched, BodyError> {
+    body.decode(
+        EXPECT_ACCOUNTS,
+        |d: Data<AccountsPage<Account>>| {
+            let p = d.data;
+            (
+                Records::fitting(p.accounts.unwrap_or_default()),
+                p.total,
+                p.next,
+            )
+        },
+        |d: Data<AccountsPage<RawRecord>>| {
+            let p = d.data;
+            Ok((
+                body.records(p.accounts.unwrap_or_default()),
+                p.total,
+                p.next,
+            ))
+        },
+    )
 }
 
 /// `index` query value of a relative link, if any.
@@ -47,6 +76,7 @@ async fn fetch_accounts(
             message: "accounts.list: page_size must be at least 1 (Drift's maximum is 65 or \
                       100, REFERENCE §7.3)"
                 .into(),
+            status: None,
         });
     }
     let req = match cursor.as_ref().map(PageCursor::parse) {
@@ -55,19 +85,20 @@ async fn fetch_accounts(
             .query("index", 0)
             .query("size", size),
     };
-    let page: Data<AccountsPage> = client.json(&req).await?;
-    let page = page.data;
-    let next = match next_from_link(&client, page.next.as_deref()) {
-        // `data.total` reached: nothing is left even if a next link was sent.
-        Next::Cursor(c) if matches!((link_index(&c), page.total), (Some(i), Some(t)) if i >= t) => {
+    let (records, total, next) = client.read(&req, accounts_page).await?;
+    let next = accounts_next(&client, next.as_deref(), total);
+    Ok(Fetched { records, next })
+}
+
+/// `data.next` unless `data.total` is reached: then nothing is left even if a next link
+/// was sent.
+pub(crate) fn accounts_next(client: &Client, next: Option<&str>, total: Option<u64>) -> Next {
+    match next_from_link(client, next) {
+        Next::Cursor(c) if matches!((link_index(&c), total), (Some(i), Some(t)) if i >= t) => {
             Next::End
         }
         other => other,
-    };
-    Ok(Fetched {
-        items: page.accounts.unwrap_or_default(),
-        next,
-    })
+    }
 }
 
 impl Client {
@@ -87,13 +118,15 @@ impl Client {
     }
 
     /// `GET /accounts/{accountId}` (soft-deleted ones come back with `deleted: true`).
+    /// Errors: `NotFound`; `Unfit` (key: `account_id`) when it does not fit the model.
     pub async fn account(&self, account_id: &str) -> Result<Account, Error> {
         let req = Req::get(
             "accounts.get",
             READ,
             format!("accounts/{}", path_segment(account_id)),
         );
-        Ok(self.json::<Data<Account>>(&req).await?.data)
+        self.read(&req, |b| data_record(b, Some(account_id.to_string())))
+            .await
     }
 
     /// `POST /accounts/create` (`ownerId` required; duplicate domain → `Conflict`/`Invalid`).
@@ -107,7 +140,7 @@ impl Client {
             account,
             Kind::Create,
         )?;
-        Ok(self.json::<Data<Account>>(&req).await?.data)
+        self.read(&req, |b| data_record(b, None)).await
     }
 
     /// `PATCH /accounts/update` with the full account incl. `accountId` and `ownerId`
@@ -118,6 +151,7 @@ impl Client {
             return Err(Error::Invalid {
                 field: Some("accountId".into()),
                 message: "accounts.update needs accountId in the body (REFERENCE §7.3)".into(),
+                status: None,
             });
         }
         let req = Req::with_body(
@@ -128,7 +162,8 @@ impl Client {
             account,
             Kind::Idempotent,
         )?;
-        Ok(self.json::<Data<Account>>(&req).await?.data)
+        self.read(&req, |b| data_record(b, account.account_id.clone()))
+            .await
     }
 
     /// `DELETE /accounts/{accountId}` (soft delete) → `{"result":"OK","ok":true}`.

@@ -6,13 +6,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::client::{Kind, Req};
+use crate::decode::{kind_of, Body, BodyError};
 use crate::models::{Conversation, ConversationStats, Message, ReportResponse};
 use crate::pagination::{
     next_from_link, next_from_pagination, paginate, Cursor, Fetched, Next, Page, PageCursor,
 };
+use crate::records::{RawRecord, Records};
 use crate::{Client, Error};
 
-use super::Data;
+use super::{bare_record, data_record, unfit_error, Data};
 
 const READ: &str = "conversation_read";
 const WRITE: &str = "conversation_write";
@@ -34,14 +36,42 @@ pub struct ListConversations {
     pub legacy: bool,
 }
 
+/// A `GET /conversations/list` body, its records typed (`R = Conversation`) or kept raw.
 #[derive(Deserialize)]
-pub(crate) struct ListBody {
-    #[serde(default)]
-    pub(crate) data: Option<Vec<Conversation>>,
-    #[serde(default)]
+pub(crate) struct ListBody<R> {
+    pub(crate) data: Option<Vec<R>>,
     links: Option<Links>,
-    #[serde(default)]
     pagination: Option<Pagination>,
+}
+
+/// What `GET /conversations/list` must answer.
+const EXPECT_LIST: &str = super::EXPECT_LIST;
+
+/// A decoded `GET /conversations/list` body: its records (those that fit and the unfit
+/// ones) and what it says about the next page.
+pub(crate) struct ListPage {
+    pub(crate) records: Records<Conversation>,
+    links: Option<Links>,
+    pagination: Option<Pagination>,
+}
+
+/// Decodes a `GET /conversations/list` body.
+pub(crate) fn list_page(body: &Body<'_>) -> Result<ListPage, BodyError> {
+    body.decode(
+        EXPECT_LIST,
+        |b: ListBody<Conversation>| ListPage {
+            records: Records::fitting(b.data.unwrap_or_default()),
+            links: b.links,
+            pagination: b.pagination,
+        },
+        |b: ListBody<RawRecord>| {
+            Ok(ListPage {
+                records: body.records(b.data.unwrap_or_default()),
+                links: b.links,
+                pagination: b.pagination,
+            })
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -58,18 +88,96 @@ pub(crate) struct Pagination {
     pub next: Option<Value>,
 }
 
+/// A `GET /conversations/{id}/messages` body, its records typed or kept raw.
 #[derive(Deserialize)]
-pub(crate) struct MessagesBody {
-    #[serde(default)]
-    pub(crate) data: Option<MessagesData>,
-    #[serde(default)]
+pub(crate) struct MessagesBody<R> {
+    pub(crate) data: Option<MessagesData<R>>,
     pub(crate) pagination: Option<Pagination>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct MessagesData {
-    #[serde(default)]
-    pub(crate) messages: Option<Vec<Message>>,
+pub(crate) struct MessagesData<R> {
+    pub(crate) messages: Option<Vec<R>>,
+}
+
+/// What `GET /conversations/{id}/messages` must answer.
+const EXPECT_MESSAGES: &str = "a JSON object with a \"data.messages\" list";
+
+/// Decodes a messages body: its messages and its `pagination`.
+pub(crate) fn messages_page(
+    body: &Body<'_>,
+) -> Result<(Records<Message>, Option<Pagination>), BodyError> {
+    body.decode(
+        EXPECT_MESSAGES,
+        |b: MessagesBody<Message>| {
+            let list = b.data.and_then(|d| d.messages).unwrap_or_default();
+            (Records::fitting(list), b.pagination)
+        },
+        |b: MessagesBody<RawRecord>| {
+            let list = b.data.and_then(|d| d.messages).unwrap_or_default();
+            Ok((body.records(list), b.pagination))
+        },
+    )
+}
+
+/// What `GET /conversations/stats` must answer.
+const EXPECT_STATS: &str = "a JSON object with \"conversationCount\"";
+/// What `POST /reports/conversations` must answer.
+const EXPECT_REPORT: &str = "a JSON object with \"count\" and \"data\"";
+/// What `POST /conversations/new` must answer.
+const EXPECT_CONVERSATION: &str = "a JSON object: the conversation (or it in \"data\")";
+/// What `POST /conversations/{id}/messages` must answer.
+const EXPECT_POSTED: &str = "a JSON object with \"data.messages\" (or a message in \"data\")";
+
+/// A body that is the record, or has it in `data` (quirk 8).
+pub(crate) fn maybe_data_record<T: crate::records::Model>(
+    body: &Body<'_>,
+    expected: &str,
+) -> Result<T, BodyError> {
+    body.decode(
+        expected,
+        |m: MaybeData<T>| Ok(m.into_inner()),
+        |raw: RawRecord| {
+            if kind_of(&raw) != "an object" {
+                return Err(format!("the body is {}", kind_of(&raw)));
+            }
+            let wrapped: Option<Data<RawRecord>> = serde_json::from_str(raw.get()).ok();
+            Ok(match wrapped {
+                Some(d) if kind_of(&d.data) == "an object" => body.record(&d.data, None),
+                _ => body.record(&raw, None),
+            })
+        },
+    )?
+    .map_err(unfit_error)
+}
+
+/// The messages a post answered: `data.messages[]`, or one message in `data` (quirk 9).
+/// One that does not fit is the call's error (`Unfit`).
+pub(crate) fn posted_messages(body: &Body<'_>) -> Result<Vec<Message>, BodyError> {
+    let records = body.decode(
+        EXPECT_POSTED,
+        |posted: Data<PostedMessages>| {
+            Records::fitting(match posted.data {
+                PostedMessages::Many { messages } => messages,
+                PostedMessages::One(m) => vec![*m],
+            })
+        },
+        |posted: Data<RawRecord>| {
+            if kind_of(&posted.data) != "an object" {
+                return Err(format!("\"data\" is {}", kind_of(&posted.data)));
+            }
+            let many: MessagesData<RawRecord> =
+                serde_json::from_str(posted.data.get()).unwrap_or(MessagesData { messages: None });
+            Ok(match many.messages {
+                Some(list) => body.records(list),
+                None => body.records(vec![posted.data]),
+            })
+        },
+    )?;
+    match records.unfit.into_iter().next() {
+        Some(u) => Err(unfit_error(u)),
+        None => Ok(records.items),
+    }
 }
 
 fn list_request(params: &ListConversations, cursor: Option<&PageCursor>) -> Req {
@@ -95,7 +203,7 @@ fn list_request(params: &ListConversations, cursor: Option<&PageCursor>) -> Req 
 
 /// Next page of a list response: `links.next` when present and non-empty, else the legacy
 /// `pagination` object, else the end (REFERENCE §6).
-pub(crate) fn list_next(client: &Client, body: &ListBody) -> Next {
+pub(crate) fn list_next(client: &Client, body: &ListPage) -> Next {
     let link = body.links.as_ref().and_then(|l| l.next.as_deref());
     if link.is_some_and(|l| !l.trim().is_empty()) {
         return next_from_link(client, link);
@@ -128,6 +236,7 @@ fn check_limit(params: &ListConversations) -> Result<(), Error> {
                     "page_token"
                 }
             ),
+            status: None,
         }),
         _ => Ok(()),
     }
@@ -140,10 +249,10 @@ async fn fetch_list(
 ) -> Result<Fetched<Conversation>, Error> {
     check_limit(&params)?;
     let req = list_request(&params, cursor.as_ref());
-    let body: ListBody = client.json(&req).await?;
-    let next = list_next(&client, &body);
+    let page = client.read(&req, list_page).await?;
+    let next = list_next(&client, &page);
     Ok(Fetched {
-        items: body.data.unwrap_or_default(),
+        records: page.records,
         next,
     })
 }
@@ -163,15 +272,12 @@ async fn fetch_messages(
         Some(Cursor::Link(rel)) => req.target = rel.to_string(),
         Some(Cursor::Legacy(next) | Cursor::PageToken(next)) => req = req.query("next", next),
     }
-    let body: MessagesBody = client.json(&req).await?;
-    let next = match &body.pagination {
+    let (records, pagination) = client.read(&req, messages_page).await?;
+    let next = match &pagination {
         Some(p) => next_from_pagination(p.more, p.next.as_ref()),
         None => Next::End,
     };
-    Ok(Fetched {
-        items: body.data.and_then(|d| d.messages).unwrap_or_default(),
-        next,
-    })
+    Ok(Fetched { records, next })
 }
 
 impl Client {
@@ -196,10 +302,11 @@ impl Client {
     }
 
     /// `GET /conversations/{id}` (with participants, tags, relatedPlaybookId).
-    /// Errors: `NotFound` for an unknown id.
+    /// Errors: `NotFound` for an unknown id; `Unfit` when it does not fit the model.
     pub async fn conversation(&self, id: i64) -> Result<Conversation, Error> {
         let req = Req::get("conversations.get", READ, format!("conversations/{id}"));
-        Ok(self.json::<Data<Conversation>>(&req).await?.data)
+        self.read(&req, |b| data_record(b, Some(id.to_string())))
+            .await
     }
 
     /// Pages of `GET /conversations/{id}/messages`, oldest first (quirk 7), following
@@ -216,16 +323,24 @@ impl Client {
         )
     }
 
-    /// Every message of a conversation (all pages of [`Client::messages`]), oldest first.
-    pub async fn conversation_messages(&self, id: i64) -> Result<Vec<Message>, Error> {
+    /// Every message of a conversation (all pages of [`Client::messages`]), oldest first;
+    /// messages that do not fit the model are in `unfit`.
+    pub async fn conversation_messages(&self, id: i64) -> Result<Records<Message>, Error> {
         let pages: Vec<Page<Message>> = self.messages(id).try_collect().await?;
-        Ok(pages.into_iter().flat_map(|p| p.items).collect())
+        let mut all = Records::default();
+        for p in pages {
+            all.extend(Records {
+                items: p.items,
+                unfit: p.unfit,
+            });
+        }
+        Ok(all)
     }
 
     /// `GET /conversations/stats`: bare `{"conversationCount": {...}}` (quirk 12).
     pub async fn conversation_stats(&self) -> Result<ConversationStats, Error> {
         let req = Req::get("conversations.stats", READ, "conversations/stats");
-        self.json(&req).await
+        self.read(&req, |b| bare_record(b, EXPECT_STATS)).await
     }
 
     /// `POST /conversations/new` with `{"email", "message": {"body", "attributes"}}`.
@@ -249,10 +364,8 @@ impl Client {
             &payload,
             Kind::Create,
         )?;
-        Ok(self
-            .json::<MaybeData<Conversation>>(&req)
-            .await?
-            .into_inner())
+        self.read(&req, |b| maybe_data_record(b, EXPECT_CONVERSATION))
+            .await
     }
 
     /// `POST /conversations/{id}/messages` with a body such as
@@ -272,11 +385,7 @@ impl Client {
             message,
             Kind::Create,
         )?;
-        let posted: Data<PostedMessages> = self.json(&req).await?;
-        Ok(match posted.data {
-            PostedMessages::Many { messages } => messages,
-            PostedMessages::One(m) => vec![*m],
-        })
+        self.read(&req, posted_messages).await
     }
 
     /// `POST /reports/conversations` with `{"filters": [...], "metrics": [...]}`; bare
@@ -290,13 +399,13 @@ impl Client {
             query,
             Kind::Read,
         )?;
-        self.json(&req).await
+        self.read(&req, |b| bare_record(b, EXPECT_REPORT)).await
     }
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum PostedMessages {
+pub(crate) enum PostedMessages {
     Many { messages: Vec<Message> },
     One(Box<Message>),
 }

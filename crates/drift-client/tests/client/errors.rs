@@ -54,7 +54,12 @@ async fn every_documented_error_body_shape_is_parsed() {
     let e = error_for(400, ResponseTemplate::new(400).set_body_json(json!({"errors": [
         {"type": "validation_error", "message": "limit must be between 1 and 50", "param": "limit"}]}))).await;
     match &e {
-        Error::Invalid { field, message } => {
+        Error::Invalid {
+            field,
+            message,
+            status,
+        } => {
+            assert_eq!(*status, Some(400));
             assert_eq!(field.as_deref(), Some("limit"));
             assert!(
                 message.contains("limit must be between 1 and 50"),

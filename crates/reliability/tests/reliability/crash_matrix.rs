@@ -175,7 +175,10 @@ impl Sink {
                     std::fs::read_to_string(f)
                         .unwrap()
                         .lines()
-                        .map(|l| key_of(&serde_json::from_str(l).unwrap(), pk))
+                        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                        // A tombstone line follows a soft-deleted account: not a copy.
+                        .filter(|v| v["_deleted"] != Value::Bool(true))
+                        .map(|v| key_of(&v, pk))
                         .collect::<Vec<_>>()
                 })
                 .collect(),
@@ -183,9 +186,13 @@ impl Sink {
                 .iter()
                 .flat_map(|f| {
                     let mut r = csv::Reader::from_path(f).unwrap();
-                    let col = r.headers().unwrap().iter().position(|h| h == pk).unwrap();
+                    let headers = r.headers().unwrap().clone();
+                    let col = headers.iter().position(|h| h == pk).unwrap();
+                    let deleted = headers.iter().position(|h| h == "_deleted").unwrap();
                     r.records()
-                        .map(|rec| rec.unwrap()[col].trim_matches('"').to_string())
+                        .map(Result::unwrap)
+                        .filter(|rec| &rec[deleted] != "true")
+                        .map(|rec| rec[col].trim_matches('"').to_string())
                         .collect::<Vec<_>>()
                 })
                 .collect(),
@@ -237,8 +244,9 @@ fn data_files(dir: &Path, stream: &str, ext: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The `_raw` of every live row (tombstone rows, `_deleted = true`, left out).
 fn parquet_raw(path: &Path) -> Vec<String> {
-    use arrow_array::{Array, StringArray};
+    use arrow_array::{Array, BooleanArray, StringArray};
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(path).unwrap(),
     )
@@ -250,7 +258,13 @@ fn parquet_raw(path: &Path) -> Vec<String> {
         let batch = batch.unwrap();
         let col = batch.column_by_name("_raw").unwrap();
         let a = col.as_any().downcast_ref::<StringArray>().unwrap();
-        out.extend((0..a.len()).map(|i| a.value(i).to_owned()));
+        let deleted = batch.column_by_name("_deleted").unwrap();
+        let d = deleted.as_any().downcast_ref::<BooleanArray>().unwrap();
+        out.extend(
+            (0..a.len())
+                .filter(|i| !d.value(*i))
+                .map(|i| a.value(i).to_owned()),
+        );
     }
     out
 }

@@ -28,7 +28,11 @@ fn every_decode_seed_decodes_without_panic_or_token() {
         let (pick, body) = bytes.split_first().unwrap();
         let envelope = Envelope::ALL[usize::from(*pick) % Envelope::ALL.len()];
         match decode_envelope(envelope, body) {
-            Ok(_) => decoded += 1,
+            Ok(d) => {
+                decoded += 1;
+                let unfit = format!("{:?}", d.unfit);
+                assert!(!unfit.contains(FUZZ_TOKEN), "{}", path.display());
+            }
             Err(e) => assert!(!e.to_string().contains(FUZZ_TOKEN), "{}", path.display()),
         }
     }
@@ -71,10 +75,20 @@ fn huge_or_odd_retry_after_values_do_not_panic() {
 
 #[test]
 fn decode_errors_redact_a_token_echoed_in_the_body() {
-    let body = format!("{{\"data\": [{{\"id\": \"{FUZZ_TOKEN}\"}}]}}");
+    // The envelope is wrong: the error names the start of the body, token redacted.
+    let body = format!("{{\"data\": \"{FUZZ_TOKEN}\"}}");
     let e = decode_envelope(Envelope::ConversationsList, body.as_bytes()).unwrap_err();
     assert!(!e.to_string().contains(FUZZ_TOKEN), "{e}");
     assert!(e.to_string().contains("[redacted]"), "{e}");
+    // One record is wrong: it is set aside as unfit, its reason and raw text redacted.
+    let body = format!("{{\"data\": [{{\"id\": \"{FUZZ_TOKEN}\"}}]}}");
+    let decoded = decode_envelope(Envelope::ConversationsList, body.as_bytes()).unwrap();
+    assert_eq!(decoded.records, 0);
+    let unfit = &decoded.unfit[0];
+    let shown = format!("{unfit:?}");
+    assert!(!shown.contains(FUZZ_TOKEN), "{shown}");
+    assert!(unfit.reason.contains("[redacted]"), "{shown}");
+    assert!(unfit.raw.contains("[redacted]"), "{shown}");
 }
 
 #[test]

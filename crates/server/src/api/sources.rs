@@ -539,6 +539,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
         flow: Some(source.name.clone()),
         rate_limit_per_min: None,
         source: Default::default(),
+        hard_deletes: false,
     };
     state
         .runner

@@ -159,8 +159,9 @@ async fn stored_internal_credentials_are_never_contacted() {
         assert_eq!(tested["test"]["status"], "failed", "{tested}");
         let error = tested["test"]["error"].as_str().unwrap();
         assert!(error.contains(FIX), "{name}: {error}");
-        // Only a 401/403 judges the key (check.rs): a refused address leaves it as it was.
-        assert_eq!(tested["credential"]["status"], "unverified");
+        // A refused base URL is the credential's configuration failing (check.rs): it is
+        // marked failed with the fix, as a 401/403 is; other failures leave it as it was.
+        assert_eq!(tested["credential"]["status"], "failed");
     }
     let sink = format!(
         "sqlite:{}",

@@ -8,7 +8,7 @@
 //! of the last complete pass that is no longer listed is tombstoned too. Because the list is
 //! read whole on every run, both are seen by the next run, incremental or full.
 
-use crate::fail::{to_record, Fail};
+use crate::fail::{quarantine, to_record, Fail};
 use crate::names::ACCOUNTS;
 use crate::streams::full_refresh::{content_hash, key_map};
 use crate::Ctx;
@@ -40,7 +40,24 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     let pages = ctx.client.accounts(PAGE_SIZE);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
-        for account in page?.items {
+        let page = page?;
+        for unfit in &page.unfit {
+            // Quarantined once per change of its raw content; its key is not tombstoned.
+            let key = unfit
+                .key
+                .clone()
+                .unwrap_or_else(|| format!("unfit:{}", unfit.raw));
+            let print = content_hash(&[serde_json::Map::from_iter([(
+                "unfit".to_owned(),
+                Value::from(unfit.raw.as_str()),
+            )])]);
+            let changed = previous.accounts.get(&key) != Some(&print);
+            seen.insert(key, print);
+            if mode == SyncMode::FullRefresh || changed {
+                quarantine(&ctx.out, ACCOUNTS, unfit).await?;
+            }
+        }
+        for account in page.items {
             let record = to_record(&account)?;
             let key = match record.get("accountId") {
                 Some(Value::String(s)) => s.clone(),

@@ -13,18 +13,19 @@
 //! Pages overlap: the next page is listed, and its conversations fetched, while the last
 //! fetches of the one before it are still in flight, so no fetch slot waits for a page to end.
 
-use crate::fail::{conclude, to_record, Fail};
+use crate::fail::{conclude, quarantine, raw_i64, to_record, Fail, StreamMeter};
 use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
+use crate::streams::full_refresh::content_hash;
 use crate::watermark::Watermark;
 use crate::Ctx;
-use drift_client::{Client, Conversation, ListConversations, Page, PageCursor};
+use drift_client::{Client, Conversation, ListConversations, Page, PageCursor, Unfit};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
-use sync_core::{Message, RequestMetrics, RunError, StreamStatus, SyncMode};
+use sync_core::{Message, RunError, StreamStatus, SyncMode};
 
 /// Which of the three streams are selected, and the mode.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +97,10 @@ struct Pass {
     /// ContactIds that answered 404 in this pass (tombstoned; dropped from the known set).
     #[serde(default)]
     contacts_gone: BTreeSet<i64>,
+    /// ContactId -> fingerprint of the contacts read in this pass that are new or changed
+    /// (written to the sink; merged into the known contacts when the pass ends).
+    #[serde(default)]
+    contacts_changed: BTreeMap<i64, i64>,
 }
 
 impl Pass {
@@ -108,22 +113,28 @@ impl Pass {
             seen: BTreeMap::new(),
             contacts_done: BTreeSet::new(),
             contacts_gone: BTreeSet::new(),
+            contacts_changed: BTreeMap::new(),
         }
     }
 }
 
 /// One conversation whose records must be read.
 struct Work {
-    record: Map<String, Value>,
+    /// Its record, or why it does not fit (it is quarantined; its messages and contact are
+    /// still read when its `id` and `contactId` can be read).
+    record: Result<Map<String, Value>, Box<Unfit>>,
     id: i64,
     contact: Option<i64>,
     /// Emit only messages created at or after this time (None: all).
     messages_since: Option<i64>,
 }
 
+/// A conversation's messages as read: those that fit, and those quarantined.
+type MessagesRead = (Vec<Map<String, Value>>, Vec<Unfit>);
+
 struct Fetched {
     work: Work,
-    messages: Option<Vec<Map<String, Value>>>,
+    messages: Option<MessagesRead>,
     contact: Option<ContactRead>,
 }
 
@@ -133,6 +144,8 @@ enum ContactRead {
     Found(Map<String, Value>),
     /// Drift answered 404: the contact was deleted (a tombstone).
     Gone,
+    /// The contact does not fit its model: quarantined.
+    Unfit(Box<Unfit>),
 }
 
 /// Run the pass and report the end of its streams.
@@ -148,6 +161,9 @@ pub(crate) async fn run(ctx: &Ctx, family: &Family) -> Result<(), RunError> {
             result = Err(e);
         }
     }
+    for meter in &mut runner.meters {
+        meter.report(&ctx.out).await?;
+    }
     conclude(&ctx.out, &family.streams(), result).await
 }
 
@@ -156,16 +172,25 @@ struct Runner<'a> {
     family: &'a Family,
     key: String,
     state: FamilyState,
-    /// ContactIds fetched by completed passes (state key [`contacts_key`]).
-    contacts_known: BTreeSet<i64>,
+    /// ContactId -> fingerprint of its record, of the contacts fetched by completed passes
+    /// (state key [`contacts_key`]); an incremental pass writes a contact it reads again
+    /// only when the fingerprint changed. 0: unknown (state of older versions).
+    contacts_known: BTreeMap<i64, i64>,
     /// ContactIds claimed by conversations whose fetch is not emitted yet, so a contact in
     /// two pages in flight is read once.
     claimed: HashSet<i64>,
     last_checkpoint: Instant,
     /// Whether an estimate of the conversations was announced (`Message::Expected`).
     announced: bool,
-    /// Conversation records emitted by this run.
+    /// Conversation records emitted (or quarantined) by this run.
     emitted: u64,
+    /// Request counters of the selected streams, reported at each checkpoint.
+    meters: Vec<StreamMeter>,
+    /// The client handles whose requests count for the conversations list (the first
+    /// selected stream when conversations are not), the messages and the contacts.
+    list_client: Client,
+    messages_client: Client,
+    contacts_client: Client,
 }
 
 impl<'a> Runner<'a> {
@@ -179,8 +204,23 @@ impl<'a> Runner<'a> {
         let contacts_known = ctx
             .state
             .get(&contacts_key(&key))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .and_then(known_contacts)
             .unwrap_or_default();
+        let mut meters = Vec::new();
+        let mut clients = HashMap::new();
+        for stream in family.streams() {
+            let (meter, client) = StreamMeter::attach(stream, &ctx.client);
+            meters.push(meter);
+            clients.insert(stream, client);
+        }
+        let owner = family.streams().first().copied().unwrap_or(CONVERSATIONS);
+        let client_of = |stream: &str| {
+            clients
+                .get(stream)
+                .or_else(|| clients.get(owner))
+                .cloned()
+                .unwrap_or_else(|| ctx.client.clone())
+        };
         Runner {
             ctx,
             family,
@@ -191,6 +231,10 @@ impl<'a> Runner<'a> {
             last_checkpoint: Instant::now(),
             announced: false,
             emitted: 0,
+            list_client: client_of(CONVERSATIONS),
+            messages_client: client_of(MESSAGES),
+            contacts_client: client_of(CONTACTS),
+            meters,
         }
     }
 
@@ -233,10 +277,12 @@ impl<'a> Runner<'a> {
             start: pass.page.clone(),
             ..Default::default()
         };
-        let pages = self.ctx.client.conversations(params);
+        let pages = self.list_client.conversations(params);
         futures::pin_mut!(pages);
         let concurrency = self.concurrency();
-        let (client, messages) = (self.ctx.client.clone(), self.family.messages);
+        let (msg_client, contact_client) =
+            (self.messages_client.clone(), self.contacts_client.clone());
+        let messages = self.family.messages;
         let mut window = Window::default();
         let mut in_flight = FuturesUnordered::new();
         // Pages may still come: false after the floor, the end of the list or a page error.
@@ -250,7 +296,7 @@ impl<'a> Runner<'a> {
                 let Some((seq, work)) = window.queue.pop_front() else {
                     break;
                 };
-                let fetch = fetch(client.clone(), messages, work);
+                let fetch = fetch(msg_client.clone(), contact_client.clone(), messages, work);
                 in_flight.push(async move { (seq, fetch.await) });
             }
             let want_page = listing && window.wants_page(concurrency);
@@ -260,13 +306,18 @@ impl<'a> Runner<'a> {
                     self.conversation_done(&mut window, seq).await?;
                 }
                 item = pages.next(), if want_page => {
-                    self.metric(CONVERSATIONS).await?;
                     match item {
                         Some(Ok(page)) => {
-                            let (work, reached_floor) = self.plan(&page)?;
+                            let (work, keyless, reached_floor) = self.plan(&page)?;
+                            for unfit in &keyless {
+                                if self.family.conversations {
+                                    quarantine(&self.ctx.out, CONVERSATIONS, unfit).await?;
+                                    self.emitted += 1;
+                                }
+                            }
                             listing = !reached_floor;
                             let next = page.next.clone().filter(|_| !reached_floor);
-                            let ids = page.items.iter().map(|c| c.id).collect();
+                            let ids = work.iter().map(|w| w.id).collect();
                             window.push(work, ids, next);
                             self.advance(&mut window).await?;
                         }
@@ -330,8 +381,7 @@ impl<'a> Runner<'a> {
     /// the ones a list returns with another status (`bulk_sent`: a playbook message with no
     /// reply) are missing from it. [`Runner::settle_total`] replaces it with the count read.
     async fn announce_total(&mut self) -> Result<(), Fail> {
-        let stats = self.ctx.client.conversation_stats().await;
-        self.metric(CONVERSATIONS).await?;
+        let stats = self.list_client.conversation_stats().await;
         let Ok(stats) = stats else {
             return Ok(()); // only used for progress: not worth failing the stream
         };
@@ -363,9 +413,31 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Decide which conversations of `page` need reading. Returns them and whether the page
-    /// reached the floor (an incremental pass stops there).
-    fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, bool), Fail> {
+    /// Decide which conversations of `page` need reading. Returns them, the records that do
+    /// not fit and whose `id` cannot be read (to quarantine: nothing else can be read of
+    /// them), and whether the page reached the floor (an incremental pass stops there).
+    /// A record that does not fit but whose `id` can be read is planned like the others:
+    /// it is quarantined and its messages and contact are read; its `updatedAt`, when it can
+    /// be read, moves the cursor past it.
+    fn plan(&mut self, page: &Page<Conversation>) -> Result<(Vec<Work>, Vec<Unfit>, bool), Fail> {
+        let mut candidates = Vec::with_capacity(page.items.len() + page.unfit.len());
+        for conv in &page.items {
+            let record = Ok(to_record(conv)?);
+            candidates.push((record, conv.id, conv.updated_at, conv.contact_id));
+        }
+        let mut keyless = Vec::new();
+        for unfit in &page.unfit {
+            let raw: Value = serde_json::from_str(&unfit.raw).unwrap_or(Value::Null);
+            match raw_i64(&raw, "id") {
+                Some(id) => candidates.push((
+                    Err(Box::new(unfit.clone())),
+                    id,
+                    raw_i64(&raw, "updatedAt"),
+                    raw_i64(&raw, "contactId"),
+                )),
+                None => keyless.push(unfit.clone()),
+            }
+        }
         let overlap = self.ctx.config.overlap_ms;
         let family = self.family;
         let claimed = &mut self.claimed;
@@ -377,22 +449,26 @@ impl<'a> Runner<'a> {
             .ok_or_else(|| Fail::Other("internal: no pass in progress".into()))?;
         let mut reached_floor = false;
         let mut work = Vec::new();
-        for conv in &page.items {
-            let updated = conv.updated_at.unwrap_or(0);
-            if pass.floor.is_some_and(|f| updated < f) {
+        for (record, id, updated_at, contact_id) in candidates {
+            let unknown_cursor = updated_at.is_none() && record.is_err();
+            let updated = updated_at.unwrap_or(0);
+            // A record whose cursor cannot be read says nothing about the floor.
+            if !unknown_cursor && pass.floor.is_some_and(|f| updated < f) {
                 reached_floor = true;
                 continue;
             }
-            let key = conv.id.to_string();
-            pass.seen.insert(key.clone(), updated);
-            if pass.done.contains(&conv.id) {
+            let key = id.to_string();
+            if !unknown_cursor {
+                pass.seen.insert(key.clone(), updated);
+            }
+            if pass.done.contains(&id) {
                 continue;
             }
             let full = pass.mode == SyncMode::FullRefresh;
             if !full && !wm.is_new(&key, updated, overlap) {
                 continue;
             }
-            let contact = conv.contact_id.filter(|c| {
+            let contact = contact_id.filter(|c| {
                 family.contacts && !pass.contacts_done.contains(c) && claimed.insert(*c)
             });
             let messages_since = match (full, wm.watermark) {
@@ -400,8 +476,8 @@ impl<'a> Runner<'a> {
                 _ => None,
             };
             work.push(Work {
-                record: to_record(conv)?,
-                id: conv.id,
+                record,
+                id,
                 contact,
                 messages_since,
             });
@@ -410,29 +486,36 @@ impl<'a> Runner<'a> {
         if let Some(max) = pass.seen.values().copied().max() {
             pass.seen.retain(|_, v| *v >= max - overlap);
         }
-        Ok((work, reached_floor))
+        Ok((work, keyless, reached_floor))
     }
 
     async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
         let out = &self.ctx.out;
         if self.family.conversations {
-            out.record(CONVERSATIONS, f.work.record).await?;
+            match &f.work.record {
+                Ok(record) => out.record(CONVERSATIONS, record.clone()).await?,
+                Err(unfit) => quarantine(out, CONVERSATIONS, unfit).await?,
+            }
             self.emitted += 1;
         }
-        if let Some(messages) = f.messages {
-            self.metric(MESSAGES).await?;
+        if let Some((messages, unfit)) = f.messages {
+            let wanted = |created: Option<i64>| {
+                let created = created.unwrap_or(i64::MAX);
+                f.work.messages_since.is_none_or(|since| created >= since)
+            };
             for m in messages {
-                let created = m
-                    .get("createdAt")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(i64::MAX);
-                if f.work.messages_since.is_none_or(|since| created >= since) {
+                if wanted(m.get("createdAt").and_then(Value::as_i64)) {
                     out.record(MESSAGES, m).await?;
+                }
+            }
+            for u in &unfit {
+                let raw: Value = serde_json::from_str(&u.raw).unwrap_or(Value::Null);
+                if wanted(raw_i64(&raw, "createdAt")) {
+                    quarantine(out, MESSAGES, u).await?;
                 }
             }
         }
         if let Some(cid) = f.work.contact {
-            self.metric(CONTACTS).await?;
             if let Some(read) = f.contact {
                 self.emit_contact(cid, read).await?;
             }
@@ -444,17 +527,30 @@ impl<'a> Runner<'a> {
 
     /// Emit what reading contact `cid` gave: its record, or a tombstone when Drift answered
     /// 404 (the contact was deleted). Either way it counts as read in this pass.
+    /// An incremental pass writes a contact only when it is new or its record changed.
     async fn emit_contact(&mut self, cid: i64, read: ContactRead) -> Result<(), Fail> {
         match read {
-            ContactRead::Found(record) => self.ctx.out.record(CONTACTS, record).await?,
+            ContactRead::Found(record) => self.emit_found(cid, record).await?,
             ContactRead::Gone => {
                 let mut key = Map::new();
                 key.insert("id".into(), Value::from(cid));
                 self.ctx.out.tombstone(CONTACTS, key).await?;
                 self.pass()?.contacts_gone.insert(cid);
             }
+            ContactRead::Unfit(unfit) => quarantine(&self.ctx.out, CONTACTS, &unfit).await?,
         }
         self.pass()?.contacts_done.insert(cid);
+        Ok(())
+    }
+
+    /// Write contact `cid`'s record unless an incremental pass finds it unchanged.
+    async fn emit_found(&mut self, cid: i64, record: Map<String, Value>) -> Result<(), Fail> {
+        let print = fingerprint(&record);
+        let full = self.pass()?.mode == SyncMode::FullRefresh;
+        if full || self.contacts_known.get(&cid) != Some(&print) {
+            self.ctx.out.record(CONTACTS, record).await?;
+            self.pass()?.contacts_changed.insert(cid, print);
+        }
         Ok(())
     }
 
@@ -470,16 +566,14 @@ impl<'a> Runner<'a> {
             return Ok(());
         }
         let done = self.pass()?.contacts_done.clone();
-        let ids = rotation(
-            &self.contacts_known,
-            self.state.recheck_after,
-            per_run,
-            |id| !done.contains(id),
-        );
+        let known: BTreeSet<i64> = self.contacts_known.keys().copied().collect();
+        let ids = rotation(&known, self.state.recheck_after, per_run, |id| {
+            !done.contains(id)
+        });
         let Some(&last) = ids.last() else {
             return Ok(());
         };
-        let client = self.ctx.client.clone();
+        let client = self.contacts_client.clone();
         let reads = futures::stream::iter(ids)
             .map(|cid| {
                 let client = client.clone();
@@ -489,7 +583,6 @@ impl<'a> Runner<'a> {
         futures::pin_mut!(reads);
         let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
         while let Some((cid, read)) = reads.next().await {
-            self.metric(CONTACTS).await?;
             if let Some(read) = read? {
                 self.emit_contact(cid, read).await?;
             }
@@ -516,25 +609,29 @@ impl<'a> Runner<'a> {
             return Ok(());
         }
         let cfg = &self.ctx.config;
-        let client = &self.ctx.client;
+        let client = self.contacts_client.clone();
         for email in &cfg.contact_emails {
-            let found = client.contacts_by_email(email).await;
-            self.metric(CONTACTS).await?;
-            self.emit_contacts(found?).await?;
+            let found = client.contacts_by_email(email).await?;
+            self.emit_contacts(found).await?;
         }
         for id in &cfg.contact_external_ids {
-            let found = client.contacts_by_external_id(id).await;
-            self.metric(CONTACTS).await?;
-            self.emit_contacts(found?).await?;
+            let found = client.contacts_by_external_id(id).await?;
+            self.emit_contacts(found).await?;
         }
         Ok(())
     }
 
-    async fn emit_contacts(&mut self, contacts: Vec<drift_client::Contact>) -> Result<(), Fail> {
-        for c in contacts {
+    async fn emit_contacts(
+        &mut self,
+        contacts: drift_client::Records<drift_client::Contact>,
+    ) -> Result<(), Fail> {
+        for c in contacts.items {
             if self.pass()?.contacts_done.insert(c.id) {
-                self.ctx.out.record(CONTACTS, to_record(&c)?).await?;
+                self.emit_found(c.id, to_record(&c)?).await?;
             }
+        }
+        for unfit in &contacts.unfit {
+            quarantine(&self.ctx.out, CONTACTS, unfit).await?;
         }
         Ok(())
     }
@@ -547,9 +644,9 @@ impl<'a> Runner<'a> {
             .take()
             .ok_or_else(|| Fail::Other("internal: no pass".into()))?;
         self.state.wm = self.state.wm.advanced(&pass.seen, overlap);
-        if !pass.contacts_done.is_empty() {
+        if !pass.contacts_changed.is_empty() || !pass.contacts_gone.is_empty() {
             // Written before the pass state: if the run dies in between, the pass resumes.
-            self.contacts_known.extend(pass.contacts_done);
+            self.contacts_known.extend(pass.contacts_changed);
             for gone in &pass.contacts_gone {
                 self.contacts_known.remove(gone);
             }
@@ -573,20 +670,14 @@ impl<'a> Runner<'a> {
 
     async fn checkpoint(&mut self) -> Result<(), Fail> {
         self.last_checkpoint = Instant::now();
+        for meter in &mut self.meters {
+            meter.report(&self.ctx.out).await?;
+        }
         let value = serde_json::to_value(&self.state).map_err(|e| Fail::Other(e.to_string()))?;
         self.ctx
             .out
             .checkpoint(&self.key, self.owner(), value)
             .await?;
-        Ok(())
-    }
-
-    async fn metric(&self, stream: &str) -> Result<(), Fail> {
-        let one = RequestMetrics {
-            requests: 1,
-            ..Default::default()
-        };
-        self.ctx.out.metrics(stream, one).await?;
         Ok(())
     }
 }
@@ -659,6 +750,7 @@ async fn read_contact(
 ) -> Result<Option<ContactRead>, Fail> {
     match client.contact(cid).await {
         Ok(c) => Ok(Some(ContactRead::Found(to_record(&c)?))),
+        Err(drift_client::Error::Unfit(unfit)) => Ok(Some(ContactRead::Unfit(unfit))),
         Err(drift_client::Error::NotFound { .. }) => {
             tracing::info!(
                 contact = cid,
@@ -689,6 +781,24 @@ fn rotation(
         .collect()
 }
 
+/// The known contacts as stored: contactId -> fingerprint, or (older versions) a list of
+/// contactIds, read as fingerprint 0 (unknown: written again when next read).
+fn known_contacts(stored: &Value) -> Option<BTreeMap<i64, i64>> {
+    match stored {
+        Value::Array(_) => {
+            let ids: BTreeSet<i64> = serde_json::from_value(stored.clone()).ok()?;
+            Some(ids.into_iter().map(|id| (id, 0)).collect())
+        }
+        _ => serde_json::from_value(stored.clone()).ok(),
+    }
+}
+
+/// A record's fingerprint: FNV-1a 64 of its JSON (see `full_refresh::content_hash`), as i64.
+fn fingerprint(record: &Map<String, Value>) -> i64 {
+    let hex = content_hash(std::slice::from_ref(record));
+    u64::from_str_radix(&hex, 16).map_or(0, |h| h as i64)
+}
+
 /// State key of the contactIds fetched by completed passes: kept apart from the pass state
 /// so the frequent checkpoints of a pass do not rewrite it.
 fn contacts_key(key: &str) -> String {
@@ -697,31 +807,35 @@ fn contacts_key(key: &str) -> String {
 
 /// Read the messages (when selected) and the contact (when claimed) of one conversation,
 /// concurrently. A 404 (deleted meanwhile) is logged and yields nothing.
-async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fail> {
+async fn fetch(
+    client: Client,
+    contact_client: Client,
+    messages: bool,
+    work: Work,
+) -> Result<Fetched, Fail> {
     let id = work.id;
     let msgs = async {
         if !messages {
             return Ok(None);
         }
         match client.conversation_messages(id).await {
-            Ok(list) => list
-                .iter()
-                .map(to_record)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+            Ok(list) => {
+                let fit = list.items.iter().map(to_record).collect::<Result<_, _>>()?;
+                Ok(Some((fit, list.unfit)))
+            }
             Err(drift_client::Error::NotFound { .. }) => {
                 tracing::warn!(
                     conversation = id,
                     "conversation gone before its messages were read"
                 );
-                Ok(Some(Vec::new()))
+                Ok(Some((Vec::new(), Vec::new())))
             }
             Err(e) => Err(Fail::from(e)),
         }
     };
     let contact = async {
         match work.contact {
-            Some(cid) => read_contact(&client, cid, Some(id)).await,
+            Some(cid) => read_contact(&contact_client, cid, Some(id)).await,
             None => Ok(None),
         }
     };
@@ -737,6 +851,16 @@ async fn fetch(client: Client, messages: bool, work: Work) -> Result<Fetched, Fa
 mod tests {
     use super::rotation;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn known_contacts_read_both_stored_forms() {
+        use serde_json::json;
+        let map = super::known_contacts(&json!({"5": 77, "9": -3})).unwrap();
+        assert_eq!(map.into_iter().collect::<Vec<_>>(), [(5, 77), (9, -3)]);
+        let old = super::known_contacts(&json!([5, 9])).unwrap();
+        assert_eq!(old.into_iter().collect::<Vec<_>>(), [(5, 0), (9, 0)]);
+        assert!(super::known_contacts(&json!("x")).is_none());
+    }
 
     #[test]
     fn rotation_goes_on_after_the_last_id_and_wraps_around() {

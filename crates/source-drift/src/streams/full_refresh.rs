@@ -5,9 +5,10 @@
 //! keys of the last complete pass; a failed read emits nothing, so nothing is marked deleted
 //! after a failed or partial pass.
 
-use crate::fail::{to_record, Fail};
+use crate::fail::{quarantine, to_record, Fail};
 use crate::names::*;
 use crate::Ctx;
+use drift_client::{Records, Unfit};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -32,11 +33,19 @@ fn key_field(name: &str) -> (&'static str, bool) {
     }
 }
 
-fn all<T: serde::Serialize>(items: Vec<T>) -> Result<Vec<Map<String, Value>>, Fail> {
-    items.iter().map(to_record).collect()
+/// The records that fit, as JSON objects, and those that do not.
+type Fetched = (Vec<Map<String, Value>>, Vec<Unfit>);
+
+fn all<T: serde::Serialize>(records: Records<T>) -> Result<Fetched, Fail> {
+    let fit = records
+        .items
+        .iter()
+        .map(to_record)
+        .collect::<Result<_, _>>()?;
+    Ok((fit, records.unfit))
 }
 
-async fn fetch(ctx: &Ctx, name: &str) -> Result<Vec<Map<String, Value>>, Fail> {
+async fn fetch(ctx: &Ctx, name: &str) -> Result<Fetched, Fail> {
     let c = &ctx.client;
     match name {
         USERS => all(c.users().await?),
@@ -60,8 +69,12 @@ pub(crate) fn content_hash(records: &[Map<String, Value>]) -> String {
 }
 
 pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fail> {
-    let records = fetch(ctx, name).await?;
-    let hash = content_hash(&records);
+    let (records, unfit) = fetch(ctx, name).await?;
+    let raws: Vec<Map<String, Value>> = unfit
+        .iter()
+        .map(|u| Map::from_iter([("unfit".to_owned(), Value::from(u.raw.as_str()))]))
+        .collect();
+    let hash = content_hash(&[records.as_slice(), raws.as_slice()].concat());
     let previous: Snapshot = ctx
         .state
         .get(name)
@@ -72,9 +85,17 @@ pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fa
     }
     let (field, numeric) = key_field(name);
     let pk = [field.to_owned()];
-    let keys: BTreeSet<String> = records.iter().filter_map(|r| key_text(r, &pk)).collect();
+    // A record that does not fit still exists in Drift: its key is not tombstoned.
+    let keys: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| key_text(r, &pk))
+        .chain(unfit.iter().filter_map(|u| u.key.clone()))
+        .collect();
     for r in records {
         ctx.out.record(name, r).await?;
+    }
+    for u in &unfit {
+        quarantine(&ctx.out, name, u).await?;
     }
     for gone in previous
         .keys

@@ -6,9 +6,9 @@
 //! window but that Drift no longer returns is tombstoned (cancelled or deleted). A meeting
 //! whose slot left the window (older than 30 days) is not: Drift simply stops serving it.
 
-use crate::fail::{to_record, Fail};
+use crate::fail::{quarantine, to_record, Fail};
 use crate::names::MEETINGS;
-use crate::streams::full_refresh::key_map;
+use crate::streams::full_refresh::{content_hash, key_map};
 use crate::watermark::KeyedCursors;
 use crate::Ctx;
 use serde::{Deserialize, Serialize};
@@ -22,17 +22,22 @@ const MAX_PER_CALL: usize = 1000;
 
 /// Meetings with `slotStart` in `[min, max]`; a window that comes back full is split in two
 /// and read again, so no meeting is lost to the per-call cap.
-async fn fetch_window(ctx: &Ctx, min: i64, max: i64) -> Result<Vec<drift_client::Meeting>, Fail> {
+async fn fetch_window(
+    ctx: &Ctx,
+    min: i64,
+    max: i64,
+) -> Result<drift_client::Records<drift_client::Meeting>, Fail> {
     let mut windows = vec![(min, max)];
-    let mut found = Vec::new();
+    let mut found = drift_client::Records::default();
     while let Some((lo, hi)) = windows.pop() {
         let page = ctx.client.meetings(lo, hi).await?;
-        if page.len() >= MAX_PER_CALL && hi - lo > 1 {
+        if page.items.len() + page.unfit.len() >= MAX_PER_CALL && hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             windows.push((mid + 1, hi));
             windows.push((lo, mid));
         } else {
-            found.extend(page);
+            found.items.extend(page.items);
+            found.unfit.extend(page.unfit);
         }
     }
     Ok(found)
@@ -64,7 +69,19 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     let max = now + ctx.config.meetings_days_ahead * DAY_MS;
     let mut seen = BTreeMap::new();
     let mut slots = BTreeMap::new();
-    for meeting in fetch_window(ctx, min, max).await? {
+    let fetched = fetch_window(ctx, min, max).await?;
+    for unfit in &fetched.unfit {
+        if let Some(key) = &unfit.key {
+            // Still booked in Drift: not tombstoned, and quarantined again only on change.
+            let value = i64::from_str_radix(&content_hash_hex(&unfit.raw)[..15], 16).unwrap_or(0);
+            seen.insert(key.clone(), value);
+            if !previous.changed(key, value) {
+                continue;
+            }
+        }
+        quarantine(&ctx.out, MEETINGS, unfit).await?;
+    }
+    for meeting in fetched.items {
         let record = to_record(&meeting)?;
         let key = ["slug", "eventId"]
             .iter()
@@ -99,4 +116,12 @@ pub(crate) async fn read(ctx: &Ctx, mode: SyncMode) -> Result<(), Fail> {
     let state = serde_json::to_value(&next).map_err(|e| Fail::Other(e.to_string()))?;
     ctx.out.checkpoint(MEETINGS, MEETINGS, state).await?;
     Ok(())
+}
+
+/// [`content_hash`] of one raw record's text.
+fn content_hash_hex(raw: &str) -> String {
+    content_hash(&[serde_json::Map::from_iter([(
+        "unfit".to_owned(),
+        Value::from(raw),
+    )])])
 }

@@ -5,10 +5,10 @@ mod conversations;
 pub(crate) mod full_refresh;
 mod meetings;
 
-use crate::fail::conclude;
+use crate::fail::{conclude, StreamMeter};
 use crate::names::*;
 use crate::{schemas, Ctx};
-use sync_core::{Catalog, RequestMetrics, RunError, Stream, StreamStatus, SyncMode, WriteMode};
+use sync_core::{Catalog, RunError, Stream, StreamStatus, SyncMode, WriteMode};
 
 fn stream(
     name: &str,
@@ -80,7 +80,17 @@ pub fn catalog() -> Catalog {
 pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Result<(), RunError> {
     let family = conversations::Family::from_selection(selected);
     for (name, mode) in selected {
-        if ![CONVERSATIONS, MESSAGES, CONTACTS].contains(&name.as_str()) {
+        let small = [
+            ACCOUNTS,
+            USERS,
+            TEAMS,
+            PLAYBOOKS,
+            MEETINGS,
+            CONTACT_ATTRIBUTES,
+        ]
+        .into_iter()
+        .find(|s| *s == name.as_str());
+        if let Some(name) = small {
             read_one(ctx, name, *mode).await?;
         }
     }
@@ -90,26 +100,23 @@ pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Resu
     }
 }
 
-/// Read one small stream. These run one after the other with nothing else in flight, so the
-/// client's counters over the read (requests with retries, 429s, waits) are exactly the
-/// stream's own.
-async fn read_one(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), RunError> {
+/// Read one small stream, counting its requests (pages, retries, 429s, waits) with a meter
+/// of its own.
+async fn read_one(ctx: &Ctx, name: &'static str, mode: SyncMode) -> Result<(), RunError> {
     ctx.out.status(name, StreamStatus::Started).await?;
-    let before = ctx.client.metrics();
+    let (mut meter, client) = StreamMeter::attach(name, &ctx.client);
+    let metered = Ctx {
+        client,
+        config: ctx.config.clone(),
+        out: ctx.out.clone(),
+        state: ctx.state.clone(),
+    };
     let result = match name {
-        ACCOUNTS => accounts::read(ctx, mode).await,
-        MEETINGS => meetings::read(ctx, mode).await,
-        _ => full_refresh::read(ctx, name, mode).await,
+        ACCOUNTS => accounts::read(&metered, mode).await,
+        MEETINGS => meetings::read(&metered, mode).await,
+        _ => full_refresh::read(&metered, name, mode).await,
     };
-    let after = ctx.client.metrics();
-    let delta = RequestMetrics {
-        requests: after.requests.saturating_sub(before.requests),
-        rate_limited: after.rate_limited.saturating_sub(before.rate_limited),
-        retries: after.retries.saturating_sub(before.retries),
-        wait_ms: u64::try_from(after.wait_time.saturating_sub(before.wait_time).as_millis())
-            .unwrap_or(u64::MAX),
-    };
-    ctx.out.metrics(name, delta).await?;
+    meter.report(&ctx.out).await?;
     conclude(&ctx.out, &[name], result).await
 }
 

@@ -4,13 +4,16 @@
 //! create failure. Create requires `ownerId`; update sends the full account with
 //! `accountId` in the body (quirk 10).
 //!
+//! An account Drift sends that does not fit the client's model (an unfit record) cannot be
+//! updated safely: a row whose account is one is rejected with the reason, nothing sent.
+//!
 //! A dry run applies what earlier rows of the run would have written
 //! ([`DryRun`](super::dry_run::DryRun)), as the real run's index and lookups would show it: a
 //! row whose domain an earlier row would create is planned as an update of that account.
 
 use std::collections::HashMap;
 
-use drift_client::{Account, Client, Error};
+use drift_client::{Account, Client, Error, Unfit};
 use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
@@ -26,10 +29,14 @@ use super::{Key, OutcomeKind, Planned};
 /// Page size of `GET /accounts` (REFERENCE §6: max 65).
 const PAGE_SIZE: u32 = 65;
 
-/// Live accounts by domain (lower case, without `www.`).
+/// Live accounts by domain (lower case, without `www.`), and the accounts that did not fit
+/// the client's model by the domain read from their raw JSON.
 pub(crate) struct Index {
     map: Mutex<HashMap<String, Account>>,
+    unfit: Mutex<HashMap<String, Unfit>>,
 }
+
+type Accounts = (HashMap<String, Account>, HashMap<String, Unfit>);
 
 /// A domain as Drift compares them: trimmed, lower case, without `www.`.
 pub(crate) fn bare(domain: &str) -> String {
@@ -37,8 +44,9 @@ pub(crate) fn bare(domain: &str) -> String {
     d.strip_prefix("www.").map(str::to_string).unwrap_or(d)
 }
 
-async fn fetch(client: &Client) -> Result<HashMap<String, Account>, Error> {
+async fn fetch(client: &Client) -> Result<Accounts, Error> {
     let mut map = HashMap::new();
+    let mut unfit = HashMap::new();
     let mut pages = std::pin::pin!(client.accounts(PAGE_SIZE));
     while let Some(page) = pages.try_next().await? {
         for a in page.items {
@@ -49,16 +57,35 @@ async fn fetch(client: &Client) -> Result<HashMap<String, Account>, Error> {
                 map.insert(bare(d), a);
             }
         }
+        for u in page.unfit {
+            let raw: Value = serde_json::from_str(&u.raw).unwrap_or(Value::Null);
+            if raw.get("deleted") == Some(&Value::Bool(true)) {
+                continue;
+            }
+            if let Some(d) = raw.get("domain").and_then(Value::as_str) {
+                unfit.insert(bare(d), u);
+            }
+        }
     }
-    Ok(map)
+    Ok((map, unfit))
 }
 
 impl Index {
     /// Reads every account (`GET /accounts`, all pages).
     pub(crate) async fn load(client: &Client) -> Result<Index, Error> {
+        let (map, unfit) = fetch(client).await?;
         Ok(Index {
-            map: Mutex::new(fetch(client).await?),
+            map: Mutex::new(map),
+            unfit: Mutex::new(unfit),
         })
+    }
+
+    /// The account with this domain that did not fit the client's model, as an error that
+    /// rejects the row.
+    async fn unfit(&self, domain: &str) -> Option<Error> {
+        let unfit = self.unfit.lock().await;
+        let u = unfit.get(&bare(domain))?;
+        Some(Error::Unfit(Box::new(u.clone())))
     }
 
     async fn get(&self, domain: &str) -> Option<Account> {
@@ -72,8 +99,9 @@ impl Index {
     }
 
     async fn refresh(&self, client: &Client) -> Result<(), Error> {
-        let fresh = fetch(client).await?;
-        *self.map.lock().await = fresh;
+        let (map, unfit) = fetch(client).await?;
+        *self.map.lock().await = map;
+        *self.unfit.lock().await = unfit;
         Ok(())
     }
 }
@@ -99,6 +127,9 @@ pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {
     };
     if let Some((a, planned)) = dry_planned(ctx, &domain_key(key)) {
         return update(ctx, p, a, planned.created_by, None).await;
+    }
+    if let Some(e) = index.unfit(key).await {
+        return reject(e);
     }
     match index.get(key).await {
         Some(a) => update(ctx, p, a, None, None).await,
@@ -181,6 +212,9 @@ async fn create(ctx: &Ctx, p: &Prepared, index: &Index) -> Result<Done, Fatal> {
                 last = e.to_string();
                 if let Err(e) = index.refresh(&ctx.client).await {
                     return lookup_failed(e, &last);
+                }
+                if let Some(e) = index.unfit(key).await {
+                    return reject(e);
                 }
                 match (index.get(key).await, conflict) {
                     (Some(a), true) => return update(ctx, p, a, None, None).await,

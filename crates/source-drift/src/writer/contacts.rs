@@ -84,10 +84,16 @@ fn update_planned(ctx: &Ctx, key: &str, mut new: DryObject, attrs: &Map<String, 
     Done::new(OutcomeKind::Updated, None, Some(reason))
 }
 
+/// The contacts with this key. A contact Drift sent that does not fit the client's model
+/// is an [`Error::Unfit`]: the row is rejected with its reason and nothing is sent.
 async fn lookup(ctx: &Ctx, key: &str) -> Result<Vec<Contact>, Error> {
-    match ctx.opts.key {
+    let found = match ctx.opts.key {
         Key::ExternalId => ctx.client.contacts_by_external_id(key).await,
         _ => ctx.client.contacts_by_email(key).await,
+    }?;
+    match found.unfit.into_iter().next() {
+        Some(unfit) => Err(Error::Unfit(Box::new(unfit))),
+        None => Ok(found.items),
     }
 }
 

@@ -237,7 +237,9 @@ pub(crate) fn lookup_failed(e: Error, last: &str) -> Result<Done, Fatal> {
     }
 }
 
-/// Whether a failed create may have landed (so it must be looked up before any retry).
+/// Whether a failed create may have landed (so it must be looked up before any retry). An
+/// answer that does not fit the client's model ([`Error::Unfit`]) is treated like one that
+/// cannot be read ([`Error::Decode`]).
 pub(crate) fn ambiguous(e: &Error) -> bool {
     matches!(
         e,
@@ -245,6 +247,7 @@ pub(crate) fn ambiguous(e: &Error) -> bool {
             | Error::Timeout { .. }
             | Error::Transport { .. }
             | Error::Decode { .. }
+            | Error::Unfit(_)
     )
 }
 

@@ -15,6 +15,19 @@ async fn sync(
     streams: &[&str],
     mode: SyncMode,
 ) -> RunReport {
+    let options = destinations::OpenOptions::default();
+    sync_with(base_url, token, db, streams, mode, options).await
+}
+
+/// [`sync`] into a SQLite destination opened with `options` (hard deletes).
+pub(crate) async fn sync_with(
+    base_url: &str,
+    token: &str,
+    db: &Path,
+    streams: &[&str],
+    mode: SyncMode,
+    options: destinations::OpenOptions,
+) -> RunReport {
     let client = drift_client::Client::builder(base_url, SecretString::from(token.to_owned()))
         .rate_limit_per_min(60_000)
         .build()
@@ -22,7 +35,7 @@ async fn sync(
     let source = Arc::new(DriftSource::new(client, DriftSourceConfig::default()));
     let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
     let selected = catalog().select(&names, mode).unwrap();
-    let mut dest = SqliteDestination::open(db).unwrap();
+    let mut dest = SqliteDestination::open_with(db, options).unwrap();
     run_sync(
         source,
         &mut dest,

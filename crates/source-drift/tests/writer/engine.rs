@@ -87,7 +87,9 @@ impl Org {
     }
 
     async fn by_email(&self, email: &str) -> Vec<Contact> {
-        self.client.contacts_by_email(email).await.unwrap()
+        let found = self.client.contacts_by_email(email).await.unwrap();
+        assert!(found.unfit.is_empty(), "{:?}", found.unfit);
+        found.items
     }
 
     async fn create(&self, attrs: Value) -> i64 {

@@ -5,4 +5,5 @@ mod conflict;
 mod engine;
 mod input;
 mod mapping;
+mod unfit;
 mod values;

@@ -61,10 +61,15 @@ impl Destination for MemoryDestination {
         }
         for r in &batch.records {
             let id = r.data["id"].as_i64().unwrap();
-            m.tables
-                .get_mut(&r.stream)
-                .unwrap()
-                .insert(id, r.data.clone());
+            let table = m.tables.get_mut(&r.stream).unwrap();
+            if r.tombstone {
+                // Hard delete: the row goes, counted when there was one.
+                if table.remove(&id).is_some() {
+                    *report.deleted.entry(r.stream.clone()).or_default() += 1;
+                }
+                continue;
+            }
+            table.insert(id, r.data.clone());
             *report.written.entry(r.stream.clone()).or_default() += 1;
         }
         for (k, v) in &batch.state {
@@ -99,6 +104,21 @@ pub fn rec(stream: &str, id: i64) -> Step {
     let mut data = Map::new();
     data.insert("id".into(), json!(id));
     Step::Send(Message::Record(Record::new(stream, data)))
+}
+
+pub fn tombstone(stream: &str, id: i64) -> Step {
+    let mut key = Map::new();
+    key.insert("id".into(), json!(id));
+    Step::Send(Message::Record(Record::tombstone(stream, key)))
+}
+
+pub fn quarantine(stream: &str, key: Option<&str>, reason: &str, raw: &str) -> Step {
+    Step::Send(Message::Quarantine(sync_core::Quarantined::new(
+        stream,
+        key.map(str::to_owned),
+        reason,
+        raw,
+    )))
 }
 
 pub fn checkpoint(stream: &str, value: Value) -> Step {

@@ -306,3 +306,163 @@ async fn record_of_an_unselected_stream_fails_the_run() {
     assert_eq!(err.stream.as_deref(), Some("users"));
     assert!(err.message.contains("not selected"));
 }
+
+#[tokio::test]
+async fn a_record_read_twice_in_a_run_is_written_once_and_reread_once() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        rec("conversations", 1),
+        rec("conversations", 2),
+        // Batches of 2: the copy of 1 comes in a later commit than the first.
+        rec("conversations", 1),
+        rec("conversations", 3),
+        rec("users", 7),
+        rec("users", 7),
+        status("users", StreamStatus::Succeeded),
+        status("conversations", StreamStatus::Succeeded),
+    ];
+    let report = run_script(&mem, steps, 2).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let c = report.stream("conversations").unwrap();
+    assert_eq!(
+        (c.records_read, c.records_written, c.records_reread),
+        (4, 3, 1)
+    );
+    let u = report.stream("users").unwrap();
+    assert_eq!(
+        (u.records_read, u.records_written, u.records_reread),
+        (2, 1, 1)
+    );
+    // The next run counts its own rows again: distinct per run.
+    let report = run_script(&mem, vec![rec("conversations", 1)], 2).await;
+    let c = report.stream("conversations").unwrap();
+    assert_eq!((c.records_written, c.records_reread), (1, 0));
+}
+
+#[tokio::test]
+async fn quarantined_records_are_committed_with_the_batch_and_counted_as_rejected() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        status("conversations", StreamStatus::Started),
+        rec("conversations", 1),
+        quarantine(
+            "conversations",
+            Some("abc"),
+            "field `id`: invalid type: string \"abc\", expected i64",
+            r#"{"id":"abc"}"#,
+        ),
+        checkpoint("conversations", json!({"through": 2})),
+        quarantine("conversations", None, "not an object", "[1]"),
+        status("conversations", StreamStatus::Succeeded),
+    ];
+    let report = run_script(&mem, steps, 100).await;
+    assert_eq!(
+        report.status,
+        RunStatus::SucceededWithRejections,
+        "{report:?}"
+    );
+    assert_eq!(report.status.as_str(), "succeeded_with_rejections");
+    let c = report.stream("conversations").unwrap();
+    assert_eq!(
+        (c.records_read, c.records_written, c.records_rejected),
+        (3, 1, 2)
+    );
+    assert_eq!(c.state, StreamState::Succeeded);
+    let m = mem.lock().unwrap();
+    // One commit: the record, both quarantined records and the checkpoint together.
+    assert_eq!(m.commits.len(), 1, "{:?}", m.commits);
+    let batch = &m.commits[0];
+    assert_eq!(batch.records.len(), 1);
+    assert_eq!(
+        batch.state,
+        [("conversations".to_string(), json!({"through": 2}))]
+    );
+    let q: Vec<_> = batch
+        .quarantined
+        .iter()
+        .map(|q| (q.stream.as_str(), q.key.as_deref(), q.raw.as_str()))
+        .collect();
+    assert_eq!(
+        q,
+        [
+            ("conversations", Some("abc"), r#"{"id":"abc"}"#),
+            ("conversations", None, "[1]")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn quarantined_records_are_kept_when_the_source_fails_later() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        quarantine("conversations", None, "bad", "1"),
+        quarantine("conversations", None, "bad", "2"),
+        Step::Sleep(Duration::from_millis(50)),
+        Step::Fail(RunError::new(ErrorKind::Failed, None, "boom")),
+    ];
+    let report = run_script(&mem, steps, 2).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    let m = mem.lock().unwrap();
+    let kept: usize = m.commits.iter().map(|b| b.quarantined.len()).sum();
+    assert_eq!(kept, 2, "quarantined records are never dropped");
+    assert_eq!(report.stream("conversations").unwrap().records_rejected, 2);
+}
+
+#[tokio::test]
+async fn tombstones_reach_the_destination_and_their_deletes_are_counted() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        rec("conversations", 1),
+        rec("conversations", 2),
+        checkpoint("conversations", json!(1)),
+        tombstone("conversations", 2),
+        // No row: the destination deletes nothing, so nothing is counted.
+        tombstone("conversations", 99),
+        status("conversations", StreamStatus::Succeeded),
+        rec("users", 1),
+        rec("users", 2),
+        tombstone("users", 3),
+        status("users", StreamStatus::Succeeded),
+    ];
+    let report = run_script(&mem, steps, 2).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let c = report.stream("conversations").unwrap();
+    assert_eq!(
+        (c.records_read, c.records_written, c.records_deleted),
+        (4, 2, 1),
+        "tombstones are read, not written"
+    );
+    assert_eq!(ids(&mem, "conversations"), vec![1]);
+    let u = report.stream("users").unwrap();
+    assert_eq!((u.records_written, u.records_deleted), (2, 0));
+    // The replace stream's tombstone is in its one commit with its records.
+    let m = mem.lock().unwrap();
+    let users = m.commits.iter().find(|b| b.replace == ["users"]).unwrap();
+    assert_eq!(users.records.len(), 3);
+    assert!(users.records[2].tombstone);
+}
+
+#[tokio::test]
+async fn rate_limited_beyond_the_wait_cap_ends_the_run_rate_limited_with_its_checkpoint() {
+    let mem = Arc::new(Mutex::new(Memory::default()));
+    let steps = vec![
+        status("conversations", StreamStatus::Started),
+        rec("conversations", 1),
+        checkpoint("conversations", json!({"page": 1})),
+        Step::Fail(RunError::new(
+            ErrorKind::RateLimited,
+            Some("conversations"),
+            "still rate limited after waiting 600 s",
+        )),
+    ];
+    let report = run_script(&mem, steps, 100).await;
+    assert_eq!(report.status, RunStatus::RateLimited, "{report:?}");
+    assert_eq!(report.status.as_str(), "rate_limited");
+    assert_eq!(report.error.as_ref().unwrap().kind, ErrorKind::RateLimited);
+    assert_eq!(ids(&mem, "conversations"), vec![1]);
+    assert_eq!(state(&mem, "conversations"), Some(json!({"page": 1})));
+    assert_eq!(
+        report.stream("conversations").unwrap().state,
+        StreamState::Failed
+    );
+}
