@@ -274,6 +274,12 @@ impl Redactor {
             .push(token);
     }
 
+    /// `text` with the tokens replaced by `[redacted]`: each whole-token occurrence (not
+    /// preceded or followed by a token character, see [`is_token_char`]), and any occurrence
+    /// at all of a token of [`WHOLE_WORD_BELOW`] characters or more (text that long cannot
+    /// match by chance, so it is the token echoed with something glued to it, such as
+    /// `access_token=`). A short token inside a longer word (`ken` in `app/token_info`) is
+    /// left alone: replacing it would garble the message and tell which letters the token has.
     pub(crate) fn clean(&self, text: &str) -> String {
         use secrecy::ExposeSecret;
         let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
@@ -281,11 +287,50 @@ impl Redactor {
         for token in tokens.iter() {
             let token = token.expose_secret();
             if !token.is_empty() && out.contains(token) {
-                out = out.replace(token, "[redacted]");
+                out = redact_token(&out, token);
             }
         }
         out
     }
+}
+
+/// Tokens at least this long are redacted wherever they appear; shorter ones only as a whole
+/// token. People can no longer save keys shorter than this (`store::validate::api_key`), but a
+/// key saved before that rule, or a token Drift mints, may be.
+const WHOLE_WORD_BELOW: usize = 16;
+
+/// A character that may be part of a token (letters, digits and `_-.~+/=`, as in base64 and
+/// URL-safe tokens): a match next to one is inside a longer word. `=` only ends a base64
+/// word (padding), so a match right after `=` (`token=...`) still stands on its own.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~' | '+' | '/' | '=')
+}
+
+fn redact_token(text: &str, token: &str) -> String {
+    let anywhere = token.chars().count() >= WHOLE_WORD_BELOW;
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(token) {
+        let start = from + pos;
+        let end = start + token.len();
+        let whole = !text[..start]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c != '=' && is_token_char(c))
+            && !text[end..].chars().next().is_some_and(is_token_char);
+        if anywhere || whole {
+            out.push_str(&text[copied..start]);
+            out.push_str("[redacted]");
+            copied = end;
+            from = end;
+        } else {
+            // Step past the first character of the match (a token is never empty).
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Message and parameter extracted from an error body.

@@ -621,7 +621,7 @@ impl Store {
         refresh_token: Option<&SecretString>,
         expires_at: Option<i64>,
     ) -> Result<()> {
-        let key = validate::api_key(access_token)?.key;
+        let key = validate::api_key_format(access_token)?.key;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let name: String = tx

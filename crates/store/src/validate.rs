@@ -201,15 +201,39 @@ pub struct ApiKey {
 /// a longer value is a pasted file or the wrong clipboard, not a key.
 pub const API_KEY_MAX_CHARS: usize = 4096;
 
-/// Check and normalise an API key (the Drift access token): surrounding whitespace and line
-/// endings trimmed; a leading `Bearer ` stripped with a notice; empty, inner whitespace,
-/// control or non-ASCII characters, or more than [`API_KEY_MAX_CHARS`] rejected. Errors
-/// never contain the key.
+/// Shortest API key accepted from a person, in characters. Drift access tokens are far
+/// longer; a shorter value is a fragment of one (and would be too easy to find inside other
+/// text when redacting it from messages).
+pub const API_KEY_MIN_CHARS: usize = 16;
+
+/// Check and normalise an API key a person gives (the Drift access token): surrounding
+/// whitespace and line endings trimmed; a leading `Bearer ` stripped with a notice; empty,
+/// shorter than [`API_KEY_MIN_CHARS`], inner whitespace, control or non-ASCII characters, or
+/// more than [`API_KEY_MAX_CHARS`] rejected. Errors never contain the key.
 pub fn api_key(raw: &SecretString) -> Result<ApiKey> {
+    let key = api_key_format(raw)?;
+    if key.key.expose_secret().chars().count() < API_KEY_MIN_CHARS {
+        return Err(StoreError::invalid(
+            "api_key",
+            format!("the API key is too short: Drift access tokens are much longer than {API_KEY_MIN_CHARS} characters; paste the whole token"),
+        ));
+    }
+    Ok(key)
+}
+
+/// [`api_key`] without the minimum length: for an access token Drift itself just minted
+/// (an OAuth refresh), which is kept whatever its length.
+pub fn api_key_format(raw: &SecretString) -> Result<ApiKey> {
     let mut text = raw.expose_secret().trim();
     let mut notice = None;
-    if text.len() > 7 && text[..7].eq_ignore_ascii_case("bearer ") {
-        text = text[7..].trim_start();
+    // `get`, not `[..7]`: byte 7 may fall inside a multi-byte character of a bad paste.
+    if let Some(rest) = text
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| text.get(7..))
+        .filter(|rest| !rest.is_empty())
+    {
+        text = rest.trim_start();
         notice = Some(
             "the API key started with \"Bearer \"; the prefix was removed (driftbridge adds it to each request)"
                 .to_string(),

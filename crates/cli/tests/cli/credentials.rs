@@ -389,6 +389,76 @@ fn missing_or_malformed_keys_are_rejected() {
 }
 
 #[test]
+fn a_key_shorter_than_16_characters_is_refused_on_add_and_rotate() {
+    const SHORT: &str = "tok_a1b2c3d4e5"; // 14 characters
+    let fix = "api_key: the API key is too short: Drift access tokens are much longer than 16 characters; paste the whole token";
+    let cli = Cli::new();
+    for args in [
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ][..],
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-stdin",
+            "--no-test",
+        ][..],
+    ] {
+        let run = cli.run_with(args, &[("T", SHORT)], Some(SHORT));
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(fix), "{}", run.stderr);
+        assert!(!run.stderr.contains(SHORT) && !run.stdout.contains(SHORT));
+    }
+    assert!(cli
+        .json(&["credentials", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // A rotation to a short key is refused and the saved key stays.
+    let add = cli.run_with(
+        &[
+            "credentials",
+            "add",
+            "--name",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ],
+        &[("T", CANARY)],
+        None,
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let rotate = cli.run_with(
+        &[
+            "credentials",
+            "rotate",
+            "x",
+            "--api-key-env",
+            "T",
+            "--no-test",
+        ],
+        &[("T", SHORT)],
+        None,
+    );
+    assert_eq!(rotate.code, 2, "{}", rotate.stderr);
+    assert!(rotate.stderr.contains(fix), "{}", rotate.stderr);
+    assert_eq!(
+        cli.json(&["credentials", "show", "x"])["key_mask"],
+        "••••1b0a"
+    );
+}
+
+#[test]
 fn name_description_and_duplicate_errors_name_the_field() {
     let cli = Cli::new();
     let add = |name: &str, extra: &[&str]| {

@@ -745,10 +745,10 @@ async fn stop_with(signal: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_without_any_needed_scope_exits_3() {
     let mut cfg = config(5);
-    cfg.limited_tokens = vec![("tok-none".into(), vec!["gdpr_read".into()])];
+    cfg.limited_tokens = vec![("tok-none-0123456789".into(), vec!["gdpr_read".into()])];
     let env = Env::start(cfg).await;
     env.store()
-        .rotate_credential_key("t", &SecretString::from("tok-none".to_owned()))
+        .rotate_credential_key("t", &SecretString::from("tok-none-0123456789".to_owned()))
         .unwrap();
     let run = env.sync(&["--streams", "accounts,playbooks"]).await;
     assert_eq!(run.code, 3, "{}", run.stderr);

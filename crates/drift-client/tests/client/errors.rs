@@ -150,6 +150,52 @@ async fn token_never_appears_in_errors_even_when_echoed() {
     assert_no_token(&e);
 }
 
+/// The error message a client with token `token` shows when Drift answers 400 with `message`.
+async fn message_seen_with(token: &str, message: &str) -> String {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/contacts/1"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"type": "bad_request", "message": message}})),
+        )
+        .mount(&server)
+        .await;
+    let c = Client::builder(&server.uri(), SecretString::from(token.to_string()))
+        .max_retries(0)
+        .build()
+        .unwrap();
+    c.contact(1).await.unwrap_err().to_string()
+}
+
+#[tokio::test]
+async fn a_short_token_is_redacted_as_a_whole_word_only() {
+    // A short token (saved before keys under 16 characters were refused) that also occurs
+    // inside ordinary words: the words stay readable, the token on its own is redacted.
+    let shown = message_seen_with("ken", "app/token_info says ken is unknown; see tokens").await;
+    assert!(
+        shown.contains("app/token_info says [redacted] is unknown; see tokens"),
+        "{shown}"
+    );
+    let shown = message_seen_with("ken", "token=ken, \"ken\" and (ken).").await;
+    assert_eq!(shown.matches("[redacted]").count(), 3, "{shown}");
+    assert!(
+        !shown.contains("=ken") && !shown.contains("\"ken"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_length_token_is_redacted_even_glued_to_other_text() {
+    let echo = format!("got access_token={TOKEN}&x=1 and Bearer{TOKEN}");
+    let shown = message_seen_with(TOKEN, &echo).await;
+    assert!(!shown.contains(TOKEN), "token leaked: {shown}");
+    assert!(
+        shown.contains("access_token=[redacted]&x=1 and Bearer[redacted]"),
+        "{shown}"
+    );
+}
+
 #[tokio::test]
 async fn token_never_appears_in_debug_or_transport_errors() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -39,35 +39,35 @@ async fn hostile_credential_fields_are_refused_naming_the_field() {
             "empty name",
             String::new(),
             base.to_vec(),
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["name"],
         ),
         (
             "whitespace name",
             "   ".into(),
             base.to_vec(),
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["name"],
         ),
         (
             "huge name",
             huge.clone(),
             base.to_vec(),
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["name", "100"],
         ),
         (
             "control chars in name",
             "a\u{7}b\nc".into(),
             base.to_vec(),
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["name"],
         ),
         (
             "huge description",
             "ok".into(),
             vec!["--base-url", url.as_str(), "--description", &huge],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["description", "1000"],
         ),
         (
@@ -99,52 +99,59 @@ async fn hostile_credential_fields_are_refused_naming_the_field() {
             vec!["api_key"],
         ),
         (
+            "key shorter than 16 characters",
+            "ok".into(),
+            base.to_vec(),
+            "k-123456789".into(),
+            vec!["api_key", "16 characters", "whole token"],
+        ),
+        (
             "userinfo in base URL",
             "ok".into(),
             vec!["--base-url", "https://user:hunter2pw@driftapi.com"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
         (
             "javascript: base URL",
             "ok".into(),
             vec!["--base-url", "javascript:alert(1)"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
         (
             "file: base URL",
             "ok".into(),
             vec!["--base-url", "file:///etc/passwd"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
         (
             "http to a private address",
             "ok".into(),
             vec!["--base-url", "http://10.1.2.3/"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base", "https"],
         ),
         (
             "unclosed IPv6 literal",
             "ok".into(),
             vec!["--base-url", "https://[::1"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
         (
             "port out of range",
             "ok".into(),
             vec!["--base-url", "https://driftapi.com:99999"],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
         (
             "empty base URL",
             "ok".into(),
             vec!["--base-url", ""],
-            "k-1234567890".into(),
+            "k-1234567890abcdef".into(),
             vec!["base"],
         ),
     ];
@@ -194,7 +201,7 @@ async fn unusual_but_valid_base_urls_are_kept_normalised() {
     ];
     for (i, (what, raw, expect)) in cases.iter().enumerate() {
         let name = format!("c{i}");
-        add(&env, &name, &["--base-url", raw], "k-1234567890")
+        add(&env, &name, &["--base-url", raw], "k-1234567890abcdef")
             .await
             .expect(0, what);
         let shown = env.store().credential(&name).unwrap().base_url;
@@ -207,7 +214,7 @@ async fn non_utf8_arguments_and_environment_are_refused_without_a_panic() {
     let env = Env::bare(small(2)).await;
     let mut cmd = env.command(&["credentials", "add", "--no-test", "--api-key-env", "KEY"]);
     cmd.arg("--name").arg(OsStr::from_bytes(b"bad\xffname"));
-    cmd.env("KEY", "k-1234567890");
+    cmd.env("KEY", "k-1234567890abcdef");
     let out = crate::common::output(cmd).await;
     expect_error(&out, "non-UTF-8 name", 2, &["utf-8"]);
 

@@ -155,8 +155,8 @@ pub struct CreateCredential {
     /// Optional description, up to 1000 characters.
     #[serde(default)]
     pub description: Option<String>,
-    /// The Drift access token. Write-only.
-    #[schema(value_type = String, format = Password)]
+    /// The Drift access token. Write-only; 16 to 4096 characters.
+    #[schema(value_type = String, format = Password, min_length = 16, max_length = 4096)]
     pub api_key: SecretString,
     /// Base URL; default `https://driftapi.com`.
     #[serde(default)]
@@ -192,8 +192,8 @@ pub struct UpdateCredential {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
-    /// The new Drift access token. Write-only.
-    #[schema(value_type = String, format = Password)]
+    /// The new Drift access token. Write-only; 16 to 4096 characters.
+    #[schema(value_type = String, format = Password, min_length = 16, max_length = 4096)]
     pub api_key: SecretString,
     /// The OAuth app that refreshes the new token. Absent: the credential's OAuth app (if
     /// any) is kept. An object: replaces it (or adds one). `null`: removes it, so the new key
@@ -309,14 +309,14 @@ pub(crate) fn with_address_check(
     errors
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials", tag = "credentials",
+#[utoipa::path(get, operation_id = "list_credentials", path = "/api/v1/credentials", tag = "credentials",
     responses((status = 200, body = [CredentialView]), (status = 401, body = Problem)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<CredentialView>>> {
     let list = state.store.list_credentials()?;
     Ok(Json(list.into_iter().map(CredentialView::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/credentials", tag = "credentials", request_body = CreateCredential,
+#[utoipa::path(post, operation_id = "create_credential", path = "/api/v1/credentials", tag = "credentials", request_body = CreateCredential,
     responses((status = 201, body = CredentialView), (status = 409, body = Problem),
         (status = 422, body = Problem), (status = 401, body = Problem)))]
 async fn create(
@@ -369,7 +369,7 @@ async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials/{id}", tag = "credentials",
+#[utoipa::path(get, operation_id = "get_credential", path = "/api/v1/credentials/{id}", tag = "credentials",
     params(("id" = String, Path, description = "credential id or name")),
     responses((status = 200, body = CredentialView), (status = 404, body = Problem)))]
 async fn show(
@@ -379,7 +379,7 @@ async fn show(
     Ok(Json(resolve(&state.store, &id)?.into()))
 }
 
-#[utoipa::path(patch, path = "/api/v1/credentials/{id}", tag = "credentials", request_body = UpdateCredential,
+#[utoipa::path(patch, operation_id = "update_credential", path = "/api/v1/credentials/{id}", tag = "credentials", request_body = UpdateCredential,
     params(("id" = String, Path, description = "credential id or name")),
     responses((status = 200, body = CredentialView), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -411,7 +411,7 @@ async fn update(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/credentials/{id}/rotate", tag = "credentials", request_body = RotateKey,
+#[utoipa::path(post, operation_id = "rotate_credential", path = "/api/v1/credentials/{id}/rotate", tag = "credentials", request_body = RotateKey,
     params(("id" = String, Path, description = "credential id or name")),
     responses((status = 200, body = CredentialView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn rotate(
@@ -461,7 +461,7 @@ fn change_name(change: &store::OAuthChange) -> &'static str {
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id or name"), DeleteQuery),
+#[utoipa::path(delete, operation_id = "delete_credential", path = "/api/v1/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "credential id or name"), DeleteQuery),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete(
     State(state): State<AppState>,
@@ -474,7 +474,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/credentials/{id}/test", tag = "credentials", request_body(content = TestRequest, description = "optional"),
+#[utoipa::path(post, operation_id = "test_credential", path = "/api/v1/credentials/{id}/test", tag = "credentials", request_body(content = TestRequest, description = "optional"),
     params(("id" = String, Path, description = "credential id or name")),
     responses((status = 200, body = TestResponse, description = "the test ran; see test.status"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]

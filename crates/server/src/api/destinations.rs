@@ -64,7 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}/results", get(results))
 }
 
-#[utoipa::path(post, path = "/api/v1/destinations/uploads", tag = "destinations",
+#[utoipa::path(post, operation_id = "upload_csv", path = "/api/v1/destinations/uploads", tag = "destinations",
     request_body(content = String, content_type = "text/csv", description = "a CSV file with a header row"),
     responses((status = 201, body = Upload), (status = 422, body = Problem), (status = 413, body = Problem)))]
 async fn upload(
@@ -84,7 +84,7 @@ pub(crate) async fn upload_too_large(response: Response) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/api/v1/destinations/push", tag = "destinations", request_body = PushRequest,
+#[utoipa::path(post, operation_id = "push_records", path = "/api/v1/destinations/push", tag = "destinations", request_body = PushRequest,
     responses((status = 200, body = PushReport, description = "every row has an outcome; see the results file"),
         (status = 422, body = Problem)))]
 async fn push(
@@ -108,7 +108,7 @@ async fn push(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/results", tag = "destinations",
+#[utoipa::path(get, operation_id = "get_run_results", path = "/api/v1/runs/{id}/results", tag = "destinations",
     params(("id" = String, Path, description = "push run id")),
     responses((status = 200, content_type = "text/csv", description = "one row per input row"), (status = 404, body = Problem)))]
 async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

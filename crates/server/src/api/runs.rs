@@ -104,7 +104,7 @@ pub(crate) fn list_views(
         .collect()
 }
 
-#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunsQuery),
+#[utoipa::path(get, operation_id = "list_runs", path = "/api/v1/runs", tag = "runs", params(RunsQuery),
     responses((status = 200, body = [RunView]), (status = 401, body = Problem)))]
 async fn list(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ async fn list(
     Ok(Json(list_views(&state, q.source.as_deref(), limit)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "run id")),
+#[utoipa::path(get, operation_id = "get_run", path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "run id")),
     responses((status = 200, body = RunView), (status = 404, body = Problem)))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<RunView>> {
     Ok(Json(view(&state, &id)?))
@@ -136,7 +136,7 @@ pub struct RejectedView {
     pub rejected_at: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/runs/{id}/rejected", tag = "runs", params(("id" = String, Path, description = "run id")),
+#[utoipa::path(get, operation_id = "list_run_rejected", path = "/api/v1/runs/{id}/rejected", tag = "runs", params(("id" = String, Path, description = "run id")),
     responses((status = 200, body = [RejectedView]), (status = 404, body = Problem)))]
 async fn rejected(
     State(state): State<AppState>,
@@ -157,7 +157,7 @@ async fn rejected(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "run id")),
+#[utoipa::path(post, operation_id = "cancel_run", path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "run id")),
     responses((status = 202, body = RunView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn cancel(
     State(state): State<AppState>,

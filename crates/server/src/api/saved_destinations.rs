@@ -280,7 +280,7 @@ fn config_json(config: &SavedConfig) -> ApiResult<serde_json::Value> {
     serde_json::to_value(config).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-#[utoipa::path(get, path = "/api/v1/destinations", tag = "destinations",
+#[utoipa::path(get, operation_id = "list_destinations", path = "/api/v1/destinations", tag = "destinations",
     responses((status = 200, body = [DestinationView]), (status = 401, body = Problem)))]
 pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<DestinationView>>> {
     Ok(Json(list_views(&state)?))
@@ -297,7 +297,7 @@ pub(crate) fn list_views(state: &AppState) -> ApiResult<Vec<DestinationView>> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/api/v1/destinations", tag = "destinations", request_body = CreateDestination,
+#[utoipa::path(post, operation_id = "create_destination", path = "/api/v1/destinations", tag = "destinations", request_body = CreateDestination,
     responses((status = 201, body = DestinationView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -326,7 +326,7 @@ pub(crate) fn save_new(state: &AppState, body: &CreateDestination) -> ApiResult<
     DestinationView::new(state.store.destination(&id)?)
 }
 
-#[utoipa::path(get, path = "/api/v1/destinations/{name}", tag = "destinations",
+#[utoipa::path(get, operation_id = "get_destination", path = "/api/v1/destinations/{name}", tag = "destinations",
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 200, body = DestinationView), (status = 404, body = Problem)))]
 pub(crate) async fn show(
@@ -336,7 +336,7 @@ pub(crate) async fn show(
     Ok(Json(DestinationView::new(find(&state, &name)?)?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/destinations/{name}", tag = "destinations", request_body = UpdateDestination,
+#[utoipa::path(patch, operation_id = "update_destination", path = "/api/v1/destinations/{name}", tag = "destinations", request_body = UpdateDestination,
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 200, body = DestinationView), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -367,7 +367,7 @@ pub(crate) async fn update(
     Ok(Json(save_update(&state, &record, &merged, other)?))
 }
 
-#[utoipa::path(put, path = "/api/v1/destinations/{name}", tag = "destinations", request_body = CreateDestination,
+#[utoipa::path(put, operation_id = "replace_destination", path = "/api/v1/destinations/{name}", tag = "destinations", request_body = CreateDestination,
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 200, body = DestinationView), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -401,7 +401,7 @@ fn save_update(
     DestinationView::new(state.store.update_destination(&record.id, &update)?)
 }
 
-#[utoipa::path(delete, path = "/api/v1/destinations/{name}", tag = "destinations",
+#[utoipa::path(delete, operation_id = "delete_destination", path = "/api/v1/destinations/{name}", tag = "destinations",
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 204), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "a flow writes to it")))]
@@ -414,7 +414,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/destinations/{name}/runs", tag = "destinations", request_body = RunDestination,
+#[utoipa::path(post, operation_id = "run_destination", path = "/api/v1/destinations/{name}/runs", tag = "destinations", request_body = RunDestination,
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 200, body = PushReport, description = "every row has an outcome; see the results file"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]

@@ -248,7 +248,7 @@ pub(crate) fn default_sink(state: &AppState) -> String {
     )
 }
 
-#[utoipa::path(get, path = "/api/v1/streams", tag = "sources",
+#[utoipa::path(get, operation_id = "list_streams", path = "/api/v1/streams", tag = "sources",
     responses((status = 200, body = [StreamInfo])))]
 async fn streams() -> Json<Vec<StreamInfo>> {
     Json(
@@ -342,7 +342,7 @@ pub(crate) async fn scope_check(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
+#[utoipa::path(get, operation_id = "list_sources", path = "/api/v1/sources", tag = "sources",
     responses((status = 200, body = [SourceView]), (status = 401, body = Problem)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>> {
     Ok(Json(
@@ -355,7 +355,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>>
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = CreateSource,
+#[utoipa::path(post, operation_id = "create_source", path = "/api/v1/sources", tag = "sources", request_body = CreateSource,
     responses((status = 201, body = SourceView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create(
     State(state): State<AppState>,
@@ -422,7 +422,7 @@ pub(crate) async fn save_new(
     Ok(SourceView::new(record))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "sources",
+#[utoipa::path(get, operation_id = "get_source", path = "/api/v1/sources/{id}", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 200, body = SourceView), (status = 404, body = Problem)))]
 async fn show(
@@ -432,7 +432,7 @@ async fn show(
     Ok(Json(SourceView::new(state.store.source(&id)?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
+#[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 200, body = SourceView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update(
@@ -487,7 +487,7 @@ async fn update(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "sources",
+#[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -495,7 +495,7 @@ async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/sources/{id}/run", tag = "sources",
+#[utoipa::path(post, operation_id = "run_source", path = "/api/v1/sources/{id}/run", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 202, body = RunView, description = "the run started; poll its Location"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]

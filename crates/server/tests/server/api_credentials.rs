@@ -453,6 +453,22 @@ async fn openapi_document_lists_the_credential_routes() {
     }
     let create = &doc["components"]["schemas"]["CreateCredential"];
     assert_eq!(create["properties"]["api_key"]["format"], "password");
+    assert_eq!(create["properties"]["api_key"]["minLength"], 16);
+    // Every operation has its own operationId (OpenAPI requires it; clients and tools such as
+    // schemathesis resolve links by it).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap().to_string();
+            if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(
+        ids["rotate_credential"],
+        "post /api/v1/credentials/{id}/rotate"
+    );
     assert!(doc["components"]["schemas"]["CredentialView"]["properties"]
         .get("api_key")
         .is_none());
@@ -983,4 +999,65 @@ async fn a_wrong_client_secret_is_named_with_the_fix_in_the_ui_and_the_cli() {
         assert!(!text.contains(secret), "{secret} returned: {text}");
     }
     sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_shorter_than_16_characters_is_refused_by_the_api_and_the_ui() {
+    const SHORT: &str = "tok_a1b2c3d4e5"; // 14 characters
+    let fix = "Drift access tokens are much longer than 16 characters; paste the whole token";
+    let s = TestServer::start().await;
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "Short", "api_key": SHORT}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "api_key", "{body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains(fix),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains(SHORT),
+        "the key is echoed: {body}"
+    );
+    assert!(s.store.list_credentials().unwrap().is_empty());
+
+    // Rotating to a short key leaves the saved key as it was.
+    let created = s
+        .create_credential("Prod", KEY, "https://driftapi.com")
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let response = s
+        .post(&format!("/api/v1/credentials/{id}/rotate"))
+        .json(&json!({"api_key": SHORT}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "api_key", "{body}");
+    let stored = s.store.credential_api_key("Prod").unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), KEY);
+
+    // The overlay's form names the field with the same fix and saves nothing.
+    let cookie = crate::access::login(&s).await;
+    let html = s
+        .http
+        .post(s.url("/ui/credentials"))
+        .header("cookie", &cookie)
+        .header("origin", s.base.clone())
+        .form(&[("name", "Via UI"), ("api_key", SHORT)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"id="err-api_key""#) && html.contains(fix),
+        "{html}"
+    );
+    assert!(!html.contains(SHORT), "the key is echoed in the page");
+    assert_eq!(s.store.list_credentials().unwrap().len(), 1);
 }

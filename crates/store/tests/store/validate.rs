@@ -13,13 +13,16 @@ fn key(text: &str) -> Result<(String, Option<String>), String> {
 #[test]
 fn api_key_is_trimmed_and_bearer_prefix_stripped_with_a_notice() {
     assert_eq!(
-        key("  tok_abc123456\r\n").unwrap(),
-        ("tok_abc123456".into(), None)
+        key("  tok_abc1234567890\r\n").unwrap(),
+        ("tok_abc1234567890".into(), None)
     );
-    let (k, notice) = key("Bearer tok_abc123456\n").unwrap();
-    assert_eq!(k, "tok_abc123456");
+    let (k, notice) = key("Bearer tok_abc1234567890\n").unwrap();
+    assert_eq!(k, "tok_abc1234567890");
     assert!(notice.unwrap().contains("Bearer"));
-    assert_eq!(key("bearer  tok_abc123456").unwrap().0, "tok_abc123456");
+    assert_eq!(
+        key("bearer  tok_abc1234567890").unwrap().0,
+        "tok_abc1234567890"
+    );
 }
 
 #[test]
@@ -29,6 +32,9 @@ fn api_key_with_inner_whitespace_or_control_characters_is_rejected_without_echo(
         ("tok_abc\t123456", "whitespace"),
         ("tok_abc\u{7}123456", "control character"),
         ("tok_abc\u{e9}123456", "non-ASCII"),
+        // A multi-byte character across byte 7, where a "Bearer " prefix would end.
+        ("tok_ab\u{e9}\u{27d05},123456789", "non-ASCII"),
+        ("Bearer\u{e9}tok_abc123456789", "non-ASCII"),
     ] {
         let err = key(bad).unwrap_err();
         assert!(err.contains(what), "{err}");
@@ -41,6 +47,20 @@ fn api_key_with_inner_whitespace_or_control_characters_is_rejected_without_echo(
     assert!(key("").unwrap_err().contains("empty"));
     assert!(key(" \n ").unwrap_err().contains("empty"));
     assert!(key("Bearer ").unwrap_err().contains("only the word"));
+}
+
+#[test]
+fn api_key_shorter_than_16_characters_is_rejected_naming_the_fix() {
+    let err = key("  tok_a1b2c3d4e5f\n").unwrap_err(); // 15 characters once trimmed
+    assert_eq!(
+        err,
+        "api_key: the API key is too short: Drift access tokens are much longer than 16 characters; paste the whole token"
+    );
+    assert!(key("Bearer tok_a1b2c3d4e5f").is_err());
+    assert_eq!(key("tok_a1b2c3d4e5f6").unwrap().0, "tok_a1b2c3d4e5f6");
+    // A token Drift mints in an OAuth refresh is kept whatever its length.
+    let minted = validate::api_key_format(&SecretString::from("abc".to_string())).unwrap();
+    assert_eq!(minted.key.expose_secret(), "abc");
 }
 
 #[test]
