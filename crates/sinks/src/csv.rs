@@ -1,4 +1,4 @@
-//! CSV destination (`csv:DIR`): one file per stream per run, `DIR/<stream>/<run-id>.csv`,
+//! CSV sink (`csv:DIR`): one file per stream per run, `DIR/<stream>/<run-id>.csv`,
 //! published at each checkpoint by write-fsync-rename (protocol and crash recovery in the
 //! `files` module docs; state in `DIR/_driftbridge_state.json`).
 //!
@@ -78,7 +78,7 @@ impl Format for Csv {
     }
 }
 
-crate::files::file_destination!(
+crate::files::file_sink!(
     /// A directory of CSV files, one per stream per run.
-    CsvDestination, Csv
+    CsvSink, Csv
 );

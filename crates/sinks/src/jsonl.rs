@@ -1,4 +1,4 @@
-//! JSON Lines destination (`jsonl:DIR`): one file per stream per run,
+//! JSON Lines sink (`jsonl:DIR`): one file per stream per run,
 //! `DIR/<stream>/<run-id>.jsonl`, published at each checkpoint by write-fsync-rename (the
 //! protocol and crash recovery are in the `files` module docs; state in
 //! `DIR/_driftbridge_state.json`).
@@ -58,7 +58,7 @@ impl Format for Jsonl {
     }
 }
 
-crate::files::file_destination!(
+crate::files::file_sink!(
     /// A directory of JSON Lines files, one per stream per run.
-    JsonlDestination, Jsonl
+    JsonlSink, Jsonl
 );

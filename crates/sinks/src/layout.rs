@@ -1,4 +1,4 @@
-//! Column layout shared by the destinations: which columns a stream's schema gives, how a
+//! Column layout shared by the sinks: which columns a stream's schema gives, how a
 //! JSON value fits a column, and which existing tables the databases refuse to write into.
 
 use serde_json::{Map, Value};
@@ -107,7 +107,7 @@ pub(crate) fn key_of(primary_key: &[String], data: &Map<String, Value>) -> Strin
 /// For each of `records`, whether it is the last one in `records` with its key (`key` gives
 /// it, stream included; `None`: no key, counted as last). Inside a batch the last operation
 /// on a key wins: a tombstone followed by an upsert of the same key is superseded (the row
-/// ends live), so destinations apply a tombstone only when it is the last of its key.
+/// ends live), so sinks apply a tombstone only when it is the last of its key.
 pub(crate) fn last_of_key(
     records: &[&Record],
     key: impl Fn(&Record) -> Option<String>,
@@ -183,7 +183,7 @@ pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// What already holds a stream's table name in a database destination.
+/// What already holds a stream's table name in a database sink.
 pub(crate) enum Existing {
     /// A table with these columns.
     Table(Vec<String>),
@@ -262,11 +262,7 @@ fn refuse_unless(
     ))
 }
 
-/// An error of kind `Destination`, prefixed with the destination kind and a context.
+/// An error of kind `Sink`, prefixed with the sink kind and a context.
 pub(crate) fn dest_err(kind: &str, context: &str, e: impl std::fmt::Display) -> RunError {
-    RunError::new(
-        ErrorKind::Destination,
-        None,
-        format!("{kind}: {context}: {e}"),
-    )
+    RunError::new(ErrorKind::Sink, None, format!("{kind}: {context}: {e}"))
 }

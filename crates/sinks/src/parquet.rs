@@ -1,4 +1,4 @@
-//! Parquet destination (`parquet:DIR`, cargo feature `parquet`): one file per stream per
+//! Parquet sink (`parquet:DIR`, cargo feature `parquet`): one file per stream per
 //! checkpoint, `DIR/<stream>/<run-id>-<n>.parquet` (`n` from 000001), each written to a
 //! temporary name, fsynced and renamed (protocol and crash recovery in the `files` module
 //! docs; state in `DIR/_driftbridge_state.json`).
@@ -166,7 +166,7 @@ impl Format for Parquet {
     }
 }
 
-crate::files::file_destination!(
+crate::files::file_sink!(
     /// A directory of Parquet files, one per stream per checkpoint.
-    ParquetDestination, Parquet
+    ParquetSink, Parquet
 );

@@ -1,13 +1,13 @@
-//! Parsing `--destination` values and opening the destination they name.
+//! Parsing `--destination` values and opening the sink they name.
 
-use crate::sqlite::SqliteDestination;
+use crate::sqlite::SqliteSink;
 use std::path::PathBuf;
-use sync_core::{Destination, ErrorKind, RunError};
+use sync_core::{ErrorKind, RunError, Sink};
 
-/// A destination named on the command line (DESIGN.md §6):
+/// A sink named on the command line (DESIGN.md §6):
 /// `sqlite:PATH`, `postgres://...`, `jsonl:DIR`, `csv:DIR`, `parquet:DIR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DestinationSpec {
+pub enum SinkSpec {
     /// SQLite database file (created if missing, with its missing parent directories).
     Sqlite(PathBuf),
     /// PostgreSQL connection URL (may hold a password: never printed, see [`Self::describe`]).
@@ -20,7 +20,7 @@ pub enum DestinationSpec {
     Parquet(PathBuf),
 }
 
-impl std::str::FromStr for DestinationSpec {
+impl std::str::FromStr for SinkSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -48,7 +48,7 @@ impl std::str::FromStr for DestinationSpec {
     }
 }
 
-impl DestinationSpec {
+impl SinkSpec {
     /// Printable form without secrets (a PostgreSQL password is masked).
     pub fn describe(&self) -> String {
         match self {
@@ -84,43 +84,40 @@ fn mask_password(url: &str) -> String {
     }
 }
 
-/// How a destination applies what it is given, beyond where it writes. `Default`: soft
+/// How a sink applies what it is given, beyond where it writes. `Default`: soft
 /// deletes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
     /// Databases (SQLite, PostgreSQL): a tombstone (a record deleted in Drift) DELETEs its row
     /// instead of marking it `_deleted = true` (the default, soft deletes, which keeps the
-    /// row's last data). File destinations cannot delete what they have published: they
+    /// row's last data). File sinks cannot delete what they have published: they
     /// write the tombstone either way.
     pub hard_deletes: bool,
 }
 
-/// Open the destination `spec` names, with soft deletes (see [`open_with`]).
+/// Open the sink `spec` names, with soft deletes (see [`open_with`]).
 ///
-/// Errors: the SQLite file cannot be opened (kind `Destination`), or the kind is not built
+/// Errors: the SQLite file cannot be opened (kind `Sink`), or the kind is not built
 /// into this binary (kind `Failed`, naming the cargo feature to enable).
-pub fn open(spec: &DestinationSpec) -> Result<Box<dyn Destination>, RunError> {
+pub fn open(spec: &SinkSpec) -> Result<Box<dyn Sink>, RunError> {
     open_with(spec, OpenOptions::default())
 }
 
-/// Open the destination `spec` names with `options` (e.g. hard deletes). Same errors as
+/// Open the sink `spec` names with `options` (e.g. hard deletes). Same errors as
 /// [`open`].
-pub fn open_with(
-    spec: &DestinationSpec,
-    options: OpenOptions,
-) -> Result<Box<dyn Destination>, RunError> {
+pub fn open_with(spec: &SinkSpec, options: OpenOptions) -> Result<Box<dyn Sink>, RunError> {
     match spec {
-        DestinationSpec::Sqlite(path) => {
-            Ok(Box::new(SqliteDestination::open_with(path, options)?))
+        SinkSpec::Sqlite(path) => {
+            Ok(Box::new(SqliteSink::open_with(path, options)?))
         }
-        DestinationSpec::Jsonl(dir) => Ok(Box::new(crate::JsonlDestination::open(dir))),
-        DestinationSpec::Csv(dir) => Ok(Box::new(crate::CsvDestination::open(dir))),
+        SinkSpec::Jsonl(dir) => Ok(Box::new(crate::JsonlSink::open(dir))),
+        SinkSpec::Csv(dir) => Ok(Box::new(crate::CsvSink::open(dir))),
         #[cfg(feature = "postgres")]
-        DestinationSpec::Postgres(url) => Ok(Box::new(crate::PostgresDestination::open_with(
+        SinkSpec::Postgres(url) => Ok(Box::new(crate::PostgresSink::open_with(
             url, options,
         )?)),
         #[cfg(feature = "parquet")]
-        DestinationSpec::Parquet(dir) => Ok(Box::new(crate::ParquetDestination::open(dir))),
+        SinkSpec::Parquet(dir) => Ok(Box::new(crate::ParquetSink::open(dir))),
         #[allow(unreachable_patterns)]
         other => Err(RunError::new(
             ErrorKind::Failed,
@@ -142,37 +139,31 @@ mod tests {
     fn parses_every_documented_form() {
         assert_eq!(
             "sqlite:./a.db".parse(),
-            Ok(DestinationSpec::Sqlite("./a.db".into()))
+            Ok(SinkSpec::Sqlite("./a.db".into()))
         );
-        assert_eq!(
-            "jsonl:out".parse(),
-            Ok(DestinationSpec::Jsonl("out".into()))
-        );
-        assert_eq!("csv:out".parse(), Ok(DestinationSpec::Csv("out".into())));
-        assert_eq!(
-            "parquet:out".parse(),
-            Ok(DestinationSpec::Parquet("out".into()))
-        );
+        assert_eq!("jsonl:out".parse(), Ok(SinkSpec::Jsonl("out".into())));
+        assert_eq!("csv:out".parse(), Ok(SinkSpec::Csv("out".into())));
+        assert_eq!("parquet:out".parse(), Ok(SinkSpec::Parquet("out".into())));
         assert!(matches!(
             "postgres://u@h/db".parse(),
-            Ok(DestinationSpec::Postgres(_))
+            Ok(SinkSpec::Postgres(_))
         ));
-        let err = "mysql://x".parse::<DestinationSpec>().unwrap_err();
+        let err = "mysql://x".parse::<SinkSpec>().unwrap_err();
         assert!(err.contains("use sqlite:PATH"), "{err}");
-        let err = "sqlite:".parse::<DestinationSpec>().unwrap_err();
+        let err = "sqlite:".parse::<SinkSpec>().unwrap_err();
         assert!(err.contains("needs a path"), "{err}");
     }
 
     #[test]
     fn describe_masks_a_postgres_password() {
-        let spec: DestinationSpec = "postgres://me:hunter2@db:5432/x".parse().unwrap();
+        let spec: SinkSpec = "postgres://me:hunter2@db:5432/x".parse().unwrap();
         assert_eq!(spec.describe(), "postgres://me:****@db:5432/x");
     }
 
     #[cfg(not(feature = "parquet"))]
     #[test]
     fn unbuilt_kind_names_its_feature() {
-        let err = open(&DestinationSpec::Parquet("x".into())).err().unwrap();
+        let err = open(&SinkSpec::Parquet("x".into())).err().unwrap();
         assert!(
             err.message.contains("`parquet` cargo feature"),
             "{}",

@@ -1,4 +1,4 @@
-//! SQLite destination (the default): one table per stream, upsert on the primary key, state in
+//! SQLite sink (the default): one table per stream, upsert on the primary key, state in
 //! the same transaction as the records.
 //!
 //! Table layout for a stream (name = stream name):
@@ -20,7 +20,7 @@
 //! An upsert always writes `_deleted = 0, _deleted_at = NULL`: a record that comes back is
 //! live again. Within a batch the last operation on a key wins (upsert then tombstone: the
 //! row holds the upserted data and is deleted). With hard deletes
-//! ([`SqliteDestination::open_with`], [`crate::OpenOptions::hard_deletes`]) a tombstone
+//! ([`SqliteSink::open_with`], [`crate::OpenOptions::hard_deletes`]) a tombstone
 //! DELETEs the row instead (counted when a row was removed). A replace batch (full-refresh
 //! streams) does not empty the table: it upserts the stream's records, and the rows that
 //! disappeared from Drift are marked by the tombstones the source sends in the same batch.
@@ -30,7 +30,7 @@
 //! primary_key, reason, _raw, rejected_at)` keeps, in the same transaction, the records the
 //! source quarantined ([`sync_core::Batch::quarantined`]: they do not fit the stream's types;
 //! `primary_key` as text when it could be read, `_raw` the record as received,
-//! `rejected_at` when it was read) and those this destination refuses (missing primary key;
+//! `rejected_at` when it was read) and those this sink refuses (missing primary key;
 //! `primary_key` NULL, `rejected_at` now).
 //!
 //! A database may hold the user's own tables: `prepare` refuses a table (or view) named like
@@ -55,8 +55,8 @@ use crate::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use sync_core::{
-    epoch_ms_to_rfc3339, Batch, CommitReport, Destination, ErrorKind, PropertyKind, Quarantined,
-    Record, Rejected, RunError, State, Stream,
+    epoch_ms_to_rfc3339, Batch, CommitReport, ErrorKind, PropertyKind, Quarantined, Record,
+    Rejected, RunError, Sink, State, Stream,
 };
 
 /// Name of the state table.
@@ -64,9 +64,9 @@ pub const STATE_TABLE: &str = "_driftbridge_state";
 /// Name of the table of rejected records.
 pub const REJECTED_TABLE: &str = "_driftbridge_rejected";
 
-/// A SQLite database file used as a destination. Cheap to clone is not needed: the engine
+/// A SQLite database file used as a sink. Cheap to clone is not needed: the engine
 /// owns it for the run.
-pub struct SqliteDestination {
+pub struct SqliteSink {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
     tables: HashMap<String, Arc<Table>>,
@@ -90,24 +90,20 @@ struct Table {
 }
 
 fn db_err(context: &str, e: impl std::fmt::Display) -> RunError {
-    RunError::new(
-        ErrorKind::Destination,
-        None,
-        format!("sqlite: {context}: {e}"),
-    )
+    RunError::new(ErrorKind::Sink, None, format!("sqlite: {context}: {e}"))
 }
 
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-impl SqliteDestination {
+impl SqliteSink {
     /// Open (or create) the database at `path`, creating missing parent directories. Nothing
-    /// in the database changes until [`Destination::prepare`], which first refuses a
+    /// in the database changes until [`Sink::prepare`], which first refuses a
     /// stream's table that driftbridge did not create, then switches the database to WAL mode
     /// and creates the tables.
     ///
-    /// Errors (kind `Destination`): a parent directory cannot be created, or the file cannot
+    /// Errors (kind `Sink`): a parent directory cannot be created, or the file cannot
     /// be opened or is not a SQLite database; the message names the path and the fix.
     ///
     /// Tombstones mark rows deleted (soft deletes); see [`Self::open_with`] for hard deletes.
@@ -625,7 +621,7 @@ fn commit_batch(
 }
 
 #[async_trait]
-impl Destination for SqliteDestination {
+impl Sink for SqliteSink {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }

@@ -1,19 +1,19 @@
-//! Integration tests of the destinations. PostgreSQL and Parquet tests need their cargo
-//! features (`cargo test -p destinations --all-features`; the workspace build enables them).
+//! Integration tests of the sinks. PostgreSQL and Parquet tests need their cargo
+//! features (`cargo test -p sinks --all-features`; the workspace build enables them).
 
-#[path = "destinations/csv.rs"]
+#[path = "sinks/csv.rs"]
 mod csv;
-#[path = "destinations/drift_org.rs"]
+#[path = "sinks/drift_org.rs"]
 mod drift_org;
-#[path = "destinations/harness.rs"]
+#[path = "sinks/harness.rs"]
 mod harness;
-#[path = "destinations/jsonl.rs"]
+#[path = "sinks/jsonl.rs"]
 mod jsonl;
 #[cfg(feature = "parquet")]
-#[path = "destinations/parquet.rs"]
+#[path = "sinks/parquet.rs"]
 mod parquet;
 #[cfg(feature = "postgres")]
-#[path = "destinations/postgres.rs"]
+#[path = "sinks/postgres.rs"]
 mod postgres;
-#[path = "destinations/sqlite.rs"]
+#[path = "sinks/sqlite.rs"]
 mod sqlite;

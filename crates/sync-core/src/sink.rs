@@ -1,4 +1,4 @@
-//! The `Destination` trait: where records and state are committed together.
+//! The `Sink` trait: where records and state are committed together.
 
 use crate::error::RunError;
 use crate::model::{Record, Stream};
@@ -20,7 +20,7 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// Streams read in full (full refresh) whose every record is in this batch, with
     /// tombstones for the records that disappeared from the source. Databases upsert them
-    /// (rows not in the batch stay; soft deletes survive a full refresh); file destinations
+    /// (rows not in the batch stay; soft deletes survive a full refresh); file sinks
     /// write a new file holding them that replaces the stream's earlier files.
     pub replace: Vec<String>,
     /// State entries (key, value) to store in the same commit.
@@ -66,7 +66,7 @@ impl Quarantined {
     }
 }
 
-/// A record the destination refused (e.g. missing primary key); kept, never dropped silently.
+/// A record the sink refused (e.g. missing primary key); kept, never dropped silently.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rejected {
     /// Stream name.
@@ -80,32 +80,32 @@ pub struct Rejected {
 pub struct CommitReport {
     /// Rows written per stream.
     pub written: BTreeMap<String, u64>,
-    /// Records refused (and quarantined by the destination), in batch order.
+    /// Records refused (and quarantined by the sink), in batch order.
     pub rejected: Vec<Rejected>,
     /// Rows marked deleted (or removed, with hard deletes) per stream by the batch's
     /// tombstones; file sinks count the tombstones written.
     pub deleted: BTreeMap<String, u64>,
 }
 
-/// A place records are written to. Implementations live in the `destinations` crate
+/// A place records are written to. Implementations live in the `sinks` crate
 /// (SQLite by default; others behind cargo features).
 #[async_trait]
-pub trait Destination: Send {
+pub trait Sink: Send {
     /// Where it writes, for logs and run records (e.g. `sqlite:/tmp/x.db`); no secrets.
     fn describe(&self) -> String;
 
-    /// Check that the destination is usable (reachable, writable, permissions) before any
+    /// Check that the sink is usable (reachable, writable, permissions) before any
     /// request is sent to the source, so a wrong password or a read-only directory fails
     /// fast with a clear message. Called by [`crate::run_sync`] before `prepare`; the
-    /// default accepts. Errors: kind `Destination`, naming what failed and the fix.
+    /// default accepts. Errors: kind `Sink`, naming what failed and the fix.
     async fn check(&mut self) -> Result<(), RunError> {
         Ok(())
     }
 
     /// Called once after a run in which the source completed, every stream succeeded and
     /// every commit was durable (never after a failed, killed or cancelled run), so a
-    /// destination can drop what it keeps only to resume a broken run exactly once (the file
-    /// destinations' replay window). The default does nothing. An error fails the run.
+    /// sink can drop what it keeps only to resume a broken run exactly once (the file
+    /// sinks' replay window). The default does nothing. An error fails the run.
     async fn finish(&mut self) -> Result<(), RunError> {
         Ok(())
     }

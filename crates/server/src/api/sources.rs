@@ -301,7 +301,7 @@ pub(crate) fn validate(
     if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
         push("mode", e);
     }
-    match options.sink.parse::<destinations::DestinationSpec>() {
+    match options.sink.parse::<sinks::SinkSpec>() {
         Err(e) => push("sink", e),
         Ok(spec) => {
             if let Some(message) = crate::sink_paths::refusal(&spec, state.store.data_dir()) {
@@ -529,7 +529,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
     let job = SyncJob {
         credential,
         streams: source.streams.clone(),
-        destination: sink
+        sink: sink
             .parse()
             .map_err(|e: String| ApiError::field("sink", e))?,
         mode: source
@@ -551,7 +551,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
                 message,
             } => ApiError::field("sink", message),
             StartError::Invalid { field, message } => ApiError::field(field, message),
-            StartError::Destination(message) => ApiError::field("sink", message),
+            StartError::Sink(message) => ApiError::field("sink", message),
         })
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sync_core::{Batch, CommitReport, Record, Rejected, RunError, Stream};
 
 /// One line of `_rejected/<run-id>.jsonl`: a record the source quarantined or this
-/// destination refused.
+/// sink refused.
 struct RejectedLine {
     stream: String,
     /// The primary key as text, when known.

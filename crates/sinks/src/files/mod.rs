@@ -1,7 +1,7 @@
-//! What the file destinations (JSONL, CSV, Parquet) share: directory layout, the commit
+//! What the file sinks (JSONL, CSV, Parquet) share: directory layout, the commit
 //! protocol that keeps files and state consistent, and crash recovery.
 //!
-//! Layout of a destination directory `DIR`:
+//! Layout of a sink directory `DIR`:
 //! - `DIR/<stream>/<run-id>.<ext>`: the records of one stream in one run, for formats that
 //!   append (JSONL, CSV); past [`PART_BYTES`] the run goes on in `<run-id>-2.<ext>`, ...;
 //! - `DIR/<stream>/<run-id>-<n>.<ext>`: one file per stream per checkpoint for formats that
@@ -20,7 +20,7 @@
 //! written under a hidden temporary name (`.<name>.tmp`; for an appendable file a copy of the
 //! committed file plus the new records), fsynced, and renamed over its final name; then the
 //! state file with the new state and manifest is written the same way. The rename of the
-//! state file is the commit point. Recovery, run before a destination is prepared or read:
+//! state file is the commit point. Recovery, run before a sink is prepared or read:
 //! temporary files are removed, a data file the manifest does not list (renamed, but the run
 //! died before its state was written) is removed, and a file longer than its committed size
 //! is truncated to it. The source resumes from the committed state, so each record is in
@@ -34,7 +34,7 @@
 //! state file keeps a replay window, the primary key and a hash of the last
 //! [`WINDOW_RECORDS`] records of each stream, and a record identical to one in the window is
 //! not written again, except for a stream being replaced, whose new file holds all its
-//! records. When a run ends cleanly ([`sync_core::Destination::finish`]) the window is
+//! records. When a run ends cleanly ([`sync_core::Sink::finish`]) the window is
 //! emptied, so the next run's files hold everything that run reads (an incremental run's
 //! overlap included: files are logs, readers deduplicate on the primary key).
 //!
@@ -53,7 +53,7 @@
 //! done by the kernel (`std::fs::copy`). Memory is bounded by the batch: records are
 //! streamed to the file, never held beyond the batch the engine hands over.
 //!
-//! One writer per directory at a time: a destination takes an exclusive lock on
+//! One writer per directory at a time: a sink takes an exclusive lock on
 //! `DIR/.driftbridge.lock` ([`LOCK_FILE`], `std::fs::File::try_lock`, an advisory lock the
 //! operating system drops when the process ends, even killed) at `check`, before it reads
 //! or writes anything, and holds it until it is dropped, so for the whole run. A second run
@@ -80,15 +80,15 @@ pub const REJECTED_DIR: &str = "_rejected";
 /// copies at most this much (see the module docs).
 pub const PART_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Define a public destination type `$name` over `FileSink<$format>`: `open(dir)`, `dir()`
-/// and the `Destination` impl delegating to the sink.
-macro_rules! file_destination {
+/// Define a public sink type `$name` over `FileSink<$format>`: `open(dir)`, `dir()`
+/// and the `Sink` impl delegating to the sink.
+macro_rules! file_sink {
     ($(#[$doc:meta])* $name:ident, $format:ident) => {
         $(#[$doc])*
         pub struct $name($crate::files::FileSink<$format>);
 
         impl $name {
-            /// A destination writing into `dir` (created at `check`/`prepare` if missing).
+            /// A sink writing into `dir` (created at `check`/`prepare` if missing).
             /// No I/O happens here; `check` tells whether the directory is usable.
             pub fn open(dir: &std::path::Path) -> Self {
                 Self($crate::files::FileSink::new(dir, $format))
@@ -101,7 +101,7 @@ macro_rules! file_destination {
         }
 
         #[async_trait::async_trait]
-        impl sync_core::Destination for $name {
+        impl sync_core::Sink for $name {
             fn describe(&self) -> String {
                 self.0.describe()
             }
@@ -126,7 +126,7 @@ macro_rules! file_destination {
         }
     };
 }
-pub(crate) use file_destination;
+pub(crate) use file_sink;
 
 /// The state file's content.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -192,7 +192,7 @@ pub(crate) trait Format: Send + Sync + 'static {
     ) -> Result<(), String>;
 }
 
-/// A directory destination in format `F`; the public destinations wrap it.
+/// A directory sink in format `F`; the public sinks wrap it.
 pub(crate) struct FileSink<F: Format> {
     root: PathBuf,
     format: Arc<F>,
@@ -204,7 +204,7 @@ struct Inner {
     tables: HashMap<String, Arc<FileTable>>,
     /// Loaded (and recovered) manifest; `None` until first needed.
     manifest: Option<Manifest>,
-    /// The locked [`LOCK_FILE`], held until the destination is dropped; `None` until
+    /// The locked [`LOCK_FILE`], held until the sink is dropped; `None` until
     /// `check` (or the first use) takes it.
     lock: Option<File>,
 }

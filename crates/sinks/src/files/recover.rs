@@ -46,7 +46,7 @@ impl<F: Format> Ctx<'_, F> {
         Ok(())
     }
 
-    /// Take the exclusive lock on the directory for this destination's lifetime (module
+    /// Take the exclusive lock on the directory for this sink's lifetime (module
     /// docs), once; the directory exists. Errors: another run holds it, or the lock file
     /// cannot be created or locked.
     pub(super) fn lock(&mut self) -> Result<(), RunError> {

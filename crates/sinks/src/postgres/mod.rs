@@ -1,4 +1,4 @@
-//! PostgreSQL destination (`postgres://user[:password]@host:port/db[?schema=NAME]`, cargo
+//! PostgreSQL sink (`postgres://user[:password]@host:port/db[?schema=NAME]`, cargo
 //! feature `postgres`): one table per stream in schema `NAME` (default `public`), upsert on
 //! the primary key, state in the same transaction as the records.
 //!
@@ -26,7 +26,7 @@
 //! data read) untouched; a row already deleted keeps its first `_deleted_at`, a key without a
 //! row writes nothing; [`sync_core::CommitReport::deleted`] counts the rows marked. Within a
 //! batch the last operation on a key wins (upsert then tombstone: the upserted data,
-//! deleted; tombstone then upsert: live). With hard deletes ([`PostgresDestination::open_with`],
+//! deleted; tombstone then upsert: live). With hard deletes ([`PostgresSink::open_with`],
 //! [`crate::OpenOptions::hard_deletes`]) the rows are DELETEd instead (counted). A replace
 //! batch (full-refresh streams) does not empty the table: it upserts the stream's records
 //! and the rows that disappeared from Drift are marked by the tombstones in the same batch.
@@ -68,7 +68,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use sync_core::{
-    Batch, CommitReport, Destination, Quarantined, Record, Rejected, RunError, State, Stream,
+    Batch, CommitReport, Quarantined, Record, Rejected, RunError, Sink, State, Stream,
 };
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
@@ -80,8 +80,8 @@ pub const REJECTED_TABLE: &str = "_driftbridge_rejected";
 /// Schema used when the URL has no `schema=` parameter.
 pub const DEFAULT_SCHEMA: &str = "public";
 
-/// A PostgreSQL database used as a destination.
-pub struct PostgresDestination {
+/// A PostgreSQL database used as a sink.
+pub struct PostgresSink {
     pool: Pool,
     schema: String,
     described: String,
@@ -91,12 +91,12 @@ pub struct PostgresDestination {
     options: OpenOptions,
 }
 
-impl PostgresDestination {
-    /// A destination for the connection URL `url` (`postgres://` or `postgresql://`, libpq
+impl PostgresSink {
+    /// A sink for the connection URL `url` (`postgres://` or `postgresql://`, libpq
     /// URL parameters allowed, plus `schema=NAME`). No connection is made here: `check`
     /// connects. Connect timeout 10 s unless the URL sets `connect_timeout`.
     ///
-    /// Errors (kind `Destination`): the URL cannot be parsed, or `schema=` is empty. The
+    /// Errors (kind `Sink`): the URL cannot be parsed, or `schema=` is empty. The
     /// message never contains the password.
     ///
     /// Tombstones mark rows deleted (soft deletes); see [`Self::open_with`] for hard deletes.
@@ -107,7 +107,7 @@ impl PostgresDestination {
     /// [`Self::open`] with `options`: with `hard_deletes` a tombstone DELETEs its row instead
     /// of marking it `_deleted` (module docs). Same errors as [`Self::open`].
     pub fn open_with(url: &str, options: OpenOptions) -> Result<Self, RunError> {
-        let described = crate::DestinationSpec::Postgres(url.to_owned()).describe();
+        let described = crate::SinkSpec::Postgres(url.to_owned()).describe();
         let (conn_url, schema) = split_schema(url);
         let schema = schema.unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
         if schema.is_empty() {
@@ -173,7 +173,7 @@ impl PostgresDestination {
     }
 }
 
-impl PostgresDestination {
+impl PostgresSink {
     /// Refuse, before anything changes, a relation named like a stream or a bookkeeping
     /// table in the schema that driftbridge did not create (see
     /// [`layout::refuse_foreign_table`], [`layout::refuse_foreign_bookkeeping`]).
@@ -389,7 +389,7 @@ fn tombstone_stage(stream: &str) -> String {
     quote(&format!("_driftbridge_tombstones_{stream}"))
 }
 
-impl PostgresDestination {
+impl PostgresSink {
     /// Write one stream's records of a batch: upserts, then tombstones. Returns (rows
     /// upserted, rows deleted).
     async fn write_stream(
@@ -623,7 +623,7 @@ impl PostgresDestination {
 }
 
 #[async_trait]
-impl Destination for PostgresDestination {
+impl Sink for PostgresSink {
     fn describe(&self) -> String {
         self.described.clone()
     }

@@ -1,11 +1,11 @@
-//! SQL text, column types and the privilege check of the PostgreSQL destination.
+//! SQL text, column types and the privilege check of the PostgreSQL sink.
 
 use crate::layout::{self, dest_err, Column, ColumnKind};
 use sync_core::{PropertyKind, RunError};
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-/// A column type this destination writes.
+/// A column type this sink writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum PgType {
     BigInt,
@@ -95,7 +95,7 @@ pub(super) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// An error of kind `Destination` prefixed `postgres: <context>:`.
+/// An error of kind `Sink` prefixed `postgres: <context>:`.
 pub(super) fn err(context: &str, e: impl std::fmt::Display) -> RunError {
     dest_err("postgres", context, e)
 }

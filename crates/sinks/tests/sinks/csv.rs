@@ -1,11 +1,11 @@
-//! CSV destination: the shared scenarios, header, RFC 4180 quoting, nested values.
+//! CSV sink: the shared scenarios, header, RFC 4180 quoting, nested values.
 
-use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, Sink};
+use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, SinkUnderTest};
 use async_trait::async_trait;
-use destinations::{CsvDestination, DestinationSpec, OpenOptions};
 use serde_json::{Map, Value};
+use sinks::{CsvSink, OpenOptions, SinkSpec};
 use std::path::{Path, PathBuf};
-use sync_core::Destination;
+use sync_core::Sink;
 
 struct Csv(tempfile::TempDir);
 
@@ -35,9 +35,9 @@ fn cell<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
 }
 
 #[async_trait]
-impl Sink for Csv {
-    fn open(&self) -> Box<dyn Destination> {
-        Box::new(CsvDestination::open(&self.dir()))
+impl SinkUnderTest for Csv {
+    fn open(&self) -> Box<dyn Sink> {
+        Box::new(CsvSink::open(&self.dir()))
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         let mut out = Vec::new();
@@ -51,9 +51,9 @@ impl Sink for Csv {
         }
         out
     }
-    fn open_hard(&self) -> Box<dyn Destination> {
-        let spec = DestinationSpec::Csv(self.dir());
-        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    fn open_hard(&self) -> Box<dyn Sink> {
+        let spec = SinkSpec::Csv(self.dir());
+        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let mut out = Vec::new();

@@ -1,13 +1,13 @@
-//! Scenarios against an in-process Drift sandbox that every destination passes: a messy org
+//! Scenarios against an in-process Drift sandbox that every sink passes: a messy org
 //! (unfit records quarantined, the rest written, a re-run not stuck) and changes in Drift
 //! (renamed contacts, deleted contacts, accounts and users) reaching the sink with the next
 //! incremental run, soft by default and hard on request.
 
-use crate::harness::{Row, Sink};
+use crate::harness::{Row, SinkUnderTest};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use sync_core::{run_sync, Cancel, Destination, RunOptions, RunReport, RunStatus, SyncMode};
+use sync_core::{run_sync, Cancel, RunOptions, RunReport, RunStatus, Sink, SyncMode};
 
 /// A sandbox org small enough for every sink, without rate limits.
 fn sandbox_config(messy: bool) -> drift_sandbox::SandboxConfig {
@@ -24,7 +24,7 @@ fn sandbox_config(messy: bool) -> drift_sandbox::SandboxConfig {
 /// Sync every stream of `sandbox` into `dest` with `mode`, as run `run_id`.
 async fn sync(
     sandbox: &drift_sandbox::SandboxHandle,
-    dest: &mut dyn Destination,
+    dest: &mut dyn Sink,
     mode: SyncMode,
     run_id: &str,
 ) -> RunReport {
@@ -59,7 +59,7 @@ fn primary_key(stream: &str) -> Vec<String> {
 }
 
 /// The last row of each key of `stream` (for a file log: the key's current state).
-async fn current(sink: &impl Sink, stream: &str) -> BTreeMap<String, Row> {
+async fn current(sink: &impl SinkUnderTest, stream: &str) -> BTreeMap<String, Row> {
     let pk = primary_key(stream);
     sink.marked(stream)
         .await
@@ -113,7 +113,7 @@ async fn live_name(sandbox: &drift_sandbox::SandboxHandle, contact: &str) -> Val
 /// each with its stream and a reason; every fitting record is written once; the run says
 /// `succeeded_with_rejections`; an immediate re-run is not stuck and quarantines nothing new
 /// that is not unfit.
-pub async fn messy_org(sink: &impl Sink) {
+pub async fn messy_org(sink: &impl SinkUnderTest) {
     let sandbox = drift_sandbox::start(sandbox_config(true)).await.unwrap();
     let mut dest = sink.open();
     let report = sync(&sandbox, dest.as_mut(), SyncMode::FullRefresh, "run-messy").await;
@@ -190,7 +190,7 @@ pub async fn messy_org(sink: &impl Sink) {
 /// deleted contacts (404), soft-deleted accounts and removed users are marked `_deleted`
 /// with a time (a tombstone line in a file sink), and the run's deleted figures match.
 /// With `hard`, a database sink has no row left for a deleted record.
-pub async fn changes_reach_the_sink(sink: &impl Sink, hard: bool) {
+pub async fn changes_reach_the_sink(sink: &impl SinkUnderTest, hard: bool) {
     let sandbox = drift_sandbox::start(sandbox_config(false)).await.unwrap();
     let open = || if hard { sink.open_hard() } else { sink.open() };
     let mut dest = open();

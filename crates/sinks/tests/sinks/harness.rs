@@ -1,6 +1,6 @@
-//! Scenarios every destination passes (full sync, kill-and-resume, unicode, schema change,
+//! Scenarios every sink passes (full sync, kill-and-resume, unicode, schema change,
 //! sandbox sync, quarantine, tombstones and deletes, replace), written once; each
-//! destination's module supplies a [`Sink`] that opens the destination and reads its records
+//! sink's module supplies a [`SinkUnderTest`] that opens the sink and reads its records
 //! back.
 
 use async_trait::async_trait;
@@ -11,19 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use sync_core::testing::{ScriptedSource, Step};
 use sync_core::{
-    run_sync, Batch, Cancel, Catalog, CommitReport, Destination, Emitter, ErrorKind, Message,
-    Quarantined, ReadRequest, Record, RunError, RunOptions, RunReport, RunStatus, Source,
-    SourceError, State, Stream, StreamStatus, SyncMode, WriteMode, EPOCH_MS_FORMAT,
+    run_sync, Batch, Cancel, Catalog, CommitReport, Emitter, ErrorKind, Message, Quarantined,
+    ReadRequest, Record, RunError, RunOptions, RunReport, RunStatus, Sink, Source, SourceError,
+    State, Stream, StreamStatus, SyncMode, WriteMode, EPOCH_MS_FORMAT,
 };
 
-/// A destination under test: how to open a fresh handle (a new run, or the run after a
+/// A sink under test: how to open a fresh handle (a new run, or the run after a
 /// crash) and how to read back what it holds.
 #[async_trait]
-pub trait Sink: Sync {
-    /// A fresh handle on the same destination.
-    fn open(&self) -> Box<dyn Destination>;
+pub trait SinkUnderTest: Sync {
+    /// A fresh handle on the same sink.
+    fn open(&self) -> Box<dyn Sink>;
     /// A fresh handle opened with hard deletes (`OpenOptions { hard_deletes: true }`).
-    fn open_hard(&self) -> Box<dyn Destination>;
+    fn open_hard(&self) -> Box<dyn Sink>;
     /// Every record of `stream` it holds (all files / all rows), as the source sent it.
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>>;
     /// Every row of `stream` with its delete marks: databases' rows by `id`, files' records
@@ -34,7 +34,7 @@ pub trait Sink: Sync {
     /// Make every later commit fail at its state write (after its records, tombstones and
     /// rejected records were written), as a full disk would.
     async fn break_state_writes(&self);
-    /// Whether the destination is a log of files (tombstones are written as records).
+    /// Whether the sink is a log of files (tombstones are written as records).
     fn is_log(&self) -> bool;
 }
 
@@ -64,17 +64,17 @@ pub struct RejectedRow {
     pub rejected_at: String,
 }
 
-/// Epoch milliseconds as the destinations write RFC 3339 (UTC, milliseconds, `Z`).
+/// Epoch milliseconds as the sinks write RFC 3339 (UTC, milliseconds, `Z`).
 pub fn iso(ms: i64) -> String {
     sync_core::epoch_ms_to_rfc3339(ms).unwrap()
 }
 
-/// `_raw` text as the destinations store it: JSON, or a JSON string when it is not JSON.
+/// `_raw` text as the sinks store it: JSON, or a JSON string when it is not JSON.
 pub fn raw_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// The rejected records of a file destination's `dir`: every line of `_rejected/*.jsonl`.
+/// The rejected records of a file sink's `dir`: every line of `_rejected/*.jsonl`.
 pub fn file_rejected(dir: &std::path::Path) -> Vec<RejectedRow> {
     data_files(dir, "_rejected", "jsonl")
         .iter()
@@ -111,10 +111,10 @@ pub fn file_rejected(dir: &std::path::Path) -> Vec<RejectedRow> {
         .collect()
 }
 
-/// Make a file destination's commits fail at the state file: a folder where its temporary
+/// Make a file sink's commits fail at the state file: a folder where its temporary
 /// file goes.
 pub fn break_state_file(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir.join(format!(".{}.tmp", destinations::files::STATE_FILE))).unwrap();
+    std::fs::create_dir_all(dir.join(format!(".{}.tmp", sinks::files::STATE_FILE))).unwrap();
 }
 
 pub fn obj(v: Value) -> Map<String, Value> {
@@ -261,7 +261,7 @@ fn checkpoint(next: usize) -> Message {
     }
 }
 
-/// Where a [`Crashing`] destination dies.
+/// Where a [`Crashing`] sink dies.
 #[derive(Clone, Copy, Debug)]
 pub enum Crash {
     /// Commit number `n` (0-based) never happens (the process died before it).
@@ -270,16 +270,16 @@ pub enum Crash {
     After(usize),
 }
 
-/// Wraps a destination and "kills the process" at a commit: that commit's call returns an
+/// Wraps a sink and "kills the process" at a commit: that commit's call returns an
 /// error and the run ends, as if the process had died there.
 pub struct Crashing {
-    pub inner: Box<dyn Destination>,
+    pub inner: Box<dyn Sink>,
     pub crash: Crash,
     pub commits: usize,
 }
 
 #[async_trait]
-impl Destination for Crashing {
+impl Sink for Crashing {
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -295,7 +295,7 @@ impl Destination for Crashing {
     async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
         let n = self.commits;
         self.commits += 1;
-        let killed = || RunError::new(ErrorKind::Destination, None, "killed");
+        let killed = || RunError::new(ErrorKind::Sink, None, "killed");
         match self.crash {
             Crash::Before(k) if k == n => Err(killed()),
             Crash::After(k) if k == n => {
@@ -316,7 +316,7 @@ pub fn options(run_id: &str) -> RunOptions {
 
 pub async fn run(
     source: ListSource,
-    dest: &mut dyn Destination,
+    dest: &mut dyn Sink,
     streams: &[&str],
     run_id: &str,
 ) -> RunReport {
@@ -373,13 +373,13 @@ fn data(records: &[Record]) -> Vec<Map<String, Value>> {
 
 /// A run of the engine lands every record once, as sent, and the replace stream's content;
 /// the next run starts from the committed state and replaces the replace stream again.
-pub async fn full_sync(sink: &impl Sink) {
+pub async fn full_sync(sink: &impl SinkUnderTest) {
     let recs = records(10);
     let source = ListSource::new(catalog(conversations_schema()), recs.clone(), 3);
     let mut dest = sink.open();
     let report = run(source, dest.as_mut(), &["all"], "run-1").await;
-    // The run is over: the CLI and `serve` drop its destination, which releases a file
-    // destination's lock on its directory.
+    // The run is over: the CLI and `serve` drop its sink, which releases a file
+    // sink's lock on its directory.
     drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     assert_eq!(report.stream("conversations").unwrap().records_written, 10);
@@ -401,7 +401,7 @@ pub async fn full_sync(sink: &impl Sink) {
 /// again leaves every record exactly once. Checkpoints every 3 records and batches of 4, so
 /// commits hold records past the last checkpoint, and the resumed source also re-reads 4
 /// records before its checkpoint: all of those are sent again.
-pub async fn kill_and_resume(sink: &impl Sink, crash: Crash) {
+pub async fn kill_and_resume(sink: &impl SinkUnderTest, crash: Crash) {
     let recs = records(23);
     let cat = Catalog {
         streams: vec![conversations(conversations_schema())],
@@ -443,7 +443,7 @@ pub async fn kill_and_resume(sink: &impl Sink, crash: Crash) {
 
 /// Every string of [`UNICODE`] comes back byte for byte, in a typed column's field and in
 /// nested JSON.
-pub async fn unicode_round_trip(sink: &impl Sink) {
+pub async fn unicode_round_trip(sink: &impl SinkUnderTest) {
     let recs: Vec<Record> = UNICODE
         .iter()
         .enumerate()
@@ -474,8 +474,8 @@ pub fn conversations_schema_v2() -> Value {
 }
 
 /// Run 1 with the v1 schema, run 2 with v2 (a new field, a type change); both runs' records
-/// are kept whole. Returns the run-2 records for destination-specific checks.
-pub async fn schema_change(sink: &impl Sink) -> Vec<Record> {
+/// are kept whole. Returns the run-2 records for sink-specific checks.
+pub async fn schema_change(sink: &impl SinkUnderTest) -> Vec<Record> {
     let first = records(3);
     let mut dest = sink.open();
     let report = run(
@@ -515,7 +515,7 @@ pub async fn schema_change(sink: &impl Sink) -> Vec<Record> {
 /// A full sync of every stream from an in-process Drift sandbox, compared with what the
 /// sandbox serves: per-stream counts from `/__sandbox/counts`, and every conversation
 /// exactly as the Drift client reads it.
-pub async fn sandbox_sync(sink: &impl Sink) {
+pub async fn sandbox_sync(sink: &impl SinkUnderTest) {
     let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
         conversations: 30,
         messages_per_conversation: 3,
@@ -592,7 +592,7 @@ pub async fn sandbox_sync(sink: &impl Sink) {
     sandbox.shutdown().await;
 }
 
-/// Records from a line-oriented file: drop the metadata the destination added (`_run_id`,
+/// Records from a line-oriented file: drop the metadata the sink added (`_run_id`,
 /// `_extracted_at`, `_deleted`, `_deleted_at`, and the `<field>_iso` twin of each field).
 pub fn strip_meta(mut line: Map<String, Value>) -> Map<String, Value> {
     line.remove("_run_id");
@@ -613,7 +613,7 @@ pub fn strip_meta(mut line: Map<String, Value>) -> Map<String, Value> {
     line
 }
 
-/// Visible data files of `stream` under a file destination's `dir`, sorted.
+/// Visible data files of `stream` under a file sink's `dir`, sorted.
 pub fn data_files(dir: &std::path::Path, stream: &str, ext: &str) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir.join(stream))
         .map(|rd| {
@@ -667,7 +667,7 @@ fn direct_batch(run_id: &str, records: Vec<Record>) -> Batch {
 }
 
 /// A handle checked and prepared for the `conversations` and `users` streams.
-pub async fn prepared(mut dest: Box<dyn Destination>) -> Box<dyn Destination> {
+pub async fn prepared(mut dest: Box<dyn Sink>) -> Box<dyn Sink> {
     dest.check().await.unwrap();
     dest.prepare(&[conversations(conversations_schema()), users()])
         .await
@@ -707,7 +707,7 @@ fn deleted_count(report: &CommitReport, stream: &str) -> u64 {
 /// Quarantined records land in the batch's commit with stream, primary key, reason, raw
 /// text and run id; a commit that fails (at its state write) leaves neither its records,
 /// nor its rejected records, nor its state.
-pub async fn quarantine_commits_with_the_batch(sink: &impl Sink) {
+pub async fn quarantine_commits_with_the_batch(sink: &impl SinkUnderTest) {
     let mut dest = prepared(sink.open()).await;
     let raw = r#"{"id":"x7","status":{"nested":"where a string belongs"}}"#;
     let q = Quarantined {
@@ -774,7 +774,7 @@ pub async fn quarantine_commits_with_the_batch(sink: &impl Sink) {
 /// A tombstone marks its row deleted and keeps its data (databases), or is written as a
 /// record with `_deleted: true` (files); a second tombstone keeps the first `_deleted_at`;
 /// a tombstone for an unknown key writes nothing (databases); an upsert revives the row.
-pub async fn tombstone_marks_and_upsert_revives(sink: &impl Sink) {
+pub async fn tombstone_marks_and_upsert_revives(sink: &impl SinkUnderTest) {
     let mut dest = prepared(sink.open()).await;
     let first: Vec<Record> = (1..=3)
         .map(|i| record_at("conversations", conv(i, "open"), T1))
@@ -856,7 +856,7 @@ pub async fn tombstone_marks_and_upsert_revives(sink: &impl Sink) {
 
 /// Inside one batch the last operation on a key wins: upsert then tombstone leaves the
 /// upserted data deleted; tombstone then upsert leaves the row live.
-pub async fn last_operation_in_a_batch_wins(sink: &impl Sink) {
+pub async fn last_operation_in_a_batch_wins(sink: &impl SinkUnderTest) {
     let mut dest = prepared(sink.open()).await;
     dest.commit(direct_batch(
         "r1",
@@ -914,8 +914,8 @@ pub async fn last_operation_in_a_batch_wins(sink: &impl Sink) {
 }
 
 /// With hard deletes a tombstone removes its row in a database (live or already marked);
-/// a file destination writes the tombstone all the same.
-pub async fn hard_deletes_remove_rows(sink: &impl Sink) {
+/// a file sink writes the tombstone all the same.
+pub async fn hard_deletes_remove_rows(sink: &impl SinkUnderTest) {
     let mut dest = prepared(sink.open()).await;
     dest.commit(direct_batch(
         "r1",
@@ -964,9 +964,9 @@ pub async fn hard_deletes_remove_rows(sink: &impl Sink) {
 }
 
 /// A replace batch (full-refresh stream) no longer empties a database table: rows not in
-/// it stay, the tombstones in it mark rows deleted. A file destination's new file holds
+/// it stay, the tombstones in it mark rows deleted. A file sink's new file holds
 /// the batch's records, tombstones included.
-pub async fn replace_upserts_and_keeps_rows_not_in_the_batch(sink: &impl Sink) {
+pub async fn replace_upserts_and_keeps_rows_not_in_the_batch(sink: &impl SinkUnderTest) {
     let mut dest = prepared(sink.open()).await;
     let user = |id: i64, name: &str| json!({"id": id, "name": name});
     let mut first = direct_batch(
@@ -1011,9 +1011,9 @@ pub async fn replace_upserts_and_keeps_rows_not_in_the_batch(sink: &impl Sink) {
     }
 }
 
-/// A run of the engine: quarantined records and tombstones reach the destination and the
+/// A run of the engine: quarantined records and tombstones reach the sink and the
 /// run's figures (written = distinct keys, deleted, rejected; `succeeded_with_rejections`).
-pub async fn engine_run_quarantines_and_deletes(sink: &impl Sink) {
+pub async fn engine_run_quarantines_and_deletes(sink: &impl SinkUnderTest) {
     let send = |m: Message| Step::Send(m);
     let steps = vec![
         send(Message::Record(record_at(

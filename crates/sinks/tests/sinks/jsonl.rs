@@ -1,12 +1,12 @@
-//! JSONL destination: the shared scenarios, file layout, crash recovery, check.
+//! JSONL sink: the shared scenarios, file layout, crash recovery, check.
 
-use crate::harness::{self, data_files, obj, strip_meta, Crash, RejectedRow, Row, Sink};
+use crate::harness::{self, data_files, obj, strip_meta, Crash, RejectedRow, Row, SinkUnderTest};
 use async_trait::async_trait;
-use destinations::files::STATE_FILE;
-use destinations::{DestinationSpec, JsonlDestination, OpenOptions};
 use serde_json::{json, Map, Value};
+use sinks::files::STATE_FILE;
+use sinks::{JsonlSink, OpenOptions, SinkSpec};
 use std::path::{Path, PathBuf};
-use sync_core::{Batch, Destination, Record, RunStatus};
+use sync_core::{Batch, Record, RunStatus, Sink};
 
 struct Jsonl(tempfile::TempDir);
 
@@ -28,13 +28,13 @@ fn lines(path: &Path) -> Vec<Map<String, Value>> {
 }
 
 #[async_trait]
-impl Sink for Jsonl {
-    fn open(&self) -> Box<dyn Destination> {
-        Box::new(JsonlDestination::open(&self.dir()))
+impl SinkUnderTest for Jsonl {
+    fn open(&self) -> Box<dyn Sink> {
+        Box::new(JsonlSink::open(&self.dir()))
     }
-    fn open_hard(&self) -> Box<dyn Destination> {
-        let spec = DestinationSpec::Jsonl(self.dir());
-        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    fn open_hard(&self) -> Box<dyn Sink> {
+        let spec = SinkSpec::Jsonl(self.dir());
+        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         data_files(&self.dir(), stream, "jsonl")
@@ -145,8 +145,8 @@ fn batch(ids: std::ops::Range<i64>, next: i64) -> Batch {
     }
 }
 
-async fn prepared(dir: &Path) -> JsonlDestination {
-    let mut d = JsonlDestination::open(dir);
+async fn prepared(dir: &Path) -> JsonlSink {
+    let mut d = JsonlSink::open(dir);
     d.check().await.unwrap();
     d.prepare(&[harness::conversations(harness::conversations_schema())])
         .await
@@ -299,7 +299,7 @@ async fn check_fails_fast_on_a_directory_it_cannot_create() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let mut d = JsonlDestination::open(&file.join("out"));
+    let mut d = JsonlSink::open(&file.join("out"));
     let err = d.check().await.unwrap_err();
     assert!(
         err.message.starts_with("jsonl: cannot create directory"),
@@ -313,10 +313,7 @@ async fn check_refuses_a_directory_of_foreign_files() {
     let sink = Jsonl::new();
     std::fs::create_dir_all(sink.dir().join("conversations")).unwrap();
     std::fs::write(sink.dir().join("conversations/mine.jsonl"), "{}\n").unwrap();
-    let err = JsonlDestination::open(&sink.dir())
-        .check()
-        .await
-        .unwrap_err();
+    let err = JsonlSink::open(&sink.dir()).check().await.unwrap_err();
     assert!(err.message.contains("not written by driftbridge"), "{err}");
     assert!(sink.dir().join("conversations/mine.jsonl").exists());
 }
@@ -365,16 +362,13 @@ async fn a_second_run_into_the_same_directory_is_refused_and_the_first_runs_file
         .collect();
     let source =
         harness::ListSource::new(harness::catalog(harness::conversations_schema()), recs, 2);
-    let mut second = JsonlDestination::open(&dir);
+    let mut second = JsonlSink::open(&dir);
     let report = harness::run(source, &mut second, &["conversations"], "run-2").await;
     assert_eq!(report.status, RunStatus::Failed, "{report:?}");
     assert_eq!(report.error.unwrap().message, another_run(&dir));
     drop(second);
     // A caller that skips `check` is refused too, before recovery touches any file.
-    let err = JsonlDestination::open(&dir)
-        .load_state("s")
-        .await
-        .unwrap_err();
+    let err = JsonlSink::open(&dir).load_state("s").await.unwrap_err();
     assert_eq!(err.message, another_run(&dir));
     assert_eq!(
         data_files(&dir, "conversations", "jsonl"),
@@ -402,8 +396,8 @@ async fn two_runs_racing_to_create_the_directory_one_wins_the_other_is_told_why(
     for _ in 0..20 {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("new/out");
-        let mut a = JsonlDestination::open(&dir);
-        let mut b = JsonlDestination::open(&dir);
+        let mut a = JsonlSink::open(&dir);
+        let mut b = JsonlSink::open(&dir);
         let (ra, rb) = tokio::join!(a.check(), b.check());
         let errors: Vec<String> = [ra, rb]
             .into_iter()

@@ -1,18 +1,18 @@
-//! Parquet destination: the shared scenarios, Arrow schema, zstd, files per checkpoint;
+//! Parquet sink: the shared scenarios, Arrow schema, zstd, files per checkpoint;
 //! files read back with the parquet crate.
 
-use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, Sink};
+use crate::harness::{self, data_files, obj, Crash, RejectedRow, Row, SinkUnderTest};
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, TimeUnit};
 use async_trait::async_trait;
-use destinations::{DestinationSpec, OpenOptions, ParquetDestination};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::{Map, Value};
+use sinks::{OpenOptions, ParquetSink, SinkSpec};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use sync_core::Destination;
+use sync_core::Sink;
 
 struct Parquet(tempfile::TempDir);
 
@@ -43,9 +43,9 @@ fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
 }
 
 #[async_trait]
-impl Sink for Parquet {
-    fn open(&self) -> Box<dyn Destination> {
-        Box::new(ParquetDestination::open(&self.dir()))
+impl SinkUnderTest for Parquet {
+    fn open(&self) -> Box<dyn Sink> {
+        Box::new(ParquetSink::open(&self.dir()))
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         data_files(&self.dir(), stream, "parquet")
@@ -55,9 +55,9 @@ impl Sink for Parquet {
             .map(|raw| obj(serde_json::from_str(&raw.unwrap()).unwrap()))
             .collect()
     }
-    fn open_hard(&self) -> Box<dyn Destination> {
-        let spec = DestinationSpec::Parquet(self.dir());
-        destinations::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+    fn open_hard(&self) -> Box<dyn Sink> {
+        let spec = SinkSpec::Parquet(self.dir());
+        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let mut out = Vec::new();

@@ -1,13 +1,13 @@
-//! PostgreSQL destination against the real server (127.0.0.1:5432, database `test`; override
+//! PostgreSQL sink against the real server (127.0.0.1:5432, database `test`; override
 //! with `DRIFTBRIDGE_TEST_POSTGRES_URL`). Each test writes into its own schema and drops it.
 
-use crate::harness::{self, obj, Crash, RejectedRow, Row, Sink};
+use crate::harness::{self, obj, Crash, RejectedRow, Row, SinkUnderTest};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use destinations::{OpenOptions, PostgresDestination};
 use serde_json::{json, Map, Value};
+use sinks::{OpenOptions, PostgresSink};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use sync_core::{Batch, Destination, ErrorKind, Record};
+use sync_core::{Batch, ErrorKind, Record, Sink};
 use tokio_postgres::{Client, NoTls};
 
 fn base_url() -> String {
@@ -88,9 +88,9 @@ impl Pg {
 }
 
 #[async_trait]
-impl Sink for Pg {
-    fn open(&self) -> Box<dyn Destination> {
-        Box::new(PostgresDestination::open(&self.url()).unwrap())
+impl SinkUnderTest for Pg {
+    fn open(&self) -> Box<dyn Sink> {
+        Box::new(PostgresSink::open(&self.url()).unwrap())
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         let sql = format!("SELECT _raw FROM \"{}\".\"{stream}\"", self.schema);
@@ -102,9 +102,9 @@ impl Sink for Pg {
             Err(e) => panic!("{e}"),
         }
     }
-    fn open_hard(&self) -> Box<dyn Destination> {
+    fn open_hard(&self) -> Box<dyn Sink> {
         let options = OpenOptions { hard_deletes: true };
-        Box::new(PostgresDestination::open_with(&self.url(), options).unwrap())
+        Box::new(PostgresSink::open_with(&self.url(), options).unwrap())
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let sql = format!(
@@ -356,8 +356,8 @@ fn batch(records: Vec<Value>, state: Value) -> Batch {
     }
 }
 
-async fn prepared(pg: &Pg) -> PostgresDestination {
-    let mut d = PostgresDestination::open(&pg.url()).unwrap();
+async fn prepared(pg: &Pg) -> PostgresSink {
+    let mut d = PostgresSink::open(&pg.url()).unwrap();
     d.check().await.unwrap();
     d.prepare(&[harness::conversations(harness::conversations_schema())])
         .await
@@ -420,14 +420,14 @@ async fn upsert_keeps_the_last_version_even_within_one_batch_and_rejects_keyless
 #[tokio::test]
 async fn check_names_an_unknown_user_and_an_unreachable_server() {
     let url = base_url().replace("postgres@", "no_such_user_db@");
-    let mut d = PostgresDestination::open(&url).unwrap();
+    let mut d = PostgresSink::open(&url).unwrap();
     let err = d.check().await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Destination);
+    assert_eq!(err.kind, ErrorKind::Sink);
     assert!(err.message.contains("cannot connect to"), "{err}");
     assert!(err.message.contains("no_such_user_db"), "{err}");
     assert!(err.message.contains("check the host, port"), "{err}");
 
-    let mut d = PostgresDestination::open("postgres://me:secret@127.0.0.1:1/test").unwrap();
+    let mut d = PostgresSink::open("postgres://me:secret@127.0.0.1:1/test").unwrap();
     let err = d.check().await.unwrap_err();
     assert!(err.message.contains("127.0.0.1:1/test"), "{err}");
     assert!(
@@ -450,7 +450,7 @@ async fn check_names_a_missing_privilege() {
         .await
         .unwrap();
     let url = base_url().replace("postgres@", "driftbridge_test_reader@");
-    let mut d = PostgresDestination::open(&format!("{url}?schema={}", pg.schema)).unwrap();
+    let mut d = PostgresSink::open(&format!("{url}?schema={}", pg.schema)).unwrap();
     let err = d.check().await.unwrap_err();
     assert!(
         err.message.contains("may not create tables in schema"),
@@ -462,11 +462,11 @@ async fn check_names_a_missing_privilege() {
 
 #[test]
 fn a_bad_url_is_refused_at_open() {
-    let err = PostgresDestination::open("postgres://u@h:notaport/db")
+    let err = PostgresSink::open("postgres://u@h:notaport/db")
         .err()
         .unwrap();
     assert!(err.message.contains("not a valid connection URL"), "{err}");
-    let err = PostgresDestination::open("postgres://u@h/db?schema=")
+    let err = PostgresSink::open("postgres://u@h/db?schema=")
         .err()
         .unwrap();
     assert!(err.message.contains("`schema=` is empty"), "{err}");
@@ -505,7 +505,7 @@ async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
         .unwrap();
     let before = pg.relations().await;
 
-    let mut d = PostgresDestination::open(&pg.url()).unwrap();
+    let mut d = PostgresSink::open(&pg.url()).unwrap();
     d.check().await.unwrap();
     // The first stream would be new; the second is the user's table: refused before either
     // is created.
@@ -580,7 +580,7 @@ async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_c
             .await
             .unwrap();
         let before = pg.relations().await;
-        let mut d = PostgresDestination::open(&pg.url()).unwrap();
+        let mut d = PostgresSink::open(&pg.url()).unwrap();
         let err = d.prepare(&[harness::users()]).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Invalid, "{err}");
         assert!(

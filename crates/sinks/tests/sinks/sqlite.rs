@@ -1,16 +1,16 @@
-//! SQLite destination: layout, upsert, atomic state, replace, rejects, engine run, the
+//! SQLite sink: layout, upsert, atomic state, replace, rejects, engine run, the
 //! shared quarantine and delete scenarios, migration of older tables.
 
-use crate::harness::{self, obj, RejectedRow, Row, Sink};
+use crate::harness::{self, obj, RejectedRow, Row, SinkUnderTest};
 use async_trait::async_trait;
-use destinations::{OpenOptions, SqliteDestination};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
+use sinks::{OpenOptions, SqliteSink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use sync_core::testing::{ScriptedSource, Step};
 use sync_core::{
-    run_sync, Batch, Cancel, Catalog, Destination, Message, Record, RunOptions, RunStatus, Stream,
+    run_sync, Batch, Cancel, Catalog, Message, Record, RunOptions, RunStatus, Sink, Stream,
     StreamStatus, SyncMode, WriteMode, EPOCH_MS_FORMAT,
 };
 
@@ -68,8 +68,8 @@ fn batch(records: Vec<Record>, state: Vec<(&str, Value)>) -> Batch {
     }
 }
 
-async fn open(path: &Path) -> SqliteDestination {
-    let mut d = SqliteDestination::open(path).unwrap();
+async fn open(path: &Path) -> SqliteSink {
+    let mut d = SqliteSink::open(path).unwrap();
     d.prepare(&[messages_stream(), users_stream()])
         .await
         .unwrap();
@@ -299,7 +299,7 @@ async fn new_schema_property_adds_a_column_to_an_existing_table() {
     let mut s = messages_stream();
     s.json_schema["properties"]["editedAt"] =
         json!({"type": ["null", "integer"], "format": EPOCH_MS_FORMAT});
-    let mut d = SqliteDestination::open(&path).unwrap();
+    let mut d = SqliteSink::open(&path).unwrap();
     d.prepare(&[s]).await.unwrap();
     d.commit(batch(
         vec![record("messages", json!({"id": 1, "editedAt": 0}))],
@@ -347,7 +347,7 @@ async fn engine_run_with_a_fake_source_lands_records_and_state_and_resumes_from_
     let streams = catalog
         .select(&["all".into()], SyncMode::Incremental)
         .unwrap();
-    let mut dest = SqliteDestination::open(&path).unwrap();
+    let mut dest = SqliteSink::open(&path).unwrap();
     let report = run_sync(
         source,
         &mut dest,
@@ -363,7 +363,7 @@ async fn engine_run_with_a_fake_source_lands_records_and_state_and_resumes_from_
     assert_eq!(query_strings(&path, "SELECT name FROM users"), ["Ana"]);
 
     let second = Arc::new(ScriptedSource::new(catalog, vec![]));
-    let mut dest = SqliteDestination::open(&path).unwrap();
+    let mut dest = SqliteSink::open(&path).unwrap();
     run_sync(
         second.clone(),
         &mut dest,
@@ -399,7 +399,7 @@ async fn a_table_driftbridge_did_not_create_is_refused_and_left_unchanged() {
         .unwrap();
     let before = schema_of(&path);
 
-    let mut d = SqliteDestination::open(&path).unwrap();
+    let mut d = SqliteSink::open(&path).unwrap();
     // The first stream would be new; the second is the user's table (SQLite names are
     // case-insensitive): refused before either is created.
     let fresh = Stream {
@@ -450,9 +450,7 @@ async fn missing_parent_directories_of_the_database_are_created() {
     // A parent that cannot be created: the error names it and the fix.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let err = SqliteDestination::open(&file.join("sub/y.db"))
-        .err()
-        .unwrap();
+    let err = SqliteSink::open(&file.join("sub/y.db")).err().unwrap();
     let message = &err.message;
     assert!(
         message.starts_with(&format!(
@@ -488,7 +486,7 @@ async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_c
             ))
             .unwrap();
         let before = schema_of(&path);
-        let mut d = SqliteDestination::open(&path).unwrap();
+        let mut d = SqliteSink::open(&path).unwrap();
         let err = d.prepare(&[users_stream()]).await.unwrap_err();
         assert_eq!(err.kind, sync_core::ErrorKind::Invalid, "{err}");
         assert_eq!(
@@ -508,7 +506,7 @@ async fn a_user_table_named_like_a_bookkeeping_table_is_refused_and_nothing_is_c
     // A state table driftbridge created passes.
     let path = dir.path().join("ours.db");
     open(&path).await;
-    let mut again = SqliteDestination::open(&path).unwrap();
+    let mut again = SqliteSink::open(&path).unwrap();
     again.prepare(&[users_stream()]).await.unwrap();
 }
 
@@ -539,13 +537,13 @@ impl Sqlite {
 }
 
 #[async_trait]
-impl Sink for Sqlite {
-    fn open(&self) -> Box<dyn Destination> {
-        Box::new(SqliteDestination::open(&self.path()).unwrap())
+impl SinkUnderTest for Sqlite {
+    fn open(&self) -> Box<dyn Sink> {
+        Box::new(SqliteSink::open(&self.path()).unwrap())
     }
-    fn open_hard(&self) -> Box<dyn Destination> {
+    fn open_hard(&self) -> Box<dyn Sink> {
         let options = OpenOptions { hard_deletes: true };
-        Box::new(SqliteDestination::open_with(&self.path(), options).unwrap())
+        Box::new(SqliteSink::open_with(&self.path(), options).unwrap())
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         if !self.has_table(stream) {
