@@ -3,11 +3,11 @@
 //! Starts an in-process sandbox (rate limit off), writes a CSV of new leads, pushes it with a
 //! 100,000/min budget, then pushes the same file again (every row must come back
 //! `unchanged`: lookups only). Prints rows/s and requests per row for both runs.
-//! Run: `cargo bench -p source-drift --bench push` (`ROWS=N` to change the size; add
+//! Run: `cargo bench -p drift-writer --bench push` (`ROWS=N` to change the size; add
 //! `--profile dev` to skip the release build).
 
+use drift_writer::{push, InputSpec, Object, OutcomeKind, PushOptions, Summary};
 use secrecy::SecretString;
-use source_drift::writer::{push, InputSpec, Object, OutcomeKind, PushOptions, Summary};
 use std::io::Write;
 
 fn main() {
@@ -23,8 +23,8 @@ async fn run(client: &drift_client::Client, path: &std::path::Path) -> Summary {
         .open()
         .expect("open the CSV");
     let mut opts = PushOptions::new(Object::Contacts);
-    opts.mapping = source_drift::writer::Mapping::parse_pairs("company=company,score=score:number")
-        .expect("mapping");
+    opts.mapping =
+        drift_writer::Mapping::parse_pairs("company=company,score=score:number").expect("mapping");
     push(client, opts, input, None, |_| Ok(()))
         .await
         .expect("push")

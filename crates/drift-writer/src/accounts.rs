@@ -8,7 +8,7 @@
 //! updated safely: a row whose account is one is rejected with the reason, nothing sent.
 //!
 //! A dry run applies what earlier rows of the run would have written
-//! ([`DryRun`](super::dry_run::DryRun)), as the real run's index and lookups would show it: a
+//! ([`DryRun`](crate::dry_run::DryRun)), as the real run's index and lookups would show it: a
 //! row whose domain an earlier row would create is planned as an update of that account.
 
 use std::collections::HashMap;
@@ -18,13 +18,13 @@ use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::dry_run::DryObject;
-use super::engine::{
+use crate::dry_run::DryObject;
+use crate::engine::{
     ambiguous, create_backoff, lookup_failed, reject, Ctx, Done, Fatal, CREATE_ATTEMPTS,
 };
-use super::mapping::Prepared;
-use super::values::same;
-use super::{Key, OutcomeKind, Planned};
+use crate::mapping::Prepared;
+use crate::values::same;
+use crate::{Key, OutcomeKind, Planned};
 
 /// Page size of `GET /accounts` (REFERENCE §6: max 65).
 const PAGE_SIZE: u32 = 65;

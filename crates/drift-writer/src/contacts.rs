@@ -3,20 +3,20 @@
 //! lookup + PATCH; an ambiguous POST failure is looked up before any new attempt.
 //!
 //! A dry run looks up as well, then applies what earlier rows of the run would have written
-//! ([`DryRun`](super::dry_run::DryRun)): a row whose key an earlier row would create is planned
+//! ([`DryRun`](crate::dry_run::DryRun)): a row whose key an earlier row would create is planned
 //! as an update of that contact, as the real run's lookup would find it.
 
 use drift_client::{Contact, Error};
 use serde_json::{json, Map, Value};
 
-use super::dry_run::DryObject;
-use super::engine::{
+use crate::dry_run::DryObject;
+use crate::engine::{
     ambiguous, create_backoff, lookup_failed, reason_or_fatal, reject, Ctx, Done, Fatal,
     CREATE_ATTEMPTS,
 };
-use super::mapping::Prepared;
-use super::values::same;
-use super::{Key, OnDuplicate, OutcomeKind, Planned};
+use crate::mapping::Prepared;
+use crate::values::same;
+use crate::{Key, OnDuplicate, OutcomeKind, Planned};
 
 /// Upserts one prepared row (its key is set).
 pub(crate) async fn upsert(ctx: &Ctx, p: &Prepared) -> Result<Done, Fatal> {

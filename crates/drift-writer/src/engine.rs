@@ -12,11 +12,11 @@ use drift_client::{Client, Error};
 use sync_core::Cancel;
 use tokio::sync::mpsc;
 
-use super::dry_run::DryRun;
-use super::input::{Input, InputError, RowResult};
-use super::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
-use super::stop::{cancelled_stop, results_stop, stop_of, Stop, StopCell, StopKind};
-use super::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
+use crate::dry_run::DryRun;
+use crate::input::{Input, InputError, RowResult};
+use crate::mapping::{all_absent, FieldType, Mapper, Mapping, MappingError, Prepared};
+use crate::stop::{cancelled_stop, results_stop, stop_of, Stop, StopCell, StopKind};
+use crate::{accounts, contacts, events, Key, Object, OnDuplicate, Outcome, OutcomeKind, Planned};
 
 /// Settings of one push run.
 #[derive(Clone, Debug)]
@@ -604,7 +604,7 @@ enum Route {
     Worker(Prepared),
 }
 
-fn route(ctx: &Ctx, mapper: &mut Mapper, row: super::Row) -> Route {
+fn route(ctx: &Ctx, mapper: &mut Mapper, row: crate::Row) -> Route {
     let number = row.number;
     if all_absent(&row.fields) {
         return Route::Outcome(Outcome {

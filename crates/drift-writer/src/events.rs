@@ -1,6 +1,6 @@
 //! Timeline events (`POST /contacts/timeline`) and conversations (`POST /conversations/new`),
 //! REFERENCE §7.1 and §7.2. Drift cannot be asked whether such a write exists, so:
-//! - a re-run is made safe by the [`Ledger`](super::Ledger): a row whose fingerprint is in
+//! - a re-run is made safe by the [`Ledger`](crate::Ledger): a row whose fingerprint is in
 //!   it is `unchanged` and sends nothing;
 //! - an ambiguous failure (5xx, timeout, broken connection) is never retried: the row is
 //!   rejected with a reason saying the write may have landed.
@@ -9,9 +9,9 @@ use drift_client::{Error, TimelineEvent};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
-use super::engine::{ambiguous, fingerprint, reject, Ctx, Done, Fatal};
-use super::mapping::Prepared;
-use super::{Key, Object, OutcomeKind, Planned};
+use crate::engine::{ambiguous, fingerprint, reject, Ctx, Done, Fatal};
+use crate::mapping::Prepared;
+use crate::{Key, Object, OutcomeKind, Planned};
 
 fn text(p: &Prepared, field: &str) -> Option<String> {
     p.fields.get(field).map(|v| match v {

@@ -8,7 +8,7 @@
 //! ([`InputError::input`]): the writer rejects that row, keeps the raw text in the results
 //! file, and goes on. Re-feeding that results file reads the raw text again the same way, so
 //! the row is rejected again with the same reason until it is fixed (see
-//! [`super::results`]).
+//! [`crate::results`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -17,9 +17,9 @@ use std::sync::mpsc::{sync_channel, Receiver};
 
 use serde_json::{Map, Number, Value};
 
-use super::results::RESULTS_COLUMNS;
-use super::unreadable::{Unreadable, NOT_UTF8};
-use super::OutcomeKind;
+use crate::results::RESULTS_COLUMNS;
+use crate::unreadable::{Unreadable, NOT_UTF8};
+use crate::OutcomeKind;
 
 /// Largest input row accepted, in bytes (1 MiB). A Drift record is a few kilobytes; a
 /// longer row is rejected with its row number instead of being sent, echoed into the results
@@ -111,7 +111,7 @@ pub struct InputError {
     /// What is wrong and how to fix it.
     pub message: String,
     /// What the results file keeps as the row's `input`: for a row that could not be read,
-    /// its raw text (`{"_raw": "LINE", ...}`, see [`super::results`]) so that re-feeding the
+    /// its raw text (`{"_raw": "LINE", ...}`, see [`crate::results`]) so that re-feeding the
     /// results file rejects it again instead of losing it; empty when there is no row.
     pub input: Map<String, Value>,
     /// The outcome an earlier push gave the row, when the input is a results file (so
@@ -209,11 +209,11 @@ impl InputSpec {
     /// duplicate or empty column names, unknown table, bad query.
     pub fn open(&self) -> Result<Input, InputError> {
         match self {
-            InputSpec::Csv(path) => super::input_csv::open(path),
+            InputSpec::Csv(path) => crate::input_csv::open(path),
             InputSpec::Jsonl(path) => open_jsonl(path),
             InputSpec::Sqlite { path, source } => open_sqlite(path, source),
             #[cfg(feature = "postgres")]
-            InputSpec::Postgres { url, source } => super::input_pg::open(&url.0, source),
+            InputSpec::Postgres { url, source } => crate::input_pg::open(&url.0, source),
             #[cfg(not(feature = "postgres"))]
             InputSpec::Postgres { .. } => Err(InputError::whole(
                 "this build has no PostgreSQL support (cargo feature `postgres` of source-drift)",

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use csv::ByteRecord;
 use serde_json::{Map, Value};
 
-use super::input::{
+use crate::input::{
     check_columns, open_file, results_row, too_long, Input, InputError, Row, RowResult,
     MAX_ROW_BYTES,
 };
-use super::results::RESULTS_COLUMNS;
-use super::unreadable::{Unreadable, NOT_UTF8};
+use crate::results::RESULTS_COLUMNS;
+use crate::unreadable::{Unreadable, NOT_UTF8};
 
 const UNTERMINATED: &str = "has a quote that is never closed, so its value runs to the end of \
      the file and takes in every line after it; close the quote (a quote inside a quoted \

@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Column, NoTls, Row as PgRow};
 
-use super::input::{ChannelRows, Input, InputError, Row, RowResult, SqlSource};
+use crate::input::{ChannelRows, Input, InputError, Row, RowResult, SqlSource};
 
 fn whole(message: String) -> InputError {
     InputError::whole(message)

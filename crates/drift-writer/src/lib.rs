@@ -1,4 +1,6 @@
-//! The reverse writer: records from a file or table into Drift (DESIGN.md §3).
+//! The writer: records from a file or table into Drift (DESIGN.md §3), the engine of a
+//! *data destination* (`driftbridge push`, the API's data destinations). The other direction,
+//! Drift into a sink, is `source-drift` with the `sinks` crate.
 //!
 //! `Reader (CSV / JSONL / SQLite / a results file) -> Mapping -> Writer -> Client -> outcome log`.
 //!
@@ -28,6 +30,8 @@
 //!   go to the same worker (in input order), so a later row never overtakes an earlier one.
 //! - **One rate budget**: every request goes through the one [`drift_client::Client`] of
 //!   the run, which carries the credential's budget.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod accounts;
 mod contacts;

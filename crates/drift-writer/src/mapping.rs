@@ -16,8 +16,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::values::{convert, is_absent};
-use super::{Key, Object};
+use crate::values::{convert, is_absent};
+use crate::{Key, Object};
 
 /// The type a value must have before it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,7 +357,7 @@ impl Mapper {
         &mut self,
         fields: Map<String, Value>,
     ) -> Result<(Option<String>, Map<String, Value>), String> {
-        let row = super::Row {
+        let row = crate::Row {
             number: 0,
             fields,
             prior: None,
@@ -372,7 +372,7 @@ impl Mapper {
     /// naming the column, the attribute and the expected form.
     pub(crate) fn prepare(
         &mut self,
-        row: super::Row,
+        row: crate::Row,
     ) -> Result<Prepared, (Option<String>, String)> {
         let mut fields = Map::new();
         let mut custom = Map::new();

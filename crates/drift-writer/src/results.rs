@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::Outcome;
+use crate::Outcome;
 
 /// Columns of a results file, in order.
 pub const RESULTS_COLUMNS: [&str; 6] = ["row", "key", "outcome", "drift_id", "reason", "input"];

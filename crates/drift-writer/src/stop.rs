@@ -1,6 +1,6 @@
 //! Why a push run stops early and the shared cell its tasks stop on: the dispatcher and
 //! the workers check it, and a worker gives each row still queued when it is set a "not
-//! sent" outcome (see [`super::push`]).
+//! sent" outcome (see [`crate::push`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use drift_client::Error;
 use sync_core::Cancel;
 
-use super::engine::Done;
+use crate::engine::Done;
 
 /// Why a run stopped before reading all its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum StopKind {
     RateLimited,
     /// The input could not be read any further.
     Input,
-    /// Stopped on request (Ctrl-C, SIGTERM: the [`Cancel`] given to [`super::push_until`]).
+    /// Stopped on request (Ctrl-C, SIGTERM: the [`Cancel`] given to [`crate::push_until`]).
     Cancelled,
     /// The outcomes could not be written (results file not writable, disk full): the run
     /// stopped sending so that no more rows end without a saved outcome.

@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use super::input::{json_object, MAX_ROW_BYTES};
+use crate::input::{json_object, MAX_ROW_BYTES};
 
 /// Reason for a row whose bytes are not UTF-8 (and for a kept raw row still holding the
 /// U+FFFD that stands for them).
@@ -104,7 +104,7 @@ impl Unreadable {
     /// not UTF-8.
     pub(crate) fn reread(&self) -> Result<Map<String, Value>, String> {
         match self {
-            Unreadable::Csv { raw, columns } => super::input_csv::reread(raw, columns),
+            Unreadable::Csv { raw, columns } => crate::input_csv::reread(raw, columns),
             Unreadable::Jsonl { raw } if raw.contains('\u{FFFD}') => Err(NOT_UTF8.into()),
             Unreadable::Jsonl { raw } => json_object(raw),
             Unreadable::TooLong { bytes } => Err(Unreadable::too_long_reason(*bytes)),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate};
 use serde_json::{Number, Value};
 
-use super::mapping::FieldType;
+use crate::mapping::FieldType;
 
 /// Converts `value` to what Drift expects for `ty`. `Ok(None)` means "absent" (null or an
 /// empty/blank cell). Errors are a short reason naming the expected form.

@@ -1,4 +1,5 @@
-//! Drift streams (read) and the reverse writer (records to Drift, see [`writer`]).
+//! Drift streams (read): the Drift data source. The reverse direction (records into Drift)
+//! is the `drift-writer` crate.
 //!
 //! [`DriftSource`] implements [`sync_core::Source`] over a [`drift_client::Client`] for the
 //! streams of DESIGN.md §2. Design decisions:
@@ -30,7 +31,6 @@ mod fail;
 pub mod schemas;
 mod streams;
 mod watermark;
-pub mod writer;
 
 use async_trait::async_trait;
 use drift_client::Client;

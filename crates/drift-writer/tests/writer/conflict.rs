@@ -3,8 +3,8 @@
 //! sandbox cannot stage the race).
 
 use drift_client::{Client, SecretString};
+use drift_writer::{push, InputSpec, Object, OutcomeKind, PushOptions};
 use serde_json::json;
-use source_drift::writer::{push, InputSpec, Object, OutcomeKind, PushOptions};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

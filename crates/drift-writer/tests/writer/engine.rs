@@ -3,12 +3,12 @@
 
 use drift_client::{Client, Contact, SecretString};
 use drift_sandbox::{FaultKind, FaultSpec, SandboxConfig, SandboxHandle};
-use serde_json::{json, Map, Value};
-use source_drift::writer::Object;
-use source_drift::writer::{
+use drift_writer::Object;
+use drift_writer::{
     push, push_until, InputSpec, Key, Ledger, OnDuplicate, Outcome, OutcomeKind, PushError,
     PushOptions, StopKind, Summary,
 };
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use sync_core::Cancel;

@@ -1,7 +1,7 @@
 //! Input readers: CSV, JSONL, SQLite, and results files fed back.
 
+use drift_writer::{InputSpec, Outcome, OutcomeKind, ResultsWriter, RowResult, SqlSource};
 use serde_json::{json, Map, Value};
-use source_drift::writer::{InputSpec, Outcome, OutcomeKind, ResultsWriter, RowResult, SqlSource};
 use std::path::PathBuf;
 
 fn rows(spec: &InputSpec) -> Vec<RowResult> {

@@ -1,7 +1,7 @@
 //! Column mapping: --map entries, mapping files, standard fields, unmapped columns.
 
+use drift_writer::{Key, Mapper, Mapping, Object};
 use serde_json::{json, Map, Value};
-use source_drift::writer::{Key, Mapper, Mapping, Object};
 
 fn row(pairs: Value) -> Map<String, Value> {
     pairs.as_object().unwrap().clone()

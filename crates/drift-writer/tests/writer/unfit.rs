@@ -3,8 +3,8 @@
 //! go on (a scripted Drift, since the sandbox only sends well-formed records).
 
 use drift_client::{Client, SecretString};
+use drift_writer::{push, InputSpec, Key, Object, Outcome, OutcomeKind, PushOptions};
 use serde_json::json;
-use source_drift::writer::{push, InputSpec, Key, Object, Outcome, OutcomeKind, PushOptions};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -1,8 +1,8 @@
 //! Type checks applied before anything is sent.
 
+use drift_writer::values::{boolean, convert, date_ms, domain, email, number, same};
+use drift_writer::FieldType;
 use serde_json::json;
-use source_drift::writer::values::{boolean, convert, date_ms, domain, email, number, same};
-use source_drift::writer::FieldType;
 
 #[test]
 fn emails_are_checked_for_syntax_and_kept_as_given() {
