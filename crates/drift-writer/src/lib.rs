@@ -44,6 +44,7 @@ mod input_csv;
 mod input_pg;
 pub mod mapping;
 pub mod results;
+pub mod scopes;
 mod stop;
 mod unreadable;
 pub mod values;

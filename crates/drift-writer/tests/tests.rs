@@ -9,6 +9,8 @@ mod engine;
 mod input;
 #[path = "writer/mapping.rs"]
 mod mapping;
+#[path = "writer/scopes.rs"]
+mod scopes;
 #[path = "writer/unfit.rs"]
 mod unfit;
 #[path = "writer/values.rs"]

@@ -429,7 +429,7 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
 }
 
 /// Before anything is written: compare the credential's scopes (token info, REFERENCE §2.3)
-/// with what writing `object` needs (REFERENCE §3, [`store::scopes::WRITE_TARGET_SCOPES`]).
+/// with what writing `object` needs (REFERENCE §3, [`drift_writer::scopes::WRITE_TARGET_SCOPES`]).
 ///
 /// A missing scope refuses a real run (422 on `credential`, naming the scopes and the fix;
 /// no write request is sent) and is a warning for a dry run, which may go on. A rejected key

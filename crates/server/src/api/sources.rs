@@ -252,11 +252,11 @@ pub(crate) fn default_sink(state: &AppState) -> String {
     responses((status = 200, body = [StreamInfo])))]
 async fn streams() -> Json<Vec<StreamInfo>> {
     Json(
-        store::scopes::STREAM_SCOPES
+        source_drift::STREAMS
             .iter()
-            .map(|(n, s)| StreamInfo {
-                name: n.to_string(),
-                scope: s.to_string(),
+            .map(|d| StreamInfo {
+                name: d.name.to_string(),
+                scope: d.scopes.join(", "),
             })
             .collect(),
     )
@@ -292,11 +292,8 @@ pub(crate) fn validate(
     }
     if streams.is_empty() {
         push("streams", "choose at least one stream".into());
-    } else if let Err(e) = store::scopes::required_scopes(streams) {
-        push(
-            "streams",
-            e.to_string().trim_start_matches("for: ").to_string(),
-        );
+    } else if let Err(e) = drift_writer::scopes::required_scopes(streams) {
+        push("streams", e.0);
     }
     if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
         push("mode", e);
