@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use source_drift::writer::InputSpec;
+use drift_writer::InputSpec;
 use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {

@@ -154,6 +154,14 @@ pub(crate) fn store_error(e: StoreError) -> anyhow::Error {
     fail(code, e.to_string())
 }
 
+/// `--for` names something that is neither a stream nor a write target: exit 2.
+fn unknown_use(e: drift_writer::scopes::UnknownUse) -> anyhow::Error {
+    store_error(StoreError::Invalid {
+        field: "for",
+        message: e.0,
+    })
+}
+
 fn open_store(ctx: &Ctx) -> anyhow::Result<Store> {
     crate::common::open_store(ctx)
 }
@@ -187,7 +195,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
     store::validate::name(&a.name).map_err(store_error)?;
     store::validate::description(a.description.as_deref()).map_err(store_error)?;
     store::validate::rate_limit_per_min(a.rate_limit_per_min).map_err(store_error)?;
-    store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
+    drift_writer::scopes::required_scopes(&a.uses.uses).map_err(unknown_use)?;
     warn_base_url(&a.base_url)?;
     let store = open_store(ctx)?;
     if let Ok(existing) = store.credential(&a.name) {
@@ -389,7 +397,7 @@ async fn test(ctx: &Ctx, name: &str, uses: &[String]) -> anyhow::Result<ExitCode
 async fn rotate(ctx: &Ctx, a: RotateArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     let before = store.credential(&a.name).map_err(store_error)?;
-    store::scopes::required_scopes(&a.uses.uses).map_err(store_error)?;
+    drift_writer::scopes::required_scopes(&a.uses.uses).map_err(unknown_use)?;
     let change = match a.oauth.read()? {
         Some(oauth) => OAuthChange::Set(oauth),
         None if a.no_oauth => OAuthChange::Remove,

@@ -5,8 +5,8 @@
 
 use crate::cmd_sync::{execute, finish, open_store, print_summary, SyncJob};
 use crate::common::{exit, fail, Ctx};
-use destinations::DestinationSpec;
 use secrecy::SecretString;
+use sinks::SinkSpec;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use store::{CredentialUpdate, NewCredential, Store, StoreError};
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     let job = SyncJob {
         credential: DEMO_CREDENTIAL.into(),
         streams: vec!["all".into()],
-        destination: DestinationSpec::Sqlite(db.clone()),
+        sink: SinkSpec::Sqlite(db.clone()),
         mode: SyncMode::FullRefresh,
         flow: None,
         rate_limit_per_min: Some(DEMO_RATE_PER_MIN),

@@ -1,7 +1,7 @@
 //! `driftbridge push contacts|accounts|timeline|conversations` (DESIGN.md §3, §6): records
 //! from a CSV / JSONL file, a SQLite table or query, or an earlier results file, into Drift.
 //!
-//! Glue only: the writer is `source_drift::writer`. This file resolves the credential (one
+//! Glue only: the writer is `drift_writer`. This file resolves the credential (one
 //! client per run, carrying the credential's rate budget), opens the input and the results
 //! file, keeps the push ledger in the metadata store, records the run, prints the summary
 //! and maps the result to the exit codes of DESIGN.md §6 (2 usage, 3 credential rejected,
@@ -20,14 +20,14 @@ mod saved;
 use crate::cmd_credentials::store_error;
 use crate::common::{exit, fail, Ctx};
 use anyhow::Context as _;
+use drift_writer::{
+    self as writer, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError,
+    PushOptions, ResultsWriter, StopKind, Summary,
+};
 use serde_json::json;
 use server::addresses::AddressPolicy;
 use server::drift_auth::DriftAuth;
 use server::push_job;
-use source_drift::writer::{
-    self, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError, PushOptions,
-    ResultsWriter, StopKind, Summary,
-};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,14 +1,14 @@
-//! `driftbridge sync`: read Drift streams into a destination (DESIGN.md §6).
+//! `driftbridge sync`: read Drift streams into a sink (DESIGN.md §6).
 //!
-//! Glue only: the run itself (credential -> client -> streams -> destination -> run record
+//! Glue only: the run itself (credential -> client -> streams -> sink -> run record
 //! -> engine -> summary) is [`server::job`], shared with `serve`'s background runs. This
 //! file parses the arguments, draws the progress bars, cancels on Ctrl-C, prints the
 //! summary and maps it to the exit codes.
 
 use crate::common::{exit, fail, Ctx};
-use destinations::DestinationSpec;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use server::job::{StartError, SyncRun};
+use sinks::SinkSpec;
 use source_drift::DriftSourceConfig;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -18,8 +18,8 @@ use sync_core::{
     Cancel, ErrorKind, ProgressEvent, ProgressFn, RunStatus, StreamState, StreamSummary, SyncMode,
 };
 
-/// Default destination when `--destination` is not given: a file in the current directory.
-pub const DEFAULT_DESTINATION: &str = "sqlite:driftbridge-data.db";
+/// Default sink when `--destination` is not given: a file in the current directory.
+pub const DEFAULT_SINK: &str = "sqlite:driftbridge-data.db";
 
 /// Arguments of `driftbridge sync`.
 #[derive(Debug, clap::Args)]
@@ -33,8 +33,13 @@ pub struct Args {
     pub streams: Vec<String>,
     /// Where to write: sqlite:PATH, postgres://..., jsonl:DIR, csv:DIR or parquet:DIR
     /// (default: the SQLite file ./driftbridge-data.db in the current directory).
-    #[arg(long, default_value = DEFAULT_DESTINATION)]
-    pub destination: String,
+    #[arg(
+        long = "destination",
+        visible_alias = "sink",
+        value_name = "DESTINATION",
+        default_value = DEFAULT_SINK
+    )]
+    pub sink: String,
     /// `incremental` (default: changes since the last run; the first run reads everything) or
     /// `full` (read everything again).
     #[arg(long, default_value = "incremental", value_parser = parse_mode)]
@@ -71,14 +76,14 @@ pub use server::job::{Summary, SyncJob};
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let destination: DestinationSpec = args
-        .destination
+    let sink: SinkSpec = args
+        .sink
         .parse()
         .map_err(|e: String| fail(exit::USAGE, format!("--destination: {e}")))?;
     let job = SyncJob {
         credential: args.credential,
         streams: args.streams,
-        destination,
+        sink,
         mode: args.mode,
         flow: args.flow,
         rate_limit_per_min: args.rate_limit_per_min,
@@ -113,7 +118,7 @@ fn store_err(e: store::StoreError) -> anyhow::Error {
 /// Run `job` (the same run as `serve`'s, [`server::job`]) with progress bars and Ctrl-C:
 /// record the run, sync, store the summary; a 401 marks the credential failed.
 /// Errors only for what prevents the run from starting (unknown credential or stream, bad
-/// base URL, unopenable destination: exit 2, or 1 for the destination) or from recording
+/// base URL, unopenable sink: exit 2, or 1 for the sink) or from recording
 /// its end; a run that fails later returns its summary.
 pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<Summary> {
     // The CLI is one user's tool: any address, loopback sandbox included.
@@ -139,7 +144,7 @@ fn start_error(e: StartError) -> anyhow::Error {
         } => fail(exit::USAGE, format!("--streams: {message}")),
         // The message names the credential already.
         StartError::Invalid { message, .. } => fail(exit::USAGE, message),
-        StartError::Destination(message) => fail(exit::FAILURE, message),
+        StartError::Sink(message) => fail(exit::FAILURE, message),
     }
 }
 
@@ -278,7 +283,7 @@ pub fn render_summary(s: &Summary) -> String {
         s.status.as_str(),
         secs(s.duration_ms),
         s.credential,
-        s.destination,
+        s.sink,
         s.mode
     );
     out.push_str(&format!(

@@ -5,7 +5,7 @@
 //! - `fault_matrix`: each sandbox fault against sync and push, expected outcomes in a table.
 //! - `bad_input`: hostile credential fields, inputs and arguments get a named error, no panic.
 //! - `secrets`, `secrets_sinks`: a canary token is found nowhere in output, logs, files,
-//!   databases or destinations (PostgreSQL tables, JSONL, CSV and Parquet files).
+//!   databases or sinks (PostgreSQL tables, JSONL, CSV and Parquet files).
 //! - `ssrf`: next links and redirects to another host are refused; no token leaves.
 //! - `fuzz_regressions`: inputs the fuzz targets (fuzz/) found, replayed on every run.
 

@@ -89,7 +89,7 @@ pub struct TestFailure {
 
 /// Test a stored credential with `key`, store the result on it, and return the report plus
 /// the failure, if any. `uses`: stream names / write targets whose scopes are checked
-/// (see [`store::scopes::required_scopes`]).
+/// (see [`drift_writer::scopes::required_scopes`]).
 ///
 /// `addresses`: which hosts may be contacted (the CLI allows all; `serve` by its flag).
 ///
@@ -101,7 +101,10 @@ pub async fn test_credential(
     uses: &[String],
     addresses: AddressPolicy,
 ) -> Result<(TestReport, Option<TestFailure>), StoreError> {
-    let needed = store::scopes::required_scopes(uses)?;
+    let needed = drift_writer::scopes::required_scopes(uses).map_err(|e| StoreError::Invalid {
+        field: "for",
+        message: e.0,
+    })?;
     let auth = DriftAuth::of(store, credential)?;
     let (report, failure) = probe(
         &credential.name,
@@ -246,7 +249,7 @@ fn scope_coverage(
     granted: &[String],
     needed: &BTreeSet<String>,
 ) -> Option<TestFailure> {
-    let check = store::scopes::check_scopes(granted, needed);
+    let check = drift_writer::scopes::check_scopes(granted, needed);
     report.missing_scopes = check.missing.clone();
     report.extra_scopes = check.extra.clone();
     if !check.extra.is_empty() {

@@ -1,5 +1,5 @@
 //! One sync run, the same for `driftbridge sync` and for `serve`'s background runs:
-//! credential -> Drift client -> streams -> destination -> run record -> engine -> summary ->
+//! credential -> Drift client -> streams -> sink -> run record -> engine -> summary ->
 //! run record finished (a 401 marks the credential failed).
 //!
 //! Two steps so each caller can keep its own surroundings: [`SyncRun::prepare`] checks the
@@ -11,14 +11,14 @@
 
 use crate::addresses::AddressPolicy;
 use crate::drift_auth::DriftAuth;
-use destinations::DestinationSpec;
 use serde::{Deserialize, Serialize};
+use sinks::SinkSpec;
 use source_drift::{DriftSource, DriftSourceConfig};
 use std::sync::Arc;
 use store::{Credential, NewRun, Store, StoreError};
 use sync_core::{
-    run_sync, Cancel, ConfiguredStream, Destination, ErrorKind, ProgressFn, RunError, RunOptions,
-    RunStatus, StreamSummary, SyncMode,
+    run_sync, Cancel, ConfiguredStream, ErrorKind, ProgressFn, RunError, RunOptions, RunStatus,
+    Sink, StreamSummary, SyncMode,
 };
 use utoipa::ToSchema;
 
@@ -30,7 +30,7 @@ pub struct SyncJob {
     /// Stream names, or `all`.
     pub streams: Vec<String>,
     /// Where records go.
-    pub destination: DestinationSpec,
+    pub sink: SinkSpec,
     /// Full refresh or incremental.
     pub mode: SyncMode,
     /// Data source (flow) name recorded on the run, if any.
@@ -83,8 +83,9 @@ pub struct Summary {
     pub status: RunStatus,
     /// Credential name.
     pub credential: String,
-    /// Destination (no secrets).
-    pub destination: String,
+    /// The sink (no secrets); JSON field `destination`.
+    #[serde(rename = "destination")]
+    pub sink: String,
     /// `full` or `incremental`.
     pub mode: String,
     /// Per stream: records read/written, requests attributed to it, duration.
@@ -113,9 +114,9 @@ pub enum StartError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// The field `destination` cannot be opened (the message says why).
+    /// The sink (field `destination`) cannot be opened (the message says why).
     #[error("the destination cannot be opened: {0}")]
-    Destination(String),
+    Sink(String),
 }
 
 /// `full` or `incremental`, as recorded on runs.
@@ -133,21 +134,21 @@ pub struct SyncRun {
     rate_limit_per_min: u32,
     client: drift_client::Client,
     streams: Vec<ConfiguredStream>,
-    destination: Box<dyn Destination>,
-    destination_name: String,
+    sink: Box<dyn Sink>,
+    sink_name: String,
     mode: SyncMode,
     source: DriftSourceConfig,
 }
 
 impl SyncRun {
-    /// Check `job` (credential, streams, client, destination, in that order) and record
+    /// Check `job` (credential, streams, client, sink, in that order) and record
     /// the run with status `running`. `addresses`: which hosts the client may contact (the
     /// CLI allows all; `serve` by `--allow-private-base-urls`).
     ///
     /// Errors: [`StartError::Store`] for an unknown credential or a store failure,
     /// [`StartError::Invalid`] naming `streams` or `credential` (also a base URL that
     /// `addresses` refuses: nothing is sent) or `destination` (a path inside the data
-    /// directory: nothing is opened), [`StartError::Destination`] when the destination
+    /// directory: nothing is opened), [`StartError::Sink`] when the sink
     /// cannot be opened.
     pub fn prepare(
         store: &Store,
@@ -192,24 +193,24 @@ impl SyncRun {
                     AddressPolicy::explain(&e)
                 ),
             })?;
-        if let Some(message) = crate::sink_paths::refusal(&job.destination, store.data_dir()) {
+        if let Some(message) = crate::sink_paths::refusal(&job.sink, store.data_dir()) {
             return Err(StartError::Invalid {
                 field: "destination",
                 message,
             });
         }
-        let options = destinations::OpenOptions {
+        let options = sinks::OpenOptions {
             hard_deletes: job.hard_deletes,
         };
-        let destination = destinations::open_with(&job.destination, options)
-            .map_err(|e| StartError::Destination(e.to_string()))?;
-        let destination_name = match &job.destination {
-            DestinationSpec::Postgres(url) => crate::sink_secret::split(url).shown,
+        let sink =
+            sinks::open_with(&job.sink, options).map_err(|e| StartError::Sink(e.to_string()))?;
+        let sink_name = match &job.sink {
+            SinkSpec::Postgres(url) => crate::sink_secret::split(url).shown,
             other => other.describe(),
         };
         let run_id = store.insert_run(&NewRun {
             credential: credential.name.clone(),
-            destination: destination_name.clone(),
+            destination: sink_name.clone(),
             mode: mode_name(job.mode).into(),
             streams: streams.iter().map(|s| s.stream.name.clone()).collect(),
             flow: job.flow.clone(),
@@ -220,8 +221,8 @@ impl SyncRun {
             rate_limit_per_min: rate,
             client,
             streams,
-            destination,
-            destination_name,
+            sink,
+            sink_name,
             mode: job.mode,
             source: job.source.clone(),
         })
@@ -268,7 +269,7 @@ impl SyncRun {
         let options = RunOptions::new(self.run_id.clone(), format!("drift:{}", self.credential.id));
         let report = run_sync(
             source,
-            self.destination.as_mut(),
+            self.sink.as_mut(),
             self.streams,
             options,
             cancel,
@@ -290,7 +291,7 @@ impl SyncRun {
             run_id: self.run_id,
             status: report.status,
             credential: self.credential.name,
-            destination: self.destination_name,
+            sink: self.sink_name,
             mode: mode_name(self.mode).into(),
             streams: report.streams,
             totals: Totals::of(&self.client),

@@ -4,9 +4,9 @@
 //! caller keeps its own input, results file, progress and reply (the CLI's `--json`
 //! summary, the server's [`crate::pusher::PushReport`]).
 
+use drift_writer::{OutcomeKind, PushError, PushOptions, StopKind, Summary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use source_drift::writer::{OutcomeKind, PushError, PushOptions, StopKind, Summary};
 use std::collections::BTreeMap;
 use store::{NewRun, Store, StoreError};
 use utoipa::ToSchema;

@@ -1,6 +1,6 @@
 //! Data destinations (records -> Drift, DESIGN.md §3): an uploaded CSV, a column mapping, a
 //! dry run preview, a run, and the results file to download. Glue over
-//! `source_drift::writer` (the same writer `driftbridge push` uses).
+//! `drift_writer` (the same writer `driftbridge push` uses).
 //!
 //! Files live in the data directory: uploads in `uploads/<id>.csv`, results in
 //! `results/<run id>.csv` (one row per input row: created, updated, unchanged, skipped or
@@ -16,10 +16,10 @@ use crate::check::{self, FailureKind};
 use crate::drift_auth::DriftAuth;
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::push_job;
-use serde::Serialize;
-use source_drift::writer::{
-    self, InputSpec, Key, Mapping, Object, OnDuplicate, PushOptions, ResultsWriter,
+use drift_writer::{
+    self as writer, InputSpec, Key, Mapping, Object, OnDuplicate, PushOptions, ResultsWriter,
 };
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use store::{Credential, Store};
 use utoipa::ToSchema;
@@ -429,7 +429,7 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
 }
 
 /// Before anything is written: compare the credential's scopes (token info, REFERENCE §2.3)
-/// with what writing `object` needs (REFERENCE §3, [`store::scopes::WRITE_TARGET_SCOPES`]).
+/// with what writing `object` needs (REFERENCE §3, [`drift_writer::scopes::WRITE_TARGET_SCOPES`]).
 ///
 /// A missing scope refuses a real run (422 on `credential`, naming the scopes and the fix;
 /// no write request is sent) and is a warning for a dry run, which may go on. A rejected key

@@ -11,7 +11,7 @@
 //! the default sink of a new data source lives, and [`LEGACY_DEFAULT_SINK`] (SQLite only),
 //! the default sink of earlier versions, so sources saved with it keep running.
 
-use destinations::DestinationSpec;
+use sinks::SinkSpec;
 use std::path::{Component, Path, PathBuf};
 
 /// Folder of the data directory where sinks may write (the default sink lives there).
@@ -21,13 +21,11 @@ pub const LEGACY_DEFAULT_SINK: &str = "driftbridge-data.db";
 
 /// Why `spec` may not be used with the data directory `data_dir` (a message naming the sink,
 /// the directory and the fix), or `None` when it may. PostgreSQL sinks are never refused.
-pub fn refusal(spec: &DestinationSpec, data_dir: &Path) -> Option<String> {
+pub fn refusal(spec: &SinkSpec, data_dir: &Path) -> Option<String> {
     let (path, sqlite) = match spec {
-        DestinationSpec::Sqlite(p) => (p, true),
-        DestinationSpec::Jsonl(p) | DestinationSpec::Csv(p) | DestinationSpec::Parquet(p) => {
-            (p, false)
-        }
-        DestinationSpec::Postgres(_) => return None,
+        SinkSpec::Sqlite(p) => (p, true),
+        SinkSpec::Jsonl(p) | SinkSpec::Csv(p) | SinkSpec::Parquet(p) => (p, false),
+        SinkSpec::Postgres(_) => return None,
     };
     let data = data_dir
         .canonicalize()

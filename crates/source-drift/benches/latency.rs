@@ -10,8 +10,8 @@
 //! build; the figure is dominated by the network wait, not by CPU), e.g.
 //! `BENCH_BUDGET=6000 BENCH_CONVERSATIONS=1600 BENCH_LATENCY_MS=150 cargo bench --profile dev -p source-drift --bench latency`.
 
-use destinations::SqliteDestination;
 use secrecy::SecretString;
+use sinks::SqliteSink;
 use source_drift::{catalog, DriftSource, DriftSourceConfig};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,7 +56,7 @@ async fn bench() {
         DriftSourceConfig::default(),
     ));
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut dest = SqliteDestination::open(&dir.path().join("bench.db")).expect("sqlite");
+    let mut dest = SqliteSink::open(&dir.path().join("bench.db")).expect("sqlite");
     let streams = catalog()
         .select(&["all".into()], SyncMode::FullRefresh)
         .expect("streams");

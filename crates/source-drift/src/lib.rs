@@ -1,7 +1,11 @@
-//! Drift streams (read) and the reverse writer (records to Drift, see [`writer`]).
+//! Drift streams (read): the Drift data source. The reverse direction (records into Drift)
+//! is the `drift-writer` crate.
 //!
 //! [`DriftSource`] implements [`sync_core::Source`] over a [`drift_client::Client`] for the
-//! streams of DESIGN.md §2. Design decisions:
+//! streams of DESIGN.md §2. Each stream is defined once, as a row of [`STREAMS`] (name,
+//! schema, keys, cursor, write mode, OAuth scopes, reader); the catalog, the read dispatch
+//! and the scope table derive from it, so adding a stream is adding one file (its reader)
+//! and one row. Design decisions:
 //!
 //! - **Conversations, messages and contacts are read in one pass** (`streams/conversations.rs`):
 //!   Drift has no list of messages or contacts, so both hang off the conversation list.
@@ -30,15 +34,16 @@ mod fail;
 pub mod schemas;
 mod streams;
 mod watermark;
-pub mod writer;
 
 use async_trait::async_trait;
 use drift_client::Client;
 use sync_core::{Catalog, Emitter, ReadRequest, Source, SourceError, State, SyncMode};
 
 pub use streams::catalog;
+pub use streams::defs::{stream_def, StreamDef, STREAMS};
 
-/// Stream names (DESIGN.md §2), also the destination table names.
+/// Stream names (DESIGN.md §2), also the sink table names. Each stream is defined once, in
+/// [`STREAMS`].
 pub mod names {
     /// `GET /conversations/list`.
     pub const CONVERSATIONS: &str = "conversations";

@@ -1,5 +1,5 @@
 //! Integration tests of the Drift source: the real client against the sandbox, through the
-//! run engine into a SQLite destination.
+//! run engine into a SQLite sink.
 
 #[path = "drift/catalog.rs"]
 mod catalog;
@@ -7,5 +7,3 @@ mod catalog;
 mod deletes;
 #[path = "drift/streams.rs"]
 mod streams;
-#[path = "writer/mod.rs"]
-mod writer;

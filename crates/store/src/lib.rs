@@ -26,7 +26,6 @@ mod error;
 mod migrate;
 mod rejected;
 mod runs;
-pub mod scopes;
 mod sources;
 pub mod validate;
 pub mod vault;

@@ -1,13 +1,13 @@
-//! The run engine: source task -> bounded channel -> batches -> destination commits.
+//! The run engine: source task -> bounded channel -> batches -> sink commits.
 
 use crate::cancel::Cancel;
-use crate::destination::{Batch, Destination, Quarantined};
 use crate::error::{ErrorKind, RunError};
 use crate::message::{Emitter, Message, StreamStatus};
 use crate::model::{ConfiguredStream, Record, WriteMode};
 use crate::progress::{
     ProgressEvent, ProgressFn, RunReport, RunStatus, StreamState, StreamSummary,
 };
+use crate::sink::{Batch, Quarantined, Sink};
 use crate::source::{ReadRequest, Source};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How many quarantined records a [`RunReport`] lists at most (the destination keeps all).
+/// How many quarantined records a [`RunReport`] lists at most (the sink keeps all).
 pub const MAX_REPORTED_QUARANTINE: usize = 1000;
 
 /// Tuning of a run.
@@ -25,7 +25,7 @@ pub const MAX_REPORTED_QUARANTINE: usize = 1000;
 pub struct RunOptions {
     /// Run id written on every row.
     pub run_id: String,
-    /// State scope in the destination (which source instance, e.g. `drift:<credential>`).
+    /// State scope in the sink (which source instance, e.g. `drift:<credential>`).
     pub scope: String,
     /// Commit when this many upsert records are pending (default 500).
     pub batch_size: usize,
@@ -48,25 +48,25 @@ impl RunOptions {
     }
 }
 
-/// Run `streams` of `source` into `destination`.
+/// Run `streams` of `source` into `sink`.
 ///
-/// Prepares the destination, loads the state for `options.scope`, spawns the source on its own
+/// Prepares the sink, loads the state for `options.scope`, spawns the source on its own
 /// task and commits what it sends: upsert records in batches with the checkpoints received so
 /// far, replace streams in one commit when they succeed. On `cancel` it commits what it has
 /// received (records with the state covering them) and stops the source. Never panics; every
-/// failure is in the report's `error` (a destination failure ends the run at once).
+/// failure is in the report's `error` (a sink failure ends the run at once).
 pub async fn run_sync(
     source: Arc<dyn Source>,
-    destination: &mut dyn Destination,
+    sink: &mut dyn Sink,
     streams: Vec<ConfiguredStream>,
     options: RunOptions,
     cancel: Cancel,
     progress: Option<ProgressFn>,
 ) -> RunReport {
     let started = Instant::now();
-    let mut engine = Engine::new(destination, &streams, options, progress);
+    let mut engine = Engine::new(sink, &streams, options, progress);
     let outcome = engine.run(source, streams, cancel).await;
-    let outcome = engine.finish_destination(outcome).await;
+    let outcome = engine.finish_sink(outcome).await;
     engine.finish(outcome, started)
 }
 
@@ -77,7 +77,7 @@ enum Outcome {
 }
 
 struct Engine<'a> {
-    dest: &'a mut dyn Destination,
+    dest: &'a mut dyn Sink,
     opts: RunOptions,
     progress: Option<ProgressFn>,
     modes: HashMap<String, WriteMode>,
@@ -102,7 +102,7 @@ struct Engine<'a> {
 
 impl<'a> Engine<'a> {
     fn new(
-        dest: &'a mut dyn Destination,
+        dest: &'a mut dyn Sink,
         streams: &[ConfiguredStream],
         opts: RunOptions,
         progress: Option<ProgressFn>,
@@ -420,8 +420,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Tell the destination the run ended cleanly (see [`Destination::finish`]).
-    async fn finish_destination(&mut self, outcome: Outcome) -> Outcome {
+    /// Tell the sink the run ended cleanly (see [`Sink::finish`]).
+    async fn finish_sink(&mut self, outcome: Outcome) -> Outcome {
         let clean = matches!(outcome, Outcome::Completed(Ok(())))
             && self
                 .summaries

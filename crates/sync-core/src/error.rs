@@ -1,4 +1,4 @@
-//! Error taxonomy of a run, shared by sources, destinations and the CLI's exit codes.
+//! Error taxonomy of a run, shared by sources, sinks and the CLI's exit codes.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +14,12 @@ pub enum ErrorKind {
     Forbidden,
     /// Still rate limited after waiting as long as allowed.
     RateLimited,
-    /// The destination could not write or commit.
-    Destination,
+    /// The sink could not write or commit. Serialized as `destination` (the name run
+    /// records and the API have always used).
+    #[serde(rename = "destination")]
+    Sink,
     /// The run cannot go on as configured and nothing was changed: the user must change the
-    /// configuration (e.g. a destination table that driftbridge did not create).
+    /// configuration (e.g. a sink table that driftbridge did not create).
     Invalid,
     /// The run was cancelled (Ctrl-C).
     Cancelled,

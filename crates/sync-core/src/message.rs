@@ -1,7 +1,7 @@
 //! What a source sends to the engine, and the handle it sends it with.
 
-use crate::destination::Quarantined;
 use crate::model::Record;
+use crate::sink::Quarantined;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The JSON Schema `format` value that marks an integer property as a Unix epoch in
-/// milliseconds (Drift's timestamp unit, REFERENCE §1). Destinations add an RFC 3339 twin
+/// milliseconds (Drift's timestamp unit, REFERENCE §1). Sinks add an RFC 3339 twin
 /// column `<field>_iso` for such properties. Draft-07 validators ignore unknown formats.
 pub const EPOCH_MS_FORMAT: &str = "epoch-millis";
 
@@ -31,21 +31,21 @@ impl std::str::FromStr for SyncMode {
     }
 }
 
-/// How a destination applies a stream's records.
+/// How a sink applies a stream's records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteMode {
     /// Insert or update by primary key; rows not in the run stay.
     Upsert,
     /// The stream is read in full and committed in one batch when it succeeds (see
-    /// [`crate::Batch::replace`]): databases upsert it, file destinations replace its files.
+    /// [`crate::Batch::replace`]): databases upsert it, file sinks replace its files.
     Replace,
 }
 
 /// One stream a source offers: its name, JSON Schema (draft-07) and keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stream {
-    /// Stream name, also the destination table name (e.g. `conversations`).
+    /// Stream name, also the sink table name (e.g. `conversations`).
     pub name: String,
     /// JSON Schema (draft-07) of one record. Top-level `properties` become columns.
     pub json_schema: Value,
@@ -53,9 +53,9 @@ pub struct Stream {
     pub primary_key: Vec<String>,
     /// Field used as the incremental cursor, if the stream has one (e.g. `updatedAt`).
     pub cursor_field: Option<String>,
-    /// How destinations apply the records.
+    /// How sinks apply the records.
     pub write_mode: WriteMode,
-    /// Top-level fields destinations should index (e.g. `conversationId` on messages).
+    /// Top-level fields sinks should index (e.g. `conversationId` on messages).
     pub index_fields: Vec<String>,
 }
 

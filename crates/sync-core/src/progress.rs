@@ -37,7 +37,7 @@ pub struct StreamSummary {
     pub expected: Option<u64>,
     /// Records received from the source (quarantined ones and tombstones included).
     pub records_read: u64,
-    /// Distinct rows written or updated in the destination (committed), each counted once
+    /// Distinct rows written or updated in the sink (committed), each counted once
     /// per run however often it was read.
     pub records_written: u64,
     /// Records read again in this run after an earlier copy was written (pages that moved
@@ -48,7 +48,7 @@ pub struct StreamSummary {
     #[serde(default)]
     pub records_deleted: u64,
     /// Records quarantined: by the source (they do not fit the stream's types) or by the
-    /// destination (no primary key). Kept in `_driftbridge_rejected` / `_rejected/`.
+    /// sink (no primary key). Kept in `_driftbridge_rejected` / `_rejected/`.
     pub records_rejected: u64,
     /// Requests, 429s, retries and wait time the source attributed to the stream.
     #[serde(flatten)]
@@ -132,8 +132,8 @@ pub struct RunReport {
     pub error: Option<RunError>,
     /// Wall time of the run, ms.
     pub duration_ms: u64,
-    /// The records quarantined in this run (committed to the destination), the first
-    /// [`crate::MAX_REPORTED_QUARANTINE`] of them; every one is in the destination's
+    /// The records quarantined in this run (committed to the sink), the first
+    /// [`crate::MAX_REPORTED_QUARANTINE`] of them; every one is in the sink's
     /// `_driftbridge_rejected` / `_rejected/`, and the streams' `records_rejected` count all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<crate::Quarantined>,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 pub struct ReadRequest {
     /// Streams to read, in catalog order, each with its mode.
     pub streams: Vec<ConfiguredStream>,
-    /// State committed by earlier runs into this destination (empty on the first run).
+    /// State committed by earlier runs into this sink (empty on the first run).
     pub state: State,
     /// Cancelled when the user asks the run to stop; sources stop at the next await point.
     pub cancel: Cancel,

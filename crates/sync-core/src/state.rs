@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The state a source resumes from: a JSON value per state key. Keys are chosen by the source
-/// (usually the stream name); values are opaque to the engine and the destination, which
+/// (usually the stream name); values are opaque to the engine and the sink, which
 /// store them verbatim in the same commit as the records they cover.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -18,7 +18,7 @@ pub enum Step {
     Fail(SourceError),
 }
 
-/// A source that plays its steps in order, for tests of the engine and destinations.
+/// A source that plays its steps in order, for tests of the engine and sinks.
 /// Records the state it was given, so tests can check what a resumed run starts from.
 pub struct ScriptedSource {
     catalog: Catalog,

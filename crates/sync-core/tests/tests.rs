@@ -1,4 +1,4 @@
-//! Integration tests of the run engine with a scripted source and an in-memory destination.
+//! Integration tests of the run engine with a scripted source and an in-memory sink.
 
 #[path = "engine/fakes.rs"]
 mod fakes;

@@ -5,7 +5,7 @@
 //! for a write made, `{"uncertain": error}` for an attempt that may or may not have landed
 //! (a re-run does not send that row again unless `--resend-uncertain`).
 
-use source_drift::writer::{Ledger, Object};
+use drift_writer::{Ledger, Object};
 use std::sync::Arc;
 use store::Store;
 

@@ -5,7 +5,7 @@
 //! reads the lines the writer appends, never end.
 
 use super::{usage, Args};
-use source_drift::writer::{same_file, InputSpec};
+use drift_writer::{same_file, InputSpec};
 use std::path::Path;
 
 /// Refuses (exit 2, naming `--results` and the fix) a results path that is one of the run's

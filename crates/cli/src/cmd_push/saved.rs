@@ -4,8 +4,8 @@
 
 use super::{mapping_of, parse_object, usage, Args, Settings};
 use crate::cmd_credentials::store_error;
+use drift_writer::{Mapping, PushOptions};
 use serde_json::{json, Value};
-use source_drift::writer::{Mapping, PushOptions};
 use store::Store;
 
 /// Destination kind of a saved push.

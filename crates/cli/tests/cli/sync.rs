@@ -961,3 +961,33 @@ async fn a_destination_inside_the_data_directory_is_refused() {
         "no run recorded"
     );
 }
+
+/// `--sink` names the same thing as `--destination` (the sink the records land in); the
+/// summary and the run history keep their field `destination`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_is_an_alias_of_destination_and_the_summary_keeps_its_field() {
+    let env = Env::start(config(2)).await;
+    let db = env.dir.path().join("via-alias.db");
+    let sink = format!("sqlite:{}", db.display());
+    let out = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["--json", "sync", "--credential", "t", "--streams", "users"])
+        .args(["--sink", &sink])
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["destination"], sink.as_str(), "{summary}");
+    assert!(summary.get("sink").is_none(), "{summary}");
+    let users: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 12, "the sandbox's users landed in the sink");
+    let runs = env.store().list_runs(10).unwrap();
+    assert_eq!(runs[0].destination, sink);
+}

@@ -116,7 +116,7 @@ async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// The results file of a push run as a CSV download. Cells a spreadsheet would run as a
-/// formula carry a leading `'` (see `source_drift::writer::csv_cell`), also in files
+/// formula carry a leading `'` (see `drift_writer::csv_cell`), also in files
 /// written by versions that did not add it.
 pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
     let path = pusher::results_path(state.store.data_dir(), id)?;
@@ -148,7 +148,7 @@ fn neutralised(csv_bytes: Vec<u8>) -> Vec<u8> {
         };
         let cells = record
             .iter()
-            .map(|c| source_drift::writer::csv_cell(c).into_owned());
+            .map(|c| drift_writer::csv_cell(c).into_owned());
         if writer.write_record(cells).is_err() {
             return csv_bytes;
         }

@@ -252,11 +252,11 @@ pub(crate) fn default_sink(state: &AppState) -> String {
     responses((status = 200, body = [StreamInfo])))]
 async fn streams() -> Json<Vec<StreamInfo>> {
     Json(
-        store::scopes::STREAM_SCOPES
+        source_drift::STREAMS
             .iter()
-            .map(|(n, s)| StreamInfo {
-                name: n.to_string(),
-                scope: s.to_string(),
+            .map(|d| StreamInfo {
+                name: d.name.to_string(),
+                scope: d.scopes.join(", "),
             })
             .collect(),
     )
@@ -292,16 +292,13 @@ pub(crate) fn validate(
     }
     if streams.is_empty() {
         push("streams", "choose at least one stream".into());
-    } else if let Err(e) = store::scopes::required_scopes(streams) {
-        push(
-            "streams",
-            e.to_string().trim_start_matches("for: ").to_string(),
-        );
+    } else if let Err(e) = drift_writer::scopes::required_scopes(streams) {
+        push("streams", e.0);
     }
     if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
         push("mode", e);
     }
-    match options.sink.parse::<destinations::DestinationSpec>() {
+    match options.sink.parse::<sinks::SinkSpec>() {
         Err(e) => push("sink", e),
         Ok(spec) => {
             if let Some(message) = crate::sink_paths::refusal(&spec, state.store.data_dir()) {
@@ -529,7 +526,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
     let job = SyncJob {
         credential,
         streams: source.streams.clone(),
-        destination: sink
+        sink: sink
             .parse()
             .map_err(|e: String| ApiError::field("sink", e))?,
         mode: source
@@ -551,7 +548,7 @@ pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<S
                 message,
             } => ApiError::field("sink", message),
             StartError::Invalid { field, message } => ApiError::field(field, message),
-            StartError::Destination(message) => ApiError::field("sink", message),
+            StartError::Sink(message) => ApiError::field("sink", message),
         })
 }
 

@@ -72,7 +72,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 struct NewSourcePage {
     nav: &'static str,
     credentials: Vec<store::Credential>,
-    streams: Vec<(&'static str, &'static str)>,
+    streams: Vec<(&'static str, String)>,
     default_sink: String,
 }
 
@@ -80,7 +80,10 @@ async fn new_page(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(render(&NewSourcePage {
         nav: "sources",
         credentials: state.store.list_credentials()?,
-        streams: store::scopes::STREAM_SCOPES.to_vec(),
+        streams: source_drift::STREAMS
+            .iter()
+            .map(|d| (d.name, d.scopes.join(", ")))
+            .collect(),
         default_sink: sources::default_sink(&state),
     }))
 }

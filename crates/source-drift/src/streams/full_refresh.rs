@@ -1,4 +1,6 @@
-//! Full-refresh streams: users, teams, playbooks, contact_attributes. One request each; the
+//! The full-refresh reader, of the streams whose row in the stream table (`defs.rs`) says
+//! [`Read::FullRefresh`](super::defs::Read::FullRefresh): users, teams, playbooks,
+//! contact_attributes. One request each; the
 //! records are written again when anything changed (an incremental run skips the write when
 //! the content hash is unchanged), and a record whose key was in the last complete pass but
 //! is absent from this one is tombstoned (deleted in Drift). The state holds the hash and the
@@ -6,7 +8,7 @@
 //! after a failed or partial pass.
 
 use crate::fail::{quarantine, to_record, Fail};
-use crate::names::*;
+use crate::streams::defs::{FetchFn, StreamDef};
 use crate::Ctx;
 use drift_client::{Records, Unfit};
 use serde::{Deserialize, Serialize};
@@ -25,35 +27,18 @@ struct Snapshot {
     keys: Option<BTreeSet<String>>,
 }
 
-/// The primary-key field of each full-refresh stream, and whether it is an integer.
-fn key_field(name: &str) -> (&'static str, bool) {
-    match name {
-        CONTACT_ATTRIBUTES => ("name", false),
-        _ => ("id", true),
-    }
-}
-
 /// The records that fit, as JSON objects, and those that do not.
-type Fetched = (Vec<Map<String, Value>>, Vec<Unfit>);
+pub(crate) type Fetched = (Vec<Map<String, Value>>, Vec<Unfit>);
 
-fn all<T: serde::Serialize>(records: Records<T>) -> Result<Fetched, Fail> {
+/// The records of one fetch, split into those that fit and those that do not (the fetch
+/// functions of the stream table end in this).
+pub(crate) fn all<T: serde::Serialize>(records: Records<T>) -> Result<Fetched, Fail> {
     let fit = records
         .items
         .iter()
         .map(to_record)
         .collect::<Result<_, _>>()?;
     Ok((fit, records.unfit))
-}
-
-async fn fetch(ctx: &Ctx, name: &str) -> Result<Fetched, Fail> {
-    let c = &ctx.client;
-    match name {
-        USERS => all(c.users().await?),
-        TEAMS => all(c.teams().await?),
-        PLAYBOOKS => all(c.playbooks().await?),
-        CONTACT_ATTRIBUTES => all(c.contact_attributes().await?),
-        other => Err(Fail::Other(format!("no reader for stream `{other}`"))),
-    }
 }
 
 /// FNV-1a 64 of the records' JSON: stable across runs and Rust versions.
@@ -68,8 +53,15 @@ pub(crate) fn content_hash(records: &[Map<String, Value>]) -> String {
     format!("{h:016x}")
 }
 
-pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fail> {
-    let (records, unfit) = fetch(ctx, name).await?;
+/// Read stream `def` whole with `fetch` (see the module doc).
+pub(crate) async fn read(
+    ctx: &Ctx,
+    def: &StreamDef,
+    fetch: FetchFn,
+    mode: SyncMode,
+) -> Result<(), Fail> {
+    let name = def.name;
+    let (records, unfit) = fetch(&ctx.client).await?;
     let raws: Vec<Map<String, Value>> = unfit
         .iter()
         .map(|u| Map::from_iter([("unfit".to_owned(), Value::from(u.raw.as_str()))]))
@@ -83,7 +75,7 @@ pub(crate) async fn read(ctx: &Ctx, name: &str, mode: SyncMode) -> Result<(), Fa
     if mode == SyncMode::Incremental && previous.hash.as_deref() == Some(hash.as_str()) {
         return Ok(()); // unchanged since the last run: nothing to write
     }
-    let (field, numeric) = key_field(name);
+    let (field, numeric) = (def.primary_key, def.integer_key());
     let pk = [field.to_owned()];
     // A record that does not fit still exists in Drift: its key is not tombstoned.
     let keys: BTreeSet<String> = records

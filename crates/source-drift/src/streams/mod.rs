@@ -1,97 +1,34 @@
-//! The streams: catalog and dispatch. One file per reader.
+//! The streams: catalog and dispatch, both from the stream table ([`defs::STREAMS`]). One
+//! file per reader; adding a stream is adding one file and one row (see [`defs`]).
 
 mod accounts;
 mod conversations;
+pub(crate) mod defs;
 pub(crate) mod full_refresh;
 mod meetings;
 
 use crate::fail::{conclude, StreamMeter};
-use crate::names::*;
-use crate::{schemas, Ctx};
-use sync_core::{Catalog, RunError, Stream, StreamStatus, SyncMode, WriteMode};
+use crate::Ctx;
+use defs::{stream_def, Read, StreamDef, STREAMS};
+use sync_core::{Catalog, RunError, StreamStatus, SyncMode};
 
-fn stream(
-    name: &str,
-    json_schema: serde_json::Value,
-    primary_key: &str,
-    cursor: Option<&str>,
-    write_mode: WriteMode,
-) -> Stream {
-    Stream {
-        name: name.to_owned(),
-        json_schema,
-        primary_key: vec![primary_key.to_owned()],
-        cursor_field: cursor.map(str::to_owned),
-        write_mode,
-        index_fields: Vec::new(),
-    }
-}
-
-/// The Drift streams (DESIGN.md §2) with their schemas, primary keys and cursors.
+/// The Drift streams (DESIGN.md §2) with their schemas, primary keys and cursors: one entry
+/// per row of the stream table, in its order.
 pub fn catalog() -> Catalog {
-    use WriteMode::{Replace, Upsert};
-    let mut messages = stream(MESSAGES, schemas::messages(), "id", None, Upsert);
-    messages.index_fields = vec!["conversationId".into()];
-    let mut conversations = stream(
-        CONVERSATIONS,
-        schemas::conversations(),
-        "id",
-        Some("updatedAt"),
-        Upsert,
-    );
-    conversations.index_fields = vec!["contactId".into(), "updatedAt".into()];
     Catalog {
-        streams: vec![
-            conversations,
-            messages,
-            stream(CONTACTS, schemas::contacts(), "id", None, Upsert),
-            stream(
-                ACCOUNTS,
-                schemas::accounts(),
-                "accountId",
-                Some("updateDateTime"),
-                Upsert,
-            ),
-            stream(USERS, schemas::users(), "id", None, Replace),
-            stream(TEAMS, schemas::teams(), "id", None, Replace),
-            stream(PLAYBOOKS, schemas::playbooks(), "id", None, Replace),
-            stream(
-                MEETINGS,
-                schemas::meetings(),
-                "slug",
-                Some("updatedAt"),
-                Upsert,
-            ),
-            stream(
-                CONTACT_ATTRIBUTES,
-                schemas::contact_attributes(),
-                "name",
-                None,
-                Replace,
-            ),
-        ],
+        streams: STREAMS.iter().map(StreamDef::stream).collect(),
     }
 }
 
-/// Read every selected stream: first the small ones (one or a few requests each), then the
-/// conversations pass. The run is bound by the rate budget either way; in this order the
-/// small streams do not queue behind hundreds of message and contact requests. A fatal
-/// error (401, rate limited beyond the cap) ends the run.
+/// Read every selected stream: first those with a reader of their own (one or a few
+/// requests each), then the conversations pass. The run is bound by the rate budget either
+/// way; in this order the small streams do not queue behind hundreds of message and contact
+/// requests. A fatal error (401, rate limited beyond the cap) ends the run.
 pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Result<(), RunError> {
     let family = conversations::Family::from_selection(selected);
     for (name, mode) in selected {
-        let small = [
-            ACCOUNTS,
-            USERS,
-            TEAMS,
-            PLAYBOOKS,
-            MEETINGS,
-            CONTACT_ATTRIBUTES,
-        ]
-        .into_iter()
-        .find(|s| *s == name.as_str());
-        if let Some(name) = small {
-            read_one(ctx, name, *mode).await?;
+        if let Some(def) = stream_def(name) {
+            read_one(ctx, def, *mode).await?;
         }
     }
     match family {
@@ -101,8 +38,12 @@ pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Resu
 }
 
 /// Read one small stream, counting its requests (pages, retries, 429s, waits) with a meter
-/// of its own.
-async fn read_one(ctx: &Ctx, name: &'static str, mode: SyncMode) -> Result<(), RunError> {
+/// of its own. A stream of the conversations pass is left to the pass.
+async fn read_one(ctx: &Ctx, def: &'static StreamDef, mode: SyncMode) -> Result<(), RunError> {
+    if matches!(def.read, Read::ConversationsPass) {
+        return Ok(());
+    }
+    let name = def.name;
     ctx.out.status(name, StreamStatus::Started).await?;
     let (mut meter, client) = StreamMeter::attach(name, &ctx.client);
     let metered = Ctx {
@@ -111,10 +52,10 @@ async fn read_one(ctx: &Ctx, name: &'static str, mode: SyncMode) -> Result<(), R
         out: ctx.out.clone(),
         state: ctx.state.clone(),
     };
-    let result = match name {
-        ACCOUNTS => accounts::read(&metered, mode).await,
-        MEETINGS => meetings::read(&metered, mode).await,
-        _ => full_refresh::read(&metered, name, mode).await,
+    let result = match def.read {
+        Read::Own(read) => read(&metered, mode).await,
+        Read::FullRefresh(fetch) => full_refresh::read(&metered, def, fetch, mode).await,
+        Read::ConversationsPass => Ok(()),
     };
     meter.report(&ctx.out).await?;
     conclude(&ctx.out, &[name], result).await
@@ -174,5 +115,28 @@ mod tests {
             ["conversationId"]
         );
         assert_eq!(cat.get("accounts").unwrap().primary_key, ["accountId"]);
+    }
+
+    #[test]
+    fn every_stream_needs_a_scope_and_tombstones_keep_the_key_type() {
+        for def in STREAMS {
+            assert!(!def.scopes.is_empty(), "{} needs no scope", def.name);
+            assert!(std::ptr::eq(stream_def(def.name).unwrap(), def));
+        }
+        assert!(stream_def("convos").is_none());
+        let integer: Vec<_> = STREAMS
+            .iter()
+            .filter(|d| matches!(d.read, Read::FullRefresh(_)))
+            .map(|d| (d.name, d.integer_key()))
+            .collect();
+        assert_eq!(
+            integer,
+            [
+                ("users", true),
+                ("teams", true),
+                ("playbooks", true),
+                ("contact_attributes", false)
+            ]
+        );
     }
 }

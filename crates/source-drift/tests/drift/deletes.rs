@@ -3,9 +3,9 @@
 //! request.
 
 use crate::streams::sync_with;
-use destinations::OpenOptions;
 use drift_sandbox::SandboxConfig;
 use serde_json::{json, Value};
+use sinks::OpenOptions;
 use std::path::Path;
 use sync_core::{RunStatus, SyncMode};
 

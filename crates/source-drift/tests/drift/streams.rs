@@ -1,8 +1,8 @@
 //! Stream behaviour that needs a Drift org: scopes, resume state, selection.
 
-use destinations::SqliteDestination;
 use drift_sandbox::SandboxConfig;
 use secrecy::SecretString;
+use sinks::SqliteSink;
 use source_drift::{catalog, DriftSource, DriftSourceConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ async fn sync(
     streams: &[&str],
     mode: SyncMode,
 ) -> RunReport {
-    let options = destinations::OpenOptions::default();
+    let options = sinks::OpenOptions::default();
     sync_with(base_url, token, db, streams, mode, options).await
 }
 
@@ -26,7 +26,7 @@ pub(crate) async fn sync_with(
     db: &Path,
     streams: &[&str],
     mode: SyncMode,
-    options: destinations::OpenOptions,
+    options: sinks::OpenOptions,
 ) -> RunReport {
     let client = drift_client::Client::builder(base_url, SecretString::from(token.to_owned()))
         .rate_limit_per_min(60_000)
@@ -35,7 +35,7 @@ pub(crate) async fn sync_with(
     let source = Arc::new(DriftSource::new(client, DriftSourceConfig::default()));
     let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
     let selected = catalog().select(&names, mode).unwrap();
-    let mut dest = SqliteDestination::open_with(db, options).unwrap();
+    let mut dest = SqliteSink::open_with(db, options).unwrap();
     run_sync(
         source,
         &mut dest,
@@ -258,7 +258,7 @@ async fn a_pass_failing_with_pages_in_flight_resumes_writing_each_record_once() 
         let source = Arc::new(DriftSource::new(client, source_config));
         let names = ["conversations", "messages", "contacts"].map(String::from);
         let selected = catalog().select(&names, SyncMode::Incremental).unwrap();
-        let mut dest = SqliteDestination::open(&db).unwrap();
+        let mut dest = SqliteSink::open(&db).unwrap();
         run_sync(
             source,
             &mut dest,

@@ -1,7 +1,6 @@
 //! Field validation and normalisation.
 
 use secrecy::{ExposeSecret, SecretString};
-use store::scopes::{check_scopes, required_scopes};
 use store::validate;
 
 fn key(text: &str) -> Result<(String, Option<String>), String> {
@@ -129,39 +128,4 @@ fn name_and_description_limits() {
         .to_string();
     assert!(err.contains("description") && err.contains("1000"), "{err}");
     assert!(validate::rate_limit_per_min(0).is_err());
-}
-
-#[test]
-fn streams_map_to_scopes() {
-    let needed =
-        required_scopes(&["conversations", "messages", "Meetings", "push:contacts"]).unwrap();
-    let needed: Vec<_> = needed.into_iter().collect();
-    assert_eq!(
-        needed,
-        [
-            "contact_read",
-            "contact_write",
-            "conversation_read",
-            "user_read"
-        ]
-    );
-    let err = required_scopes(&["convos"]).unwrap_err().to_string();
-    assert!(
-        err.contains("convos") && err.contains("conversations"),
-        "{err}"
-    );
-    assert!(required_scopes(&["all"])
-        .unwrap()
-        .contains("all_contact_read"));
-}
-
-#[test]
-fn scope_check_reports_missing_and_extra() {
-    let granted = vec!["conversation_read".to_string(), "user_write".to_string()];
-    let check = check_scopes(
-        &granted,
-        &required_scopes(&["accounts", "conversations"]).unwrap(),
-    );
-    assert_eq!(check.missing, ["account_read"]);
-    assert_eq!(check.extra, ["user_write"]);
 }

@@ -1,4 +1,4 @@
-//! An in-memory destination and helpers to build scripts.
+//! An in-memory sink and helpers to build scripts.
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use sync_core::testing::Step;
 use sync_core::{
-    Batch, Catalog, CommitReport, Destination, ErrorKind, Message, Record, RunError, State, Stream,
+    Batch, Catalog, CommitReport, ErrorKind, Message, Record, RunError, Sink, State, Stream,
     StreamStatus, WriteMode,
 };
 
-/// What the memory destination holds; shared with the test through an `Arc`.
+/// What the memory sink holds; shared with the test through an `Arc`.
 #[derive(Default, Debug)]
 pub struct Memory {
     /// stream -> id -> record data.
@@ -23,10 +23,10 @@ pub struct Memory {
     pub fail_commit: Option<usize>,
 }
 
-pub struct MemoryDestination(pub Arc<Mutex<Memory>>);
+pub struct MemorySink(pub Arc<Mutex<Memory>>);
 
 #[async_trait]
-impl Destination for MemoryDestination {
+impl Sink for MemorySink {
     fn describe(&self) -> String {
         "memory".into()
     }
@@ -53,7 +53,7 @@ impl Destination for MemoryDestination {
     async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
         let mut m = self.0.lock().unwrap();
         if m.fail_commit == Some(m.commits.len()) {
-            return Err(RunError::new(ErrorKind::Destination, None, "disk full"));
+            return Err(RunError::new(ErrorKind::Sink, None, "disk full"));
         }
         let mut report = CommitReport::default();
         for s in &batch.replace {

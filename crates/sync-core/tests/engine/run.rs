@@ -24,7 +24,7 @@ async fn run_with(
     let streams = catalog()
         .select(&["all".into()], SyncMode::Incremental)
         .unwrap();
-    let mut dest = MemoryDestination(mem.clone());
+    let mut dest = MemorySink(mem.clone());
     let mut opts = RunOptions::new("run-1", "test");
     opts.batch_size = batch_size;
     run_sync(source, &mut dest, streams, opts, cancel, None).await
@@ -217,7 +217,7 @@ async fn cancel_commits_what_was_received_and_stops_the_source() {
 }
 
 #[tokio::test]
-async fn destination_failure_ends_the_run_with_a_destination_error() {
+async fn sink_failure_ends_the_run_with_a_sink_error() {
     let mem = Arc::new(Mutex::new(Memory {
         fail_commit: Some(0),
         ..Memory::default()
@@ -228,7 +228,7 @@ async fn destination_failure_ends_the_run_with_a_destination_error() {
     ];
     let report = run_script(&mem, steps, 1).await;
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(report.error.unwrap().kind, ErrorKind::Destination);
+    assert_eq!(report.error.unwrap().kind, ErrorKind::Sink);
     assert_eq!(state(&mem, "conversations"), None);
 }
 
@@ -259,7 +259,7 @@ async fn metrics_add_up_per_stream_and_the_source_sees_committed_state() {
     let streams = catalog()
         .select(&["conversations".into()], SyncMode::Incremental)
         .unwrap();
-    let mut dest = MemoryDestination(mem.clone());
+    let mut dest = MemorySink(mem.clone());
     let report = run_sync(
         source.clone(),
         &mut dest,
@@ -292,7 +292,7 @@ async fn record_of_an_unselected_stream_fails_the_run() {
     let streams = catalog()
         .select(&["conversations".into()], SyncMode::Incremental)
         .unwrap();
-    let mut dest = MemoryDestination(mem.clone());
+    let mut dest = MemorySink(mem.clone());
     let report = run_sync(
         source,
         &mut dest,
@@ -416,7 +416,7 @@ async fn tombstones_reach_the_destination_and_their_deletes_are_counted() {
         rec("conversations", 2),
         checkpoint("conversations", json!(1)),
         tombstone("conversations", 2),
-        // No row: the destination deletes nothing, so nothing is counted.
+        // No row: the sink deletes nothing, so nothing is counted.
         tombstone("conversations", 99),
         status("conversations", StreamStatus::Succeeded),
         rec("users", 1),

@@ -1,0 +1,682 @@
+//! SQLite sink (the default): one table per stream, upsert on the primary key, state in
+//! the same transaction as the records.
+//!
+//! Table layout for a stream (name = stream name):
+//! - one column per top-level schema property, named as the source spells it
+//!   (`conversationId`); integers and booleans as INTEGER, numbers as REAL, strings as TEXT,
+//!   objects and arrays as JSON text;
+//! - `<field>_iso`: RFC 3339 UTC twin of every epoch-millisecond property
+//!   ([`sync_core::EPOCH_MS_FORMAT`]);
+//! - `_extracted_at` (RFC 3339), `_run_id` (the run that last changed the row), and `_raw`
+//!   (the whole record as JSON, so fields not in the schema are kept);
+//! - `_deleted` (INTEGER 0/1) and `_deleted_at` (RFC 3339 text, NULL while live): soft
+//!   deletes, see below.
+//!
+//! Deletes: a tombstone (a record deleted in Drift, [`sync_core::Record::tombstone`]) marks
+//! its row `_deleted = 1`, `_deleted_at` = the tombstone's extraction time, `_run_id` = the
+//! batch's run, and leaves the other columns (the last data read) as they were. A row already
+//! deleted is left as it is (it keeps its first `_deleted_at`), and a tombstone for a key
+//! without a row writes nothing; [`sync_core::CommitReport::deleted`] counts the rows marked.
+//! An upsert always writes `_deleted = 0, _deleted_at = NULL`: a record that comes back is
+//! live again. Within a batch the last operation on a key wins (upsert then tombstone: the
+//! row holds the upserted data and is deleted). With hard deletes
+//! ([`SqliteSink::open_with`], [`crate::OpenOptions::hard_deletes`]) a tombstone
+//! DELETEs the row instead (counted when a row was removed). A replace batch (full-refresh
+//! streams) does not empty the table: it upserts the stream's records, and the rows that
+//! disappeared from Drift are marked by the tombstones the source sends in the same batch.
+//!
+//! Bookkeeping tables: `_driftbridge_state(scope, key, state, updated_at)` holds the source
+//! state, written in the batch's transaction; `_driftbridge_rejected(id, run_id, stream,
+//! primary_key, reason, _raw, rejected_at)` keeps, in the same transaction, the records the
+//! source quarantined ([`sync_core::Batch::quarantined`]: they do not fit the stream's types;
+//! `primary_key` as text when it could be read, `_raw` the record as received,
+//! `rejected_at` when it was read) and those this sink refuses (missing primary key;
+//! `primary_key` NULL, `rejected_at` now).
+//!
+//! A database may hold the user's own tables: `prepare` refuses a table (or view) named like
+//! a stream that driftbridge did not create (it lacks `_extracted_at`, `_run_id` or `_raw`),
+//! or named like a bookkeeping table without its columns, before changing anything, and then
+//! creates and migrates all tables in one transaction. Tables of older versions are
+//! migrated: stream tables gain `_deleted` and `_deleted_at` (existing rows are live),
+//! `_driftbridge_rejected` gains `primary_key` (existing rows keep theirs, NULL). Missing
+//! parent directories of the database file are created.
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use crate::layout::{
+    self, Column, ColumnKind, Existing, DELETED, DELETED_AT, META_COLUMNS, REJECTED_PRIMARY_KEY,
+    RUN_ID,
+};
+use crate::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use sync_core::{
+    epoch_ms_to_rfc3339, Batch, CommitReport, ErrorKind, PropertyKind, Quarantined, Record,
+    Rejected, RunError, Sink, State, Stream,
+};
+
+/// Name of the state table.
+pub const STATE_TABLE: &str = "_driftbridge_state";
+/// Name of the table of rejected records.
+pub const REJECTED_TABLE: &str = "_driftbridge_rejected";
+
+/// A SQLite database file used as a sink. Cheap to clone is not needed: the engine
+/// owns it for the run.
+pub struct SqliteSink {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+    tables: HashMap<String, Arc<Table>>,
+    options: OpenOptions,
+}
+
+/// Column layout of one stream's table.
+#[derive(Debug)]
+struct Table {
+    name: String,
+    /// Columns from the shared layout; `_iso` twins have kind `Timestamp`.
+    columns: Vec<Column>,
+    primary_key: Vec<String>,
+    /// Kinds of the primary-key columns, in key order (to bind a tombstone's key).
+    key_kinds: Vec<ColumnKind>,
+    upsert_sql: String,
+    /// Marks a live row deleted: `?1` `_deleted_at`, `?2` run id, then the key.
+    soft_delete_sql: String,
+    /// Deletes a row: the key.
+    hard_delete_sql: String,
+}
+
+fn db_err(context: &str, e: impl std::fmt::Display) -> RunError {
+    RunError::new(ErrorKind::Sink, None, format!("sqlite: {context}: {e}"))
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl SqliteSink {
+    /// Open (or create) the database at `path`, creating missing parent directories. Nothing
+    /// in the database changes until [`Sink::prepare`], which first refuses a
+    /// stream's table that driftbridge did not create, then switches the database to WAL mode
+    /// and creates the tables.
+    ///
+    /// Errors (kind `Sink`): a parent directory cannot be created, or the file cannot
+    /// be opened or is not a SQLite database; the message names the path and the fix.
+    ///
+    /// Tombstones mark rows deleted (soft deletes); see [`Self::open_with`] for hard deletes.
+    pub fn open(path: &Path) -> Result<Self, RunError> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// [`Self::open`] with `options`: with `hard_deletes` a tombstone DELETEs its row instead
+    /// of marking it `_deleted` (module docs). Same errors as [`Self::open`].
+    pub fn open_with(path: &Path, options: OpenOptions) -> Result<Self, RunError> {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                db_err(
+                    &format!("cannot create directory {}", dir.display()),
+                    format!("{e}; create it or choose a writable location"),
+                )
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| {
+            let dir = parent.map_or_else(|| ".".into(), |d| d.display().to_string());
+            db_err(
+                &format!("cannot open {}", path.display()),
+                format!("{e}; check that {dir} is writable or choose another path"),
+            )
+        })?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .and_then(|()| {
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map_err(|e| {
+                db_err(
+                    &format!("cannot read {}", path.display()),
+                    format!("{e}; give the path of a SQLite database or of a new file"),
+                )
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Arc::new(Mutex::new(conn)),
+            tables: HashMap::new(),
+            options,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, RunError> + Send + 'static,
+    ) -> Result<T, RunError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| db_err("connection", "poisoned by an earlier panic"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| db_err("worker", e))?
+    }
+}
+
+fn table_for(stream: &Stream) -> Table {
+    let columns = layout::columns(stream, "_iso");
+    let upsert_sql = upsert_sql(&stream.name, &columns, &stream.primary_key);
+    let key_kinds = stream
+        .primary_key
+        .iter()
+        .map(|k| {
+            columns
+                .iter()
+                .find(|c| &c.name == k)
+                .map_or(ColumnKind::Value(PropertyKind::Json), |c| c.kind)
+        })
+        .collect();
+    let key_match: Vec<String> = stream
+        .primary_key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} = ?{}", quote(k), i + 3))
+        .collect();
+    let soft_delete_sql = format!(
+        "UPDATE {} SET {deleted} = 1, {deleted_at} = ?1, {run} = ?2 WHERE {deleted} = 0 AND {}",
+        quote(&stream.name),
+        key_match.join(" AND "),
+        deleted = quote(DELETED),
+        deleted_at = quote(DELETED_AT),
+        run = quote(RUN_ID),
+    );
+    let hard_match: Vec<String> = stream
+        .primary_key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} = ?{}", quote(k), i + 1))
+        .collect();
+    let hard_delete_sql = format!(
+        "DELETE FROM {} WHERE {}",
+        quote(&stream.name),
+        hard_match.join(" AND ")
+    );
+    Table {
+        name: stream.name.clone(),
+        columns,
+        primary_key: stream.primary_key.clone(),
+        key_kinds,
+        upsert_sql,
+        soft_delete_sql,
+        hard_delete_sql,
+    }
+}
+
+fn sql_type(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Value(PropertyKind::Integer | PropertyKind::Boolean) => "INTEGER",
+        ColumnKind::Value(PropertyKind::Number) => "REAL",
+        ColumnKind::Value(PropertyKind::String | PropertyKind::Json) | ColumnKind::Timestamp => {
+            "TEXT"
+        }
+    }
+}
+
+/// The upsert of a live record: every column, the metadata, `_deleted = 0` and
+/// `_deleted_at = NULL` (a record that comes back is live).
+fn upsert_sql(table: &str, columns: &[Column], pk: &[String]) -> String {
+    let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+    names.extend(META_COLUMNS.iter().map(|c| quote(c)));
+    let mut placeholders = vec!["?"; names.len()];
+    names.extend([quote(DELETED), quote(DELETED_AT)]);
+    placeholders.extend(["0", "NULL"]);
+    let placeholders = placeholders.join(", ");
+    let updates: Vec<String> = names
+        .iter()
+        .filter(|n| !pk.iter().any(|k| quote(k) == **n))
+        .map(|n| format!("{n} = excluded.{n}"))
+        .collect();
+    let pk_cols: Vec<String> = pk.iter().map(|k| quote(k)).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT ({}) DO UPDATE SET {}",
+        quote(table),
+        names.join(", "),
+        pk_cols.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// The bookkeeping tables (state and rejected records).
+fn create_bookkeeping(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+           scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+           updated_at TEXT NOT NULL, PRIMARY KEY (scope, key));
+         CREATE TABLE IF NOT EXISTS {REJECTED_TABLE} (
+           id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, stream TEXT NOT NULL,
+           {REJECTED_PRIMARY_KEY} TEXT, reason TEXT NOT NULL, _raw TEXT NOT NULL,
+           rejected_at TEXT NOT NULL);"
+    ))?;
+    // Migration: the table of older versions lacks `primary_key` (its rows keep NULL).
+    if !column_names(conn, REJECTED_TABLE)?
+        .iter()
+        .any(|c| c == REJECTED_PRIMARY_KEY)
+    {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {REJECTED_TABLE} ADD COLUMN {REJECTED_PRIMARY_KEY} TEXT"
+        ))?;
+    }
+    Ok(())
+}
+
+/// The column names of `table`.
+fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect()
+}
+
+/// What already holds the name `table` (SQLite names are case-insensitive), if anything.
+fn existing(conn: &Connection, table: &str) -> rusqlite::Result<Option<Existing>> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT type, name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE
+             AND type IN ('table', 'view') ORDER BY type = 'table' DESC LIMIT 1",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((kind, name)) = found else {
+        return Ok(None);
+    };
+    if kind != "table" {
+        return Ok(Some(Existing::Other(kind)));
+    }
+    Ok(Some(Existing::Table(column_names(conn, &name)?)))
+}
+
+/// Refuse, before anything changes, a stream's table or a bookkeeping table that
+/// driftbridge did not create.
+fn refuse_foreign_tables<'s>(
+    conn: &Connection,
+    path: &Path,
+    streams: impl IntoIterator<Item = &'s Stream>,
+) -> Result<(), RunError> {
+    let bookkeeping: [(&str, &[&str]); 2] = [
+        (STATE_TABLE, &layout::STATE_COLUMNS),
+        (REJECTED_TABLE, &layout::REJECTED_COLUMNS),
+    ];
+    for (table, columns) in bookkeeping {
+        let found =
+            existing(conn, table).map_err(|e| db_err(&format!("inspect table {table}"), e))?;
+        if let Some(found) = found {
+            layout::refuse_foreign_bookkeeping(
+                "sqlite",
+                &path.display().to_string(),
+                table,
+                &found,
+                columns,
+                "choose another database file",
+            )?;
+        }
+    }
+    for stream in streams {
+        let found = existing(conn, &stream.name)
+            .map_err(|e| db_err(&format!("inspect table {}", stream.name), e))?;
+        if let Some(found) = found {
+            layout::refuse_foreign_table(
+                "sqlite",
+                &path.display().to_string(),
+                &stream.name,
+                &found,
+                "choose another database file",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuse foreign tables, switch to WAL mode, then create the bookkeeping tables and every
+/// stream's table and indexes in one transaction (all or nothing).
+fn prepare_all(
+    conn: &mut Connection,
+    path: &Path,
+    work: &[(Stream, Arc<Table>)],
+) -> Result<(), RunError> {
+    refuse_foreign_tables(conn, path, work.iter().map(|(s, _)| s))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL")
+        .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
+    let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
+    create_bookkeeping(&tx)
+        .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
+    for (stream, table) in work {
+        create_table(&tx, table)
+            .and_then(|()| create_indexes(&tx, stream))
+            .map_err(|e| db_err(&format!("create table {}", stream.name), e))?;
+    }
+    tx.commit().map_err(|e| db_err("commit", e))
+}
+
+fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
+    let mut defs: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", quote(&c.name), sql_type(c.kind)))
+        .collect();
+    defs.push("\"_extracted_at\" TEXT NOT NULL".into());
+    defs.push("\"_run_id\" TEXT".into());
+    defs.push("\"_raw\" TEXT NOT NULL".into());
+    defs.push(format!("{} {DELETED_DEF}", quote(DELETED)));
+    defs.push(format!("{} TEXT", quote(DELETED_AT)));
+    let pk: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
+    defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        quote(&table.name),
+        defs.join(", ")
+    ))?;
+    // Schema evolution: add columns the stream gained since the table was created, and the
+    // soft-delete columns to a table of an older version (its rows are live).
+    let existing = column_names(conn, &table.name)?;
+    let wanted = table
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), sql_type(c.kind)))
+        .chain([(DELETED, DELETED_DEF), (DELETED_AT, "TEXT")]);
+    for (name, def) in wanted {
+        if !existing.iter().any(|e| e == name) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {def}",
+                quote(&table.name),
+                quote(name),
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Type and default of `_deleted`: rows that predate it (or that are not marked) are live.
+const DELETED_DEF: &str = "INTEGER NOT NULL DEFAULT 0";
+
+fn create_indexes(conn: &Connection, stream: &Stream) -> rusqlite::Result<()> {
+    for field in &stream.index_fields {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+            quote(&format!("idx_{}_{}", stream.name, field)),
+            quote(&stream.name),
+            quote(field)
+        ))?;
+    }
+    Ok(())
+}
+
+/// Convert a JSON value to the SQL value stored in a column of `kind`.
+fn sql_value(value: Option<&Value>, kind: ColumnKind) -> SqlValue {
+    let Some(v) = value else {
+        return SqlValue::Null;
+    };
+    if kind == ColumnKind::Timestamp {
+        return v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f as i64))
+            .and_then(epoch_ms_to_rfc3339)
+            .map_or(SqlValue::Null, SqlValue::Text);
+    }
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real))
+            .unwrap_or_else(|| SqlValue::Text(n.to_string())),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Array(_) | Value::Object(_) => SqlValue::Text(v.to_string()),
+    }
+}
+
+fn missing_key(table: &Table, data: &Map<String, Value>) -> Option<String> {
+    table
+        .primary_key
+        .iter()
+        .find(|k| data.get(*k).is_none_or(Value::is_null))
+        .map(|k| format!("primary key field `{k}` is missing or null"))
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn write_record(
+    tx: &Transaction<'_>,
+    table: &Table,
+    run_id: &str,
+    record: &Record,
+) -> rusqlite::Result<()> {
+    let mut values: Vec<SqlValue> = table
+        .columns
+        .iter()
+        .map(|c| sql_value(record.data.get(&c.field), c.kind))
+        .collect();
+    let extracted = epoch_ms_to_rfc3339(record.extracted_at).unwrap_or_else(now_rfc3339);
+    values.push(SqlValue::Text(extracted));
+    values.push(SqlValue::Text(run_id.to_owned()));
+    values.push(SqlValue::Text(
+        Value::Object(record.data.clone()).to_string(),
+    ));
+    tx.prepare_cached(&table.upsert_sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
+/// Apply the tombstone `record` to its row: mark it deleted (or delete it with
+/// `hard_deletes`). Returns whether a row changed.
+fn apply_tombstone(
+    tx: &Transaction<'_>,
+    table: &Table,
+    run_id: &str,
+    record: &Record,
+    hard_deletes: bool,
+) -> rusqlite::Result<bool> {
+    let key = table
+        .primary_key
+        .iter()
+        .zip(&table.key_kinds)
+        .map(|(k, kind)| sql_value(record.data.get(k), *kind));
+    let changed = if hard_deletes {
+        tx.prepare_cached(&table.hard_delete_sql)?
+            .execute(rusqlite::params_from_iter(key))?
+    } else {
+        let head = [
+            SqlValue::Text(layout::rfc3339_or_now(record.extracted_at)),
+            SqlValue::Text(run_id.to_owned()),
+        ];
+        tx.prepare_cached(&table.soft_delete_sql)?
+            .execute(rusqlite::params_from_iter(head.into_iter().chain(key)))?
+    };
+    Ok(changed > 0)
+}
+
+/// A row of `_driftbridge_rejected`.
+struct RejectedRow<'a> {
+    stream: &'a str,
+    /// The primary key as text; `None` when unknown.
+    primary_key: Option<&'a str>,
+    reason: &'a str,
+    /// The record as received (JSON text).
+    raw: &'a str,
+    /// RFC 3339.
+    rejected_at: &'a str,
+}
+
+/// Keep `row` in `_driftbridge_rejected`.
+fn reject(tx: &Transaction<'_>, run_id: &str, row: &RejectedRow<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {REJECTED_TABLE} (run_id, stream, {REJECTED_PRIMARY_KEY}, reason, _raw, rejected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        run_id,
+        row.stream,
+        row.primary_key,
+        row.reason,
+        row.raw,
+        row.rejected_at
+    ])?;
+    Ok(())
+}
+
+/// Keep a record the source quarantined (`rejected_at`: when it was read).
+fn quarantine(tx: &Transaction<'_>, run_id: &str, q: &Quarantined) -> rusqlite::Result<()> {
+    let at = layout::rfc3339_or_now(q.extracted_at);
+    let row = RejectedRow {
+        stream: &q.stream,
+        primary_key: q.key.as_deref(),
+        reason: &q.reason,
+        raw: &q.raw,
+        rejected_at: &at,
+    };
+    reject(tx, run_id, &row)
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    tables: &HashMap<String, Arc<Table>>,
+    batch: &Batch,
+    hard_deletes: bool,
+) -> Result<CommitReport, RunError> {
+    let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
+    let mut report = CommitReport::default();
+    let records: Vec<&Record> = batch.records.iter().collect();
+    // The last operation on a key wins: a tombstone followed by an upsert of its key is not
+    // applied (the upsert makes the row live again).
+    let last = layout::last_of_key(&records, |r| {
+        let table = tables.get(&r.stream)?;
+        Some(format!(
+            "{}\u{1f}{}",
+            r.stream,
+            layout::key_of(&table.primary_key, &r.data)
+        ))
+    });
+    for (record, last) in records.into_iter().zip(last) {
+        let table = tables.get(&record.stream).ok_or_else(|| {
+            db_err(
+                "write",
+                format!("stream `{}` was not prepared", record.stream),
+            )
+        })?;
+        if let Some(reason) = missing_key(table, &record.data) {
+            let raw = Value::Object(record.data.clone()).to_string();
+            let now = now_rfc3339();
+            let row = RejectedRow {
+                stream: &record.stream,
+                primary_key: None,
+                reason: &reason,
+                raw: &raw,
+                rejected_at: &now,
+            };
+            reject(&tx, &batch.run_id, &row).map_err(|e| db_err("reject", e))?;
+            report.rejected.push(Rejected {
+                stream: record.stream.clone(),
+                reason,
+            });
+            continue;
+        }
+        if record.tombstone {
+            if last
+                && apply_tombstone(&tx, table, &batch.run_id, record, hard_deletes)
+                    .map_err(|e| db_err(&format!("delete from {}", record.stream), e))?
+            {
+                *report.deleted.entry(record.stream.clone()).or_default() += 1;
+            }
+            continue;
+        }
+        write_record(&tx, table, &batch.run_id, record)
+            .map_err(|e| db_err(&format!("write {}", record.stream), e))?;
+        *report.written.entry(record.stream.clone()).or_default() += 1;
+    }
+    for q in &batch.quarantined {
+        quarantine(&tx, &batch.run_id, q).map_err(|e| db_err("quarantine", e))?;
+    }
+    for (key, value) in &batch.state {
+        tx.execute(
+            &format!(
+                "INSERT INTO {STATE_TABLE} (scope, key, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope, key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+            ),
+            params![batch.scope, key, value.to_string(), now_rfc3339()],
+        )
+        .map_err(|e| db_err("write state", e))?;
+    }
+    tx.commit().map_err(|e| db_err("commit", e))?;
+    Ok(report)
+}
+
+#[async_trait]
+impl Sink for SqliteSink {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
+        let prepared: Vec<(Stream, Arc<Table>)> = streams
+            .iter()
+            .map(|s| (s.clone(), Arc::new(table_for(s))))
+            .collect();
+        let work = prepared.clone();
+        let path = self.path.clone();
+        self.blocking(move |conn| prepare_all(conn, &path, &work))
+            .await?;
+        for (stream, table) in prepared {
+            self.tables.insert(stream.name, table);
+        }
+        Ok(())
+    }
+
+    async fn load_state(&mut self, scope: &str) -> Result<State, RunError> {
+        let scope = scope.to_owned();
+        self.blocking(move |conn| {
+            if existing(conn, STATE_TABLE)
+                .map_err(|e| db_err("read state", e))?
+                .is_none()
+            {
+                // Not prepared yet: no run has committed anything here.
+                return Ok(State::new());
+            }
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT key, state FROM {STATE_TABLE} WHERE scope = ?1"
+                ))
+                .map_err(|e| db_err("read state", e))?;
+            let rows = stmt
+                .query_map([&scope], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| db_err("read state", e))?;
+            let mut state = State::new();
+            for row in rows {
+                let (key, text) = row.map_err(|e| db_err("read state", e))?;
+                let value = serde_json::from_str(&text)
+                    .map_err(|e| db_err(&format!("state `{key}` is not JSON"), e))?;
+                state.set(key, value);
+            }
+            Ok(state)
+        })
+        .await
+    }
+
+    async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
+        let tables = self.tables.clone();
+        let hard_deletes = self.options.hard_deletes;
+        self.blocking(move |conn| commit_batch(conn, &tables, &batch, hard_deletes))
+            .await
+    }
+}
