@@ -636,7 +636,7 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        inner.budget.record_request();
+        let seq = inner.budget.record_request();
         self.meters.each(|m| m.request());
         let resp = builder
             .send()
@@ -644,7 +644,10 @@ impl Client {
             .map_err(|e| self.transport_error(req, &e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let server_wait = inner.budget.observe(lane, status, &headers);
+        let server_wait = inner.budget.observe(lane, status, &headers, seq);
+        if let Some(wait) = server_wait {
+            inner.budget.share_pause(lane, wait).await;
+        }
         if status == 429 {
             self.meters.each(|m| m.rate_limited());
             tracing::info!(
