@@ -196,12 +196,9 @@ impl SharedLane {
         loop {
             let now = micros(clock.unix_now());
             let late = micros(LATE_USE);
-            while held.next < held.lease.permits
-                && held.lease.slot_us(held.next).saturating_add(late) < now
-            {
-                held.next += 1;
-                held.dropped += 1;
-            }
+            let stale = held.stale(now.saturating_sub(late));
+            held.next += stale;
+            held.dropped += stale;
             if held.next < held.lease.permits {
                 let slot = held.lease.slot_us(held.next);
                 held.next += 1;
@@ -284,11 +281,9 @@ impl SharedLane {
         let Ok(held) = self.held.try_lock() else {
             return;
         };
-        let unused = (held.next..held.lease.permits)
-            .filter(|&i| held.lease.slot_us(i) > now_us)
-            .count();
+        let left = held.lease.permits.saturating_sub(held.next);
         let back = GiveBack {
-            unused: u32::try_from(unused).unwrap_or(0),
+            unused: left - held.stale(now_us.saturating_add(1)),
             end_us: held.lease.end_us,
             interval_us: held.lease.interval_us,
             sent: self.sent.swap(0, Ordering::Relaxed),
@@ -301,6 +296,18 @@ impl SharedLane {
 }
 
 impl Held {
+    /// How many of the next unused permits have slots before `cutoff_us`.
+    fn stale(&self, cutoff_us: i64) -> u32 {
+        let left = self.lease.permits.saturating_sub(self.next);
+        let behind = cutoff_us.saturating_sub(self.lease.slot_us(self.next));
+        if left == 0 || behind <= 0 {
+            return 0;
+        }
+        // slots next, next+1, ... lie before the cutoff while i * interval < behind
+        let n = (behind - 1) / self.lease.interval_us.max(1) + 1;
+        u32::try_from(n).unwrap_or(u32::MAX).min(left)
+    }
+
     /// A lease paced in this process alone (the backend failed).
     fn fallback(&mut self, ask: &LeaseAsk) -> Lease {
         let interval = crate::shared::interval_us(ask.per_min);
@@ -779,6 +786,26 @@ mod tests {
         let d = parse_retry_after(&date).unwrap();
         assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30));
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn stale_permits_are_counted_without_walking_them() {
+        let held = Held {
+            lease: Lease {
+                permits: 10,
+                first_us: 1_000,
+                interval_us: 100,
+                ..Lease::default()
+            },
+            next: 2,
+            ..Held::default()
+        };
+        // slots of the unused permits: 1200, 1300, ..., 1900
+        assert_eq!(held.stale(1_200), 0);
+        assert_eq!(held.stale(1_201), 1);
+        assert_eq!(held.stale(1_300), 1);
+        assert_eq!(held.stale(1_301), 2);
+        assert_eq!(held.stale(99_999), 8);
     }
 
     #[test]

@@ -91,4 +91,4 @@ pub use models::{
 pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
 pub use pagination::{into_records, Page, PageCursor};
 pub use records::{Records, Unfit};
-pub use shared::{MemoryBudget, SharedBudget};
+pub use shared::{BudgetShare, MemoryBudget, SharedBudget};

@@ -210,6 +210,17 @@ pub fn interval_us(per_min: u32) -> i64 {
     (MINUTE_US / i64::from(per_min.max(1))).max(1)
 }
 
+/// Where a client's budget is shared: a backend and the row key of its credential. Give it
+/// to [`ClientBuilder::share_budget`](crate::ClientBuilder::share_budget); the store makes
+/// one per credential (`Store::budget_share`).
+#[derive(Clone, Debug)]
+pub struct BudgetShare {
+    /// The backend holding the rows.
+    pub backend: Arc<dyn SharedBudget>,
+    /// The credential's row (`/reports` is appended for the reports lane).
+    pub key: String,
+}
+
 /// Why a backend call failed. The message names what failed, never a password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedBudgetError(pub String);

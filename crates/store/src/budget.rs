@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drift_client::shared::{
-    BudgetRow, BudgetUse as RowUse, GiveBack, Lease, LeaseAsk, SharedBudget, SharedBudgetError,
-    SharedResult,
+    BudgetRow, BudgetShare, BudgetUse as RowUse, GiveBack, Lease, LeaseAsk, SharedBudget,
+    SharedBudgetError, SharedResult,
 };
 use drift_client::RateBudget;
 use futures::future::BoxFuture;
@@ -130,6 +130,14 @@ impl Store {
         let (backend, key) = self.budget_backend(credential);
         RateBudget::shared(per_min, backend, key)
             .map_err(|e| StoreError::invalid("rate_limit_per_min", e.to_string()))
+    }
+
+    /// Where `credential`'s budget is shared, for `ClientBuilder::share_budget` (the
+    /// client then makes the budget at its own rate and burst, as
+    /// [`Store::shared_budget`] does).
+    pub fn budget_share(&self, credential: &Credential) -> BudgetShare {
+        let (backend, key) = self.budget_backend(credential);
+        BudgetShare { backend, key }
     }
 
     /// `credential`'s budget use across every process: requests in the last minute and the
