@@ -558,16 +558,22 @@ def shared_run(b):
             for i in range(rows):
                 f.write(f"bench-shared-{i}@example.com,Bench Shared {i}\n")
         sync = ["sync", "--credential", "bench", "--streams", CORE_STREAMS, "--mode", "full"]
+        out = f"{d}-out"  # sinks may not live inside the data directory
+        os.makedirs(out, exist_ok=True)
         started = time.time()
         procs = [
-            start_timed(b, d, "sync-a", [*sync, "--destination", f"sqlite:{d}/a.db"]),
-            start_timed(b, d, "sync-b", [*sync, "--destination", f"sqlite:{d}/b.db"]),
+            start_timed(b, d, "sync-a", [*sync, "--destination", f"sqlite:{out}/a.db"]),
+            start_timed(b, d, "sync-b", [*sync, "--destination", f"sqlite:{out}/b.db"]),
             start_timed(b, d, "push", ["push", "contacts", "--credential", "bench", "--from",
                                        csv_path, "--key", "email", "--results",
                                        os.path.join(d, "push-results.csv")]),
         ]
         codes = [p.wait() for p, _ in procs]
         wall = time.time() - started
+        for (label, code) in zip(["sync-a", "sync-b", "push"], codes):
+            if code != 0:
+                log(f"{label} exited {code}: "
+                    f"{open(os.path.join(d, f'{label}.stderr')).read()[-500:]}")
         stats = sb.admin("stats")
     req = stats["requests_total"]
     per_min = req / wall * 60
@@ -583,8 +589,10 @@ def burst_run(b):
     with Sandbox(b, "burst", "--conversations", n, "--rate-limit-per-min", SHARED_RATE) as sb:
         d = b.fresh_dir("burst")
         b.credential(d, sb, SHARED_RATE)
+        out = f"{d}-out"  # sinks may not live inside the data directory
+        os.makedirs(out, exist_ok=True)
         started = time.time()
-        summary, t = b.sync(d, "sync", f"sqlite:{d}/out.db",
+        summary, t = b.sync(d, "sync", f"sqlite:{out}/out.db",
                             streams="conversations,messages,accounts,users")
         wall = time.time() - started
         stats = sb.admin("stats")
