@@ -116,6 +116,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or(credential.rate_limit_per_min),
         )
         .max_concurrency(args.concurrency.max(1))
+        .share_budget(store.budget_share(&credential))
         .build()
         .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
     let input = InputSpec::parse(&args.from)

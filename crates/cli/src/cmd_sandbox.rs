@@ -36,6 +36,10 @@ pub struct Args {
     /// Milliseconds added before every Drift API response.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Send no `X-RateLimit-*` headers: the limits are still enforced (429 with
+    /// `Retry-After` when exceeded), but a client cannot see its remaining quota.
+    #[arg(long)]
+    no_rate_limit_headers: bool,
     /// Fault plan: a JSON file, or inline JSON starting with `{` (DESIGN.md §7 shape).
     #[arg(long, value_name = "SPEC")]
     faults: Option<String>,
@@ -116,6 +120,7 @@ fn config(args: Args) -> anyhow::Result<SandboxConfig> {
         users: args.users,
         rate_limit_per_min: args.rate_limit_per_min,
         latency_ms: args.latency_ms,
+        rate_limit_headers: !args.no_rate_limit_headers,
         fixtures: args.fixtures,
         messy: args.messy,
         ..SandboxConfig::default()

@@ -26,6 +26,9 @@ pub struct Ctx {
     pub json: bool,
     /// `-q`.
     pub quiet: bool,
+    /// `--shared-budget` / `DRIFTBRIDGE_SHARED_BUDGET`: the PostgreSQL database where rate
+    /// budgets are shared across machines (may hold a password); `None` = the data directory.
+    pub shared_budget: Option<secrecy::SecretString>,
 }
 
 /// An error that carries the exit code it should end the process with.
@@ -85,6 +88,12 @@ pub fn open_store(ctx: &Ctx) -> anyhow::Result<store::Store> {
     store
         .check_master_key()
         .map_err(|e| fail(code(&e), e.to_string()))?;
+    if let Some(url) = &ctx.shared_budget {
+        use secrecy::ExposeSecret;
+        store
+            .use_shared_budget(url.expose_secret())
+            .map_err(|e| fail(exit::USAGE, format!("--shared-budget: {e}")))?;
+    }
     Ok(store)
 }
 

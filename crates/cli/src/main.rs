@@ -31,6 +31,17 @@ struct Cli {
     /// Less output.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Share each credential's rate budget through this PostgreSQL database
+    /// (postgres://user@host/db) with every machine that uses it. Default: through the data
+    /// directory, shared by every process on this machine.
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFTBRIDGE_SHARED_BUDGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    shared_budget: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +131,7 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         json: cli.json,
         quiet: cli.quiet,
+        shared_budget: cli.shared_budget.map(secrecy::SecretString::from),
     };
     let json = ctx.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -21,6 +21,7 @@ use crate::error::{parse_error_body, scope_in, Redactor};
 use crate::meter::{Meter, Meters};
 use crate::oauth::{OAuthRefresh, OAuthState};
 use crate::retry::{AttemptError, RetryPolicy};
+use crate::shared::BudgetShare;
 use crate::Error;
 
 /// Whether a request may be repeated after a failure (see `retry.rs`).
@@ -174,6 +175,7 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     page_cap: u32,
     budget: Option<RateBudget>,
+    share: Option<BudgetShare>,
     clock: Option<Arc<dyn Clock>>,
     deny_private: bool,
     oauth: Option<OAuthRefresh>,
@@ -282,6 +284,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the budget (at [`ClientBuilder::rate_limit_per_min`] and
+    /// [`ClientBuilder::burst`]) in a shared backend, so every process using the credential
+    /// draws from one budget and sees the server's pauses (see [`crate::shared`]).
+    /// Ignored when [`ClientBuilder::rate_budget`] is given.
+    pub fn share_budget(mut self, share: BudgetShare) -> Self {
+        self.share = Some(share);
+        self
+    }
+
     /// Clock for pacing and retry waits (tests: `ManualClock`). Ignored with `rate_budget`,
     /// whose clock is used.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -340,7 +351,16 @@ impl ClientBuilder {
                 let clock = self
                     .clock
                     .unwrap_or_else(|| Arc::new(TokioClock::default()));
-                RateBudget::with_clock(self.rate_limit_per_min, self.burst, clock)?
+                match self.share {
+                    Some(share) => RateBudget::shared_with_clock(
+                        self.rate_limit_per_min,
+                        self.burst,
+                        share.backend,
+                        share.key,
+                        clock,
+                    )?,
+                    None => RateBudget::with_clock(self.rate_limit_per_min, self.burst, clock)?,
+                }
             }
         };
         let http = http_client(&base, self.timeout, self.connect_timeout, self.deny_private)?;
@@ -444,6 +464,7 @@ impl Client {
             connect_timeout: Some(Duration::from_secs(10)),
             page_cap: DEFAULT_PAGE_CAP,
             budget: None,
+            share: None,
             clock: None,
             deny_private: false,
             oauth: None,
@@ -636,7 +657,7 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        inner.budget.record_request();
+        let seq = inner.budget.record_request();
         self.meters.each(|m| m.request());
         let resp = builder
             .send()
@@ -644,7 +665,10 @@ impl Client {
             .map_err(|e| self.transport_error(req, &e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let server_wait = inner.budget.observe(lane, status, &headers);
+        let server_wait = inner.budget.observe(lane, status, &headers, seq);
+        if let Some(wait) = server_wait {
+            inner.budget.share_pause(lane, wait).await;
+        }
         if status == 429 {
             self.meters.each(|m| m.rate_limited());
             tracing::info!(

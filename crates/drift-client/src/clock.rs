@@ -15,18 +15,31 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> Duration;
     /// Waits for `d` on this clock.
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+    /// Wall-clock time since the Unix epoch, on the same time line as [`Clock::now`]: a
+    /// budget shared with other processes ([`crate::shared`]) stamps its leases with it.
+    /// Default: the system clock.
+    fn unix_now(&self) -> Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
 }
 
 /// The default clock: `tokio::time` (honours `tokio::time::pause`).
 #[derive(Debug)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
+    /// The system clock at `origin`, since the Unix epoch.
+    unix_origin: Duration,
 }
 
 impl Default for TokioClock {
     fn default() -> Self {
         TokioClock {
             origin: tokio::time::Instant::now(),
+            unix_origin: std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
         }
     }
 }
@@ -34,6 +47,12 @@ impl Default for TokioClock {
 impl Clock for TokioClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// The system clock at creation plus tokio's elapsed time, so a paused tokio clock
+    /// pauses this one too.
+    fn unix_now(&self) -> Duration {
+        self.unix_origin + self.origin.elapsed()
     }
 
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
@@ -61,9 +80,17 @@ impl ManualClock {
     }
 }
 
+/// Where a [`ManualClock`] is on the Unix time line at zero: 2023-11-14T22:13:20Z.
+pub const MANUAL_CLOCK_UNIX_ORIGIN: Duration = Duration::from_secs(1_700_000_000);
+
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+
+    /// [`MANUAL_CLOCK_UNIX_ORIGIN`] plus [`Clock::now`]: budgets on one manual clock agree.
+    fn unix_now(&self) -> Duration {
+        MANUAL_CLOCK_UNIX_ORIGIN + self.now()
     }
 
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {

@@ -223,7 +223,7 @@ pub fn rate_limit_reset(value: &str) -> Option<Duration> {
 pub fn rate_limit_wait(status: u16, headers: &[(&str, &[u8])]) -> Option<Duration> {
     let map = header_map(headers);
     let budget = RateBudget::new(600).ok()?;
-    budget.observe(Lane::Main, status, &map)
+    budget.observe(Lane::Main, status, &map, 0)
 }
 
 /// The `rel="next"` target of `Link` headers (contacts lookups).

@@ -69,13 +69,15 @@ pub mod oauth;
 mod pagination;
 mod records;
 mod retry;
+pub mod shared;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
 pub use addresses::{internal_address_kind, internal_host};
 pub use api::ListConversations;
 pub use budget::{
-    MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN, REPORTS_RATE_PER_MIN,
+    spare_margin, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN,
+    REPORTS_RATE_PER_MIN,
 };
 pub use client::{
     default_max_concurrency, Client, ClientBuilder, DEFAULT_PAGE_CAP, LATENCY_ALLOWANCE,
@@ -89,3 +91,4 @@ pub use models::{
 pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
 pub use pagination::{into_records, Page, PageCursor};
 pub use records::{Records, Unfit};
+pub use shared::{BudgetShare, MemoryBudget, SharedBudget};

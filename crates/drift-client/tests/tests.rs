@@ -21,6 +21,8 @@ mod pagination;
 mod rate;
 #[path = "client/sandbox.rs"]
 mod sandbox;
+#[path = "client/shared.rs"]
+mod shared;
 #[path = "client/tolerant.rs"]
 mod tolerant;
 #[path = "client/writes.rs"]

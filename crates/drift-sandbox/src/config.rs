@@ -57,6 +57,10 @@ pub struct SandboxConfig {
     pub reports_rate_limit_per_min: u32,
     /// Milliseconds added before every Drift API response (not the admin routes).
     pub latency_ms: u64,
+    /// `--no-rate-limit-headers`: the limits above are still enforced (a request over the
+    /// limit still gets 429 with `Retry-After`), but no `X-RateLimit-*` header is sent, so a
+    /// client cannot see how much quota is left (the blind case). Default `true` (sent).
+    pub rate_limit_headers: bool,
     /// The full-scope token (never expires).
     pub token: String,
     /// Extra tokens with only the listed scopes, e.g. `("tok-ro", vec!["conversation_read"])`.
@@ -96,6 +100,7 @@ impl Default for SandboxConfig {
             rate_limit_per_min: 600,
             reports_rate_limit_per_min: 60,
             latency_ms: 0,
+            rate_limit_headers: true,
             token: DEFAULT_TOKEN.to_string(),
             limited_tokens: Vec::new(),
             tokens: Vec::new(),
@@ -191,6 +196,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("accounts", &self.accounts)
             .field("users", &self.users)
             .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .field("rate_limit_headers", &self.rate_limit_headers)
             .field(
                 "reports_rate_limit_per_min",
                 &self.reports_rate_limit_per_min,

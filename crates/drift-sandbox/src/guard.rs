@@ -75,7 +75,7 @@ pub async fn guard(
             }
         }
     };
-    if let Some(d) = decision {
+    if let Some(d) = decision.filter(|_| app.config.rate_limit_headers) {
         set_rate_headers(resp.headers_mut(), d);
     }
     entry.status = resp.status().as_u16();

@@ -36,6 +36,8 @@
 //! - Rate limit: `X-RateLimit-Limit` (per minute), `X-RateLimit-Remaining`,
 //!   `X-RateLimit-Reset` (seconds until the bucket is empty) on every Drift response while
 //!   the limit is on; 429 adds `Retry-After` (seconds). `/reports/*` has its own bucket.
+//!   With [`SandboxConfig::rate_limit_headers`] off (`--no-rate-limit-headers`) the limit is
+//!   enforced the same way but no `X-RateLimit-*` header is sent (429 keeps `Retry-After`).
 //! - `token_info` echoes the inspected `access_token`, as Drift does: clients must not keep
 //!   or log that field.
 //! - `POST /oauth2/token` (outside the bearer guard, route `oauth.token` in stats) takes the

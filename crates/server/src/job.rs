@@ -184,6 +184,7 @@ impl SyncRun {
         let client = auth
             .client(&credential.base_url, addresses)
             .rate_limit_per_min(rate)
+            .share_budget(store.budget_share(&credential))
             .build()
             .map_err(|e| StartError::Invalid {
                 field: "credential",

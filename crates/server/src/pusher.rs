@@ -353,6 +353,7 @@ pub async fn run(store: &Store, job: &PushJob, addresses: AddressPolicy) -> ApiR
     let client = DriftAuth::of(store, &credential)?
         .client(&credential.base_url, addresses)
         .rate_limit_per_min(credential.rate_limit_per_min)
+        .share_budget(store.budget_share(&credential))
         .build()
         .map_err(|e| ApiError::field("credential", AddressPolicy::explain(&e)))?;
     let input = InputSpec::Csv(input_path.clone())

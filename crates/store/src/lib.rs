@@ -19,6 +19,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod admin;
+mod budget;
+#[cfg(feature = "postgres")]
+mod budget_pg;
 mod catalog;
 mod credentials;
 mod destination;
@@ -31,6 +34,9 @@ pub mod validate;
 pub mod vault;
 
 pub use admin::AdminToken;
+pub use budget::{BudgetUse, SqliteBudget, SHARED_BUDGET_ENV};
+#[cfg(feature = "postgres")]
+pub use budget_pg::PostgresBudget;
 pub use catalog::CredentialUser;
 pub use credentials::{
     Credential, CredentialStatus, CredentialTest, CredentialUpdate, NewCredential, OAuthChange,
@@ -58,6 +64,8 @@ pub struct Store {
     keys: Mutex<KeySource>,
     /// Lock files of the runs this process started and has not finished (see `runs.rs`).
     run_locks: Mutex<std::collections::HashMap<String, std::fs::File>>,
+    /// Where rate budgets are shared (see `budget.rs`).
+    budget: Mutex<budget::BudgetState>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,6 +118,7 @@ impl Store {
             data_dir: data_dir.to_path_buf(),
             keys: Mutex::new(keys),
             run_locks: Mutex::new(std::collections::HashMap::new()),
+            budget: Mutex::new(budget::BudgetState::default()),
         })
     }
 
@@ -196,7 +205,9 @@ impl Store {
     /// for work that outlives a borrow of this one, e.g. saving refreshed OAuth tokens from
     /// inside a Drift client. Errors as for [`Store::open_with`].
     pub fn reopen(&self) -> Result<Store> {
-        Store::open_with(&self.data_dir, self.key_source())
+        let store = Store::open_with(&self.data_dir, self.key_source())?;
+        store.budget_state().backend = self.budget_state().backend.clone();
+        Ok(store)
     }
 
     fn key_source(&self) -> KeySource {

@@ -149,8 +149,23 @@ CREATE TABLE admin_token (
 );
 "#;
 
+/// Schema version 5: the rate budget of each credential, shared by every process on this
+/// data directory (issue 18; the rules: `drift_client::shared`). `key` is the credential id
+/// (`/reports` appended for the reports lane); times are epoch microseconds.
+const V5: &str = r#"
+CREATE TABLE rate_budget (
+    key               TEXT    PRIMARY KEY,
+    tat_us            INTEGER NOT NULL DEFAULT 0,  -- GCRA theoretical arrival time
+    paused_until_us   INTEGER NOT NULL DEFAULT 0,  -- server hint: no request before
+    window_start_us   INTEGER NOT NULL DEFAULT 0,  -- minute of window_count
+    window_count      INTEGER NOT NULL DEFAULT 0,  -- requests reported in that minute
+    prev_window_count INTEGER NOT NULL DEFAULT 0,  -- requests reported in the minute before
+    updated_at        INTEGER NOT NULL DEFAULT 0   -- epoch ms
+);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

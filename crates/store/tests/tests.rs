@@ -2,6 +2,8 @@
 
 #[path = "store/admin.rs"]
 mod admin;
+#[path = "store/budget.rs"]
+mod budget;
 #[path = "store/credentials.rs"]
 mod credentials;
 #[path = "store/destinations.rs"]

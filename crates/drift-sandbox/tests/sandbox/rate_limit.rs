@@ -110,3 +110,30 @@ async fn unknown_tokens_share_one_bucket() {
         "a real token has its own"
     );
 }
+
+#[tokio::test]
+async fn without_rate_limit_headers_the_limit_still_holds() {
+    let s = Sbx::start(SandboxConfig {
+        rate_limit_per_min: 3,
+        rate_limit_headers: false,
+        ..config()
+    })
+    .await;
+    for _ in 0..3 {
+        let r = s.get("/users/list").await;
+        assert_eq!(r.status, 200);
+        for name in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ] {
+            assert!(r.header(name).is_none(), "{name} sent: {:?}", r.headers);
+        }
+    }
+    let r = s.get("/users/list").await;
+    assert_eq!(r.status, 429, "the limit is still enforced");
+    assert_eq!(r.error_type(), "rate_limit");
+    assert!(r.header_u64("retry-after") >= 1, "429 still says when");
+    assert!(r.header("x-ratelimit-remaining").is_none());
+    assert_eq!(s.admin_get("stats").await["rate_limited_total"], 1);
+}
