@@ -991,3 +991,132 @@ async fn sink_is_an_alias_of_destination_and_the_summary_keeps_its_field() {
     let runs = env.store().list_runs(10).unwrap();
     assert_eq!(runs[0].destination, sink);
 }
+
+/// `sync` at `rate` requests/minute with extra global flags, into `db`.
+fn budget_sync(env: &Env, globals: &[&str], db: &Path, rate: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.arg("--data-dir").arg(env.data_dir()).args(globals);
+    cmd.args(["--json", "sync", "--credential", "t", "--streams"])
+        .args([
+            "conversations,messages,contacts",
+            "--rate-limit-per-min",
+            rate,
+        ])
+        .arg("--destination")
+        .arg(format!("sqlite:{}", db.display()))
+        .current_dir(env.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_in_two_processes_share_the_credentials_budget() {
+    // The sandbox sends no rate-limit headers: only the shared budget keeps the two apart.
+    let env = Env::start(SandboxConfig {
+        rate_limit_per_min: 1200,
+        rate_limit_headers: false,
+        ..config(40)
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(
+        budget_sync(&env, &[], &env.dir.path().join("a.db"), "1200").output(),
+        budget_sync(&env, &[], &env.dir.path().join("b.db"), "1200").output(),
+    );
+    let took = started.elapsed();
+    for out in [a.unwrap(), b.unwrap()] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stats = env.admin("stats", None).await;
+    let requests = stats["requests_total"].as_u64().unwrap();
+    assert_eq!(stats["rate_limited_total"], 0, "{stats}");
+    // 1200/min = 20/s for both together (a burst of 3): each process alone at 1200/min
+    // would have finished in about half the time
+    let at_the_budget = Duration::from_millis((requests.saturating_sub(4)) * 50);
+    assert!(
+        took >= at_the_budget.mul_f64(0.9),
+        "{requests} requests in {took:?}: faster than one budget of 1200/min allows"
+    );
+    // the store shows the use of both
+    let store = env.store();
+    let cred = store.credential("t").unwrap();
+    let used = store.budget_use(&cred).await.unwrap();
+    assert!(
+        used.requests_last_minute >= requests / 2,
+        "{used:?} of {requests}"
+    );
+}
+
+#[tokio::test]
+async fn shared_budget_takes_only_a_postgres_url_and_never_echoes_it() {
+    let env = Env::start(config(5)).await;
+    let out = budget_sync(
+        &env,
+        &["--shared-budget", "redis://user:hunter2@127.0.0.1:6379"],
+        &env.db(),
+        "600",
+    )
+    .output()
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--shared-budget"), "{stderr}");
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
+    let url = std::env::var("DRIFTBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let env = Env::start(SandboxConfig {
+        rate_limit_per_min: 600,
+        ..config(10)
+    })
+    .await;
+    let out = budget_sync(&env, &[], &env.db(), "600")
+        .env("DRIFTBRIDGE_SHARED_BUDGET", &url)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let key = format!("t@{}", env.sandbox.base_url().trim_end_matches('/'));
+    let row = client
+        .query_one(
+            "SELECT tat_us, window_count FROM driftbridge_rate_budget WHERE key = $1",
+            &[&key],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) > 0, "the lease moved the row's TAT");
+    // nothing was kept in the data directory's own table
+    let local: i64 = Connection::open(env.data_dir().join("driftbridge.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM rate_budget", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(local, 0);
+    client
+        .execute(
+            "DELETE FROM driftbridge_rate_budget WHERE key LIKE $1",
+            &[&format!("{key}%")],
+        )
+        .await
+        .unwrap();
+}
