@@ -1,22 +1,24 @@
-//! Running a data source in the background: the run itself is [`crate::job`] (the same as
-//! `driftbridge sync`); this module keeps live figures per stream while it runs, lets it be
-//! cancelled, and counts its metrics at the end.
+//! Runs in the background of a long-running process (`serve`, a worker): the run itself is
+//! [`crate::job::SyncRun`] or [`crate::pusher::PushRun`] (the same as the CLI's); this module
+//! keeps live figures per stream while a run goes and lets it be cancelled by id.
 
 use crate::addresses::AddressPolicy;
-use crate::job::SyncRun;
-pub use crate::job::{StartError, Summary, SyncJob, Totals};
+use crate::error::FlowError;
+use crate::job::{SyncJob, SyncRun, Totals};
+use crate::pusher::{PushOutcome, PushRun};
 use serde::Serialize;
+use source_drift::writer::Outcome;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use store::Store;
 use sync_core::{Cancel, ProgressEvent, StreamSummary};
-use utoipa::ToSchema;
 
 /// Figures of a run in progress.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveFigures {
-    /// Per stream, in the order they were selected.
-    #[schema(value_type = Vec<Object>)]
+    /// Per stream, in the order they were selected (empty for a push).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub streams: Vec<StreamSummary>,
     /// Whole-run request counters so far.
     pub totals: Totals,
@@ -39,6 +41,17 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    fn new(order: Vec<String>, client: drift_client::Client, rate_limit_per_min: u32) -> Self {
+        LiveRun {
+            order,
+            streams: Mutex::new(HashMap::new()),
+            client,
+            rate_limit_per_min,
+            started: std::time::Instant::now(),
+            cancel: Cancel::new(),
+        }
+    }
+
     /// The figures now.
     pub fn figures(&self) -> LiveFigures {
         let map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
@@ -59,7 +72,8 @@ impl LiveRun {
         }
     }
 
-    /// Ask the run to stop after the commit in progress.
+    /// Ask the run to stop: a sync after the commit in progress, a push once the requests
+    /// in flight finish (rows read but not sent are rejected as not sent).
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
@@ -69,6 +83,22 @@ impl LiveRun {
 #[derive(Default)]
 pub struct Runner {
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
+}
+
+/// Removes a run from [`Runner`]'s live runs when dropped (however its task ends).
+struct Tracked {
+    runner: Arc<Runner>,
+    id: String,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.runner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl Runner {
@@ -81,6 +111,17 @@ impl Runner {
             .cloned()
     }
 
+    fn track(self: &Arc<Self>, id: &str, live: Arc<LiveRun>) -> Tracked {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), live);
+        Tracked {
+            runner: self.clone(),
+            id: id.to_string(),
+        }
+    }
+
     /// Start `job` in the background; returns the run id at once. The run record is written
     /// now (status `running`) and finished when the run ends. A credential whose base URL
     /// `addresses` refuses fails here (field `credential`) and nothing is sent.
@@ -91,21 +132,15 @@ impl Runner {
         store: Arc<Store>,
         job: SyncJob,
         addresses: AddressPolicy,
-    ) -> Result<String, StartError> {
+    ) -> Result<String, FlowError> {
         let run = SyncRun::prepare(&store, &job, addresses)?;
         let run_id = run.run_id().to_owned();
-        let live = Arc::new(LiveRun {
-            order: run.stream_names(),
-            streams: Mutex::new(HashMap::new()),
-            client: run.client().clone(),
-            rate_limit_per_min: run.rate_limit_per_min(),
-            started: std::time::Instant::now(),
-            cancel: Cancel::new(),
-        });
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(run_id.clone(), live.clone());
+        let live = Arc::new(LiveRun::new(
+            run.stream_names(),
+            run.client().clone(),
+            run.rate_limit_per_min(),
+        ));
+        let tracked = self.track(&run_id, live.clone());
         let progress_target = live.clone();
         let progress: sync_core::ProgressFn = Arc::new(move |event: &ProgressEvent| {
             let mut map = progress_target
@@ -114,33 +149,39 @@ impl Runner {
                 .unwrap_or_else(|e| e.into_inner());
             map.insert(event.summary.stream.clone(), event.summary.clone());
         });
-        let runner = self.clone();
-        let id = run_id.clone();
         tokio::spawn(async move {
-            let (summary, recorded) = run.run(&store, live.cancel.clone(), Some(progress)).await;
-            if let Err(e) = recorded {
-                tracing::error!(run = %summary.run_id, error = %e, "cannot record the end of the run");
-            }
-            count_outcome(&summary, &live.client);
-            runner
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+            let _tracked = tracked;
+            // The run logs and counts its own end; a failure to record it is logged there.
+            let _ = run.run(&store, live.cancel.clone(), Some(progress)).await;
         });
         Ok(run_id)
     }
-}
 
-/// Count the run's metrics (Drift usage, records per stream, outcome and duration).
-fn count_outcome(summary: &Summary, client: &drift_client::Client) {
-    crate::metrics::drift_usage(&summary.credential, &client.metrics());
-    for stream in &summary.streams {
-        crate::metrics::records_written(&stream.stream, stream.records_written);
+    /// Run prepared push `run` to its end on a task of its own, live (cancellable by id)
+    /// while it runs, calling `on_outcome` for each row; returns its outcome. The task goes
+    /// on if the caller stops waiting (e.g. an HTTP client that hangs up), so the run is
+    /// always recorded.
+    ///
+    /// Errors: see [`PushRun::run`].
+    pub async fn push<F>(
+        self: &Arc<Self>,
+        run: PushRun,
+        on_outcome: F,
+    ) -> Result<PushOutcome, FlowError>
+    where
+        F: FnMut(&Outcome) + Send + 'static,
+    {
+        let live = Arc::new(LiveRun::new(
+            Vec::new(),
+            run.client().clone(),
+            run.rate_limit_per_min(),
+        ));
+        let tracked = self.track(run.run_id(), live.clone());
+        let task = tokio::spawn(async move {
+            let _tracked = tracked;
+            run.run(live.cancel.clone(), on_outcome).await
+        });
+        task.await
+            .map_err(|e| FlowError::internal(format!("the push ended abnormally: {e}")))?
     }
-    crate::metrics::run_finished(
-        summary.status.as_str(),
-        std::time::Duration::from_millis(summary.duration_ms),
-    );
-    tracing::info!(run = %summary.run_id, status = summary.status.as_str(), "run finished");
 }

@@ -3,15 +3,15 @@
 
 use super::{render, with_redirect};
 use crate::api::runs::{list_views, view, RunView};
-use crate::check::format_time;
 use crate::problem::ApiError;
-use crate::push_job::PushRunSummary;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use flows::check::format_time;
+use flows::push_job::PushRunSummary;
 use sync_core::StreamSummary;
 
 pub(super) fn router() -> Router<AppState> {
@@ -231,7 +231,7 @@ async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(live) = state.runner.live(&id) {
+    if let Some(live) = state.flows.runner.live(&id) {
         live.cancel();
     }
     Ok(with_redirect(&format!("/runs/{id}")))
