@@ -51,7 +51,7 @@ enum Command {
     Push(cmd_push::Args),
     /// Serve the REST API (/api/v1) and the web UI.
     Serve(cmd_serve::Args),
-    /// Run history.
+    /// Run history and each run's log.
     Runs(cmd_runs::Args),
 }
 

@@ -52,9 +52,12 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// An error of the application layer.
+/// An error of the application layer (boxed: one pointer wide, so results stay small).
 #[derive(Debug)]
-pub struct FlowError {
+pub struct FlowError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     fields: Vec<FieldError>,
@@ -63,13 +66,14 @@ pub struct FlowError {
 
 impl std::fmt::Display for FlowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for FlowError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.store
+        self.0
+            .store
             .as_ref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
@@ -92,12 +96,12 @@ impl From<StoreError> for FlowError {
             StoreError::Invalid { field, message } => vec![FieldError::new(*field, message)],
             _ => Vec::new(),
         };
-        FlowError {
+        FlowError(Box::new(Inner {
             kind,
             message: e.to_string(),
             fields,
             store: Some(e),
-        }
+        }))
     }
 }
 
@@ -109,12 +113,12 @@ impl FlowError {
             ErrorKind::Invalid { field } => vec![FieldError::new(field.clone(), message.clone())],
             _ => Vec::new(),
         };
-        FlowError {
+        FlowError(Box::new(Inner {
             kind,
             message,
             fields,
             store: None,
-        }
+        }))
     }
 
     /// Field `field` is invalid.
@@ -138,14 +142,14 @@ impl FlowError {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        FlowError {
+        FlowError(Box::new(Inner {
             kind: ErrorKind::Invalid {
                 field: first.field.clone(),
             },
             message,
             fields,
             store: None,
-        }
+        }))
     }
 
     /// The credential was rejected or lacks scopes.
@@ -160,27 +164,27 @@ impl FlowError {
 
     /// The kind of failure.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The message for people (names the fix; no secret).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The invalid fields (empty unless the kind is [`ErrorKind::Invalid`]).
     pub fn fields(&self) -> &[FieldError] {
-        &self.fields
+        &self.0.fields
     }
 
     /// The store's error this one comes from, if any (its edges may say it their own way).
     pub fn store_error(&self) -> Option<&StoreError> {
-        self.store.as_ref()
+        self.0.store.as_ref()
     }
 
     /// Takes the store's error this one comes from, if any.
-    pub fn into_store_error(self) -> Result<StoreError, FlowError> {
-        match self.store {
+    pub fn into_store_error(mut self) -> Result<StoreError, FlowError> {
+        match self.0.store.take() {
             Some(e) => Ok(e),
             None => Err(self),
         }
@@ -190,12 +194,12 @@ impl FlowError {
     /// field differently, e.g. the API's `sink` for a run's `destination`). Kinds other than
     /// [`ErrorKind::Invalid`] are returned as they are.
     pub fn renamed_field(mut self, from: &str, to: &str) -> FlowError {
-        if let ErrorKind::Invalid { field } = &mut self.kind {
+        if let ErrorKind::Invalid { field } = &mut self.0.kind {
             if field == from {
                 *field = to.to_string();
             }
         }
-        for f in &mut self.fields {
+        for f in &mut self.0.fields {
             if f.field == from {
                 f.field = to.to_string();
             }
@@ -207,7 +211,7 @@ impl FlowError {
     /// for a credential Drift rejects (the request named an unusable credential: a 401 would
     /// say the admin token is wrong), 404, 409, 429 rate limited, 503 unavailable, 500.
     pub fn http_status(&self) -> u16 {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Invalid { .. } | ErrorKind::Unauthorized => 422,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
@@ -220,7 +224,7 @@ impl FlowError {
     /// The CLI's exit code (README "Exit codes"): 2 usage or validation (an invalid field,
     /// an unknown or clashing name), 3 credential rejected, 4 rate limited, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Invalid { .. } | ErrorKind::NotFound | ErrorKind::Conflict => 2,
             ErrorKind::Unauthorized => 3,
             ErrorKind::RateLimited => 4,

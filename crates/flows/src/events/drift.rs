@@ -40,7 +40,7 @@ impl RunEvent for RequestRetried<'_> {
     fn emit(self, run: &RunScope) {
         let wait_ms = u64::try_from(self.wait.as_millis()).unwrap_or(u64::MAX);
         tracing::warn!(target: TARGET, parent: run.span(), route = self.route, wait_ms,
-            error = %self.error, "retrying a request to {} in {wait_ms} ms: {}", self.route, self.error);
+            error = %self.error, "retrying a request to {} in {wait_ms} ms", self.route);
         ::metrics::counter!(crate::metrics::DRIFT_RETRIES, "credential" => run.credential().to_string())
             .increment(1);
     }

@@ -70,11 +70,14 @@ impl RunScope {
             target: TARGET,
             RUN_SPAN,
             run_id = %run_id,
-            kind = kind.as_str(),
+            kind = %kind.as_str(),
             credential = %credential,
             destination = %destination,
-            flow = flow.unwrap_or(""),
+            flow = tracing::field::Empty,
         );
+        if let Some(flow) = flow {
+            span.record("flow", flow);
+        }
         RunScope {
             span,
             run_id: run_id.to_string(),

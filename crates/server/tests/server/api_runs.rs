@@ -227,5 +227,19 @@ async fn a_server_syncs_retry_warning_is_in_its_run_log() {
     assert_eq!(tail["next"], next);
     let unknown = s.get("/api/v1/runs/run_nope/logs").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
+    // The run page shows the log.
+    let cookie = crate::access::login(&s).await;
+    let page = s
+        .http
+        .get(s.url(&format!("/runs/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"run-log\""), "{page}");
+    assert!(page.contains("retrying a request to users.list"), "{page}");
     sandbox.shutdown().await;
 }
