@@ -66,8 +66,10 @@ impl RunScope {
         destination: &str,
         flow: Option<&str>,
     ) -> RunScope {
+        // A root span: a run outlives the request or command that started it.
         let span = tracing::warn_span!(
             target: TARGET,
+            parent: None,
             RUN_SPAN,
             run_id = %run_id,
             kind = %kind.as_str(),

@@ -250,12 +250,7 @@ pub fn router() -> Router<AppState> {
 
 /// Find a credential by id (`cred_…`) or name.
 pub(crate) fn resolve(store: &Store, key: &str) -> ApiResult<Credential> {
-    if key.starts_with("cred_") {
-        if let Some(c) = store.list_credentials()?.into_iter().find(|c| c.id == key) {
-            return Ok(c);
-        }
-    }
-    Ok(store.credential(key)?)
+    Ok(flows::pusher::resolve_credential(store, key)?)
 }
 
 /// Validate every field of a new credential, collecting all errors (not only the first).

@@ -227,6 +227,19 @@ async fn a_server_syncs_retry_warning_is_in_its_run_log() {
     assert_eq!(tail["next"], next);
     let unknown = s.get("/api/v1/runs/run_nope/logs").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
+    let doc: Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let params = doc["paths"]["/api/v1/runs/{id}/logs"]["get"]["parameters"].to_string();
+    assert!(
+        params.contains("\"after\""),
+        "the logs route in OpenAPI: {params}"
+    );
     // The run page shows the log.
     let cookie = crate::access::login(&s).await;
     let page = s
