@@ -1,38 +1,33 @@
 //! `driftbridge push contacts|accounts|timeline|conversations` (DESIGN.md §3, §6): records
 //! from a CSV / JSONL file, a SQLite table or query, or an earlier results file, into Drift.
 //!
-//! Glue only: the writer is `drift_writer`. This file resolves the credential (one
-//! client per run, carrying the credential's rate budget), opens the input and the results
-//! file, keeps the push ledger in the metadata store, records the run, prints the summary
-//! and maps the result to the exit codes of DESIGN.md §6 (2 usage, 3 credential rejected,
-//! 4 rate limited, 5 some rows rejected; 1 when stopped by Ctrl-C / SIGTERM or when the
-//! results file cannot be written).
+//! Glue only: the run is [`flows::PushRun`], the same as a push from the REST API or the
+//! web UI (one client per run carrying the credential's rate budget, the scope check, the
+//! push ledger, the run record, its log and metrics). This file parses the flags, checks
+//! the results path, draws the progress, cancels on Ctrl-C, prints the summary and maps the
+//! result to the exit codes of DESIGN.md §6 (2 usage, 3 credential rejected, 4 rate
+//! limited, 5 some rows rejected; 1 when stopped by Ctrl-C / SIGTERM or when the results
+//! file cannot be written).
 //!
 //! Ctrl-C or SIGTERM stops a push like `sync`: no further row is taken, requests in flight
 //! finish, rows already read get a "not sent" outcome, the results file is finished, the
 //! run is recorded `cancelled` with its counts and the summary is printed; a second signal
 //! exits at once.
 
-mod ledger;
 mod paths;
 mod saved;
 
-use crate::cmd_credentials::store_error;
 use crate::common::{exit, fail, Ctx};
-use anyhow::Context as _;
 use drift_writer::{
-    self as writer, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushError,
-    PushOptions, ResultsWriter, StopKind, Summary,
+    self as writer, InputSpec, Key, Mapping, Object, OnDuplicate, OutcomeKind, PushOptions,
+    StopKind, Summary,
 };
+use flows::{AddressPolicy, FlowError, PushInput, PushJob, PushRun};
 use serde_json::json;
-use server::addresses::AddressPolicy;
-use server::drift_auth::DriftAuth;
-use server::push_job;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use store::Store;
 
 /// Arguments of `driftbridge push`.
 #[derive(Debug, clap::Args)]
@@ -104,98 +99,77 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let store = Arc::new(crate::common::open_store(ctx)?);
     let settings = saved::resolve(&store, &args)?;
     let opts = options(&settings, &args)?;
-    let credential = store
-        .credential(&settings.credential)
-        .map_err(store_error)?;
-    // The CLI is one user's tool: any address, loopback sandbox included.
-    let client = DriftAuth::of(&store, &credential)
-        .map_err(store_error)?
-        .client(&credential.base_url, AddressPolicy::AllowPrivate)
-        .rate_limit_per_min(
-            args.rate_limit_per_min
-                .unwrap_or(credential.rate_limit_per_min),
-        )
-        .max_concurrency(args.concurrency.max(1))
-        .share_budget(store.budget_share(&credential))
-        .build()
-        .map_err(|e| fail(exit::USAGE, format!("credential {}: {e}", credential.name)))?;
-    let input = InputSpec::parse(&args.from)
-        .and_then(|spec| spec.open())
-        .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let input = InputSpec::parse(&args.from).map_err(|e| fail(exit::USAGE, e.to_string()))?;
     let results_path = args
         .results
         .clone()
         .unwrap_or_else(|| default_results(opts.object));
     paths::check_results(&results_path, &args, &ctx.data_dir)?;
-    let mut results = ResultsWriter::create(&results_path)
-        .with_context(|| format!("cannot create the results file {}", results_path.display()))?;
-    let run_id = store
-        .insert_run(&push_job::new_run(
-            &credential.name,
-            &opts,
-            settings.destination.clone(),
-        ))
-        .map_err(store_error)?;
     let saved_as = args.save.as_ref().map(|name| (name.clone(), opts.clone()));
-    let ledger: Arc<dyn writer::Ledger> = Arc::new(ledger::StoreLedger::new(
-        store.clone(),
-        &credential.id,
-        opts.object,
-    ));
-    let print_plans = opts.dry_run && !ctx.quiet && !ctx.json;
+    let job = PushJob {
+        credential: settings.credential.clone(),
+        options: opts,
+        input: PushInput::Spec(input),
+        results: Some(results_path.clone()),
+        flow: settings.destination.clone(),
+        rate_limit_per_min: args.rate_limit_per_min,
+        max_concurrency: Some(args.concurrency.max(1)),
+    };
+    // The CLI is one user's tool: any address, loopback sandbox included.
+    let run = PushRun::prepare(&store, job, AddressPolicy::AllowPrivate)
+        .await
+        .map_err(flow_error)?;
+    for warning in run.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let run_id = run.run_id().to_string();
+    let credential = run.credential().to_string();
+    let print_plans = run.dry_run() && !ctx.quiet && !ctx.json;
     let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
     let cancel = sync_core::Cancel::new();
     let signals = spawn_signals(cancel.clone(), ctx.quiet);
-    let outcome = writer::push_until(&client, opts, input, Some(ledger), &cancel, |o| {
-        if print_plans {
-            outln!(
-                "row {}: {} {}",
-                o.row,
-                o.kind.as_str(),
-                o.reason.as_deref().unwrap_or("")
-            );
-        }
-        progress.tick(o.kind);
-        results.write(o)
-    })
-    .await;
-    let finished = results.finish();
-    let mut summary = match outcome {
-        Ok(s) => s,
+    let outcome = run
+        .run(cancel, |o| {
+            if print_plans {
+                outln!(
+                    "row {}: {} {}",
+                    o.row,
+                    o.kind.as_str(),
+                    o.reason.as_deref().unwrap_or("")
+                );
+            }
+            progress.tick(o.kind);
+        })
+        .await;
+    let outcome = match outcome {
+        Ok(o) => o,
         Err(e) => {
             signals.abort();
-            let _ = push_job::fail(&store, &run_id, &credential.name, &e);
-            // Nothing was processed: do not leave a header-only results file behind.
-            let _ = std::fs::remove_file(&results_path);
-            return Err(setup_error(&credential.name, e));
+            return Err(flow_error(e));
         }
     };
+    let summary = outcome.summary;
     if summary.rows == 0 && summary.filtered_out == 0 && summary.stopped.is_none() {
         eprintln!(
             "warning: --from {}: the input has no rows",
             shown_input(&args.from)
         );
     }
-    if let Err(e) = &finished {
-        summary.results_failed(e);
-    }
     if let Some((name, opts)) = saved_as {
-        saved::save(&store, &name, &credential.name, &opts, &args)?;
+        saved::save(&store, &name, &credential, &opts, &args)?;
         if !ctx.quiet && !ctx.json {
             eprintln!("note: saved as destination {name}; run it again with --destination {name}");
         }
     }
-    let code = finish(
-        ctx,
-        &store,
-        &run_id,
-        &credential.name,
-        &summary,
-        &results_path,
-    );
+    let code = finish(ctx, &run_id, &summary, &results_path);
     // Until the run is recorded and its summary printed, a second signal exits at once.
     signals.abort();
     code
+}
+
+/// An error of the application layer with its exit code (DESIGN.md §6).
+fn flow_error(e: FlowError) -> anyhow::Error {
+    fail(e.exit_code(), e.message())
 }
 
 /// On Ctrl-C or SIGTERM: stop the push (no new rows; requests in flight finish). A second
@@ -345,23 +319,6 @@ fn default_results(object: Object) -> PathBuf {
     PathBuf::from(format!("driftbridge-push-{}-{stamp}.csv", object.as_str()))
 }
 
-/// Errors before the first row: mapping/input problems exit 2, a rejected credential 3
-/// (a 401 has marked it failed: [`push_job::fail`]).
-fn setup_error(credential: &str, e: PushError) -> anyhow::Error {
-    match e {
-        PushError::Mapping(m) => usage(m.to_string()),
-        PushError::Input(i) => usage(i.to_string()),
-        PushError::Drift(d) if d.is_auth() => fail(
-            exit::CREDENTIAL_REJECTED,
-            format!("credential {credential}: {d}"),
-        ),
-        PushError::Drift(d @ drift_client::Error::RateLimited { .. }) => {
-            fail(exit::RATE_LIMITED, d.to_string())
-        }
-        other => fail(exit::FAILURE, other.to_string()),
-    }
-}
-
 fn summary_json(s: &Summary, results: &std::path::Path, run_id: &str) -> serde_json::Value {
     let mut v = json!({
         "run_id": run_id,
@@ -507,16 +464,14 @@ fn unsaved_message(s: &Summary, stop: &writer::Stop, results: &std::path::Path) 
     )
 }
 
+/// Print the summary of a push whose end is recorded, and its exit code.
 fn finish(
     ctx: &Ctx,
-    store: &Store,
     run_id: &str,
-    credential: &str,
     s: &Summary,
     results: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let rejected = s.count(OutcomeKind::Rejected);
-    let _ = push_job::finish(store, run_id, credential, s);
     print_summary(ctx, s, results, run_id);
     if let Some(stop) = &s.stopped {
         let code = match stop.kind {

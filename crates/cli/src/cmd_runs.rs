@@ -1,8 +1,10 @@
-//! `driftbridge runs list | show ID | rejected ID`: the run history kept in the metadata store.
+//! `driftbridge runs list | show ID | rejected ID | logs ID`: the run history kept in the
+//! metadata store, and each run's log (`runs/<run id>.log` in the data directory, written by
+//! `flows::logs` for every run, from the CLI or `serve`).
 
 use crate::cmd_sync::{open_store, render_summary, Summary};
 use crate::common::{exit, fail, Ctx};
-use server::push_job::PushRunSummary;
+use flows::push_job::PushRunSummary;
 use std::process::ExitCode;
 use store::RunRecord;
 
@@ -33,6 +35,17 @@ enum RunsCommand {
         /// Run id (from `runs list` or the `sync` summary).
         id: String,
     },
+    /// The run's log: its events (started, each stream's figures, Drift rate limiting and
+    /// retries, quarantined records, rejected push rows, finished; info and above, secrets
+    /// redacted), oldest first, as `time LEVEL message key=value…`; with --json the JSON
+    /// lines as stored (time, level, target, message, fields).
+    Logs {
+        /// Run id (from `runs list` or the `sync` / `push` summary).
+        id: String,
+        /// Keep printing new lines as they come until the run ends.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 /// Run the subcommand.
@@ -57,6 +70,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 out!("{}", render_rejected(&id, &rejected));
             }
         }
+        RunsCommand::Logs { id, follow } => print_logs(ctx, &store, &id, follow).await?,
         RunsCommand::Show { id } => {
             let run = store.get_run(&id).map_err(store_fail)?;
             if ctx.json {
@@ -67,6 +81,39 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often `runs logs --follow` looks for new lines.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Print run `id`'s log; with `follow`, go on printing new lines until the run ends (also
+/// when another process runs it: the status in the store says when it has ended).
+async fn print_logs(ctx: &Ctx, store: &store::Store, id: &str, follow: bool) -> anyhow::Result<()> {
+    let run = store.get_run(id).map_err(store_fail)?;
+    let mut next = 0;
+    loop {
+        // Read the status first: lines written before the run ended are then all read below.
+        let running = follow
+            && store
+                .get_run(&run.id)
+                .map_err(store_fail)?
+                .status
+                .eq("running");
+        let page = flows::logs::read(store.data_dir(), &run.id, next)
+            .map_err(|e| fail(e.exit_code(), e.message()))?;
+        for line in &page.lines {
+            if ctx.json {
+                outln!("{}", serde_json::to_string(line)?);
+            } else {
+                outln!("{}", line.text());
+            }
+        }
+        next = page.next;
+        if !running {
+            return Ok(());
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
 }
 
 /// A store error as the CLI says it: exit 2 for what the user can fix (an unknown run id).

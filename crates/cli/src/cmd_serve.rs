@@ -5,7 +5,7 @@
 //! token and every session stop working at once, in every `serve` on that data directory. Binds 127.0.0.1 by default; binding
 //! another address prints a warning, since the server speaks plain HTTP. Credentials may
 //! point only at public addresses unless `--allow-private-base-urls` is given
-//! (`server::addresses`). The timeouts, the connection cap, the retention of uploads and
+//! (`flows::addresses`). The timeouts, the connection cap, the retention of uploads and
 //! results, the `Host` allow-list and `/metrics` access have flags (see `--help` and
 //! the README's `serve` sections).
 
@@ -135,7 +135,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         },
-        retention: server::pusher::Retention {
+        retention: flows::uploads::Retention {
             uploads: Duration::from_secs(args.upload_retention_hours * 3600),
             results: (args.results_retention_days > 0)
                 .then(|| Duration::from_secs(args.results_retention_days * 24 * 3600)),

@@ -1,13 +1,13 @@
 //! `driftbridge sync`: read Drift streams into a sink (DESIGN.md §6).
 //!
-//! Glue only: the run itself (credential -> client -> streams -> sink -> run record
-//! -> engine -> summary) is [`server::job`], shared with `serve`'s background runs. This
+//! Glue only: the run itself (credential -> client -> streams -> destination -> run record
+//! -> engine -> summary) is [`flows::SyncRun`], shared with `serve`'s background runs. This
 //! file parses the arguments, draws the progress bars, cancels on Ctrl-C, prints the
 //! summary and maps it to the exit codes.
 
 use crate::common::{exit, fail, Ctx};
+use flows::{FlowError, SyncRun};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use server::job::{StartError, SyncRun};
 use sinks::SinkSpec;
 use source_drift::DriftSourceConfig;
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ fn parse_mode(s: &str) -> Result<SyncMode, String> {
     s.parse()
 }
 
-pub use server::job::{Summary, SyncJob};
+pub use flows::{Summary, SyncJob};
 
 /// Run the subcommand.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -115,14 +115,14 @@ fn store_err(e: store::StoreError) -> anyhow::Error {
     fail(code, e.to_string())
 }
 
-/// Run `job` (the same run as `serve`'s, [`server::job`]) with progress bars and Ctrl-C:
+/// Run `job` (the same run as `serve`'s, [`flows::SyncRun`]) with progress bars and Ctrl-C:
 /// record the run, sync, store the summary; a 401 marks the credential failed.
 /// Errors only for what prevents the run from starting (unknown credential or stream, bad
 /// base URL, unopenable sink: exit 2, or 1 for the sink) or from recording
 /// its end; a run that fails later returns its summary.
 pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<Summary> {
     // The CLI is one user's tool: any address, loopback sandbox included.
-    let any = server::addresses::AddressPolicy::AllowPrivate;
+    let any = flows::AddressPolicy::AllowPrivate;
     let run = SyncRun::prepare(store, job, any).map_err(start_error)?;
     let cancel = Cancel::new();
     let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
@@ -134,17 +134,16 @@ pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<
     Ok(summary)
 }
 
-/// A run that cannot start, as the CLI says it (DESIGN.md §6 exit codes).
-fn start_error(e: StartError) -> anyhow::Error {
-    match e {
-        StartError::Store(e) => store_err(e),
-        StartError::Invalid {
-            field: "streams",
-            message,
-        } => fail(exit::USAGE, format!("--streams: {message}")),
-        // The message names the credential already.
-        StartError::Invalid { message, .. } => fail(exit::USAGE, message),
-        StartError::Sink(message) => fail(exit::FAILURE, message),
+/// A run that cannot start, as the CLI says it (DESIGN.md §6 exit codes, by the error's
+/// kind); an invalid `streams` names the flag. Other messages name the credential or the
+/// destination already.
+fn start_error(e: FlowError) -> anyhow::Error {
+    let code = e.exit_code();
+    match e.kind() {
+        flows::ErrorKind::Invalid { field } if field == "streams" => {
+            fail(code, format!("--streams: {}", e.message()))
+        }
+        _ => fail(code, e.message()),
     }
 }
 

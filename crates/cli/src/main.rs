@@ -62,7 +62,7 @@ enum Command {
     Push(cmd_push::Args),
     /// Serve the REST API (/api/v1) and the web UI.
     Serve(cmd_serve::Args),
-    /// Run history.
+    /// Run history and each run's log.
     Runs(cmd_runs::Args),
 }
 
@@ -74,7 +74,13 @@ fn directories_next_data_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/driftbridge"))
 }
 
+/// Logging: events on stderr at the level of `-q`/`-v` (or `DRIFTBRIDGE_LOG`), as text or,
+/// for `serve --log-format json`, JSON; and, whatever that level, every event of a run at
+/// info and above in the run's own log (`runs/<run id>.log`, see `flows::logs`).
 fn init_logging(verbose: u8, quiet: bool, json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -85,15 +91,18 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     // Colours only for a terminal: a log file or pipe gets plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
+    let stderr = if json {
+        stderr.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        stderr.with_filter(filter).boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(flows::logs::layer())
+        .try_init();
 }
 
 /// API keys are decrypted into this process's memory by most commands: a core dump would

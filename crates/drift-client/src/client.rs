@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     max_concurrency: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) page_cap: u32,
+    /// Set by [`ClientBuilder::observer`]: told of retries and 429s.
+    pub(crate) observer: Option<Arc<dyn crate::Observer>>,
 }
 
 /// Drift REST client. Cheap to clone (an `Arc` inside); clones share one [`RateBudget`],
@@ -179,6 +181,7 @@ pub struct ClientBuilder {
     clock: Option<Arc<dyn Clock>>,
     deny_private: bool,
     oauth: Option<OAuthRefresh>,
+    observer: Option<Arc<dyn crate::Observer>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -322,6 +325,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Tell `observer` of every retried attempt and every 429 of this client (and its
+    /// clones), e.g. to write them to a run's log.
+    pub fn observer(mut self, observer: Arc<dyn crate::Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Validates everything and builds the client. Errors: `Error::Config` naming the field
     /// (`base_url`, `token`, `rate_limit_per_min`, `max_concurrency`, `page_cap`), or
     /// `Error::PrivateAddress` (see [`ClientBuilder::deny_private_addresses`]).
@@ -386,6 +396,7 @@ impl ClientBuilder {
                 max_concurrency,
                 retry: self.retry,
                 page_cap: self.page_cap,
+                observer: self.observer,
             }),
         })
     }
@@ -468,6 +479,7 @@ impl Client {
             clock: None,
             deny_private: false,
             oauth: None,
+            observer: None,
         }
     }
 
@@ -671,6 +683,9 @@ impl Client {
         }
         if status == 429 {
             self.meters.each(|m| m.rate_limited());
+            if let Some(observer) = &inner.observer {
+                observer.rate_limited(req.route, server_wait);
+            }
             tracing::info!(
                 route = req.route,
                 retry_after_ms = server_wait.map(|d| d.as_millis() as u64),

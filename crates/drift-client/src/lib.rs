@@ -66,6 +66,7 @@ mod lenient;
 mod meter;
 pub mod models;
 pub mod oauth;
+mod observer;
 mod pagination;
 mod records;
 mod retry;
@@ -89,6 +90,7 @@ pub use models::{
     Playbook, Team, TimelineEvent, TokenInfo, User,
 };
 pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
+pub use observer::Observer;
 pub use pagination::{into_records, Page, PageCursor};
 pub use records::{Records, Unfit};
 pub use shared::{BudgetShare, MemoryBudget, SharedBudget};

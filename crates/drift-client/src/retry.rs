@@ -219,6 +219,9 @@ async fn attempts<T>(
         .notify(|e: &AttemptError, wait: Duration| {
             budget.record_retry();
             client.meters.each(|m| m.retry());
+            if let Some(observer) = &client.inner.observer {
+                observer.retrying(req.route, &e.error, wait);
+            }
             tracing::debug!(
                 route = req.route,
                 error = %e.error,

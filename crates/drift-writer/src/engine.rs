@@ -343,14 +343,15 @@ where
     let (out_tx, mut out_rx) = mpsc::channel::<Outcome>(256);
     let workers = spawn_workers(&ctx, &stop, &out_tx);
     let rows = spawn_reader(input.rows);
-    let dispatcher = tokio::spawn(dispatch(
+    // Tasks of the run stay in the caller's span (a run's span: their logs name the run).
+    let dispatcher = tokio::spawn(tracing::Instrument::in_current_span(dispatch(
         ctx.clone(),
         mapper,
         rows,
         workers,
         out_tx,
         stop.clone(),
-    ));
+    )));
     let mut counts = BTreeMap::new();
     let (mut rows, mut unsaved, mut last_row) = (0u64, 0u64, 0u64);
     let mut sink_error = None;
@@ -461,7 +462,12 @@ fn spawn_workers(
     (0..ctx.opts.concurrency.max(1))
         .map(|_| {
             let (tx, rx) = mpsc::channel::<Prepared>(8);
-            tokio::spawn(work(ctx.clone(), rx, out.clone(), stop.clone()));
+            tokio::spawn(tracing::Instrument::in_current_span(work(
+                ctx.clone(),
+                rx,
+                out.clone(),
+                stop.clone(),
+            )));
             tx
         })
         .collect()

@@ -15,30 +15,24 @@
 //! - **Browser hardening** ([`hardening`]): a Content-Security-Policy without inline script,
 //!   no framing, a `Host` allow-list against DNS rebinding, rate-limited logins.
 //!
+//! - **A thin edge**: what a run does (sync, push, credential test, schedules, the address
+//!   policy) lives in the `flows` crate, shared with the CLI; handlers parse requests, call
+//!   it, and map its [`flows::FlowError`] to a problem ([`problem::ApiError`]).
+//!
 //! Routes: `/healthz` (no auth: no secrets in it), `/metrics` (the admin token unless
 //! `--public-metrics`), `/assets/*`, `/login`, `/logout`, the UI pages (`/credentials`, ...)
 //! and `/api/v1/*`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod addresses;
 pub mod api;
 pub mod assets;
 pub mod auth;
-pub mod check;
-pub mod drift_auth;
 pub mod hardening;
-pub mod job;
 mod json_error;
 pub mod limits;
 pub mod metrics;
 pub mod problem;
-pub mod push_job;
-pub mod pusher;
-pub mod runner;
-pub mod schedule;
-pub mod sink_paths;
-pub mod sink_secret;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
@@ -61,7 +55,7 @@ pub struct ServeOptions {
     /// Timeouts and the connection cap.
     pub limits: limits::Limits,
     /// How long uploads and results files are kept.
-    pub retention: pusher::Retention,
+    pub retention: flows::uploads::Retention,
     /// The address `serve` listens on (allowed as `Host`); [`serve`] fills it in from its
     /// listener when it is `None`.
     pub bind: Option<std::net::SocketAddr>,
@@ -115,11 +109,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Admin token and sessions.
     pub auth: Arc<auth::Auth>,
-    /// Runs in progress.
-    pub runner: Arc<runner::Runner>,
-    /// Which hosts credentials may point at: public only unless `serve` was started with
-    /// `--allow-private-base-urls` (see [`addresses`]).
-    pub addresses: addresses::AddressPolicy,
+    /// The application layer over the same store: runs in progress, and which hosts
+    /// credentials may point at (public only unless `serve` was started with
+    /// `--allow-private-base-urls`, see [`flows::addresses`]).
+    pub flows: flows::Flows,
     /// How the server is exposed and limited.
     pub options: Arc<ServeOptions>,
     /// Failed logins per client address.
@@ -134,9 +127,8 @@ impl AppState {
         let store = Arc::new(store);
         AppState {
             auth: Arc::new(auth::Auth::new(store.clone())),
+            flows: flows::Flows::new(store.clone(), flows::AddressPolicy::PublicOnly),
             store,
-            runner: Arc::new(runner::Runner::default()),
-            addresses: addresses::AddressPolicy::PublicOnly,
             options: Arc::new(ServeOptions::default()),
             login_limiter: Arc::new(hardening::LoginLimiter::default()),
         }
@@ -151,8 +143,13 @@ impl AppState {
     /// Allow (`true`) base URLs on loopback, private and other internal addresses, e.g. a
     /// local sandox (`serve --allow-private-base-urls`).
     pub fn allowing_private_base_urls(mut self, allow: bool) -> Self {
-        self.addresses = addresses::AddressPolicy::allowing_private(allow);
+        self.flows.addresses = flows::AddressPolicy::allowing_private(allow);
         self
+    }
+
+    /// Which hosts Drift clients of this server may contact.
+    pub fn addresses(&self) -> flows::AddressPolicy {
+        self.flows.addresses
     }
 }
 
@@ -285,8 +282,8 @@ pub async fn serve(
         state.options = Arc::new(options);
     }
     api::sources::seal_clear_sink_passwords(&state);
-    let scheduler = schedule::spawn(state.clone());
-    let sweeper = pusher::spawn_sweeper(
+    let scheduler = flows::schedule::spawn(state.flows.clone());
+    let sweeper = flows::uploads::spawn_sweeper(
         state.store.data_dir().to_path_buf(),
         state.options.retention,
     );

@@ -9,12 +9,10 @@
 //!   methods of RFC 9110 plus `PATCH`, or `other` (a client may invent any method name);
 //!   `route` is the route template (`/api/v1/credentials/{name}`), never the raw path, or
 //!   `unmatched`; `status` is the status code.
-//! - `driftbridge_credential_tests_total{credential, status}`: credential tests.
-//! - `driftbridge_drift_requests_total{credential}`, `driftbridge_drift_rate_limited_total`,
-//!   `driftbridge_drift_retries_total`, `driftbridge_drift_waits_total`,
-//!   `driftbridge_drift_wait_seconds_total`: Drift API use per credential, from runs.
-//! - `driftbridge_records_total{stream}`: records written per stream.
-//! - `driftbridge_runs_total{status}`, `driftbridge_run_duration_seconds{status}`: runs.
+//! - what runs and credential tests count, under the names of `flows::metrics` (runs
+//!   started and finished with their duration, records per stream, push rows per outcome,
+//!   Drift use per credential): counted by the run events, so a push or a sync started
+//!   from the API counts exactly as one started by the CLI or the scheduler.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
@@ -99,49 +97,4 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
     metrics::counter!("driftbridge_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     response
-}
-
-/// Count a credential test.
-pub fn credential_tested(credential: &str, status: &str) {
-    metrics::counter!("driftbridge_credential_tests_total", "credential" => credential.to_string(), "status" => status.to_string())
-        .increment(1);
-}
-
-/// Drift API use of one run, per credential (from `drift_client::Client::metrics()`).
-pub fn drift_usage(credential: &str, usage: &drift_client::MetricsSnapshot) {
-    let label = ("credential", credential.to_string());
-    metrics::counter!(
-        "driftbridge_drift_requests_total",
-        std::slice::from_ref(&label)
-    )
-    .increment(usage.requests);
-    metrics::counter!(
-        "driftbridge_drift_rate_limited_total",
-        std::slice::from_ref(&label)
-    )
-    .increment(usage.rate_limited);
-    metrics::counter!(
-        "driftbridge_drift_retries_total",
-        std::slice::from_ref(&label)
-    )
-    .increment(usage.retries);
-    metrics::counter!(
-        "driftbridge_drift_waits_total",
-        std::slice::from_ref(&label)
-    )
-    .increment(usage.waits);
-    metrics::counter!("driftbridge_drift_wait_seconds_total", &[label])
-        .increment(usage.wait_time.as_secs());
-}
-
-/// Records written for one stream in a run.
-pub fn records_written(stream: &str, count: u64) {
-    metrics::counter!("driftbridge_records_total", "stream" => stream.to_string()).increment(count);
-}
-
-/// A finished run: outcome and duration.
-pub fn run_finished(status: &str, duration: std::time::Duration) {
-    metrics::counter!("driftbridge_runs_total", "status" => status.to_string()).increment(1);
-    metrics::histogram!("driftbridge_run_duration_seconds", "status" => status.to_string())
-        .record(duration.as_secs_f64());
 }

@@ -15,14 +15,7 @@ use utoipa::ToSchema;
 /// Media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// The field as spelled in the request body (`name`, `api_key`, `base_url`, ...).
-    pub field: String,
-    /// What is wrong and how to fix it (the same text the CLI prints).
-    pub message: String,
-}
+pub use flows::FieldError;
 
 /// A problem details body (RFC 9457).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -98,6 +91,12 @@ pub enum ApiError {
     /// 503: the vault cannot be opened (wrong or missing master key).
     #[error("{0}")]
     VaultLocked(String),
+    /// 429: Drift kept rate limiting the run's requests beyond the wait cap.
+    #[error("{0}")]
+    RateLimited(String),
+    /// 503: something a run needs does not answer (Drift, the sink).
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: anything else; the detail is logged, not returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -170,6 +169,16 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "vault-locked",
                 "Vault cannot be opened",
+            ),
+            E::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Rate limited by Drift",
+            ),
+            E::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
             ),
             E::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -258,6 +267,29 @@ impl From<StoreError> for ApiError {
                 ApiError::VaultLocked(e.to_string())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// An error of the application layer as the API answers it: by its kind
+/// ([`flows::FlowError::http_status`]), a store error as the store's errors always are, and
+/// a rejected credential as a 422 on field `credential` (the request named a credential
+/// that cannot be used; a 401 would mean the admin token is wrong).
+impl From<flows::FlowError> for ApiError {
+    fn from(e: flows::FlowError) -> Self {
+        use flows::ErrorKind as K;
+        let e = match e.into_store_error() {
+            Ok(store) => return store.into(),
+            Err(e) => e,
+        };
+        match e.kind() {
+            K::Invalid { .. } => ApiError::Validation(e.fields().to_vec()),
+            K::Unauthorized => ApiError::field("credential", e.message()),
+            K::NotFound => ApiError::NotFound(e.message().to_string()),
+            K::Conflict => ApiError::Duplicate(e.message().to_string()),
+            K::RateLimited => ApiError::RateLimited(e.message().to_string()),
+            K::Unavailable => ApiError::Unavailable(e.message().to_string()),
+            K::Internal => ApiError::Internal(e.message().to_string()),
         }
     }
 }

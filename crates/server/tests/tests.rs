@@ -16,6 +16,9 @@ mod api_destinations;
 #[path = "server/api_saved_destinations.rs"]
 mod api_saved_destinations;
 
+#[path = "server/api_runs.rs"]
+mod api_runs;
+
 #[path = "server/access.rs"]
 mod access;
 

@@ -59,8 +59,9 @@ pub(crate) enum BudgetBackend {
     /// This store's SQLite file.
     #[default]
     Sqlite,
-    /// The PostgreSQL database at this URL (it may hold a password).
-    Postgres(SecretString),
+    /// The PostgreSQL database at this URL (it may hold a password). Read only with the
+    /// `postgres` feature; without it the store refuses the URL when it is set.
+    Postgres(#[cfg_attr(not(feature = "postgres"), allow(dead_code))] SecretString),
 }
 
 impl std::fmt::Debug for BudgetBackend {

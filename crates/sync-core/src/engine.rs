@@ -160,8 +160,11 @@ impl<'a> Engine<'a> {
             state,
             cancel: cancel.clone(),
         };
+        // The source's task stays in the run's span, so what it logs names the run.
         let mut task: JoinHandle<Result<(), RunError>> =
-            tokio::spawn(async move { source.read(request, Emitter::new(tx)).await });
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
+                source.read(request, Emitter::new(tx)).await
+            }));
         let outcome = self.pump(&mut rx, &mut task, &cancel).await;
         if !task.is_finished() {
             task.abort();
@@ -362,7 +365,8 @@ impl<'a> Engine<'a> {
         let room = MAX_REPORTED_QUARANTINE.saturating_sub(self.reported_quarantine.len());
         let to_report: Vec<Quarantined> = quarantined.iter().take(room).cloned().collect();
         for q in &quarantined {
-            tracing::warn!(stream = %q.stream, key = ?q.key, reason = %q.reason, "record quarantined");
+            // Reported (with the run's other events) by the caller from the run's report.
+            tracing::debug!(stream = %q.stream, key = ?q.key, reason = %q.reason, "record quarantined");
         }
         let batch = Batch {
             scope: self.opts.scope.clone(),

@@ -1,9 +1,9 @@
 //! `credentials test`: check a credential against Drift step by step and store the result.
-//! The checks live in `server::check` (shared with the REST API and the web UI); this module
+//! The checks live in `flows::check` (shared with the REST API and the web UI); this module
 //! prints the steps and maps a failure to the CLI's exit codes.
 
 use crate::common::{exit, fail, Ctx};
-use server::check::{FailureKind, TestReport};
+use flows::check::{FailureKind, TestReport};
 use store::{Credential, Store};
 
 /// Run the test for `credential` (its saved key, refreshed first when it is an expired OAuth
@@ -25,8 +25,8 @@ pub async fn run_test(
         );
     }
     // The CLI is one user's tool: any address, loopback sandbox included.
-    let any = server::addresses::AddressPolicy::AllowPrivate;
-    let (report, failure) = server::check::test_credential(store, credential, uses, any)
+    let any = flows::AddressPolicy::AllowPrivate;
+    let (report, failure) = flows::check::test_credential(store, credential, uses, any)
         .await
         .map_err(crate::cmd_credentials::store_error)?;
     for step in &report.steps {

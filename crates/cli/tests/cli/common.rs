@@ -1,5 +1,4 @@
 //! Shared helpers for CLI tests.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

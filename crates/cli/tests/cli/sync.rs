@@ -660,6 +660,90 @@ async fn runs_list_and_show_report_the_sync() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// `driftbridge runs ARGS...` on `env`'s data dir: exit code and stdout.
+async fn runs(env: &Env, args: &[&str]) -> (i32, String) {
+    let out = tokio::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `runs logs ID` shows a run's events while it runs (`--follow` tails them until it
+/// ends) and after it; `--json` gives the stored lines; the key is in none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_logs_shows_a_runs_events_while_it_runs_and_after() {
+    let mut cfg = config(150);
+    cfg.latency_ms = 100;
+    let env = Env::start(cfg).await;
+    let mut sync = env
+        .command(&env.db(), &["--streams", "conversations,messages,users"])
+        .spawn()
+        .unwrap();
+    let id = loop {
+        if let Some(run) = env.store().list_runs(1).unwrap().into_iter().next() {
+            break run.id;
+        }
+        if let Some(status) = sync.try_wait().unwrap() {
+            panic!("the sync ended ({status}) before its run was recorded");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(env.store().get_run(&id).unwrap().status, "running");
+    let (code, during) = runs(&env, &["runs", "logs", &id]).await;
+    assert_eq!(code, 0, "{during}");
+    assert!(
+        during.contains("INFO  sync started: streams conversations,messages,users"),
+        "{during}"
+    );
+    let (code, followed) = tokio::time::timeout(
+        Duration::from_secs(120),
+        runs(&env, &["runs", "logs", &id, "--follow"]),
+    )
+    .await
+    .expect("--follow ends when the run ends");
+    assert_eq!(code, 0, "{followed}");
+    let out = sync.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        followed
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("sync succeeded"),
+        "--follow prints up to the run's end: {followed}"
+    );
+    for stream in ["conversations", "messages", "users"] {
+        assert!(
+            followed.contains(&format!("stream {stream} succeeded")),
+            "{followed}"
+        );
+    }
+    let (_, after) = runs(&env, &["runs", "logs", &id]).await;
+    assert_eq!(after, followed, "the same lines after the run");
+    let (_, json) = runs(&env, &["--json", "runs", "logs", &id]).await;
+    let lines: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), after.lines().count());
+    for line in &lines {
+        for key in ["time", "level", "target", "message", "fields"] {
+            assert!(!line[key].is_null(), "{key} in {line}");
+        }
+    }
+    let token = env.sandbox.token();
+    assert!(!json.contains(&token) && !after.contains(&token));
+    let (code, _) = runs(&env, &["runs", "logs", "run_nope"]).await;
+    assert_eq!(code, 2, "an unknown run id is a usage error");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_syncs_every_stream_into_the_demo_database() {
     let dir = tempfile::tempdir().unwrap();

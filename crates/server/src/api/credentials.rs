@@ -4,8 +4,6 @@
 //! show `key_mask` (`••••3f9a`). Credentials are addressed by id (`cred_…`) or by name
 //! (case-insensitive).
 
-use crate::addresses::AddressPolicy;
-use crate::check::{self, TestReport};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -14,6 +12,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flows::addresses::AddressPolicy;
+use flows::check::{self, TestReport};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use store::{Credential, CredentialUpdate, NewCredential, Store};
@@ -250,12 +250,7 @@ pub fn router() -> Router<AppState> {
 
 /// Find a credential by id (`cred_…`) or name.
 pub(crate) fn resolve(store: &Store, key: &str) -> ApiResult<Credential> {
-    if key.starts_with("cred_") {
-        if let Some(c) = store.list_credentials()?.into_iter().find(|c| c.id == key) {
-            return Ok(c);
-        }
-    }
-    Ok(store.credential(key)?)
+    Ok(flows::pusher::resolve_credential(store, key)?)
 }
 
 /// Validate every field of a new credential, collecting all errors (not only the first).
@@ -337,7 +332,7 @@ async fn create(
         &base_url,
         &body.api_key,
         rate,
-        state.addresses,
+        state.addresses(),
     );
     let oauth = body.oauth.map(|o| o.check("oauth.")).transpose();
     let oauth = match (checked, oauth) {
@@ -393,7 +388,7 @@ async fn update(
     if let Some(refused) = body
         .base_url
         .as_deref()
-        .and_then(|u| state.addresses.check_base_url(u))
+        .and_then(|u| state.addresses().check_base_url(u))
     {
         return Err(ApiError::Validation(vec![refused]));
     }
@@ -509,7 +504,7 @@ pub(crate) async fn run_test(
     uses: &[String],
 ) -> ApiResult<(TestReport, Option<check::TestFailure>)> {
     let (report, failure) =
-        check::test_credential(&state.store, credential, uses, state.addresses).await?;
-    crate::metrics::credential_tested(&credential.name, &report.status);
+        check::test_credential(&state.store, credential, uses, state.addresses()).await?;
+    flows::metrics::credential_tested(&credential.name, &report.status);
     Ok((report, failure))
 }

@@ -3,7 +3,6 @@
 //! [`super::saved_destinations`].
 
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::pusher::{self, PushJob, PushReport};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -12,12 +11,135 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flows::{PushInput, PushJob, PushRun, PushSettings};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Largest CSV upload, bytes (20 MiB).
 pub const UPLOAD_LIMIT_BYTES: usize = 20 * 1024 * 1024;
+
+/// Rows of a run shown in a preview (the results file has them all).
+pub const PREVIEW_ROWS: usize = 50;
+
+/// One row's outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OutcomeRow {
+    /// 1-based input row.
+    pub row: u64,
+    /// Key value matched on.
+    pub key: Option<String>,
+    /// `created`, `updated`, `unchanged`, `skipped` or `rejected`.
+    pub outcome: String,
+    /// Drift id written or matched.
+    pub drift_id: Option<String>,
+    /// Why (every dry-run row, every rejected or skipped row).
+    pub reason: Option<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PushReport {
+    /// Run id (also in the run history).
+    pub run_id: String,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Rows with an outcome.
+    pub rows: u64,
+    /// Rows per outcome.
+    #[schema(value_type = Object)]
+    pub counts: BTreeMap<String, u64>,
+    /// Drift requests made.
+    pub requests: u64,
+    /// Columns left out (neither mapped nor standard).
+    pub ignored_columns: Vec<String>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// The first [`PREVIEW_ROWS`] outcomes.
+    pub preview: Vec<OutcomeRow>,
+    /// Where to download the results file.
+    pub results_url: String,
+    /// Warnings for people, e.g. a dry run with a credential that lacks the write scope (a
+    /// real run would be refused).
+    pub warnings: Vec<String>,
+}
+
+/// Run a push (or a dry run) of upload `upload` with `credential` and `settings` (the same
+/// [`PushRun`] as `driftbridge push`: push ledger, scope check, cancel by run id, run log
+/// and metrics); `flow`: the saved destination it runs, if any. Returns the report once
+/// every row has an outcome (the results file has them all).
+///
+/// Errors: 422 naming `object`, `key`, `mapping`, `on_duplicate`, `upload`, `file` or
+/// `credential` (unknown, refused address, rejected key, missing write scope for a real
+/// run); 429 when Drift keeps rate limiting the calls made before the first row; 503 when
+/// Drift cannot be reached for them.
+pub(crate) async fn run_push(
+    state: &AppState,
+    credential: &str,
+    settings: &PushSettings,
+    upload: &str,
+    flow: Option<String>,
+) -> ApiResult<PushReport> {
+    let options = settings.options()?;
+    let dry_run = options.dry_run;
+    let job = PushJob {
+        credential: credential.to_string(),
+        options,
+        input: PushInput::Upload(upload.to_string()),
+        results: None,
+        flow,
+        rate_limit_per_min: None,
+        max_concurrency: None,
+    };
+    let run = PushRun::prepare(&state.store, job, state.addresses())
+        .await
+        .map_err(|e| match e.store_error() {
+            Some(store::StoreError::NotFound {
+                kind: "credential", ..
+            }) => ApiError::field(
+                "credential",
+                format!("no credential \"{credential}\"; pick one on the Authenticate screen"),
+            ),
+            _ => e.into(),
+        })?;
+    let preview = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rows = preview.clone();
+    let outcome = state
+        .flows
+        .runner
+        .push(run, move |o| {
+            let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
+            if rows.len() < PREVIEW_ROWS {
+                rows.push(OutcomeRow {
+                    row: o.row,
+                    key: o.key.clone(),
+                    outcome: o.kind.as_str().into(),
+                    drift_id: o.drift_id.clone(),
+                    reason: o.reason.clone(),
+                });
+            }
+        })
+        .await?;
+    outcome.recorded?;
+    let summary = &outcome.summary;
+    let preview = std::mem::take(&mut *preview.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(PushReport {
+        run_id: outcome.run_id.clone(),
+        dry_run,
+        rows: summary.rows,
+        counts: summary
+            .counts
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect(),
+        requests: summary.requests,
+        ignored_columns: summary.ignored_columns.clone(),
+        stopped: summary.stopped.as_ref().map(|s| s.message.clone()),
+        preview,
+        results_url: format!("/api/v1/runs/{}/results", outcome.run_id),
+        warnings: outcome.warnings,
+    })
+}
 
 /// Answer of an upload.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,7 +193,7 @@ async fn upload(
     State(state): State<AppState>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Upload>)> {
-    let (upload, columns) = pusher::save_upload(state.store.data_dir(), &body)?;
+    let (upload, columns) = flows::uploads::save_upload(state.store.data_dir(), &body)?;
     Ok((StatusCode::CREATED, Json(Upload { upload, columns })))
 }
 
@@ -92,19 +214,16 @@ async fn push(
     body: Result<Json<PushRequest>, JsonRejection>,
 ) -> ApiResult<Json<PushReport>> {
     let Json(body) = body?;
-    let job = PushJob {
-        credential: body.credential,
+    let settings = PushSettings {
         object: body.object,
         key: body.key.unwrap_or_default(),
         mapping: body.mapping.into_iter().collect(),
-        upload: body.upload,
-        dry_run: body.dry_run,
         include_unmapped: false,
         on_duplicate: None,
-        destination: None,
+        dry_run: body.dry_run,
     };
     Ok(Json(
-        pusher::run(&state.store, &job, state.addresses).await?,
+        run_push(&state, &body.credential, &settings, &body.upload, None).await?,
     ))
 }
 
@@ -119,7 +238,7 @@ async fn results(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 /// formula carry a leading `'` (see `drift_writer::csv_cell`), also in files
 /// written by versions that did not add it.
 pub(crate) fn results_file(state: &AppState, id: &str) -> ApiResult<Response> {
-    let path = pusher::results_path(state.store.data_dir(), id)?;
+    let path = flows::uploads::results_path(state.store.data_dir(), id)?;
     let bytes = std::fs::read(&path)
         .map_err(|_| ApiError::NotFound(format!("no results file for run \"{id}\"")))?;
     let bytes = neutralised(bytes);

@@ -15,17 +15,18 @@ use utoipa::{Modify, OpenApi};
         credentials::rotate, credentials::delete, credentials::test,
         sources::streams, sources::list, sources::create, sources::show, sources::update,
         sources::delete, sources::run_now, runs::list, runs::show, runs::cancel, runs::rejected,
+        runs::logs,
         destinations::upload, destinations::push, destinations::results,
         saved_destinations::list, saved_destinations::create, saved_destinations::show,
         saved_destinations::update, saved_destinations::replace, saved_destinations::delete,
         saved_destinations::run,
     ),
-    components(schemas(Problem, FieldError, credentials::CredentialView, crate::check::TestReport, crate::check::TestStep)),
+    components(schemas(Problem, FieldError, credentials::CredentialView, flows::check::TestReport, flows::check::TestStep)),
     modifiers(&BearerAuth),
     security(("admin_token" = [])),
     tags((name = "credentials", description = "Drift credentials (the key is write-only)"),
         (name = "sources", description = "Data sources: Drift streams into a sink, run now or on a schedule"),
-        (name = "runs", description = "Run history and live progress"),
+        (name = "runs", description = "Run history, live progress and each run's log"),
         (name = "destinations", description = "Records into Drift from an uploaded CSV; saved data destinations (the settings of a push, shared with `driftbridge push --save/--destination`)"))
 )]
 pub struct ApiDoc;

@@ -1,13 +1,13 @@
-//! `/api/v1/runs`: run history and live status, cancel.
+//! `/api/v1/runs`: run history and live status, cancel, and each run's log.
 
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::runner::LiveFigures;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flows::runner::LiveFigures;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -46,7 +46,7 @@ pub struct RunView {
 pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
     let r = state.store.get_run(id)?;
     let live = if r.status == "running" {
-        state.runner.live(id).map(|l| l.figures())
+        state.flows.runner.live(id).map(|l| l.figures())
     } else {
         None
     };
@@ -82,6 +82,52 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/cancel", post(cancel))
         .route("/runs/{id}/rejected", get(rejected))
+        .route("/runs/{id}/logs", get(logs))
+}
+
+/// Query of `GET /api/v1/runs/{id}/logs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// Only the lines after this many (the `next` of the previous answer); default 0: all.
+    pub after: Option<usize>,
+}
+
+/// A page of a run's log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunLogs {
+    /// Run id.
+    pub run_id: String,
+    /// The run's status now (`running` while more lines may come).
+    pub status: String,
+    /// The lines after `after`, in order.
+    pub lines: Vec<flows::logs::LogLine>,
+    /// Lines read so far: pass it as `after` to get only newer lines.
+    pub next: usize,
+}
+
+/// The lines of run `id`'s log after the first `after`, with the run's status.
+pub(crate) fn log_page(state: &AppState, id: &str, after: usize) -> ApiResult<RunLogs> {
+    let run = state.store.get_run(id)?;
+    let page = flows::logs::read(state.store.data_dir(), &run.id, after)?;
+    Ok(RunLogs {
+        run_id: run.id,
+        status: run.status,
+        lines: page.lines,
+        next: page.next,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", tag = "runs",
+    params(("id" = String, Path, description = "run id"), LogsQuery),
+    responses((status = 200, body = RunLogs, description = "the run's events (info and above, secrets redacted), oldest first; poll with `after` = `next` while `status` is `running`"),
+        (status = 404, body = Problem)))]
+async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<Json<RunLogs>> {
+    let Query(q) = query?;
+    Ok(Json(log_page(&state, &id, q.after.unwrap_or(0))?))
 }
 
 /// Runs newest first, optionally of one source.
@@ -164,7 +210,7 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RunView>)> {
     let current = view(&state, &id)?;
-    let live = state.runner.live(&id).ok_or_else(|| {
+    let live = state.flows.runner.live(&id).ok_or_else(|| {
         ApiError::NotRunning(format!(
             "run {id} is not running (status {}); nothing to cancel",
             current.status

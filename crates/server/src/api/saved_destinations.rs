@@ -6,8 +6,8 @@
 //! one saved here and this API runs one saved by the CLI. Its settings are checked like the
 //! CLI's flags (object, key, mapping, duplicate policy) and its credential must exist.
 
+use super::destinations::PushReport;
 use crate::problem::{ApiError, ApiResult, FieldError, Problem};
-use crate::pusher::{self, PushJob, PushReport};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -15,6 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flows::PushSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::{DestinationRecord, DestinationUpdate};
@@ -245,18 +246,18 @@ pub(crate) fn validate(
             push("mapping", format!("column \"{column}\" cannot be saved: a saved mapping's column names may not be empty or contain `,` or `=`; rename the column in the file"));
         }
     }
-    let job = PushJob {
-        credential: body.credential.clone(),
+    let settings = PushSettings {
         object: body.object.clone(),
         key: body.key.clone().unwrap_or_default(),
         mapping: body.mapping.clone().into_iter().collect(),
-        upload: String::new(),
-        dry_run: true,
         include_unmapped: body.include_unmapped,
         on_duplicate: body.on_duplicate.clone(),
-        destination: None,
+        dry_run: true,
     };
-    let opts = pusher::options(&job).map_err(|e| errors.extend(e)).ok();
+    let opts = settings
+        .options()
+        .map_err(|e| errors.extend(e.fields().iter().cloned()))
+        .ok();
     match (opts, credential) {
         (Some(opts), Ok(credential)) if errors.is_empty() => Ok((
             credential.name,
@@ -449,16 +450,13 @@ pub(crate) async fn run_saved(
     })?;
     let config: SavedConfig = serde_json::from_value(record.config)
         .map_err(|e| ApiError::Internal(format!("destination {}: {e}", view.name)))?;
-    let job = PushJob {
-        credential,
+    let settings = PushSettings {
         object: config.object,
         key: config.key,
         mapping: mapping_pairs(&config.mapping),
-        upload: upload.to_string(),
-        dry_run,
         include_unmapped: config.include_unmapped,
         on_duplicate: config.on_duplicate,
-        destination: Some(view.name),
+        dry_run,
     };
-    pusher::run(&state.store, &job, state.addresses).await
+    super::destinations::run_push(state, &credential, &settings, upload, Some(view.name)).await
 }

@@ -3,15 +3,12 @@
 //!
 //! A source's options (mode, sink, schedule) are kept in the store's `config` column as
 //! [`SourceOptions`], the sink with its password masked; the password itself is encrypted
-//! in the vault and given back only to open the sink for a run ([`crate::sink_secret`]).
+//! in the vault and given back only to open the sink for a run ([`flows::sink_secret`]).
 //! Saving checks the credential's scopes against the chosen streams (REFERENCE §3): missing
 //! scopes are a 422 on `streams`.
 
 use super::runs::RunView;
-use crate::check;
 use crate::problem::{ApiError, ApiResult, FieldError, Problem};
-use crate::runner::{StartError, SyncJob};
-use crate::sink_secret;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -19,95 +16,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flows::check;
+use flows::sink_secret;
 use serde::{Deserialize, Serialize};
 use store::{SourceRecord, SourceUpdate};
 use utoipa::ToSchema;
 
-/// Longest schedule interval, minutes (one week).
-pub const MAX_EVERY_MINUTES: u32 = 7 * 24 * 60;
-
-/// When a source runs by itself: exactly one of `every_minutes` and `cron`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Schedule {
-    /// Run every this many minutes (1 to 10080), counted from the start of the last run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every_minutes: Option<u32>,
-    /// Run at the times of a standard 5-field cron expression (minute hour day-of-month
-    /// month day-of-week), in UTC, e.g. `0 2 * * *` (02:00 every day) or `*/15 * * * 1-5`.
-    /// A run is due at the first such time after the last run's start (after the source's
-    /// creation when it never ran); after downtime it runs once, not once per missed time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cron: Option<String>,
-}
-
-impl Schedule {
-    /// Every `minutes` minutes.
-    pub fn every(minutes: u32) -> Schedule {
-        Schedule {
-            every_minutes: Some(minutes),
-            cron: None,
-        }
-    }
-
-    /// At the times of cron expression `expr` (UTC).
-    pub fn cron(expr: &str) -> Schedule {
-        Schedule {
-            every_minutes: None,
-            cron: Some(expr.trim().to_string()),
-        }
-    }
-
-    /// For people: `every 60 minutes`, `cron 0 2 * * * (UTC)`.
-    pub fn describe(&self) -> String {
-        match (&self.every_minutes, &self.cron) {
-            (Some(n), _) => format!("every {n} minutes"),
-            (None, Some(c)) => format!("cron {c} (UTC)"),
-            (None, None) => "when started".into(),
-        }
-    }
-
-    /// Field errors of this schedule (empty when it is valid).
-    pub fn errors(&self) -> Vec<FieldError> {
-        let error = |field: &str, message: String| {
-            vec![FieldError {
-                field: field.into(),
-                message,
-            }]
-        };
-        match (self.every_minutes, &self.cron) {
-            (Some(_), Some(_)) => error(
-                "schedule",
-                "give either every_minutes or cron, not both".into(),
-            ),
-            (None, None) => error(
-                "schedule",
-                "give every_minutes (e.g. 60) or cron (e.g. \"0 2 * * *\"), or no schedule".into(),
-            ),
-            (Some(n), None) if n == 0 || n > MAX_EVERY_MINUTES => error(
-                "schedule",
-                format!("every {n} minutes is out of range; use 1 to {MAX_EVERY_MINUTES}"),
-            ),
-            (None, Some(expr)) => match crate::schedule::parse_cron(expr) {
-                Ok(_) => Vec::new(),
-                Err(message) => error("schedule.cron", message),
-            },
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// Per-use options of a data source.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SourceOptions {
-    /// `full` (read everything each run) or `incremental` (changes since the last run).
-    pub mode: String,
-    /// Where records go: `sqlite:PATH`, `postgres://…`, `jsonl:DIR`, `csv:DIR`, `parquet:DIR`.
-    /// Stored with its password masked (`postgres://user:••••@host/db`).
-    pub sink: String,
-    /// Optional schedule.
-    pub schedule: Option<Schedule>,
-}
+pub use flows::sources::{Schedule, SourceOptions, MAX_EVERY_MINUTES};
 
 /// A data source as the API shows it. Timestamps: epoch ms.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -134,12 +49,7 @@ pub struct SourceView {
 
 impl SourceView {
     pub(crate) fn new(s: SourceRecord) -> Self {
-        let options: Option<SourceOptions> = serde_json::from_value(s.config).ok();
-        let options = options.unwrap_or(SourceOptions {
-            mode: "incremental".into(),
-            sink: String::new(),
-            schedule: None,
-        });
+        let options = SourceOptions::of(&s);
         SourceView {
             id: s.id,
             name: s.name,
@@ -242,7 +152,7 @@ pub(crate) fn default_sink(state: &AppState) -> String {
         state
             .store
             .data_dir()
-            .join(crate::sink_paths::SINKS_DIR)
+            .join(flows::sink_paths::SINKS_DIR)
             .join("driftbridge-data.db")
             .display()
     )
@@ -301,7 +211,7 @@ pub(crate) fn validate(
     match options.sink.parse::<sinks::SinkSpec>() {
         Err(e) => push("sink", e),
         Ok(spec) => {
-            if let Some(message) = crate::sink_paths::refusal(&spec, state.store.data_dir()) {
+            if let Some(message) = flows::sink_paths::refusal(&spec, state.store.data_dir()) {
                 push("sink", message);
             }
         }
@@ -497,8 +407,8 @@ async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     responses((status = 202, body = RunView, description = "the run started; poll its Location"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let source = SourceView::new(state.store.source(&id)?);
-    let run_id = start_source(&state, &source)?;
+    let source = state.store.source(&id)?;
+    let run_id = flows::sources::start_source(&state.flows, &source)?;
     let view = super::runs::view(&state, &run_id)?;
     let location = format!("/api/v1/runs/{run_id}");
     Ok((
@@ -509,47 +419,11 @@ async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
         .into_response())
 }
 
-/// Start a run of `source` (run now, or the scheduler). Returns the run id.
+/// Start a run of `source` (run now, the web UI); returns the run id. See
+/// [`flows::sources::start_source`].
 pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<String> {
-    let credential = source.credential.clone().ok_or_else(|| {
-        ApiError::field(
-            "credential",
-            format!(
-                "data source \"{}\" has no credential (it was deleted); give it one",
-                source.name
-            ),
-        )
-    })?;
-    let secret = state.store.source_sink_secret(&source.id)?;
-    let sink =
-        sink_secret::join(&source.sink, secret.as_ref()).map_err(|e| ApiError::field("sink", e))?;
-    let job = SyncJob {
-        credential,
-        streams: source.streams.clone(),
-        sink: sink
-            .parse()
-            .map_err(|e: String| ApiError::field("sink", e))?,
-        mode: source
-            .mode
-            .parse()
-            .map_err(|e: String| ApiError::field("mode", e))?,
-        flow: Some(source.name.clone()),
-        rate_limit_per_min: None,
-        source: Default::default(),
-        hard_deletes: false,
-    };
-    state
-        .runner
-        .start(state.store.clone(), job, state.addresses)
-        .map_err(|e| match e {
-            StartError::Store(e) => e.into(),
-            StartError::Invalid {
-                field: "destination",
-                message,
-            } => ApiError::field("sink", message),
-            StartError::Invalid { field, message } => ApiError::field(field, message),
-            StartError::Sink(message) => ApiError::field("sink", message),
-        })
+    let record = state.store.source(&source.id)?;
+    Ok(flows::sources::start_source(&state.flows, &record)?)
 }
 
 /// The 422 for a sink whose password is the mask but which is not the stored sink.

@@ -7,7 +7,6 @@
 
 use super::{render, StepView};
 use crate::api::credentials::{resolve, run_test, validate_new, with_address_check};
-use crate::check::{self, TestReport};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
 use askama::Template;
@@ -15,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use flows::check::{self, TestReport};
 use secrecy::SecretString;
 use serde::Deserialize;
 use store::{Credential, CredentialUpdate, NewCredential, StoreError};
@@ -315,7 +315,7 @@ async fn check_fields(State(state): State<AppState>, Form(f): Form<Fields>) -> R
         note("base_url", v::base_url(url).map(drop));
     }
     let errors = match &f.base_url {
-        Some(url) => with_address_check(errors, url, state.addresses),
+        Some(url) => with_address_check(errors, url, state.addresses()),
         None => errors,
     };
     render(&Feedback::errors(&present, errors))
@@ -335,7 +335,7 @@ async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response
             None
         }
     };
-    let refused = state.addresses.check_base_url(&url).is_some();
+    let refused = state.addresses().check_base_url(&url).is_some();
     let checked = match store::validate::base_url(&url) {
         Ok(u) if !refused => Some(u.url),
         Ok(_) => None,
@@ -344,7 +344,7 @@ async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response
             None
         }
     };
-    let errors = with_address_check(errors, &url, state.addresses);
+    let errors = with_address_check(errors, &url, state.addresses());
     let url = checked;
     let mut feedback = Feedback::errors(&["api_key", "base_url"], errors);
     feedback.with_test = true;
@@ -354,9 +354,9 @@ async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response
             name.trim(),
             &url,
             store::validate::DEFAULT_RATE_LIMIT_PER_MIN,
-            crate::drift_auth::DriftAuth::key_only(key),
+            flows::drift_auth::DriftAuth::key_only(key),
             &Default::default(),
-            state.addresses,
+            state.addresses(),
         )
         .await;
         feedback.steps = report.steps.iter().map(StepView::from).collect();
@@ -393,7 +393,7 @@ async fn save_new(
         &url,
         &key,
         rate,
-        state.addresses,
+        state.addresses(),
     );
     let oauth = match (valid, oauth) {
         (Ok(()), Ok(oauth)) => oauth,
@@ -453,7 +453,7 @@ async fn save_edit(
     if let Some(refused) = f
         .base_url
         .as_deref()
-        .and_then(|u| state.addresses.check_base_url(u))
+        .and_then(|u| state.addresses().check_base_url(u))
     {
         return Ok(render(&Feedback::errors(
             &["name", "description", "base_url"],

@@ -4,14 +4,15 @@
 use super::credentials::Feedback;
 use super::render;
 use super::saved_destinations::{saved_rows, SavedRow};
+use crate::api::destinations::{OutcomeRow, PushReport};
 use crate::problem::{ApiError, FieldError};
-use crate::pusher::{self, OutcomeRow, PushJob, PushReport};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use flows::PushSettings;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -115,7 +116,7 @@ async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<R
         Err(ApiError::Validation(e)) => return Ok(errors(&["file"], e)),
         Err(e) => return Err(e),
     };
-    match pusher::save_upload(state.store.data_dir(), &bytes) {
+    match flows::uploads::save_upload(state.store.data_dir(), &bytes).map_err(ApiError::from) {
         Ok((upload, columns)) => {
             let mut response = render(&MappingFragment {
                 upload,
@@ -202,21 +203,19 @@ async fn push(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let job = PushJob {
-        credential: get("credential"),
+    let settings = PushSettings {
         object: get("object"),
         key: get("key"),
         mapping: pairs
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("map:").map(|c| (c.to_string(), v.clone())))
             .collect(),
-        upload: get("upload"),
-        dry_run: get("dry_run") == "1",
         include_unmapped: false,
         on_duplicate: None,
-        destination: None,
+        dry_run: get("dry_run") == "1",
     };
-    match pusher::run(&state.store, &job, state.addresses).await {
+    let (credential, upload) = (get("credential"), get("upload"));
+    match crate::api::destinations::run_push(&state, &credential, &settings, &upload, None).await {
         Ok(report) => Ok(report_response(report).await),
         Err(ApiError::Validation(e)) => Ok(errors(&PUSH_FIELDS, e)),
         Err(e) => Err(e),

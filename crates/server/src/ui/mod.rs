@@ -259,8 +259,8 @@ pub(crate) struct StepView {
     pub detail: String,
 }
 
-impl From<&crate::check::TestStep> for StepView {
-    fn from(s: &crate::check::TestStep) -> Self {
+impl From<&flows::check::TestStep> for StepView {
+    fn from(s: &flows::check::TestStep) -> Self {
         let icon = match s.outcome.as_str() {
             "ok" => "✓",
             "failed" => "✗",

@@ -1,17 +1,18 @@
 //! Run pages: the history and one run with live progress (records per stream, requests, rate
-//! budget used, 429s, retries), its outcome, and the fix for an error.
+//! budget used, 429s, retries), its outcome, the fix for an error, and its log (live while
+//! it runs).
 
 use super::{render, with_redirect};
 use crate::api::runs::{list_views, view, RunView};
-use crate::check::format_time;
 use crate::problem::ApiError;
-use crate::push_job::PushRunSummary;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use flows::check::format_time;
+use flows::push_job::PushRunSummary;
 use sync_core::StreamSummary;
 
 pub(super) fn router() -> Router<AppState> {
@@ -19,6 +20,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/runs", get(list))
         .route("/runs/{id}", get(show))
         .route("/ui/runs/{id}/figures", get(figures))
+        .route("/ui/runs/{id}/log", get(log))
         .route("/ui/runs/{id}/cancel", post(cancel))
 }
 
@@ -194,12 +196,76 @@ impl Figures {
     }
 }
 
+/// Most log lines the run page shows (the latest; the API and the CLI give them all).
+const LOG_LINES_SHOWN: usize = 500;
+
+/// One line of the log panel.
+struct LogRow {
+    time: String,
+    level: String,
+    /// `info`, `warn` or `error` (the CSS class).
+    level_class: String,
+    message: String,
+    /// `key=value …`.
+    fields: String,
+}
+
+/// What the log panel shows: the run's log, live while it runs.
+struct LogPanel {
+    id: String,
+    running: bool,
+    lines: Vec<LogRow>,
+    /// Older lines left out.
+    skipped: usize,
+}
+
+impl LogPanel {
+    fn new(state: &AppState, run: &RunView) -> Result<Self, ApiError> {
+        let page = crate::api::runs::log_page(state, &run.id, 0)?;
+        let skipped = page.lines.len().saturating_sub(LOG_LINES_SHOWN);
+        let lines = page
+            .lines
+            .into_iter()
+            .skip(skipped)
+            .map(|l| LogRow {
+                fields: l
+                    .fields
+                    .iter()
+                    .filter(|(_, v)| v.as_str() != Some(""))
+                    .map(|(k, v)| match v.as_str() {
+                        Some(s) => format!("{k}={s}"),
+                        None => format!("{k}={v}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                level_class: l.level.to_ascii_lowercase(),
+                time: l.time,
+                level: l.level,
+                message: l.message,
+            })
+            .collect();
+        Ok(LogPanel {
+            id: run.id.clone(),
+            running: page.status == "running",
+            lines,
+            skipped,
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "run.html")]
 struct RunPage {
     nav: &'static str,
     id: String,
     f: Figures,
+    log: LogPanel,
+}
+
+#[derive(Template)]
+#[template(path = "run_log.html")]
+struct LogFragment {
+    log: LogPanel,
 }
 
 #[derive(Template)]
@@ -214,6 +280,15 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         nav: "runs",
         id: run.id.clone(),
         f: Figures::new(&run),
+        log: LogPanel::new(&state, &run)?,
+    }))
+}
+
+/// The log panel alone (polled while the run runs).
+async fn log(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let run = view(&state, &id)?;
+    Ok(render(&LogFragment {
+        log: LogPanel::new(&state, &run)?,
     }))
 }
 
@@ -231,7 +306,7 @@ async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(live) = state.runner.live(&id) {
+    if let Some(live) = state.flows.runner.live(&id) {
         live.cancel();
     }
     Ok(with_redirect(&format!("/runs/{id}")))

@@ -9,7 +9,6 @@ use super::destinations::{
 use super::render;
 use crate::api::saved_destinations::{self as api, CreateDestination, DestinationView};
 use crate::problem::{ApiError, FieldError};
-use crate::pusher;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
@@ -215,7 +214,7 @@ async fn upload(
         Err(ApiError::Validation(e)) => return Ok(errors(&["file"], e)),
         Err(e) => return Err(e),
     };
-    match pusher::save_upload(state.store.data_dir(), &bytes) {
+    match flows::uploads::save_upload(state.store.data_dir(), &bytes).map_err(ApiError::from) {
         Ok((upload, columns)) => {
             let mut response = render(&UploadFragment {
                 id: record.id,

@@ -293,16 +293,16 @@ async fn the_scheduler_starts_due_sources_once() {
     );
 
     let now = chrono::Utc::now().timestamp_millis();
-    let started = server::schedule::run_due(&s.state, now);
+    let started = flows::schedule::run_due(&s.state.flows, now);
     assert_eq!(started.len(), 1, "only the scheduled source runs");
     let run = wait_run(&s, &started[0]).await;
     assert_eq!(run["flow"], "hourly");
     assert_eq!(run["status"], "succeeded");
     assert!(
-        server::schedule::run_due(&s.state, now + 59 * 60_000).is_empty(),
+        flows::schedule::run_due(&s.state.flows, now + 59 * 60_000).is_empty(),
         "not due yet"
     );
-    let again = server::schedule::run_due(&s.state, now + 61 * 60_000);
+    let again = flows::schedule::run_due(&s.state.flows, now + 61 * 60_000);
     assert_eq!(again.len(), 1, "due after the interval");
     wait_run(&s, &again[0]).await;
     sandbox.shutdown().await;
@@ -376,10 +376,10 @@ async fn cron_schedules_are_validated_and_run_at_their_time() {
     let created = source["created_at"].as_i64().unwrap();
     let top_of_next_hour = (created / 3_600_000 + 1) * 3_600_000;
     assert!(
-        server::schedule::run_due(&s.state, top_of_next_hour - 1).is_empty(),
+        flows::schedule::run_due(&s.state.flows, top_of_next_hour - 1).is_empty(),
         "not due before the first cron time after its creation"
     );
-    let started = server::schedule::run_due(&s.state, top_of_next_hour + 5 * 3_600_000);
+    let started = flows::schedule::run_due(&s.state.flows, top_of_next_hour + 5 * 3_600_000);
     assert_eq!(
         started.len(),
         1,

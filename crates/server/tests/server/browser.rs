@@ -221,6 +221,8 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
         assert_eq!(written, counts[stream].to_string(), "{stream} written");
     }
     b.wait_text("#run-totals", "requests").await;
+    // The run's log panel, polled while it ran, ends with the run's end.
+    b.wait_text("#run-log", "sync succeeded").await;
     b.screenshot("11-run-finished").await;
 
     b.client.goto(&s.url("/runs")).await.unwrap();

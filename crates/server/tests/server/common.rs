@@ -38,6 +38,7 @@ impl TestServer {
         allow_private_base_urls: bool,
         options: server::ServeOptions,
     ) -> TestServer {
+        install_run_logs();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let token = server::auth::ensure_admin_token(&store)
@@ -111,6 +112,19 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// Install the run-log layer once in this test process, as `driftbridge serve` does at
+/// start, so runs write `runs/<run id>.log`.
+pub fn install_run_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::registry()
+            .with(flows::logs::layer())
+            .try_init();
+    });
 }
 
 /// An in-process sandbox with a small org.

@@ -669,22 +669,22 @@ async fn uploads_are_deleted_after_their_run_or_their_retention_and_413_names_th
             .set_modified(old)
             .unwrap();
     }
-    let keep_results = server::pusher::Retention {
+    let keep_results = flows::uploads::Retention {
         results: None,
         ..Default::default()
     };
-    let swept = server::pusher::sweep(
+    let swept = flows::uploads::sweep(
         s.store.data_dir(),
         &keep_results,
         std::time::SystemTime::now(),
     );
     assert_eq!((swept.uploads, swept.results), (1, 0));
     assert!(!stale.exists() && fresh.exists() && old_results.exists());
-    let retention = server::pusher::Retention {
+    let retention = flows::uploads::Retention {
         results: Some(day),
         ..Default::default()
     };
-    let swept = server::pusher::sweep(s.store.data_dir(), &retention, std::time::SystemTime::now());
+    let swept = flows::uploads::sweep(s.store.data_dir(), &retention, std::time::SystemTime::now());
     assert_eq!((swept.uploads, swept.results), (0, 1));
     assert!(!old_results.exists() && fresh.exists());
 

@@ -9,7 +9,7 @@
 //! `driftbridge serve --allow-private-base-urls` lifts this (a local sandbox, an internal
 //! proxy). The CLI, a single user's tool, allows every address.
 
-use crate::problem::FieldError;
+use crate::error::FieldError;
 use secrecy::SecretString;
 
 /// Whether the server may contact internal network addresses.

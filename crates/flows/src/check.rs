@@ -10,12 +10,12 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use store::{Credential, CredentialTest, Store, StoreError};
-use utoipa::ToSchema;
 
 /// One step of a test, in order: `host_reached`, `token_accepted`, `org_id`, `scopes`,
 /// `expires`, then, when uses were named, `least_privilege` (a warning, only when the token
 /// has scopes the uses do not need) and `scope_coverage`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestStep {
     /// Step name (see above).
     pub step: String,
@@ -26,7 +26,8 @@ pub struct TestStep {
 }
 
 /// What a test found. Also the `--json` output of `credentials test`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestReport {
     /// Credential name.
     pub credential: String,

@@ -1,4 +1,4 @@
-//! The scheduler of `serve`: starts data sources whose schedule is due.
+//! The scheduler of `serve` (or a worker): starts data sources whose schedule is due.
 //!
 //! A source's schedule is one of:
 //! - `every_minutes = N`: due when its last run started at least N minutes ago, or it never
@@ -11,8 +11,8 @@
 //! times (server stopped) give one run when the server is back, not one per missed time:
 //! the next due time counts from the start of that one run.
 
-use crate::api::sources::{Schedule, SourceView};
-use crate::AppState;
+use crate::sources::Schedule;
+use crate::Flows;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use std::time::Duration;
@@ -73,26 +73,36 @@ pub fn is_due(
     next_after(schedule, base).is_some_and(|at| at <= now_ms)
 }
 
+/// The latest run of data source `name`, if it ran (among the last 500 runs).
+fn last_run(flows: &Flows, name: &str) -> Option<store::RunRecord> {
+    let wanted = store::validate::name_key(name);
+    flows
+        .store
+        .list_runs(500)
+        .ok()?
+        .into_iter()
+        .find(|r| r.flow.as_deref().map(store::validate::name_key).as_ref() == Some(&wanted))
+}
+
 /// Start the sources that are due now; returns the run ids started.
-pub fn run_due(state: &AppState, now_ms: i64) -> Vec<String> {
-    let Ok(sources) = state.store.list_sources() else {
+pub fn run_due(flows: &Flows, now_ms: i64) -> Vec<String> {
+    let Ok(sources) = flows.store.list_sources() else {
         return Vec::new();
     };
     let mut started = Vec::new();
-    for source in sources.into_iter().map(SourceView::new) {
-        let Some(schedule) = &source.schedule else {
+    for source in sources {
+        let Some(schedule) = crate::sources::SourceOptions::of(&source).schedule else {
             continue;
         };
-        let last = crate::api::runs::list_views(state, Some(&source.name), 1).unwrap_or_default();
-        let due = match last.first() {
+        let due = match last_run(flows, &source.name) {
             Some(run) if run.status == "running" => false,
-            Some(run) => is_due(schedule, Some(run.started_at), source.created_at, now_ms),
-            None => is_due(schedule, None, source.created_at, now_ms),
+            Some(run) => is_due(&schedule, Some(run.started_at), source.created_at, now_ms),
+            None => is_due(&schedule, None, source.created_at, now_ms),
         };
         if !due {
             continue;
         }
-        match crate::api::sources::start_source(state, &source) {
+        match crate::sources::start_source(flows, &source) {
             Ok(id) => {
                 tracing::info!(source = %source.name, run = %id, "scheduled run started");
                 started.push(id);
@@ -106,12 +116,12 @@ pub fn run_due(state: &AppState, now_ms: i64) -> Vec<String> {
 }
 
 /// Check schedules every [`TICK`] until the task is aborted.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn(flows: Flows) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         loop {
             tick.tick().await;
-            run_due(&state, chrono::Utc::now().timestamp_millis());
+            run_due(&flows, chrono::Utc::now().timestamp_millis());
         }
     })
 }

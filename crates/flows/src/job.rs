@@ -8,19 +8,29 @@
 //! its bars and cancels on Ctrl-C; the server keeps live figures and cancels on request)
 //! and stores the [`Summary`]. The summary is the JSON that `driftbridge sync --json` prints
 //! and that `driftbridge runs show` reads back, whichever of the two started the run.
+//!
+//! The run runs inside its `run` span ([`crate::events::RunScope`]) and writes its log
+//! ([`crate::logs`]); it reports through the run events: started, each stream finished,
+//! each quarantined record, every 429 and retry of its Drift client, finished.
 
 use crate::addresses::AddressPolicy;
 use crate::drift_auth::DriftAuth;
+use crate::error::FlowError;
+use crate::events::{
+    RecordQuarantined, RunFinished, RunKind, RunObserver, RunScope, RunStarted, StreamFinished,
+};
+use crate::logs::RunLog;
 use serde::{Deserialize, Serialize};
 use sinks::SinkSpec;
 use source_drift::{DriftSource, DriftSourceConfig};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use store::{Credential, NewRun, Store, StoreError};
 use sync_core::{
-    run_sync, Cancel, ConfiguredStream, ErrorKind, ProgressFn, RunError, RunOptions, RunStatus,
-    Sink, StreamSummary, SyncMode,
+    run_sync, Cancel, ConfiguredStream, ErrorKind, ProgressEvent, ProgressFn, RunError, RunOptions,
+    RunStatus, Sink, StreamState, StreamSummary, SyncMode,
 };
-use utoipa::ToSchema;
+use tracing::Instrument;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -45,7 +55,8 @@ pub struct SyncJob {
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// HTTP requests sent, retries included.
     pub requests: u64,
@@ -98,27 +109,6 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
-/// Why a run could not start. Nothing is recorded in the run history for these.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Unknown credential, locked vault, store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A field of the job is invalid: `streams` (unknown or none selected), `credential`
-    /// (its base URL cannot make a client) or `destination` (inside the data directory, see
-    /// [`crate::sink_paths`]).
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The field.
-        field: &'static str,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// The sink (field `destination`) cannot be opened (the message says why).
-    #[error("the destination cannot be opened: {0}")]
-    Sink(String),
-}
-
 /// `full` or `incremental`, as recorded on runs.
 pub fn mode_name(mode: SyncMode) -> &'static str {
     match mode {
@@ -138,6 +128,8 @@ pub struct SyncRun {
     sink_name: String,
     mode: SyncMode,
     source: DriftSourceConfig,
+    scope: RunScope,
+    _log: RunLog,
 }
 
 impl SyncRun {
@@ -145,68 +137,75 @@ impl SyncRun {
     /// the run with status `running`. `addresses`: which hosts the client may contact (the
     /// CLI allows all; `serve` by `--allow-private-base-urls`).
     ///
-    /// Errors: [`StartError::Store`] for an unknown credential or a store failure,
-    /// [`StartError::Invalid`] naming `streams` or `credential` (also a base URL that
-    /// `addresses` refuses: nothing is sent) or `destination` (a path inside the data
-    /// directory: nothing is opened), [`StartError::Sink`] when the sink
-    /// cannot be opened.
+    /// Errors ([`FlowError`]): the store's for an unknown credential or a store failure;
+    /// an invalid field `streams` or `credential` (also a base URL that `addresses`
+    /// refuses: nothing is sent) or `destination` (a path inside the data directory:
+    /// nothing is opened); [`crate::ErrorKind::Unavailable`] when the sink cannot be
+    /// opened.
     pub fn prepare(
         store: &Store,
         job: &SyncJob,
         addresses: AddressPolicy,
-    ) -> Result<SyncRun, StartError> {
+    ) -> Result<SyncRun, FlowError> {
         let credential = store.credential(&job.credential)?;
         if let Some(refused) = addresses.check_base_url(&credential.base_url) {
-            return Err(StartError::Invalid {
-                field: "credential",
-                message: format!(
+            return Err(FlowError::invalid(
+                "credential",
+                format!(
                     "credential \"{}\" cannot be used: {}",
                     credential.name, refused.message
                 ),
-            });
+            ));
         }
         let streams = source_drift::catalog()
             .select(&job.streams, job.mode)
-            .map_err(|e| StartError::Invalid {
-                field: "streams",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| FlowError::invalid("streams", e.to_string()))?;
         if streams.is_empty() {
-            return Err(StartError::Invalid {
-                field: "streams",
-                message: "no stream selected; choose at least one".into(),
-            });
+            return Err(FlowError::invalid(
+                "streams",
+                "no stream selected; choose at least one",
+            ));
         }
         let auth = DriftAuth::of(store, &credential)?;
+        let mut secrets = auth.secrets();
         let rate = job
             .rate_limit_per_min
             .unwrap_or(credential.rate_limit_per_min);
+        let observer = Arc::new(RunObserver::new());
         let client = auth
             .client(&credential.base_url, addresses)
             .rate_limit_per_min(rate)
+            .observer(observer.clone())
             .share_budget(store.budget_share(&credential))
             .build()
-            .map_err(|e| StartError::Invalid {
-                field: "credential",
-                message: format!(
-                    "credential {}: {}",
-                    credential.name,
-                    AddressPolicy::explain(&e)
-                ),
+            .map_err(|e| {
+                FlowError::invalid(
+                    "credential",
+                    format!(
+                        "credential {}: {}",
+                        credential.name,
+                        AddressPolicy::explain(&e)
+                    ),
+                )
             })?;
         if let Some(message) = crate::sink_paths::refusal(&job.sink, store.data_dir()) {
-            return Err(StartError::Invalid {
-                field: "destination",
-                message,
-            });
+            return Err(FlowError::invalid("destination", message));
         }
         let options = sinks::OpenOptions {
             hard_deletes: job.hard_deletes,
         };
-        let sink =
-            sinks::open_with(&job.sink, options).map_err(|e| StartError::Sink(e.to_string()))?;
+        let sink = sinks::open_with(&job.sink, options).map_err(|e| {
+            FlowError::new(
+                crate::ErrorKind::Unavailable,
+                format!("the destination cannot be opened: {e}"),
+            )
+        })?;
         let sink_name = match &job.sink {
-            SinkSpec::Postgres(url) => crate::sink_secret::split(url).shown,
+            SinkSpec::Postgres(url) => {
+                let parts = crate::sink_secret::split(url);
+                secrets.extend(parts.secrets.iter().map(|s| s.clone().into()));
+                parts.shown
+            }
             other => other.describe(),
         };
         let run_id = store.insert_run(&NewRun {
@@ -216,6 +215,15 @@ impl SyncRun {
             streams: streams.iter().map(|s| s.stream.name.clone()).collect(),
             flow: job.flow.clone(),
         })?;
+        let log = RunLog::open(store.data_dir(), &run_id, secrets);
+        let scope = RunScope::new(
+            RunKind::Sync,
+            &run_id,
+            &credential.name,
+            &sink_name,
+            job.flow.as_deref(),
+        );
+        observer.bind(scope.clone());
         Ok(SyncRun {
             run_id,
             credential,
@@ -226,6 +234,8 @@ impl SyncRun {
             sink_name,
             mode: job.mode,
             source: job.source.clone(),
+            scope,
+            _log: log,
         })
     }
 
@@ -254,6 +264,11 @@ impl SyncRun {
         self.streams.iter().map(|s| s.stream.name.clone()).collect()
     }
 
+    /// The run's span and event scope.
+    pub fn scope(&self) -> &RunScope {
+        &self.scope
+    }
+
     /// Sync until done or `cancel`led, calling `progress` on every change of a stream's
     /// figures; then store the summary on the run record and, when Drift answered 401,
     /// mark the credential failed.
@@ -261,13 +276,32 @@ impl SyncRun {
     /// Returns the summary and whether storing the outcome worked (a run that fails is
     /// still a summary; only the store can fail here).
     pub async fn run(
+        self,
+        store: &Store,
+        cancel: Cancel,
+        progress: Option<ProgressFn>,
+    ) -> (Summary, Result<(), StoreError>) {
+        let span = self.scope.span().clone();
+        self.run_in_span(store, cancel, progress)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_in_span(
         mut self,
         store: &Store,
         cancel: Cancel,
         progress: Option<ProgressFn>,
     ) -> (Summary, Result<(), StoreError>) {
+        let scope = self.scope.clone();
+        scope.emit(RunStarted {
+            what: &self.stream_names(),
+            mode: mode_name(self.mode),
+        });
         let source = Arc::new(DriftSource::new(self.client.clone(), self.source.clone()));
         let options = RunOptions::new(self.run_id.clone(), format!("drift:{}", self.credential.id));
+        let finished = Arc::new(Mutex::new(HashSet::new()));
+        let progress = Some(stream_events(scope.clone(), finished.clone(), progress));
         let report = run_sync(
             source,
             self.sink.as_mut(),
@@ -277,6 +311,23 @@ impl SyncRun {
             progress,
         )
         .await;
+        // Streams whose end no progress event showed (e.g. not started when cancelled).
+        for s in &report.streams {
+            if finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(s.stream.clone())
+            {
+                scope.emit(StreamFinished { summary: s });
+            }
+        }
+        for q in &report.quarantined {
+            scope.emit(RecordQuarantined {
+                stream: &q.stream,
+                key: q.key.as_deref(),
+                reason: &q.reason,
+            });
+        }
         let rejected: Vec<store::RejectedRecord> = report
             .quarantined
             .iter()
@@ -302,8 +353,42 @@ impl SyncRun {
         let recorded = store
             .add_rejected(&summary.run_id, &rejected)
             .and_then(|()| record_outcome(store, &summary));
+        if let Err(e) = &recorded {
+            tracing::error!(error = %e, "cannot record the end of the run");
+        }
+        let error = summary.error.as_ref().map(|e| e.to_string());
+        scope.emit(RunFinished {
+            status: summary.status.as_str(),
+            duration: std::time::Duration::from_millis(summary.duration_ms),
+            usage: self.client.metrics(),
+            error: error.as_deref(),
+        });
         (summary, recorded)
     }
+}
+
+/// A progress callback that emits [`StreamFinished`] once per stream when it ends, then
+/// passes every event on to `next` (the caller's bars or live figures).
+fn stream_events(
+    scope: RunScope,
+    finished: Arc<Mutex<HashSet<String>>>,
+    next: Option<ProgressFn>,
+) -> ProgressFn {
+    Arc::new(move |event: &ProgressEvent| {
+        let s = &event.summary;
+        let ended = !matches!(s.state, StreamState::Pending | StreamState::Running);
+        if ended
+            && finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(s.stream.clone())
+        {
+            scope.emit(StreamFinished { summary: s });
+        }
+        if let Some(next) = &next {
+            next(event);
+        }
+    })
 }
 
 /// Store the summary on the run record; mark the credential failed on a 401.

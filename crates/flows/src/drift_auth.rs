@@ -75,6 +75,17 @@ impl DriftAuth {
         })
     }
 
+    /// The secrets this authentication holds (the key; the OAuth client secret and refresh
+    /// token), for a run log to redact.
+    pub fn secrets(&self) -> Vec<SecretString> {
+        let mut all = vec![self.key.clone()];
+        if let Some(o) = &self.oauth {
+            all.push(o.client_secret.clone());
+            all.push(o.refresh_token.clone());
+        }
+        all
+    }
+
     /// A client builder for `base_url` with this authentication, under `addresses`.
     pub fn client(self, base_url: &str, addresses: AddressPolicy) -> ClientBuilder {
         let builder = addresses.client(base_url, self.key);

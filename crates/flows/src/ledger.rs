@@ -4,6 +4,9 @@
 //! the scope `push-ledger:<credential id>:<object>`, one row per fingerprint: `{"drift_id"}`
 //! for a write made, `{"uncertain": error}` for an attempt that may or may not have landed
 //! (a re-run does not send that row again unless `--resend-uncertain`).
+//!
+//! Every push keeps it, whichever edge started it ([`crate::pusher::PushRun`]): a timeline
+//! CSV uploaded and pushed again from the web UI or the API is not sent twice either.
 
 use drift_writer::{Ledger, Object};
 use std::sync::Arc;

@@ -1,15 +1,14 @@
 //! The run record of a push (records -> Drift), the same for `driftbridge push` and the
 //! server's data destinations: how the run is recorded, which status it ends with, the
 //! summary stored with it ([`PushRunSummary`]) and a 401 marking the credential failed. Each
-//! caller keeps its own input, results file, progress and reply (the CLI's `--json`
-//! summary, the server's [`crate::pusher::PushReport`]).
+//! caller keeps its own progress and reply (the CLI's `--json` summary, the server's push
+//! report); the run itself is [`crate::pusher::PushRun`].
 
 use drift_writer::{OutcomeKind, PushError, PushOptions, StopKind, Summary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use store::{NewRun, Store, StoreError};
-use utoipa::ToSchema;
 
 /// The run record of a push of `opts.object` with `credential` (mode `push` or
 /// `push-dry-run`, destination `drift:<object>`).
@@ -31,7 +30,8 @@ pub fn new_run(credential: &str, opts: &PushOptions, flow: Option<String>) -> Ne
 /// "requests": 61, "rate_limited": 0, "duration_ms": 2150, "ignored_columns": [],
 /// "stopped": null, "not_sent": 0, "unsaved": 0}`. Every field defaults when absent, so summaries stored by earlier
 /// versions still read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct PushRunSummary {
     /// `contacts`, `accounts`, `timeline` or `conversations`.

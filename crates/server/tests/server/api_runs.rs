@@ -1,0 +1,258 @@
+//! Runs started from the API go through the same application layer as the CLI's: a push
+//! keeps the push ledger and counts its metrics, and every run has a log
+//! (`GET /api/v1/runs/{id}/logs`) holding its events and its warnings.
+
+use crate::common::{wait_run, TestServer};
+use serde_json::{json, Value};
+
+/// Sandbox admin route `path` (`stats`, ...).
+async fn admin(sandbox: &drift_sandbox::SandboxHandle, path: &str) -> Value {
+    reqwest::get(format!("{}/__sandbox/{path}", sandbox.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Timeline events Drift received so far.
+async fn timeline_posts(sandbox: &drift_sandbox::SandboxHandle) -> u64 {
+    admin(sandbox, "stats").await["by_route"]["contacts.timeline"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// A contact id of the sandbox's org (of its newest conversation).
+async fn a_contact_id(sandbox: &drift_sandbox::SandboxHandle) -> i64 {
+    let page: Value = reqwest::Client::new()
+        .get(format!("{}/conversations/list?limit=5", sandbox.base_url()))
+        .bearer_auth(sandbox.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["data"][0]["contactId"].as_i64().unwrap()
+}
+
+/// Upload `csv` and push it as timeline events; returns the push report.
+async fn push_timeline(s: &TestServer, csv: &str) -> Value {
+    let uploaded: Value = s
+        .post("/api/v1/destinations/uploads")
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = s
+        .post("/api/v1/destinations/push")
+        .json(&json!({"credential": "Sandbox", "object": "timeline", "upload": uploaded["upload"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn metrics(s: &TestServer) -> String {
+    s.get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the series `series` (name and labels as rendered) in `text`; 0 if absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_timeline_csv_pushed_twice_from_the_api_sends_each_event_once() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let contact = a_contact_id(&sandbox).await;
+    let csv = format!(
+        "contactId,event\n{contact},Signed up for the webinar\n{contact},Downloaded the report\n{contact},Asked for a demo\n"
+    );
+    let before = timeline_posts(&sandbox).await;
+    let rows_before = metrics(&s).await;
+
+    let first = push_timeline(&s, &csv).await;
+    assert_eq!(first["counts"]["created"], 3, "{first}");
+    assert_eq!(timeline_posts(&sandbox).await - before, 3);
+
+    // The same rows uploaded again (a new upload, as a user re-running it would make).
+    let second = push_timeline(&s, &csv).await;
+    assert_eq!(
+        timeline_posts(&sandbox).await - before,
+        3,
+        "the second push sent events again: {second}"
+    );
+    assert_eq!(second["counts"].get("created"), None, "{second}");
+    assert_eq!(second["counts"]["unchanged"], 3, "{second}");
+    for row in second["preview"].as_array().unwrap() {
+        assert!(
+            row["reason"].as_str().unwrap().contains("already sent"),
+            "{row}"
+        );
+    }
+
+    // Counted under the names every push counts with (flows::metrics), as a CLI push is.
+    let after = metrics(&s).await;
+    for name in flows::metrics::PUSH_RUN_METRICS {
+        assert!(
+            after.contains(name),
+            "{name} missing from /metrics:\n{after}"
+        );
+    }
+    let series = |outcome: &str| {
+        format!("driftbridge_push_rows_total{{object=\"timeline\",outcome=\"{outcome}\"}}")
+    };
+    for (outcome, n) in [("created", 3.0), ("unchanged", 3.0)] {
+        assert!(
+            value(&after, &series(outcome)) - value(&rows_before, &series(outcome)) >= n,
+            "{outcome}:\n{after}"
+        );
+    }
+    let started = "driftbridge_runs_started_total{kind=\"push\"}";
+    assert!(value(&after, started) - value(&rows_before, started) >= 2.0);
+    assert!(after.contains("driftbridge_drift_requests_total{credential=\"Sandbox\"}"));
+
+    // Each push has a log naming its object and how it ended.
+    let logs: Value = s
+        .get(&format!(
+            "/api/v1/runs/{}/logs",
+            second["run_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = logs["lines"].to_string();
+    assert!(text.contains("push started: timeline"), "{logs}");
+    assert!(text.contains("push succeeded"), "{logs}");
+    assert!(
+        !text.contains(&sandbox.token()),
+        "the run log holds the key"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_syncs_retry_warning_is_in_its_run_log() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let sink = format!(
+        "sqlite:{}",
+        s.store.data_dir().join("sinks").join("users.db").display()
+    );
+    let created = s
+        .post("/api/v1/sources")
+        .json(
+            &json!({"name": "people", "credential": "Sandbox", "streams": ["users"],
+            "mode": "full", "sink": sink}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let faults =
+        json!({"faults": [{"route": "users.list", "kind": "status", "status": 503, "count": 1}]});
+    reqwest::Client::new()
+        .post(format!("{}/__sandbox/faults", sandbox.base_url()))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    let run: Value = s
+        .post("/api/v1/sources/people/run")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["id"].as_str().unwrap().to_string();
+    let run = wait_run(&s, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+
+    let logs: Value = s
+        .get(&format!("/api/v1/runs/{id}/logs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines = logs["lines"].as_array().unwrap();
+    let retry = lines
+        .iter()
+        .find(|l| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("retrying"))
+        .unwrap_or_else(|| panic!("no retry warning in the run's log: {logs}"));
+    assert_eq!(retry["fields"]["route"], "users.list", "{retry}");
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("stream users succeeded")));
+    assert_eq!(logs["status"], "succeeded");
+    // The file of the run id holds it, and tailing after the last line gives nothing new.
+    let file = s.store.data_dir().join("runs").join(format!("{id}.log"));
+    assert!(std::fs::read_to_string(file).unwrap().contains("retrying"));
+    let next = logs["next"].as_u64().unwrap();
+    assert_eq!(next as usize, lines.len());
+    let tail: Value = s
+        .get(&format!("/api/v1/runs/{id}/logs?after={next}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tail["lines"], json!([]));
+    assert_eq!(tail["next"], next);
+    let unknown = s.get("/api/v1/runs/run_nope/logs").send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let doc: Value = s
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let params = doc["paths"]["/api/v1/runs/{id}/logs"]["get"]["parameters"].to_string();
+    assert!(
+        params.contains("\"after\""),
+        "the logs route in OpenAPI: {params}"
+    );
+    // The run page shows the log.
+    let cookie = crate::access::login(&s).await;
+    let page = s
+        .http
+        .get(s.url(&format!("/runs/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"run-log\""), "{page}");
+    assert!(page.contains("retrying a request to users.list"), "{page}");
+    sandbox.shutdown().await;
+}
