@@ -55,7 +55,7 @@ fn peak(at: &[Duration], width: Duration) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_data_directory_stay_within_the_rate_together() {
     let (dir, a) = new_store();
-    let cred = a.add_credential(&new_credential("prod", "tok-1")).unwrap();
+    let cred = a.add_credential(&new_credential("prod", "tok-1-0123456789abcdef")).unwrap();
     // a second Store on the same directory: another process as far as SQLite can tell
     let b = store_with(&dir, &crate::helpers::key(1));
     let budgets = [
@@ -87,7 +87,7 @@ async fn two_processes_on_one_data_directory_stay_within_the_rate_together() {
 async fn a_process_dropped_without_giving_back_loses_at_most_its_lease() {
     let (_dir, store) = new_store();
     let cred = store
-        .add_credential(&new_credential("prod", "tok-1"))
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
         .unwrap();
     let holder = store.shared_budget(&cred, 600).unwrap();
     holder.until_ready(Duration::from_secs(5)).await.unwrap();
@@ -111,7 +111,7 @@ async fn a_process_dropped_without_giving_back_loses_at_most_its_lease() {
 async fn a_process_that_stops_gives_its_unused_permits_back() {
     let (_dir, store) = new_store();
     let cred = store
-        .add_credential(&new_credential("prod", "tok-1"))
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
         .unwrap();
     // 60/min: a lease is one permit... use 600/min so a lease holds 10 (one second)
     let first = store.shared_budget(&cred, 600).unwrap();
@@ -133,7 +133,7 @@ async fn a_process_that_stops_gives_its_unused_permits_back() {
 async fn a_pause_stored_by_one_process_holds_the_others() {
     let (dir, store) = new_store();
     let cred = store
-        .add_credential(&new_credential("prod", "tok-1"))
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
         .unwrap();
     let clock = ManualClock::new();
     let backend: Arc<dyn SharedBudget> = Arc::new(SqliteBudget::new(store.db_path()));
@@ -167,7 +167,7 @@ async fn a_pause_stored_by_one_process_holds_the_others() {
 async fn a_pause_longer_than_the_wait_cap_is_rate_limited() {
     let (_dir, store) = new_store();
     let cred = store
-        .add_credential(&new_credential("prod", "tok-1"))
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
         .unwrap();
     let clock = ManualClock::new();
     let backend: Arc<dyn SharedBudget> = Arc::new(SqliteBudget::new(store.db_path()));
@@ -188,7 +188,7 @@ async fn a_pause_longer_than_the_wait_cap_is_rate_limited() {
 fn a_budget_of_zero_is_refused() {
     let (_dir, store) = new_store();
     let cred = store
-        .add_credential(&new_credential("prod", "tok-1"))
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
         .unwrap();
     let e = store.shared_budget(&cred, 0).unwrap_err();
     assert!(e.to_string().contains("rate_limit_per_min"), "{e}");
@@ -272,8 +272,8 @@ mod postgres {
         two.use_shared_budget(&url()).unwrap();
         assert_eq!(one.shared_budget_kind(), "postgres");
         let name = format!("pg-{}", rand_suffix());
-        let c1 = one.add_credential(&new_credential(&name, "tok-1")).unwrap();
-        let c2 = two.add_credential(&new_credential(&name, "tok-1")).unwrap();
+        let c1 = one.add_credential(&new_credential(&name, "tok-1-0123456789abcdef")).unwrap();
+        let c2 = two.add_credential(&new_credential(&name, "tok-1-0123456789abcdef")).unwrap();
         assert_ne!(c1.id, c2.id);
         let budgets = [
             one.shared_budget(&c1, 1200).unwrap(),
