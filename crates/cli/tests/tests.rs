@@ -1,8 +1,6 @@
 //! The CLI's one integration-test binary: runs the real `driftbridge` binary against a sandbox.
-//! One module per area; each area's helpers live in `cli/common.rs`.
+//! One module per area; the harness they share is `cli/util.rs`.
 
-#[path = "cli/common.rs"]
-mod common;
 #[path = "cli/credentials.rs"]
 mod credentials;
 #[path = "cli/push.rs"]
@@ -15,3 +13,5 @@ mod sandbox;
 mod serve;
 #[path = "cli/sync.rs"]
 mod sync;
+#[path = "cli/util.rs"]
+mod util;

