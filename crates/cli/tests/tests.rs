@@ -3,8 +3,8 @@
 
 #[path = "cli/credentials.rs"]
 mod credentials;
-#[path = "cli/push.rs"]
-mod push;
+#[path = "cli/push_contacts.rs"]
+mod push_contacts;
 #[path = "cli/push_saved.rs"]
 mod push_saved;
 #[path = "cli/sandbox.rs"]
