@@ -5,8 +5,16 @@
 mod credentials;
 #[path = "cli/push_contacts.rs"]
 mod push_contacts;
+#[path = "cli/push_inputs.rs"]
+mod push_inputs;
+#[path = "cli/push_ledger.rs"]
+mod push_ledger;
+#[path = "cli/push_results.rs"]
+mod push_results;
 #[path = "cli/push_saved.rs"]
 mod push_saved;
+#[path = "cli/push_stop.rs"]
+mod push_stop;
 #[path = "cli/sandbox.rs"]
 mod sandbox;
 #[path = "cli/serve.rs"]

@@ -237,3 +237,32 @@ fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
     );
     assert_eq!(runs_list_row(&cli, api_run)[6], "1");
 }
+
+#[test]
+fn a_saved_push_destination_runs_again_by_name() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
+    let from = cli.write("c.csv", "mail,tier\nsaved@example.com,gold\n");
+    let run = cli.push(
+        "contacts",
+        &from,
+        "s1.csv",
+        &["--map", "mail=email,tier=plan", "--save", "crm-leads"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let from2 = cli.write("c2.csv", "mail,tier\nsaved@example.com,platinum\n");
+    let results = cli.path("s2.csv").display().to_string();
+    let again = cli.run(&[
+        "push",
+        "--destination",
+        "crm-leads",
+        "--from",
+        &from2,
+        "--results",
+        &results,
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(outcomes(&cli.results("s2.csv")), vec![(1, "updated")]);
+    let c = &sandbox.by_email("saved@example.com")[0];
+    assert_eq!(attr(c, "plan"), Some(&json!("platinum")));
+}

@@ -584,3 +584,12 @@ pub fn all_bytes(dir: &Path) -> Vec<u8> {
     }
     out
 }
+
+/// `count` contacts `PREFIX{i}@example.com`, one a row.
+pub fn contacts_csv(prefix: &str, count: u64) -> String {
+    let mut csv = String::from("email,name\n");
+    for i in 1..=count {
+        csv.push_str(&format!("{prefix}{i}@example.com,User {i}\n"));
+    }
+    csv
+}
