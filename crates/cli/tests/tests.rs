@@ -1,8 +1,8 @@
 //! The CLI's one integration-test binary: runs the real `driftbridge` binary against a sandbox.
 //! One module per area; the harness they share is `cli/util.rs`.
 
-#[path = "cli/credentials.rs"]
-mod credentials;
+#[path = "cli/credentials_add.rs"]
+mod credentials_add;
 #[path = "cli/push_contacts.rs"]
 mod push_contacts;
 #[path = "cli/push_inputs.rs"]
