@@ -3,6 +3,14 @@
 
 #[path = "cli/credentials_add.rs"]
 mod credentials_add;
+#[path = "cli/credentials_manage.rs"]
+mod credentials_manage;
+#[path = "cli/credentials_oauth.rs"]
+mod credentials_oauth;
+#[path = "cli/credentials_test.rs"]
+mod credentials_test;
+#[path = "cli/credentials_vault.rs"]
+mod credentials_vault;
 #[path = "cli/push_contacts.rs"]
 mod push_contacts;
 #[path = "cli/push_inputs.rs"]
