@@ -217,7 +217,7 @@ fn a_401_mid_run_exits_3_and_the_results_list_every_processed_row() {
             None => assert!(landed.is_empty(), "row {i} has no outcome but landed"),
         }
     }
-    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let store = cli.store();
     assert_eq!(
         store.credential("sb").unwrap().status,
         store::CredentialStatus::Failed

@@ -126,7 +126,7 @@ fn a_results_file_that_is_an_input_is_refused_and_the_input_is_left_intact() {
         r#"{"email": "email"}"#
     );
     assert!(
-        store::Store::open(&cli.data_dir()).is_ok(),
+        store::Store::open(cli.data_dir()).is_ok(),
         "the store is intact"
     );
 }
@@ -146,7 +146,7 @@ fn a_results_file_on_a_full_disk_is_refused_before_anything_is_sent() {
     );
     assert_eq!(sandbox.contact_count(), before, "nothing was sent");
     assert_eq!(sandbox.route_count("contacts.create"), 0);
-    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let store = cli.store();
     let runs = store.list_runs(5).unwrap();
     assert!(
         runs.iter()
@@ -221,7 +221,7 @@ fn a_results_file_that_fails_mid_run_stops_the_push_and_records_it_failed() {
         "{}",
         run.stderr
     );
-    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let store = cli.store();
     let runs = store.list_runs(5).unwrap();
     assert_eq!(runs[0].status, "failed", "{:?}", runs[0]);
     let created = runs[0].summary["counts"]["created"].as_u64().unwrap();

@@ -15,7 +15,7 @@ struct Api {
 
 impl Api {
     fn start(sandbox: &Sandbox, cli: &Cli) -> Api {
-        let store = store::Store::open(&cli.data_dir()).unwrap();
+        let store = cli.store();
         let token = server::auth::regenerate_admin_token(&store).unwrap();
         // Like `serve --allow-private-base-urls`: the sandbox is on loopback.
         let state = server::AppState::new(store).allowing_private_base_urls(true);

@@ -184,7 +184,7 @@ fn stop_a_push_with(signal: &str) {
     let created = r.values().filter(|o| o.0 == "created").count() as u64;
     let rejected = r.values().filter(|o| o.0 == "rejected").count() as u64;
     assert_eq!(rejected, not_sent, "only queued rows are not sent: {r:?}");
-    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let store = cli.store();
     let runs = store.list_runs(5).unwrap();
     assert_eq!(runs[0].status, "cancelled");
     assert_eq!(runs[0].summary["counts"]["created"], json!(created));
@@ -292,7 +292,7 @@ fn ctrl_c_on_a_slow_rate_budget_exits_at_once_and_starts_no_new_row() {
         created,
         "no create was sent for a row that is not `created`"
     );
-    let store = store::Store::open(&cli.data_dir()).unwrap();
+    let store = cli.store();
     let runs = store.list_runs(5).unwrap();
     assert_eq!(runs[0].status, "cancelled");
     assert_eq!(runs[0].summary["rows"], json!(r.len()));

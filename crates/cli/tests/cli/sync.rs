@@ -263,7 +263,7 @@ fn kill_when(cli: &Cli, kill_point: impl Fn(&Value) -> bool) -> bool {
             assert!(status.success(), "the run failed: {status}");
             return false;
         }
-        let state = pass_state(&cli);
+        let state = pass_state(cli);
         if state.as_ref().is_some_and(&kill_point) {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
