@@ -1,7 +1,7 @@
 //! CLI tests: a data destination saved from the REST API runs with `push --destination NAME`,
 //! and one saved with `push --save NAME` is listed and run by the API (the same saved shape).
 
-use crate::push::{attr, outcomes, Cli, Sandbox, TOKEN};
+use crate::util::{attr, outcomes, Cli, Sandbox, TOKEN};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -15,7 +15,7 @@ struct Api {
 
 impl Api {
     fn start(sandbox: &Sandbox, cli: &Cli) -> Api {
-        let store = store::Store::open(&cli.data_dir()).unwrap();
+        let store = cli.store();
         let token = server::auth::regenerate_admin_token(&store).unwrap();
         // Like `serve --allow-private-base-urls`: the sandbox is on loopback.
         let state = server::AppState::new(store).allowing_private_base_urls(true);
@@ -75,8 +75,8 @@ impl Drop for Api {
 
 #[test]
 fn a_destination_saved_from_the_api_runs_with_push_destination() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let api = Api::start(&sandbox, &cli);
     let (status, saved) = api.call(
         &sandbox,
@@ -113,8 +113,8 @@ fn a_destination_saved_from_the_api_runs_with_push_destination() {
 
 #[test]
 fn a_destination_saved_with_push_save_is_listed_and_run_by_the_api() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write("c.csv", "mail,tier\ncli@example.com,gold\n");
     let run = cli.push(
         "contacts",
@@ -173,8 +173,8 @@ fn runs_list_row(cli: &Cli, id: &str) -> Vec<String> {
 
 #[test]
 fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
     let from = cli.write(
         "c.csv",
         "email,name\nrun1@example.com,One\nrun2@example.com,Two\nnot-an-email,Three\n",
@@ -236,4 +236,33 @@ fn push_runs_from_the_cli_and_the_api_show_the_same_counts_everywhere() {
         show.stdout
     );
     assert_eq!(runs_list_row(&cli, api_run)[6], "1");
+}
+
+#[test]
+fn a_saved_push_destination_runs_again_by_name() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
+    let from = cli.write("c.csv", "mail,tier\nsaved@example.com,gold\n");
+    let run = cli.push(
+        "contacts",
+        &from,
+        "s1.csv",
+        &["--map", "mail=email,tier=plan", "--save", "crm-leads"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let from2 = cli.write("c2.csv", "mail,tier\nsaved@example.com,platinum\n");
+    let results = cli.path("s2.csv").display().to_string();
+    let again = cli.run(&[
+        "push",
+        "--destination",
+        "crm-leads",
+        "--from",
+        &from2,
+        "--results",
+        &results,
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(outcomes(&cli.results("s2.csv")), vec![(1, "updated")]);
+    let c = &sandbox.by_email("saved@example.com")[0];
+    assert_eq!(attr(c, "plan"), Some(&json!("platinum")));
 }

@@ -1,34 +1,13 @@
 //! CLI tests: `driftbridge sandbox` prints its start-up line and serves the Drift API.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use crate::util::{self, bin, Running};
+use std::process::{Command, Stdio};
 
-/// A running `driftbridge sandbox` child, killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// Starts `driftbridge sandbox ARGS...`; returns the child and its start-up JSON line.
 fn start(args: &[&str]) -> (Running, serde_json::Value) {
-    let mut child = Command::new(crate::common::bin())
-        .arg("sandbox")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("driftbridge starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("start-up line");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("start-up line is JSON");
-    (running, v)
+    let mut cmd = Command::new(bin());
+    cmd.arg("sandbox").args(args).stderr(Stdio::null());
+    util::start(cmd)
 }
 
 #[tokio::test]
@@ -87,7 +66,7 @@ fn bad_flags_exit_with_usage_code() {
         ],
         vec!["--port", "0", "--compat", "airbyte-9"],
     ] {
-        let out = Command::new(crate::common::bin())
+        let out = Command::new(bin())
             .arg("sandbox")
             .args(&args)
             .output()
@@ -126,7 +105,7 @@ fn bad_faults_files_are_named_with_the_line_or_field() {
         (&syntax, vec!["line 3"]),
         (&field, vec!["faults[1]", "status", "999"]),
     ] {
-        let out = Command::new(crate::common::bin())
+        let out = Command::new(bin())
             .args(["sandbox", "--port", "0", "--faults"])
             .arg(path)
             .output()
@@ -183,19 +162,11 @@ async fn faults_file_and_custom_token_are_applied() {
 
 #[test]
 fn token_from_the_environment_is_the_full_scope_token() {
-    let child = Command::new(crate::common::bin())
-        .args(["sandbox", "--port", "0", "--conversations", "1"])
+    let mut cmd = Command::new(bin());
+    cmd.args(["sandbox", "--port", "0", "--conversations", "1"])
         .env("DRIFT_SANDBOX_TOKEN", "env-token-0123456789abcdef")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
-    let mut line = String::new();
-    BufReader::new(running.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        .stderr(Stdio::null());
+    let (running, v) = util::start(cmd);
     assert_eq!(v["token"], "env-token-0123456789abcdef");
     drop(running);
 }

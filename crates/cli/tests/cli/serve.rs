@@ -1,45 +1,25 @@
 //! CLI tests: `driftbridge serve` creates and prints the admin token once, serves the API with
 //! it, and `--print-token` replaces it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use crate::util::{Cli, Running, Sandbox};
 
-/// A running `driftbridge serve` child, killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start `serve --json --bind 127.0.0.1:0`; returns the child and its start-up JSON line.
-fn serve(data_dir: &std::path::Path) -> (Running, serde_json::Value) {
-    let mut child = Command::new(crate::common::bin())
-        .args(["--json", "--data-dir"])
-        .arg(data_dir)
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("driftbridge starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("start-up line");
-    (
-        running,
-        serde_json::from_str(&line).expect("start-up line is JSON"),
-    )
+/// Starts `serve --json --bind 127.0.0.1:0` on `cli`'s data dir; returns the child and its
+/// start-up JSON line.
+fn serve(cli: &Cli) -> (Running, serde_json::Value) {
+    cli.start(&[
+        "--json",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+    ])
 }
 
 #[tokio::test]
 async fn serve_prints_the_admin_token_once_and_requires_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (first, started) = serve(dir.path());
+    let cli = Cli::new();
+    let (first, started) = serve(&cli);
     let url = started["url"].as_str().unwrap().to_string();
     let token = started["admin_token"]
         .as_str()
@@ -61,21 +41,16 @@ async fn serve_prints_the_admin_token_once_and_requires_it() {
     assert_eq!(allowed.status(), 200);
     drop(first);
 
-    let (_second, again) = serve(dir.path());
+    let (_second, again) = serve(&cli);
     assert_eq!(
         again["admin_token"],
         serde_json::Value::Null,
         "the token is printed only once"
     );
     let url = again["url"].as_str().unwrap().to_string();
-    let out = Command::new(crate::common::bin())
-        .args(["--json", "--data-dir"])
-        .arg(dir.path())
-        .args(["serve", "--print-token"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cli.run(&["--json", "serve", "--print-token"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let printed = out.json;
     let new_token = printed["admin_token"].as_str().unwrap();
     assert_ne!(new_token, token);
     let old = http
@@ -103,8 +78,8 @@ async fn serve_prints_the_admin_token_once_and_requires_it() {
 /// server keeps no cache that could outlive the rotation).
 #[tokio::test]
 async fn print_token_while_serving_revokes_the_old_token_and_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_running, started) = serve(dir.path());
+    let cli = Cli::new();
+    let (_running, started) = serve(&cli);
     let url = started["url"]
         .as_str()
         .unwrap()
@@ -140,14 +115,9 @@ async fn print_token_while_serving_revokes_the_old_token_and_sessions() {
     assert_eq!(api(bearer.clone()).await.unwrap().status(), 200);
     assert_eq!(api(session.clone()).await.unwrap().status(), 200);
 
-    let out = Command::new(crate::common::bin())
-        .args(["--json", "--data-dir"])
-        .arg(dir.path())
-        .args(["serve", "--print-token"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let new: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cli.run(&["--json", "serve", "--print-token"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let new = out.json;
     let new = new["admin_token"].as_str().unwrap().to_string();
 
     assert_eq!(
@@ -222,8 +192,8 @@ fn odd_method_requests(addr: &str, from: usize, count: usize) {
 /// 10,000 more odd-method requests the server's memory and `/metrics` stay the same size.
 #[tokio::test]
 async fn invented_http_methods_do_not_grow_memory_or_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let (running, started) = serve(dir.path());
+    let cli = Cli::new();
+    let (running, started) = serve(&cli);
     let pid = running.0.id();
     let url = started["url"]
         .as_str()
@@ -311,27 +281,15 @@ fn fake_postgres() -> (u16, std::sync::mpsc::Receiver<String>) {
 /// taken out of the vault to open the sink).
 #[test]
 fn a_sink_password_reaches_the_database_but_no_answer() {
-    use crate::push::{Cli, Sandbox};
-    let sandbox = Sandbox::start(vec![]);
-    let cli = Cli::new(&sandbox);
-    let mut child = Command::new(crate::common::bin())
-        .args(["--json", "--data-dir"])
-        .arg(cli.data_dir())
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--allow-private-base-urls",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
+    let (_running, started) = cli.start(&[
+        "--json",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--allow-private-base-urls",
+    ]);
     let url = started["url"]
         .as_str()
         .unwrap()

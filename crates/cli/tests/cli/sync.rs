@@ -1,188 +1,78 @@
 //! CLI tests: `sync`, `runs`, `demo` — the real binary against an in-process sandbox.
 
-use crate::common::bin;
-use drift_sandbox::{SandboxConfig, SandboxHandle};
+use crate::util::{Cli, Sandbox, SandboxBuilder, TOKEN};
 use rusqlite::Connection;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
-use store::{CredentialStatus, NewCredential, Store};
+use store::{CredentialStatus, Store};
 
 /// The state key of a run of all streams (see source-drift's conversations pass).
 const PASS_KEY: &str = "conversations+messages+contacts";
 
-struct Env {
-    sandbox: SandboxHandle,
-    dir: tempfile::TempDir,
-    http: reqwest::Client,
+/// An org of `conversations` conversations (3 messages each, no rate limit) and a data dir
+/// with credential `t` for it (600/min; syncs run at 60000/min, see [`Cli::sync`]).
+fn org(conversations: usize) -> (Sandbox, Cli) {
+    org_with(config(conversations))
 }
 
-struct Run {
-    code: i32,
-    summary: Value,
-    stderr: String,
+fn org_with(config: SandboxBuilder) -> (Sandbox, Cli) {
+    let sandbox = config.start();
+    let cli = Cli::on(&sandbox);
+    cli.add_credential_at("t", TOKEN, 600);
+    (sandbox, cli)
 }
 
-impl Run {
-    fn stream(&self, name: &str) -> &Value {
-        self.summary["streams"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["stream"] == name))
-            .unwrap_or_else(|| panic!("no stream {name} in {}", self.summary))
-    }
-
-    fn written(&self, name: &str) -> u64 {
-        self.stream(name)["records_written"].as_u64().unwrap()
-    }
-
-    fn run_id(&self) -> String {
-        self.summary["run_id"].as_str().unwrap().to_owned()
-    }
+fn config(conversations: usize) -> SandboxBuilder {
+    Sandbox::builder()
+        .conversations(conversations)
+        .messages_per_conversation(3)
+        .rate_limit_per_min(0)
 }
 
-fn config(conversations: usize) -> SandboxConfig {
-    SandboxConfig {
-        conversations,
-        messages_per_conversation: 3,
-        rate_limit_per_min: 0,
-        ..Default::default()
-    }
+fn ids(cli: &Cli, sql: &str) -> BTreeSet<i64> {
+    ids_in(&cli.db(), sql)
 }
 
-impl Env {
-    async fn start(config: SandboxConfig) -> Env {
-        let sandbox = drift_sandbox::start(config).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let env = Env {
-            sandbox,
-            dir,
-            http: reqwest::Client::new(),
-        };
-        env.store()
-            .add_credential(&NewCredential {
-                name: "t".into(),
-                description: None,
-                base_url: Some(env.sandbox.base_url()),
-                api_key: SecretString::from(env.sandbox.token()),
-                rate_limit_per_min: 600,
-            })
-            .unwrap();
-        env
-    }
+fn count(cli: &Cli, table: &str) -> i64 {
+    let c = Connection::open(cli.db()).unwrap();
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
 
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
+/// The committed state of the conversations pass, if any (None while the run has not
+/// created the database yet).
+fn pass_state(cli: &Cli) -> Option<Value> {
+    let c = Connection::open(cli.db()).ok()?;
+    let text: String = c
+        .query_row(
+            "SELECT state FROM _driftbridge_state WHERE key = ?1",
+            [PASS_KEY],
+            |r| r.get(0),
+        )
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
 
-    fn store(&self) -> Store {
-        Store::open(&self.data_dir()).unwrap()
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("out.db")
-    }
-
-    fn command(&self, db: &Path, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(bin());
-        cmd.arg("--data-dir")
-            .arg(self.data_dir())
-            .arg("--json")
-            .arg("sync");
-        cmd.args([
-            "--credential",
-            "t",
-            "--rate-limit-per-min",
-            "60000",
-            "--destination",
-        ]);
-        cmd.arg(format!("sqlite:{}", db.display()));
-        cmd.args(args).current_dir(self.dir.path());
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn sync(&self, args: &[&str]) -> Run {
-        self.sync_into(&self.db(), args).await
-    }
-
-    async fn sync_into(&self, db: &Path, args: &[&str]) -> Run {
-        let out = self.command(db, args).output().await.unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            summary: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn admin(&self, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/__sandbox/{path}", self.sandbox.base_url());
-        let req = match body {
-            Some(b) => self.http.post(url).json(&b),
-            None => self.http.get(url),
-        };
-        let resp = req.send().await.unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap()
-    }
-
-    async fn faults(&self, faults: Value) {
-        self.admin("faults", Some(json!({ "faults": faults })))
-            .await;
-    }
-
-    fn ids(&self, sql: &str) -> BTreeSet<i64> {
-        ids_in(&self.db(), sql)
-    }
-
-    fn count(&self, table: &str) -> i64 {
-        let c = Connection::open(self.db()).unwrap();
-        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
-
-    /// The committed state of the conversations pass, if any (None while the run has not
-    /// created the database yet).
-    fn try_pass_state(&self) -> Option<Value> {
-        let c = Connection::open(self.db()).ok()?;
-        let text: String = c
-            .query_row(
-                "SELECT state FROM _driftbridge_state WHERE key = ?1",
-                [PASS_KEY],
-                |r| r.get(0),
-            )
-            .ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    fn pass_state(&self) -> Option<Value> {
-        self.try_pass_state()
-    }
-
-    /// Every table holds exactly what the sandbox serves.
-    async fn assert_complete(&self) {
-        let counts = self.admin("counts", None).await;
-        for (table, key) in [
-            ("conversations", "conversations"),
-            ("messages", "messages"),
-            ("contacts", "contacts_in_conversations"),
-            ("accounts", "accounts"),
-            ("users", "users"),
-            ("teams", "teams"),
-            ("playbooks", "playbooks"),
-            ("meetings", "meetings"),
-        ] {
-            assert_eq!(
-                self.count(table),
-                counts[key].as_i64().unwrap(),
-                "rows of {table}"
-            );
-        }
+/// Every table holds exactly what the sandbox serves.
+fn assert_complete(sandbox: &Sandbox, cli: &Cli) {
+    let counts = sandbox.admin("counts");
+    for (table, key) in [
+        ("conversations", "conversations"),
+        ("messages", "messages"),
+        ("contacts", "contacts_in_conversations"),
+        ("accounts", "accounts"),
+        ("users", "users"),
+        ("teams", "teams"),
+        ("playbooks", "playbooks"),
+        ("meetings", "meetings"),
+    ] {
+        assert_eq!(
+            count(cli, table),
+            counts[key].as_i64().unwrap(),
+            "rows of {table}"
+        );
     }
 }
 
@@ -203,23 +93,13 @@ fn id_list(v: &Value) -> BTreeSet<i64> {
         .collect()
 }
 
-async fn api_client(env: &Env) -> drift_client::Client {
-    drift_client::Client::builder(
-        &env.sandbox.base_url(),
-        SecretString::from(env.sandbox.token()),
-    )
-    .rate_limit_per_min(60_000)
-    .build()
-    .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_sync_matches_the_sandbox_ids_and_values() {
-    let env = Env::start(config(150)).await;
-    let run = env.sync(&["--mode", "full"]).await;
+#[test]
+fn full_sync_matches_the_sandbox_ids_and_values() {
+    let (sandbox, cli) = org(150);
+    let run = cli.sync(&["--mode", "full"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.summary["status"], "succeeded");
-    env.assert_complete().await;
+    assert_eq!(run.json["status"], "succeeded");
+    assert_complete(&sandbox, &cli);
     for stream in [
         "conversations",
         "messages",
@@ -234,25 +114,25 @@ async fn full_sync_matches_the_sandbox_ids_and_values() {
         assert!(run.written(stream) > 0, "{stream} wrote nothing");
         assert_eq!(
             run.written(stream) as i64,
-            env.count(stream),
+            count(&cli, stream),
             "{stream}: summary vs table"
         );
     }
     // Ids: the conversation ids Drift lists, and the messages of one conversation, value for value.
     use futures::StreamExt;
-    let client = api_client(&env).await;
-    let pages: Vec<_> = client.conversations(Default::default()).collect().await;
+    let client = sandbox.observer();
+    let pages: Vec<_> = sandbox.block_on(client.conversations(Default::default()).collect());
     let listed: BTreeSet<i64> = pages
         .into_iter()
         .flat_map(|p| p.unwrap().items)
         .map(|c| c.id)
         .collect();
-    assert_eq!(env.ids("SELECT id FROM conversations"), listed);
+    assert_eq!(ids(&cli, "SELECT id FROM conversations"), listed);
     let mut checked_unicode = false;
     for id in listed.iter().take(40) {
-        for m in client.conversation_messages(*id).await.unwrap() {
+        for m in sandbox.block_on(client.conversation_messages(*id)).unwrap() {
             let expected = serde_json::to_value(&m).unwrap();
-            let c = Connection::open(env.db()).unwrap();
+            let c = Connection::open(cli.db()).unwrap();
             let (body, raw, iso): (Option<String>, String, Option<String>) = c
                 .query_row(
                     "SELECT body, _raw, createdAt_iso FROM messages WHERE id = ?1",
@@ -277,30 +157,31 @@ async fn full_sync_matches_the_sandbox_ids_and_values() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incremental_picks_up_exactly_the_changes_and_a_quiet_run_writes_nothing() {
-    let env = Env::start(config(150)).await;
-    let first = env.sync(&["--mode", "incremental"]).await;
+#[test]
+fn incremental_picks_up_exactly_the_changes_and_a_quiet_run_writes_nothing() {
+    let (sandbox, cli) = org(150);
+    let first = cli.sync(&["--mode", "incremental"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let contacts_before = env.ids("SELECT id FROM contacts");
-    let changed = env
-        .admin("mutate", Some(json!({"touch_conversations": 3, "new_conversations": 2, "new_messages": 4, "touch_accounts": 2})))
-        .await;
-    let second = env.sync(&[]).await;
+    let contacts_before = ids(&cli, "SELECT id FROM contacts");
+    let changed = sandbox.admin_post("mutate", json!({"touch_conversations": 3, "new_conversations": 2, "new_messages": 4, "touch_accounts": 2}));
+    let second = cli.sync(&[]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     let run = second.run_id();
     let created = id_list(&changed["new_conversations"]);
     let new_messages = id_list(&changed["new_messages"]);
-    let q = |sql: &str| env.ids(&sql.replace("RUN", &run));
+    let q = |sql: &str| ids(&cli, &sql.replace("RUN", &run));
     // Conversations: the touched, the new, and those that got a message.
-    let with_new_message = env.ids(&format!(
-        "SELECT conversationId FROM messages WHERE id IN ({})",
-        new_messages
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    ));
+    let with_new_message = ids(
+        &cli,
+        &format!(
+            "SELECT conversationId FROM messages WHERE id IN ({})",
+            new_messages
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
     let mut expected: BTreeSet<i64> = id_list(&changed["touch_conversations"]);
     expected.extend(&created);
     expected.extend(&with_new_message);
@@ -346,15 +227,15 @@ async fn incremental_picks_up_exactly_the_changes_and_a_quiet_run_writes_nothing
     ] {
         assert_eq!(second.written(s), 0, "{s} rewritten without a change");
     }
-    env.assert_complete().await;
+    assert_complete(&sandbox, &cli);
 
     // A quiet run writes nothing. Its contacts rotation re-reads every known contact (fewer
     // than the 1,000 it may per run), one request each, to find deletes and changes that
     // moved no conversation; everything else takes at most two requests per stream.
-    let quiet = env.sync(&[]).await;
+    let quiet = cli.sync(&[]);
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);
-    let known = env.ids("SELECT id FROM contacts").len() as u64;
-    for s in quiet.summary["streams"].as_array().unwrap() {
+    let known = ids(&cli, "SELECT id FROM contacts").len() as u64;
+    for s in quiet.json["streams"].as_array().unwrap() {
         assert_eq!(s["records_written"], 0, "{s}");
         let requests = s["requests"].as_u64().unwrap();
         if s["stream"] == "contacts" {
@@ -364,31 +245,31 @@ async fn incremental_picks_up_exactly_the_changes_and_a_quiet_run_writes_nothing
         }
     }
     // Without the rotation a quiet run costs a handful of requests.
-    let bare = env.sync(&["--contacts-recheck", "0"]).await;
+    let bare = cli.sync(&["--contacts-recheck", "0"]);
     assert_eq!(bare.code, 0, "{}", bare.stderr);
     assert!(
-        bare.summary["totals"]["requests"].as_u64().unwrap() <= 9,
+        bare.json["totals"]["requests"].as_u64().unwrap() <= 9,
         "{}",
-        bare.summary
+        bare.json
     );
 }
 
 /// Run a sync and SIGKILL it once its committed checkpoint satisfies `kill_point`.
 /// Returns false when the run finished before reaching that point.
-async fn kill_when(env: &Env, kill_point: impl Fn(&Value) -> bool) -> bool {
-    let mut child = env.command(&env.db(), &[]).spawn().unwrap();
+fn kill_when(cli: &Cli, kill_point: impl Fn(&Value) -> bool) -> bool {
+    let mut child = cli.sync_command(&cli.db(), &[]).spawn().unwrap();
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             assert!(status.success(), "the run failed: {status}");
             return false;
         }
-        let state = env.try_pass_state();
+        let state = pass_state(cli);
         if state.as_ref().is_some_and(&kill_point) {
-            child.start_kill().unwrap(); // SIGKILL
-            child.wait().await.unwrap();
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -396,24 +277,22 @@ fn done_in_page(s: &Value) -> usize {
     s["pass"]["done"].as_array().map_or(0, Vec::len)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_requests() {
+#[test]
+fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_requests() {
     // Two pages of 100 conversations; a page must span several checkpoint intervals
     // (250 ms) even with 64 requests in flight (the client's concurrency at 60000/min).
-    let mut cfg = config(200);
-    cfg.latency_ms = 200;
-    let env = Env::start(cfg).await;
+    let (sandbox, cli) = org_with(config(200).latency_ms(200));
     // Kill once the pass has committed progress, then twice more after further progress.
     let mut last = Value::Null;
     let mut killed = 0;
     for _ in 0..3 {
         let before = last.clone();
         let progressed = |s: &Value| s["pass"].is_object() && s["pass"] != before["pass"];
-        if !kill_when(&env, progressed).await {
+        if !kill_when(&cli, progressed) {
             break;
         }
         killed += 1;
-        last = env.pass_state().unwrap();
+        last = pass_state(&cli).unwrap();
     }
     assert!(
         killed >= 2,
@@ -423,11 +302,11 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
         last["pass"].is_object(),
         "the pass in progress is in the checkpoint"
     );
-    let rerun = env.sync(&[]).await;
+    let rerun = cli.sync(&[]);
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
-    env.assert_complete().await;
+    assert_complete(&sandbox, &cli);
     // The killed runs are not left `running`: their process is gone.
-    let runs = env.store().list_runs(20).unwrap();
+    let runs = cli.store().list_runs(20).unwrap();
     let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == "interrupted").count(),
@@ -440,22 +319,8 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
     assert!(interrupted.finished_at.is_some());
     // In `runs list` a killed run's figures are unknown ("-", not 0) and the columns stay
     // aligned although `interrupted` is wider than the other statuses.
-    let list = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["runs", "list"])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&list.stdout);
-    let show = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["runs", "show", &interrupted.id])
-        .output()
-        .await
-        .unwrap();
-    let shown = String::from_utf8_lossy(&show.stdout);
+    let text = cli.run(&["runs", "list"]).stdout;
+    let shown = cli.run(&["runs", "show", &interrupted.id]).stdout;
     assert!(
         shown.contains("status: interrupted")
             && shown.contains("figures: - (the run ended without a summary"),
@@ -483,7 +348,7 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
         );
     }
     for table in ["conversations", "messages", "contacts"] {
-        let distinct: i64 = Connection::open(env.db())
+        let distinct: i64 = Connection::open(cli.db())
             .unwrap()
             .query_row(
                 &format!("SELECT count(DISTINCT id) FROM {table}"),
@@ -491,66 +356,67 @@ async fn sigkill_at_several_points_then_rerun_has_every_record_once_with_fewer_r
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(distinct, env.count(table), "{table} has duplicates");
+        assert_eq!(distinct, count(&cli, table), "{table} has duplicates");
     }
     assert!(
-        env.pass_state().unwrap()["pass"].is_null(),
+        pass_state(&cli).unwrap()["pass"].is_null(),
         "the pass finished"
     );
-    let fresh = env.sync_into(&env.dir.path().join("fresh.db"), &[]).await;
+    let fresh = cli.sync_into(&cli.dir().join("fresh.db"), &[]);
     assert_eq!(fresh.code, 0, "{}", fresh.stderr);
-    let re = rerun.summary["totals"]["requests"].as_u64().unwrap();
-    let full = fresh.summary["totals"]["requests"].as_u64().unwrap();
+    let re = rerun.json["totals"]["requests"].as_u64().unwrap();
+    let full = fresh.json["totals"]["requests"].as_u64().unwrap();
     assert!(re < full, "re-run made {re} requests, a full run {full}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_revoked_mid_run_exits_3_marks_the_credential_failed_and_keeps_the_checkpoint() {
-    let env = Env::start(config(150)).await;
-    env.faults(json!([{"route": "contacts.get", "kind": "revoke_token", "after_requests": 40}]))
-        .await;
-    let run = env.sync(&[]).await;
+#[test]
+fn token_revoked_mid_run_exits_3_marks_the_credential_failed_and_keeps_the_checkpoint() {
+    let (sandbox, cli) = org(150);
+    sandbox.set_faults(
+        json!([{"route": "contacts.get", "kind": "revoke_token", "after_requests": 40}]),
+    );
+    let run = cli.sync(&[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("credential t is marked failed"),
         "{}",
         run.stderr
     );
-    assert_eq!(run.summary["error"]["kind"], "unauthorized");
-    let cred = env.store().credential("t").unwrap();
+    assert_eq!(run.json["error"]["kind"], "unauthorized");
+    let cred = cli.store().credential("t").unwrap();
     assert_eq!(cred.status, CredentialStatus::Failed);
     assert!(cred.last_error.unwrap().contains("401"));
-    assert!(env.count("conversations") > 0 && env.count("contacts") > 0);
-    let state = env.pass_state().expect("checkpoint kept");
+    assert!(count(&cli, "conversations") > 0 && count(&cli, "contacts") > 0);
+    let state = pass_state(&cli).expect("checkpoint kept");
     let done: BTreeSet<i64> = id_list(&state["pass"]["done"]);
     assert!(!done.is_empty(), "{state}");
     assert!(
-        done.is_subset(&env.ids("SELECT id FROM conversations")),
+        done.is_subset(&ids(&cli, "SELECT id FROM conversations")),
         "checkpoint ahead of the data"
     );
     assert!(
         state["watermark"].is_null(),
         "the watermark moved on a failed pass: {state}"
     );
-    let runs = env.store().list_runs(5).unwrap();
+    let runs = cli.store().list_runs(5).unwrap();
     assert_eq!(runs[0].status, "failed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storm_of_429_completes_with_the_waits_counted() {
-    let env = Env::start(config(60)).await;
-    env.faults(json!([{"route": "conversations.messages", "kind": "status", "status": 429, "after_requests": 5, "count": 12}])).await;
-    let run = env.sync(&[]).await;
+#[test]
+fn storm_of_429_completes_with_the_waits_counted() {
+    let (sandbox, cli) = org(60);
+    sandbox.set_faults(json!([{"route": "conversations.messages", "kind": "status", "status": 429, "after_requests": 5, "count": 12}]));
+    let run = cli.sync(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let totals = &run.summary["totals"];
+    let totals = &run.json["totals"];
     assert_eq!(totals["rate_limited"], 12, "{totals}");
     assert!(totals["retries"].as_u64().unwrap() >= 12, "{totals}");
     assert!(totals["wait_ms"].as_u64().unwrap() > 0, "{totals}");
-    env.assert_complete().await;
+    assert_complete(&sandbox, &cli);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_cursor_fails_the_run_naming_the_stream_and_keeps_the_watermark() {
+#[test]
+fn repeated_cursor_fails_the_run_naming_the_stream_and_keeps_the_watermark() {
     // On a later page, and on the first one (fetched without a cursor, so only its records
     // show that the next cursor led back to it).
     for (kind, after) in [
@@ -558,17 +424,16 @@ async fn repeated_cursor_fails_the_run_naming_the_stream_and_keeps_the_watermark
         ("repeat_cursor", 0),
         ("cursor_cycle", 0),
     ] {
-        repeated_cursor_case(kind, after).await;
+        repeated_cursor_case(kind, after);
     }
 }
 
-async fn repeated_cursor_case(kind: &str, after: u64) {
-    let env = Env::start(config(250)).await;
-    env.faults(
+fn repeated_cursor_case(kind: &str, after: u64) {
+    let (sandbox, cli) = org(250);
+    sandbox.set_faults(
         json!([{"route": "conversations.list", "kind": kind, "after_requests": after, "count": 1}]),
-    )
-    .await;
-    let run = env.sync(&[]).await;
+    );
+    let run = cli.sync(&[]);
     assert_eq!(run.code, 1, "{kind} after {after}: {}", run.stderr);
     assert!(run.stderr.contains("conversations"), "{}", run.stderr);
     assert_eq!(run.stream("conversations")["state"], "failed");
@@ -578,25 +443,25 @@ async fn repeated_cursor_case(kind: &str, after: u64) {
             .unwrap()
             .contains("pagination"),
         "{}",
-        run.summary
+        run.json
     );
     assert_eq!(
         run.stream("users")["state"],
         "succeeded",
         "other streams go on"
     );
-    let state = env.pass_state().unwrap_or(Value::Null);
+    let state = pass_state(&cli).unwrap_or(Value::Null);
     assert!(state["watermark"].is_null(), "state advanced: {state}");
-    env.faults(json!([])).await;
-    let again = env.sync(&[]).await;
+    sandbox.set_faults(json!([]));
+    let again = cli.sync(&[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    env.assert_complete().await;
+    assert_complete(&sandbox, &cli);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_arguments_exit_2_with_the_fix() {
-    let env = Env::start(config(5)).await;
-    let run = env.sync(&["--streams", "conversations,tickets"]).await;
+#[test]
+fn bad_arguments_exit_2_with_the_fix() {
+    let (_sandbox, cli) = org(5);
+    let run = cli.sync(&["--streams", "conversations,tickets"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
@@ -604,43 +469,24 @@ async fn bad_arguments_exit_2_with_the_fix() {
         "{}",
         run.stderr
     );
-    let out = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["sync", "--credential", "nope", "--destination", "mysql://x"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("use sqlite:PATH"));
+    let out = cli.run(&["sync", "--credential", "nope", "--destination", "mysql://x"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("use sqlite:PATH"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_list_and_show_report_the_sync() {
-    let env = Env::start(config(10)).await;
-    let run = env.sync(&["--streams", "conversations,users"]).await;
+#[test]
+fn runs_list_and_show_report_the_sync() {
+    let (_sandbox, cli) = org(10);
+    let run = cli.sync(&["--streams", "conversations,users"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let id = run.run_id();
-    let list = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["--json", "runs", "list"])
-        .output()
-        .await
-        .unwrap();
-    let runs: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let list = cli.run(&["--json", "runs", "list"]);
+    let runs = list.json;
     assert_eq!(runs[0]["id"], id.as_str());
     assert_eq!(runs[0]["status"], "succeeded");
     assert_eq!(runs[0]["streams"], json!(["conversations", "users"]));
     assert_eq!(runs[0]["summary"]["streams"][0]["records_written"], 10);
-    let show = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["runs", "show", &id])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&show.stdout);
+    let text = cli.run(&["runs", "show", &id]).stdout;
     assert!(
         text.contains(&format!("run {id}")) && text.contains("status: succeeded"),
         "{text}"
@@ -650,66 +496,62 @@ async fn runs_list_and_show_report_the_sync() {
             .any(|l| l.trim_start().starts_with("conversations") && l.contains(" 10 ")),
         "{text}"
     );
-    let missing = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["runs", "show", "run_nope"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(missing.status.code(), Some(2));
+    let missing = cli.run(&["runs", "show", "run_nope"]);
+    assert_eq!(missing.code, 2);
 }
 
-/// `driftbridge runs ARGS...` on `env`'s data dir: exit code and stdout.
-async fn runs(env: &Env, args: &[&str]) -> (i32, String) {
-    let out = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// `driftbridge ARGS...` on `cli`'s data dir: exit code and stdout.
+fn runs(cli: &Cli, args: &[&str]) -> (i32, String) {
+    let run = cli.run(args);
+    (run.code, run.stdout)
 }
 
 /// `runs logs ID` shows a run's events while it runs (`--follow` tails them until it
 /// ends) and after it; `--json` gives the stored lines; the key is in none of them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_logs_shows_a_runs_events_while_it_runs_and_after() {
-    let mut cfg = config(150);
-    cfg.latency_ms = 100;
-    let env = Env::start(cfg).await;
-    let mut sync = env
-        .command(&env.db(), &["--streams", "conversations,messages,users"])
+#[test]
+fn runs_logs_shows_a_runs_events_while_it_runs_and_after() {
+    let (_sandbox, cli) = org_with(config(150).latency_ms(100));
+    let mut sync = cli
+        .sync_command(&cli.db(), &["--streams", "conversations,messages,users"])
         .spawn()
         .unwrap();
     let id = loop {
-        if let Some(run) = env.store().list_runs(1).unwrap().into_iter().next() {
+        if let Some(run) = cli.store().list_runs(1).unwrap().into_iter().next() {
             break run.id;
         }
         if let Some(status) = sync.try_wait().unwrap() {
             panic!("the sync ended ({status}) before its run was recorded");
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(env.store().get_run(&id).unwrap().status, "running");
-    let (code, during) = runs(&env, &["runs", "logs", &id]).await;
+    assert_eq!(cli.store().get_run(&id).unwrap().status, "running");
+    let (code, during) = runs(&cli, &["runs", "logs", &id]);
     assert_eq!(code, 0, "{during}");
     assert!(
         during.contains("INFO  sync started: streams conversations,messages,users"),
         "{during}"
     );
-    let (code, followed) = tokio::time::timeout(
-        Duration::from_secs(120),
-        runs(&env, &["runs", "logs", &id, "--follow"]),
-    )
-    .await
-    .expect("--follow ends when the run ends");
+    let follow = cli
+        .command(&["runs", "logs", &id, "--follow"])
+        .spawn()
+        .unwrap();
+    let pid = follow.id();
+    let follow = std::thread::spawn(move || follow.wait_with_output().unwrap());
+    let started = std::time::Instant::now();
+    while !follow.is_finished() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("--follow ends when the run ends");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let followed = follow.join().unwrap();
+    let code = followed.status.code().unwrap_or(-1);
+    let followed = String::from_utf8_lossy(&followed.stdout).into_owned();
     assert_eq!(code, 0, "{followed}");
-    let out = sync.wait_with_output().await.unwrap();
+    let out = sync.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(
         followed
@@ -725,9 +567,9 @@ async fn runs_logs_shows_a_runs_events_while_it_runs_and_after() {
             "{followed}"
         );
     }
-    let (_, after) = runs(&env, &["runs", "logs", &id]).await;
+    let (_, after) = runs(&cli, &["runs", "logs", &id]);
     assert_eq!(after, followed, "the same lines after the run");
-    let (_, json) = runs(&env, &["--json", "runs", "logs", &id]).await;
+    let (_, json) = runs(&cli, &["--json", "runs", "logs", &id]);
     let lines: Vec<Value> = json
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -738,74 +580,60 @@ async fn runs_logs_shows_a_runs_events_while_it_runs_and_after() {
             assert!(!line[key].is_null(), "{key} in {line}");
         }
     }
-    let token = env.sandbox.token();
+    let token = TOKEN.to_string();
     assert!(!json.contains(&token) && !after.contains(&token));
-    let (code, _) = runs(&env, &["runs", "logs", "run_nope"]).await;
+    let (code, _) = runs(&cli, &["runs", "logs", "run_nope"]);
     assert_eq!(code, 2, "an unknown run id is a usage error");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_syncs_every_stream_into_the_demo_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--json", "demo"])
-        .current_dir(dir.path())
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for s in summary["streams"].as_array().unwrap() {
+#[test]
+fn demo_syncs_every_stream_into_the_demo_database() {
+    let cli = Cli::new();
+    let out = cli.run(&["--json", "demo"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for s in out.json["streams"].as_array().unwrap() {
         assert!(s["records_written"].as_u64().unwrap() > 0, "{s}");
     }
-    assert!(dir.path().join("driftbridge-demo.db").exists());
-    let cred = Store::open(&dir.path().join("data"))
+    assert!(cli.path("driftbridge-demo.db").exists());
+    let cred = Store::open(cli.data_dir())
         .unwrap()
         .credential("demo")
         .unwrap();
     assert_eq!(cred.name, "demo");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_or_sigterm_stops_after_the_current_commit_and_the_next_run_resumes() {
+#[test]
+fn ctrl_c_or_sigterm_stops_after_the_current_commit_and_the_next_run_resumes() {
     // SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd, docker) stop a run the same way.
     for signal in ["-INT", "-TERM"] {
-        stop_with(signal).await;
+        stop_with(signal);
     }
 }
 
-async fn stop_with(signal: &str) {
-    let mut cfg = config(250);
+fn stop_with(signal: &str) {
+    let cfg = config(250);
     // Slow enough that a page takes several checkpoint intervals (250 ms) even with the
     // client's concurrency at a 60000/min budget (64 in flight).
-    cfg.latency_ms = 200;
-    let env = Env::start(cfg).await;
-    let mut child = env.command(&env.db(), &[]).spawn().unwrap();
-    let pid = child.id().unwrap().to_string();
+    let (sandbox, cli) = org_with(cfg.latency_ms(200));
+    let mut child = cli.sync_command(&cli.db(), &[]).spawn().unwrap();
+    let pid = child.id().to_string();
     // Interrupt once some progress of the pass is committed.
     let in_progress = |s: &Value| done_in_page(s) >= 1 || s["pass"]["page"].is_string();
     loop {
-        if env.try_pass_state().is_some_and(|s| in_progress(&s)) {
+        if pass_state(&cli).is_some_and(|s| in_progress(&s)) {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the run ended ({status}) before any progress was committed");
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::thread::sleep(Duration::from_millis(5));
     }
     let sent = std::process::Command::new("kill")
         .args([signal, &pid])
         .status()
         .unwrap();
     assert!(sent.success());
-    let out = child.wait_with_output().await.unwrap();
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{signal}: {stderr}");
     assert!(
@@ -814,27 +642,27 @@ async fn stop_with(signal: &str) {
     );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["status"], "cancelled");
-    assert_eq!(env.store().list_runs(1).unwrap()[0].status, "cancelled");
-    let state = env.pass_state().unwrap();
+    assert_eq!(cli.store().list_runs(1).unwrap()[0].status, "cancelled");
+    let state = pass_state(&cli).unwrap();
     let done = id_list(&state["pass"]["done"]);
     assert!(
-        done.is_subset(&env.ids("SELECT id FROM conversations")),
+        done.is_subset(&ids(&cli, "SELECT id FROM conversations")),
         "checkpoint ahead of the data"
     );
-    let again = env.sync(&[]).await;
+    let again = cli.sync(&[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    env.assert_complete().await;
+    assert_complete(&sandbox, &cli);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_without_any_needed_scope_exits_3() {
-    let mut cfg = config(5);
-    cfg.limited_tokens = vec![("tok-none-0123456789".into(), vec!["gdpr_read".into()])];
-    let env = Env::start(cfg).await;
-    env.store()
-        .rotate_credential_key("t", &SecretString::from("tok-none-0123456789".to_owned()))
+#[test]
+fn a_token_without_any_needed_scope_exits_3() {
+    let (_sandbox, cli) = org_with(config(5).with(|c| {
+        c.limited_tokens = vec![("tok-none-0123456789".into(), vec!["gdpr_read".into()])]
+    }));
+    cli.store()
+        .rotate_credential_key("t", &"tok-none-0123456789".to_owned().into())
         .unwrap();
-    let run = env.sync(&["--streams", "accounts,playbooks"]).await;
+    let run = cli.sync(&["--streams", "accounts,playbooks"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("refused every selected stream (403)"),
@@ -847,61 +675,53 @@ async fn a_token_without_any_needed_scope_exits_3() {
         .contains("account_read"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limited_beyond_the_retries_exits_4() {
-    let env = Env::start(config(5)).await;
-    env.faults(json!([{"route": "users.list", "kind": "status", "status": 429}]))
-        .await;
-    let run = env.sync(&["--streams", "users"]).await;
+#[test]
+fn rate_limited_beyond_the_retries_exits_4() {
+    let (sandbox, cli) = org(5);
+    sandbox.set_faults(json!([{"route": "users.list", "kind": "status", "status": 429}]));
+    let run = cli.sync(&["--streams", "users"]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     let users = run.stream("users");
     assert_eq!(
-        users["rate_limited"], run.summary["totals"]["rate_limited"],
+        users["rate_limited"], run.json["totals"]["rate_limited"],
         "{users}"
     );
     assert!(
         users["retries"].as_u64().unwrap() > 0 && users["wait_ms"].as_u64().unwrap() > 0,
         "{users}"
     );
-    assert_eq!(run.summary["error"]["kind"], "rate_limited");
+    assert_eq!(run.json["error"]["kind"], "rate_limited");
     assert!(
-        run.summary["totals"]["rate_limited"].as_u64().unwrap() > 1,
+        run.json["totals"]["rate_limited"].as_u64().unwrap() > 1,
         "{}",
-        run.summary
+        run.json
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contacts_named_by_email_are_read_besides_those_in_conversations() {
-    let env = Env::start(config(20)).await;
-    let counts = env.admin("counts", None).await;
+#[test]
+fn contacts_named_by_email_are_read_besides_those_in_conversations() {
+    let (sandbox, cli) = org(20);
+    let counts = sandbox.admin("counts");
     let last = counts["contacts"].as_i64().unwrap() - 1;
-    let client = api_client(&env).await;
     let mut email = None;
     for domain in ["example.com", "example.org", "example.net"] {
         let candidate = format!("contact{last}@{domain}");
-        if !client
-            .contacts_by_email(&candidate)
-            .await
-            .unwrap()
-            .is_empty()
-        {
+        let found = sandbox.block_on(sandbox.observer().contacts_by_email(&candidate));
+        if !found.unwrap().is_empty() {
             email = Some(candidate);
         }
     }
     let email = email.expect("the sandbox's last contact has a contactN@ address");
-    let run = env
-        .sync(&[
-            "--streams",
-            "conversations,contacts",
-            "--contact-emails",
-            &email,
-        ])
-        .await;
+    let run = cli.sync(&[
+        "--streams",
+        "conversations,contacts",
+        "--contact-emails",
+        &email,
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let in_conversations = counts["contacts_in_conversations"].as_i64().unwrap();
-    assert_eq!(env.count("contacts"), in_conversations + 1);
-    let c = Connection::open(env.db()).unwrap();
+    assert_eq!(count(&cli, "contacts"), in_conversations + 1);
+    let c = Connection::open(cli.db()).unwrap();
     let found: i64 = c
         .query_row(
             "SELECT count(*) FROM contacts WHERE json_extract(attributes, '$.email') = ?1",
@@ -912,15 +732,15 @@ async fn contacts_named_by_email_are_read_besides_those_in_conversations() {
     assert_eq!(found, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_the_user_owns_is_refused_and_left_unchanged() {
-    let env = Env::start(config(2)).await;
-    let db = env.dir.path().join("other.db");
+#[test]
+fn a_table_the_user_owns_is_refused_and_left_unchanged() {
+    let (_sandbox, cli) = org(2);
+    let db = cli.dir().join("other.db");
     Connection::open(&db)
         .unwrap()
         .execute_batch("CREATE TABLE teams(x int); INSERT INTO teams VALUES (1);")
         .unwrap();
-    let run = env.sync_into(&db, &["--streams", "teams"]).await;
+    let run = cli.sync_into(&db, &["--streams", "teams"]);
     assert_eq!(run.code, 2, "a configuration to change: {}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
@@ -947,27 +767,23 @@ async fn a_table_the_user_owns_is_refused_and_left_unchanged() {
     assert_eq!(x, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sqlite_database_in_missing_directories_is_created() {
-    let env = Env::start(config(2)).await;
-    let db = env.dir.path().join("nonexistent/dir/y.db");
-    let run = env.sync_into(&db, &["--streams", "teams"]).await;
+#[test]
+fn a_sqlite_database_in_missing_directories_is_created() {
+    let (_sandbox, cli) = org(2);
+    let db = cli.dir().join("nonexistent/dir/y.db");
+    let run = cli.sync_into(&db, &["--streams", "teams"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.written("teams") > 0, "{}", run.summary);
+    assert!(run.written("teams") > 0, "{}", run.json);
     assert!(db.exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() {
-    let env = Env::start(SandboxConfig {
-        messy: true,
-        ..config(200)
-    })
-    .await;
-    let run = env.sync(&["--streams", "all"]).await;
+#[test]
+fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() {
+    let (sandbox, cli) = org_with(config(200).with(|c| c.messy = true));
+    let run = cli.sync(&["--streams", "all"]);
     assert_eq!(run.code, 5, "{}", run.stderr);
-    assert_eq!(run.summary["status"], "succeeded_with_rejections");
-    let counts = env.admin("counts", None).await;
+    assert_eq!(run.json["status"], "succeeded_with_rejections");
+    let counts = sandbox.admin("counts");
     let unfit: u64 = counts["unfit"]
         .as_object()
         .unwrap()
@@ -976,31 +792,14 @@ async fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() 
         .sum();
     assert!(unfit > 0, "{counts}");
     let run_id = run.run_id();
-    let out = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["--json", "runs", "rejected", &run_id])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cli.run(&["--json", "runs", "rejected", &run_id]);
+    assert!(out.code == 0, "{}", out.stderr);
+    let listed: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(listed.len() as u64, unfit);
     assert!(listed
         .iter()
         .all(|r| r["stream"].is_string() && r["reason"].as_str().unwrap().len() >= 10));
-    let text = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["runs", "rejected", &run_id])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = cli.run(&["runs", "rejected", &run_id]).stdout;
     assert!(
         text.contains(&format!("quarantined {unfit} record")),
         "{text}"
@@ -1008,30 +807,30 @@ async fn a_messy_org_exits_5_and_runs_rejected_lists_every_quarantined_record() 
     // The fitting records are all there; a re-run is not stuck on the unfit ones.
     let conversations = counts["conversations"].as_u64().unwrap()
         - counts["unfit"]["conversations"].as_u64().unwrap();
-    assert_eq!(env.count("conversations") as u64, conversations);
-    let again = env.sync(&["--streams", "all"]).await;
+    assert_eq!(count(&cli, "conversations") as u64, conversations);
+    let again = cli.sync(&["--streams", "all"]);
     assert!(matches!(again.code, 0 | 5), "{}", again.stderr);
 }
 
 /// Issue 17 item 7: `sync --destination` into the data directory (here the metadata store
 /// itself, through `..`) is refused with exit 2 before anything is written; the store gets
 /// no `users` table and no run is recorded.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_inside_the_data_directory_is_refused() {
-    let env = Env::start(config(2)).await;
-    let sneaky = env
+#[test]
+fn a_destination_inside_the_data_directory_is_refused() {
+    let (_sandbox, cli) = org(2);
+    let sneaky = cli
         .data_dir()
         .join("runs")
         .join("..")
         .join("driftbridge.db");
-    let run = env.sync_into(&sneaky, &["--streams", "users"]).await;
+    let run = cli.sync_into(&sneaky, &["--streams", "users"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("inside the data directory"),
         "{}",
         run.stderr
     );
-    let tables: i64 = Connection::open(env.data_dir().join("driftbridge.db"))
+    let tables: i64 = Connection::open(cli.data_dir().join("driftbridge.db"))
         .unwrap()
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'",
@@ -1041,30 +840,30 @@ async fn a_destination_inside_the_data_directory_is_refused() {
         .unwrap();
     assert_eq!(tables, 0, "the metadata store got no users table");
     assert!(
-        env.store().list_runs(10).unwrap().is_empty(),
+        cli.store().list_runs(10).unwrap().is_empty(),
         "no run recorded"
     );
 }
 
 /// `--sink` names the same thing as `--destination` (the sink the records land in); the
 /// summary and the run history keep their field `destination`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_is_an_alias_of_destination_and_the_summary_keeps_its_field() {
-    let env = Env::start(config(2)).await;
-    let db = env.dir.path().join("via-alias.db");
+#[test]
+fn sink_is_an_alias_of_destination_and_the_summary_keeps_its_field() {
+    let (_sandbox, cli) = org(2);
+    let db = cli.dir().join("via-alias.db");
     let sink = format!("sqlite:{}", db.display());
-    let out = tokio::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["--json", "sync", "--credential", "t", "--streams", "users"])
-        .args(["--sink", &sink])
-        .current_dir(env.dir.path())
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cli.run(&[
+        "--json",
+        "sync",
+        "--credential",
+        "t",
+        "--streams",
+        "users",
+        "--sink",
+        &sink,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary = out.json;
     assert_eq!(summary["destination"], sink.as_str(), "{summary}");
     assert!(summary.get("sink").is_none(), "{summary}");
     let users: i64 = Connection::open(&db)
@@ -1072,43 +871,36 @@ async fn sink_is_an_alias_of_destination_and_the_summary_keeps_its_field() {
         .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
         .unwrap();
     assert_eq!(users, 12, "the sandbox's users landed in the sink");
-    let runs = env.store().list_runs(10).unwrap();
+    let runs = cli.store().list_runs(10).unwrap();
     assert_eq!(runs[0].destination, sink);
 }
 
 /// `sync` at `rate` requests/minute with extra global flags, into `db`.
-fn budget_sync(env: &Env, globals: &[&str], db: &Path, rate: &str) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.arg("--data-dir").arg(env.data_dir()).args(globals);
-    cmd.args(["--json", "sync", "--credential", "t", "--streams"])
-        .args([
-            "conversations,messages,contacts",
-            "--rate-limit-per-min",
-            rate,
-        ])
-        .arg("--destination")
-        .arg(format!("sqlite:{}", db.display()))
-        .current_dir(env.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
+fn budget_sync(cli: &Cli, globals: &[&str], db: &Path, rate: &str) -> std::process::Command {
+    let dest = format!("sqlite:{}", db.display());
+    let mut args = globals.to_vec();
+    args.extend(["--json", "sync", "--credential", "t", "--streams"]);
+    args.extend([
+        "conversations,messages,contacts",
+        "--rate-limit-per-min",
+        rate,
+    ]);
+    args.extend(["--destination", &dest]);
+    cli.command(&args)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_syncs_in_two_processes_share_the_credentials_budget() {
+#[test]
+fn two_syncs_in_two_processes_share_the_credentials_budget() {
     // The sandbox sends no rate-limit headers: only the shared budget keeps the two apart.
-    let env = Env::start(SandboxConfig {
-        rate_limit_per_min: 1200,
-        rate_limit_headers: false,
-        ..config(40)
-    })
-    .await;
-    let started = std::time::Instant::now();
-    let (a, b) = tokio::join!(
-        budget_sync(&env, &[], &env.dir.path().join("a.db"), "1200").output(),
-        budget_sync(&env, &[], &env.dir.path().join("b.db"), "1200").output(),
+    let (sandbox, cli) = org_with(
+        config(40)
+            .rate_limit_per_min(1200)
+            .with(|c| c.rate_limit_headers = false),
     );
+    let started = std::time::Instant::now();
+    let a = budget_sync(&cli, &[], &cli.path("a.db"), "1200").spawn();
+    let b = budget_sync(&cli, &[], &cli.path("b.db"), "1200").spawn();
+    let (a, b) = (a.unwrap().wait_with_output(), b.unwrap().wait_with_output());
     let took = started.elapsed();
     for out in [a.unwrap(), b.unwrap()] {
         assert_eq!(
@@ -1118,7 +910,7 @@ async fn two_syncs_in_two_processes_share_the_credentials_budget() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let stats = env.admin("stats", None).await;
+    let stats = sandbox.admin("stats");
     let requests = stats["requests_total"].as_u64().unwrap();
     assert_eq!(stats["rate_limited_total"], 0, "{stats}");
     // 1200/min = 20/s for both together (a burst of 3): each process alone at 1200/min
@@ -1129,26 +921,25 @@ async fn two_syncs_in_two_processes_share_the_credentials_budget() {
         "{requests} requests in {took:?}: faster than one budget of 1200/min allows"
     );
     // the store shows the use of both
-    let store = env.store();
+    let store = cli.store();
     let cred = store.credential("t").unwrap();
-    let used = store.budget_use(&cred).await.unwrap();
+    let used = sandbox.block_on(store.budget_use(&cred)).unwrap();
     assert!(
         used.requests_last_minute >= requests / 2,
         "{used:?} of {requests}"
     );
 }
 
-#[tokio::test]
-async fn shared_budget_takes_only_a_postgres_url_and_never_echoes_it() {
-    let env = Env::start(config(5)).await;
+#[test]
+fn shared_budget_takes_only_a_postgres_url_and_never_echoes_it() {
+    let (_sandbox, cli) = org(5);
     let out = budget_sync(
-        &env,
+        &cli,
         &["--shared-budget", "redis://user:hunter2@127.0.0.1:6379"],
-        &env.db(),
+        &cli.db(),
         "600",
     )
     .output()
-    .await
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -1157,19 +948,14 @@ async fn shared_budget_takes_only_a_postgres_url_and_never_echoes_it() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
+#[test]
+fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
     let url = std::env::var("DRIFTBRIDGE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let env = Env::start(SandboxConfig {
-        rate_limit_per_min: 600,
-        ..config(10)
-    })
-    .await;
-    let out = budget_sync(&env, &[], &env.db(), "600")
+    let (sandbox, cli) = org_with(config(10).rate_limit_per_min(600));
+    let out = budget_sync(&cli, &[], &cli.db(), "600")
         .env("DRIFTBRIDGE_SHARED_BUDGET", &url)
         .output()
-        .await
         .unwrap();
     assert_eq!(
         out.status.code(),
@@ -1177,30 +963,32 @@ async fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let key = format!("t@{}", env.sandbox.base_url().trim_end_matches('/'));
-    let row = client
-        .query_one(
-            "SELECT tat_us, window_count FROM driftbridge_rate_budget WHERE key = $1",
-            &[&key],
-        )
-        .await
-        .unwrap();
-    assert!(row.get::<_, i64>(0) > 0, "the lease moved the row's TAT");
-    // nothing was kept in the data directory's own table
-    let local: i64 = Connection::open(env.data_dir().join("driftbridge.db"))
-        .unwrap()
-        .query_row("SELECT count(*) FROM rate_budget", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(local, 0);
-    client
-        .execute(
-            "DELETE FROM driftbridge_rate_budget WHERE key LIKE $1",
-            &[&format!("{key}%")],
-        )
-        .await
-        .unwrap();
+    sandbox.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let key = format!("t@{}", sandbox.url().trim_end_matches('/'));
+        let row = client
+            .query_one(
+                "SELECT tat_us, window_count FROM driftbridge_rate_budget WHERE key = $1",
+                &[&key],
+            )
+            .await
+            .unwrap();
+        assert!(row.get::<_, i64>(0) > 0, "the lease moved the row's TAT");
+        // nothing was kept in the data directory's own table
+        let local: i64 = Connection::open(cli.data_dir().join("driftbridge.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM rate_budget", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(local, 0);
+        client
+            .execute(
+                "DELETE FROM driftbridge_rate_budget WHERE key LIKE $1",
+                &[&format!("{key}%")],
+            )
+            .await
+            .unwrap();
+    });
 }
