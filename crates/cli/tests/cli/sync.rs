@@ -1204,3 +1204,108 @@ async fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
         .await
         .unwrap();
 }
+
+/// The run of flow `flow` in progress, once the store shows it (bounded wait).
+async fn running_run_of(env: &Env, flow: &str) -> String {
+    for _ in 0..400 {
+        if let Some(run) = env
+            .store()
+            .list_runs(20)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.flow.as_deref() == Some(flow) && r.status == "running")
+        {
+            return run.id;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no run of flow {flow} started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sync_of_a_running_flow_exits_2_naming_it_and_wait_starts_after_it() {
+    let mut cfg = config(60);
+    cfg.latency_ms = 150;
+    let env = Env::start(cfg).await;
+    let first = env
+        .command(
+            &env.db(),
+            &["--flow", "nightly", "--streams", "conversations,messages"],
+        )
+        .spawn()
+        .unwrap();
+    let running = running_run_of(&env, "nightly").await;
+
+    let second = env
+        .sync_into(&env.dir.path().join("other.db"), &["--flow", "NIGHTLY"])
+        .await;
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("already running: {running}")),
+        "{}",
+        second.stderr
+    );
+    // Nothing was recorded for the refused start.
+    let runs = env.store().list_runs(20).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+
+    // --wait: starts once the first run ends, and runs.
+    let waited = env
+        .sync_into(
+            &env.dir.path().join("other.db"),
+            &["--flow", "nightly", "--wait", "--streams", "users"],
+        )
+        .await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let first = first.wait_with_output().await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let ran = env.store().get_run(&running).unwrap();
+    assert!(
+        ran.finished_at.unwrap() <= env.store().get_run(&waited.run_id()).unwrap().started_at,
+        "the waiting run started after the first ended"
+    );
+    // Another flow name is not held up.
+    let other = env
+        .sync_into(
+            &env.dir.path().join("third.db"),
+            &["--flow", "weekly", "--streams", "users"],
+        )
+        .await;
+    assert_eq!(other.code, 0, "{}", other.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_whose_running_process_was_killed_starts_again() {
+    let mut cfg = config(60);
+    cfg.latency_ms = 150;
+    let env = Env::start(cfg).await;
+    let mut first = env
+        .command(
+            &env.db(),
+            &["--flow", "nightly", "--streams", "conversations,messages"],
+        )
+        .spawn()
+        .unwrap();
+    let running = running_run_of(&env, "nightly").await;
+    first.start_kill().unwrap(); // SIGKILL: the run lock stays in the store
+    first.wait().await.unwrap();
+
+    let again = env
+        .sync_into(
+            &env.dir.path().join("other.db"),
+            &["--flow", "nightly", "--streams", "users"],
+        )
+        .await;
+    assert_eq!(
+        again.code, 0,
+        "a dead holder does not block: {}",
+        again.stderr
+    );
+    assert_eq!(env.store().get_run(&running).unwrap().status, "interrupted");
+}
