@@ -1136,6 +1136,24 @@ async fn two_syncs_in_two_processes_share_the_credentials_budget() {
         used.requests_last_minute >= requests / 2,
         "{used:?} of {requests}"
     );
+    // ... and so does `credentials show`, in text and JSON
+    let show = |json: bool| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.arg("--data-dir").arg(env.data_dir());
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.args(["credentials", "show", "t"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown: Value = serde_json::from_str(&show(true)).unwrap();
+    let shown_use = shown["budget"]["requests_last_minute"].as_u64().unwrap();
+    assert!(shown_use >= requests / 2, "{shown} of {requests}");
+    assert!(
+        show(false).contains("requests in the last minute (all processes)"),
+        "text output names the budget use"
+    );
 }
 
 #[tokio::test]
