@@ -136,7 +136,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Add(a) => add(ctx, a).await,
         Command::List => list(ctx),
-        Command::Show { name } => show(ctx, &name),
+        Command::Show { name } => show(ctx, &name).await,
         Command::Test { name, uses } => test(ctx, &name, &uses.uses).await,
         Command::Rotate(a) => rotate(ctx, a).await,
         Command::Update(a) => update(ctx, a),
@@ -328,10 +328,24 @@ pub(crate) fn format_time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
-    let c = open_store(ctx)?.credential(name).map_err(store_error)?;
+async fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    let c = store.credential(name).map_err(store_error)?;
+    // The shared budget's live use (every process on the credential); a backend that cannot
+    // be read (e.g. PostgreSQL down) leaves it out with a warning.
+    let budget = match store.budget_use(&c).await {
+        Ok(used) => Some(used),
+        Err(e) => {
+            eprintln!("warning: the budget's use cannot be read: {e}");
+            None
+        }
+    };
     if ctx.json {
-        print_json(&c)?;
+        let mut value = serde_json::to_value(&c)?;
+        if let (Some(object), Some(used)) = (value.as_object_mut(), budget) {
+            object.insert("budget".into(), serde_json::to_value(used)?);
+        }
+        print_json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
@@ -371,6 +385,23 @@ fn show(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             },
         ),
         ("expires", expires),
+        (
+            "budget use",
+            match budget {
+                Some(used) => {
+                    let paused = used
+                        .paused_until
+                        .filter(|t| *t > chrono::Utc::now().timestamp_millis())
+                        .map(|t| format!("; paused by Drift until {}", format_time(t)))
+                        .unwrap_or_default();
+                    format!(
+                        "{} requests in the last minute (all processes){paused}",
+                        used.requests_last_minute
+                    )
+                }
+                None => "-".into(),
+            },
+        ),
         ("last error", opt(c.last_error.clone())),
         ("created", format_time(c.created_at)),
         ("updated", format_time(c.updated_at)),

@@ -89,6 +89,10 @@ pub struct Args {
     /// override it.
     #[arg(long, value_name = "NAME")]
     destination: Option<String>,
+    /// When the `--destination` is running already (in this or another process), wait for
+    /// that run to end, then start, instead of exiting 2 with "already running: RUN_ID".
+    #[arg(long)]
+    wait: bool,
 }
 
 /// Run the subcommand.
@@ -116,9 +120,19 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         max_concurrency: Some(args.concurrency.max(1)),
     };
     // The CLI is one user's tool: any address, loopback sandbox included.
-    let run = PushRun::prepare(&store, job, AddressPolicy::AllowPrivate)
-        .await
-        .map_err(flow_error)?;
+    let run = loop {
+        match PushRun::prepare(&store, job.clone(), AddressPolicy::AllowPrivate).await {
+            Ok(run) => break run,
+            Err(e) if args.wait && e.running_run().is_some() => {
+                let running = e.running_run().unwrap_or_default().to_string();
+                if !ctx.quiet {
+                    eprintln!("waiting: {running} is running; this push starts when it ends");
+                }
+                flows::single::wait_for_end(&store, &running).await;
+            }
+            Err(e) => return Err(flow_error(e)),
+        }
+    };
     for warning in run.warnings() {
         eprintln!("warning: {warning}");
     }
@@ -169,6 +183,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 
 /// An error of the application layer with its exit code (DESIGN.md §6).
 fn flow_error(e: FlowError) -> anyhow::Error {
+    if e.running_run().is_some() {
+        return fail(
+            e.exit_code(),
+            format!("{} (or pass --wait to start after it)", e.message()),
+        );
+    }
     fail(e.exit_code(), e.message())
 }
 

@@ -277,6 +277,8 @@ fn render_run(run: &RunRecord) -> String {
         // Still going, or killed before it could write one: its figures are unknown.
         out.push_str(if run.status == "running" {
             "  figures: - (still running; they are written when it ends)\n"
+        } else if run.status == "skipped" {
+            "  figures: - (skipped: this start did not run; the error says why)\n"
         } else {
             "  figures: - (the run ended without a summary; its results file and destination hold what it finished)\n"
         });

@@ -44,9 +44,15 @@ pub struct Args {
     /// `full` (read everything again).
     #[arg(long, default_value = "incremental", value_parser = parse_mode)]
     pub mode: SyncMode,
-    /// Flow name to record on the run.
+    /// Flow name to record on the run. A flow (a saved data source of that name, or any
+    /// other name) runs one at a time across processes: a second start exits 2 with
+    /// "already running: RUN_ID" unless `--wait`.
     #[arg(long)]
     pub flow: Option<String>,
+    /// When the `--flow` is running already (in this or another process), wait for that run
+    /// to end, then start, instead of exiting 2.
+    #[arg(long)]
+    pub wait: bool,
     /// Override the credential's request budget (requests per minute) for this run.
     #[arg(long)]
     pub rate_limit_per_min: Option<u32>,
@@ -96,7 +102,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         hard_deletes: args.hard_deletes,
     };
     let store = open_store(ctx)?;
-    let summary = execute(ctx, &store, &job).await?;
+    let summary = execute_waiting(ctx, &store, &job, args.wait).await?;
     print_summary(ctx, &summary)?;
     finish(&summary)
 }
@@ -121,9 +127,32 @@ fn store_err(e: store::StoreError) -> anyhow::Error {
 /// base URL, unopenable sink: exit 2, or 1 for the sink) or from recording
 /// its end; a run that fails later returns its summary.
 pub async fn execute(ctx: &Ctx, store: &Store, job: &SyncJob) -> anyhow::Result<Summary> {
+    execute_waiting(ctx, store, job, false).await
+}
+
+/// [`execute`]; with `wait`, a flow running already (exit 2 otherwise) is waited for, then
+/// the run starts.
+pub async fn execute_waiting(
+    ctx: &Ctx,
+    store: &Store,
+    job: &SyncJob,
+    wait: bool,
+) -> anyhow::Result<Summary> {
     // The CLI is one user's tool: any address, loopback sandbox included.
     let any = flows::AddressPolicy::AllowPrivate;
-    let run = SyncRun::prepare(store, job, any).map_err(start_error)?;
+    let run = loop {
+        match SyncRun::prepare(store, job, any) {
+            Ok(run) => break run,
+            Err(e) if wait && e.running_run().is_some() => {
+                let running = e.running_run().unwrap_or_default().to_string();
+                if !ctx.quiet {
+                    eprintln!("waiting: {running} is running; this run starts when it ends");
+                }
+                flows::single::wait_for_end(store, &running).await;
+            }
+            Err(e) => return Err(start_error(e)),
+        }
+    };
     let cancel = Cancel::new();
     let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
     let bars = Bars::new(ctx, run.rate_limit_per_min());
@@ -143,6 +172,10 @@ fn start_error(e: FlowError) -> anyhow::Error {
         flows::ErrorKind::Invalid { field } if field == "streams" => {
             fail(code, format!("--streams: {}", e.message()))
         }
+        _ if e.running_run().is_some() => fail(
+            code,
+            format!("{} (or pass --wait to start after it)", e.message()),
+        ),
         _ => fail(code, e.message()),
     }
 }

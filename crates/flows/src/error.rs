@@ -39,7 +39,7 @@ pub enum ErrorKind {
     /// The named object does not exist.
     NotFound,
     /// The request conflicts with what is stored (a name taken, an object still in use, a run
-    /// not running).
+    /// not running, a data source or saved destination already running).
     Conflict,
     /// Drift rejected the credential (401/403), or it lacks the scopes the run needs.
     Unauthorized,
@@ -86,9 +86,10 @@ impl From<StoreError> for FlowError {
                 field: (*field).to_string(),
             },
             StoreError::NotFound { .. } => ErrorKind::NotFound,
-            StoreError::Duplicate { .. } | StoreError::InUse { .. } | StoreError::UsedBy { .. } => {
-                ErrorKind::Conflict
-            }
+            StoreError::Duplicate { .. }
+            | StoreError::InUse { .. }
+            | StoreError::UsedBy { .. }
+            | StoreError::AlreadyRunning { .. } => ErrorKind::Conflict,
             StoreError::WrongMasterKey { .. } | StoreError::MasterKey(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         };
@@ -180,6 +181,16 @@ impl FlowError {
     /// The store's error this one comes from, if any (its edges may say it their own way).
     pub fn store_error(&self) -> Option<&StoreError> {
         self.0.store.as_ref()
+    }
+
+    /// The run in progress that made this start fail, when it is one of a data source or
+    /// saved destination already running (kind [`ErrorKind::Conflict`]; see
+    /// [`crate::single`]).
+    pub fn running_run(&self) -> Option<&str> {
+        match &self.0.store {
+            Some(StoreError::AlreadyRunning { run_id, .. }) => Some(run_id),
+            _ => None,
+        }
     }
 
     /// Takes the store's error this one comes from, if any.

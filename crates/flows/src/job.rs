@@ -141,12 +141,22 @@ impl SyncRun {
     /// an invalid field `streams` or `credential` (also a base URL that `addresses`
     /// refuses: nothing is sent) or `destination` (a path inside the data directory:
     /// nothing is opened); [`crate::ErrorKind::Unavailable`] when the sink cannot be
-    /// opened.
+    /// opened; [`crate::ErrorKind::Conflict`] ([`FlowError::running_run`]) when the job's
+    /// flow (its data source) is running already ([`crate::single`]).
     pub fn prepare(
         store: &Store,
         job: &SyncJob,
         addresses: AddressPolicy,
     ) -> Result<SyncRun, FlowError> {
+        // One run at a time per data source / flow name (crate::single): fail before the
+        // sink is opened; the store checks again when it records the run.
+        let key = job
+            .flow
+            .as_deref()
+            .map(|flow| crate::single::sync_key(store, flow));
+        if let Some(key) = &key {
+            crate::single::check_free(store, key)?;
+        }
         let credential = store.credential(&job.credential)?;
         if let Some(refused) = addresses.check_base_url(&credential.base_url) {
             return Err(FlowError::invalid(
@@ -208,13 +218,17 @@ impl SyncRun {
             }
             other => other.describe(),
         };
-        let run_id = store.insert_run(&NewRun {
+        let new_run = NewRun {
             credential: credential.name.clone(),
             destination: sink_name.clone(),
             mode: mode_name(job.mode).into(),
             streams: streams.iter().map(|s| s.stream.name.clone()).collect(),
             flow: job.flow.clone(),
-        })?;
+        };
+        let run_id = match &key {
+            Some(key) => store.insert_run_exclusive(&new_run, &key.key, &key.what)?,
+            None => store.insert_run(&new_run)?,
+        };
         let log = RunLog::open(store.data_dir(), &run_id, secrets);
         let scope = RunScope::new(
             RunKind::Sync,

@@ -40,6 +40,7 @@ pub mod push_job;
 pub mod pusher;
 pub mod runner;
 pub mod schedule;
+pub mod single;
 pub mod sink_paths;
 pub mod sink_secret;
 pub mod sources;

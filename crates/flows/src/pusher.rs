@@ -203,12 +203,21 @@ impl PushRun {
     /// `credential` (a base URL `addresses` refuses, a client that cannot be built);
     /// [`ErrorKind::Unauthorized`] when Drift rejects the key or, for a real run, the
     /// credential lacks a write scope of the object; internal when the results file cannot
-    /// be created.
+    /// be created; [`ErrorKind::Conflict`] ([`FlowError::running_run`]) when the job's flow
+    /// (its saved destination) is running already ([`crate::single`]).
     pub async fn prepare(
         store: &Arc<Store>,
         job: PushJob,
         addresses: AddressPolicy,
     ) -> Result<PushRun, FlowError> {
+        // One run at a time per saved destination / flow name (crate::single).
+        let key = job
+            .flow
+            .as_deref()
+            .map(|flow| crate::single::push_key(store, flow));
+        if let Some(key) = &key {
+            crate::single::check_free(store, key)?;
+        }
         let upload = match &job.input {
             PushInput::Upload(id) => Some(uploads::upload_path(store.data_dir(), id)?),
             PushInput::Spec(_) => None,
@@ -270,11 +279,11 @@ impl PushRun {
             Some(path) => Some((path.clone(), create_results(path)?)),
             None => None,
         };
-        let run_id = store.insert_run(&push_job::new_run(
-            &credential.name,
-            &job.options,
-            job.flow.clone(),
-        ))?;
+        let new_run = push_job::new_run(&credential.name, &job.options, job.flow.clone());
+        let run_id = match &key {
+            Some(key) => store.insert_run_exclusive(&new_run, &key.key, &key.what)?,
+            None => store.insert_run(&new_run)?,
+        };
         let log = RunLog::open(store.data_dir(), &run_id, secrets);
         let destination = format!("drift:{}", job.options.object.as_str());
         let scope = RunScope::new(

@@ -7,7 +7,10 @@
 //!   when the first cron time after the last run's start (after the source's creation when it
 //!   never ran) is now or earlier.
 //!
-//! A source with a run still going is never started again. Checked every [`TICK`]; missed
+//! A source with a run still going (in any process on the data directory) is never started
+//! again: a start due meanwhile is recorded as a `skipped` run, and the next due time counts
+//! from that record (so a long run gives one skipped record per due time, not one per
+//! tick, and no catch-up run right after it ends). Checked every [`TICK`]; missed
 //! times (server stopped) give one run when the server is back, not one per missed time:
 //! the next due time counts from the start of that one run.
 
@@ -84,7 +87,9 @@ fn last_run(flows: &Flows, name: &str) -> Option<store::RunRecord> {
         .find(|r| r.flow.as_deref().map(store::validate::name_key).as_ref() == Some(&wanted))
 }
 
-/// Start the sources that are due now; returns the run ids started.
+/// Start the sources that are due now; returns the run ids started. A due source that is
+/// still running (in this or another process) is not started: a `skipped` run naming the
+/// run in progress is recorded instead, and the next due time counts from it.
 pub fn run_due(flows: &Flows, now_ms: i64) -> Vec<String> {
     let Ok(sources) = flows.store.list_sources() else {
         return Vec::new();
@@ -95,24 +100,64 @@ pub fn run_due(flows: &Flows, now_ms: i64) -> Vec<String> {
             continue;
         };
         let due = match last_run(flows, &source.name) {
-            Some(run) if run.status == "running" => false,
             Some(run) => is_due(&schedule, Some(run.started_at), source.created_at, now_ms),
             None => is_due(&schedule, None, source.created_at, now_ms),
         };
         if !due {
             continue;
         }
-        match crate::sources::start_source(flows, &source) {
+        let running = flows
+            .store
+            .running_in(&crate::single::source_key(&source.id))
+            .ok()
+            .flatten();
+        let result = match running {
+            Some(run_id) => Err(run_id),
+            None => match crate::sources::start_source(flows, &source) {
+                Ok(id) => Ok(id),
+                Err(e) => match e.running_run() {
+                    Some(run_id) => Err(run_id.to_string()),
+                    None => {
+                        tracing::warn!(source = %source.name, error = %e, "scheduled run could not start");
+                        continue;
+                    }
+                },
+            },
+        };
+        match result {
             Ok(id) => {
                 tracing::info!(source = %source.name, run = %id, "scheduled run started");
                 started.push(id);
             }
-            Err(e) => {
-                tracing::warn!(source = %source.name, error = %e, "scheduled run could not start")
-            }
+            Err(running) => record_skipped(flows, &source, &running, now_ms),
         }
     }
     started
+}
+
+/// Record that a scheduled start of `source`, due at `now_ms`, was skipped because run
+/// `running` was going.
+fn record_skipped(flows: &Flows, source: &store::SourceRecord, running: &str, now_ms: i64) {
+    let options = crate::sources::SourceOptions::of(source);
+    let run = store::NewRun {
+        credential: source.credential.clone().unwrap_or_default(),
+        destination: options.sink,
+        mode: options.mode,
+        streams: source.streams.clone(),
+        flow: Some(source.name.clone()),
+    };
+    let reason = format!(
+        "scheduled start skipped: data source \"{}\" was still running (run {running})",
+        source.name
+    );
+    match flows.store.record_skipped_run(&run, &reason, now_ms) {
+        Ok(id) => {
+            tracing::info!(source = %source.name, run = %id, running = %running, "scheduled start skipped: still running")
+        }
+        Err(e) => {
+            tracing::warn!(source = %source.name, error = %e, "cannot record a skipped scheduled start")
+        }
+    }
 }
 
 /// Check schedules every [`TICK`] until the task is aborted.

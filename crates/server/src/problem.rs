@@ -35,6 +35,10 @@ pub struct Problem {
     /// Objects blocking the request (409 `in-use` only): e.g. `data source "crm"`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub used_by: Vec<String>,
+    /// The run in progress (409 `already-running` only): what was asked to run is running
+    /// already, in this or another process; one run at a time each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// An error answered to an API client.
@@ -69,6 +73,14 @@ pub enum ApiError {
     /// 409: the run is not running (cancel).
     #[error("{0}")]
     NotRunning(String),
+    /// 409: the data source or saved destination is running already (one run at a time).
+    #[error("{detail}")]
+    AlreadyRunning {
+        /// Message naming the run in progress.
+        detail: String,
+        /// The run in progress.
+        run_id: String,
+    },
     /// 405: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -135,6 +147,9 @@ impl ApiError {
             E::Duplicate(_) => (StatusCode::CONFLICT, "duplicate-name", "Name already taken"),
             E::InUse { .. } => (StatusCode::CONFLICT, "in-use", "Still in use"),
             E::NotRunning(_) => (StatusCode::CONFLICT, "not-running", "Run not running"),
+            E::AlreadyRunning { .. } => {
+                (StatusCode::CONFLICT, "already-running", "Already running")
+            }
             E::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -214,6 +229,10 @@ impl ApiError {
                 ApiError::InUse { users, .. } => users.clone(),
                 _ => Vec::new(),
             },
+            run_id: match self {
+                ApiError::AlreadyRunning { run_id, .. } => Some(run_id.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -263,6 +282,10 @@ impl From<StoreError> for ApiError {
                     users,
                 }
             }
+            ref e @ StoreError::AlreadyRunning { ref run_id, .. } => ApiError::AlreadyRunning {
+                detail: e.to_string(),
+                run_id: run_id.clone(),
+            },
             e @ (StoreError::WrongMasterKey { .. } | StoreError::MasterKey(_)) => {
                 ApiError::VaultLocked(e.to_string())
             }

@@ -55,6 +55,15 @@ pub enum StoreError {
         /// Who uses it, e.g. `flow "nightly"`.
         users: Vec<String>,
     },
+    /// What was asked to run (a data source, a saved destination) is running already: one
+    /// run at a time each (see [`crate::Store::insert_run_exclusive`]).
+    #[error("already running: {run_id}; {what} runs one at a time: wait for that run to end")]
+    AlreadyRunning {
+        /// What is running, for people: `data source "crm"`, `destination "leads"`.
+        what: String,
+        /// The run in progress.
+        run_id: String,
+    },
     /// The master key does not open this vault: nothing was read or changed.
     #[error("the master key from {origin} does not open the vault in {data_dir}: it is not the key the secrets were encrypted with (nothing was changed); {fix}")]
     WrongMasterKey {
@@ -117,6 +126,7 @@ impl StoreError {
                 | StoreError::Duplicate { .. }
                 | StoreError::InUse { .. }
                 | StoreError::UsedBy { .. }
+                | StoreError::AlreadyRunning { .. }
         )
     }
 

@@ -164,8 +164,20 @@ CREATE TABLE rate_budget (
 );
 "#;
 
+/// Schema version 6: one run at a time per data source and per saved destination, across
+/// processes (issue 18). `key` names what runs (`source:<id>`, `destination:<id>`, ...);
+/// `run_id` is the run holding it. A row whose run's lock file (`runs/<id>.lock`) no live
+/// process holds is stale and is taken over.
+const V6: &str = r#"
+CREATE TABLE run_locks (
+    key      TEXT    PRIMARY KEY,
+    run_id   TEXT    NOT NULL,
+    taken_at INTEGER NOT NULL   -- epoch ms
+);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

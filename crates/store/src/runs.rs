@@ -4,6 +4,12 @@
 //! directory until it finishes the run. The operating system drops the lock when the process
 //! ends however it ends (SIGKILL, crash, power loss), so a run still `running` whose lock is
 //! free was left behind by a dead process: reading the history marks it `interrupted`.
+//!
+//! **One run at a time** per data source and per saved destination, across processes
+//! ([`Store::insert_run_exclusive`]): the `run_locks` table maps what runs (a key such as
+//! `source:<id>`) to the run holding it. The row is taken in the same IMMEDIATE transaction
+//! that records the run, and removed when the run finishes. A row whose run's lock file no
+//! live process holds (the holder died) is stale: the next start takes it over.
 
 use crate::error::{Result, StoreError};
 use crate::{from_json, now_ms, to_json, Store};
@@ -14,7 +20,9 @@ use serde::{Deserialize, Serialize};
 /// `succeeded_with_rejections`: finished, some records or rows were rejected or quarantined
 /// (exit code 5); `rate_limited`: stopped because Drift kept rate limiting beyond the wait cap
 /// (exit code 4); `interrupted`: the process running it stopped (killed, crashed) before it
-/// finished. `partial` is what older versions wrote for `succeeded_with_rejections`.
+/// finished; `skipped`: a scheduled start found its data source still running, so it did not
+/// run (its error says which run was going). `partial` is what older versions wrote for
+/// `succeeded_with_rejections`.
 pub const RUN_STATUSES: &[&str] = &[
     "running",
     "succeeded",
@@ -24,6 +32,7 @@ pub const RUN_STATUSES: &[&str] = &[
     "cancelled",
     "interrupted",
     "partial",
+    "skipped",
 ];
 
 /// Error text of an `interrupted` run.
@@ -132,13 +141,71 @@ fn run_not_found(id: &str) -> StoreError {
 impl Store {
     /// Record the start of a run (status `running`, started now). Returns the new run id.
     pub fn insert_run(&self, run: &NewRun) -> Result<String> {
+        self.insert_run_locked(run, None)
+    }
+
+    /// Record the start of a run like [`Store::insert_run`], unless `key` (what runs, e.g.
+    /// `source:<id>`) is held by a run in progress in this or another process: then
+    /// [`StoreError::AlreadyRunning`] naming that run (`what` says what runs, for people) and
+    /// nothing is recorded. A key whose holder's process died is taken over. The key is
+    /// released when the run finishes ([`Store::finish_run`]) or is marked `interrupted`.
+    pub fn insert_run_exclusive(&self, run: &NewRun, key: &str, what: &str) -> Result<String> {
+        self.insert_run_locked(run, Some((key, what)))
+    }
+
+    fn insert_run_locked(&self, run: &NewRun, key: Option<(&str, &str)>) -> Result<String> {
         let started = now_ms();
         let stamp = chrono::DateTime::from_timestamp_millis(started)
             .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
             .unwrap_or_default();
         let id = format!("run_{stamp}_{:08x}", rand::random::<u32>());
         let lock = self.lock_run(&id)?;
-        self.conn().execute(
+        let recorded = self.insert_run_row(&id, run, started, key);
+        if let Err(e) = recorded {
+            drop(lock);
+            let _ = std::fs::remove_file(lock_path(&self.data_dir, &id));
+            return Err(e);
+        }
+        self.run_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), lock);
+        Ok(id)
+    }
+
+    fn insert_run_row(
+        &self,
+        id: &str,
+        run: &NewRun,
+        started: i64,
+        key: Option<(&str, &str)>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some((key, what)) = key {
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT run_id FROM run_locks WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(holder) = holder {
+                if self.is_live(&holder) {
+                    return Err(StoreError::AlreadyRunning {
+                        what: what.to_string(),
+                        run_id: holder,
+                    });
+                }
+                tracing::info!(key, stale = %holder, "taking over a run lock whose holder stopped");
+                tx.execute("DELETE FROM run_locks WHERE key = ?1", params![key])?;
+            }
+            tx.execute(
+                "INSERT INTO run_locks (key, run_id, taken_at) VALUES (?1, ?2, ?3)",
+                params![key, id, started],
+            )?;
+        }
+        tx.execute(
             "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
             params![
@@ -151,10 +218,57 @@ impl Store {
                 started
             ],
         )?;
-        self.run_locks
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether run `id` is held by a live process (this one, or one holding its lock file).
+    fn is_live(&self, id: &str) -> bool {
+        let held = self
+            .run_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), lock);
+            .contains_key(id);
+        held || !lock_is_free(&self.data_dir, id)
+    }
+
+    /// The run in progress holding `key` (see [`Store::insert_run_exclusive`]), if any: a
+    /// stale key (its holder's process died) reads as `None`.
+    pub fn running_in(&self, key: &str) -> Result<Option<String>> {
+        let holder: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT run_id FROM run_locks WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(holder.filter(|id| self.is_live(id)))
+    }
+
+    /// Record a start that did not happen (status `skipped`, started and finished at `at`,
+    /// epoch ms: when it was due), `reason` as its error, e.g. a scheduled start that found
+    /// its data source still running. Returns the new record's id.
+    pub fn record_skipped_run(&self, run: &NewRun, reason: &str, at: i64) -> Result<String> {
+        let now = at;
+        let stamp = chrono::DateTime::from_timestamp_millis(now)
+            .map(|t| t.format("%Y%m%dT%H%M%S").to_string())
+            .unwrap_or_default();
+        let id = format!("run_{stamp}_{:08x}", rand::random::<u32>());
+        self.conn().execute(
+            "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at, finished_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'skipped', ?7, ?7, ?8)",
+            params![
+                id,
+                run.credential,
+                run.destination,
+                run.mode,
+                to_json(&run.streams),
+                run.flow,
+                now,
+                reason
+            ],
+        )?;
         Ok(id)
     }
 
@@ -214,6 +328,7 @@ impl Store {
                  WHERE id = ?1 AND status = 'running'",
                 params![id, now_ms(), INTERRUPTED],
             )?;
+            conn.execute("DELETE FROM run_locks WHERE run_id = ?1", params![id])?;
             let _ = std::fs::remove_file(lock_path(&self.data_dir, &id));
             marked.push(id);
         }
@@ -236,10 +351,17 @@ impl Store {
                 format!("\"{status}\" is not a final run status; use succeeded, succeeded_with_rejections, failed, rate_limited or cancelled"),
             ));
         }
-        let changed = self.conn().execute(
-            "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4, error = ?5 WHERE id = ?1",
-            params![id, status, now_ms(), to_json(summary), error],
-        )?;
+        let changed = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let changed = tx.execute(
+                "UPDATE runs SET status = ?2, finished_at = ?3, summary = ?4, error = ?5 WHERE id = ?1",
+                params![id, status, now_ms(), to_json(summary), error],
+            )?;
+            tx.execute("DELETE FROM run_locks WHERE run_id = ?1", params![id])?;
+            tx.commit()?;
+            changed
+        };
         self.unlock_run(id);
         if changed == 0 {
             return Err(run_not_found(id));

@@ -23,7 +23,11 @@ fn json_output_of_list_show_and_test() {
     assert_eq!(first["org_id"], 104455);
     assert_eq!(first["rate_limit_per_min"], 600);
 
-    let show = cli.json(&["credentials", "show", "SANDBOX"]);
+    let mut show = cli.json(&["credentials", "show", "SANDBOX"]);
+    // `show` adds the shared budget's live use to what `list` shows.
+    let budget = show.as_object_mut().unwrap().remove("budget").unwrap();
+    assert!(budget["requests_last_minute"].is_u64(), "{budget}");
+    assert_eq!(budget["paused_until"], serde_json::Value::Null, "{budget}");
     assert_eq!(show, *first);
     assert!(
         show["tested_at"].as_i64().unwrap() > 1_700_000_000_000,

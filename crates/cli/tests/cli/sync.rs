@@ -928,6 +928,24 @@ fn two_syncs_in_two_processes_share_the_credentials_budget() {
         used.requests_last_minute >= requests / 2,
         "{used:?} of {requests}"
     );
+    // ... and so does `credentials show`, in text and JSON
+    let show = |json: bool| {
+        let args: &[&str] = if json {
+            &["--json", "credentials", "show", "t"]
+        } else {
+            &["credentials", "show", "t"]
+        };
+        let run = cli.run(args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let shown: Value = serde_json::from_str(&show(true)).unwrap();
+    let shown_use = shown["budget"]["requests_last_minute"].as_u64().unwrap();
+    assert!(shown_use >= requests / 2, "{shown} of {requests}");
+    assert!(
+        show(false).contains("requests in the last minute (all processes)"),
+        "text output names the budget use"
+    );
 }
 
 #[test]
@@ -991,4 +1009,97 @@ fn shared_budget_in_postgres_keeps_the_credentials_row_there() {
             .await
             .unwrap();
     });
+}
+
+/// The run of flow `flow` in progress, once the store shows it (bounded wait).
+fn running_run_of(cli: &Cli, flow: &str) -> String {
+    for _ in 0..400 {
+        if let Some(run) = cli
+            .store()
+            .list_runs(20)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.flow.as_deref() == Some(flow) && r.status == "running")
+        {
+            return run.id;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no run of flow {flow} started");
+}
+
+#[test]
+fn a_second_sync_of_a_running_flow_exits_2_naming_it_and_wait_starts_after_it() {
+    let (_sandbox, cli) = org_with(config(60).latency_ms(150));
+    let first = cli
+        .sync_command(
+            &cli.db(),
+            &["--flow", "nightly", "--streams", "conversations,messages"],
+        )
+        .spawn()
+        .unwrap();
+    let running = running_run_of(&cli, "nightly");
+
+    let second = cli.sync_into(&cli.path("other.db"), &["--flow", "NIGHTLY"]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("already running: {running}")),
+        "{}",
+        second.stderr
+    );
+    // Nothing was recorded for the refused start.
+    let runs = cli.store().list_runs(20).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+
+    // --wait: starts once the first run ends, and runs.
+    let waited = cli.sync_into(
+        &cli.path("other.db"),
+        &["--flow", "nightly", "--wait", "--streams", "users"],
+    );
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let ran = cli.store().get_run(&running).unwrap();
+    assert!(
+        ran.finished_at.unwrap() <= cli.store().get_run(&waited.run_id()).unwrap().started_at,
+        "the waiting run started after the first ended"
+    );
+    // Another flow name is not held up.
+    let other = cli.sync_into(
+        &cli.path("third.db"),
+        &["--flow", "weekly", "--streams", "users"],
+    );
+    assert_eq!(other.code, 0, "{}", other.stderr);
+}
+
+#[test]
+fn a_flow_whose_running_process_was_killed_starts_again() {
+    let (_sandbox, cli) = org_with(config(60).latency_ms(150));
+    let mut first = cli
+        .sync_command(
+            &cli.db(),
+            &["--flow", "nightly", "--streams", "conversations,messages"],
+        )
+        .spawn()
+        .unwrap();
+    let running = running_run_of(&cli, "nightly");
+    first.kill().unwrap(); // SIGKILL: the run lock stays in the store
+    first.wait().unwrap();
+
+    let again = cli.sync_into(
+        &cli.path("other.db"),
+        &["--flow", "nightly", "--streams", "users"],
+    );
+    assert_eq!(
+        again.code, 0,
+        "a dead holder does not block: {}",
+        again.stderr
+    );
+    assert_eq!(cli.store().get_run(&running).unwrap().status, "interrupted");
 }

@@ -418,7 +418,9 @@ pub(crate) async fn delete(
 #[utoipa::path(post, operation_id = "run_destination", path = "/api/v1/destinations/{name}/runs", tag = "destinations", request_body = RunDestination,
     params(("name" = String, Path, description = "destination name or id")),
     responses((status = 200, body = PushReport, description = "every row has an outcome; see the results file"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the destination is running already (in this or another process): `run_id` names that run"),
+        (status = 422, body = Problem)))]
 pub(crate) async fn run(
     State(state): State<AppState>,
     Path(name): Path<String>,

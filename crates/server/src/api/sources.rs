@@ -405,7 +405,9 @@ async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
 #[utoipa::path(post, operation_id = "run_source", path = "/api/v1/sources/{id}/run", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 202, body = RunView, description = "the run started; poll its Location"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the data source is running already (in this or another process): `run_id` names that run"),
+        (status = 422, body = Problem)))]
 async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let source = state.store.source(&id)?;
     let run_id = flows::sources::start_source(&state.flows, &source)?;

@@ -51,6 +51,31 @@ pub(crate) struct TileView {
     pub steps: Vec<StepView>,
     /// `hx-swap-oob` value when the tile travels out of band ("" otherwise).
     pub oob: String,
+    /// The shared budget's live use ([`budget_text`]); "" when not read.
+    pub budget: String,
+}
+
+/// The live use of `c`'s shared rate budget for its tile: requests in the last minute by
+/// every process on the credential, against its budget, and the pause a server hint set
+/// (if still in force). "" when it cannot be read.
+pub(crate) async fn budget_text(store: &store::Store, c: &Credential) -> String {
+    let Ok(used) = store.budget_use(c).await else {
+        return String::new();
+    };
+    let mut text = format!(
+        "{} requests in the last minute (all processes) of {}/min",
+        used.requests_last_minute, c.rate_limit_per_min
+    );
+    if let Some(until) = used
+        .paused_until
+        .filter(|t| *t > chrono::Utc::now().timestamp_millis())
+    {
+        text.push_str(&format!(
+            "; paused by Drift until {}",
+            check::format_time(until)
+        ));
+    }
+    text
 }
 
 impl TileView {
@@ -78,6 +103,7 @@ impl TileView {
             message: c.last_error.clone().unwrap_or_default(),
             steps: Vec::new(),
             oob: String::new(),
+            budget: String::new(),
         }
     }
 
@@ -96,12 +122,12 @@ struct CredentialsPage {
 }
 
 async fn page(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let tiles = state
-        .store
-        .list_credentials()?
-        .iter()
-        .map(TileView::new)
-        .collect();
+    let mut tiles = Vec::new();
+    for c in state.store.list_credentials()? {
+        let mut tile = TileView::new(&c);
+        tile.budget = budget_text(&state.store, &c).await;
+        tiles.push(tile);
+    }
     Ok(render(&CredentialsPage {
         nav: "credentials",
         tiles,

@@ -94,15 +94,21 @@ struct SourcePage {
     nav: &'static str,
     s: SourceRow,
     runs: Vec<RunRow>,
+    /// The run in progress (in any process), if any: Run now is disabled meanwhile.
+    running: Option<String>,
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let source = SourceView::new(state.store.source(&id)?);
     let runs = crate::api::runs::list_views(&state, Some(&source.name), 20)?;
+    let running = state
+        .store
+        .running_in(&flows::single::source_key(&source.id))?;
     Ok(render(&SourcePage {
         nav: "sources",
         s: SourceRow::new(source),
         runs: runs.into_iter().map(RunRow::new).collect(),
+        running,
     }))
 }
 
@@ -223,6 +229,14 @@ async fn run_now(
                 FieldError {
                     field: "run".into(),
                     message,
+                },
+            ])))
+        }
+        Err(ApiError::AlreadyRunning { detail, .. }) => {
+            Ok(render(&super::credentials::Feedback::errors_only(vec![
+                FieldError {
+                    field: "run".into(),
+                    message: detail,
                 },
             ])))
         }

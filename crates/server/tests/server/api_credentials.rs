@@ -1061,3 +1061,28 @@ async fn a_key_shorter_than_16_characters_is_refused_by_the_api_and_the_ui() {
     assert!(!html.contains(SHORT), "the key is echoed in the page");
     assert_eq!(s.store.list_credentials().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_credential_tile_shows_the_shared_budgets_live_use() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Budgeted", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let cookie = crate::access::login(&s).await;
+    let page = s
+        .http
+        .get(s.url("/credentials"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Budget use"), "{page}");
+    assert!(
+        page.contains("0 requests in the last minute (all processes) of "),
+        "{page}"
+    );
+    sandbox.shutdown().await;
+}

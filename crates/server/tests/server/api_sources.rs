@@ -466,3 +466,172 @@ async fn the_source_form_saves_a_cron_schedule_and_explains_a_bad_one() {
     assert!(page.contains("cron 0 2 * * * (UTC)"), "{page}");
     sandbox.shutdown().await;
 }
+
+/// A sandbox slow enough that a run of conversations and messages lasts a few seconds.
+async fn slow_sandbox() -> drift_sandbox::SandboxHandle {
+    drift_sandbox::start(drift_sandbox::SandboxConfig {
+        port: 0,
+        conversations: 60,
+        messages_per_conversation: 2,
+        latency_ms: 100,
+        rate_limit_per_min: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_starts_of_one_source_give_one_run_and_a_409_naming_it() {
+    let sandbox = slow_sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let source: serde_json::Value = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "crm", "credential": "sandbox", "streams": ["conversations", "messages"],
+            "mode": "full", "sink": sink(&s, "crm.db")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = source["id"].as_str().unwrap().to_string();
+    let first = s
+        .post(&format!("/api/v1/sources/{id}/run"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let run: serde_json::Value = first.json().await.unwrap();
+    let run_id = run["id"].as_str().unwrap().to_string();
+
+    let second = s
+        .post(&format!("/api/v1/sources/{id}/run"))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(second, 409, "already-running").await;
+    assert_eq!(problem["run_id"], run_id.as_str(), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&run_id),
+        "{problem}"
+    );
+    // The source's page disables Run now meanwhile.
+    let cookie = crate::access::login(&s).await;
+    let page = s
+        .http
+        .get(s.url(&format!("/sources/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"run-now\" disabled"), "{page}");
+    assert!(page.contains(&run_id));
+
+    wait_run(&s, &run_id).await;
+    let runs = s.store.list_runs(20).unwrap();
+    assert_eq!(runs.len(), 1, "exactly one run: {runs:?}");
+    // Once it ended, the source starts again and Run now is back.
+    let page = s
+        .http
+        .get(s.url(&format!("/sources/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"run-now\" disabled"), "{page}");
+    let third = s
+        .post(&format!("/api/v1/sources/{id}/run"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 202);
+    let third: serde_json::Value = third.json().await.unwrap();
+    wait_run(&s, third["id"].as_str().unwrap()).await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_start_while_the_source_runs_elsewhere_is_skipped_and_recorded() {
+    let (sandbox, s) = with_credential().await;
+    let body = json!({"name": "hourly", "credential": "Sandbox", "streams": ["users"],
+        "sink": sink(&s, "h.db"), "schedule": {"every_minutes": 60}});
+    let source: serde_json::Value = s
+        .post("/api/v1/sources")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = source["id"].as_str().unwrap();
+    // Another process (here: another store on the same data directory) runs the source.
+    let other = store::Store::open(s.store.data_dir()).unwrap();
+    let running = other
+        .insert_run_exclusive(
+            &store::NewRun {
+                credential: "Sandbox".into(),
+                destination: "sqlite:elsewhere.db".into(),
+                mode: "incremental".into(),
+                streams: vec!["users".into()],
+                flow: Some("hourly".into()),
+            },
+            &flows::single::source_key(id),
+            "data source \"hourly\"",
+        )
+        .unwrap();
+
+    // Due an hour later, while it still runs.
+    let now = chrono::Utc::now().timestamp_millis() + 61 * 60_000;
+    assert!(
+        flows::schedule::run_due(&s.state.flows, now).is_empty(),
+        "a running source is not started again"
+    );
+    let runs = s.store.list_runs(20).unwrap();
+    let skipped: Vec<_> = runs.iter().filter(|r| r.status == "skipped").collect();
+    assert_eq!(skipped.len(), 1, "{runs:?}");
+    assert_eq!(skipped[0].flow.as_deref(), Some("hourly"));
+    assert!(
+        skipped[0].error.as_deref().unwrap().contains(&running),
+        "{:?}",
+        skipped[0]
+    );
+    // The API lists it, and the next tick does not skip again.
+    let listed: serde_json::Value = s
+        .get("/api/v1/runs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.to_string().contains("skipped"), "{listed}");
+    assert!(flows::schedule::run_due(&s.state.flows, now + 15_000).is_empty());
+    assert_eq!(
+        s.store
+            .list_runs(20)
+            .unwrap()
+            .iter()
+            .filter(|r| r.status == "skipped")
+            .count(),
+        1
+    );
+
+    // Once it ended, the next due time starts a run.
+    other
+        .finish_run(&running, "succeeded", &json!({}), None)
+        .unwrap();
+    let started = flows::schedule::run_due(&s.state.flows, now + 61 * 60_000);
+    assert_eq!(started.len(), 1);
+    wait_run(&s, &started[0]).await;
+    sandbox.shutdown().await;
+}

@@ -55,7 +55,9 @@ fn peak(at: &[Duration], width: Duration) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_data_directory_stay_within_the_rate_together() {
     let (dir, a) = new_store();
-    let cred = a.add_credential(&new_credential("prod", "tok-1-0123456789abcdef")).unwrap();
+    let cred = a
+        .add_credential(&new_credential("prod", "tok-1-0123456789abcdef"))
+        .unwrap();
     // a second Store on the same directory: another process as far as SQLite can tell
     let b = store_with(&dir, &crate::helpers::key(1));
     let budgets = [
@@ -272,8 +274,12 @@ mod postgres {
         two.use_shared_budget(&url()).unwrap();
         assert_eq!(one.shared_budget_kind(), "postgres");
         let name = format!("pg-{}", rand_suffix());
-        let c1 = one.add_credential(&new_credential(&name, "tok-1-0123456789abcdef")).unwrap();
-        let c2 = two.add_credential(&new_credential(&name, "tok-1-0123456789abcdef")).unwrap();
+        let c1 = one
+            .add_credential(&new_credential(&name, "tok-1-0123456789abcdef"))
+            .unwrap();
+        let c2 = two
+            .add_credential(&new_credential(&name, "tok-1-0123456789abcdef"))
+            .unwrap();
         assert_ne!(c1.id, c2.id);
         let budgets = [
             one.shared_budget(&c1, 1200).unwrap(),

@@ -214,3 +214,94 @@ fn quarantined_records_are_kept_per_run_in_order() {
     let unknown = store.rejected("run_nope").unwrap_err().to_string();
     assert!(unknown.contains("runs list"), "{unknown}");
 }
+
+#[test]
+fn one_run_per_key_across_stores_released_at_the_end() {
+    let (dir, store) = new_store();
+    let other = store_with(&dir, &key(1));
+    let first = store
+        .insert_run_exclusive(&new_run("c"), "source:src_1", "data source \"crm\"")
+        .unwrap();
+    assert_eq!(
+        other.running_in("source:src_1").unwrap().as_deref(),
+        Some(first.as_str())
+    );
+    match other.insert_run_exclusive(&new_run("c"), "source:src_1", "data source \"crm\"") {
+        Err(e @ StoreError::AlreadyRunning { .. }) => {
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("already running: {first}")),
+                "{e}"
+            );
+            assert!(e.to_string().contains("data source \"crm\""), "{e}");
+        }
+        other => panic!("second start: {other:?}"),
+    }
+    assert_eq!(
+        store.list_runs(10).unwrap().len(),
+        1,
+        "nothing recorded for the refused start"
+    );
+    // Another key is free meanwhile.
+    let elsewhere = other
+        .insert_run_exclusive(&new_run("c"), "source:src_2", "data source \"b\"")
+        .unwrap();
+    other
+        .finish_run(&elsewhere, "succeeded", &serde_json::json!({}), None)
+        .unwrap();
+    store
+        .finish_run(&first, "succeeded", &serde_json::json!({}), None)
+        .unwrap();
+    assert_eq!(other.running_in("source:src_1").unwrap(), None);
+    let second = other
+        .insert_run_exclusive(&new_run("c"), "source:src_1", "data source \"crm\"")
+        .unwrap();
+    assert_ne!(second, first);
+}
+
+#[test]
+fn a_key_whose_holder_died_is_taken_over() {
+    let (dir, store) = new_store();
+    let held = {
+        // A process that starts a run and dies: its store (and the run's lock file) goes.
+        let dying = store_with(&dir, &key(1));
+        dying
+            .insert_run_exclusive(&new_run("c"), "destination:dst_1", "destination \"d\"")
+            .unwrap()
+    };
+    assert_eq!(
+        store.running_in("destination:dst_1").unwrap(),
+        None,
+        "stale"
+    );
+    let next = store
+        .insert_run_exclusive(&new_run("c"), "destination:dst_1", "destination \"d\"")
+        .unwrap();
+    assert_eq!(store.get_run(&held).unwrap().status, "interrupted");
+    assert_eq!(store.get_run(&next).unwrap().status, "running");
+    assert_eq!(
+        store.running_in("destination:dst_1").unwrap().as_deref(),
+        Some(next.as_str())
+    );
+}
+
+#[test]
+fn a_skipped_start_is_recorded_as_finished_with_its_reason() {
+    let (_dir, store) = new_store();
+    let id = store
+        .record_skipped_run(
+            &new_run("c"),
+            "scheduled start skipped: still running",
+            1_800_000_000_000,
+        )
+        .unwrap();
+    let run = store.get_run(&id).unwrap();
+    assert_eq!(run.status, "skipped");
+    assert_eq!(run.started_at, 1_800_000_000_000);
+    assert_eq!(run.finished_at, Some(run.started_at));
+    assert_eq!(
+        run.error.as_deref(),
+        Some("scheduled start skipped: still running")
+    );
+    assert!(store::RUN_STATUSES.contains(&"skipped"));
+}
