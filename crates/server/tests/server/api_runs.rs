@@ -179,26 +179,12 @@ async fn a_server_syncs_retry_warning_is_in_its_run_log() {
         .send()
         .await
         .unwrap();
-    let run: Value = s
-        .post("/api/v1/sources/people/run")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run: Value = s.post_json("/api/v1/sources/people/run").await;
     let id = run["id"].as_str().unwrap().to_string();
     let run = wait_run(&s, &id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
 
-    let logs: Value = s
-        .get(&format!("/api/v1/runs/{id}/logs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs: Value = s.get_json(&format!("/api/v1/runs/{id}/logs")).await;
     let lines = logs["lines"].as_array().unwrap();
     let retry = lines
         .iter()
@@ -216,25 +202,13 @@ async fn a_server_syncs_retry_warning_is_in_its_run_log() {
     let next = logs["next"].as_u64().unwrap();
     assert_eq!(next as usize, lines.len());
     let tail: Value = s
-        .get(&format!("/api/v1/runs/{id}/logs?after={next}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/runs/{id}/logs?after={next}"))
+        .await;
     assert_eq!(tail["lines"], json!([]));
     assert_eq!(tail["next"], next);
     let unknown = s.get("/api/v1/runs/run_nope/logs").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
-    let doc: Value = s
-        .get("/api/v1/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = s.get_json("/api/v1/openapi.json").await;
     let params = doc["paths"]["/api/v1/runs/{id}/logs"]["get"]["parameters"].to_string();
     assert!(
         params.contains("\"after\""),

@@ -88,6 +88,16 @@ impl TestServer {
         self.req(reqwest::Method::POST, path)
     }
 
+    /// `GET path` with the admin token; the answer's JSON body (panics on a non-JSON body).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST path` (no body) with the admin token; the answer's JSON body.
+    pub async fn post_json(&self, path: &str) -> serde_json::Value {
+        self.post(path).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Create a credential through the API; returns its JSON.
     pub async fn create_credential(
         &self,
