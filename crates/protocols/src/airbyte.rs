@@ -384,6 +384,19 @@ pub async fn read(
     wire: &Wire,
     cancel: Cancel,
 ) -> ReadOutcome {
+    read_with(config, config.source_config(), catalog, state, wire, cancel).await
+}
+
+/// [`read`] with the Drift source's options given (page size, checkpoint interval: tests
+/// use small pages to checkpoint often).
+pub async fn read_with(
+    config: &ProtocolConfig,
+    source_config: source_drift::DriftSourceConfig,
+    catalog: &Value,
+    state: Option<&Value>,
+    wire: &Wire,
+    cancel: Cancel,
+) -> ReadOutcome {
     let failed = ReadOutcome {
         succeeded: false,
         status: RunStatus::Failed,
@@ -411,7 +424,7 @@ pub async fn read(
         initial,
         config.start_date_ms,
     );
-    let source = Arc::new(DriftSource::new(client, config.source_config()));
+    let source = Arc::new(DriftSource::new(client, source_config));
     let seen: Arc<Mutex<HashMap<String, StreamState>>> = Arc::default();
     let run_id = format!("airbyte-{}", now_ms());
     let report = run_sync(

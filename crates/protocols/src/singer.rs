@@ -262,6 +262,20 @@ pub async fn sync(
     wire: &Wire,
     cancel: Cancel,
 ) -> Result<SyncOutcome, ConfigError> {
+    sync_with(config, config.source_config(), catalog, state, wire, cancel).await
+}
+
+/// [`sync`] with the Drift source's options given (tests use small pages).
+///
+/// Errors: as [`sync`].
+pub async fn sync_with(
+    config: &ProtocolConfig,
+    source_config: source_drift::DriftSourceConfig,
+    catalog: Option<&Value>,
+    state: Option<&Value>,
+    wire: &Wire,
+    cancel: Cancel,
+) -> Result<SyncOutcome, ConfigError> {
     let streams = selection(catalog)?;
     let client = config.client()?;
     if streams.is_empty() {
@@ -303,7 +317,7 @@ pub async fn sync(
         initial,
         config.start_date_ms,
     );
-    let source = Arc::new(DriftSource::new(client, config.source_config()));
+    let source = Arc::new(DriftSource::new(client, source_config));
     let run_id = format!("singer-{}", chrono::Utc::now().timestamp_millis());
     let report = run_sync(
         source,
