@@ -102,8 +102,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         hard_deletes: args.hard_deletes,
     };
     // Started by Dagster's PipesSubprocessClient: report to it (protocols::pipes).
-    let pipes = protocols::pipes::PipesSession::from_env()
-        .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    let pipes =
+        protocols::pipes::PipesSession::from_env().map_err(|e| fail(exit::USAGE, e.to_string()))?;
     if let Some(p) = &pipes {
         p.opened();
     }

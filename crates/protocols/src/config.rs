@@ -163,14 +163,22 @@ impl ProtocolConfig {
                     })
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(ConfigError::new("streams", "must be a list of stream names")),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "streams",
+                    "must be a list of stream names",
+                ))
+            }
         };
         for s in &streams {
             if source_drift::stream_def(s).is_none() {
                 let known: Vec<&str> = source_drift::STREAMS.iter().map(|d| d.name).collect();
                 return Err(ConfigError::new(
                     "streams",
-                    format!("unknown stream `{s}`: available streams are {}", known.join(", ")),
+                    format!(
+                        "unknown stream `{s}`: available streams are {}",
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -231,7 +239,10 @@ impl ProtocolConfig {
         builder.build().map_err(|e| {
             let field = match &e {
                 drift_client::Error::Config { field: "token", .. } => "access_token",
-                drift_client::Error::Config { field: "user_agent", .. } => "user_agent",
+                drift_client::Error::Config {
+                    field: "user_agent",
+                    ..
+                } => "user_agent",
                 _ => "base_url",
             };
             ConfigError::new(field, AddressPolicy::explain(&e))
@@ -311,7 +322,11 @@ fn number(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>, ConfigErro
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
+            })
             .map(Some)
             .ok_or_else(|| ConfigError::new(key, "must be a whole number, 0 or more")),
         // Meltano and some UIs pass numbers as strings.

@@ -24,8 +24,8 @@
 pub mod airbyte;
 pub mod config;
 pub mod pipes;
-pub mod sink;
 pub mod singer;
+pub mod sink;
 pub mod wire;
 
 pub use config::{ConfigError, ProtocolConfig};

@@ -9,7 +9,7 @@
 //! `{"__dagster_pipes_version": "0.1", "method": …, "params": …}`; the methods used here are
 //! `opened` (`{"extras": {}}`), `log` (`{"message", "level"}`),
 //! `report_asset_materialization` (`{"asset_key", "data_version", "metadata"}`, each metadata
-//! value `{"raw_value", "type"}`) and `closed` (`{"exception": null | {...}}`).
+//! value `{"raw_value", "type"}`) and `closed` (`{}`, or `{"exception": {...}}` when the run failed).
 //!
 //! Which asset keys are reported: a stream whose name is one of the context's asset keys is
 //! reported under it (a `multi_asset` with one spec per stream); otherwise, when the context
@@ -181,8 +181,10 @@ impl PipesSession {
             self.log("INFO", "no asset in this step: figures only in the logs");
             return Vec::new();
         };
-        let matching: Vec<&StreamReport> =
-            streams.iter().filter(|s| keys.contains(&s.stream)).collect();
+        let matching: Vec<&StreamReport> = streams
+            .iter()
+            .filter(|s| keys.contains(&s.stream))
+            .collect();
         if !matching.is_empty() {
             for s in &matching {
                 self.materialize(&s.stream, stream_metadata(s, ""));
@@ -220,11 +222,13 @@ impl PipesSession {
 
     /// `closed`, with the error that failed the run, if any.
     pub fn closed(&self, error: Option<&str>) {
-        let exception = error.map(|message| {
-            json!({"name": "DriftbridgeRunFailed", "message": message, "stack": [],
-                "cause": null, "context": null})
-        });
-        self.write("closed", json!({ "exception": exception }));
+        // Dagster reads `exception` only when present: a clean close sends `{}`.
+        let params = match error {
+            Some(message) => json!({"exception": {"name": "DriftbridgeRunFailed",
+                "message": message, "stack": [], "cause": null, "context": null}}),
+            None => json!({}),
+        };
+        self.write("closed", params);
     }
 }
 

@@ -183,7 +183,10 @@ impl Sink for ProtocolSink {
             self.state.insert(key, value);
         }
         if !changed.is_empty() {
-            lines.extend(self.dialect.states(&changed, &self.state, &self.since_state));
+            lines.extend(
+                self.dialect
+                    .states(&changed, &self.state, &self.since_state),
+            );
             for s in &changed {
                 self.since_state.remove(s);
             }

@@ -13,7 +13,9 @@ fn config(cli: &Cli, sb: &Sandbox, token: &str, extra: Value) -> String {
 
 fn lines(text: &str) -> Vec<Value> {
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON on stdout ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON on stdout ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -37,15 +39,19 @@ fn airbyte_read_writes_nothing_but_protocol_messages_on_stdout() {
     assert_eq!(read.code, 0, "{}", read.stderr);
     let msgs = lines(&read.stdout);
     let kinds = ["RECORD", "STATE", "LOG", "TRACE"];
-    assert!(msgs.iter().all(|m| kinds.contains(&m["type"].as_str().unwrap())));
+    assert!(msgs
+        .iter()
+        .all(|m| kinds.contains(&m["type"].as_str().unwrap())));
     let convs = msgs
         .iter()
         .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == "conversations")
         .count();
     let counts = sb.admin("counts");
     assert_eq!(convs as u64, counts["conversations"].as_u64().unwrap());
-    assert!(msgs.iter().any(|m| m["type"] == "STATE"
-        && m["state"]["stream"]["stream_descriptor"]["name"] == "users"));
+    assert!(msgs
+        .iter()
+        .any(|m| m["type"] == "STATE"
+            && m["state"]["stream"]["stream_descriptor"]["name"] == "users"));
     // The state back in: an incremental read sends no conversation again.
     let state: Vec<Value> = msgs
         .iter()
@@ -53,7 +59,16 @@ fn airbyte_read_writes_nothing_but_protocol_messages_on_stdout() {
         .map(|m| m["state"].clone())
         .collect();
     let state = cli.write("state.json", &Value::Array(state).to_string());
-    let again = cli.run(&["airbyte", "read", "--config", &cfg, "--catalog", &cat, "--state", &state]);
+    let again = cli.run(&[
+        "airbyte",
+        "read",
+        "--config",
+        &cfg,
+        "--catalog",
+        &cat,
+        "--state",
+        &state,
+    ]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(lines(&again.stdout).iter().all(|m| m["type"] != "RECORD"));
 }
@@ -62,15 +77,31 @@ fn airbyte_read_writes_nothing_but_protocol_messages_on_stdout() {
 fn airbyte_check_reports_missing_scopes_as_the_cli_does() {
     let sb = Sandbox::start();
     let cli = Cli::new();
-    let ok = cli.run(&["airbyte", "check", "--config", &config(&cli, &sb, TOKEN, json!({}))]);
+    let ok = cli.run(&[
+        "airbyte",
+        "check",
+        "--config",
+        &config(&cli, &sb, TOKEN, json!({})),
+    ]);
     assert_eq!(ok.code, 0);
-    assert_eq!(lines(&ok.stdout)[0]["connectionStatus"]["status"], "SUCCEEDED");
-    let cfg = config(&cli, &sb, LIMITED, json!({"streams": ["conversations", "accounts"]}));
+    assert_eq!(
+        lines(&ok.stdout)[0]["connectionStatus"]["status"],
+        "SUCCEEDED"
+    );
+    let cfg = config(
+        &cli,
+        &sb,
+        LIMITED,
+        json!({"streams": ["conversations", "accounts"]}),
+    );
     let limited = cli.run(&["airbyte", "check", "--config", &cfg]);
     let status = &lines(&limited.stdout)[0]["connectionStatus"];
     assert_eq!(status["status"], "FAILED");
     assert!(
-        status["message"].as_str().unwrap().contains("missing scopes")
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing scopes")
             && status["message"].as_str().unwrap().contains("account_read"),
         "{status}"
     );
@@ -79,14 +110,22 @@ fn airbyte_check_reports_missing_scopes_as_the_cli_does() {
     assert_ne!(read.code, 0);
     let trace = &lines(&read.stdout)[0]["trace"]["error"];
     assert_eq!(trace["failure_type"], "config_error");
-    assert!(trace["message"].as_str().unwrap().contains("access_token"), "{trace}");
+    assert!(
+        trace["message"].as_str().unwrap().contains("access_token"),
+        "{trace}"
+    );
 }
 
 #[test]
 fn singer_without_a_catalog_syncs_every_stream() {
     let sb = Sandbox::start();
     let cli = Cli::new();
-    let cfg = config(&cli, &sb, TOKEN, json!({"start_date": "2000-01-01T00:00:00Z"}));
+    let cfg = config(
+        &cli,
+        &sb,
+        TOKEN,
+        json!({"start_date": "2000-01-01T00:00:00Z"}),
+    );
     let run = cli.run(&["singer", "--config", &cfg]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let msgs = lines(&run.stdout);
@@ -107,8 +146,19 @@ fn sync_started_by_dagster_pipes_reports_one_materialization_per_stream() {
         "provenance_by_asset_key": null}}));
     let messages = protocols::pipes::encode_param(&json!({"path": file.display().to_string()}));
     let run = cli.run_with(
-        &["sync", "--credential", "sb", "--streams", "conversations,users", "--destination", "sqlite:out.db"],
-        &[("DAGSTER_PIPES_CONTEXT", &context), ("DAGSTER_PIPES_MESSAGES", &messages)],
+        &[
+            "sync",
+            "--credential",
+            "sb",
+            "--streams",
+            "conversations,users",
+            "--destination",
+            "sqlite:out.db",
+        ],
+        &[
+            ("DAGSTER_PIPES_CONTEXT", &context),
+            ("DAGSTER_PIPES_MESSAGES", &messages),
+        ],
         None,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -120,14 +170,22 @@ fn sync_started_by_dagster_pipes_reports_one_materialization_per_stream() {
     let counts = sb.admin("counts");
     let materialized = |key: &str| {
         msgs.iter()
-            .find(|m| m["method"] == "report_asset_materialization" && m["params"]["asset_key"] == key)
+            .find(|m| {
+                m["method"] == "report_asset_materialization" && m["params"]["asset_key"] == key
+            })
             .unwrap_or_else(|| panic!("no materialization of {key}"))["params"]["metadata"]
             .clone()
     };
     let conv = materialized("conversations");
-    assert_eq!(conv["records_written"]["raw_value"], counts["conversations"]);
+    assert_eq!(
+        conv["records_written"]["raw_value"],
+        counts["conversations"]
+    );
     assert_eq!(conv["records_rejected"]["raw_value"], 0);
     assert_eq!(conv["watermark"]["type"], "text");
-    assert_eq!(materialized("users")["records_written"]["raw_value"], counts["users"]);
+    assert_eq!(
+        materialized("users")["records_written"]["raw_value"],
+        counts["users"]
+    );
     assert!(msgs.iter().all(|m| m["__dagster_pipes_version"] == "0.1"));
 }

@@ -30,7 +30,10 @@ fn spec_matches_the_committed_snapshot() {
     assert_eq!(props["base_url"]["default"], "https://driftapi.com");
     assert_eq!(props["rate_limit_per_min"]["default"], 600);
     assert_eq!(props["start_date"]["format"], "date-time");
-    assert_eq!(props["oauth"]["properties"]["client_secret"]["airbyte_secret"], true);
+    assert_eq!(
+        props["oauth"]["properties"]["client_secret"]["airbyte_secret"],
+        true
+    );
     assert!(props.get("credentials").is_none(), "the config stays flat");
     assert_eq!(spec["spec"]["protocol_version"], "0.2.0");
 }
@@ -47,16 +50,24 @@ fn discover_lists_every_catalog_stream_with_keys_cursor_and_modes() {
     let catalog = airbyte::discover();
     assert_eq!(catalog["type"], "CATALOG");
     let streams = catalog["catalog"]["streams"].as_array().unwrap();
-    let names: Vec<&str> = streams.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = streams
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, source_drift::catalog().names());
     // The streams of the snapshot keep their entries (child tables added later append).
     let by_name: BTreeMap<&str, Value> = streams
         .iter()
         .map(|s| (s["name"].as_str().unwrap(), entry_keys(s)))
         .collect();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/protocols/discover.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/protocols/discover.json");
     if std::env::var_os("DRIFTBRIDGE_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(&by_name).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&by_name).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let expected: BTreeMap<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -67,7 +78,10 @@ fn discover_lists_every_catalog_stream_with_keys_cursor_and_modes() {
     assert_eq!(conversations["default_cursor_field"], json!(["updatedAt"]));
     assert_eq!(conversations["source_defined_primary_key"], json!([["id"]]));
     for s in streams {
-        assert_eq!(s["json_schema"]["properties"]["_deleted"]["type"], json!(["null", "boolean"]));
+        assert_eq!(
+            s["json_schema"]["properties"]["_deleted"]["type"],
+            json!(["null", "boolean"])
+        );
     }
 }
 
@@ -109,7 +123,9 @@ fn count(messages: &[Value], stream: &str) -> usize {
 fn last_states(messages: &[Value]) -> Value {
     let mut last = BTreeMap::new();
     for m in messages.iter().filter(|m| m["type"] == "STATE") {
-        let name = m["state"]["stream"]["stream_descriptor"]["name"].as_str().unwrap();
+        let name = m["state"]["stream"]["stream_descriptor"]["name"]
+            .as_str()
+            .unwrap();
         last.insert(name.to_string(), m["state"].clone());
     }
     Value::Array(last.into_values().collect())
@@ -143,8 +159,14 @@ async fn read_sends_statuses_records_then_the_state_covering_them() {
     assert!(outcome.succeeded, "{:?}", out.messages());
     let msgs = out.messages();
     assert_no_secret(&serde_json::to_string(&msgs).unwrap());
-    assert_eq!(count(&msgs, "conversations") as u64, counts["conversations"].as_u64().unwrap());
-    assert_eq!(count(&msgs, "messages") as u64, counts["messages"].as_u64().unwrap());
+    assert_eq!(
+        count(&msgs, "conversations") as u64,
+        counts["conversations"].as_u64().unwrap()
+    );
+    assert_eq!(
+        count(&msgs, "messages") as u64,
+        counts["messages"].as_u64().unwrap()
+    );
     for stream in ["conversations", "messages", "contacts", "users"] {
         let status = |s: &'static str| {
             move |m: &Value| {
@@ -156,15 +178,30 @@ async fn read_sends_statuses_records_then_the_state_covering_them() {
         let started = position(&msgs, status("STARTED"));
         let running = position(&msgs, status("RUNNING"));
         let complete = position(&msgs, status("COMPLETE"));
-        let records = position(&msgs, |m| m["type"] == "RECORD" && m["record"]["stream"] == stream);
+        let records = position(&msgs, |m| {
+            m["type"] == "RECORD" && m["record"]["stream"] == stream
+        });
         let states = position(&msgs, |m| {
             m["type"] == "STATE" && m["state"]["stream"]["stream_descriptor"]["name"] == stream
         });
-        assert_eq!((started.len(), running.len(), complete.len()), (1, 1, 1), "{stream}");
-        assert!(started[0] < running[0] && running[0] < records[0], "{stream}");
+        assert_eq!(
+            (started.len(), running.len(), complete.len()),
+            (1, 1, 1),
+            "{stream}"
+        );
+        assert!(
+            started[0] < running[0] && running[0] < records[0],
+            "{stream}"
+        );
         let last_state = *states.last().expect("a STATE per stream");
-        assert!(*records.last().unwrap() < last_state, "{stream}: records after its last STATE");
-        assert!(last_state < complete[0], "{stream}: COMPLETE before its last STATE");
+        assert!(
+            *records.last().unwrap() < last_state,
+            "{stream}: records after its last STATE"
+        );
+        assert!(
+            last_state < complete[0],
+            "{stream}: COMPLETE before its last STATE"
+        );
     }
     // Incremental again from the state kept: nothing changed, nothing sent.
     let (again, wire) = capture();
@@ -201,13 +238,25 @@ async fn a_read_cut_mid_stream_resumes_from_its_last_state_without_loss() {
     assert!(!first.succeeded, "a read that cannot write fails");
     let before = cut.buffer.messages();
     assert_eq!(before.len(), 700);
-    assert!(count(&before, "conversations") < 150, "the cut is mid-stream");
+    assert!(
+        count(&before, "conversations") < 150,
+        "the cut is mid-stream"
+    );
     let state = last_states(&before);
-    assert!(!state.as_array().unwrap().is_empty(), "a STATE before the cut");
+    assert!(
+        !state.as_array().unwrap().is_empty(),
+        "a STATE before the cut"
+    );
     let (after, wire) = capture();
-    let second =
-        airbyte::read_with(&sb.config(), small_pages(), &catalog, Some(&state), &wire, Cancel::new())
-            .await;
+    let second = airbyte::read_with(
+        &sb.config(),
+        small_pages(),
+        &catalog,
+        Some(&state),
+        &wire,
+        Cancel::new(),
+    )
+    .await;
     assert!(second.succeeded);
     let after = after.messages();
     assert!(
@@ -218,8 +267,14 @@ async fn a_read_cut_mid_stream_resumes_from_its_last_state_without_loss() {
     for (stream, ks) in keys(&after) {
         all.entry(stream).or_default().extend(ks);
     }
-    assert_eq!(all["conversations"].len() as u64, counts["conversations"].as_u64().unwrap());
-    assert_eq!(all["messages"].len() as u64, counts["messages"].as_u64().unwrap());
+    assert_eq!(
+        all["conversations"].len() as u64,
+        counts["conversations"].as_u64().unwrap()
+    );
+    assert_eq!(
+        all["messages"].len() as u64,
+        counts["messages"].as_u64().unwrap()
+    );
     assert_eq!(
         all["contacts"].len() as u64,
         counts["contacts_in_conversations"].as_u64().unwrap()
@@ -249,6 +304,13 @@ async fn a_rejected_key_is_a_config_error_and_the_token_never_shows() {
         .filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
         .collect();
     assert!(!errors.is_empty(), "{text}");
-    assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error", "{text}");
-    assert!(msgs.iter().any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE"), "{text}");
+    assert_eq!(
+        errors[0]["trace"]["error"]["failure_type"], "config_error",
+        "{text}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE"),
+        "{text}"
+    );
 }

@@ -34,7 +34,10 @@ fn discover_has_the_singer_metadata_of_every_stream() {
     let catalog = singer::discover();
     let streams = catalog["streams"].as_array().unwrap();
     assert_eq!(streams.len(), source_drift::catalog().streams.len());
-    let conv = streams.iter().find(|s| s["tap_stream_id"] == "conversations").unwrap();
+    let conv = streams
+        .iter()
+        .find(|s| s["tap_stream_id"] == "conversations")
+        .unwrap();
     assert_eq!(conv["key_properties"], json!(["id"]));
     let top = top_metadata(conv);
     assert_eq!(top["table-key-properties"], json!(["id"]));
@@ -47,8 +50,14 @@ fn discover_has_the_singer_metadata_of_every_stream() {
         .find(|m| m["breadcrumb"] == json!(["properties", "id"]))
         .unwrap();
     assert_eq!(id["metadata"]["inclusion"], "automatic");
-    let users = streams.iter().find(|s| s["tap_stream_id"] == "users").unwrap();
-    assert_eq!(top_metadata(users)["forced-replication-method"], "FULL_TABLE");
+    let users = streams
+        .iter()
+        .find(|s| s["tap_stream_id"] == "users")
+        .unwrap();
+    assert_eq!(
+        top_metadata(users)["forced-replication-method"],
+        "FULL_TABLE"
+    );
     assert_eq!(
         conv["schema"]["properties"]["_sdc_deleted_at"]["format"],
         "date-time"
@@ -70,20 +79,35 @@ async fn selected_streams_only_then_state_round_trips() {
     assert_eq!(msgs[0]["type"], "SCHEMA");
     assert_eq!(msgs[0]["stream"], "conversations");
     let records: Vec<&Value> = msgs.iter().filter(|m| m["type"] == "RECORD").collect();
-    assert_eq!(records.len() as u64, counts["conversations"].as_u64().unwrap());
+    assert_eq!(
+        records.len() as u64,
+        counts["conversations"].as_u64().unwrap()
+    );
     assert!(records.iter().all(|r| r["stream"] == "conversations"));
-    assert!(records[0]["time_extracted"].as_str().unwrap().ends_with('Z'));
+    assert!(records[0]["time_extracted"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
     let last = msgs.last().unwrap();
-    assert_eq!(last["type"], "STATE", "the run ends with the state covering it");
+    assert_eq!(
+        last["type"], "STATE",
+        "the run ends with the state covering it"
+    );
     let mark = &last["value"]["bookmarks"]["conversations"];
     assert_eq!(mark["replication_key"], "updatedAt");
     assert!(mark["replication_key_value"].is_string());
     // The state back in: nothing new, and the same bookmarks come out again.
     let state = last["value"].clone();
     let (again, wire) = capture();
-    singer::sync(&sb.config(), Some(&catalog), Some(&state), &wire, Cancel::new())
-        .await
-        .unwrap();
+    singer::sync(
+        &sb.config(),
+        Some(&catalog),
+        Some(&state),
+        &wire,
+        Cancel::new(),
+    )
+    .await
+    .unwrap();
     let again = again.messages();
     assert_eq!(again.iter().filter(|m| m["type"] == "RECORD").count(), 0);
     assert_eq!(again.last().unwrap()["value"], state);
@@ -115,10 +139,16 @@ async fn a_sync_cut_mid_stream_resumes_from_its_last_state_without_loss() {
         .expect("a STATE before the cut")["value"]
         .clone();
     let (after, wire) = capture();
-    let second =
-        singer::sync_with(&config, small_pages(), Some(&catalog), Some(&state), &wire, Cancel::new())
-            .await
-            .unwrap();
+    let second = singer::sync_with(
+        &config,
+        small_pages(),
+        Some(&catalog),
+        Some(&state),
+        &wire,
+        Cancel::new(),
+    )
+    .await
+    .unwrap();
     assert!(second.succeeded, "{:?}", second.error);
     let ids = |stream: &str| -> BTreeSet<i64> {
         before
@@ -128,14 +158,23 @@ async fn a_sync_cut_mid_stream_resumes_from_its_last_state_without_loss() {
             .map(|m| m["record"]["id"].as_i64().unwrap())
             .collect()
     };
-    assert_eq!(ids("conversations").len() as u64, counts["conversations"].as_u64().unwrap());
-    assert_eq!(ids("messages").len() as u64, counts["messages"].as_u64().unwrap());
+    assert_eq!(
+        ids("conversations").len() as u64,
+        counts["conversations"].as_u64().unwrap()
+    );
+    assert_eq!(
+        ids("messages").len() as u64,
+        counts["messages"].as_u64().unwrap()
+    );
     let resumed = after
         .messages()
         .iter()
         .filter(|m| m["type"] == "RECORD" && m["stream"] == "conversations")
         .count();
-    assert!(resumed < 150, "the second sync resumed instead of starting over");
+    assert!(
+        resumed < 150,
+        "the second sync resumed instead of starting over"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
