@@ -134,8 +134,7 @@ async fn a_sync_cut_mid_stream_resumes_from_its_last_state_without_loss() {
     let before = cut.buffer.messages();
     let state = before
         .iter()
-        .filter(|m| m["type"] == "STATE")
-        .last()
+        .rfind(|m| m["type"] == "STATE")
         .expect("a STATE before the cut")["value"]
         .clone();
     let (after, wire) = capture();
