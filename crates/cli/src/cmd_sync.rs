@@ -101,10 +101,90 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         },
         hard_deletes: args.hard_deletes,
     };
-    let store = open_store(ctx)?;
-    let summary = execute_waiting(ctx, &store, &job, args.wait).await?;
+    // Started by Dagster's PipesSubprocessClient: report to it (protocols::pipes).
+    let pipes =
+        protocols::pipes::PipesSession::from_env().map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    if let Some(p) = &pipes {
+        p.opened();
+    }
+    let ran = match open_store(ctx) {
+        Ok(store) => execute_waiting(ctx, &store, &job, args.wait)
+            .await
+            .map(|summary| (store, summary)),
+        Err(e) => Err(e),
+    };
+    let (store, summary) = match ran {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(p) = &pipes {
+                p.closed(Some(&e.to_string()));
+            }
+            return Err(e);
+        }
+    };
+    if let Some(p) = &pipes {
+        report_to_pipes(p, &store, &job, &summary).await;
+    }
     print_summary(ctx, &summary)?;
-    finish(&summary)
+    let code = finish(&summary);
+    if let Some(p) = &pipes {
+        p.closed(code.as_ref().err().map(|e| e.to_string()).as_deref());
+    }
+    code
+}
+
+/// Dagster Pipes: the run's log lines as `log` messages, then one asset materialization
+/// per stream (records read, written, deleted, rejected, status, watermark).
+async fn report_to_pipes(
+    pipes: &protocols::pipes::PipesSession,
+    store: &Store,
+    job: &SyncJob,
+    summary: &Summary,
+) {
+    if let Ok(page) = flows::logs::read(store.data_dir(), &summary.run_id, 0) {
+        for line in page.lines {
+            let level = match line.level.as_str() {
+                "WARN" => "WARNING",
+                other => other,
+            };
+            pipes.log(level, &line.text());
+        }
+    }
+    let state = sink_state(store, job).await;
+    let reports: Vec<_> = summary
+        .streams
+        .iter()
+        .map(|s| protocols::pipes::StreamReport {
+            stream: s.stream.clone(),
+            status: serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            records_read: s.records_read,
+            records_written: s.records_written,
+            records_deleted: s.records_deleted,
+            records_rejected: s.records_rejected,
+            watermark_ms: protocols::sink::watermark_of(&state, &s.stream),
+        })
+        .collect();
+    pipes.report(&reports);
+}
+
+/// The state the run left in its destination (for the watermarks), or none.
+async fn sink_state(
+    store: &Store,
+    job: &SyncJob,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let Ok(credential) = store.credential(&job.credential) else {
+        return Default::default();
+    };
+    let Ok(mut sink) = sinks::open(&job.sink) else {
+        return Default::default();
+    };
+    match sink.load_state(&format!("drift:{}", credential.id)).await {
+        Ok(state) => state.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Err(_) => Default::default(),
+    }
 }
 
 /// Open the metadata store, mapping its errors to exit codes.

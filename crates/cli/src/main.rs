@@ -2,12 +2,14 @@
 
 #[macro_use]
 mod common;
+mod cmd_airbyte;
 mod cmd_credentials;
 mod cmd_demo;
 mod cmd_push;
 mod cmd_runs;
 mod cmd_sandbox;
 mod cmd_serve;
+mod cmd_singer;
 mod cmd_sync;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,10 @@ enum Command {
     Serve(cmd_serve::Args),
     /// Run history and each run's log.
     Runs(cmd_runs::Args),
+    /// Speak the Airbyte protocol (spec, check, discover, read) on stdout.
+    Airbyte(cmd_airbyte::Args),
+    /// Run as a Singer tap (SCHEMA, RECORD, STATE on stdout).
+    Singer(cmd_singer::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -163,6 +169,8 @@ fn main() -> ExitCode {
             Command::Push(a) => cmd_push::run(&ctx, a).await,
             Command::Serve(a) => cmd_serve::run(&ctx, a).await,
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
+            Command::Airbyte(a) => cmd_airbyte::run(&ctx, a).await,
+            Command::Singer(a) => cmd_singer::run(&ctx, a).await,
         }
     });
     match result {

@@ -11,6 +11,8 @@ mod credentials_oauth;
 mod credentials_test;
 #[path = "cli/credentials_vault.rs"]
 mod credentials_vault;
+#[path = "cli/protocol_modes.rs"]
+mod protocol_modes;
 #[path = "cli/push_contacts.rs"]
 mod push_contacts;
 #[path = "cli/push_inputs.rs"]

@@ -182,6 +182,7 @@ pub struct ClientBuilder {
     deny_private: bool,
     oauth: Option<OAuthRefresh>,
     observer: Option<Arc<dyn crate::Observer>>,
+    user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -325,6 +326,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The `User-Agent` header sent on every request (default `driftbridge/<version>`),
+    /// e.g. the Singer config's `user_agent`. A value that is not a valid header is an
+    /// error of [`ClientBuilder::build`] (field `user_agent`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
     /// Tell `observer` of every retried attempt and every 429 of this client (and its
     /// clones), e.g. to write them to a run's log.
     pub fn observer(mut self, observer: Arc<dyn crate::Observer>) -> Self {
@@ -373,7 +382,13 @@ impl ClientBuilder {
                 }
             }
         };
-        let http = http_client(&base, self.timeout, self.connect_timeout, self.deny_private)?;
+        let http = http_client(
+            &base,
+            self.timeout,
+            self.connect_timeout,
+            self.deny_private,
+            self.user_agent.as_deref(),
+        )?;
         let max_concurrency = self
             .max_concurrency
             .unwrap_or_else(|| default_max_concurrency(budget.per_minute()));
@@ -429,6 +444,7 @@ fn http_client(
     timeout: Option<Duration>,
     connect: Option<Duration>,
     deny_private: bool,
+    user_agent: Option<&str>,
 ) -> Result<reqwest::Client, Error> {
     let pinned = base.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -452,8 +468,13 @@ fn http_client(
     if let Some(t) = connect {
         builder = builder.connect_timeout(t);
     }
+    let agent = match user_agent {
+        None => HeaderValue::from_static(concat!("driftbridge/", env!("CARGO_PKG_VERSION"))),
+        Some(ua) => HeaderValue::from_str(ua.trim())
+            .map_err(|_| config("user_agent", "is not a valid HTTP header value (newline?)"))?,
+    };
     builder
-        .user_agent(concat!("driftbridge/", env!("CARGO_PKG_VERSION")))
+        .user_agent(agent)
         .build()
         .map_err(|e| Error::Config {
             field: "http",
@@ -480,6 +501,7 @@ impl Client {
             deny_private: false,
             oauth: None,
             observer: None,
+            user_agent: None,
         }
     }
 

@@ -23,6 +23,16 @@ impl DriftAuth {
         DriftAuth { key, oauth: None }
     }
 
+    /// A key with an OAuth refresh that is not saved anywhere (the protocol modes'
+    /// `oauth` config object: the platform running driftbridge keeps the tokens): refreshed
+    /// tokens live in this process only.
+    pub fn with_oauth(key: SecretString, oauth: OAuthRefresh) -> DriftAuth {
+        DriftAuth {
+            key,
+            oauth: Some(oauth),
+        }
+    }
+
     /// The authentication of saved credential `credential`: its key decrypted, and its OAuth
     /// refresh when it has one; refreshed tokens are saved to `store`'s data directory under
     /// the credential's id (with `expires_at` = now + `expires_in`).

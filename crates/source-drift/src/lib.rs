@@ -94,6 +94,11 @@ pub struct DriftSourceConfig {
     /// sink: every contact is re-read at least every `ceil(contacts / this)` incremental
     /// runs. 0 turns the rotation off.
     pub contacts_recheck_per_run: usize,
+    /// The oldest `updatedAt` (epoch milliseconds) the conversations pass reads when it has
+    /// no watermark yet (the first run, or every full refresh): conversations last updated
+    /// before it, and their messages and contacts, are not read. `None` (the default): no
+    /// bound. Set from the protocol modes' `start_date` (`driftbridge airbyte`, `singer`).
+    pub start_date_ms: Option<i64>,
 }
 
 impl Default for DriftSourceConfig {
@@ -108,6 +113,7 @@ impl Default for DriftSourceConfig {
             meetings_days_back: 30,
             meetings_days_ahead: 30,
             contacts_recheck_per_run: 1000,
+            start_date_ms: None,
         }
     }
 }

@@ -246,9 +246,13 @@ impl<'a> Runner<'a> {
             (None, _) => false,
         };
         if !resumable {
+            let start = self.ctx.config.start_date_ms;
             let floor = match self.family.mode {
-                SyncMode::FullRefresh => None,
-                SyncMode::Incremental => self.state.wm.floor(overlap),
+                SyncMode::FullRefresh => start,
+                SyncMode::Incremental => match self.state.wm.floor(overlap) {
+                    Some(wm) => Some(start.map_or(wm, |s| wm.max(s))),
+                    None => start,
+                },
             };
             self.state.pass = Some(Pass::new(self.family.mode, floor));
         }
