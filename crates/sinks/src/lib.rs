@@ -72,5 +72,6 @@ pub use jsonl::JsonlSink;
 pub use parquet::ParquetSink;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
+pub use layout::SchemaContract;
 pub use spec::{open, open_with, OpenOptions, SinkSpec};
 pub use sqlite::SqliteSink;

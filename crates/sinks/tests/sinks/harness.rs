@@ -147,6 +147,8 @@ pub fn conversations(schema: Value) -> Stream {
         cursor_field: Some("updatedAt".into()),
         write_mode: WriteMode::Upsert,
         index_fields: vec!["contactId".into()],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -159,6 +161,8 @@ pub fn users() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Replace,
         index_fields: vec![],
+        flatten: None,
+        children: vec![],
     }
 }
 

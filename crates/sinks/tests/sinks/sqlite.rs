@@ -31,6 +31,8 @@ fn messages_stream() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Upsert,
         index_fields: vec!["conversationId".into()],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -42,6 +44,8 @@ fn users_stream() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Replace,
         index_fields: vec![],
+        flatten: None,
+        children: vec![],
     }
 }
 
