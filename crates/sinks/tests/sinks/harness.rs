@@ -22,7 +22,7 @@ use sync_core::{
 pub trait SinkUnderTest: Sync {
     /// A fresh handle on the same sink.
     fn open(&self) -> Box<dyn Sink>;
-    /// A fresh handle opened with hard deletes (`OpenOptions { hard_deletes: true }`).
+    /// A fresh handle opened with hard deletes (`OpenOptions { hard_deletes: true, ..Default::default() }`).
     fn open_hard(&self) -> Box<dyn Sink>;
     /// Every record of `stream` it holds (all files / all rows), as the source sent it.
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>>;

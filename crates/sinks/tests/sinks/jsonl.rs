@@ -34,7 +34,7 @@ impl SinkUnderTest for Jsonl {
     }
     fn open_hard(&self) -> Box<dyn Sink> {
         let spec = SinkSpec::Jsonl(self.dir());
-        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+        sinks::open_with(&spec, OpenOptions { hard_deletes: true, ..Default::default() }).unwrap()
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         data_files(&self.dir(), stream, "jsonl")

@@ -103,7 +103,7 @@ impl SinkUnderTest for Pg {
         }
     }
     fn open_hard(&self) -> Box<dyn Sink> {
-        let options = OpenOptions { hard_deletes: true };
+        let options = OpenOptions { hard_deletes: true, ..Default::default() };
         Box::new(PostgresSink::open_with(&self.url(), options).unwrap())
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
