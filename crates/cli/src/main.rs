@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod common;
+mod cmd_catalog;
 mod cmd_credentials;
 mod cmd_demo;
 mod cmd_push;
@@ -64,6 +65,8 @@ enum Command {
     Serve(cmd_serve::Args),
     /// Run history and each run's log.
     Runs(cmd_runs::Args),
+    /// The tables a sync writes (child tables included) as JSON, Markdown or dbt sources.
+    Catalog(cmd_catalog::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
             Command::Push(a) => cmd_push::run(&ctx, a).await,
             Command::Serve(a) => cmd_serve::run(&ctx, a).await,
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
+            Command::Catalog(a) => cmd_catalog::run(&ctx, a).await,
         }
     });
     match result {

@@ -388,6 +388,45 @@ impl SyncRun {
     }
 }
 
+/// The streams `names` (or `all`) as the tables a sync would write describe them
+/// (`driftbridge catalog`): without a credential, contacts get the standard attribute
+/// columns; with `credential`, also that org's custom attributes (one request, drawn from
+/// the credential's budget; see [`with_contact_attributes`]).
+///
+/// Errors: an unknown stream (field `streams`), the store's for an unknown credential, an
+/// invalid field `credential` when no client can be built for it.
+pub async fn catalog_streams(
+    store: &Store,
+    credential: Option<&str>,
+    names: &[String],
+    addresses: AddressPolicy,
+) -> Result<Vec<sync_core::Stream>, FlowError> {
+    let streams = source_drift::catalog()
+        .select(names, SyncMode::FullRefresh)
+        .map_err(|e| FlowError::invalid("streams", e.to_string()))?;
+    let Some(name) = credential else {
+        return Ok(streams.into_iter().map(|s| s.stream).collect());
+    };
+    let credential = store.credential(name)?;
+    let auth = DriftAuth::of(store, &credential)?;
+    let client = auth
+        .client(&credential.base_url, addresses)
+        .rate_limit_per_min(credential.rate_limit_per_min)
+        .share_budget(store.budget_share(&credential))
+        .build()
+        .map_err(|e| {
+            FlowError::invalid(
+                "credential",
+                format!("credential {}: {}", credential.name, AddressPolicy::explain(&e)),
+            )
+        })?;
+    Ok(with_contact_attributes(&client, streams)
+        .await
+        .into_iter()
+        .map(|s| s.stream)
+        .collect())
+}
+
 /// `streams` with the org's custom contact attributes added to the contacts stream's
 /// flattened columns (one request, `GET /contacts/attributes`, when contacts are selected;
 /// shared with `driftbridge catalog --credential`). When Drift refuses it (the credential

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod catalog;
 pub mod csv;
 pub mod files;
 pub mod jsonl;
