@@ -459,23 +459,15 @@ impl PostgresSink {
         if !upserts.is_empty() {
             self.upsert(tx, table, &upserts, run_id).await?;
         }
-        let deleted = if tombstones.is_empty() {
-            0
-        } else {
-            self.delete(tx, table, &tombstones, run_id).await?
-        };
         if !table.children.is_empty() && !upserts.is_empty() {
-            // The children of the records still live after the batch (a tombstone that is
-            // the last operation on its key marked them deleted).
-            let pk = &table.primary_key;
-            let gone: HashSet<String> = tombstones.iter().map(|r| layout::key_of(pk, &r.data)).collect();
+            // The children of the upserted records, before the tombstones: a tombstone that
+            // is the last operation on its key marks them deleted with their parent.
             for child in &table.def.stream.children {
                 let Some(ct) = self.tables.get(&child.name).cloned() else {
                     continue;
                 };
                 let rows: Vec<Record> = upserts
                     .iter()
-                    .filter(|r| !gone.contains(&layout::key_of(pk, &r.data)))
                     .flat_map(|r| layout::child_records(&table.def.stream, child, r))
                     .collect();
                 if !rows.is_empty() {
@@ -484,6 +476,11 @@ impl PostgresSink {
                 }
             }
         }
+        let deleted = if tombstones.is_empty() {
+            0
+        } else {
+            self.delete(tx, table, &tombstones, run_id).await?
+        };
         Ok((written, deleted))
     }
 

@@ -224,9 +224,11 @@ pub(super) fn create_table_sql(
     let pk: Vec<String> = pk.iter().map(|k| quote(k)).collect();
     if history {
         // Every version is a row: one open version per key (a partial unique index).
-        defs.push("\"_valid_from\" timestamptz NOT NULL".into());
+        // Nullable (as `_active`) only so the batch's stage (`LIKE` the table) takes rows
+        // without them; every version sets both.
+        defs.push("\"_valid_from\" timestamptz".into());
         defs.push("\"_valid_to\" timestamptz".into());
-        defs.push("\"_active\" boolean NOT NULL DEFAULT true".into());
+        defs.push("\"_active\" boolean DEFAULT true".into());
     } else {
         defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
     }
