@@ -589,7 +589,12 @@ pub async fn sandbox_sync(sink: &impl SinkUnderTest) {
     let mut pages = Box::pin(client.conversations(Default::default()));
     while let Some(page) = pages.next().await {
         for c in page.unwrap().items {
-            served.push(obj(serde_json::to_value(c).unwrap()));
+            // The source completes each list row with the conversation itself
+            // (participants, tags, playbook: GET /conversations/{id}).
+            let mut row = obj(serde_json::to_value(&c).unwrap());
+            let full = client.conversation(c.id).await.unwrap();
+            row.extend(obj(serde_json::to_value(full).unwrap()));
+            served.push(row);
         }
     }
     assert_exactly(&sink.rows("conversations").await, &served);
