@@ -131,8 +131,10 @@ pub fn dbt_sources(tables: &[TableInfo], schema: &str) -> String {
             let _ = writeln!(s, "          - name: {}", q(&c.name));
             if c.name.chars().any(|ch| ch.is_ascii_uppercase()) {
                 // PostgreSQL keeps the case of quoted names only: dbt must quote them.
-                s.push_str("            quote: true
-");
+                s.push_str(
+                    "            quote: true
+",
+                );
             }
             let desc = if c.description.is_empty() {
                 format!("({})", c.kind)

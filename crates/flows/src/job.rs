@@ -318,7 +318,8 @@ impl SyncRun {
             what: &self.stream_names(),
             mode: mode_name(self.mode),
         });
-        self.streams = with_contact_attributes(&self.client, std::mem::take(&mut self.streams)).await;
+        self.streams =
+            with_contact_attributes(&self.client, std::mem::take(&mut self.streams)).await;
         let source = Arc::new(DriftSource::new(self.client.clone(), self.source.clone()));
         let options = RunOptions::new(self.run_id.clone(), format!("drift:{}", self.credential.id));
         let finished = Arc::new(Mutex::new(HashSet::new()));
@@ -417,7 +418,11 @@ pub async fn catalog_streams(
         .map_err(|e| {
             FlowError::invalid(
                 "credential",
-                format!("credential {}: {}", credential.name, AddressPolicy::explain(&e)),
+                format!(
+                    "credential {}: {}",
+                    credential.name,
+                    AddressPolicy::explain(&e)
+                ),
             )
         })?;
     Ok(with_contact_attributes(&client, streams)

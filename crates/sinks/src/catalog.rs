@@ -79,14 +79,42 @@ pub struct Renamed {
 
 /// The system columns (README "System columns"), with their descriptions.
 pub const SYSTEM_COLUMN_DOCS: [(&str, &str, &str); 8] = [
-    ("_extracted_at", "timestamp", "When driftbridge read the record"),
+    (
+        "_extracted_at",
+        "timestamp",
+        "When driftbridge read the record",
+    ),
     ("_run_id", "string", "The run that last wrote the row"),
-    ("_deleted", "boolean", "True once the record was deleted in Drift (soft deletes)"),
-    ("_deleted_at", "timestamp", "When the deletion was seen; null while live"),
-    ("_valid_from", "timestamp", "History mode: when this version became current"),
-    ("_valid_to", "timestamp", "History mode: when this version stopped being current; null while current"),
-    ("_active", "boolean", "History mode: whether this version is the current one"),
-    ("_raw", "json", "The record (or array element) as Drift sent it"),
+    (
+        "_deleted",
+        "boolean",
+        "True once the record was deleted in Drift (soft deletes)",
+    ),
+    (
+        "_deleted_at",
+        "timestamp",
+        "When the deletion was seen; null while live",
+    ),
+    (
+        "_valid_from",
+        "timestamp",
+        "History mode: when this version became current",
+    ),
+    (
+        "_valid_to",
+        "timestamp",
+        "History mode: when this version stopped being current; null while current",
+    ),
+    (
+        "_active",
+        "boolean",
+        "History mode: whether this version is the current one",
+    ),
+    (
+        "_raw",
+        "json",
+        "The record (or array element) as Drift sent it",
+    ),
 ];
 
 fn kind_name(kind: ColumnKind) -> &'static str {
@@ -128,7 +156,9 @@ pub fn describe(streams: &[Stream], dialect: Dialect, history: bool) -> Vec<Tabl
                     };
                     let base = if c.kind == ColumnKind::Timestamp {
                         format!("`{from}` as a timestamp (UTC)")
-                    } else if let Some(f) = flat.iter().find(|f| c.parent.is_some() && f.key == c.field) {
+                    } else if let Some(f) =
+                        flat.iter().find(|f| c.parent.is_some() && f.key == c.field)
+                    {
                         match &f.description {
                             Some(d) => format!("{d} (from `{from}`)"),
                             None => format!("From `{from}`"),
@@ -160,18 +190,26 @@ pub fn describe(streams: &[Stream], dialect: Dialect, history: bool) -> Vec<Tabl
                 });
             }
             let description = if is_child {
-                t.json_schema["description"].as_str().unwrap_or_default().to_owned()
-            } else {
-                t.json_schema["title"]
+                t.json_schema["description"]
                     .as_str()
-                    .map_or_else(|| format!("Drift stream {}", t.name), |s| format!("{s}s (stream `{}`)", t.name))
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                t.json_schema["title"].as_str().map_or_else(
+                    || format!("Drift stream {}", t.name),
+                    |s| format!("{s}s (stream `{}`)", t.name),
+                )
             };
             out.push(TableInfo {
                 name: t.name.clone(),
                 stream: stream.name.clone(),
                 parent: is_child.then(|| stream.name.clone()),
                 primary_key: t.primary_key.clone(),
-                cursor: if is_child { None } else { t.cursor_field.clone() },
+                cursor: if is_child {
+                    None
+                } else {
+                    t.cursor_field.clone()
+                },
                 description,
                 columns,
                 renamed: if is_child {

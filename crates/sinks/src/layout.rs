@@ -121,7 +121,14 @@ pub(crate) fn columns(stream: &Stream, twin_suffix: &str) -> Vec<Column> {
     }
     if let Some(flatten) = &stream.flatten {
         for f in stream.flat_columns() {
-            push_flat(&mut columns, &flatten.field, &f.key, &f.column, &f.property, twin_suffix);
+            push_flat(
+                &mut columns,
+                &flatten.field,
+                &f.key,
+                &f.column,
+                &f.property,
+                twin_suffix,
+            );
         }
     }
     columns
@@ -386,7 +393,8 @@ pub(crate) fn apply_contract(
         .iter()
         .map(|(k, v)| (k.clone(), sync_core::shape::schema_of_value(v)))
         .collect();
-    let assigned = sync_core::shape::assign_columns(schemas.iter().map(|(k, v)| (k, v)), &mut taken);
+    let assigned =
+        sync_core::shape::assign_columns(schemas.iter().map(|(k, v)| (k, v)), &mut taken);
     // A column a former run added (its name in the database) is adopted under any contract.
     if contract == SchemaContract::Freeze {
         let list: Vec<String> = assigned
@@ -410,7 +418,14 @@ pub(crate) fn apply_contract(
     }
     let mut added = Vec::new();
     for f in assigned {
-        push_flat(&mut added, &object, &f.key, &f.column, &f.property, twin_suffix);
+        push_flat(
+            &mut added,
+            &object,
+            &f.key,
+            &f.column,
+            &f.property,
+            twin_suffix,
+        );
         table.flat_keys.insert(f.key.clone());
         if let Some(flatten) = &mut table.stream.flatten {
             if let Some((_, schema)) = schemas.iter().find(|(k, _)| *k == f.key) {

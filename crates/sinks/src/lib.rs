@@ -69,10 +69,10 @@ pub mod sqlite;
 
 pub use crate::csv::CsvSink;
 pub use jsonl::JsonlSink;
+pub use layout::SchemaContract;
 #[cfg(feature = "parquet")]
 pub use parquet::ParquetSink;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSink;
-pub use layout::SchemaContract;
 pub use spec::{open, open_with, OpenOptions, SinkSpec};
 pub use sqlite::SqliteSink;

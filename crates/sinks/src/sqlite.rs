@@ -195,7 +195,11 @@ impl SqliteSink {
                 continue;
             }
             let mut def = table.def.clone();
-            let existing = self.db_columns.get(&table.name).cloned().unwrap_or_default();
+            let existing = self
+                .db_columns
+                .get(&table.name)
+                .cloned()
+                .unwrap_or_default();
             let added = layout::apply_contract(
                 &mut def,
                 &new,
@@ -291,7 +295,10 @@ fn table_for(def: TableDef, history: bool) -> Table {
         format!("{} AND \"_valid_to\" IS NULL", keys.join(" AND "))
     };
     let t = quote(&stream.name);
-    let current_sql = format!("SELECT \"_raw\", \"_deleted\" FROM {t} WHERE {}", open_match(1));
+    let current_sql = format!(
+        "SELECT \"_raw\", \"_deleted\" FROM {t} WHERE {}",
+        open_match(1)
+    );
     let close_sql = format!(
         "UPDATE {t} SET \"_valid_to\" = ?1, \"_active\" = 0 WHERE {}",
         open_match(2)
@@ -303,7 +310,11 @@ fn table_for(def: TableDef, history: bool) -> Table {
         deleted_at = quote(DELETED_AT),
         run = quote(RUN_ID),
     );
-    let parent = stream.primary_key.first().map(|k| quote(k)).unwrap_or_default();
+    let parent = stream
+        .primary_key
+        .first()
+        .map(|k| quote(k))
+        .unwrap_or_default();
     let delete_children_sql = format!("DELETE FROM {t} WHERE {parent} = ?1");
     let soft_delete_children_sql = format!(
         "UPDATE {t} SET {deleted} = 1, {deleted_at} = ?1, {run} = ?2 WHERE {deleted} = 0 AND {parent} = ?3",
@@ -671,7 +682,10 @@ fn write_record(
             Some(SqlValue::Text(t)) => t.as_str(),
             _ => "",
         };
-        if current.as_ref().is_some_and(|(old, deleted)| old == raw && !deleted) {
+        if current
+            .as_ref()
+            .is_some_and(|(old, deleted)| old == raw && !deleted)
+        {
             return Ok(());
         }
         let at = layout::rfc3339_or_now(record.extracted_at);
@@ -866,14 +880,30 @@ fn commit_batch(
                 {
                     *report.deleted.entry(record.stream.clone()).or_default() += 1;
                 }
-                write_children(&tx, tables, table, &batch.run_id, record, cx.hard_deletes, &cx.warned)?;
+                write_children(
+                    &tx,
+                    tables,
+                    table,
+                    &batch.run_id,
+                    record,
+                    cx.hard_deletes,
+                    &cx.warned,
+                )?;
             }
             continue;
         }
         write_record(&tx, table, &batch.run_id, record, &cx.warned)
             .map_err(|e| db_err(&format!("write {}", record.stream), e))?;
         if !table.children.is_empty() {
-            write_children(&tx, tables, table, &batch.run_id, record, cx.hard_deletes, &cx.warned)?;
+            write_children(
+                &tx,
+                tables,
+                table,
+                &batch.run_id,
+                record,
+                cx.hard_deletes,
+                &cx.warned,
+            )?;
         }
         *report.written.entry(record.stream.clone()).or_default() += 1;
     }

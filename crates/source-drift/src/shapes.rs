@@ -47,16 +47,25 @@ pub fn standard_contact_attributes() -> Map<String, Value> {
         "externalId",
         string("Your system's id for the contact (null when unset)"),
     );
-    put("tags", json_value("Contact tags as Drift sent them (also in contact_tags)"));
+    put(
+        "tags",
+        json_value("Contact tags as Drift sent them (also in contact_tags)"),
+    );
     put("events", json_value("Drift event summary (JSON)"));
     put("socialProfiles", json_value("Social profiles (JSON)"));
     put("start_date", millis("First seen"));
     put("last_active", millis("Last active"));
     put("last_contacted", millis("Last contacted"));
     put("_END_USER_VERSION", integer("Drift's record version"));
-    put("_end_user_version", integer("Drift's record version (lower-case twin)"));
+    put(
+        "_end_user_version",
+        integer("Drift's record version (lower-case twin)"),
+    );
     put("_calculated_version", integer("Drift's calculated version"));
-    put("_classification", string("Drift's classification, e.g. Engaged"));
+    put(
+        "_classification",
+        string("Drift's classification, e.g. Engaged"),
+    );
     put("ip", string("Comma-separated IP addresses"));
     put("original_ip", string("Comma-separated first IP addresses"));
     for page in [
@@ -228,7 +237,12 @@ pub(crate) fn children_of(name: &str) -> Vec<ChildTable> {
                     false,
                     json_value("Property value (JSON: text, number, ...)"),
                 ),
-                col("type", "type", false, string("Drift property type, e.g. NUMBER")),
+                col(
+                    "type",
+                    "type",
+                    false,
+                    string("Drift property type, e.g. NUMBER"),
+                ),
             ],
         )],
         TEAMS => vec![child(

@@ -75,8 +75,8 @@ pub use model::{
     epoch_ms_to_rfc3339, key_text, Catalog, ConfiguredStream, Property, PropertyKind, Record,
     Stream, SyncMode, UnknownStream, WriteMode, EPOCH_MS_FORMAT,
 };
-pub use shape::{ChildColumn, ChildTable, FlatColumn, Flatten, SYSTEM_COLUMNS};
 pub use progress::{ProgressEvent, ProgressFn, RunReport, RunStatus, StreamState, StreamSummary};
+pub use shape::{ChildColumn, ChildTable, FlatColumn, Flatten, SYSTEM_COLUMNS};
 pub use sink::{Batch, CommitReport, Quarantined, Rejected, Sink};
 pub use source::{ReadRequest, Source, SourceError};
 pub use state::State;

@@ -80,8 +80,7 @@ impl<F: Format> Ctx<'_, F> {
                 replace.extend(table.stream.children.iter().map(|c| c.name.clone()));
             }
         }
-        let (groups, refused) =
-            self.group(batch, &children, &replace, &mut window, &mut report)?;
+        let (groups, refused) = self.group(batch, &children, &replace, &mut window, &mut report)?;
         let mut obsolete = Vec::new();
         for stream in &replace {
             let prefix = format!("{stream}/");

@@ -359,7 +359,13 @@ impl PostgresSink {
                 .children
                 .iter()
                 .map(|c| {
-                    sql::child_sql(&self.qualified(&c.name), &c.parent_key, &stage, &tombstones, pk)
+                    sql::child_sql(
+                        &self.qualified(&c.name),
+                        &c.parent_key,
+                        &stage,
+                        &tombstones,
+                        pk,
+                    )
                 })
                 .collect(),
             _ => Vec::new(),
@@ -690,7 +696,11 @@ impl PostgresSink {
                 continue;
             }
             let mut def = table.def.clone();
-            let existing = self.db_columns.get(&table.name).cloned().unwrap_or_default();
+            let existing = self
+                .db_columns
+                .get(&table.name)
+                .cloned()
+                .unwrap_or_default();
             let added = layout::apply_contract(
                 &mut def,
                 &new,

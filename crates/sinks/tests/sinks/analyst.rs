@@ -49,7 +49,9 @@ fn client(sandbox: &drift_sandbox::SandboxHandle) -> drift_client::Client {
 }
 
 /// The org's custom contact attributes (name, type, label), as a run reads them.
-async fn custom_attributes(sandbox: &drift_sandbox::SandboxHandle) -> Vec<(String, String, String)> {
+async fn custom_attributes(
+    sandbox: &drift_sandbox::SandboxHandle,
+) -> Vec<(String, String, String)> {
     client(sandbox)
         .contact_attributes()
         .await
@@ -162,13 +164,23 @@ pub async fn analyst_tables(db: &impl Db) {
             "DATE" | "DATETIME" => millis,
             other => panic!("unexpected type {other}"),
         };
-        assert_eq!(db.column_type("contacts", name).await.as_deref(), Some(want), "{name}");
+        assert_eq!(
+            db.column_type("contacts", name).await.as_deref(),
+            Some(want),
+            "{name}"
+        );
         if matches!(kind.as_str(), "DATE" | "DATETIME") {
             let t = format!("{name}{twin}");
-            assert_eq!(db.column_type("contacts", &t).await.as_deref(), Some(twin_type));
+            assert_eq!(
+                db.column_type("contacts", &t).await.as_deref(),
+                Some(twin_type)
+            );
         }
     }
-    assert_eq!(db.column_type("contacts", "email").await.as_deref(), Some(string));
+    assert_eq!(
+        db.column_type("contacts", "email").await.as_deref(),
+        Some(string)
+    );
     let contacts = raws(db, "contacts").await;
     let emails = contacts
         .iter()
@@ -189,14 +201,25 @@ pub async fn analyst_tables(db: &impl Db) {
         tiers
     );
     // Two keys equal but for case: the later one in sorted order gets a suffix.
-    assert!(db.column_type("contacts", "_end_user_version_2").await.is_some());
+    assert!(db
+        .column_type("contacts", "_end_user_version_2")
+        .await
+        .is_some());
 
     // Child tables: one row per array element.
     let children: [(&str, &str, &[&str]); 6] = [
         ("conversations", "conversation_tags", &["conversationTags"]),
-        ("conversations", "conversation_participants", &["participants"]),
+        (
+            "conversations",
+            "conversation_participants",
+            &["participants"],
+        ),
         ("messages", "message_buttons", &["buttons"]),
-        ("accounts", "account_custom_properties", &["customProperties"]),
+        (
+            "accounts",
+            "account_custom_properties",
+            &["customProperties"],
+        ),
         ("teams", "team_members", &["members"]),
         ("contacts", "contact_tags", &["attributes", "tags"]),
     ];
@@ -213,7 +236,11 @@ pub async fn analyst_tables(db: &impl Db) {
             })
             .sum();
         assert!(want > 0, "the sandbox has {child}");
-        let got = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}{child}")).await;
+        let got = count(
+            db,
+            &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}{child}"),
+        )
+        .await;
         assert_eq!(got, want, "{child}");
     }
     let tags = db
@@ -230,7 +257,9 @@ pub async fn analyst_tables(db: &impl Db) {
         .map(|v| v.as_i64().unwrap())
         .collect();
     assert_eq!(untagged.len(), 3);
-    let tags_of = |id: i64| format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}conversation_tags WHERE conversation_id = {id} AND NOT {}", is_deleted());
+    let tags_of = |id: i64| {
+        format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}conversation_tags WHERE conversation_id = {id} AND NOT {}", is_deleted())
+    };
     let mut before = BTreeMap::new();
     for id in &untagged {
         before.insert(*id, count(db, &tags_of(*id)).await);
@@ -240,7 +269,11 @@ pub async fn analyst_tables(db: &impl Db) {
     drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     for id in &untagged {
-        assert_eq!(count(db, &tags_of(*id)).await, before[id] - 1, "conversation {id}");
+        assert_eq!(
+            count(db, &tags_of(*id)).await,
+            before[id] - 1,
+            "conversation {id}"
+        );
     }
     sandbox.shutdown().await;
 }
@@ -266,8 +299,17 @@ pub async fn history_mode(db: &impl Db) {
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     let total = count(db, "SELECT CAST(count(*) AS TEXT) FROM {t}contacts").await;
 
-    let changed = mutate(&sandbox, json!({"rename_contacts": 2, "delete_contacts": 1})).await;
-    let renamed: Vec<i64> = changed["rename_contacts"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let changed = mutate(
+        &sandbox,
+        json!({"rename_contacts": 2, "delete_contacts": 1}),
+    )
+    .await;
+    let renamed: Vec<i64> = changed["rename_contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     let deleted = changed["delete_contacts"][0].as_i64().unwrap();
     // Twice: the second run re-reads unchanged contacts and must not add versions.
     for run in ["h-2", "h-3"] {
@@ -277,19 +319,35 @@ pub async fn history_mode(db: &impl Db) {
         assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     }
     for id in &renamed {
-        let versions = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {id}")).await;
+        let versions = count(
+            db,
+            &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {id}"),
+        )
+        .await;
         assert_eq!(versions, 2, "contact {id}");
         let open = db
-            .texts(&format!("SELECT name FROM {{t}}contacts WHERE id = {id} AND _valid_to IS NULL"))
+            .texts(&format!(
+                "SELECT name FROM {{t}}contacts WHERE id = {id} AND _valid_to IS NULL"
+            ))
             .await;
         assert_eq!(open.len(), 1);
-        assert!(open[0].as_deref().unwrap().ends_with(')'), "new name: {open:?}");
+        assert!(
+            open[0].as_deref().unwrap().ends_with(')'),
+            "new name: {open:?}"
+        );
         let closed = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {id} AND _valid_to IS NOT NULL AND NOT {}", active_true())).await;
         assert_eq!(closed, 1);
     }
     let open = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {deleted} AND _valid_to IS NULL")).await;
     assert_eq!(open, 0, "a deleted contact's version is closed");
-    let marked = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {deleted} AND {}", is_deleted())).await;
+    let marked = count(
+        db,
+        &format!(
+            "SELECT CAST(count(*) AS TEXT) FROM {{t}}contacts WHERE id = {deleted} AND {}",
+            is_deleted()
+        ),
+    )
+    .await;
     assert_eq!(marked, 1);
     assert_eq!(
         count(db, "SELECT CAST(count(*) AS TEXT) FROM {t}contacts").await,
@@ -305,15 +363,33 @@ fn active_true() -> &'static str {
 }
 
 async fn assert_one_open_version(db: &impl Db, table: &str) {
-    let key = if table == "accounts" { "\"accountId\"" } else { "id" };
+    let key = if table == "accounts" {
+        "\"accountId\""
+    } else {
+        "id"
+    };
     let dupes = count(
         db,
         &format!("SELECT CAST(count(*) AS TEXT) FROM (SELECT {key} FROM {{t}}{table} WHERE _valid_to IS NULL GROUP BY {key} HAVING count(*) > 1) d"),
     )
     .await;
     assert_eq!(dupes, 0, "{table}: keys with more than one open version");
-    let open = count(db, &format!("SELECT CAST(count(*) AS TEXT) FROM {{t}}{table} WHERE _valid_to IS NULL AND {}", active_true())).await;
-    let keys = count(db, &format!("SELECT CAST(count(DISTINCT {key}) AS TEXT) FROM {{t}}{table} WHERE NOT {}", is_deleted())).await;
+    let open = count(
+        db,
+        &format!(
+            "SELECT CAST(count(*) AS TEXT) FROM {{t}}{table} WHERE _valid_to IS NULL AND {}",
+            active_true()
+        ),
+    )
+    .await;
+    let keys = count(
+        db,
+        &format!(
+            "SELECT CAST(count(DISTINCT {key}) AS TEXT) FROM {{t}}{table} WHERE NOT {}",
+            is_deleted()
+        ),
+    )
+    .await;
     assert_eq!(open, keys, "{table}: every live key has its open version");
 }
 
@@ -329,7 +405,11 @@ pub async fn history_crash_and_resume(db: &impl Db) {
     let report = sync(&sandbox, dest.as_mut(), SyncMode::Incremental, "c-1").await;
     drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
-    mutate(&sandbox, json!({"rename_contacts": 5, "touch_conversations": 20, "touch_accounts": 5})).await;
+    mutate(
+        &sandbox,
+        json!({"rename_contacts": 5, "touch_conversations": 20, "touch_accounts": 5}),
+    )
+    .await;
     for crash in [Crash::After(1), Crash::Before(1)] {
         let mut dest = Crashing {
             inner: db.open_with(history),
@@ -381,7 +461,10 @@ pub async fn schema_contracts(db: &impl Db) {
     assert!(message.contains("--schema-contract evolve"), "{message}");
     assert_eq!(db.column_type("contacts", "favorite_color").await, None);
     let after = count(db, "SELECT CAST(count(*) AS TEXT) FROM {t}contacts WHERE CAST(_raw AS TEXT) LIKE '%favorite color%'").await;
-    assert_eq!(after, 0, "nothing of the batch with the new field was written");
+    assert_eq!(
+        after, 0,
+        "nothing of the batch with the new field was written"
+    );
 
     let mut dest = db.open_with(with(SchemaContract::Discard));
     let report = sync(&sandbox, dest.as_mut(), SyncMode::FullRefresh, "s-discard").await;
@@ -395,8 +478,17 @@ pub async fn schema_contracts(db: &impl Db) {
     let report = sync(&sandbox, dest.as_mut(), SyncMode::FullRefresh, "s-evolve").await;
     drop(dest);
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
-    assert_eq!(db.column_type("contacts", "favorite_color").await.as_deref(), Some(db.types()[0]));
-    let filled = count(db, "SELECT CAST(count(favorite_color) AS TEXT) FROM {t}contacts").await;
+    assert_eq!(
+        db.column_type("contacts", "favorite_color")
+            .await
+            .as_deref(),
+        Some(db.types()[0])
+    );
+    let filled = count(
+        db,
+        "SELECT CAST(count(favorite_color) AS TEXT) FROM {t}contacts",
+    )
+    .await;
     assert_eq!(filled, got);
     sandbox.shutdown().await;
 }

@@ -103,7 +103,10 @@ impl SinkUnderTest for Pg {
         }
     }
     fn open_hard(&self) -> Box<dyn Sink> {
-        let options = OpenOptions { hard_deletes: true, ..Default::default() };
+        let options = OpenOptions {
+            hard_deletes: true,
+            ..Default::default()
+        };
         Box::new(PostgresSink::open_with(&self.url(), options).unwrap())
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
@@ -784,7 +787,14 @@ impl crate::analyst::Db for Pg {
             .map(|(_, t)| t)
     }
     fn types(&self) -> [&'static str; 6] {
-        ["text", "double precision", "boolean", "bigint", "_ts", "timestamp with time zone"]
+        [
+            "text",
+            "double precision",
+            "boolean",
+            "bigint",
+            "_ts",
+            "timestamp with time zone",
+        ]
     }
 }
 

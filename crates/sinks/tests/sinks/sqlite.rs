@@ -546,7 +546,10 @@ impl SinkUnderTest for Sqlite {
         Box::new(SqliteSink::open(&self.path()).unwrap())
     }
     fn open_hard(&self) -> Box<dyn Sink> {
-        let options = OpenOptions { hard_deletes: true, ..Default::default() };
+        let options = OpenOptions {
+            hard_deletes: true,
+            ..Default::default()
+        };
         Box::new(SqliteSink::open_with(&self.path(), options).unwrap())
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {

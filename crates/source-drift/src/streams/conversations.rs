@@ -300,7 +300,13 @@ impl<'a> Runner<'a> {
                     break;
                 };
                 let details = self.family.conversations;
-                let fetch = fetch(msg_client.clone(), contact_client.clone(), messages, details, work);
+                let fetch = fetch(
+                    msg_client.clone(),
+                    contact_client.clone(),
+                    messages,
+                    details,
+                    work,
+                );
                 in_flight.push(async move { (seq, fetch.await) });
             }
             let want_page = listing && window.wants_page(concurrency);
