@@ -12,6 +12,24 @@
 //! - `_deleted` (INTEGER 0/1) and `_deleted_at` (RFC 3339 text, NULL while live): soft
 //!   deletes, see below.
 //!
+//! Analyst-ready tables (shared layout, [`crate::layout`]): a stream with a flattened object
+//! (contacts' `attributes`) has one column per key after its own columns; a value that does
+//! not fit its column's type is left NULL there (it is in `_raw`) with a warning once per
+//! column per run; a key without a column is handled by the schema contract
+//! ([`crate::OpenOptions::schema_contract`]: `evolve` adds the column with `ALTER TABLE` in
+//! the batch's transaction, `freeze` fails the commit before anything is written, `discard`
+//! keeps it in `_raw`). Each child table of a stream (`conversation_tags`, ...) is a table
+//! keyed by (parent key, `_index`): the children of a record are deleted and written again
+//! in the transaction that writes it; a tombstone marks them deleted (hard deletes remove
+//! them).
+//!
+//! History mode ([`crate::OpenOptions::history`]): a stream's table has no primary key but
+//! `_valid_from`, `_valid_to` (NULL while current) and `_active`, and a unique index on the
+//! key `WHERE _valid_to IS NULL`; a record whose open version holds the same `_raw` changes
+//! nothing, another one closes the open version (`_valid_to` = its extraction time) and
+//! opens a new one; a tombstone marks and closes the open version (hard deletes remove
+//! every version). A table made in the other mode is refused before anything changes.
+//!
 //! Deletes: a tombstone (a record deleted in Drift, [`sync_core::Record::tombstone`]) marks
 //! its row `_deleted = 1`, `_deleted_at` = the tombstone's extraction time, `_run_id` = the
 //! batch's run, and leaves the other columns (the last data read) as they were. A row already

@@ -31,6 +31,14 @@
 //! batch (full-refresh streams) does not empty the table: it upserts the stream's records
 //! and the rows that disappeared from Drift are marked by the tombstones in the same batch.
 //!
+//! Analyst-ready tables, schema contract and history mode work as in the SQLite sink (see
+//! [`crate::sqlite`]): flattened columns, child tables (their rows of a batch's parents are
+//! deleted through the batch's stage, then copied and merged like any table), `ALTER TABLE
+//! ... ADD COLUMN` in the batch's transaction under `evolve`; in history mode the merge
+//! closes the open versions whose `_raw` changed and inserts a version for every staged key
+//! without an open one, and a unique index on the key `WHERE _valid_to IS NULL` keeps one
+//! open version per key.
+//!
 //! `_driftbridge_rejected(id, run_id, stream, primary_key, reason, _raw jsonb, rejected_at
 //! timestamptz)` keeps, in the batch's transaction, the records the source quarantined
 //! ([`sync_core::Batch::quarantined`]: `primary_key` as text when it could be read, `_raw` the
