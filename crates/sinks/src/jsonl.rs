@@ -44,11 +44,14 @@ impl Format for Jsonl {
                 let twin = c.value(&record.data).and_then(layout::iso);
                 line.insert(c.name.clone(), twin.map_or(Value::Null, Value::String));
             }
-            // Flattened columns (contacts' attributes) as top-level fields, as in the tables.
-            let flat = table
-                .columns
-                .iter()
-                .filter(|c| c.checked() && c.kind != ColumnKind::Timestamp && !record.tombstone);
+            // Flattened columns (contacts' attributes) and columns named otherwise than their
+            // field (a child table's `tag` from a tag's `name`) as top-level fields, as in the
+            // tables.
+            let flat = table.columns.iter().filter(|c| {
+                (c.checked() || c.name != c.field)
+                    && c.kind != ColumnKind::Timestamp
+                    && !record.tombstone
+            });
             for c in flat {
                 let v = c.value(&record.data).cloned().unwrap_or(Value::Null);
                 line.insert(c.name.clone(), v);
