@@ -684,8 +684,10 @@ async fn schema_contract_and_history_are_kept_and_used_by_runs() {
 
     let response = s
         .post("/api/v1/sources")
-        .json(&json!({"name": "bad", "credential": "sandbox", "streams": ["contacts"],
-            "schema_contract": "loose"}))
+        .json(
+            &json!({"name": "bad", "credential": "sandbox", "streams": ["contacts"],
+            "schema_contract": "loose"}),
+        )
         .send()
         .await
         .unwrap();

@@ -836,9 +836,10 @@ async fn fetch(
     let id = work.id;
     // A list row that carries the arrays already (REFERENCE §7.2 says Drift's do not) needs
     // no second request.
-    let complete = work.record.as_ref().is_ok_and(|r| {
-        r.contains_key("conversationTags") && r.contains_key("participants")
-    });
+    let complete = work
+        .record
+        .as_ref()
+        .is_ok_and(|r| r.contains_key("conversationTags") && r.contains_key("participants"));
     let conv = async {
         if !details || complete || work.record.is_err() {
             return Ok(None);
