@@ -72,6 +72,20 @@ pub struct Args {
     /// with `_deleted_at` (SQLite, PostgreSQL; file sinks always write a tombstone record).
     #[arg(long)]
     pub hard_deletes: bool,
+    /// What a contact attribute without a column does: `evolve` (default: add a nullable
+    /// column), `freeze` (fail before writing it, naming the field) or `discard` (keep it
+    /// only in `_raw` and `attributes`).
+    #[arg(long, default_value = "evolve", value_parser = parse_contract)]
+    pub schema_contract: sinks::SchemaContract,
+    /// History mode (SQLite, PostgreSQL): keep every version of a record with
+    /// `_valid_from`, `_valid_to` (null while current) and `_active`; a deletion closes the
+    /// current version. File sinks are append-only already and ignore it.
+    #[arg(long)]
+    pub history: bool,
+}
+
+fn parse_contract(s: &str) -> Result<sinks::SchemaContract, String> {
+    s.parse()
 }
 
 fn parse_mode(s: &str) -> Result<SyncMode, String> {
@@ -100,6 +114,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         hard_deletes: args.hard_deletes,
+        schema_contract: args.schema_contract,
+        history: args.history,
     };
     // Started by Dagster's PipesSubprocessClient: report to it (protocols::pipes).
     let pipes =

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 mod cmd_airbyte;
+mod cmd_catalog;
 mod cmd_credentials;
 mod cmd_demo;
 mod cmd_push;
@@ -70,6 +71,8 @@ enum Command {
     Airbyte(cmd_airbyte::Args),
     /// Run as a Singer tap (SCHEMA, RECORD, STATE on stdout).
     Singer(cmd_singer::Args),
+    /// The tables a sync writes (child tables included) as JSON, Markdown or dbt sources.
+    Catalog(cmd_catalog::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
             Command::Airbyte(a) => cmd_airbyte::run(&ctx, a).await,
             Command::Singer(a) => cmd_singer::run(&ctx, a).await,
+            Command::Catalog(a) => cmd_catalog::run(&ctx, a).await,
         }
     });
     match result {

@@ -46,6 +46,14 @@ pub struct MutateRequest {
     /// Users removed from the org ([`deletable_users`] only): gone from `GET /users/list`,
     /// 404 on `GET /users/{id}`.
     pub delete_users: usize,
+    /// Conversations with tags that lose their last tag (`conversationTags`); their
+    /// `updatedAt` moves to now, so an incremental sync reads them again.
+    pub untag_conversations: usize,
+    /// A contact attribute key to add: up to 3 contacts that conversations refer to get it
+    /// (a string value; versions up by one) and each one's most recently updated
+    /// conversation moves its `updatedAt` to now. `GET /contacts/attributes` does not list
+    /// it (a new field for the schema contract).
+    pub new_contact_attribute: Option<String>,
 }
 
 impl MutateRequest {
@@ -68,6 +76,17 @@ impl MutateRequest {
             delete_contacts: field("delete_contacts")?,
             delete_accounts: field("delete_accounts")?,
             delete_users: field("delete_users")?,
+            untag_conversations: field("untag_conversations")?,
+            new_contact_attribute: match v.get("new_contact_attribute") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "new_contact_attribute",
+                        "new_contact_attribute must be a non-empty string (the attribute key)",
+                    ))
+                }
+            },
         })
     }
 }
@@ -93,11 +112,76 @@ pub fn apply(org: &mut Org, req: &MutateRequest, cfg: &SandboxConfig, now: i64) 
         change_contacts(org, &mut rng, req.rename_contacts, req.delete_contacts, now);
     let deleted_accounts = delete_accounts(org, &mut rng, req.delete_accounts);
     let deleted_users = delete_users(org, &mut rng, req.delete_users);
+    let untagged = untag_conversations(org, &mut rng, req.untag_conversations, now);
+    let attributed = match &req.new_contact_attribute {
+        Some(key) => new_contact_attribute(org, &mut rng, key, now),
+        None => Vec::new(),
+    };
     org.reindex();
     json!({"touch_conversations": touched, "new_conversations": created,
         "new_messages": messages, "touch_accounts": accounts,
         "rename_contacts": renamed, "delete_contacts": deleted,
-        "delete_accounts": deleted_accounts, "delete_users": deleted_users})
+        "delete_accounts": deleted_accounts, "delete_users": deleted_users,
+        "untag_conversations": untagged, "new_contact_attribute": attributed})
+}
+
+/// Remove the last tag of `k` conversations that have tags; their `updatedAt` moves to now.
+fn untag_conversations(org: &mut Org, rng: &mut ChaCha8Rng, k: usize, now: i64) -> Vec<i64> {
+    let tagged: Vec<usize> = org
+        .conversations
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.get("conversationTags")
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    sample(rng, tagged.len(), k.min(tagged.len()))
+        .into_iter()
+        .map(|j| {
+            let c = &mut org.conversations[tagged[j]];
+            if let Some(Value::Array(tags)) = c.get_mut("conversationTags") {
+                tags.pop();
+            }
+            c.insert("updatedAt".into(), json!(now));
+            int(c, "id")
+        })
+        .collect()
+}
+
+/// Give up to 3 contacts that conversations refer to the attribute `key` (value
+/// `"<key> <mutation>"`), versions up by one, and touch each one's latest conversation.
+fn new_contact_attribute(org: &mut Org, rng: &mut ChaCha8Rng, key: &str, now: i64) -> Vec<i64> {
+    let pool: Vec<i64> = org.contact_ids_in_conversations().into_iter().collect();
+    let picked: Vec<i64> = sample(rng, pool.len(), 3.min(pool.len()))
+        .into_iter()
+        .map(|i| pool[i])
+        .collect();
+    let value = format!("{key} {}", org.mutations);
+    for &id in &picked {
+        if let Some(c) = org.contacts.get_mut(&id) {
+            if !c.get("attributes").is_some_and(Value::is_object) {
+                c.insert("attributes".into(), json!({}));
+            }
+            if let Some(Value::Object(a)) = c.get_mut("attributes") {
+                a.insert(key.to_owned(), json!(value));
+                bump_versions(a);
+            }
+        }
+        let latest = org
+            .conversations
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| int(c, "contactId") == id)
+            .max_by_key(|(_, c)| (int(c, "updatedAt"), int(c, "id")))
+            .map(|(i, _)| i);
+        if let Some(i) = latest {
+            org.conversations[i].insert("updatedAt".into(), json!(now));
+        }
+    }
+    picked
 }
 
 /// Rename `rename` and delete `delete` distinct contacts among those conversations refer to;

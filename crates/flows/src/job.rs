@@ -52,6 +52,10 @@ pub struct SyncJob {
     /// Delete the rows of records deleted in Drift instead of marking them `_deleted`
     /// (databases; file sinks always write a tombstone record).
     pub hard_deletes: bool,
+    /// What a contact attribute without a column does: evolve, freeze or discard.
+    pub schema_contract: sinks::SchemaContract,
+    /// History mode (SQLite, PostgreSQL): keep every version of a record.
+    pub history: bool,
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
@@ -203,6 +207,8 @@ impl SyncRun {
         }
         let options = sinks::OpenOptions {
             hard_deletes: job.hard_deletes,
+            schema_contract: job.schema_contract,
+            history: job.history,
         };
         let sink = sinks::open_with(&job.sink, options).map_err(|e| {
             FlowError::new(
@@ -312,6 +318,8 @@ impl SyncRun {
             what: &self.stream_names(),
             mode: mode_name(self.mode),
         });
+        self.streams =
+            with_contact_attributes(&self.client, std::mem::take(&mut self.streams)).await;
         let source = Arc::new(DriftSource::new(self.client.clone(), self.source.clone()));
         let options = RunOptions::new(self.run_id.clone(), format!("drift:{}", self.credential.id));
         let finished = Arc::new(Mutex::new(HashSet::new()));
@@ -379,6 +387,84 @@ impl SyncRun {
         });
         (summary, recorded)
     }
+}
+
+/// The streams `names` (or `all`) as the tables a sync would write describe them
+/// (`driftbridge catalog`): without a credential, contacts get the standard attribute
+/// columns; with `credential`, also that org's custom attributes (one request, drawn from
+/// the credential's budget; see [`with_contact_attributes`]).
+///
+/// Errors: an unknown stream (field `streams`), the store's for an unknown credential, an
+/// invalid field `credential` when no client can be built for it.
+pub async fn catalog_streams(
+    store: &Store,
+    credential: Option<&str>,
+    names: &[String],
+    addresses: AddressPolicy,
+) -> Result<Vec<sync_core::Stream>, FlowError> {
+    let streams = source_drift::catalog()
+        .select(names, SyncMode::FullRefresh)
+        .map_err(|e| FlowError::invalid("streams", e.to_string()))?;
+    let Some(name) = credential else {
+        return Ok(streams.into_iter().map(|s| s.stream).collect());
+    };
+    let credential = store.credential(name)?;
+    let auth = DriftAuth::of(store, &credential)?;
+    let client = auth
+        .client(&credential.base_url, addresses)
+        .rate_limit_per_min(credential.rate_limit_per_min)
+        .share_budget(store.budget_share(&credential))
+        .build()
+        .map_err(|e| {
+            FlowError::invalid(
+                "credential",
+                format!(
+                    "credential {}: {}",
+                    credential.name,
+                    AddressPolicy::explain(&e)
+                ),
+            )
+        })?;
+    Ok(with_contact_attributes(&client, streams)
+        .await
+        .into_iter()
+        .map(|s| s.stream)
+        .collect())
+}
+
+/// `streams` with the org's custom contact attributes added to the contacts stream's
+/// flattened columns (one request, `GET /contacts/attributes`, when contacts are selected;
+/// shared with `driftbridge catalog --credential`). When Drift refuses it (the credential
+/// lacks `all_contact_read`) or it fails, the standard attributes stay the columns and a
+/// warning says so: custom attributes then arrive as new fields under the schema contract.
+pub async fn with_contact_attributes(
+    client: &drift_client::Client,
+    streams: Vec<ConfiguredStream>,
+) -> Vec<ConfiguredStream> {
+    if !streams.iter().any(|s| s.stream.flatten.is_some()) {
+        return streams;
+    }
+    let custom = match client.contact_attributes().await {
+        Ok(records) => records
+            .items
+            .into_iter()
+            .map(|a| {
+                let kind = a.attribute_type.unwrap_or_default();
+                (a.name, kind, a.display_name.unwrap_or_default())
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "custom contact attributes could not be read: contacts get the standard attribute columns; others follow the schema contract");
+            Vec::new()
+        }
+    };
+    streams
+        .into_iter()
+        .map(|mut s| {
+            s.stream = source_drift::shapes::with_contact_attributes(s.stream, &custom);
+            s
+        })
+        .collect()
 }
 
 /// A progress callback that emits [`StreamFinished`] once per stream when it ends, then

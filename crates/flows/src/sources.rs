@@ -90,6 +90,16 @@ pub struct SourceOptions {
     pub sink: String,
     /// Optional schedule.
     pub schedule: Option<Schedule>,
+    /// What a contact attribute without a column does (issue 19): `evolve` (default: a new
+    /// nullable column), `freeze` (the run fails before writing it, naming the field) or
+    /// `discard` (kept only in `_raw`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "evolve"))]
+    pub schema_contract: sinks::SchemaContract,
+    /// History mode (SQLite and PostgreSQL): keep every version of a record with
+    /// `_valid_from`, `_valid_to` and `_active`. File sinks are append-only already.
+    #[serde(default)]
+    pub history: bool,
 }
 
 impl SourceOptions {
@@ -100,6 +110,8 @@ impl SourceOptions {
             mode: "incremental".into(),
             sink: String::new(),
             schedule: None,
+            schema_contract: Default::default(),
+            history: false,
         })
     }
 }
@@ -139,6 +151,8 @@ pub fn start_source(flows: &Flows, source: &SourceRecord) -> Result<String, Flow
         rate_limit_per_min: None,
         source: Default::default(),
         hard_deletes: false,
+        schema_contract: options.schema_contract,
+        history: options.history,
     };
     flows
         .runner

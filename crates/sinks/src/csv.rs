@@ -27,7 +27,7 @@ fn row(table: &FileTable, record: &Record, run_id: &str) -> Vec<String> {
         .columns
         .iter()
         .map(|c| {
-            let value = record.data.get(&c.field);
+            let value = c.value(&record.data);
             let cell = match c.kind {
                 ColumnKind::Timestamp => value.and_then(layout::iso),
                 ColumnKind::Value(_) => value.and_then(layout::text),

@@ -41,8 +41,20 @@ impl Format for Jsonl {
                 .iter()
                 .filter(|c| c.kind == ColumnKind::Timestamp && !record.tombstone);
             for c in twins {
-                let twin = record.data.get(&c.field).and_then(layout::iso);
+                let twin = c.value(&record.data).and_then(layout::iso);
                 line.insert(c.name.clone(), twin.map_or(Value::Null, Value::String));
+            }
+            // Flattened columns (contacts' attributes) and columns named otherwise than their
+            // field (a child table's `tag` from a tag's `name`) as top-level fields, as in the
+            // tables.
+            let flat = table.columns.iter().filter(|c| {
+                (c.checked() || c.name != c.field)
+                    && c.kind != ColumnKind::Timestamp
+                    && !record.tombstone
+            });
+            for c in flat {
+                let v = c.value(&record.data).cloned().unwrap_or(Value::Null);
+                line.insert(c.name.clone(), v);
             }
             let extracted =
                 epoch_ms_to_rfc3339(record.extracted_at).unwrap_or_else(layout::now_rfc3339);

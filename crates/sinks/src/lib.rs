@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod catalog;
 pub mod csv;
 pub mod files;
 pub mod jsonl;
@@ -68,6 +69,7 @@ pub mod sqlite;
 
 pub use crate::csv::CsvSink;
 pub use jsonl::JsonlSink;
+pub use layout::SchemaContract;
 #[cfg(feature = "parquet")]
 pub use parquet::ParquetSink;
 #[cfg(feature = "postgres")]

@@ -70,7 +70,7 @@ fn fit(v: Option<&Value>, kind: PropertyKind) -> Option<&Value> {
 
 /// The Arrow array of one column over `records`; values that do not fit are null.
 fn column_array(column: &Column, records: &[&Record]) -> ArrayRef {
-    let values = records.iter().map(|r| r.data.get(&column.field));
+    let values = records.iter().map(|r| column.value(&r.data));
     match column.kind {
         ColumnKind::Timestamp => {
             let mut b = TimestampMillisecondBuilder::with_capacity(records.len());

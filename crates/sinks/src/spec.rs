@@ -93,6 +93,14 @@ pub struct OpenOptions {
     /// row's last data). File sinks cannot delete what they have published: they
     /// write the tombstone either way.
     pub hard_deletes: bool,
+    /// Databases: what a key of a flattened object (contacts' attributes) without a column
+    /// does ([`crate::SchemaContract`]; default `evolve`: a new nullable column). File sinks
+    /// keep new keys in `_raw` whatever the contract (their columns are fixed per file).
+    pub schema_contract: crate::SchemaContract,
+    /// SQLite and PostgreSQL: keep every version of a record (history mode: `_valid_from`,
+    /// `_valid_to`, `_active`; see the sinks' module docs). File sinks are append-only:
+    /// every version is a line already, so they ignore it.
+    pub history: bool,
 }
 
 /// Open the sink `spec` names, with soft deletes (see [`open_with`]).

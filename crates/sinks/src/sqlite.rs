@@ -12,6 +12,24 @@
 //! - `_deleted` (INTEGER 0/1) and `_deleted_at` (RFC 3339 text, NULL while live): soft
 //!   deletes, see below.
 //!
+//! Analyst-ready tables (shared layout, [`crate::layout`]): a stream with a flattened object
+//! (contacts' `attributes`) has one column per key after its own columns; a value that does
+//! not fit its column's type is left NULL there (it is in `_raw`) with a warning once per
+//! column per run; a key without a column is handled by the schema contract
+//! ([`crate::OpenOptions::schema_contract`]: `evolve` adds the column with `ALTER TABLE` in
+//! the batch's transaction, `freeze` fails the commit before anything is written, `discard`
+//! keeps it in `_raw`). Each child table of a stream (`conversation_tags`, ...) is a table
+//! keyed by (parent key, `_index`): the children of a record are deleted and written again
+//! in the transaction that writes it; a tombstone marks them deleted (hard deletes remove
+//! them).
+//!
+//! History mode ([`crate::OpenOptions::history`]): a stream's table has no primary key but
+//! `_valid_from`, `_valid_to` (NULL while current) and `_active`, and a unique index on the
+//! key `WHERE _valid_to IS NULL`; a record whose open version holds the same `_raw` changes
+//! nothing, another one closes the open version (`_valid_to` = its extraction time) and
+//! opens a new one; a tombstone marks and closes the open version (hard deletes remove
+//! every version). A table made in the other mode is refused before anything changes.
+//!
 //! Deletes: a tombstone (a record deleted in Drift, [`sync_core::Record::tombstone`]) marks
 //! its row `_deleted = 1`, `_deleted_at` = the tombstone's extraction time, `_run_id` = the
 //! batch's run, and leaves the other columns (the last data read) as they were. A row already
@@ -45,18 +63,18 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::layout::{
-    self, Column, ColumnKind, Existing, DELETED, DELETED_AT, META_COLUMNS, REJECTED_PRIMARY_KEY,
-    RUN_ID,
+    self, Column, ColumnKind, Existing, TableDef, DELETED, DELETED_AT, META_COLUMNS,
+    REJECTED_PRIMARY_KEY, RUN_ID,
 };
 use crate::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use sync_core::{
-    epoch_ms_to_rfc3339, Batch, CommitReport, ErrorKind, PropertyKind, Quarantined, Record,
-    Rejected, RunError, Sink, State, Stream,
+    epoch_ms_to_rfc3339, Batch, ChildTable, CommitReport, ErrorKind, PropertyKind, Quarantined,
+    Record, Rejected, RunError, Sink, State, Stream,
 };
 
 /// Name of the state table.
@@ -71,15 +89,36 @@ pub struct SqliteSink {
     conn: Arc<Mutex<Connection>>,
     tables: HashMap<String, Arc<Table>>,
     options: OpenOptions,
+    /// Column names (lower case) of each table in the database, after `prepare`.
+    db_columns: HashMap<String, HashSet<String>>,
+    warned: Warned,
 }
 
-/// Column layout of one stream's table.
+/// Column layout of one table (a stream's own, or a child table).
 #[derive(Debug)]
 struct Table {
     name: String,
+    /// The shared layout's table (stream, columns, flattened keys).
+    def: TableDef,
     /// Columns from the shared layout; `_iso` twins have kind `Timestamp`.
     columns: Vec<Column>,
     primary_key: Vec<String>,
+    /// The child tables of a stream's table (their tables are in the sink's map too).
+    children: Vec<ChildTable>,
+    /// History mode (a stream's own table only): versions instead of upserts.
+    history: bool,
+    /// History mode: the open version's `_raw` and `_deleted` of a key.
+    current_sql: String,
+    /// History mode: closes the open version of a key: `?1` `_valid_to`, then the key.
+    close_sql: String,
+    /// History mode: marks the open version of a key deleted and closes it: `?1` the time,
+    /// `?2` run id, then the key.
+    close_deleted_sql: String,
+    /// Child tables: deletes the rows of a parent key (`?1`).
+    delete_children_sql: String,
+    /// Child tables: marks the live rows of a parent key deleted: `?1` `_deleted_at`, `?2` run
+    /// id, `?3` the parent key.
+    soft_delete_children_sql: String,
     /// Kinds of the primary-key columns, in key order (to bind a tombstone's key).
     key_kinds: Vec<ColumnKind>,
     upsert_sql: String,
@@ -147,12 +186,62 @@ impl SqliteSink {
             conn: Arc::new(Mutex::new(conn)),
             tables: HashMap::new(),
             options,
+            db_columns: HashMap::new(),
+            warned: Warned::default(),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Apply the schema contract to the keys of flattened objects in `batch` that have no
+    /// column yet: rebuild the tables that gain columns and return the columns to add in
+    /// the batch's transaction. Errors: `freeze` and a new key (nothing written).
+    fn evolve(&mut self, batch: &Batch) -> Result<Vec<(String, String, &'static str)>, RunError> {
+        let mut add = Vec::new();
+        let flat: Vec<Arc<Table>> = self
+            .tables
+            .values()
+            .filter(|t| t.def.stream.flatten.is_some())
+            .cloned()
+            .collect();
+        for table in flat {
+            let new = layout::new_keys(&table.def, &batch.records);
+            if new.is_empty() {
+                continue;
+            }
+            let mut def = table.def.clone();
+            let existing = self
+                .db_columns
+                .get(&table.name)
+                .cloned()
+                .unwrap_or_default();
+            let added = layout::apply_contract(
+                &mut def,
+                &new,
+                self.options.schema_contract,
+                "_iso",
+                &existing,
+            )?;
+            if added.is_empty() && def.flat_keys == table.def.flat_keys {
+                continue;
+            }
+            for c in &added {
+                if self
+                    .db_columns
+                    .entry(table.name.clone())
+                    .or_default()
+                    .insert(c.name.to_lowercase())
+                {
+                    add.push((table.name.clone(), c.name.clone(), sql_type(c.kind)));
+                }
+            }
+            let rebuilt = table_for(def, table.history);
+            self.tables.insert(table.name.clone(), Arc::new(rebuilt));
+        }
+        Ok(add)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -171,9 +260,14 @@ impl SqliteSink {
     }
 }
 
-fn table_for(stream: &Stream) -> Table {
-    let columns = layout::columns(stream, "_iso");
-    let upsert_sql = upsert_sql(&stream.name, &columns, &stream.primary_key);
+fn table_for(def: TableDef, history: bool) -> Table {
+    let stream = &def.stream;
+    let columns = def.columns.clone();
+    let upsert_sql = if history {
+        insert_version_sql(&stream.name, &columns)
+    } else {
+        upsert_sql(&stream.name, &columns, &stream.primary_key)
+    };
     let key_kinds = stream
         .primary_key
         .iter()
@@ -209,15 +303,78 @@ fn table_for(stream: &Stream) -> Table {
         quote(&stream.name),
         hard_match.join(" AND ")
     );
+    let open_match = |first: usize| -> String {
+        let keys: Vec<String> = stream
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{} = ?{}", quote(k), i + first))
+            .collect();
+        format!("{} AND \"_valid_to\" IS NULL", keys.join(" AND "))
+    };
+    let t = quote(&stream.name);
+    let current_sql = format!(
+        "SELECT \"_raw\", \"_deleted\" FROM {t} WHERE {}",
+        open_match(1)
+    );
+    let close_sql = format!(
+        "UPDATE {t} SET \"_valid_to\" = ?1, \"_active\" = 0 WHERE {}",
+        open_match(2)
+    );
+    let close_deleted_sql = format!(
+        "UPDATE {t} SET \"_valid_to\" = ?1, \"_active\" = 0, {deleted} = 1, {deleted_at} = ?1, {run} = ?2 WHERE {}",
+        open_match(3),
+        deleted = quote(DELETED),
+        deleted_at = quote(DELETED_AT),
+        run = quote(RUN_ID),
+    );
+    let parent = stream
+        .primary_key
+        .first()
+        .map(|k| quote(k))
+        .unwrap_or_default();
+    let delete_children_sql = format!("DELETE FROM {t} WHERE {parent} = ?1");
+    let soft_delete_children_sql = format!(
+        "UPDATE {t} SET {deleted} = 1, {deleted_at} = ?1, {run} = ?2 WHERE {deleted} = 0 AND {parent} = ?3",
+        deleted = quote(DELETED),
+        deleted_at = quote(DELETED_AT),
+        run = quote(RUN_ID),
+    );
     Table {
         name: stream.name.clone(),
+        children: stream.children.clone(),
         columns,
         primary_key: stream.primary_key.clone(),
         key_kinds,
         upsert_sql,
         soft_delete_sql,
         hard_delete_sql,
+        history,
+        current_sql,
+        close_sql,
+        close_deleted_sql,
+        delete_children_sql,
+        soft_delete_children_sql,
+        def,
     }
+}
+
+/// History mode: the insert of a new open version: every column, the metadata, then
+/// `_valid_from` (`?`, the extraction time), `_valid_to = NULL`, `_active = 1`.
+fn insert_version_sql(table: &str, columns: &[Column]) -> String {
+    let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+    names.extend(META_COLUMNS.iter().map(|c| quote(c)));
+    let mut placeholders = vec!["?"; names.len()];
+    names.extend([quote(DELETED), quote(DELETED_AT)]);
+    placeholders.extend(["0", "NULL"]);
+    names.extend(layout::HISTORY_COLUMNS.iter().map(|c| quote(c)));
+    placeholders.extend(["?", "NULL", "1"]);
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote(table),
+        names.join(", "),
+        placeholders.join(", ")
+    )
 }
 
 fn sql_type(kind: ColumnKind) -> &'static str {
@@ -308,7 +465,7 @@ fn existing(conn: &Connection, table: &str) -> rusqlite::Result<Option<Existing>
 fn refuse_foreign_tables<'s>(
     conn: &Connection,
     path: &Path,
-    streams: impl IntoIterator<Item = &'s Stream>,
+    streams: impl IntoIterator<Item = &'s Table>,
 ) -> Result<(), RunError> {
     let bookkeeping: [(&str, &[&str]); 2] = [
         (STATE_TABLE, &layout::STATE_COLUMNS),
@@ -328,41 +485,47 @@ fn refuse_foreign_tables<'s>(
             )?;
         }
     }
-    for stream in streams {
-        let found = existing(conn, &stream.name)
-            .map_err(|e| db_err(&format!("inspect table {}", stream.name), e))?;
+    for table in streams {
+        let found = existing(conn, &table.name)
+            .map_err(|e| db_err(&format!("inspect table {}", table.name), e))?;
         if let Some(found) = found {
-            layout::refuse_foreign_table(
-                "sqlite",
-                &path.display().to_string(),
-                &stream.name,
-                &found,
-                "choose another database file",
-            )?;
+            let place = path.display().to_string();
+            let fix = "choose another database file";
+            layout::refuse_foreign_table("sqlite", &place, &table.name, &found, fix)?;
+            layout::refuse_other_history("sqlite", &place, &table.name, &found, table.history)?;
         }
     }
     Ok(())
 }
 
 /// Refuse foreign tables, switch to WAL mode, then create the bookkeeping tables and every
-/// stream's table and indexes in one transaction (all or nothing).
+/// table (streams' and child tables) and indexes in one transaction (all or nothing).
+/// Returns the column names (lower case) of each table as it then is.
 fn prepare_all(
     conn: &mut Connection,
     path: &Path,
-    work: &[(Stream, Arc<Table>)],
-) -> Result<(), RunError> {
-    refuse_foreign_tables(conn, path, work.iter().map(|(s, _)| s))?;
+    work: &[Arc<Table>],
+) -> Result<HashMap<String, HashSet<String>>, RunError> {
+    refuse_foreign_tables(conn, path, work.iter().map(|t| &**t))?;
     conn.execute_batch("PRAGMA journal_mode=WAL")
         .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
     let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
     create_bookkeeping(&tx)
         .map_err(|e| db_err(&format!("cannot initialise {}", path.display()), e))?;
-    for (stream, table) in work {
+    let mut names = HashMap::new();
+    for table in work {
         create_table(&tx, table)
-            .and_then(|()| create_indexes(&tx, stream))
-            .map_err(|e| db_err(&format!("create table {}", stream.name), e))?;
+            .and_then(|()| create_indexes(&tx, table))
+            .map_err(|e| db_err(&format!("create table {}", table.name), e))?;
+        let cols = column_names(&tx, &table.name)
+            .map_err(|e| db_err(&format!("inspect table {}", table.name), e))?;
+        names.insert(
+            table.name.clone(),
+            cols.iter().map(|c| c.to_lowercase()).collect(),
+        );
     }
-    tx.commit().map_err(|e| db_err("commit", e))
+    tx.commit().map_err(|e| db_err("commit", e))?;
+    Ok(names)
 }
 
 fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
@@ -377,12 +540,27 @@ fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
     defs.push(format!("{} {DELETED_DEF}", quote(DELETED)));
     defs.push(format!("{} TEXT", quote(DELETED_AT)));
     let pk: Vec<String> = table.primary_key.iter().map(|k| quote(k)).collect();
-    defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    if table.history {
+        // Every version is a row: no primary key; one open version per key (below).
+        defs.push("\"_valid_from\" TEXT NOT NULL".into());
+        defs.push("\"_valid_to\" TEXT".into());
+        defs.push("\"_active\" INTEGER NOT NULL DEFAULT 1".into());
+    } else {
+        defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    }
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {} ({})",
         quote(&table.name),
         defs.join(", ")
     ))?;
+    if table.history {
+        conn.execute_batch(&format!(
+            "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}) WHERE \"_valid_to\" IS NULL",
+            quote(&format!("ux_{}_open_version", table.name)),
+            quote(&table.name),
+            pk.join(", ")
+        ))?;
+    }
     // Schema evolution: add columns the stream gained since the table was created, and the
     // soft-delete columns to a table of an older version (its rows are live).
     let existing = column_names(conn, &table.name)?;
@@ -392,21 +570,26 @@ fn create_table(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
         .map(|c| (c.name.as_str(), sql_type(c.kind)))
         .chain([(DELETED, DELETED_DEF), (DELETED_AT, "TEXT")]);
     for (name, def) in wanted {
-        if !existing.iter().any(|e| e == name) {
-            conn.execute_batch(&format!(
-                "ALTER TABLE {} ADD COLUMN {} {def}",
-                quote(&table.name),
-                quote(name),
-            ))?;
+        if !existing.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+            add_column(conn, &table.name, name, def)?;
         }
     }
     Ok(())
 }
 
+fn add_column(conn: &Connection, table: &str, name: &str, def: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "ALTER TABLE {} ADD COLUMN {} {def}",
+        quote(table),
+        quote(name),
+    ))
+}
+
 /// Type and default of `_deleted`: rows that predate it (or that are not marked) are live.
 const DELETED_DEF: &str = "INTEGER NOT NULL DEFAULT 0";
 
-fn create_indexes(conn: &Connection, stream: &Stream) -> rusqlite::Result<()> {
+fn create_indexes(conn: &Connection, table: &Table) -> rusqlite::Result<()> {
+    let stream = &table.def.stream;
     for field in &stream.index_fields {
         conn.execute_batch(&format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
@@ -455,30 +638,90 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn write_record(
-    tx: &Transaction<'_>,
-    table: &Table,
-    run_id: &str,
-    record: &Record,
-) -> rusqlite::Result<()> {
-    let mut values: Vec<SqlValue> = table
-        .columns
-        .iter()
-        .map(|c| sql_value(record.data.get(&c.field), c.kind))
-        .collect();
+/// Columns (table, column) already warned about in this run: a value that did not fit.
+type Warned = Arc<Mutex<HashSet<(String, String)>>>;
+
+/// The cells of `record`'s row in `table` (columns, then `_extracted_at`, `_run_id`,
+/// `_raw`). A flattened column's value that does not fit its type is left null (it stays
+/// in `_raw`) with a warning, once per column per run.
+fn row_values(table: &Table, run_id: &str, record: &Record, warned: &Warned) -> Vec<SqlValue> {
+    let mut values: Vec<SqlValue> = Vec::with_capacity(table.columns.len() + 4);
+    for c in &table.columns {
+        let v = c.value(&record.data);
+        if c.checked() && v.is_some_and(|v| !layout::fits_loosely(v, c.kind)) {
+            let mut w = warned.lock().unwrap_or_else(|e| e.into_inner());
+            if w.insert((table.name.clone(), c.name.clone())) {
+                tracing::warn!(stream = %table.name, column = %c.name,
+                    sample = %v.map(|v| v.to_string()).unwrap_or_default(),
+                    "value does not fit its column's type: stored as null there, kept in _raw");
+            }
+            values.push(SqlValue::Null);
+            continue;
+        }
+        values.push(sql_value(v, c.kind));
+    }
     let extracted = epoch_ms_to_rfc3339(record.extracted_at).unwrap_or_else(now_rfc3339);
     values.push(SqlValue::Text(extracted));
     values.push(SqlValue::Text(run_id.to_owned()));
     values.push(SqlValue::Text(
         Value::Object(record.data.clone()).to_string(),
     ));
+    values
+}
+
+fn key_values(table: &Table, record: &Record) -> Vec<SqlValue> {
+    table
+        .primary_key
+        .iter()
+        .zip(&table.key_kinds)
+        .map(|(k, kind)| sql_value(record.data.get(k), *kind))
+        .collect()
+}
+
+/// Write a live record: upsert its row, or in history mode open a new version unless the
+/// open one holds the same record (then nothing changes).
+fn write_record(
+    tx: &Transaction<'_>,
+    table: &Table,
+    run_id: &str,
+    record: &Record,
+    warned: &Warned,
+) -> rusqlite::Result<()> {
+    let mut values = row_values(table, run_id, record, warned);
+    if table.history {
+        let key = key_values(table, record);
+        let current: Option<(String, bool)> = tx
+            .prepare_cached(&table.current_sql)?
+            .query_row(rusqlite::params_from_iter(key.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let raw = match values.last() {
+            Some(SqlValue::Text(t)) => t.as_str(),
+            _ => "",
+        };
+        if current
+            .as_ref()
+            .is_some_and(|(old, deleted)| old == raw && !deleted)
+        {
+            return Ok(());
+        }
+        let at = layout::rfc3339_or_now(record.extracted_at);
+        if current.is_some() {
+            let head = [SqlValue::Text(at.clone())];
+            tx.prepare_cached(&table.close_sql)?
+                .execute(rusqlite::params_from_iter(head.into_iter().chain(key)))?;
+        }
+        values.push(SqlValue::Text(at));
+    }
     tx.prepare_cached(&table.upsert_sql)?
         .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
 /// Apply the tombstone `record` to its row: mark it deleted (or delete it with
-/// `hard_deletes`). Returns whether a row changed.
+/// `hard_deletes`); in history mode mark and close its open version (hard deletes remove
+/// every version). Returns whether a row changed.
 fn apply_tombstone(
     tx: &Transaction<'_>,
     table: &Table,
@@ -486,23 +729,67 @@ fn apply_tombstone(
     record: &Record,
     hard_deletes: bool,
 ) -> rusqlite::Result<bool> {
-    let key = table
-        .primary_key
-        .iter()
-        .zip(&table.key_kinds)
-        .map(|(k, kind)| sql_value(record.data.get(k), *kind));
+    let key = key_values(table, record);
+    let head = [
+        SqlValue::Text(layout::rfc3339_or_now(record.extracted_at)),
+        SqlValue::Text(run_id.to_owned()),
+    ];
     let changed = if hard_deletes {
         tx.prepare_cached(&table.hard_delete_sql)?
             .execute(rusqlite::params_from_iter(key))?
+    } else if table.history {
+        tx.prepare_cached(&table.close_deleted_sql)?
+            .execute(rusqlite::params_from_iter(head.into_iter().chain(key)))?
     } else {
-        let head = [
-            SqlValue::Text(layout::rfc3339_or_now(record.extracted_at)),
-            SqlValue::Text(run_id.to_owned()),
-        ];
         tx.prepare_cached(&table.soft_delete_sql)?
             .execute(rusqlite::params_from_iter(head.into_iter().chain(key)))?
     };
     Ok(changed > 0)
+}
+
+/// Replace the child rows of `record` (a record of `table`'s stream): delete those of its
+/// key, then insert the rows of its arrays when it is live; for a tombstone mark them
+/// deleted (or delete them with `hard_deletes`).
+fn write_children(
+    tx: &Transaction<'_>,
+    tables: &HashMap<String, Arc<Table>>,
+    table: &Table,
+    run_id: &str,
+    record: &Record,
+    hard_deletes: bool,
+    warned: &Warned,
+) -> Result<(), RunError> {
+    let [pk] = table.primary_key.as_slice() else {
+        return Ok(());
+    };
+    let parent = sql_value(record.data.get(pk), table.key_kinds[0]);
+    for child in &table.children {
+        let Some(ct) = tables.get(&child.name) else {
+            continue;
+        };
+        let ctx = |e| db_err(&format!("write {}", child.name), e);
+        if record.tombstone && !hard_deletes {
+            let params = [
+                SqlValue::Text(layout::rfc3339_or_now(record.extracted_at)),
+                SqlValue::Text(run_id.to_owned()),
+                parent.clone(),
+            ];
+            tx.prepare_cached(&ct.soft_delete_children_sql)
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(params)))
+                .map_err(ctx)?;
+            continue;
+        }
+        tx.prepare_cached(&ct.delete_children_sql)
+            .and_then(|mut st| st.execute([parent.clone()]))
+            .map_err(ctx)?;
+        if record.tombstone {
+            continue;
+        }
+        for row in layout::child_records(&table.def.stream, child, record) {
+            write_record(tx, ct, run_id, &row, warned).map_err(ctx)?;
+        }
+    }
+    Ok(())
 }
 
 /// A row of `_driftbridge_rejected`.
@@ -547,13 +834,27 @@ fn quarantine(tx: &Transaction<'_>, run_id: &str, q: &Quarantined) -> rusqlite::
     reject(tx, run_id, &row)
 }
 
+/// What a commit needs besides the batch.
+struct CommitCtx {
+    tables: HashMap<String, Arc<Table>>,
+    hard_deletes: bool,
+    /// Columns to add first, in the batch's transaction (schema evolution): table, column,
+    /// SQL type.
+    add: Vec<(String, String, &'static str)>,
+    warned: Warned,
+}
+
 fn commit_batch(
     conn: &mut Connection,
-    tables: &HashMap<String, Arc<Table>>,
+    cx: &CommitCtx,
     batch: &Batch,
-    hard_deletes: bool,
 ) -> Result<CommitReport, RunError> {
+    let tables = &cx.tables;
     let tx = conn.transaction().map_err(|e| db_err("begin", e))?;
+    for (table, column, def) in &cx.add {
+        add_column(&tx, table, column, def)
+            .map_err(|e| db_err(&format!("add column {column} to {table}"), e))?;
+    }
     let mut report = CommitReport::default();
     let records: Vec<&Record> = batch.records.iter().collect();
     // The last operation on a key wins: a tombstone followed by an upsert of its key is not
@@ -591,16 +892,37 @@ fn commit_batch(
             continue;
         }
         if record.tombstone {
-            if last
-                && apply_tombstone(&tx, table, &batch.run_id, record, hard_deletes)
+            if last {
+                if apply_tombstone(&tx, table, &batch.run_id, record, cx.hard_deletes)
                     .map_err(|e| db_err(&format!("delete from {}", record.stream), e))?
-            {
-                *report.deleted.entry(record.stream.clone()).or_default() += 1;
+                {
+                    *report.deleted.entry(record.stream.clone()).or_default() += 1;
+                }
+                write_children(
+                    &tx,
+                    tables,
+                    table,
+                    &batch.run_id,
+                    record,
+                    cx.hard_deletes,
+                    &cx.warned,
+                )?;
             }
             continue;
         }
-        write_record(&tx, table, &batch.run_id, record)
+        write_record(&tx, table, &batch.run_id, record, &cx.warned)
             .map_err(|e| db_err(&format!("write {}", record.stream), e))?;
+        if !table.children.is_empty() {
+            write_children(
+                &tx,
+                tables,
+                table,
+                &batch.run_id,
+                record,
+                cx.hard_deletes,
+                &cx.warned,
+            )?;
+        }
         *report.written.entry(record.stream.clone()).or_default() += 1;
     }
     for q in &batch.quarantined {
@@ -627,17 +949,25 @@ impl Sink for SqliteSink {
     }
 
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
-        let prepared: Vec<(Stream, Arc<Table>)> = streams
+        let history = self.options.history;
+        let prepared: Vec<Arc<Table>> = streams
             .iter()
-            .map(|s| (s.clone(), Arc::new(table_for(s))))
+            .flat_map(|s| {
+                layout::tables(s, "_iso")
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, def)| Arc::new(table_for(def, history && i == 0)))
+            })
             .collect();
         let work = prepared.clone();
         let path = self.path.clone();
-        self.blocking(move |conn| prepare_all(conn, &path, &work))
+        let names = self
+            .blocking(move |conn| prepare_all(conn, &path, &work))
             .await?;
-        for (stream, table) in prepared {
-            self.tables.insert(stream.name, table);
+        for table in prepared {
+            self.tables.insert(table.name.clone(), table);
         }
+        self.db_columns = names;
         Ok(())
     }
 
@@ -674,9 +1004,14 @@ impl Sink for SqliteSink {
     }
 
     async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
-        let tables = self.tables.clone();
-        let hard_deletes = self.options.hard_deletes;
-        self.blocking(move |conn| commit_batch(conn, &tables, &batch, hard_deletes))
+        let add = self.evolve(&batch)?;
+        let cx = CommitCtx {
+            tables: self.tables.clone(),
+            hard_deletes: self.options.hard_deletes,
+            add,
+            warned: self.warned.clone(),
+        };
+        self.blocking(move |conn| commit_batch(conn, &cx, &batch))
             .await
     }
 }

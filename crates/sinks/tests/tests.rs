@@ -1,6 +1,8 @@
 //! Integration tests of the sinks. PostgreSQL and Parquet tests need their cargo
 //! features (`cargo test -p sinks --all-features`; the workspace build enables them).
 
+#[path = "sinks/analyst.rs"]
+mod analyst;
 #[path = "sinks/csv.rs"]
 mod csv;
 #[path = "sinks/drift_org.rs"]

@@ -32,6 +32,7 @@
 
 mod fail;
 pub mod schemas;
+pub mod shapes;
 mod streams;
 mod watermark;
 

@@ -62,6 +62,7 @@ mod error;
 mod message;
 mod model;
 mod progress;
+pub mod shape;
 mod sink;
 mod source;
 mod state;
@@ -75,6 +76,7 @@ pub use model::{
     Stream, SyncMode, UnknownStream, WriteMode, EPOCH_MS_FORMAT,
 };
 pub use progress::{ProgressEvent, ProgressFn, RunReport, RunStatus, StreamState, StreamSummary};
+pub use shape::{ChildColumn, ChildTable, FlatColumn, Flatten, SYSTEM_COLUMNS};
 pub use sink::{Batch, CommitReport, Quarantined, Rejected, Sink};
 pub use source::{ReadRequest, Source, SourceError};
 pub use state::State;

@@ -57,6 +57,12 @@ pub struct Stream {
     pub write_mode: WriteMode,
     /// Top-level fields sinks should index (e.g. `conversationId` on messages).
     pub index_fields: Vec<String>,
+    /// A JSON object field whose keys become columns (contacts' `attributes`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten: Option<crate::Flatten>,
+    /// Array fields written as child tables (`conversation_tags`, ...), in table order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<crate::ChildTable>,
 }
 
 /// Column type derived from a JSON Schema property.
@@ -105,9 +111,25 @@ impl Stream {
             })
             .collect()
     }
+
+    /// The columns of the flattened object ([`Self::flatten`]), in key order, named so that
+    /// none collides with a top-level property, a timestamp twin, a system column or
+    /// another flattened column (see [`crate::shape::assign_columns`]). Empty without
+    /// [`Self::flatten`].
+    pub fn flat_columns(&self) -> Vec<crate::FlatColumn> {
+        let Some(flatten) = &self.flatten else {
+            return Vec::new();
+        };
+        let props = self.properties();
+        let mut taken = crate::shape::reserved_names(props.iter().map(|p| p.name.as_str()));
+        for pk in &self.primary_key {
+            taken.insert(pk.to_lowercase());
+        }
+        crate::shape::assign_columns(flatten.properties.iter(), &mut taken)
+    }
 }
 
-fn property_kind(schema: &Value) -> PropertyKind {
+pub(crate) fn property_kind(schema: &Value) -> PropertyKind {
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
@@ -276,6 +298,8 @@ mod tests {
             cursor_field: None,
             write_mode: WriteMode::Upsert,
             index_fields: vec![],
+            flatten: None,
+            children: vec![],
         }
     }
 

@@ -41,6 +41,11 @@ pub struct SourceView {
     pub sink: String,
     /// Schedule, if any.
     pub schedule: Option<Schedule>,
+    /// `evolve`, `freeze` or `discard`: what a contact attribute without a column does.
+    #[schema(value_type = String, example = "evolve")]
+    pub schema_contract: sinks::SchemaContract,
+    /// History mode: every version of a record is kept (SQLite, PostgreSQL).
+    pub history: bool,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -58,6 +63,8 @@ impl SourceView {
             mode: options.mode,
             sink: options.sink,
             schedule: options.schedule,
+            schema_contract: options.schema_contract,
+            history: options.history,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -86,6 +93,16 @@ pub struct CreateSource {
     /// Optional schedule.
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// `evolve` (default: a new contact attribute adds a nullable column), `freeze` (a run
+    /// meeting a new attribute fails before writing it, naming the field) or `discard`
+    /// (new attributes stay only in `_raw`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "evolve")]
+    pub schema_contract: Option<sinks::SchemaContract>,
+    /// History mode (SQLite, PostgreSQL): keep every version of a record with
+    /// `_valid_from`, `_valid_to` and `_active` (default false).
+    #[serde(default)]
+    pub history: Option<bool>,
 }
 
 /// Body of `PATCH /api/v1/sources/{id}`: absent fields stay as they are; `schedule: null`
@@ -113,6 +130,13 @@ pub struct UpdateSource {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<Schedule>)]
     pub schedule: Option<Option<Schedule>>,
+    /// New schema contract: `evolve`, `freeze` or `discard`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "freeze")]
+    pub schema_contract: Option<sinks::SchemaContract>,
+    /// History mode on or off.
+    #[serde(default)]
+    pub history: Option<bool>,
 }
 
 mod double_option {
@@ -273,6 +297,8 @@ async fn create(
         mode: body.mode.unwrap_or_else(|| "incremental".into()),
         sink: body.sink.unwrap_or_else(|| default_sink(&state)),
         schedule: body.schedule,
+        schema_contract: body.schema_contract.unwrap_or_default(),
+        history: body.history.unwrap_or(false),
     };
     let view = save_new(
         &state,
@@ -374,6 +400,8 @@ async fn update(
         mode: body.mode.unwrap_or(current.mode),
         sink,
         schedule: body.schedule.unwrap_or(current.schedule),
+        schema_contract: body.schema_contract.unwrap_or(current.schema_contract),
+        history: body.history.unwrap_or(current.history),
     };
     validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
     if body.credential.is_some() || body.streams.is_some() {

@@ -142,6 +142,8 @@ async fn save(
         mode: field(&pairs, "mode"),
         sink: field(&pairs, "sink").trim().to_string(),
         schedule,
+        schema_contract: Default::default(),
+        history: false,
     };
     let credential = field(&pairs, "credential");
     let saved = sources::save_new(

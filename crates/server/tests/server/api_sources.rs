@@ -635,3 +635,62 @@ async fn a_scheduled_start_while_the_source_runs_elsewhere_is_skipped_and_record
     wait_run(&s, &started[0]).await;
     sandbox.shutdown().await;
 }
+
+/// A data source's schema contract and history mode (issue 19): stored, shown, changed by
+/// PATCH, and a run in history mode keeps the versions columns; an unknown contract is a
+/// 422 naming the field.
+#[tokio::test]
+async fn schema_contract_and_history_are_kept_and_used_by_runs() {
+    let (_sandbox, s) = with_credential().await;
+    let db = s.store.data_dir().join("sinks").join("history.db");
+    let created: serde_json::Value = s
+        .post("/api/v1/sources")
+        .json(&json!({"name": "hist", "credential": "sandbox", "streams": ["contacts", "conversations"],
+            "mode": "full", "sink": format!("sqlite:{}", db.display()),
+            "schema_contract": "freeze", "history": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["schema_contract"], "freeze", "{created}");
+    assert_eq!(created["history"], true);
+    let id = created["id"].as_str().unwrap().to_string();
+    let patched: serde_json::Value = s
+        .req(Method::PATCH, &format!("/api/v1/sources/{id}"))
+        .json(&json!({"schema_contract": "discard"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["schema_contract"], "discard", "{patched}");
+    assert_eq!(patched["history"], true);
+
+    let started = s.post_json(&format!("/api/v1/sources/{id}/run")).await;
+    let run = wait_run(&s, started["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let open: i64 = c
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE _valid_to IS NULL AND _active = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(open > 0, "history mode: every contact has its open version");
+
+    let response = s
+        .post("/api/v1/sources")
+        .json(
+            &json!({"name": "bad", "credential": "sandbox", "streams": ["contacts"],
+            "schema_contract": "loose"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, 422, "validation").await;
+    assert!(body.to_string().contains("schema_contract"), "{body}");
+}

@@ -45,10 +45,14 @@ impl RejectedLine {
 impl<F: Format> Ctx<'_, F> {
     pub(super) fn prepare(&mut self, streams: Vec<Stream>) -> Result<(), RunError> {
         self.ready()?;
-        for stream in streams {
+        for def in streams
+            .iter()
+            .flat_map(|s| layout::tables(s, self.format.twin_suffix()))
+        {
+            let stream = def.stream;
             fs::create_dir_all(self.root.join(&stream.name))
                 .map_err(|e| self.err(&format!("create folder for {}", stream.name), e))?;
-            let columns = layout::columns(&stream, self.format.twin_suffix());
+            let columns = def.columns;
             self.inner
                 .tables
                 .insert(stream.name.clone(), Arc::new(FileTable { stream, columns }));
@@ -60,9 +64,25 @@ impl<F: Format> Ctx<'_, F> {
         let mut manifest = self.ready()?.clone();
         let mut window = Window::new(std::mem::take(&mut manifest.recent));
         let mut report = CommitReport::default();
-        let (groups, refused) = self.group(batch, &mut window, &mut report)?;
-        let mut obsolete = Vec::new();
+        // Child tables: one row per array element of each live record, written to their
+        // own folders; a replaced stream's child tables are replaced with it.
+        let mut children = Vec::new();
+        let mut replace = batch.replace.clone();
+        for record in batch.records.iter().filter(|r| !r.tombstone) {
+            if let Some(table) = self.inner.tables.get(&record.stream) {
+                for child in &table.stream.children {
+                    children.extend(layout::child_records(&table.stream, child, record));
+                }
+            }
+        }
         for stream in &batch.replace {
+            if let Some(table) = self.inner.tables.get(stream) {
+                replace.extend(table.stream.children.iter().map(|c| c.name.clone()));
+            }
+        }
+        let (groups, refused) = self.group(batch, &children, &replace, &mut window, &mut report)?;
+        let mut obsolete = Vec::new();
+        for stream in &replace {
             let prefix = format!("{stream}/");
             let old: Vec<String> = manifest
                 .files
@@ -76,7 +96,7 @@ impl<F: Format> Ctx<'_, F> {
             }
         }
         for (table, records) in &groups {
-            let fresh_only = batch.replace.contains(&table.stream.name);
+            let fresh_only = replace.contains(&table.stream.name);
             self.write_stream(&mut manifest, table, records, &batch.run_id, fresh_only)?;
         }
         report.rejected = refused
@@ -147,6 +167,8 @@ impl<F: Format> Ctx<'_, F> {
     fn group<'b>(
         &self,
         batch: &'b Batch,
+        children: &'b [Record],
+        replace: &[String],
         window: &mut Window,
         report: &mut CommitReport,
     ) -> Result<
@@ -158,7 +180,8 @@ impl<F: Format> Ctx<'_, F> {
     > {
         let mut groups: Vec<(Arc<FileTable>, Vec<&Record>)> = Vec::new();
         let mut rejected = Vec::new();
-        for record in &batch.records {
+        let n = batch.records.len();
+        for (i, record) in batch.records.iter().chain(children).enumerate() {
             let table = self.inner.tables.get(&record.stream).ok_or_else(|| {
                 self.err(
                     "write",
@@ -174,9 +197,11 @@ impl<F: Format> Ctx<'_, F> {
             } else {
                 &mut report.written
             };
-            *counts.entry(record.stream.clone()).or_default() += 1;
+            if i < n {
+                *counts.entry(record.stream.clone()).or_default() += 1;
+            }
             // A replaced stream's file must hold all its records, seen before or not.
-            let replacing = batch.replace.contains(&record.stream);
+            let replacing = replace.contains(&record.stream);
             if !window.admit(&table.stream, record) && !replacing {
                 continue; // committed before a crash: the source sent it again on resume
             }

@@ -31,6 +31,14 @@
 //! batch (full-refresh streams) does not empty the table: it upserts the stream's records
 //! and the rows that disappeared from Drift are marked by the tombstones in the same batch.
 //!
+//! Analyst-ready tables, schema contract and history mode work as in the SQLite sink (see
+//! [`crate::sqlite`]): flattened columns, child tables (their rows of a batch's parents are
+//! deleted through the batch's stage, then copied and merged like any table), `ALTER TABLE
+//! ... ADD COLUMN` in the batch's transaction under `evolve`; in history mode the merge
+//! closes the open versions whose `_raw` changed and inserts a version for every staged key
+//! without an open one, and a unique index on the key `WHERE _valid_to IS NULL` keeps one
+//! open version per key.
+//!
 //! `_driftbridge_rejected(id, run_id, stream, primary_key, reason, _raw jsonb, rejected_at
 //! timestamptz)` keeps, in the batch's transaction, the records the source quarantined
 //! ([`sync_core::Batch::quarantined`]: `primary_key` as text when it could be read, `_raw` the
@@ -89,6 +97,8 @@ pub struct PostgresSink {
     tables: HashMap<String, Arc<PgTable>>,
     warned: HashSet<(String, String)>,
     options: OpenOptions,
+    /// Column names (lower case) of each table in the database, after `prepare`.
+    db_columns: HashMap<String, HashSet<String>>,
 }
 
 impl PostgresSink {
@@ -145,6 +155,7 @@ impl PostgresSink {
             tables: HashMap::new(),
             warned: HashSet::new(),
             options,
+            db_columns: HashMap::new(),
         })
     }
 
@@ -180,7 +191,7 @@ impl PostgresSink {
     async fn refuse_foreign_tables(
         &self,
         client: &impl GenericClient,
-        streams: &[Stream],
+        tables: &[(layout::TableDef, bool)],
     ) -> Result<(), RunError> {
         let place = format!("schema `{}` of {}", self.schema, self.target);
         let fix = "choose another schema (?schema=NAME in --destination)";
@@ -195,9 +206,11 @@ impl PostgresSink {
                 )?;
             }
         }
-        for stream in streams {
-            if let Some(existing) = self.existing(client, &stream.name).await? {
-                layout::refuse_foreign_table("postgres", &place, &stream.name, &existing, fix)?;
+        for (def, history) in tables {
+            let name = &def.stream.name;
+            if let Some(existing) = self.existing(client, name).await? {
+                layout::refuse_foreign_table("postgres", &place, name, &existing, fix)?;
+                layout::refuse_other_history("postgres", &place, name, &existing, *history)?;
             }
         }
         Ok(())
@@ -231,14 +244,19 @@ impl PostgresSink {
         }))
     }
 
-    /// Create the table of `stream` if missing, add columns it lacks, read the actual types.
+    /// Create the table `def` if missing, add columns it lacks, read the actual types.
+    /// Returns the table and its column names (lower case).
     async fn prepare_stream(
         &self,
         client: &impl GenericClient,
-        stream: &Stream,
-    ) -> Result<PgTable, RunError> {
+        def: layout::TableDef,
+        history: bool,
+    ) -> Result<(PgTable, HashSet<String>), RunError> {
+        let stream = &def.stream;
         let qualified = self.qualified(&stream.name);
-        let wanted: Vec<PgColumn> = layout::columns(stream, "_ts")
+        let wanted: Vec<PgColumn> = def
+            .columns
+            .clone()
             .into_iter()
             .map(|column| PgColumn {
                 actual: PgType::for_kind(column.kind),
@@ -247,9 +265,24 @@ impl PostgresSink {
             .collect();
         let ctx = format!("create table {}", stream.name);
         client
-            .batch_execute(&create_table_sql(&qualified, &wanted, &stream.primary_key))
+            .batch_execute(&create_table_sql(
+                &qualified,
+                &wanted,
+                &stream.primary_key,
+                history,
+            ))
             .await
             .map_err(|e| pg_err(&ctx, &e))?;
+        if history {
+            client
+                .batch_execute(&sql::open_version_index_sql(
+                    &self.schema,
+                    &stream.name,
+                    &stream.primary_key,
+                ))
+                .await
+                .map_err(|e| pg_err(&ctx, &e))?;
+        }
         let existing: HashMap<String, PgType> = client
             .query(
                 "SELECT column_name::text, data_type::text FROM information_schema.columns
@@ -311,20 +344,51 @@ impl PostgresSink {
                 .await
                 .map_err(|e| pg_err(&format!("index {}.{field}", stream.name), &e))?;
         }
-        let stage = quote(&format!("_driftbridge_stage_{}", stream.name));
-        let (soft_delete_sql, hard_delete_sql) = delete_sql(
-            &qualified,
-            &tombstone_stage(&stream.name),
-            &stream.primary_key,
-        );
-        Ok(PgTable {
+        let names = existing.keys().map(|k| k.to_lowercase()).collect();
+        Ok((self.build_table(def, columns, history), names))
+    }
+
+    /// The statements of table `def` with `columns` as they are in the database.
+    fn build_table(&self, def: layout::TableDef, columns: Vec<PgColumn>, history: bool) -> PgTable {
+        let stream = &def.stream;
+        let qualified = self.qualified(&stream.name);
+        let stage = stage_name(&stream.name);
+        let tombstones = tombstone_stage(&stream.name);
+        let (mut soft_delete_sql, hard_delete_sql) =
+            delete_sql(&qualified, &tombstones, &stream.primary_key);
+        let merge = if history {
+            soft_delete_sql = sql::history_delete_sql(&qualified, &tombstones, &stream.primary_key);
+            sql::history_merge_sql(&qualified, &stage, &columns, &stream.primary_key)
+        } else {
+            merge_sql(&qualified, &stage, &columns, &stream.primary_key)
+        };
+        let children = match stream.primary_key.as_slice() {
+            [pk] => stream
+                .children
+                .iter()
+                .map(|c| {
+                    sql::child_sql(
+                        &self.qualified(&c.name),
+                        &c.parent_key,
+                        &stage,
+                        &tombstones,
+                        pk,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        PgTable {
             name: stream.name.clone(),
             primary_key: stream.primary_key.clone(),
-            merge_sql: merge_sql(&qualified, &stage, &columns, &stream.primary_key),
+            merge_sql: merge,
             soft_delete_sql,
             hard_delete_sql,
             columns,
-        })
+            history,
+            children,
+            def,
+        }
     }
 
     /// The cell for `value` in a column of type `actual`; `None` when it does not fit.
@@ -339,7 +403,7 @@ impl PostgresSink {
         };
         let mut cells = Vec::with_capacity(table.columns.len() + META.len());
         for c in &table.columns {
-            let value = data.get(&c.column.field);
+            let value = c.column.value(data);
             match cell::cell(c, value) {
                 Some(cell) => cells.push(cell),
                 None => {
@@ -384,6 +448,11 @@ impl PostgresSink {
     }
 }
 
+/// Name (quoted) of the temporary table the records of `stream` are copied into.
+fn stage_name(stream: &str) -> String {
+    quote(&format!("_driftbridge_stage_{stream}"))
+}
+
 /// Name (quoted) of the temporary table the tombstones of `stream` are copied into.
 fn tombstone_stage(stream: &str) -> String {
     quote(&format!("_driftbridge_tombstones_{stream}"))
@@ -404,6 +473,23 @@ impl PostgresSink {
         if !upserts.is_empty() {
             self.upsert(tx, table, &upserts, run_id).await?;
         }
+        if !table.children.is_empty() && !upserts.is_empty() {
+            // The children of the upserted records, before the tombstones: a tombstone that
+            // is the last operation on its key marks them deleted with their parent.
+            for child in &table.def.stream.children {
+                let Some(ct) = self.tables.get(&child.name).cloned() else {
+                    continue;
+                };
+                let rows: Vec<Record> = upserts
+                    .iter()
+                    .flat_map(|r| layout::child_records(&table.def.stream, child, r))
+                    .collect();
+                if !rows.is_empty() {
+                    let refs: Vec<&Record> = rows.iter().collect();
+                    self.upsert(tx, &ct, &refs, run_id).await?;
+                }
+            }
+        }
         let deleted = if tombstones.is_empty() {
             0
         } else {
@@ -421,7 +507,7 @@ impl PostgresSink {
         run_id: &str,
     ) -> Result<(), RunError> {
         let ctx = format!("write {}", table.name);
-        let stage = quote(&format!("_driftbridge_stage_{}", table.name));
+        let stage = stage_name(&table.name);
         tx.batch_execute(&format!(
             "CREATE TEMP TABLE {stage} (LIKE {}) ON COMMIT DROP",
             self.qualified(&table.name)
@@ -447,6 +533,11 @@ impl PostgresSink {
         tx.batch_execute(&table.merge_sql)
             .await
             .map_err(|e| pg_err(&format!("{ctx} (merge)"), &e))?;
+        for (delete_children, _, _) in &table.children {
+            tx.batch_execute(delete_children)
+                .await
+                .map_err(|e| pg_err(&format!("{ctx} (child rows)"), &e))?;
+        }
         tx.batch_execute(&format!("DROP TABLE {stage}"))
             .await
             .map_err(|e| pg_err(&ctx, &e))
@@ -502,6 +593,14 @@ impl PostgresSink {
             tx.execute(&table.soft_delete_sql, &[&run_id]).await
         }
         .map_err(|e| pg_err(&ctx, &e))?;
+        for (_, soft, hard) in &table.children {
+            if self.options.hard_deletes {
+                tx.execute(hard, &[]).await
+            } else {
+                tx.execute(soft, &[&run_id]).await
+            }
+            .map_err(|e| pg_err(&format!("{ctx} (child rows)"), &e))?;
+        }
         tx.batch_execute(&format!("DROP TABLE {stage}"))
             .await
             .map_err(|e| pg_err(&ctx, &e))?;
@@ -588,6 +687,57 @@ impl PostgresSink {
         Ok(())
     }
 
+    /// Apply the schema contract to the keys of flattened objects in `batch` without a
+    /// column: rebuild the tables that gain columns and return the columns to add in the
+    /// batch's transaction (table, column, SQL type). Errors: `freeze` and a new key.
+    fn evolve(&mut self, batch: &Batch) -> Result<Vec<(String, String, String)>, RunError> {
+        let mut add = Vec::new();
+        let flat: Vec<Arc<PgTable>> = self
+            .tables
+            .values()
+            .filter(|t| t.def.stream.flatten.is_some())
+            .cloned()
+            .collect();
+        for table in flat {
+            let new = layout::new_keys(&table.def, &batch.records);
+            if new.is_empty() {
+                continue;
+            }
+            let mut def = table.def.clone();
+            let existing = self
+                .db_columns
+                .get(&table.name)
+                .cloned()
+                .unwrap_or_default();
+            let added = layout::apply_contract(
+                &mut def,
+                &new,
+                self.options.schema_contract,
+                "_ts",
+                &existing,
+            )?;
+            if added.is_empty() && def.flat_keys == table.def.flat_keys {
+                continue;
+            }
+            let mut columns = table.columns.clone();
+            for c in added {
+                let actual = PgType::for_kind(c.kind);
+                if self
+                    .db_columns
+                    .entry(table.name.clone())
+                    .or_default()
+                    .insert(c.name.to_lowercase())
+                {
+                    add.push((table.name.clone(), c.name.clone(), actual.sql().to_owned()));
+                }
+                columns.push(PgColumn { column: c, actual });
+            }
+            let rebuilt = self.build_table(def, columns, table.history);
+            self.tables.insert(table.name.clone(), Arc::new(rebuilt));
+        }
+        Ok(add)
+    }
+
     /// Group the batch's records by stream (in first-seen order) and split off the rejected.
     #[allow(clippy::type_complexity)]
     fn group<'b>(
@@ -635,7 +785,17 @@ impl Sink for PostgresSink {
 
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {
         let mut client = self.client().await?;
-        self.refuse_foreign_tables(&**client, streams).await?;
+        let history = self.options.history;
+        let defs: Vec<(layout::TableDef, bool)> = streams
+            .iter()
+            .flat_map(|s| {
+                layout::tables(s, "_ts")
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, d)| (d, history && i == 0))
+            })
+            .collect();
+        self.refuse_foreign_tables(&**client, &defs).await?;
         let tx = client
             .transaction()
             .await
@@ -656,14 +816,15 @@ impl Sink for PostgresSink {
         ))
         .await
         .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
-        let mut tables = Vec::with_capacity(streams.len());
-        for stream in streams {
-            tables.push(self.prepare_stream(&*tx, stream).await?);
+        let mut tables = Vec::with_capacity(defs.len());
+        for (def, history) in defs {
+            tables.push(self.prepare_stream(&*tx, def, history).await?);
         }
         tx.commit()
             .await
             .map_err(|e| pg_err(&format!("prepare schema {}", self.schema), &e))?;
-        for table in tables {
+        for (table, names) in tables {
+            self.db_columns.insert(table.name.clone(), names);
             self.tables.insert(table.name.clone(), Arc::new(table));
         }
         Ok(())
@@ -689,12 +850,23 @@ impl Sink for PostgresSink {
     }
 
     async fn commit(&mut self, batch: Batch) -> Result<CommitReport, RunError> {
+        let add = self.evolve(&batch)?;
         let (groups, rejected) = self.group(&batch.records)?;
         let mut client = self.client().await?;
         let tx = client
             .transaction()
             .await
             .map_err(|e| pg_err("begin", &e))?;
+        for (table, column, ty) in &add {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {ty}",
+                self.qualified(table),
+                quote(column)
+            );
+            tx.batch_execute(&sql)
+                .await
+                .map_err(|e| pg_err(&format!("add column {column} to {table}"), &e))?;
+        }
         let mut report = CommitReport::default();
         // A replace batch upserts like any other: rows that disappeared from Drift are marked
         // by the tombstones it holds, the table is not emptied.

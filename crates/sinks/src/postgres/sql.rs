@@ -88,6 +88,14 @@ pub(super) struct PgTable {
     pub(super) soft_delete_sql: String,
     /// Deletes the rows whose key is in the tombstone stage.
     pub(super) hard_delete_sql: String,
+    /// The shared layout's table (stream, columns, flattened keys).
+    pub(super) def: layout::TableDef,
+    /// History mode (a stream's own table only): versions instead of upserts.
+    pub(super) history: bool,
+    /// Per child table: (deletes the rows of the parents in the upsert stage; marks the
+    /// live rows of the parents in the tombstone stage deleted, `$1` the run id; deletes
+    /// the rows of the parents in the tombstone stage).
+    pub(super) children: Vec<(String, String, String)>,
 }
 
 /// `ident` as a quoted SQL identifier (case kept, `"` doubled).
@@ -197,7 +205,12 @@ pub(super) async fn check_privileges(
     }
 }
 
-pub(super) fn create_table_sql(qualified: &str, columns: &[PgColumn], pk: &[String]) -> String {
+pub(super) fn create_table_sql(
+    qualified: &str,
+    columns: &[PgColumn],
+    pk: &[String],
+    history: bool,
+) -> String {
     let mut defs: Vec<String> = columns
         .iter()
         .map(|c| format!("{} {}", quote(&c.column.name), c.actual.sql()))
@@ -209,10 +222,93 @@ pub(super) fn create_table_sql(qualified: &str, columns: &[PgColumn], pk: &[Stri
         defs.push(format!("{} {def}", quote(name)));
     }
     let pk: Vec<String> = pk.iter().map(|k| quote(k)).collect();
-    defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    if history {
+        // Every version is a row: one open version per key (a partial unique index).
+        // Nullable (as `_active`) only so the batch's stage (`LIKE` the table) takes rows
+        // without them; every version sets both.
+        defs.push("\"_valid_from\" timestamptz".into());
+        defs.push("\"_valid_to\" timestamptz".into());
+        defs.push("\"_active\" boolean DEFAULT true".into());
+    } else {
+        defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    }
     format!(
         "CREATE TABLE IF NOT EXISTS {qualified} ({})",
         defs.join(", ")
+    )
+}
+
+/// History mode: the unique index keeping one open version per key of `table`.
+pub(super) fn open_version_index_sql(schema: &str, table: &str, pk: &[String]) -> String {
+    let pk: Vec<String> = pk.iter().map(|k| quote(k)).collect();
+    format!(
+        "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {}.{} ({}) WHERE \"_valid_to\" IS NULL",
+        quote(&format!("ux_{table}_open_version")),
+        quote(schema),
+        quote(table),
+        pk.join(", ")
+    )
+}
+
+/// History mode: close the open versions whose record changed (or that were deleted) and
+/// open a new version for every staged record without an open version.
+pub(super) fn history_merge_sql(
+    qualified: &str,
+    stage: &str,
+    columns: &[PgColumn],
+    pk: &[String],
+) -> String {
+    let mut names: Vec<String> = columns.iter().map(|c| quote(&c.column.name)).collect();
+    names.extend(META.iter().map(|(n, _)| quote(n)));
+    let list = names.join(", ");
+    let matches: Vec<String> = pk
+        .iter()
+        .map(|k| format!("t.{0} = s.{0}", quote(k)))
+        .collect();
+    let matches = matches.join(" AND ");
+    format!(
+        "UPDATE {qualified} t SET \"_valid_to\" = s.\"_extracted_at\", \"_active\" = false
+           FROM {stage} s WHERE {matches} AND t.\"_valid_to\" IS NULL
+           AND (t.\"_raw\" IS DISTINCT FROM s.\"_raw\" OR t.\"_deleted\");
+         INSERT INTO {qualified} ({list}, \"_valid_from\", \"_valid_to\", \"_active\")
+           SELECT {list}, s.\"_extracted_at\", NULL, true FROM {stage} s
+           WHERE NOT EXISTS (SELECT 1 FROM {qualified} t WHERE {matches} AND t.\"_valid_to\" IS NULL)"
+    )
+}
+
+/// History mode: mark and close the open versions whose key is in the tombstone stage
+/// (`$1` the run id).
+pub(super) fn history_delete_sql(qualified: &str, stage: &str, pk: &[String]) -> String {
+    let matches: Vec<String> = pk
+        .iter()
+        .map(|k| format!("t.{0} = s.{0}", quote(k)))
+        .collect();
+    format!(
+        "UPDATE {qualified} t SET \"_deleted\" = true, \"_deleted_at\" = s.\"_deleted_at\", \"_run_id\" = $1,
+           \"_valid_to\" = s.\"_deleted_at\", \"_active\" = false
+         FROM {stage} s WHERE {} AND t.\"_valid_to\" IS NULL",
+        matches.join(" AND ")
+    )
+}
+
+/// The statements replacing the rows of child table `child` (parent key column
+/// `parent_key`) of the parents staged in `stage` / `tombstones` (whose key column is
+/// `pk`): see [`PgTable::children`].
+pub(super) fn child_sql(
+    child: &str,
+    parent_key: &str,
+    stage: &str,
+    tombstones: &str,
+    pk: &str,
+) -> (String, String, String) {
+    let m = format!("c.{} = s.{}", quote(parent_key), quote(pk));
+    (
+        format!("DELETE FROM {child} c USING {stage} s WHERE {m}"),
+        format!(
+            "UPDATE {child} c SET \"_deleted\" = true, \"_deleted_at\" = s.\"_deleted_at\", \"_run_id\" = $1
+             FROM {tombstones} s WHERE {m} AND NOT c.\"_deleted\""
+        ),
+        format!("DELETE FROM {child} c USING {tombstones} s WHERE {m}"),
     )
 }
 

@@ -53,7 +53,14 @@ impl SinkUnderTest for Csv {
     }
     fn open_hard(&self) -> Box<dyn Sink> {
         let spec = SinkSpec::Csv(self.dir());
-        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+        sinks::open_with(
+            &spec,
+            OpenOptions {
+                hard_deletes: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let mut out = Vec::new();

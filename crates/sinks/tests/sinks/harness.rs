@@ -22,7 +22,7 @@ use sync_core::{
 pub trait SinkUnderTest: Sync {
     /// A fresh handle on the same sink.
     fn open(&self) -> Box<dyn Sink>;
-    /// A fresh handle opened with hard deletes (`OpenOptions { hard_deletes: true }`).
+    /// A fresh handle opened with hard deletes (`OpenOptions { hard_deletes: true, ..Default::default() }`).
     fn open_hard(&self) -> Box<dyn Sink>;
     /// Every record of `stream` it holds (all files / all rows), as the source sent it.
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>>;
@@ -147,6 +147,8 @@ pub fn conversations(schema: Value) -> Stream {
         cursor_field: Some("updatedAt".into()),
         write_mode: WriteMode::Upsert,
         index_fields: vec!["contactId".into()],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -159,6 +161,8 @@ pub fn users() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Replace,
         index_fields: vec![],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -585,7 +589,12 @@ pub async fn sandbox_sync(sink: &impl SinkUnderTest) {
     let mut pages = Box::pin(client.conversations(Default::default()));
     while let Some(page) = pages.next().await {
         for c in page.unwrap().items {
-            served.push(obj(serde_json::to_value(c).unwrap()));
+            // The source completes each list row with the conversation itself
+            // (participants, tags, playbook: GET /conversations/{id}).
+            let mut row = obj(serde_json::to_value(&c).unwrap());
+            let full = client.conversation(c.id).await.unwrap();
+            row.extend(obj(serde_json::to_value(full).unwrap()));
+            served.push(row);
         }
     }
     assert_exactly(&sink.rows("conversations").await, &served);

@@ -34,7 +34,14 @@ impl SinkUnderTest for Jsonl {
     }
     fn open_hard(&self) -> Box<dyn Sink> {
         let spec = SinkSpec::Jsonl(self.dir());
-        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+        sinks::open_with(
+            &spec,
+            OpenOptions {
+                hard_deletes: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
         data_files(&self.dir(), stream, "jsonl")
@@ -405,4 +412,63 @@ async fn two_runs_racing_to_create_the_directory_one_wins_the_other_is_told_why(
             .collect();
         assert_eq!(errors, [another_run(&dir)]);
     }
+}
+
+/// File sinks follow the database layout: each child table is a folder of its own with one
+/// line per array element, and contacts' attributes are top-level fields of their lines.
+#[tokio::test]
+async fn child_tables_are_folders_and_contacts_are_flattened() {
+    let sink = Jsonl::new();
+    let sandbox = drift_sandbox::start(drift_sandbox::SandboxConfig {
+        conversations: 40,
+        messages_per_conversation: 2,
+        rate_limit_per_min: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = drift_client::Client::new(
+        &sandbox.base_url(),
+        drift_client::SecretString::from(sandbox.token()),
+    )
+    .unwrap();
+    let source = source_drift::DriftSource::new(client, Default::default());
+    let streams = source_drift::catalog()
+        .select(&["all".into()], sync_core::SyncMode::FullRefresh)
+        .unwrap();
+    let mut dest = sink.open();
+    let report = sync_core::run_sync(
+        std::sync::Arc::new(source),
+        dest.as_mut(),
+        streams,
+        sync_core::RunOptions::new("run-files", "drift:test"),
+        sync_core::Cancel::new(),
+        None,
+    )
+    .await;
+    drop(dest);
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    let tags: usize = sink
+        .rows("conversations")
+        .await
+        .iter()
+        .map(|c| c["conversationTags"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(tags > 0);
+    let rows: Vec<Map<String, Value>> = data_files(&sink.dir(), "conversation_tags", "jsonl")
+        .iter()
+        .flat_map(|f| lines(f))
+        .collect();
+    assert_eq!(rows.len(), tags);
+    assert!(rows
+        .iter()
+        .all(|r| r["tag"].is_string() && r["conversation_id"].is_i64()));
+    let contacts: Vec<Map<String, Value>> = data_files(&sink.dir(), "contacts", "jsonl")
+        .iter()
+        .flat_map(|f| lines(f))
+        .collect();
+    assert!(contacts
+        .iter()
+        .all(|c| c["email"] == c["attributes"]["email"] && c.contains_key("email")));
+    sandbox.shutdown().await;
 }

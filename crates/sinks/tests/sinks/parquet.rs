@@ -57,7 +57,14 @@ impl SinkUnderTest for Parquet {
     }
     fn open_hard(&self) -> Box<dyn Sink> {
         let spec = SinkSpec::Parquet(self.dir());
-        sinks::open_with(&spec, OpenOptions { hard_deletes: true }).unwrap()
+        sinks::open_with(
+            &spec,
+            OpenOptions {
+                hard_deletes: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
         let mut out = Vec::new();

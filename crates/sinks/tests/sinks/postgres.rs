@@ -103,7 +103,10 @@ impl SinkUnderTest for Pg {
         }
     }
     fn open_hard(&self) -> Box<dyn Sink> {
-        let options = OpenOptions { hard_deletes: true };
+        let options = OpenOptions {
+            hard_deletes: true,
+            ..Default::default()
+        };
         Box::new(PostgresSink::open_with(&self.url(), options).unwrap())
     }
     async fn marked(&self, stream: &str) -> Vec<Row> {
@@ -758,5 +761,67 @@ async fn tables_of_an_older_version_are_migrated_and_keep_their_rows() {
         ]
     );
     assert_eq!(pg.rejected().await[1].primary_key.as_deref(), Some("9"));
+    pg.drop_schema().await;
+}
+
+#[async_trait]
+impl crate::analyst::Db for Pg {
+    fn open_with(&self, options: OpenOptions) -> Box<dyn Sink> {
+        Box::new(PostgresSink::open_with(&self.url(), options).unwrap())
+    }
+    async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let sql = sql.replace("{t}", &format!("\"{}\".", self.schema));
+        self.client
+            .query(&sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, Option<String>>(0))
+            .collect()
+    }
+    async fn column_type(&self, table: &str, column: &str) -> Option<String> {
+        self.column_types(table)
+            .await
+            .into_iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, t)| t)
+    }
+    fn types(&self) -> [&'static str; 6] {
+        [
+            "text",
+            "double precision",
+            "boolean",
+            "bigint",
+            "_ts",
+            "timestamp with time zone",
+        ]
+    }
+}
+
+#[tokio::test]
+async fn analyst_tables_flatten_contacts_and_fill_child_tables() {
+    let pg = Pg::new("analyst").await;
+    crate::analyst::analyst_tables(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn history_mode_keeps_versions_and_closes_deletions() {
+    let pg = Pg::new("history").await;
+    crate::analyst::history_mode(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn history_mode_keeps_one_open_version_after_a_crash() {
+    let pg = Pg::new("history_crash").await;
+    crate::analyst::history_crash_and_resume(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
+async fn schema_contracts_freeze_discard_and_evolve() {
+    let pg = Pg::new("contracts").await;
+    crate::analyst::schema_contracts(&pg).await;
     pg.drop_schema().await;
 }

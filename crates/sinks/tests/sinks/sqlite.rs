@@ -31,6 +31,8 @@ fn messages_stream() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Upsert,
         index_fields: vec!["conversationId".into()],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -42,6 +44,8 @@ fn users_stream() -> Stream {
         cursor_field: None,
         write_mode: WriteMode::Replace,
         index_fields: vec![],
+        flatten: None,
+        children: vec![],
     }
 }
 
@@ -542,7 +546,10 @@ impl SinkUnderTest for Sqlite {
         Box::new(SqliteSink::open(&self.path()).unwrap())
     }
     fn open_hard(&self) -> Box<dyn Sink> {
-        let options = OpenOptions { hard_deletes: true };
+        let options = OpenOptions {
+            hard_deletes: true,
+            ..Default::default()
+        };
         Box::new(SqliteSink::open_with(&self.path(), options).unwrap())
     }
     async fn rows(&self, stream: &str) -> Vec<Map<String, Value>> {
@@ -747,4 +754,52 @@ async fn tables_of_an_older_version_are_migrated_and_keep_their_rows() {
         }
     );
     assert_eq!(sink.rejected().await[1].primary_key.as_deref(), Some("9"));
+}
+
+#[async_trait]
+impl crate::analyst::Db for Sqlite {
+    fn open_with(&self, options: OpenOptions) -> Box<dyn Sink> {
+        Box::new(SqliteSink::open_with(&self.path(), options).unwrap())
+    }
+    async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let c = self.conn();
+        let mut stmt = c.prepare(&sql.replace("{t}", "")).unwrap();
+        stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+    async fn column_type(&self, table: &str, column: &str) -> Option<String> {
+        self.conn()
+            .query_row(
+                &format!("SELECT lower(type) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+    }
+    fn types(&self) -> [&'static str; 6] {
+        ["text", "real", "integer", "integer", "_iso", "text"]
+    }
+}
+
+#[tokio::test]
+async fn analyst_tables_flatten_contacts_and_fill_child_tables() {
+    crate::analyst::analyst_tables(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn history_mode_keeps_versions_and_closes_deletions() {
+    crate::analyst::history_mode(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn history_mode_keeps_one_open_version_after_a_crash() {
+    crate::analyst::history_crash_and_resume(&Sqlite::new()).await;
+}
+
+#[tokio::test]
+async fn schema_contracts_freeze_discard_and_evolve() {
+    crate::analyst::schema_contracts(&Sqlite::new()).await;
 }

@@ -136,6 +136,9 @@ struct Fetched {
     work: Work,
     messages: Option<MessagesRead>,
     contact: Option<ContactRead>,
+    /// The conversation as `GET /conversations/{id}` gives it (participants, tags and
+    /// playbook, which list rows lack), when it was read and fits.
+    details: Option<Map<String, Value>>,
 }
 
 /// What reading one contact gave.
@@ -300,7 +303,14 @@ impl<'a> Runner<'a> {
                 let Some((seq, work)) = window.queue.pop_front() else {
                     break;
                 };
-                let fetch = fetch(msg_client.clone(), contact_client.clone(), messages, work);
+                let details = self.family.conversations;
+                let fetch = fetch(
+                    msg_client.clone(),
+                    contact_client.clone(),
+                    messages,
+                    details,
+                    work,
+                );
                 in_flight.push(async move { (seq, fetch.await) });
             }
             let want_page = listing && window.wants_page(concurrency);
@@ -496,9 +506,15 @@ impl<'a> Runner<'a> {
     async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
         let out = &self.ctx.out;
         if self.family.conversations {
-            match &f.work.record {
-                Ok(record) => out.record(CONVERSATIONS, record.clone()).await?,
-                Err(unfit) => quarantine(out, CONVERSATIONS, unfit).await?,
+            match (&f.work.record, f.details) {
+                // The list row's fields, completed by those only the conversation itself has.
+                (Ok(record), Some(details)) => {
+                    let mut merged = record.clone();
+                    merged.extend(details);
+                    out.record(CONVERSATIONS, merged).await?
+                }
+                (Ok(record), None) => out.record(CONVERSATIONS, record.clone()).await?,
+                (Err(unfit), _) => quarantine(out, CONVERSATIONS, unfit).await?,
             }
             self.emitted += 1;
         }
@@ -809,15 +825,39 @@ fn contacts_key(key: &str) -> String {
     format!("{key}.contacts_known")
 }
 
-/// Read the messages (when selected) and the contact (when claimed) of one conversation,
-/// concurrently. A 404 (deleted meanwhile) is logged and yields nothing.
+/// Read the messages (when selected), the contact (when claimed) and, with `details`, the
+/// conversation itself (`GET /conversations/{id}`: list rows lack participants, tags and
+/// the playbook; REFERENCE §7.2) of one conversation, concurrently. A 404 (deleted
+/// meanwhile) is logged and yields nothing; a conversation that does not fit its model
+/// keeps its list row (with a warning).
 async fn fetch(
     client: Client,
     contact_client: Client,
     messages: bool,
+    details: bool,
     work: Work,
 ) -> Result<Fetched, Fail> {
     let id = work.id;
+    // A list row that carries the arrays already (REFERENCE §7.2 says Drift's do not) needs
+    // no second request.
+    let complete = work
+        .record
+        .as_ref()
+        .is_ok_and(|r| r.contains_key("conversationTags") && r.contains_key("participants"));
+    let conv = async {
+        if !details || complete || work.record.is_err() {
+            return Ok(None);
+        }
+        match client.conversation(id).await {
+            Ok(c) => Ok(Some(to_record(&c)?)),
+            Err(drift_client::Error::NotFound { .. }) => Ok(None),
+            Err(e @ drift_client::Error::Unfit { .. }) => {
+                tracing::warn!(conversation = id, error = %e, "conversation details do not fit: its list row is kept");
+                Ok(None)
+            }
+            Err(e) => Err(Fail::from(e)),
+        }
+    };
     let msgs = async {
         if !messages {
             return Ok(None);
@@ -843,11 +883,12 @@ async fn fetch(
             None => Ok(None),
         }
     };
-    let (messages, contact) = futures::join!(msgs, contact);
+    let (messages, contact, conv) = futures::join!(msgs, contact, conv);
     Ok(Fetched {
         work,
         messages: messages?,
         contact: contact?,
+        details: conv?,
     })
 }
 

@@ -5,6 +5,8 @@
 //!   indexed fields, in the table's order;
 //! - the read dispatch (`streams::read_all`): [`StreamDef::read`] says which reader reads a
 //!   stream, the conversations pass or a reader of its own;
+//! - the analyst-ready shapes ([`crate::shapes`]): contacts' flattened attributes and the
+//!   child tables of each stream's arrays, by stream name;
 //! - the scope table: the OAuth scopes reading a stream needs ([`StreamDef::scopes`]; the
 //!   credential checks of the CLI and the server, the API's `GET /api/v1/streams`, the web
 //!   UI's stream list).
@@ -183,6 +185,8 @@ impl StreamDef {
             cursor_field: self.cursor.map(str::to_owned),
             write_mode: self.write_mode,
             index_fields: self.index_fields.iter().map(|f| (*f).to_owned()).collect(),
+            flatten: crate::shapes::flatten_of(self.name),
+            children: crate::shapes::children_of(self.name),
         }
     }
 

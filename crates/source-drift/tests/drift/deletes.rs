@@ -135,7 +135,10 @@ async fn hard_deletes_remove_the_rows_of_deleted_records() {
     let (url, token) = (sandbox.base_url(), sandbox.token());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("d.db");
-    let hard = OpenOptions { hard_deletes: true };
+    let hard = OpenOptions {
+        hard_deletes: true,
+        ..Default::default()
+    };
     let first = sync_with(&url, &token, &db, &["all"], SyncMode::Incremental, hard).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     let changed = mutate(&url, json!({"delete_contacts": 2, "delete_users": 1})).await;

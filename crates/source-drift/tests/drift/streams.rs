@@ -121,9 +121,16 @@ async fn a_selection_of_children_reads_conversations_without_writing_them() {
         report.stream("messages").unwrap().records_written,
         sandbox.counts()["messages"].as_u64().unwrap()
     );
+    // The messages table and its child tables only.
     assert_eq!(
         tables(&db),
-        vec!["_driftbridge_rejected", "_driftbridge_state", "messages"]
+        vec![
+            "_driftbridge_rejected",
+            "_driftbridge_state",
+            "message_attachments",
+            "message_buttons",
+            "messages"
+        ]
     );
     // A later run selecting conversations too has its own state: it reads everything.
     let both = sync(

@@ -88,6 +88,8 @@ pub fn stream(name: &str, write_mode: WriteMode) -> Stream {
         cursor_field: None,
         write_mode,
         index_fields: vec![],
+        flatten: None,
+        children: vec![],
     }
 }
 
