@@ -34,65 +34,65 @@ use std::sync::Arc;
 pub struct Args {
     /// What to write: contacts, accounts, timeline or conversations (may be omitted with
     /// --destination).
-    object: Option<String>,
+    pub(crate) object: Option<String>,
     /// Credential to write with (its rate budget is shared by the whole run).
     #[arg(long)]
-    credential: Option<String>,
+    pub(crate) credential: Option<String>,
     /// Input: FILE.csv, FILE.jsonl, sqlite:PATH?table=T, sqlite:PATH?query=SELECT...,
     /// postgres://USER@HOST/DB?table=T or ?query=SELECT..., or a results file of an earlier
     /// push (with --only).
     #[arg(long)]
-    from: String,
+    pub(crate) from: String,
     /// Field rows are matched on: contacts email|externalId, accounts domain|accountId,
     /// timeline contactId|externalId, conversations email. Default: the first.
     #[arg(long)]
-    key: Option<String>,
+    pub(crate) key: Option<String>,
     /// Column mapping, col=attribute[:type],... (types: string, email, domain, number,
     /// integer, boolean, date). Repeatable.
     #[arg(long = "map", value_name = "COL=ATTR,...")]
-    map: Vec<String>,
+    pub(crate) map: Vec<String>,
     /// Mapping file: a JSON object {"col": "attribute[:type]"} or col=attribute lines.
     #[arg(long, value_name = "FILE")]
-    mapping: Option<PathBuf>,
+    pub(crate) mapping: Option<PathBuf>,
     /// Send columns that are neither mapped nor standard as custom attributes.
     #[arg(long)]
-    include_unmapped: bool,
+    pub(crate) include_unmapped: bool,
     /// Several contacts share the key: update-all, first, or reject (default).
     #[arg(long, value_name = "POLICY")]
-    on_duplicate: Option<String>,
+    pub(crate) on_duplicate: Option<String>,
     /// Validate and look up only; print what would be sent; write nothing to Drift.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Results file, CSV or JSONL by extension (default: driftbridge-push-OBJECT-TIME.csv).
     /// It is created anew, so it may not be the --from or --mapping file.
     #[arg(long, value_name = "FILE")]
-    results: Option<PathBuf>,
+    pub(crate) results: Option<PathBuf>,
     /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).
     #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
-    only: Vec<String>,
+    pub(crate) only: Vec<String>,
     /// Timeline events and conversations: send rows again whose earlier attempt ended
     /// uncertain (connection dropped or timed out after sending; it may have landed).
     /// Without it such rows come back rejected, to be checked in Drift first.
     #[arg(long)]
-    resend_uncertain: bool,
+    pub(crate) resend_uncertain: bool,
     /// Override the credential's request budget for this run.
     #[arg(long)]
-    rate_limit_per_min: Option<u32>,
+    pub(crate) rate_limit_per_min: Option<u32>,
     /// Rows in flight at once.
     #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Save these settings as a data destination named NAME (run it again with
     /// --destination NAME).
     #[arg(long, value_name = "NAME")]
-    save: Option<String>,
+    pub(crate) save: Option<String>,
     /// Run a saved push destination (object, credential, key, mapping); flags given here
     /// override it.
     #[arg(long, value_name = "NAME")]
-    destination: Option<String>,
+    pub(crate) destination: Option<String>,
     /// When the `--destination` is running already (in this or another process), wait for
     /// that run to end, then start, instead of exiting 2 with "already running: RUN_ID".
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
 }
 
 /// Run the subcommand.

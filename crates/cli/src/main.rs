@@ -4,10 +4,12 @@
 mod common;
 mod cmd_credentials;
 mod cmd_demo;
+mod cmd_destinations;
 mod cmd_push;
 mod cmd_runs;
 mod cmd_sandbox;
 mod cmd_serve;
+mod cmd_sources;
 mod cmd_sync;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,11 @@ enum Command {
     Serve(cmd_serve::Args),
     /// Run history and each run's log.
     Runs(cmd_runs::Args),
+    /// Saved data sources (Drift streams into a sink, on a schedule): create, list, show,
+    /// update, pause, resume, delete, run now.
+    Sources(cmd_sources::Args),
+    /// Saved data destinations (pushes into Drift): list, show, delete, run.
+    Destinations(cmd_destinations::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -163,6 +170,8 @@ fn main() -> ExitCode {
             Command::Push(a) => cmd_push::run(&ctx, a).await,
             Command::Serve(a) => cmd_serve::run(&ctx, a).await,
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
+            Command::Sources(a) => cmd_sources::run(&ctx, a).await,
+            Command::Destinations(a) => cmd_destinations::run(&ctx, a).await,
         }
     });
     match result {
