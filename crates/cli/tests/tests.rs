@@ -27,6 +27,8 @@ mod push_stop;
 mod sandbox;
 #[path = "cli/serve.rs"]
 mod serve;
+#[path = "cli/sources.rs"]
+mod sources;
 #[path = "cli/sync.rs"]
 mod sync;
 #[path = "cli/util.rs"]
