@@ -129,6 +129,8 @@ pub struct SyncRun {
     mode: SyncMode,
     source: DriftSourceConfig,
     scope: RunScope,
+    flow: Option<String>,
+    addresses: AddressPolicy,
     _log: RunLog,
 }
 
@@ -249,6 +251,8 @@ impl SyncRun {
             mode: job.mode,
             source: job.source.clone(),
             scope,
+            flow: job.flow.clone(),
+            addresses,
             _log: log,
         })
     }
@@ -377,6 +381,20 @@ impl SyncRun {
             usage: self.client.metrics(),
             error: error.as_deref(),
         });
+        let finished = crate::alerts::FinishedRun {
+            run_id: &summary.run_id,
+            kind: "sync",
+            flow: self.flow.as_deref(),
+            credential: &summary.credential,
+            status: summary.status.as_str(),
+            error: error.as_deref(),
+            rejected: summary.streams.iter().map(|s| s.records_rejected).sum(),
+            credential_failed: summary
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Unauthorized),
+        };
+        crate::alerts::run_finished(store, self.addresses, &finished).await;
         (summary, recorded)
     }
 }
