@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod common;
+mod cmd_alerts;
 mod cmd_credentials;
 mod cmd_demo;
 mod cmd_destinations;
@@ -71,6 +72,9 @@ enum Command {
     Sources(cmd_sources::Args),
     /// Saved data destinations (pushes into Drift): list, show, delete, run.
     Destinations(cmd_destinations::Args),
+    /// Alerts: webhook channels told when a run fails or recovers, a credential is
+    /// rejected, or records are rejected.
+    Alerts(cmd_alerts::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
             Command::Runs(a) => cmd_runs::run(&ctx, a).await,
             Command::Sources(a) => cmd_sources::run(&ctx, a).await,
             Command::Destinations(a) => cmd_destinations::run(&ctx, a).await,
+            Command::Alerts(a) => cmd_alerts::run(&ctx, a).await,
         }
     });
     match result {

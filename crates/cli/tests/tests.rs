@@ -1,6 +1,8 @@
 //! The CLI's one integration-test binary: runs the real `driftbridge` binary against a sandbox.
 //! One module per area; the harness they share is `cli/util.rs`.
 
+#[path = "cli/alerts.rs"]
+mod alerts;
 #[path = "cli/credentials_add.rs"]
 mod credentials_add;
 #[path = "cli/credentials_manage.rs"]
