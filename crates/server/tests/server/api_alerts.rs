@@ -97,3 +97,39 @@ async fn internal_webhook_addresses_are_refused_without_the_flag() {
     }
     assert_eq!(s.get_json("/api/v1/alerts").await, json!([]));
 }
+
+#[tokio::test]
+async fn the_alerts_page_adds_tests_and_deletes_a_channel() {
+    let s = TestServer::start().await;
+    let (url, bodies) = receiver().await;
+    let cookie = crate::access::login(&s).await;
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        s.http
+            .post(s.url(path))
+            .header("cookie", cookie.clone())
+            .header("origin", s.base.clone())
+            .form(&form)
+            .send()
+    };
+    let html = post("/alerts", vec![("name", "ops".into()), ("url", "nope".into()), ("format", "json".into()), ("events", "run_failed".into())])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"alert-url-error\""), "the URL error is shown at its field");
+    let html = post("/alerts", vec![("name", "ops".into()), ("url", url.clone()), ("format", "json".into()), ("events", "run_failed".into())])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Channel &#34;ops&#34; added") || html.contains("Channel \"ops\" added"), "{html}");
+    assert!(!html.contains("s3cret"), "the URL is not shown");
+    let id = s.get_json("/api/v1/alerts").await[0]["id"].as_str().unwrap().to_string();
+    let html = post(&format!("/alerts/{id}/test"), vec![]).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Test alert delivered"), "{html}");
+    assert_eq!(bodies.lock().unwrap()[0]["event"], "test");
+    post(&format!("/alerts/{id}/delete"), vec![]).await.unwrap();
+    assert_eq!(s.get_json("/api/v1/alerts").await, json!([]));
+}
