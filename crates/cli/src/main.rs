@@ -12,6 +12,7 @@ mod cmd_sandbox;
 mod cmd_serve;
 mod cmd_sources;
 mod cmd_sync;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use common::Ctx;

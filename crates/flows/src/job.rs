@@ -66,8 +66,12 @@ pub struct Totals {
     pub retries: u64,
     /// Times a request waited for the budget, a `Retry-After` or a backoff.
     pub waits: u64,
-    /// Total waiting time, milliseconds.
+    /// Total waiting time, milliseconds, summed over requests (concurrent waits add up).
     pub wait_ms: u64,
+    /// Wall-clock time during which at least one request waited, milliseconds (what the
+    /// waits cost the run at most); 0 in summaries of older versions.
+    #[serde(default)]
+    pub wait_wall_ms: u64,
 }
 
 impl Totals {
@@ -80,6 +84,7 @@ impl Totals {
             retries: m.retries,
             waits: m.waits,
             wait_ms: u64::try_from(m.wait_time.as_millis()).unwrap_or(u64::MAX),
+            wait_wall_ms: u64::try_from(m.wait_wall.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -121,3 +121,30 @@ fn update_changes_only_what_is_given_and_credentials_delete_names_the_commands()
         refused.stderr
     );
 }
+
+#[test]
+fn without_a_terminal_a_run_prints_plain_lines_and_runs_show_says_each_thing_once() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
+    assert_eq!(create(&cli, "crm", &[]).code, 0);
+    // stderr is a pipe here, as in CI logs: no bars, a plain line per finished stream.
+    let run = cli.run(&["sources", "run", "crm"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("conversations done: 5 read, 5 written in")
+            && run.stderr.contains("users done:"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\r') && !run.stderr.contains('\u{1b}'), "no terminal control: {:?}", run.stderr);
+    assert!(run.stdout.contains("  total: "), "{}", run.stdout);
+    assert!(!run.stdout.contains("summed over concurrent"), "plain words: {}", run.stdout);
+
+    sandbox.set_faults(json!([{"route": "conversations.list", "kind": "status", "status": 400}]));
+    let failed = cli.run(&["--json", "sources", "run", "crm"]);
+    let id = failed.run_id();
+    let shown = cli.run(&["runs", "show", &id]);
+    assert_eq!(shown.stdout.matches(&format!("run {id}")).count(), 1, "{}", shown.stdout);
+    assert_eq!(shown.stdout.matches("error:").count(), 1, "{}", shown.stdout);
+    assert_eq!(shown.stdout.matches("  stream ").count(), 1, "{}", shown.stdout);
+}
