@@ -142,19 +142,27 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
     let cancel = sync_core::Cancel::new();
     let signals = spawn_signals(cancel.clone(), ctx.quiet);
+    // Rows finish in any order (several are in flight): a dry run's plan is printed after
+    // the run, in input order.
+    let mut plans: Vec<(u64, String)> = Vec::new();
     let outcome = run
         .run(cancel, |o| {
             if print_plans {
-                outln!(
-                    "row {}: {} {}",
+                let reason = o.reason.as_deref().unwrap_or("");
+                plans.push((
                     o.row,
-                    o.kind.as_str(),
-                    o.reason.as_deref().unwrap_or("")
-                );
+                    format!("row {}: {} {reason}", o.row, planned(o.kind, true))
+                        .trim_end()
+                        .to_string(),
+                ));
             }
             progress.tick(o.kind);
         })
         .await;
+    plans.sort_by_key(|(row, _)| *row);
+    for (_, line) in &plans {
+        outln!("{line}");
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -378,17 +386,17 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
         ""
     };
     outln!(
-        "push {}{dry}: {} rows in {:.1} s ({:.0} rows/s), {} requests ({:.2} per row)",
+        "push {}{dry}: {} in {:.1} s ({:.0} rows/s), {} ({:.2} per row)",
         s.object.as_str(),
-        s.rows,
+        crate::progress::count(s.rows, "row", "rows"),
         s.elapsed.as_secs_f64(),
         s.rows_per_sec(),
-        s.requests,
+        crate::progress::count(s.requests, "request", "requests"),
         s.requests_per_row()
     );
     let counts: Vec<String> = OutcomeKind::ALL
         .iter()
-        .map(|k| format!("{} {}", k.as_str(), s.count(*k)))
+        .map(|k| format!("{} {}", planned(*k, s.dry_run), s.count(*k)))
         .collect();
     outln!("  {}", counts.join(", "));
     if s.filtered_out > 0 {
@@ -422,6 +430,19 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
              col=attribute or send them as custom attributes with --include-unmapped",
             s.ignored_columns.join(", ")
         );
+    }
+}
+
+/// An outcome as a dry run words it (`would create`: nothing was written) or as a real
+/// run does (`created`).
+fn planned(kind: OutcomeKind, dry_run: bool) -> &'static str {
+    match (dry_run, kind) {
+        (false, k) => k.as_str(),
+        (true, OutcomeKind::Created) => "would create",
+        (true, OutcomeKind::Updated) => "would update",
+        (true, OutcomeKind::Unchanged) => "would leave unchanged",
+        (true, OutcomeKind::Skipped) => "would skip",
+        (true, OutcomeKind::Rejected) => "rejected",
     }
 }
 
