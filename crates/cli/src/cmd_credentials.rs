@@ -18,6 +18,12 @@ use store::{Credential, CredentialUpdate, NewCredential, OAuthChange, Store, Sto
 
 /// Arguments of `driftbridge credentials`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  export DRIFT_KEY=...   # the API key stays out of the process list and shell history
+  driftbridge credentials add --name prod --api-key-env DRIFT_KEY
+  driftbridge credentials test prod --for conversations,contacts
+  driftbridge credentials rotate prod --api-key-env DRIFT_KEY
+  driftbridge credentials list")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,

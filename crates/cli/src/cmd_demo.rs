@@ -24,6 +24,9 @@ const DEMO_RATE_PER_MIN: u32 = 2400;
 
 /// Arguments of `driftbridge demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge demo
+  driftbridge --data-dir /tmp/demo demo --json")]
 pub struct Args {}
 
 /// Run the subcommand.

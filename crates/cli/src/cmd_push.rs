@@ -31,6 +31,11 @@ use std::sync::Arc;
 
 /// Arguments of `driftbridge push`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge push contacts --credential prod --from leads.csv --key email --dry-run
+  driftbridge push contacts --credential prod --from leads.csv --map org=company --save leads
+  driftbridge push --destination leads --from leads-2.csv
+  driftbridge push contacts --from driftbridge-push-contacts-T.csv --only rejected --credential prod")]
 pub struct Args {
     /// What to write: contacts, accounts, timeline or conversations (may be omitted with
     /// --destination).

@@ -10,6 +10,11 @@ use store::RunRecord;
 
 /// Arguments of `driftbridge runs`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge runs list --limit 10
+  driftbridge runs show run_20261130T115500_3f9a0c1d
+  driftbridge runs logs run_20261130T115500_3f9a0c1d --follow
+  driftbridge runs rejected run_20261130T115500_3f9a0c1d")]
 pub struct Args {
     #[command(subcommand)]
     command: RunsCommand,

@@ -20,6 +20,13 @@ pub const DEFAULT_SINK: &str = "sqlite:driftbridge-data.db";
 
 /// Arguments of `driftbridge sync`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge sync --credential prod --streams conversations,contacts --destination sqlite:drift.db
+  driftbridge sync --credential prod --destination postgres://etl@db.internal/analytics --mode full
+  driftbridge sync --credential prod --destination parquet:./lake --flow nightly --wait
+
+Exit codes: 0 ok, 1 failure, 2 usage or already running, 3 credential rejected,
+4 rate limited, 5 finished with rejected records.")]
 pub struct Args {
     /// Name of the Drift credential to read with (see `credentials list`).
     #[arg(long)]

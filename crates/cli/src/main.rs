@@ -21,7 +21,13 @@ use std::process::ExitCode;
 
 /// driftbridge: move data between a Drift account and your data stores.
 #[derive(Debug, Parser)]
-#[command(name = "driftbridge", version, about)]
+#[command(name = "driftbridge", version, about, max_term_width = 100)]
+#[command(after_help = "Examples:
+  driftbridge demo                                   # the whole product, offline
+  driftbridge credentials add --name prod --api-key-env DRIFT_KEY
+  driftbridge sync --credential prod --streams conversations --destination sqlite:drift.db
+  driftbridge sources create --name nightly --credential prod --streams all --schedule '0 3 * * *'
+  driftbridge serve --print-token")]
 struct Cli {
     /// Data directory (metadata store, vault key). Default: the platform data dir.
     #[arg(long, global = true, env = "DRIFTBRIDGE_DATA_DIR")]
