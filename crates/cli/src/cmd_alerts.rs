@@ -159,7 +159,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 outln!("{}", json!({"delivered": true, "channel": c.name}));
             } else if !ctx.quiet {
-                outln!("Test alert delivered to channel \"{}\" ({}).", c.name, c.url_mask);
+                outln!(
+                    "Test alert delivered to channel \"{}\" ({}).",
+                    c.name,
+                    c.url_mask
+                );
             }
         }
     }

@@ -510,12 +510,10 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {
 fn delete(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     let users = store.credential_users(name).map_err(store_error)?;
-    let deleted = store
-        .delete_credential(name, force)
-        .map_err(|e| match e {
-            store::StoreError::InUse { name, users } => fail(exit::USAGE, in_use(&name, &users)),
-            other => store_error(other),
-        })?;
+    let deleted = store.delete_credential(name, force).map_err(|e| match e {
+        store::StoreError::InUse { name, users } => fail(exit::USAGE, in_use(&name, &users)),
+        other => store_error(other),
+    })?;
     if !users.is_empty() {
         let names: Vec<String> = users.iter().map(ToString::to_string).collect();
         eprintln!(

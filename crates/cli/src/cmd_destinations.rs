@@ -66,7 +66,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 let views: Vec<Value> = all.iter().map(view).collect();
                 outln!("{}", serde_json::to_string_pretty(&views)?);
             } else if all.is_empty() {
-                outln!("No saved destinations. Save a push with `driftbridge push ... --save NAME`.");
+                outln!(
+                    "No saved destinations. Save a push with `driftbridge push ... --save NAME`."
+                );
             } else {
                 outln!(
                     "{:<24} {:<8} {:<20} {:<14} {}",
@@ -129,7 +131,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 outln!("{}", json!({"deleted": d.name, "id": d.id}));
             } else if !ctx.quiet {
-                outln!("Deleted destination \"{}\" (its run history stays).", d.name);
+                outln!(
+                    "Deleted destination \"{}\" (its run history stays).",
+                    d.name
+                );
             }
         }
         Command::Run {

@@ -75,7 +75,11 @@ enum Command {
         /// Where to write, as in `sync`: sqlite:PATH, postgres://..., jsonl:DIR, csv:DIR or
         /// parquet:DIR; a relative path is made absolute. Default: the SQLite file
         /// sinks/driftbridge-data.db in the data directory.
-        #[arg(long = "destination", visible_alias = "sink", value_name = "DESTINATION")]
+        #[arg(
+            long = "destination",
+            visible_alias = "sink",
+            value_name = "DESTINATION"
+        )]
         sink: Option<String>,
         /// `incremental` (default) or `full` (also `full-refresh`).
         #[arg(long, default_value = "incremental")]
@@ -100,7 +104,11 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         streams: Option<Vec<String>>,
         /// New destination (see `create`).
-        #[arg(long = "destination", visible_alias = "sink", value_name = "DESTINATION")]
+        #[arg(
+            long = "destination",
+            visible_alias = "sink",
+            value_name = "DESTINATION"
+        )]
         sink: Option<String>,
         /// New mode: `incremental` or `full`.
         #[arg(long)]
@@ -277,8 +285,12 @@ fn absolute(sink: &str) -> anyhow::Result<String> {
         .trim()
         .parse()
         .map_err(|e: String| fail(exit::USAGE, format!("--destination: {e}")))?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| fail(exit::FAILURE, format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        fail(
+            exit::FAILURE,
+            format!("cannot read the current directory: {e}"),
+        )
+    })?;
     let abs = |kind: &str, p: &std::path::Path| {
         let p = if p.is_absolute() {
             p.to_path_buf()

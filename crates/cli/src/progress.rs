@@ -132,7 +132,9 @@ impl Progress {
         top.set_style(
             ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        top.set_message(format!("starting · rate budget {rate_per_min} requests/minute"));
+        top.set_message(format!(
+            "starting · rate budget {rate_per_min} requests/minute"
+        ));
         let progress = Progress {
             multi,
             bars: Arc::new(Mutex::new(HashMap::new())),
@@ -157,10 +159,7 @@ impl Progress {
                     eprintln!("{line}");
                 }
             });
-            *progress
-                .heartbeat
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(task);
+            *progress.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         }
         progress
     }
@@ -187,10 +186,9 @@ impl Progress {
             if !figures.streams.contains_key(&s.stream) {
                 figures.order.push(s.stream.clone());
             }
-            let was_ended = figures
-                .streams
-                .get(&s.stream)
-                .is_some_and(|old| !matches!(old.state, StreamState::Pending | StreamState::Running));
+            let was_ended = figures.streams.get(&s.stream).is_some_and(|old| {
+                !matches!(old.state, StreamState::Pending | StreamState::Running)
+            });
             figures.streams.insert(s.stream.clone(), s.clone());
             (ended && !was_ended, figures.requests())
         };
@@ -264,10 +262,8 @@ impl Progress {
 fn new_bar(multi: &MultiProgress, stream: &str) -> ProgressBar {
     let bar = multi.add(ProgressBar::no_length());
     bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>20.cyan} {spinner} {pos} read · {elapsed} · {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{prefix:>20.cyan} {spinner} {pos} read · {elapsed} · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_prefix(stream.to_owned());
     bar.enable_steady_tick(Duration::from_millis(200));

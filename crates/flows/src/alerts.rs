@@ -245,9 +245,9 @@ pub fn alerts_for(store: &Store, run: &FinishedRun<'_>) -> Vec<Alert> {
             .iter()
             .filter(|r| r.id != run.run_id)
             .find(|r| !matches!(r.status.as_str(), "skipped" | "running" | "cancelled"));
-        if let Some(previous) = before.filter(|r| {
-            matches!(r.status.as_str(), "failed" | "rate_limited" | "interrupted")
-        }) {
+        if let Some(previous) = before
+            .filter(|r| matches!(r.status.as_str(), "failed" | "rate_limited" | "interrupted"))
+        {
             alerts.push(Alert {
                 event: "run_recovered".into(),
                 message: format!(
@@ -338,7 +338,10 @@ pub async fn test(
         .map_err(|e| {
             FlowError::new(
                 ErrorKind::Unavailable,
-                format!("the test alert to channel \"{}\" was not delivered: {e}", channel.name),
+                format!(
+                    "the test alert to channel \"{}\" was not delivered: {e}",
+                    channel.name
+                ),
             )
         })?;
     Ok(channel)

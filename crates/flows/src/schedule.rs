@@ -95,7 +95,9 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || ",-/*?".contains(c))
                 })
-                .map(|(value, (field, _, _))| format!(" (the {field} field \"{value}\" cannot be read)"))
+                .map(|(value, (field, _, _))| {
+                    format!(" (the {field} field \"{value}\" cannot be read)")
+                })
                 .unwrap_or_default();
             format!("schedule \"{expr}\" is not a valid cron expression{which}; {CRON_EXAMPLE}")
         })
@@ -242,7 +244,10 @@ mod tests {
     #[test]
     fn cron_errors_name_the_field_and_range_in_plain_words() {
         let e = parse_cron("0 99 * * *").unwrap_err();
-        assert!(e.starts_with("schedule \"0 99 * * *\": hour 99 is out of range 0-23; use 5 fields"), "{e}");
+        assert!(
+            e.starts_with("schedule \"0 99 * * *\": hour 99 is out of range 0-23; use 5 fields"),
+            "{e}"
+        );
         let e = parse_cron("61 * * * *").unwrap_err();
         assert!(e.contains("minute 61 is out of range 0-59"), "{e}");
         let e = parse_cron("0 0 0 * *").unwrap_err();

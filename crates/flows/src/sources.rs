@@ -292,7 +292,13 @@ pub async fn create(
     addresses: AddressPolicy,
     new: &NewSource,
 ) -> Result<SourceRecord, FlowError> {
-    let errors = validate(store, &new.name, &new.credential, &new.streams, &new.options);
+    let errors = validate(
+        store,
+        &new.name,
+        &new.credential,
+        &new.streams,
+        &new.options,
+    );
     if !errors.is_empty() {
         return Err(FlowError::invalid_fields(errors));
     }

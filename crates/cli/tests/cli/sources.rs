@@ -35,20 +35,34 @@ fn a_source_is_created_listed_paused_resumed_run_and_deleted() {
     let cli = Cli::with_sb(&sandbox);
     let made = create(&cli, "nightly", &["--schedule", "0 3 * * *"]);
     assert_eq!(made.code, 0, "{}", made.stderr);
-    assert!(made.stdout.contains("Saved data source \"nightly\""), "{}", made.stdout);
+    assert!(
+        made.stdout.contains("Saved data source \"nightly\""),
+        "{}",
+        made.stdout
+    );
 
     let list = cli.run(&["sources", "list"]);
     let header = list.stdout.lines().next().unwrap();
     assert!(header.starts_with("NAME"), "{}", list.stdout);
     let row = list.stdout.lines().nth(1).unwrap();
-    assert!(row.contains("nightly") && row.contains("cron 0 3 * * * (UTC), next in"), "{row}");
+    assert!(
+        row.contains("nightly") && row.contains("cron 0 3 * * * (UTC), next in"),
+        "{row}"
+    );
     assert!(row.contains("never ran"), "{row}");
 
     cli.json(&["sources", "pause", "nightly"]);
     let listed = cli.json(&["sources", "list"]);
     assert_eq!(listed[0]["paused"], true);
-    assert_eq!(listed[0]["next_run_at"], json!(null), "no next run while paused");
-    assert!(cli.run(&["sources", "list"]).stdout.contains("paused (cron 0 3 * * * (UTC))"));
+    assert_eq!(
+        listed[0]["next_run_at"],
+        json!(null),
+        "no next run while paused"
+    );
+    assert!(cli
+        .run(&["sources", "list"])
+        .stdout
+        .contains("paused (cron 0 3 * * * (UTC))"));
     let resumed = cli.json(&["sources", "resume", "nightly"]);
     assert_eq!(resumed["paused"], false);
     assert!(resumed["next_run_at"].as_i64().is_some(), "{resumed}");
@@ -58,8 +72,16 @@ fn a_source_is_created_listed_paused_resumed_run_and_deleted() {
     assert_eq!(run.written("conversations"), 5);
     assert_eq!(rows(&cli.path("nightly.db"), "conversations"), 5);
     let shown = cli.run(&["sources", "show", "nightly"]);
-    assert!(shown.stdout.contains(&run.run_id()), "the run is among its latest: {}", shown.stdout);
-    assert!(shown.stdout.contains("failure streak  0"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains(&run.run_id()),
+        "the run is among its latest: {}",
+        shown.stdout
+    );
+    assert!(
+        shown.stdout.contains("failure streak  0"),
+        "{}",
+        shown.stdout
+    );
 
     let deleted = cli.run(&["sources", "delete", "nightly"]);
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);
@@ -74,7 +96,8 @@ fn a_bad_cron_is_refused_in_plain_words_and_nothing_is_saved() {
     let made = create(&cli, "nightly", &["--schedule", "0 99 * * *"]);
     assert_eq!(made.code, 2, "{}", made.stderr);
     assert!(
-        made.stderr.contains("hour 99 is out of range 0-23") && made.stderr.contains("\"0 2 * * *\""),
+        made.stderr.contains("hour 99 is out of range 0-23")
+            && made.stderr.contains("\"0 2 * * *\""),
         "{}",
         made.stderr
     );
@@ -95,7 +118,10 @@ fn failed_runs_make_a_streak_with_the_last_error_until_a_success() {
     let shown = cli.json(&["sources", "show", "crm"]);
     assert_eq!(shown["failure_streak"], 2, "{shown}");
     assert!(shown["last_error"].as_str().is_some(), "{shown}");
-    assert!(cli.run(&["sources", "list"]).stdout.contains("2 failures in a row"));
+    assert!(cli
+        .run(&["sources", "list"])
+        .stdout
+        .contains("2 failures in a row"));
     sandbox.set_faults(json!([]));
     assert_eq!(cli.run(&["sources", "run", "crm"]).code, 0);
     let shown = cli.json(&["sources", "show", "crm"]);
@@ -108,7 +134,14 @@ fn update_changes_only_what_is_given_and_credentials_delete_names_the_commands()
     let sandbox = Sandbox::start();
     let cli = Cli::with_sb(&sandbox);
     assert_eq!(create(&cli, "crm", &["--every-minutes", "30"]).code, 0);
-    let updated = cli.json(&["sources", "update", "crm", "--mode", "full-refresh", "--no-schedule"]);
+    let updated = cli.json(&[
+        "sources",
+        "update",
+        "crm",
+        "--mode",
+        "full-refresh",
+        "--no-schedule",
+    ]);
     assert_eq!(updated["mode"], "full");
     assert_eq!(updated["schedule"], json!(null));
     assert_eq!(updated["streams"], json!(["conversations", "users"]));
@@ -116,7 +149,9 @@ fn update_changes_only_what_is_given_and_credentials_delete_names_the_commands()
     assert_eq!(refused.code, 2);
     assert!(
         refused.stderr.contains("driftbridge sources delete crm")
-            && refused.stderr.contains("driftbridge sources update crm --credential"),
+            && refused
+                .stderr
+                .contains("driftbridge sources update crm --credential"),
         "{}",
         refused.stderr
     );
@@ -131,20 +166,44 @@ fn without_a_terminal_a_run_prints_plain_lines_and_runs_show_says_each_thing_onc
     let run = cli.run(&["sources", "run", "crm"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("conversations done: 5 read, 5 written in")
+        run.stderr
+            .contains("conversations done: 5 read, 5 written in")
             && run.stderr.contains("users done:"),
         "{}",
         run.stderr
     );
-    assert!(!run.stderr.contains('\r') && !run.stderr.contains('\u{1b}'), "no terminal control: {:?}", run.stderr);
+    assert!(
+        !run.stderr.contains('\r') && !run.stderr.contains('\u{1b}'),
+        "no terminal control: {:?}",
+        run.stderr
+    );
     assert!(run.stdout.contains("  total: "), "{}", run.stdout);
-    assert!(!run.stdout.contains("summed over concurrent"), "plain words: {}", run.stdout);
+    assert!(
+        !run.stdout.contains("summed over concurrent"),
+        "plain words: {}",
+        run.stdout
+    );
 
     sandbox.set_faults(json!([{"route": "conversations.list", "kind": "status", "status": 400}]));
     let failed = cli.run(&["--json", "sources", "run", "crm"]);
     let id = failed.run_id();
     let shown = cli.run(&["runs", "show", &id]);
-    assert_eq!(shown.stdout.matches(&format!("run {id}")).count(), 1, "{}", shown.stdout);
-    assert_eq!(shown.stdout.matches("error:").count(), 1, "{}", shown.stdout);
-    assert_eq!(shown.stdout.matches("  stream ").count(), 1, "{}", shown.stdout);
+    assert_eq!(
+        shown.stdout.matches(&format!("run {id}")).count(),
+        1,
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(
+        shown.stdout.matches("error:").count(),
+        1,
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(
+        shown.stdout.matches("  stream ").count(),
+        1,
+        "{}",
+        shown.stdout
+    );
 }

@@ -104,7 +104,13 @@ async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(render(&base(&state, message)?))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let c = state.store.delete_notification_channel(&id)?;
-    Ok(render(&base(&state, format!("Channel \"{}\" deleted.", c.name))?))
+    Ok(render(&base(
+        &state,
+        format!("Channel \"{}\" deleted.", c.name),
+    )?))
 }

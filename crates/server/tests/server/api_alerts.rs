@@ -12,14 +12,16 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook/s3cret", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .fallback(
-            |State(kept): State<Arc<Mutex<Vec<Value>>>>, axum::Json(body): axum::Json<Value>| async move {
-                kept.lock().unwrap().push(body);
-                "ok"
-            },
-        )
-        .with_state(bodies.clone());
+    let app =
+        axum::Router::new()
+            .fallback(
+                |State(kept): State<Arc<Mutex<Vec<Value>>>>,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    kept.lock().unwrap().push(body);
+                    "ok"
+                },
+            )
+            .with_state(bodies.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, bodies)
 }
@@ -36,8 +38,14 @@ async fn channels_are_created_masked_tested_listed_and_deleted() {
         .unwrap();
     assert_eq!(created.status(), 201);
     let body: Value = created.json().await.unwrap();
-    assert!(body["url_mask"].as_str().unwrap().ends_with("/••••"), "{body}");
-    assert!(!body.to_string().contains("s3cret"), "the URL is write-only: {body}");
+    assert!(
+        body["url_mask"].as_str().unwrap().ends_with("/••••"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("s3cret"),
+        "the URL is write-only: {body}"
+    );
     assert_eq!(body["events"], json!(["run_failed"]));
     let listed = s.get_json("/api/v1/alerts").await;
     assert_eq!(listed[0]["name"], "ops");
@@ -46,7 +54,10 @@ async fn channels_are_created_masked_tested_listed_and_deleted() {
     let tested = s.post_json("/api/v1/alerts/ops/test").await;
     assert_eq!(tested["delivered"], true);
     let got = bodies.lock().unwrap().clone();
-    assert!(got[0]["text"].as_str().unwrap().contains("test alert"), "{got:?}");
+    assert!(
+        got[0]["text"].as_str().unwrap().contains("test alert"),
+        "{got:?}"
+    );
 
     let dup = s
         .post("/api/v1/alerts")
@@ -84,7 +95,11 @@ async fn channels_are_created_masked_tested_listed_and_deleted() {
 #[tokio::test]
 async fn internal_webhook_addresses_are_refused_without_the_flag() {
     let s = TestServer::start_with(false).await;
-    for url in ["http://127.0.0.1:9/h", "http://169.254.169.254/latest", "http://localhost/h"] {
+    for url in [
+        "http://127.0.0.1:9/h",
+        "http://169.254.169.254/latest",
+        "http://localhost/h",
+    ] {
         let refused = s
             .post("/api/v1/alerts")
             .json(&json!({"name": "x", "url": url}))
@@ -93,7 +108,10 @@ async fn internal_webhook_addresses_are_refused_without_the_flag() {
             .unwrap();
         let problem = assert_problem(refused, 422, "validation").await;
         assert_eq!(problem["errors"][0]["field"], "url", "{problem}");
-        assert!(problem.to_string().contains("--allow-private-base-urls"), "{problem}");
+        assert!(
+            problem.to_string().contains("--allow-private-base-urls"),
+            "{problem}"
+        );
     }
     assert_eq!(s.get_json("/api/v1/alerts").await, json!([]));
 }
@@ -111,23 +129,53 @@ async fn the_alerts_page_adds_tests_and_deletes_a_channel() {
             .form(&form)
             .send()
     };
-    let html = post("/alerts", vec![("name", "ops".into()), ("url", "nope".into()), ("format", "json".into()), ("events", "run_failed".into())])
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("id=\"alert-url-error\""), "the URL error is shown at its field");
-    let html = post("/alerts", vec![("name", "ops".into()), ("url", url.clone()), ("format", "json".into()), ("events", "run_failed".into())])
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("Channel &#34;ops&#34; added") || html.contains("Channel \"ops\" added"), "{html}");
+    let html = post(
+        "/alerts",
+        vec![
+            ("name", "ops".into()),
+            ("url", "nope".into()),
+            ("format", "json".into()),
+            ("events", "run_failed".into()),
+        ],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        html.contains("id=\"alert-url-error\""),
+        "the URL error is shown at its field"
+    );
+    let html = post(
+        "/alerts",
+        vec![
+            ("name", "ops".into()),
+            ("url", url.clone()),
+            ("format", "json".into()),
+            ("events", "run_failed".into()),
+        ],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        html.contains("Channel &#34;ops&#34; added") || html.contains("Channel \"ops\" added"),
+        "{html}"
+    );
     assert!(!html.contains("s3cret"), "the URL is not shown");
-    let id = s.get_json("/api/v1/alerts").await[0]["id"].as_str().unwrap().to_string();
-    let html = post(&format!("/alerts/{id}/test"), vec![]).await.unwrap().text().await.unwrap();
+    let id = s.get_json("/api/v1/alerts").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let html = post(&format!("/alerts/{id}/test"), vec![])
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Test alert delivered"), "{html}");
     assert_eq!(bodies.lock().unwrap()[0]["event"], "test");
     post(&format!("/alerts/{id}/delete"), vec![]).await.unwrap();

@@ -326,7 +326,10 @@ async fn a_paused_source_is_not_started_by_its_schedule_and_shows_no_next_run() 
     assert_eq!(created["next_run_at"], serde_json::Value::Null);
     assert_eq!(created["failure_streak"], 0);
     let now = chrono::Utc::now().timestamp_millis();
-    assert!(flows::schedule::run_due(&s.state.flows, now).is_empty(), "paused");
+    assert!(
+        flows::schedule::run_due(&s.state.flows, now).is_empty(),
+        "paused"
+    );
     let resumed: serde_json::Value = s
         .req(reqwest::Method::PATCH, "/api/v1/sources/hourly")
         .json(&json!({"paused": false}))
@@ -337,12 +340,18 @@ async fn a_paused_source_is_not_started_by_its_schedule_and_shows_no_next_run() 
         .await
         .unwrap();
     assert_eq!(resumed["paused"], false);
-    assert!(resumed["next_run_at"].as_i64().unwrap() <= now, "never ran: due now");
+    assert!(
+        resumed["next_run_at"].as_i64().unwrap() <= now,
+        "never ran: due now"
+    );
     let started = flows::schedule::run_due(&s.state.flows, now);
     assert_eq!(started.len(), 1, "resumed");
     wait_run(&s, &started[0]).await;
     let shown = s.get_json("/api/v1/sources/hourly").await;
-    assert!(shown["next_run_at"].as_i64().unwrap() > now + 59 * 60_000, "{shown}");
+    assert!(
+        shown["next_run_at"].as_i64().unwrap() > now + 59 * 60_000,
+        "{shown}"
+    );
     sandbox.shutdown().await;
 }
 

@@ -192,7 +192,8 @@ impl<F: Format> Ctx<'_, F> {
             let mut chunks: Vec<Vec<(String, FileEntry)>> = vec![Vec::new()];
             let mut size = 0;
             for part in parts {
-                if size + part.1.bytes > COMPACT_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+                if size + part.1.bytes > COMPACT_BYTES && !chunks.last().is_some_and(Vec::is_empty)
+                {
                     chunks.push(Vec::new());
                     size = 0;
                 }

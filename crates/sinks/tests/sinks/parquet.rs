@@ -116,7 +116,10 @@ async fn full_sync_writes_typed_columns_timestamps_and_zstd() {
     // 10 records, batches of 4 plus the final flush: three commits, joined into one file
     // per stream when the run ended, a row group per commit.
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(files[0].ends_with("conversations/run-1.parquet"), "{files:?}");
+    assert!(
+        files[0].ends_with("conversations/run-1.parquet"),
+        "{files:?}"
+    );
     let joined = SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
     assert_eq!(joined.metadata().num_row_groups(), 3);
     assert_eq!(joined.metadata().file_metadata().num_rows(), 10);
