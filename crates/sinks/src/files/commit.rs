@@ -198,7 +198,9 @@ impl<F: Format> Ctx<'_, F> {
                     size = 0;
                 }
                 size += part.1.bytes;
-                chunks.last_mut().map(|c| c.push(part));
+                if let Some(chunk) = chunks.last_mut() {
+                    chunk.push(part);
+                }
             }
             for (i, chunk) in chunks.into_iter().enumerate() {
                 if chunk.len() < 2 {
