@@ -18,6 +18,12 @@ use store::{Credential, CredentialUpdate, NewCredential, OAuthChange, Store, Sto
 
 /// Arguments of `driftbridge credentials`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  export DRIFT_KEY=...   # the API key stays out of the process list and shell history
+  driftbridge credentials add --name prod --api-key-env DRIFT_KEY
+  driftbridge credentials test prod --for conversations,contacts
+  driftbridge credentials rotate prod --api-key-env DRIFT_KEY
+  driftbridge credentials list")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -504,7 +510,10 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> anyhow::Result<ExitCode> {
 fn delete(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     let users = store.credential_users(name).map_err(store_error)?;
-    let deleted = store.delete_credential(name, force).map_err(store_error)?;
+    let deleted = store.delete_credential(name, force).map_err(|e| match e {
+        store::StoreError::InUse { name, users } => fail(exit::USAGE, in_use(&name, &users)),
+        other => store_error(other),
+    })?;
     if !users.is_empty() {
         let names: Vec<String> = users.iter().map(ToString::to_string).collect();
         eprintln!(
@@ -518,6 +527,34 @@ fn delete(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<ExitCode> {
         outln!("Deleted credential \"{}\".", deleted.name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why credential `name` cannot be deleted, with the commands that free it: each user
+/// (`data source "crm"`, `destination "leads"`) deleted or pointed at another credential.
+fn in_use(name: &str, users: &[String]) -> String {
+    let mut fixes = Vec::new();
+    for user in users {
+        let quoted = |kind: &str| {
+            user.strip_prefix(kind)
+                .map(|rest| rest.trim().trim_matches('"').to_string())
+        };
+        if let Some(source) = quoted("data source") {
+            fixes.push(format!(
+                "`driftbridge sources update {source} --credential OTHER` or `driftbridge sources delete {source}`"
+            ));
+        } else if let Some(dest) = quoted("destination") {
+            fixes.push(format!("`driftbridge destinations delete {dest}`"));
+        }
+    }
+    let fixes = if fixes.is_empty() {
+        String::new()
+    } else {
+        format!("; free it with {}", fixes.join(", then "))
+    };
+    format!(
+        "credential \"{name}\" is used by {}{fixes}; or pass --force to delete it anyway (they then have no credential until given one)",
+        users.join(", ")
+    )
 }
 
 /// Arguments of `driftbridge vault`.

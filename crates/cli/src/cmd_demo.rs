@@ -1,7 +1,7 @@
 //! `driftbridge demo`: the whole product in one command, offline. Starts the Drift sandbox
 //! in-process on a free port, creates (or reuses) a `demo` credential in the data directory,
-//! syncs every stream into `./driftbridge-demo.db`, then prints the summary, a few rows and
-//! the next commands to try.
+//! syncs every stream into `./driftbridge-demo.db`, removes the credential again (its
+//! sandbox is gone), then prints the summary, a few rows and the next commands to try.
 
 use crate::cmd_sync::{execute, finish, open_store, print_summary, SyncJob};
 use crate::common::{exit, fail, Ctx};
@@ -24,6 +24,9 @@ const DEMO_RATE_PER_MIN: u32 = 2400;
 
 /// Arguments of `driftbridge demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge demo
+  driftbridge --data-dir /tmp/demo demo --json")]
 pub struct Args {}
 
 /// Run the subcommand.
@@ -62,6 +65,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;
+    remove_credential(&store);
     let summary = summary?;
     print_summary(ctx, &summary)?;
     if !ctx.json && !ctx.quiet {
@@ -110,6 +114,16 @@ fn ensure_credential(store: &Store, base_url: &str, token: String) -> anyhow::Re
         Err(e) => return Err(to_cli(e)),
     }
     Ok(())
+}
+
+/// Delete the `demo` credential once its sandbox has stopped, so no dead credential stays
+/// on the Authenticate screen or in `credentials list` (its runs keep its name). One that
+/// a data source or destination uses is left alone (with a note).
+fn remove_credential(store: &Store) {
+    match store.delete_credential(DEMO_CREDENTIAL, false) {
+        Ok(_) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => eprintln!("note: the demo credential stays: {e}"),
+    }
 }
 
 const SAMPLES: &[(&str, &str)] = &[
@@ -178,7 +192,7 @@ fn next_steps(ctx: &Ctx, run_id: &str) -> String {
          \x20 driftbridge{dd} credentials add --name local --base-url http://127.0.0.1:8787 --api-key-env DRIFT_TOKEN\n\
          \x20 driftbridge{dd} sync --credential local --destination sqlite:local.db --mode incremental\n\
          \x20 with a real Drift token: see README.md (create an app in Drift's developer portal, install it, credentials add, sync)\n\
-         (the `demo` credential points at this demo's own sandbox, which stopped with it: sync with `local` or a real credential)\n",
+         (the demo's own credential was removed with its sandbox: sync with `local` or a real credential)\n",
         token = drift_sandbox::DEFAULT_TOKEN
     )
 }

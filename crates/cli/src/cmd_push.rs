@@ -31,68 +31,73 @@ use std::sync::Arc;
 
 /// Arguments of `driftbridge push`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge push contacts --credential prod --from leads.csv --key email --dry-run
+  driftbridge push contacts --credential prod --from leads.csv --map org=company --save leads
+  driftbridge push --destination leads --from leads-2.csv
+  driftbridge push contacts --from driftbridge-push-contacts-T.csv --only rejected --credential prod")]
 pub struct Args {
     /// What to write: contacts, accounts, timeline or conversations (may be omitted with
     /// --destination).
-    object: Option<String>,
+    pub(crate) object: Option<String>,
     /// Credential to write with (its rate budget is shared by the whole run).
     #[arg(long)]
-    credential: Option<String>,
+    pub(crate) credential: Option<String>,
     /// Input: FILE.csv, FILE.jsonl, sqlite:PATH?table=T, sqlite:PATH?query=SELECT...,
     /// postgres://USER@HOST/DB?table=T or ?query=SELECT..., or a results file of an earlier
     /// push (with --only).
     #[arg(long)]
-    from: String,
+    pub(crate) from: String,
     /// Field rows are matched on: contacts email|externalId, accounts domain|accountId,
     /// timeline contactId|externalId, conversations email. Default: the first.
     #[arg(long)]
-    key: Option<String>,
+    pub(crate) key: Option<String>,
     /// Column mapping, col=attribute[:type],... (types: string, email, domain, number,
     /// integer, boolean, date). Repeatable.
     #[arg(long = "map", value_name = "COL=ATTR,...")]
-    map: Vec<String>,
+    pub(crate) map: Vec<String>,
     /// Mapping file: a JSON object {"col": "attribute[:type]"} or col=attribute lines.
     #[arg(long, value_name = "FILE")]
-    mapping: Option<PathBuf>,
+    pub(crate) mapping: Option<PathBuf>,
     /// Send columns that are neither mapped nor standard as custom attributes.
     #[arg(long)]
-    include_unmapped: bool,
+    pub(crate) include_unmapped: bool,
     /// Several contacts share the key: update-all, first, or reject (default).
     #[arg(long, value_name = "POLICY")]
-    on_duplicate: Option<String>,
+    pub(crate) on_duplicate: Option<String>,
     /// Validate and look up only; print what would be sent; write nothing to Drift.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Results file, CSV or JSONL by extension (default: driftbridge-push-OBJECT-TIME.csv).
     /// It is created anew, so it may not be the --from or --mapping file.
     #[arg(long, value_name = "FILE")]
-    results: Option<PathBuf>,
+    pub(crate) results: Option<PathBuf>,
     /// With a results file as --from: only rows with these earlier outcomes (e.g. rejected).
     #[arg(long, value_delimiter = ',', value_name = "OUTCOMES")]
-    only: Vec<String>,
+    pub(crate) only: Vec<String>,
     /// Timeline events and conversations: send rows again whose earlier attempt ended
     /// uncertain (connection dropped or timed out after sending; it may have landed).
     /// Without it such rows come back rejected, to be checked in Drift first.
     #[arg(long)]
-    resend_uncertain: bool,
+    pub(crate) resend_uncertain: bool,
     /// Override the credential's request budget for this run.
     #[arg(long)]
-    rate_limit_per_min: Option<u32>,
+    pub(crate) rate_limit_per_min: Option<u32>,
     /// Rows in flight at once.
     #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Save these settings as a data destination named NAME (run it again with
     /// --destination NAME).
     #[arg(long, value_name = "NAME")]
-    save: Option<String>,
+    pub(crate) save: Option<String>,
     /// Run a saved push destination (object, credential, key, mapping); flags given here
     /// override it.
     #[arg(long, value_name = "NAME")]
-    destination: Option<String>,
+    pub(crate) destination: Option<String>,
     /// When the `--destination` is running already (in this or another process), wait for
     /// that run to end, then start, instead of exiting 2 with "already running: RUN_ID".
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
 }
 
 /// Run the subcommand.
@@ -142,19 +147,27 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut progress = Progress::new(!ctx.quiet && std::io::stderr().is_terminal());
     let cancel = sync_core::Cancel::new();
     let signals = spawn_signals(cancel.clone(), ctx.quiet);
+    // Rows finish in any order (several are in flight): a dry run's plan is printed after
+    // the run, in input order.
+    let mut plans: Vec<(u64, String)> = Vec::new();
     let outcome = run
         .run(cancel, |o| {
             if print_plans {
-                outln!(
-                    "row {}: {} {}",
+                let reason = o.reason.as_deref().unwrap_or("");
+                plans.push((
                     o.row,
-                    o.kind.as_str(),
-                    o.reason.as_deref().unwrap_or("")
-                );
+                    format!("row {}: {} {reason}", o.row, planned(o.kind, true))
+                        .trim_end()
+                        .to_string(),
+                ));
             }
             progress.tick(o.kind);
         })
         .await;
+    plans.sort_by_key(|(row, _)| *row);
+    for (_, line) in &plans {
+        outln!("{line}");
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -378,17 +391,17 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
         ""
     };
     outln!(
-        "push {}{dry}: {} rows in {:.1} s ({:.0} rows/s), {} requests ({:.2} per row)",
+        "push {}{dry}: {} in {:.1} s ({:.0} rows/s), {} ({:.2} per row)",
         s.object.as_str(),
-        s.rows,
+        crate::progress::count(s.rows, "row", "rows"),
         s.elapsed.as_secs_f64(),
         s.rows_per_sec(),
-        s.requests,
+        crate::progress::count(s.requests, "request", "requests"),
         s.requests_per_row()
     );
     let counts: Vec<String> = OutcomeKind::ALL
         .iter()
-        .map(|k| format!("{} {}", k.as_str(), s.count(*k)))
+        .map(|k| format!("{} {}", planned(*k, s.dry_run), s.count(*k)))
         .collect();
     outln!("  {}", counts.join(", "));
     if s.filtered_out > 0 {
@@ -422,6 +435,19 @@ fn print_summary(ctx: &Ctx, s: &Summary, results: &std::path::Path, run_id: &str
              col=attribute or send them as custom attributes with --include-unmapped",
             s.ignored_columns.join(", ")
         );
+    }
+}
+
+/// An outcome as a dry run words it (`would create`: nothing was written) or as a real
+/// run does (`created`).
+fn planned(kind: OutcomeKind, dry_run: bool) -> &'static str {
+    match (dry_run, kind) {
+        (false, k) => k.as_str(),
+        (true, OutcomeKind::Created) => "would create",
+        (true, OutcomeKind::Updated) => "would update",
+        (true, OutcomeKind::Unchanged) => "would leave unchanged",
+        (true, OutcomeKind::Skipped) => "would skip",
+        (true, OutcomeKind::Rejected) => "rejected",
     }
 }
 

@@ -2,7 +2,7 @@
 //! metadata store, and each run's log (`runs/<run id>.log` in the data directory, written by
 //! `flows::logs` for every run, from the CLI or `serve`).
 
-use crate::cmd_sync::{open_store, render_summary, Summary};
+use crate::cmd_sync::{open_store, render_summary_body, Summary};
 use crate::common::{exit, fail, Ctx};
 use flows::push_job::PushRunSummary;
 use std::process::ExitCode;
@@ -10,6 +10,11 @@ use store::RunRecord;
 
 /// Arguments of `driftbridge runs`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge runs list --limit 10
+  driftbridge runs show run_20261130T115500_3f9a0c1d
+  driftbridge runs logs run_20261130T115500_3f9a0c1d --follow
+  driftbridge runs rejected run_20261130T115500_3f9a0c1d")]
 pub struct Args {
     #[command(subcommand)]
     command: RunsCommand,
@@ -287,7 +292,8 @@ fn render_run(run: &RunRecord) -> String {
         out.push_str(&format!("  {line}\n"));
     } else {
         match serde_json::from_value::<Summary>(run.summary.clone()) {
-            Ok(summary) => out.push_str(&render_summary(&summary)),
+            // The heading and the error are printed once, here, not again by the summary.
+            Ok(summary) => out.push_str(&render_summary_body(&summary)),
             Err(_) if run.status == "running" => {
                 out.push_str("  (still running, or stopped without a summary)\n")
             }

@@ -17,6 +17,10 @@ use std::time::Duration;
 
 /// Arguments of `driftbridge serve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge serve --print-token
+  driftbridge serve --bind 127.0.0.1:8080
+  driftbridge serve --bind 0.0.0.0:8080 --allow-private-base-urls   # a local sandbox")]
 pub struct Args {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]

@@ -6,23 +6,27 @@
 //! summary and maps it to the exit codes.
 
 use crate::common::{exit, fail, Ctx};
+use crate::progress::{count, duration, Progress};
 use flows::{FlowError, SyncRun};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sinks::SinkSpec;
 use source_drift::DriftSourceConfig;
-use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use store::Store;
-use sync_core::{
-    Cancel, ErrorKind, ProgressEvent, ProgressFn, RunStatus, StreamState, StreamSummary, SyncMode,
-};
+use sync_core::{Cancel, ErrorKind, RunStatus, StreamState, StreamSummary, SyncMode};
 
 /// Default sink when `--destination` is not given: a file in the current directory.
 pub const DEFAULT_SINK: &str = "sqlite:driftbridge-data.db";
 
 /// Arguments of `driftbridge sync`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  driftbridge sync --credential prod --streams conversations,contacts --destination sqlite:drift.db
+  driftbridge sync --credential prod --destination postgres://etl@db.internal/analytics --mode full
+  driftbridge sync --credential prod --destination parquet:./lake --flow nightly --wait
+
+Exit codes: 0 ok, 1 failure, 2 usage or already running, 3 credential rejected,
+4 rate limited, 5 finished with rejected records.")]
 pub struct Args {
     /// Name of the Drift credential to read with (see `credentials list`).
     #[arg(long)]
@@ -84,7 +88,8 @@ pub struct Args {
     pub history: bool,
 }
 
-fn parse_contract(s: &str) -> Result<sinks::SchemaContract, String> {
+/// Parse `--schema-contract` (`evolve`, `freeze`, `discard`); also used by `sources`.
+pub(crate) fn parse_contract(s: &str) -> Result<sinks::SchemaContract, String> {
     s.parse()
 }
 
@@ -250,11 +255,11 @@ pub async fn execute_waiting(
         }
     };
     let cancel = Cancel::new();
-    let ctrl_c = spawn_ctrl_c(cancel.clone(), ctx.quiet);
-    let bars = Bars::new(ctx, run.rate_limit_per_min());
-    let (summary, recorded) = run.run(store, cancel, Some(bars.callback())).await;
+    let progress = Progress::new(ctx, run.rate_limit_per_min());
+    let ctrl_c = spawn_ctrl_c(cancel.clone(), progress.clone());
+    let (summary, recorded) = run.run(store, cancel, Some(progress.callback())).await;
     ctrl_c.abort();
-    bars.clear();
+    progress.clear();
     recorded.map_err(store_err)?;
     Ok(summary)
 }
@@ -276,13 +281,12 @@ fn start_error(e: FlowError) -> anyhow::Error {
     }
 }
 
-/// On Ctrl-C or SIGTERM: stop the run after its current commit.
-fn spawn_ctrl_c(cancel: Cancel, quiet: bool) -> tokio::task::JoinHandle<()> {
+/// On Ctrl-C or SIGTERM: stop the run after its current commit (the message goes above
+/// the progress bars, which are cleared when the run ends).
+fn spawn_ctrl_c(cancel: Cancel, progress: Progress) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         crate::common::stop_signal().await;
-        if !quiet {
-            eprintln!("interrupted: stopping after the current commit (the checkpoint is kept)");
-        }
+        progress.println("interrupted: stopping after the current commit (the checkpoint is kept)");
         cancel.cancel();
     })
 }
@@ -403,21 +407,31 @@ fn state_text(s: &StreamSummary) -> String {
     }
 }
 
-/// The summary as a text table (also used by `runs show`).
+/// The summary as text: a heading line, then [`render_summary_body`], then the error.
 pub fn render_summary(s: &Summary) -> String {
     let mut out = format!(
         "run {} {} in {} (credential {}, {}, mode {})\n",
         s.run_id,
-        s.status.as_str(),
+        s.status.as_str().replace('_', " "),
         secs(s.duration_ms),
         s.credential,
         s.sink,
         s.mode
     );
-    out.push_str(&format!(
+    out.push_str(&render_summary_body(s));
+    if let Some(e) = &s.error {
+        out.push_str(&format!("  error: {e}\n"));
+    }
+    out
+}
+
+/// The per-stream table and the totals in plain words (`runs show` prints them under its
+/// own heading).
+pub fn render_summary_body(s: &Summary) -> String {
+    let mut out = format!(
         "  {:<20} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {}\n",
         "stream", "read", "written", "deleted", "rejected", "requests", "duration", "status"
-    ));
+    );
     for st in &s.streams {
         out.push_str(&format!(
             "  {:<20} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {}\n",
@@ -434,117 +448,39 @@ pub fn render_summary(s: &Summary) -> String {
     let reread: u64 = s.streams.iter().map(|st| st.records_reread).sum();
     if reread > 0 {
         out.push_str(&format!(
-            "  {reread} record{} read again in this run (pages that moved while listed, overlap) and written once\n",
-            plural(reread)
+            "  {} read again in this run (pages that moved while listed, overlap) and written once\n",
+            count(reread, "record", "records")
         ));
     }
-    let t = &s.totals;
-    out.push_str(&format!(
-        "  total: {} requests, {} rate limited (429), {} retries, {} waits ({} waiting, summed over concurrent requests)\n",
-        t.requests,
-        t.rate_limited,
-        t.retries,
-        t.waits,
-        secs(t.wait_ms)
-    ));
-    if let Some(e) = &s.error {
-        out.push_str(&format!("  error: {e}\n"));
-    }
+    out.push_str(&totals_text(&s.totals));
     out
 }
 
-/// Progress bars on stderr, one per stream (hidden when stderr is not a terminal, or with
-/// `-q` / `--json`).
-struct Bars {
-    multi: MultiProgress,
-    bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
-    budget: ProgressBar,
-    rate_per_min: u32,
-    started: std::time::Instant,
-}
-
-impl Bars {
-    fn new(ctx: &Ctx, rate_per_min: u32) -> Self {
-        let target = if ctx.quiet || ctx.json {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        };
-        let multi = MultiProgress::with_draw_target(target);
-        let budget = multi.add(ProgressBar::no_length());
-        budget.set_style(
-            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        Self {
-            multi,
-            bars: Arc::new(Mutex::new(HashMap::new())),
-            budget,
-            rate_per_min,
-            started: std::time::Instant::now(),
-        }
+/// The run's requests and waits in plain words: `total: 120 requests, 2 retried; Drift
+/// asked to slow down 1 time (429)` and `waited 4.2 s for the rate budget and retries`.
+fn totals_text(t: &flows::Totals) -> String {
+    let mut line = format!("  total: {}", count(t.requests, "request", "requests"));
+    if t.retries > 0 {
+        line.push_str(&format!(", {} retried", t.retries));
     }
-
-    fn callback(&self) -> ProgressFn {
-        let multi = self.multi.clone();
-        let bars = self.bars.clone();
-        let budget = self.budget.clone();
-        let (rate, started) = (self.rate_per_min, self.started);
-        let requests = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
-        Arc::new(move |event: &ProgressEvent| {
-            let Ok(mut bars) = bars.lock() else { return };
-            let s = &event.summary;
-            if let Ok(mut requests) = requests.lock() {
-                requests.insert(s.stream.clone(), s.requests.requests);
-                let total: u64 = requests.values().sum();
-                let minutes = started.elapsed().as_secs_f64().max(1.0) / 60.0;
-                budget.set_message(format!(
-                    "rate budget: {:.0} of {rate} requests/minute used ({total} requests so far)",
-                    total as f64 / minutes
-                ));
-            }
-            let bar = bars
-                .entry(s.stream.clone())
-                .or_insert_with(|| new_bar(&multi, &s.stream));
-            if let Some(total) = s.expected {
-                if bar.length() != Some(total) {
-                    bar.set_length(total);
-                    bar.set_style(counted_style());
-                }
-            }
-            bar.set_position(s.records_read);
-            bar.set_message(format!(
-                "written {} · {} requests · {}",
-                s.records_written,
-                s.requests.requests,
-                state_text(s)
-            ));
-        })
+    if t.rate_limited > 0 {
+        line.push_str(&format!(
+            "; Drift asked to slow down {} (429)",
+            count(t.rate_limited, "time", "times")
+        ));
     }
-
-    fn clear(&self) {
-        self.budget.finish_and_clear();
-        if let Ok(bars) = self.bars.lock() {
-            for bar in bars.values() {
-                bar.finish_and_clear();
-            }
-        }
-        let _ = self.multi.clear();
+    line.push('\n');
+    if t.wait_wall_ms > 0 {
+        line.push_str(&format!(
+            "  waited {} for the rate budget and retries\n",
+            duration(Duration::from_millis(t.wait_wall_ms))
+        ));
+    } else if t.waits > 0 {
+        // A summary from before the wall-clock figure was kept.
+        line.push_str(&format!(
+            "  requests waited for the rate budget and retries {}\n",
+            count(t.waits, "time", "times")
+        ));
     }
-}
-
-fn new_bar(multi: &MultiProgress, stream: &str) -> ProgressBar {
-    let bar = multi.add(ProgressBar::no_length());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>20} {spinner} {pos} records  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_prefix(stream.to_owned());
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
-}
-
-fn counted_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix:>20} [{bar:25}] {pos}/{len} eta {eta}  {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
+    line
 }

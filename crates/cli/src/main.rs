@@ -3,15 +3,19 @@
 #[macro_use]
 mod common;
 mod cmd_airbyte;
+mod cmd_alerts;
 mod cmd_catalog;
 mod cmd_credentials;
 mod cmd_demo;
+mod cmd_destinations;
 mod cmd_push;
 mod cmd_runs;
 mod cmd_sandbox;
 mod cmd_serve;
 mod cmd_singer;
+mod cmd_sources;
 mod cmd_sync;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use common::Ctx;
@@ -20,7 +24,13 @@ use std::process::ExitCode;
 
 /// driftbridge: move data between a Drift account and your data stores.
 #[derive(Debug, Parser)]
-#[command(name = "driftbridge", version, about)]
+#[command(name = "driftbridge", version, about, max_term_width = 100)]
+#[command(after_help = "Examples:
+  driftbridge demo                                   # the whole product, offline
+  driftbridge credentials add --name prod --api-key-env DRIFT_KEY
+  driftbridge sync --credential prod --streams conversations --destination sqlite:drift.db
+  driftbridge sources create --name nightly --credential prod --streams all --schedule '0 3 * * *'
+  driftbridge serve --print-token")]
 struct Cli {
     /// Data directory (metadata store, vault key). Default: the platform data dir.
     #[arg(long, global = true, env = "DRIFTBRIDGE_DATA_DIR")]
@@ -73,6 +83,14 @@ enum Command {
     Singer(cmd_singer::Args),
     /// The tables a sync writes (child tables included) as JSON, Markdown or dbt sources.
     Catalog(cmd_catalog::Args),
+    /// Saved data sources (Drift streams into a sink, on a schedule): create, list, show,
+    /// update, pause, resume, delete, run now.
+    Sources(cmd_sources::Args),
+    /// Saved data destinations (pushes into Drift): list, show, delete, run.
+    Destinations(cmd_destinations::Args),
+    /// Alerts: webhook channels told when a run fails or recovers, a credential is
+    /// rejected, or records are rejected.
+    Alerts(cmd_alerts::Args),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -175,6 +193,9 @@ fn main() -> ExitCode {
             Command::Airbyte(a) => cmd_airbyte::run(&ctx, a).await,
             Command::Singer(a) => cmd_singer::run(&ctx, a).await,
             Command::Catalog(a) => cmd_catalog::run(&ctx, a).await,
+            Command::Sources(a) => cmd_sources::run(&ctx, a).await,
+            Command::Destinations(a) => cmd_destinations::run(&ctx, a).await,
+            Command::Alerts(a) => cmd_alerts::run(&ctx, a).await,
         }
     });
     match result {

@@ -1,6 +1,8 @@
 //! The CLI's one integration-test binary: runs the real `driftbridge` binary against a sandbox.
 //! One module per area; the harness they share is `cli/util.rs`.
 
+#[path = "cli/alerts.rs"]
+mod alerts;
 #[path = "cli/catalog.rs"]
 mod catalog;
 #[path = "cli/credentials_add.rs"]
@@ -31,6 +33,8 @@ mod push_stop;
 mod sandbox;
 #[path = "cli/serve.rs"]
 mod serve;
+#[path = "cli/sources.rs"]
+mod sources;
 #[path = "cli/sync.rs"]
 mod sync;
 #[path = "cli/util.rs"]

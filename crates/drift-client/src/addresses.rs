@@ -132,6 +132,13 @@ impl std::fmt::Display for InternalAnswer {
 
 impl std::error::Error for InternalAnswer {}
 
+/// A DNS resolver for any `reqwest` client (e.g. alert webhooks) that keeps only public
+/// addresses, as [`ClientBuilder::deny_private_addresses`](crate::ClientBuilder::deny_private_addresses)
+/// does for Drift clients: a name with no public address fails to connect.
+pub fn public_only_resolver() -> std::sync::Arc<impl reqwest::dns::Resolve + 'static> {
+    std::sync::Arc::new(PublicOnlyResolver)
+}
+
 /// DNS resolver that keeps only public addresses (system resolver underneath). A name with
 /// no public address fails with [`InternalAnswer`], so no connection is opened.
 pub(crate) struct PublicOnlyResolver;

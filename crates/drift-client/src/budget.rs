@@ -52,8 +52,11 @@ pub struct MetricsSnapshot {
     pub retries: u64,
     /// Times a request waited (for pacing, the gate or a retry backoff).
     pub waits: u64,
-    /// Total time spent in those waits.
+    /// Total time spent in those waits, summed over requests (concurrent waits add up).
     pub wait_time: Duration,
+    /// Wall-clock time during which at least one request waited: what the waits cost the
+    /// run in elapsed time, at most (other requests may have run meanwhile).
+    pub wait_wall: Duration,
 }
 
 /// Which lane a request draws from.
@@ -482,6 +485,7 @@ impl RateBudget {
             retries,
             waits,
             wait_time,
+            wait_wall: self.inner.counters.wait_wall(),
         }
     }
 

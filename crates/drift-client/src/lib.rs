@@ -74,7 +74,7 @@ pub mod shared;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
-pub use addresses::{internal_address_kind, internal_host};
+pub use addresses::{internal_address_kind, internal_host, public_only_resolver};
 pub use api::ListConversations;
 pub use budget::{
     spare_margin, MetricsSnapshot, RateBudget, DEFAULT_BURST, DEFAULT_RATE_PER_MIN,

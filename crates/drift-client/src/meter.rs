@@ -14,6 +14,16 @@ pub(crate) struct Counters {
     retries: AtomicU64,
     waits: AtomicU64,
     wait_nanos: AtomicU64,
+    /// Wall-clock nanoseconds (since [`origin`]) up to which some wait is known to have lasted.
+    wall_until: AtomicU64,
+    /// Wall-clock time during which at least one request waited, nanoseconds.
+    wall_nanos: AtomicU64,
+}
+
+/// The process's time origin for wall-clock wait accounting.
+fn origin() -> std::time::Instant {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
 }
 
 impl Counters {
@@ -29,10 +39,40 @@ impl Counters {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a wait of `d` that ends now. Concurrent waits overlap: besides their sum, the
+    /// wall-clock time covered by at least one wait is kept (waits are recorded when they
+    /// end, so each one adds only the part after the latest end seen before it; an
+    /// estimate that never counts the same instant twice).
     pub(crate) fn wait(&self, d: Duration) {
         self.waits.fetch_add(1, Ordering::Relaxed);
         let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.wait_nanos.fetch_add(n, Ordering::Relaxed);
+        let end = u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let start = end.saturating_sub(n);
+        let mut seen = self.wall_until.load(Ordering::Relaxed);
+        loop {
+            if seen >= end {
+                return;
+            }
+            match self.wall_until.compare_exchange_weak(
+                seen,
+                end,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.wall_nanos
+                        .fetch_add(end - start.max(seen), Ordering::Relaxed);
+                    return;
+                }
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// Wall-clock time during which at least one request waited (see [`Self::wait`]).
+    pub(crate) fn wait_wall(&self) -> Duration {
+        Duration::from_nanos(self.wall_nanos.load(Ordering::Relaxed))
     }
 
     /// `(requests, rate_limited, retries, waits, wait_time)`.

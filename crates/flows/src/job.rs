@@ -70,8 +70,12 @@ pub struct Totals {
     pub retries: u64,
     /// Times a request waited for the budget, a `Retry-After` or a backoff.
     pub waits: u64,
-    /// Total waiting time, milliseconds.
+    /// Total waiting time, milliseconds, summed over requests (concurrent waits add up).
     pub wait_ms: u64,
+    /// Wall-clock time during which at least one request waited, milliseconds (what the
+    /// waits cost the run at most); 0 in summaries of older versions.
+    #[serde(default)]
+    pub wait_wall_ms: u64,
 }
 
 impl Totals {
@@ -84,6 +88,7 @@ impl Totals {
             retries: m.retries,
             waits: m.waits,
             wait_ms: u64::try_from(m.wait_time.as_millis()).unwrap_or(u64::MAX),
+            wait_wall_ms: u64::try_from(m.wait_wall.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -133,6 +138,8 @@ pub struct SyncRun {
     mode: SyncMode,
     source: DriftSourceConfig,
     scope: RunScope,
+    flow: Option<String>,
+    addresses: AddressPolicy,
     _log: RunLog,
 }
 
@@ -255,6 +262,8 @@ impl SyncRun {
             mode: job.mode,
             source: job.source.clone(),
             scope,
+            flow: job.flow.clone(),
+            addresses,
             _log: log,
         })
     }
@@ -385,6 +394,20 @@ impl SyncRun {
             usage: self.client.metrics(),
             error: error.as_deref(),
         });
+        let finished = crate::alerts::FinishedRun {
+            run_id: &summary.run_id,
+            kind: "sync",
+            flow: self.flow.as_deref(),
+            credential: &summary.credential,
+            status: summary.status.as_str(),
+            error: error.as_deref(),
+            rejected: summary.streams.iter().map(|s| s.records_rejected).sum(),
+            credential_failed: summary
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Unauthorized),
+        };
+        crate::alerts::run_finished(store, self.addresses, &finished).await;
         (summary, recorded)
     }
 }

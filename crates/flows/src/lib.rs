@@ -28,6 +28,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod addresses;
+pub mod alerts;
 pub mod check;
 pub mod drift_auth;
 pub mod error;

@@ -188,6 +188,8 @@ pub struct PushRun {
     results_path: PathBuf,
     warnings: Vec<String>,
     scope: RunScope,
+    flow: Option<String>,
+    addresses: AddressPolicy,
     // Dropped with the run, in this order: the log closes, then a real run's upload goes.
     _log: RunLog,
     _delete_upload: Option<DeleteOnDrop>,
@@ -340,6 +342,8 @@ impl PushRun {
             results_path,
             warnings,
             scope,
+            flow: job.flow.clone(),
+            addresses,
             _log: log,
             _delete_upload: delete_upload,
         })
@@ -428,11 +432,14 @@ impl PushRun {
             results_path,
             warnings,
             scope,
+            flow,
+            addresses,
             _log,
             _delete_upload,
             ..
         } = self;
         let object = options.object;
+        let dry_run = options.dry_run;
         let mode = if options.dry_run {
             "push-dry-run"
         } else {
@@ -461,6 +468,10 @@ impl PushRun {
                 }
                 // Nothing was processed: do not leave a header-only results file behind.
                 let _ = std::fs::remove_file(&results_path);
+                let credential_failed = matches!(
+                    &e,
+                    PushError::Drift(drift_client::Error::Unauthorized { .. })
+                );
                 let error = setup_error(&credential.name, e, input_path.as_deref());
                 scope.emit(RunFinished {
                     status: "failed",
@@ -468,6 +479,19 @@ impl PushRun {
                     usage: client.metrics(),
                     error: Some(error.message()),
                 });
+                if !dry_run {
+                    let finished = crate::alerts::FinishedRun {
+                        run_id: &run_id,
+                        kind: "push",
+                        flow: flow.as_deref(),
+                        credential: &credential.name,
+                        status: "failed",
+                        error: Some(error.message()),
+                        rejected: 0,
+                        credential_failed,
+                    };
+                    crate::alerts::run_finished(&store, addresses, &finished).await;
+                }
                 return Err(error);
             }
         };
@@ -485,6 +509,22 @@ impl PushRun {
             usage: client.metrics(),
             error: summary.stopped.as_ref().map(|s| s.message.as_str()),
         });
+        if !dry_run {
+            let finished = crate::alerts::FinishedRun {
+                run_id: &run_id,
+                kind: "push",
+                flow: flow.as_deref(),
+                credential: &credential.name,
+                status: push_job::status(&summary),
+                error: summary.stopped.as_ref().map(|s| s.message.as_str()),
+                rejected: summary.count(drift_writer::OutcomeKind::Rejected) as u64,
+                credential_failed: summary
+                    .stopped
+                    .as_ref()
+                    .is_some_and(|s| s.kind == drift_writer::StopKind::Unauthorized),
+            };
+            crate::alerts::run_finished(&store, addresses, &finished).await;
+        }
         Ok(PushOutcome {
             run_id,
             summary,

@@ -27,20 +27,80 @@ pub const TICK: Duration = Duration::from_secs(15);
 const CRON_EXAMPLE: &str =
     "use 5 fields, minute hour day-of-month month day-of-week, in UTC, e.g. \"0 2 * * *\" (02:00 every day) or \"*/15 * * * 1-5\" (every 15 minutes on weekdays)";
 
+/// The 5 cron fields: name, lowest and highest value.
+const CRON_FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// The first number of `value` (one cron field) outside its field's range, in plain words:
+/// `hour 99 is out of range 0-23`. Names (`MON`, `JAN`), `*` and `?` are left to the parser.
+fn out_of_range(value: &str, (field, low, high): (&str, u32, u32)) -> Option<String> {
+    for part in value.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        if let Some(step) = step.and_then(|s| s.parse::<u32>().ok()) {
+            if step == 0 || step > high {
+                return Some(format!(
+                    "the step /{step} of the {field} field is out of range 1-{high}"
+                ));
+            }
+        }
+        for n in range.split('-').filter_map(|t| t.parse::<u32>().ok()) {
+            if n < low || n > high {
+                return Some(format!("{field} {n} is out of range {low}-{high}"));
+            }
+        }
+    }
+    None
+}
+
 /// Parse a standard 5-field cron expression (UTC; names like `MON`, `JAN` and `@daily`
-/// allowed; no seconds or years). Errors: what is wrong, with an example of a valid one.
+/// allowed; no seconds or years). Errors, in plain words with an example of a valid one:
+/// `schedule "0 99 * * *": hour 99 is out of range 0-23; use 5 fields, ...`.
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     let expr = expr.trim();
-    let fields = expr.split_whitespace().count();
-    if !expr.starts_with('@') && fields != 5 {
-        return Err(format!("\"{expr}\" has {fields} fields; {CRON_EXAMPLE}"));
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if !expr.starts_with('@') && fields.len() != 5 {
+        return Err(format!(
+            "schedule \"{expr}\" has {} field{}; {CRON_EXAMPLE}",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !expr.starts_with('@') {
+        for (value, field) in fields.iter().zip(CRON_FIELDS) {
+            if let Some(problem) = out_of_range(value, field) {
+                return Err(format!("schedule \"{expr}\": {problem}; {CRON_EXAMPLE}"));
+            }
+        }
     }
     CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| format!("\"{expr}\" is not a valid cron expression ({e}); {CRON_EXAMPLE}"))
+        .map_err(|_| {
+            // The parser's own text ("Component error: ...") means nothing to a user.
+            let which = fields
+                .iter()
+                .zip(CRON_FIELDS)
+                .find(|(value, _)| {
+                    !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ",-/*?".contains(c))
+                })
+                .map(|(value, (field, _, _))| {
+                    format!(" (the {field} field \"{value}\" cannot be read)")
+                })
+                .unwrap_or_default();
+            format!("schedule \"{expr}\" is not a valid cron expression{which}; {CRON_EXAMPLE}")
+        })
 }
 
 /// The first time a schedule is due after `after_ms` (epoch ms): `after_ms` plus the
@@ -96,7 +156,8 @@ pub fn run_due(flows: &Flows, now_ms: i64) -> Vec<String> {
     };
     let mut started = Vec::new();
     for source in sources {
-        let Some(schedule) = crate::sources::SourceOptions::of(&source).schedule else {
+        let options = crate::sources::SourceOptions::of(&source);
+        let Some(schedule) = options.schedule.filter(|_| !options.paused) else {
             continue;
         };
         let due = match last_run(flows, &source.name) {
@@ -179,6 +240,27 @@ mod tests {
     const JAN_1: i64 = 1_704_067_200_000;
     const MIN: i64 = 60_000;
     const HOUR: i64 = 60 * MIN;
+
+    #[test]
+    fn cron_errors_name_the_field_and_range_in_plain_words() {
+        let e = parse_cron("0 99 * * *").unwrap_err();
+        assert!(
+            e.starts_with("schedule \"0 99 * * *\": hour 99 is out of range 0-23; use 5 fields"),
+            "{e}"
+        );
+        let e = parse_cron("61 * * * *").unwrap_err();
+        assert!(e.contains("minute 61 is out of range 0-59"), "{e}");
+        let e = parse_cron("0 0 0 * *").unwrap_err();
+        assert!(e.contains("day-of-month 0 is out of range 1-31"), "{e}");
+        let e = parse_cron("0 0 * 1-13 *").unwrap_err();
+        assert!(e.contains("month 13 is out of range 1-12"), "{e}");
+        let e = parse_cron("0 0 * *").unwrap_err();
+        assert!(e.contains("has 4 fields"), "{e}");
+        let e = parse_cron("0 0 * * FOO").unwrap_err();
+        assert!(!e.contains("Component"), "no library text: {e}");
+        assert!(e.contains("is not a valid cron expression"), "{e}");
+        assert!(parse_cron("*/15 9-17 * * MON-FRI").is_ok());
+    }
 
     #[test]
     fn cron_next_time_is_utc_and_strictly_after() {

@@ -4,6 +4,9 @@
 #[path = "server/common.rs"]
 mod common;
 
+#[path = "server/api_alerts.rs"]
+mod api_alerts;
+
 #[path = "server/api_credentials.rs"]
 mod api_credentials;
 

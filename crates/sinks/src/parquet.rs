@@ -1,7 +1,11 @@
-//! Parquet sink (`parquet:DIR`, cargo feature `parquet`): one file per stream per
-//! checkpoint, `DIR/<stream>/<run-id>-<n>.parquet` (`n` from 000001), each written to a
-//! temporary name, fsynced and renamed (protocol and crash recovery in the `files` module
-//! docs; state in `DIR/_driftbridge_state.json`).
+//! Parquet sink (`parquet:DIR`, cargo feature `parquet`): while a run goes, one file per
+//! stream per checkpoint, `DIR/<stream>/<run-id>-<n>.parquet` (`n` from 000001), each
+//! written to a temporary name, fsynced and renamed; a Parquet file cannot be appended to
+//! (its footer comes last), so this is what keeps every checkpoint durable and a resume
+//! exactly-once. When the run ends cleanly the files of each stream are joined into one,
+//! `DIR/<stream>/<run-id>.parquet`, a row group per checkpoint (past
+//! [`crate::files::COMPACT_BYTES`] into `<run-id>.2.parquet`, ...), by the same protocol
+//! (crash recovery in the `files` module docs; state in `DIR/_driftbridge_state.json`).
 //!
 //! The Arrow schema comes from the stream's JSON Schema: `integer` -> Int64, `number` ->
 //! Float64, `boolean` -> Boolean, `string` -> Utf8, objects, arrays and mixed types -> Utf8
@@ -22,11 +26,13 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 use sync_core::{PropertyKind, Record};
 
@@ -135,6 +141,56 @@ fn record_batch(
     RecordBatch::try_new(arrow_schema(table), arrays).map_err(|e| e.to_string())
 }
 
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .build()
+}
+
+/// Copy the rows of `parts` into `out`, closing a row group after each part (so a joined
+/// file keeps one row group per checkpoint, or more past [`ROW_GROUP_BYTES`]). Errors: a
+/// part that cannot be read, or whose schema differs from the first part's.
+fn join(parts: &[PathBuf], out: &mut File) -> Result<(), String> {
+    let mut writer: Option<ArrowWriter<File>> = None;
+    let mut schema: Option<SchemaRef> = None;
+    for part in parts {
+        let file = File::open(part).map_err(|e| format!("{}: {e}", part.display()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| format!("{}: {e}", part.display()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("{}: {e}", part.display()))?;
+            let first = schema.get_or_insert_with(|| batch.schema());
+            if first.fields() != batch.schema().fields() {
+                return Err(format!(
+                    "{} has another schema than the run's first file",
+                    part.display()
+                ));
+            }
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(
+                    ArrowWriter::try_new(
+                        out.try_clone().map_err(|e| e.to_string())?,
+                        batch.schema(),
+                        Some(properties()),
+                    )
+                    .map_err(|e| e.to_string())?,
+                ),
+            };
+            w.write(&batch).map_err(|e| e.to_string())?;
+        }
+        if let Some(w) = &mut writer {
+            w.flush().map_err(|e| e.to_string())?;
+        }
+    }
+    match writer {
+        Some(w) => w.close().map(|_| ()).map_err(|e| e.to_string()),
+        None => Err("the files to join hold no rows".into()),
+    }
+}
+
 impl Format for Parquet {
     fn kind(&self) -> &'static str {
         "parquet"
@@ -145,6 +201,9 @@ impl Format for Parquet {
     fn twin_suffix(&self) -> &'static str {
         "_ts"
     }
+    fn compact(&self, parts: &[PathBuf], out: &mut File) -> Option<Result<(), String>> {
+        Some(join(parts, out))
+    }
     fn write(
         &self,
         file: &mut File,
@@ -154,12 +213,8 @@ impl Format for Parquet {
         _fresh: bool,
     ) -> Result<(), String> {
         let batch = record_batch(table, records, run_id)?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .build();
-        let mut writer =
-            ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties()))
+            .map_err(|e| e.to_string())?;
         writer.write(&batch).map_err(|e| e.to_string())?;
         writer.close().map_err(|e| e.to_string())?;
         Ok(())
@@ -167,6 +222,6 @@ impl Format for Parquet {
 }
 
 crate::files::file_sink!(
-    /// A directory of Parquet files, one per stream per checkpoint.
+    /// A directory of Parquet files: one per stream per run (per checkpoint while it runs).
     ParquetSink, Parquet
 );

@@ -27,6 +27,7 @@ mod credentials;
 mod destination;
 mod error;
 mod migrate;
+mod notifications;
 mod rejected;
 mod runs;
 mod sources;
@@ -45,6 +46,7 @@ pub use credentials::{
 pub use destination::{DestinationRecord, DestinationUpdate};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
+pub use notifications::{NewNotificationChannel, NotificationChannel, WEBHOOK_URL_FIELD};
 pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
 pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};

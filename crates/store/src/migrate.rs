@@ -176,8 +176,24 @@ CREATE TABLE run_locks (
 );
 "#;
 
+/// Schema version 7 (`V7__notifications`): notification channels for alerts (issue 21).
+/// The webhook URL is a secret, in `secrets` (owner = the channel id, field `webhook_url`);
+/// `url_mask` is what is shown. `events` is a JSON array of event names.
+const V7_NOTIFICATIONS: &str = r#"
+CREATE TABLE notification_channels (
+    id         TEXT    PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    name_key   TEXT    NOT NULL UNIQUE,
+    format     TEXT    NOT NULL DEFAULT 'json',
+    events     TEXT    NOT NULL DEFAULT '[]',
+    url_mask   TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,   -- epoch ms
+    updated_at INTEGER NOT NULL    -- epoch ms
+);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7_NOTIFICATIONS];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -380,6 +380,22 @@ impl Store {
         rows.map(|r| finish(r?)).collect()
     }
 
+    /// The latest `limit` runs recording flow name `flow` (a data source's or saved
+    /// destination's name; compared case-insensitively, blanks trimmed), newest first.
+    pub fn flow_runs(&self, flow: &str, limit: usize) -> Result<Vec<RunRecord>> {
+        self.mark_interrupted_runs()?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE lower(trim(flow)) = ?1
+             ORDER BY started_at DESC, rowid DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![crate::validate::name_key(flow), limit as i64],
+            from_row,
+        )?;
+        rows.map(|r| finish(r?)).collect()
+    }
+
     /// One run by id. Errors: [`StoreError::NotFound`].
     pub fn get_run(&self, id: &str) -> Result<RunRecord> {
         self.mark_interrupted_runs()?;

@@ -263,6 +263,23 @@ fn dry_run_looks_up_and_prints_but_makes_no_write_request() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("would create 2, would update 1, would leave unchanged 1"),
+        "a dry run says what it would do: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("row 1: would create"), "{}", run.stdout);
+    let rows: Vec<u64> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("row ")?.split(':').next()?.parse().ok())
+        .collect();
+    assert!(rows.len() >= 7, "{}", run.stdout);
+    assert!(
+        rows.windows(2).all(|w| w[0] < w[1]),
+        "rows in input order: {rows:?}"
+    );
     let r = cli.results("dry.csv");
     assert_eq!(r[&1].0, "created");
     assert_eq!(r[&2].0, "updated");

@@ -595,11 +595,13 @@ fn demo_syncs_every_stream_into_the_demo_database() {
         assert!(s["records_written"].as_u64().unwrap() > 0, "{s}");
     }
     assert!(cli.path("driftbridge-demo.db").exists());
-    let cred = Store::open(cli.data_dir())
-        .unwrap()
-        .credential("demo")
-        .unwrap();
-    assert_eq!(cred.name, "demo");
+    let store = Store::open(cli.data_dir()).unwrap();
+    assert!(
+        store.list_credentials().unwrap().is_empty(),
+        "no dead demo credential is left behind"
+    );
+    let runs = store.list_runs(5).unwrap();
+    assert_eq!(runs[0].credential, "demo", "its run keeps the name");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`. Every route needs the admin token (or a UI session); errors
 //! are `application/problem+json` (see [`crate::problem`]).
 
+pub mod alerts;
 pub mod credentials;
 pub mod destinations;
 pub mod openapi;
@@ -19,4 +20,5 @@ pub fn router() -> Router<AppState> {
         .merge(runs::router())
         .merge(destinations::router())
         .merge(saved_destinations::router())
+        .merge(alerts::router())
 }

@@ -8,7 +8,7 @@
 //! scopes are a 422 on `streams`.
 
 use super::runs::RunView;
-use crate::problem::{ApiError, ApiResult, FieldError, Problem};
+use crate::problem::{ApiResult, Problem};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -16,7 +16,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flows::check;
 use flows::sink_secret;
 use serde::{Deserialize, Serialize};
 use store::{SourceRecord, SourceUpdate};
@@ -46,6 +45,15 @@ pub struct SourceView {
     pub schema_contract: sinks::SchemaContract,
     /// History mode: every version of a record is kept (SQLite, PostgreSQL).
     pub history: bool,
+    /// Whether the schedule is paused (the scheduler does not start it; run now still does).
+    pub paused: bool,
+    /// Failed runs in a row (failed, rate limited, interrupted); 0 after a success.
+    pub failure_streak: u32,
+    /// Error of the latest failed run while the streak lasts, else `null`.
+    pub last_error: Option<String>,
+    /// When the scheduler starts it next (epoch ms); `null` without a schedule or when
+    /// paused. A time in the past means "within the next scheduler tick".
+    pub next_run_at: Option<i64>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -53,6 +61,8 @@ pub struct SourceView {
 }
 
 impl SourceView {
+    /// The view of `s` without its run history (`failure_streak` 0, no `last_error` or
+    /// `next_run_at`): see [`SourceView::of`] for the whole view.
     pub(crate) fn new(s: SourceRecord) -> Self {
         let options = SourceOptions::of(&s);
         SourceView {
@@ -65,8 +75,24 @@ impl SourceView {
             schedule: options.schedule,
             schema_contract: options.schema_contract,
             history: options.history,
+            paused: options.paused,
+            failure_streak: 0,
+            last_error: None,
+            next_run_at: None,
             created_at: s.created_at,
             updated_at: s.updated_at,
+        }
+    }
+
+    /// The view of `s` with its failure streak, last error and next run time
+    /// ([`flows::sources::health`]).
+    pub(crate) fn of(store: &store::Store, s: SourceRecord) -> Self {
+        let health = flows::sources::health(store, &s);
+        SourceView {
+            failure_streak: health.failure_streak,
+            last_error: health.last_error,
+            next_run_at: health.next_run_at,
+            ..SourceView::new(s)
         }
     }
 }
@@ -103,6 +129,9 @@ pub struct CreateSource {
     /// `_valid_from`, `_valid_to` and `_active` (default false).
     #[serde(default)]
     pub history: Option<bool>,
+    /// Create it paused (its schedule does not start it until resumed). Default `false`.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Body of `PATCH /api/v1/sources/{id}`: absent fields stay as they are; `schedule: null`
@@ -137,6 +166,9 @@ pub struct UpdateSource {
     /// History mode on or off.
     #[serde(default)]
     pub history: Option<bool>,
+    /// `true` pauses the schedule, `false` resumes it.
+    #[serde(default)]
+    pub paused: Option<bool>,
 }
 
 mod double_option {
@@ -196,83 +228,6 @@ async fn streams() -> Json<Vec<StreamInfo>> {
     )
 }
 
-/// Check every field of a source; returns the normalised options and streams.
-pub(crate) fn validate(
-    state: &AppState,
-    name: &str,
-    credential: &str,
-    streams: &[String],
-    options: &SourceOptions,
-) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut push = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
-    };
-    if let Err(store::StoreError::Invalid { message, .. }) = store::validate::name(name) {
-        push(
-            "name",
-            message
-                .replace("credential name", "data source name")
-                .replace("--name NAME", "a name"),
-        );
-    }
-    if state.store.credential(credential).is_err()
-        && crate::api::credentials::resolve(&state.store, credential).is_err()
-    {
-        push("credential", format!("no credential \"{credential}\"; pick one of the credentials on the Authenticate screen or add one"));
-    }
-    if streams.is_empty() {
-        push("streams", "choose at least one stream".into());
-    } else if let Err(e) = drift_writer::scopes::required_scopes(streams) {
-        push("streams", e.0);
-    }
-    if let Err(e) = options.mode.parse::<sync_core::SyncMode>() {
-        push("mode", e);
-    }
-    match options.sink.parse::<sinks::SinkSpec>() {
-        Err(e) => push("sink", e),
-        Ok(spec) => {
-            if let Some(message) = flows::sink_paths::refusal(&spec, state.store.data_dir()) {
-                push("sink", message);
-            }
-        }
-    }
-    if let Some(s) = &options.schedule {
-        errors.extend(s.errors());
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
-}
-
-/// Test the credential for the chosen streams: missing scopes or a rejected key are field
-/// errors (REFERENCE §3 scopes; DESIGN.md §1 step 2).
-pub(crate) async fn scope_check(
-    state: &AppState,
-    credential: &str,
-    streams: &[String],
-) -> ApiResult<()> {
-    let c = crate::api::credentials::resolve(&state.store, credential)?;
-    let (report, failure) = crate::api::credentials::run_test(state, &c, streams).await?;
-    match failure {
-        None => Ok(()),
-        Some(f) if f.kind == check::FailureKind::MissingScopes => Err(ApiError::field(
-            "streams",
-            format!(
-                "credential \"{}\" lacks the scopes {} that these streams need; pick other streams or rotate the key to a token with those scopes",
-                c.name,
-                report.missing_scopes.join(", ")
-            ),
-        )),
-        Some(f) => Err(ApiError::field("credential", f.message)),
-    }
-}
-
 #[utoipa::path(get, operation_id = "list_sources", path = "/api/v1/sources", tag = "sources",
     responses((status = 200, body = [SourceView]), (status = 401, body = Problem)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>> {
@@ -281,7 +236,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>>
             .store
             .list_sources()?
             .into_iter()
-            .map(SourceView::new)
+            .map(|s| SourceView::of(&state.store, s))
             .collect(),
     ))
 }
@@ -299,6 +254,7 @@ async fn create(
         schedule: body.schedule,
         schema_contract: body.schema_contract.unwrap_or_default(),
         history: body.history.unwrap_or(false),
+        paused: body.paused,
     };
     let view = save_new(
         &state,
@@ -317,7 +273,8 @@ async fn create(
         .into_response())
 }
 
-/// Validate, check scopes, and create a source (shared with the UI wizard).
+/// Validate, check scopes, and create a source (shared with the UI wizard): see
+/// [`flows::sources::create`].
 pub(crate) async fn save_new(
     state: &AppState,
     name: &str,
@@ -325,34 +282,14 @@ pub(crate) async fn save_new(
     streams: &[String],
     options: &SourceOptions,
 ) -> ApiResult<SourceView> {
-    validate(state, name, credential, streams, options).map_err(ApiError::Validation)?;
-    let sink = sink_secret::split(&options.sink);
-    if sink.has_mask() {
-        return Err(masked_sink_error());
-    }
-    if let Ok(existing) = state.store.source(name) {
-        return Err(ApiError::Duplicate(format!(
-            "data source name \"{}\" is already taken (names are case-insensitive, it clashes with \"{}\"); choose another name",
-            name.trim(),
-            existing.name
-        )));
-    }
-    scope_check(state, credential, streams).await?;
-    let credential = crate::api::credentials::resolve(&state.store, credential)?;
-    let stored = SourceOptions {
-        sink: sink.shown.clone(),
-        ..options.clone()
+    let new = flows::sources::NewSource {
+        name: name.to_string(),
+        credential: credential.to_string(),
+        streams: streams.to_vec(),
+        options: options.clone(),
     };
-    let config = serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let record = state.store.create_source_with_secret(
-        name,
-        &credential.name,
-        streams,
-        &config,
-        sink.sealed().as_ref(),
-    )?;
-    tracing::info!(source = %record.name, "data source saved");
-    Ok(SourceView::new(record))
+    let record = flows::sources::create(&state.store, state.addresses(), &new).await?;
+    Ok(SourceView::of(&state.store, record))
 }
 
 #[utoipa::path(get, operation_id = "get_source", path = "/api/v1/sources/{id}", tag = "sources",
@@ -362,7 +299,7 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
-    Ok(Json(SourceView::new(state.store.source(&id)?)))
+    Ok(Json(SourceView::of(&state.store, state.store.source(&id)?)))
 }
 
 #[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
@@ -374,59 +311,26 @@ async fn update(
     body: Result<Json<UpdateSource>, JsonRejection>,
 ) -> ApiResult<Json<SourceView>> {
     let Json(body) = body?;
-    let current = SourceView::new(state.store.source(&id)?);
-    let name = body.name.clone().unwrap_or(current.name.clone());
-    let credential = body
-        .credential
-        .clone()
-        .or(current.credential.clone())
-        .unwrap_or_default();
-    let streams = body.streams.clone().unwrap_or(current.streams.clone());
-    let (sink, sink_secret) = match &body.sink {
-        None => (current.sink.clone(), None),
-        Some(new) => {
-            let parts = sink_secret::split(new);
-            if parts.only_masks() && parts.shown == current.sink {
-                (parts.shown, None)
-            } else if parts.has_mask() {
-                return Err(masked_sink_error());
-            } else {
-                let sealed = parts.sealed();
-                (parts.shown, Some(sealed))
-            }
-        }
-    };
-    let options = SourceOptions {
-        mode: body.mode.unwrap_or(current.mode),
-        sink,
-        schedule: body.schedule.unwrap_or(current.schedule),
-        schema_contract: body.schema_contract.unwrap_or(current.schema_contract),
-        history: body.history.unwrap_or(current.history),
-    };
-    validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
-    if body.credential.is_some() || body.streams.is_some() {
-        scope_check(&state, &credential, &streams).await?;
-    }
-    let credential = crate::api::credentials::resolve(&state.store, &credential)?;
-    let update = SourceUpdate {
-        sink_secret,
+    let change = flows::sources::SourceChange {
         name: body.name,
-        credential: Some(credential.name),
-        streams: Some(streams),
-        config: Some(
-            serde_json::to_value(&options).map_err(|e| ApiError::Internal(e.to_string()))?,
-        ),
+        credential: body.credential,
+        streams: body.streams,
+        mode: body.mode,
+        sink: body.sink,
+        schedule: body.schedule,
+        paused: body.paused,
+        schema_contract: body.schema_contract,
+        history: body.history,
     };
-    Ok(Json(SourceView::new(
-        state.store.update_source(&current.id, &update)?,
-    )))
+    let record = flows::sources::update(&state.store, state.addresses(), &id, &change).await?;
+    Ok(Json(SourceView::of(&state.store, record)))
 }
 
 #[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_source(&id)?;
+    flows::sources::delete(&state.store, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -454,19 +358,6 @@ async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<String> {
     let record = state.store.source(&source.id)?;
     Ok(flows::sources::start_source(&state.flows, &record)?)
-}
-
-/// The 422 for a sink whose password is the mask but which is not the stored sink.
-fn masked_sink_error() -> ApiError {
-    ApiError::field(
-        "sink",
-        format!(
-            "the sink's password is shown as {mask}, which is not a password: give the whole \
-             URL with the password (a stored password is kept only when the sink is sent back \
-             exactly as shown)",
-            mask = sink_secret::MASK
-        ),
-    )
 }
 
 /// Move the passwords of sinks saved in clear (by versions before the vault kept them) into

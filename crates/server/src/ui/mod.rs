@@ -6,6 +6,7 @@
 //! (htmx swaps only 2xx answers); the errors travel as out-of-band swaps of the field-error
 //! slots.
 
+mod alerts;
 mod credentials;
 mod destinations;
 mod runs;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(runs::router())
         .merge(destinations::router())
         .merge(saved_destinations::router())
+        .merge(alerts::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))

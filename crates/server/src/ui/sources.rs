@@ -144,6 +144,7 @@ async fn save(
         schedule,
         schema_contract: Default::default(),
         history: false,
+        paused: false,
     };
     let credential = field(&pairs, "credential");
     let saved = sources::save_new(

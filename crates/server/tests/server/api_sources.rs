@@ -309,6 +309,53 @@ async fn the_scheduler_starts_due_sources_once() {
 }
 
 #[tokio::test]
+async fn a_paused_source_is_not_started_by_its_schedule_and_shows_no_next_run() {
+    let (sandbox, s) = with_credential().await;
+    let body = json!({"name": "hourly", "credential": "Sandbox", "streams": ["users"],
+        "sink": sink(&s, "h.db"), "schedule": {"every_minutes": 60}, "paused": true});
+    let created: serde_json::Value = s
+        .post("/api/v1/sources")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["paused"], true, "{created}");
+    assert_eq!(created["next_run_at"], serde_json::Value::Null);
+    assert_eq!(created["failure_streak"], 0);
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        flows::schedule::run_due(&s.state.flows, now).is_empty(),
+        "paused"
+    );
+    let resumed: serde_json::Value = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/hourly")
+        .json(&json!({"paused": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["paused"], false);
+    assert!(
+        resumed["next_run_at"].as_i64().unwrap() <= now,
+        "never ran: due now"
+    );
+    let started = flows::schedule::run_due(&s.state.flows, now);
+    assert_eq!(started.len(), 1, "resumed");
+    wait_run(&s, &started[0]).await;
+    let shown = s.get_json("/api/v1/sources/hourly").await;
+    assert!(
+        shown["next_run_at"].as_i64().unwrap() > now + 59 * 60_000,
+        "{shown}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn streams_are_listed_with_their_scopes() {
     let s = TestServer::start().await;
     let streams: Vec<serde_json::Value> = s

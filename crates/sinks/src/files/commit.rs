@@ -1,8 +1,8 @@
 //! The commit protocol: write, fsync and rename each file, then the state file.
 
 use super::{
-    Ctx, FileEntry, FileTable, Format, Manifest, Recent, PART_BYTES, REJECTED_DIR, STATE_FILE,
-    WINDOW_RECORDS,
+    Ctx, FileEntry, FileTable, Format, Manifest, Recent, COMPACT_BYTES, PART_BYTES, REJECTED_DIR,
+    STATE_FILE, WINDOW_RECORDS,
 };
 use crate::layout;
 use serde_json::{json, Value};
@@ -61,6 +61,7 @@ impl<F: Format> Ctx<'_, F> {
     }
 
     pub(super) fn commit(&mut self, batch: &Batch) -> Result<CommitReport, RunError> {
+        self.inner.run_id = Some(batch.run_id.clone());
         let mut manifest = self.ready()?.clone();
         let mut window = Window::new(std::mem::take(&mut manifest.recent));
         let mut report = CommitReport::default();
@@ -147,17 +148,113 @@ impl<F: Format> Ctx<'_, F> {
         Ok(report)
     }
 
-    /// Empty the replay window (the run ended cleanly) and store that.
-    pub(super) fn clear_window(&mut self) -> Result<(), RunError> {
+    /// The run ended cleanly: join each stream's per-checkpoint files of this run into one
+    /// file per stream (up to [`COMPACT_BYTES`] each; formats that do not append), empty the
+    /// replay window, and store both with one state write.
+    ///
+    /// Crash safety is the commit protocol's: the joined file is written under a temporary
+    /// name, fsynced and renamed, then the state file listing it instead of the parts is
+    /// renamed into place (the commit point), then the parts are removed. A crash before the
+    /// commit point leaves the joined file unlisted (recovery removes it; the parts stay
+    /// listed), after it leaves the parts unlisted (recovery removes them). Either way each
+    /// record is in exactly one listed file. A run that does not end cleanly (cancelled,
+    /// failed, killed) keeps its per-checkpoint files.
+    pub(super) fn finish_run(&mut self) -> Result<(), RunError> {
         let mut manifest = self.ready()?.clone();
-        if manifest.recent.is_empty() {
+        let joined = match self.inner.run_id.clone() {
+            Some(run_id) if !self.format.appendable() => self.join_parts(&mut manifest, &run_id),
+            _ => Vec::new(),
+        };
+        if manifest.recent.is_empty() && joined.is_empty() {
             return Ok(());
         }
         manifest.recent.clear();
         write_atomic(self.root, STATE_FILE, &state_bytes(&manifest)?)
             .map_err(|e| self.err("write state", e))?;
         self.inner.manifest = Some(manifest);
+        for rel in joined {
+            if let Err(e) = fs::remove_file(self.root.join(&rel)) {
+                tracing::warn!(file = %rel, error = %e, "could not remove a joined file; recovery removes it");
+            }
+        }
         Ok(())
+    }
+
+    /// Join the parts of run `run_id` in `manifest` (see [`Self::finish_run`]); returns the
+    /// parts now replaced. A stream whose parts cannot be joined keeps them (logged).
+    fn join_parts(&self, manifest: &mut Manifest, run_id: &str) -> Vec<String> {
+        let ext = self.format.ext();
+        let prefix = format!("{run_id}-");
+        let mut by_stream: std::collections::BTreeMap<String, Vec<(String, FileEntry)>> =
+            Default::default();
+        for (rel, entry) in &manifest.files {
+            let Some((dir, name)) = rel.split_once('/') else {
+                continue;
+            };
+            let is_part = dir != REJECTED_DIR
+                && name
+                    .strip_prefix(&prefix)
+                    .and_then(|n| n.strip_suffix(&format!(".{ext}")))
+                    .is_some_and(|n| n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()));
+            if is_part {
+                by_stream
+                    .entry(dir.to_string())
+                    .or_default()
+                    .push((rel.clone(), *entry));
+            }
+        }
+        let mut replaced = Vec::new();
+        for (stream, parts) in by_stream {
+            if parts.len() < 2 {
+                continue;
+            }
+            // Chunks of parts up to COMPACT_BYTES (a part larger than that is a chunk alone).
+            let mut chunks: Vec<Vec<(String, FileEntry)>> = vec![Vec::new()];
+            let mut size = 0;
+            for part in parts {
+                if size + part.1.bytes > COMPACT_BYTES && !chunks.last().is_some_and(Vec::is_empty)
+                {
+                    chunks.push(Vec::new());
+                    size = 0;
+                }
+                size += part.1.bytes;
+                if let Some(chunk) = chunks.last_mut() {
+                    chunk.push(part);
+                }
+            }
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                let target = if i == 0 {
+                    format!("{stream}/{run_id}.{ext}")
+                } else {
+                    format!("{stream}/{run_id}.{}.{ext}", i + 1)
+                };
+                let paths: Vec<std::path::PathBuf> =
+                    chunk.iter().map(|(rel, _)| self.root.join(rel)).collect();
+                let format = self.format;
+                let written = publish(self.root, &target, None, |file, _| {
+                    format
+                        .compact(&paths, file)
+                        .unwrap_or_else(|| Err("this format does not join files".into()))
+                });
+                match written {
+                    Ok(bytes) => {
+                        let records = chunk.iter().map(|(_, e)| e.records).sum();
+                        for (rel, _) in &chunk {
+                            manifest.files.remove(rel);
+                            replaced.push(rel.clone());
+                        }
+                        manifest.files.insert(target, FileEntry { bytes, records });
+                    }
+                    Err(e) => {
+                        tracing::warn!(stream = %stream, error = %e, "the run's files of this stream stay one per checkpoint");
+                    }
+                }
+            }
+        }
+        replaced
     }
 
     /// The batch's records to write, by stream in first-seen order, and the refused ones;

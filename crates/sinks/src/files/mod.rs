@@ -5,7 +5,10 @@
 //! - `DIR/<stream>/<run-id>.<ext>`: the records of one stream in one run, for formats that
 //!   append (JSONL, CSV); past [`PART_BYTES`] the run goes on in `<run-id>-2.<ext>`, ...;
 //! - `DIR/<stream>/<run-id>-<n>.<ext>`: one file per stream per checkpoint for formats that
-//!   cannot append (Parquet), `n` from 000001;
+//!   cannot append (Parquet), `n` from 000001; when the run ends cleanly they are joined
+//!   into `DIR/<stream>/<run-id>.<ext>` (one row group or more per checkpoint; past
+//!   [`COMPACT_BYTES`] the run goes on in `<run-id>.2.<ext>`, ...), by the same
+//!   write-then-rename protocol (see `finish_run` in `commit.rs`);
 //! - `DIR/_rejected/<run-id>.jsonl`: one JSON object per line with `stream`, `primary_key`
 //!   (text, or null when unknown), `reason`, `_raw` (the record as received: JSON, or a
 //!   JSON string holding text that is not JSON), `run_id` and `rejected_at` (RFC 3339), for
@@ -146,6 +149,11 @@ struct Manifest {
 
 type Recent = BTreeMap<String, Vec<(String, u64)>>;
 
+/// Size up to which a cleanly ended run's per-checkpoint files of a stream are joined into
+/// one file (512 MiB); beyond it the run gets one file per this much (formats that do not
+/// append, see [`Format::compact`]).
+pub const COMPACT_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Records per stream kept in the replay window (see the module docs).
 pub const WINDOW_RECORDS: usize = 10_000;
 
@@ -181,6 +189,14 @@ pub(crate) trait Format: Send + Sync + 'static {
     fn twin_suffix(&self) -> &'static str {
         "_iso"
     }
+    /// Copy the records of `parts` (files of this format, in order) into `out`, one row
+    /// group or more per part, for the compaction of a run's per-checkpoint files when it
+    /// ends cleanly (formats that do not append). `None`: the format does not compact (the
+    /// default); `Some(Err)`: these parts cannot be joined (e.g. their schemas differ), they
+    /// stay as they are.
+    fn compact(&self, _parts: &[PathBuf], _out: &mut File) -> Option<Result<(), String>> {
+        None
+    }
     /// Write `records` at the end of `file`; `fresh` when the file is new (write a header).
     fn write(
         &self,
@@ -207,6 +223,8 @@ struct Inner {
     /// The locked [`LOCK_FILE`], held until the sink is dropped; `None` until
     /// `check` (or the first use) takes it.
     lock: Option<File>,
+    /// The run id of the batches committed by this sink (for the compaction at `finish`).
+    run_id: Option<String>,
 }
 
 impl<F: Format> FileSink<F> {
@@ -277,9 +295,10 @@ impl<F: Format> FileSink<F> {
         .await
     }
 
-    /// The run ended cleanly: empty the replay window.
+    /// The run ended cleanly: join its per-checkpoint files (formats that do not append),
+    /// empty the replay window.
     pub async fn finish(&self) -> Result<(), RunError> {
-        self.blocking(|ctx| ctx.clear_window()).await
+        self.blocking(|ctx| ctx.finish_run()).await
     }
 
     /// Write `batch` with the protocol in the module docs.

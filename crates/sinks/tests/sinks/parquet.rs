@@ -120,9 +120,21 @@ async fn full_sync_writes_typed_columns_timestamps_and_zstd() {
     let sink = Parquet::new();
     harness::full_sync(&sink).await;
     let files = data_files(&sink.dir(), "conversations", "parquet");
-    // 10 records, batches of 4 plus the final flush: one file per commit.
-    assert_eq!(files.len(), 3, "{files:?}");
-    assert!(files[0].ends_with("conversations/run-1-000001.parquet"));
+    // 10 records, batches of 4 plus the final flush: three commits, joined into one file
+    // per stream when the run ended, a row group per commit.
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].ends_with("conversations/run-1.parquet"),
+        "{files:?}"
+    );
+    let joined = SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
+    assert_eq!(joined.metadata().num_row_groups(), 3);
+    assert_eq!(joined.metadata().file_metadata().num_rows(), 10);
+    let state = std::fs::read_to_string(sink.dir().join("_driftbridge_state.json")).unwrap();
+    assert!(
+        state.contains("conversations/run-1.parquet") && !state.contains("run-1-00000"),
+        "the state lists the joined file only: {state}"
+    );
     let batch = &batches(&files[0])[0];
     let schema = batch.schema();
     let ty = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
