@@ -29,6 +29,7 @@
 
 pub mod addresses;
 pub mod check;
+pub mod credential_add;
 pub mod drift_auth;
 pub mod error;
 pub mod events;

@@ -234,7 +234,7 @@ pub(crate) async fn scope_check(
     streams: &[String],
 ) -> ApiResult<()> {
     let c = crate::api::credentials::resolve(&state.store, credential)?;
-    let (report, failure) = crate::api::credentials::run_test(state, &c, streams).await?;
+    let (report, failure) = crate::api::credentials::run_test(state, &c, streams, check::Edge::Api).await?;
     match failure {
         None => Ok(()),
         Some(f) if f.kind == check::FailureKind::MissingScopes => Err(ApiError::field(
