@@ -57,6 +57,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         rate_limit_per_min: Some(DEMO_RATE_PER_MIN),
         source: source_drift::DriftSourceConfig::default(),
         hard_deletes: false,
+        reset_streams: Vec::new(),
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

@@ -100,6 +100,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         hard_deletes: args.hard_deletes,
+        reset_streams: Vec::new(),
     };
     let store = open_store(ctx)?;
     let summary = execute_waiting(ctx, &store, &job, args.wait).await?;

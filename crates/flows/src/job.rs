@@ -52,6 +52,9 @@ pub struct SyncJob {
     /// Delete the rows of records deleted in Drift instead of marking them `_deleted`
     /// (databases; file sinks always write a tombstone record).
     pub hard_deletes: bool,
+    /// Streams read in full this run whatever `mode` says (a data source's stream reset,
+    /// [`crate::sources::reset_stream`]); empty for none.
+    pub reset_streams: Vec<String>,
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
@@ -167,9 +170,15 @@ impl SyncRun {
                 ),
             ));
         }
-        let streams = source_drift::catalog()
+        let mut streams = source_drift::catalog()
             .select(&job.streams, job.mode)
             .map_err(|e| FlowError::invalid("streams", e.to_string()))?;
+        for s in streams
+            .iter_mut()
+            .filter(|s| job.reset_streams.contains(&s.stream.name))
+        {
+            s.mode = SyncMode::FullRefresh;
+        }
         if streams.is_empty() {
             return Err(FlowError::invalid(
                 "streams",

@@ -90,18 +90,97 @@ pub struct SourceOptions {
     pub sink: String,
     /// Optional schedule.
     pub schedule: Option<Schedule>,
+    /// Paused: the schedule starts no run (Run now still does). Default `false`.
+    #[serde(default)]
+    pub paused: bool,
+    /// Streams to read in full on the next run, whatever the mode and their saved cursor
+    /// (a reset, [`reset_stream`]); emptied when that run starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reset_streams: Vec<String>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            mode: "incremental".into(),
+            sink: String::new(),
+            schedule: None,
+            paused: false,
+            reset_streams: Vec::new(),
+        }
+    }
 }
 
 impl SourceOptions {
     /// The options stored with `source` (incremental, no sink and no schedule when they
     /// cannot be read).
     pub fn of(source: &SourceRecord) -> SourceOptions {
-        serde_json::from_value(source.config.clone()).unwrap_or(SourceOptions {
-            mode: "incremental".into(),
-            sink: String::new(),
-            schedule: None,
-        })
+        serde_json::from_value(source.config.clone()).unwrap_or_default()
     }
+}
+
+/// Store `options` as the config of data source `key` (id or name).
+fn save_options(
+    store: &store::Store,
+    key: &str,
+    options: &SourceOptions,
+) -> Result<SourceRecord, FlowError> {
+    let config = serde_json::to_value(options)
+        .map_err(|e| FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
+    Ok(store.update_source(
+        key,
+        &store::SourceUpdate {
+            config: Some(config),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// Pause (`paused` = true: its schedule starts no run) or resume data source `key` (id or
+/// name). Errors: not found.
+pub fn set_paused(
+    store: &store::Store,
+    key: &str,
+    paused: bool,
+) -> Result<SourceRecord, FlowError> {
+    let source = store.source(key)?;
+    let mut options = SourceOptions::of(&source);
+    options.paused = paused;
+    tracing::info!(source = %source.name, paused, "data source paused or resumed");
+    save_options(store, &source.id, &options)
+}
+
+/// Reset `stream` of data source `key`: its next run reads that stream in full (as a full
+/// refresh: from the beginning, ignoring the cursor saved in the sink), then goes on
+/// incrementally from what that run read. The other streams are untouched.
+///
+/// Errors: invalid `stream` when the source does not read it (the message lists the ones it
+/// reads); not found.
+pub fn reset_stream(
+    store: &store::Store,
+    key: &str,
+    stream: &str,
+) -> Result<SourceRecord, FlowError> {
+    let source = store.source(key)?;
+    let stream = stream.trim();
+    let reads = source.streams.iter().any(|s| s == stream || s == "all")
+        && source_drift::catalog().get(stream).is_some();
+    if !reads {
+        return Err(FlowError::invalid(
+            "stream",
+            format!(
+                "data source \"{}\" does not read a stream \"{stream}\"; pick one of: {}",
+                source.name,
+                source.streams.join(", ")
+            ),
+        ));
+    }
+    let mut options = SourceOptions::of(&source);
+    if !options.reset_streams.iter().any(|s| s == stream) {
+        options.reset_streams.push(stream.to_string());
+    }
+    tracing::info!(source = %source.name, stream, "stream reset: next run reads it in full");
+    save_options(store, &source.id, &options)
 }
 
 /// Start a run of `source` in the background (run now, or the scheduler); returns the run
@@ -139,9 +218,22 @@ pub fn start_source(flows: &Flows, source: &SourceRecord) -> Result<String, Flow
         rate_limit_per_min: None,
         source: Default::default(),
         hard_deletes: false,
+        reset_streams: options.reset_streams.clone(),
     };
-    flows
+    let run = flows
         .runner
         .start(flows.store.clone(), job, flows.addresses)
-        .map_err(|e| e.renamed_field("destination", "sink"))
+        .map_err(|e| e.renamed_field("destination", "sink"))?;
+    if !options.reset_streams.is_empty() {
+        // The run reads them in full now; a full pass it leaves unfinished is resumed by
+        // the next run from the pass state saved in the sink.
+        let cleared = SourceOptions {
+            reset_streams: Vec::new(),
+            ..options
+        };
+        if let Err(e) = save_options(&flows.store, &source.id, &cleared) {
+            tracing::warn!(source = %source.name, error = %e, "could not clear the stream reset");
+        }
+    }
+    Ok(run)
 }

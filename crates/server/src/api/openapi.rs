@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         credentials::list, credentials::create, credentials::show, credentials::update,
         credentials::rotate, credentials::delete, credentials::test,
         sources::streams, sources::list, sources::create, sources::show, sources::update,
-        sources::delete, sources::run_now, runs::list, runs::show, runs::cancel, runs::rejected,
+        sources::delete, sources::run_now, sources::reset, runs::list, runs::show, runs::cancel, runs::rejected,
         runs::logs,
         destinations::upload, destinations::push, destinations::results,
         saved_destinations::list, saved_destinations::create, saved_destinations::show,

@@ -41,6 +41,13 @@ pub struct SourceView {
     pub sink: String,
     /// Schedule, if any.
     pub schedule: Option<Schedule>,
+    /// Paused: the schedule starts no run (run now still does).
+    pub paused: bool,
+    /// When the schedule next starts it, epoch ms; `null` without a schedule or when
+    /// paused. A past time: it starts at the scheduler's next tick.
+    pub next_run_at: Option<i64>,
+    /// Streams its next run reads in full (reset with `POST /api/v1/sources/{id}/reset`).
+    pub reset_streams: Vec<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -48,6 +55,15 @@ pub struct SourceView {
 }
 
 impl SourceView {
+    /// The view of `s` with its next scheduled run time.
+    pub(crate) fn scheduled(state: &AppState, s: SourceRecord) -> Self {
+        let next = flows::schedule::next_run_at(&state.flows, &s);
+        SourceView {
+            next_run_at: next,
+            ..SourceView::new(s)
+        }
+    }
+
     pub(crate) fn new(s: SourceRecord) -> Self {
         let options = SourceOptions::of(&s);
         SourceView {
@@ -58,6 +74,9 @@ impl SourceView {
             mode: options.mode,
             sink: options.sink,
             schedule: options.schedule,
+            paused: options.paused,
+            next_run_at: None,
+            reset_streams: options.reset_streams,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -113,6 +132,17 @@ pub struct UpdateSource {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<Schedule>)]
     pub schedule: Option<Option<Schedule>>,
+    /// `true` pauses the schedule, `false` resumes it.
+    #[serde(default)]
+    pub paused: Option<bool>,
+}
+
+/// Body of `POST /api/v1/sources/{id}/reset`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetStream {
+    /// The stream whose next read is a full one (one of the source's streams).
+    pub stream: String,
 }
 
 mod double_option {
@@ -142,6 +172,7 @@ pub fn router() -> Router<AppState> {
         .route("/sources", get(list).post(create))
         .route("/sources/{id}", get(show).patch(update).delete(delete))
         .route("/sources/{id}/run", post(run_now))
+        .route("/sources/{id}/reset", post(reset))
 }
 
 /// The default sink of a new source: `sqlite:<data dir>/sinks/driftbridge-data.db` (the
@@ -257,7 +288,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>>
             .store
             .list_sources()?
             .into_iter()
-            .map(SourceView::new)
+            .map(|s| SourceView::scheduled(&state, s))
             .collect(),
     ))
 }
@@ -273,6 +304,7 @@ async fn create(
         mode: body.mode.unwrap_or_else(|| "incremental".into()),
         sink: body.sink.unwrap_or_else(|| default_sink(&state)),
         schedule: body.schedule,
+        ..Default::default()
     };
     let view = save_new(
         &state,
@@ -336,7 +368,21 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
-    Ok(Json(SourceView::new(state.store.source(&id)?)))
+    Ok(Json(SourceView::scheduled(&state, state.store.source(&id)?)))
+}
+
+#[utoipa::path(post, operation_id = "reset_source_stream", path = "/api/v1/sources/{id}/reset", tag = "sources", request_body = ResetStream,
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 200, body = SourceView, description = "the next run reads the stream in full (`reset_streams`)"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn reset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<ResetStream>, JsonRejection>,
+) -> ApiResult<Json<SourceView>> {
+    let Json(body) = body?;
+    let record = flows::sources::reset_stream(&state.store, &id, &body.stream)?;
+    Ok(Json(SourceView::scheduled(&state, record)))
 }
 
 #[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
@@ -374,6 +420,8 @@ async fn update(
         mode: body.mode.unwrap_or(current.mode),
         sink,
         schedule: body.schedule.unwrap_or(current.schedule),
+        paused: body.paused.unwrap_or(current.paused),
+        reset_streams: current.reset_streams,
     };
     validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
     if body.credential.is_some() || body.streams.is_some() {
@@ -389,7 +437,8 @@ async fn update(
             serde_json::to_value(&options).map_err(|e| ApiError::Internal(e.to_string()))?,
         ),
     };
-    Ok(Json(SourceView::new(
+    Ok(Json(SourceView::scheduled(
+        &state,
         state.store.update_source(&current.id, &update)?,
     )))
 }
