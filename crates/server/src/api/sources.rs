@@ -394,7 +394,17 @@ async fn update(
     body: Result<Json<UpdateSource>, JsonRejection>,
 ) -> ApiResult<Json<SourceView>> {
     let Json(body) = body?;
-    let current = SourceView::new(state.store.source(&id)?);
+    Ok(Json(apply_update(&state, &id, body).await?))
+}
+
+/// Apply `body` to data source `id` (shared with the web UI's Edit page): validated as a
+/// new source is; a changed credential or streams re-checks the scopes.
+pub(crate) async fn apply_update(
+    state: &AppState,
+    id: &str,
+    body: UpdateSource,
+) -> ApiResult<SourceView> {
+    let current = SourceView::new(state.store.source(id)?);
     let name = body.name.clone().unwrap_or(current.name.clone());
     let credential = body
         .credential
@@ -423,9 +433,9 @@ async fn update(
         paused: body.paused.unwrap_or(current.paused),
         reset_streams: current.reset_streams,
     };
-    validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
+    validate(state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
     if body.credential.is_some() || body.streams.is_some() {
-        scope_check(&state, &credential, &streams).await?;
+        scope_check(state, &credential, &streams).await?;
     }
     let credential = crate::api::credentials::resolve(&state.store, &credential)?;
     let update = SourceUpdate {
@@ -437,10 +447,10 @@ async fn update(
             serde_json::to_value(&options).map_err(|e| ApiError::Internal(e.to_string()))?,
         ),
     };
-    Ok(Json(SourceView::scheduled(
-        &state,
+    Ok(SourceView::scheduled(
+        state,
         state.store.update_source(&current.id, &update)?,
-    )))
+    ))
 }
 
 #[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",

@@ -44,6 +44,43 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(protected)
 }
 
+/// A point in time as pages show it: `<time datetime="ISO" title="ISO">` with a readable UTC
+/// text that `app.js` replaces with the browser's local time (the ISO value stays on hover).
+#[derive(Debug, Clone)]
+pub(crate) struct Time {
+    /// RFC 3339 UTC, seconds precision.
+    pub iso: String,
+    /// `2026-12-06 14:03 UTC` (before app.js localises it).
+    pub text: String,
+}
+
+impl Time {
+    /// The time `ms` (epoch milliseconds).
+    pub(crate) fn at(ms: i64) -> Time {
+        match chrono::DateTime::from_timestamp_millis(ms) {
+            Some(t) => Time {
+                iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                text: t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            },
+            None => Time {
+                iso: String::new(),
+                text: ms.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Time {
+    /// The `<time>` element (escaped parts: both strings are generated here, no user text).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "<time datetime=\"{0}\" title=\"{0}\">{1}</time>",
+            self.iso, self.text
+        )
+    }
+}
+
 /// Render a template into an HTML response (500 problem when rendering fails).
 pub(crate) fn render(template: &impl Template) -> Response {
     match template.render() {

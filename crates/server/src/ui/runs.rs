@@ -3,15 +3,14 @@
 //! it runs).
 
 use super::{render, with_redirect};
-use crate::api::runs::{list_views, view, RunView};
+use crate::api::runs::{filtered_views, view, RunView, RunsQuery};
 use crate::problem::ApiError;
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use flows::check::format_time;
 use flows::push_job::PushRunSummary;
 use sync_core::StreamSummary;
 
@@ -27,11 +26,48 @@ pub(super) fn router() -> Router<AppState> {
 /// One row of a runs table.
 pub(crate) struct RunRow {
     pub id: String,
-    pub flow: String,
+    /// `sync`, `push` or `dry_run`.
+    pub kind: String,
+    /// `Sync`, `Push` or `Dry run`.
+    pub kind_label: &'static str,
+    /// The data source of a sync ("–" for pushes).
+    pub source: String,
+    /// Where records went: a push's saved destination (or `drift:<object>`), a sync's sink.
+    pub destination: String,
     pub status: String,
-    pub started: String,
+    /// The status for people ("Succeeded", "Dry run: rows would be rejected", ...).
+    pub status_label: String,
+    pub started: super::Time,
     pub duration: String,
     pub written: String,
+    pub written_n: u64,
+}
+
+/// The type of a run for people.
+pub(crate) fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "push" => "Push",
+        "dry_run" => "Dry run",
+        _ => "Sync",
+    }
+}
+
+/// A status for people; a dry run's outcome says what a real run would do.
+pub(crate) fn status_label(status: &str, kind: &str) -> String {
+    let dry = kind == "dry_run";
+    match status {
+        "succeeded" if dry => "Dry run: every row would be sent".into(),
+        "succeeded_with_rejections" if dry => "Dry run: some rows would be rejected".into(),
+        "succeeded" => "Succeeded".into(),
+        "succeeded_with_rejections" => "Succeeded with rejected records".into(),
+        "running" => "Running".into(),
+        "failed" => "Failed".into(),
+        "rate_limited" => "Rate limited".into(),
+        "cancelled" => "Cancelled".into(),
+        "interrupted" => "Interrupted".into(),
+        "skipped" => "Skipped (already running)".into(),
+        other => other.replace('_', " "),
+    }
 }
 
 fn streams_of(run: &RunView) -> Vec<StreamSummary> {
@@ -43,21 +79,43 @@ fn streams_of(run: &RunView) -> Vec<StreamSummary> {
 
 impl RunRow {
     pub(crate) fn new(run: RunView) -> Self {
-        let written: u64 = if run.mode.starts_with("push") {
+        let is_push = run.run_type != "sync";
+        let written: u64 = if is_push {
             PushRunSummary::from_run(&run.summary).written()
         } else {
             streams_of(&run).iter().map(|s| s.records_written).sum()
+        };
+        let (source, destination) = if is_push {
+            let to = match &run.flow {
+                Some(saved) => format!("{saved} ({})", run.destination),
+                None => run.destination.clone(),
+            };
+            ("–".to_string(), to)
+        } else {
+            (
+                run.flow.clone().unwrap_or_else(|| "– (driftbridge sync)".into()),
+                run.destination.clone(),
+            )
         };
         RunRow {
             duration: match run.finished_at {
                 Some(end) => format!("{:.1} s", (end - run.started_at) as f64 / 1000.0),
                 None => "running".into(),
             },
-            started: format_time(run.started_at),
-            flow: run.flow.unwrap_or_else(|| "–".into()),
+            started: super::Time::at(run.started_at),
+            kind_label: kind_label(&run.run_type),
+            status_label: status_label(&run.status, &run.run_type),
+            kind: run.run_type,
+            source,
+            destination,
             status: run.status,
             id: run.id,
-            written: written.to_string(),
+            written: if run.mode == "push-dry-run" {
+                "– (dry run)".into()
+            } else {
+                written.to_string()
+            },
+            written_n: written,
         }
     }
 }
@@ -67,14 +125,95 @@ impl RunRow {
 struct RunsPage {
     nav: &'static str,
     runs: Vec<RunRow>,
+    q: RunsQuery,
+    /// Names of the data sources and saved destinations (the filter pickers).
+    sources: Vec<String>,
+    destinations: Vec<String>,
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let runs = list_views(&state, None, 100)?;
+impl RunsPage {
+    fn picked(value: &Option<String>, option: &str) -> bool {
+        value.as_deref() == Some(option)
+    }
+}
+
+/// The run statuses the filter offers.
+const STATUSES: [&str; 8] = [
+    "running",
+    "succeeded",
+    "succeeded_with_rejections",
+    "failed",
+    "rate_limited",
+    "cancelled",
+    "interrupted",
+    "skipped",
+];
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response, ApiError> {
+    q.check()?;
+    let runs = filtered_views(&state, &q, 100)?;
     Ok(render(&RunsPage {
         nav: "runs",
         runs: runs.into_iter().map(RunRow::new).collect(),
+        sources: state
+            .store
+            .list_sources()?
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+        destinations: crate::api::saved_destinations::list_views(&state)?
+            .into_iter()
+            .map(|d| d.name)
+            .collect(),
+        q,
     }))
+}
+
+/// A bar chart (server-rendered SVG, no script) of the records written by each run in
+/// `rows` (newest first, as tables list them), oldest on the left; failed runs in red.
+pub(crate) fn records_chart(rows: &[RunRow]) -> String {
+    const W: usize = 640;
+    const H: usize = 160;
+    const PAD: usize = 24;
+    let runs: Vec<&RunRow> = rows.iter().filter(|r| r.kind == "sync").rev().collect();
+    if runs.is_empty() {
+        return "<p id=\"records-chart-empty\">No runs yet: the chart shows the records each run wrote.</p>".into();
+    }
+    let max = runs.iter().map(|r| r.written_n).max().unwrap_or(0).max(1);
+    let slot = (W - 2 * PAD) / runs.len().max(1);
+    let bar = slot.saturating_sub(4).clamp(2, 40);
+    let mut svg = format!(
+        "<figure class=\"chart\"><svg id=\"records-chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"records-chart-title\" preserveAspectRatio=\"xMinYMin meet\">\
+<title id=\"records-chart-title\">Records written per run, oldest to newest; the tallest bar is {max} records</title>\
+<line x1=\"{PAD}\" y1=\"{base}\" x2=\"{right}\" y2=\"{base}\" class=\"axis\"/>\
+<text x=\"{PAD}\" y=\"12\" class=\"label\">{max}</text><text x=\"{PAD}\" y=\"{label}\" class=\"label\">0</text>",
+        base = H - PAD,
+        right = W - PAD,
+        label = H - 8,
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let height = (r.written_n as f64 / max as f64 * (H - 2 * PAD) as f64).round() as usize;
+        let height = height.max(1);
+        let x = PAD + i * slot + (slot - bar) / 2;
+        let y = H - PAD - height;
+        let class = if r.status == "failed" || r.status == "rate_limited" {
+            "bar bar-failed"
+        } else {
+            "bar"
+        };
+        svg.push_str(&format!(
+            "<a href=\"/runs/{id}\"><rect x=\"{x}\" y=\"{y}\" width=\"{bar}\" height=\"{height}\" class=\"{class}\"><title>{text}: {n} records, {status}</title></rect></a>",
+            id = r.id,
+            text = r.started.text,
+            n = r.written_n,
+            status = r.status_label,
+        ));
+    }
+    svg.push_str("</svg><figcaption>Records written per run (oldest left; red: failed). Each bar links to its run.</figcaption></figure>");
+    svg
 }
 
 struct StreamRow {
