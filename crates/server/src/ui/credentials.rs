@@ -5,7 +5,7 @@
 //! The key is only ever received (form posts), never rendered: the form's key field is
 //! always empty and tiles show the mask.
 
-use super::{render, StepView};
+use super::{filters, render, StepView};
 use crate::api::credentials::{resolve, run_test, validate_new, with_address_check};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
@@ -90,7 +90,7 @@ impl TileView {
             status: c.status.to_string(),
             tested: c
                 .tested_at
-                .map(check::format_time)
+                .map(|t| super::Time::at(t).to_string())
                 .unwrap_or_else(|| "never".into()),
             org_id: c
                 .org_id

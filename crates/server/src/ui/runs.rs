@@ -2,7 +2,7 @@
 //! budget used, 429s, retries), its outcome, the fix for an error, and its log (live while
 //! it runs).
 
-use super::{render, with_redirect};
+use super::{filters, render, with_redirect};
 use crate::api::runs::{filtered_views, view, RunView, RunsQuery};
 use crate::problem::ApiError;
 use crate::AppState;
@@ -20,6 +20,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/runs/{id}", get(show))
         .route("/ui/runs/{id}/figures", get(figures))
         .route("/ui/runs/{id}/log", get(log))
+        .route("/ui/runs/{id}/log/download", get(log_download))
         .route("/ui/runs/{id}/cancel", post(cancel))
 }
 
@@ -234,6 +235,16 @@ struct Figures {
     id: String,
     running: bool,
     status: String,
+    status_label: String,
+    kind_label: &'static str,
+    /// A push or dry run: no stream table (its counts are in `totals`).
+    is_push: bool,
+    /// Some stream knows how many records to expect (else the column is left out).
+    show_expected: bool,
+    /// Requests not tied to one stream.
+    other: RequestRow,
+    /// Requests of the whole run (= the streams + `other`).
+    totals_row: RequestRow,
     flow: String,
     credential: String,
     mode: String,
@@ -263,7 +274,7 @@ fn state_name(s: &StreamSummary) -> String {
 fn fix_for(run: &RunView) -> String {
     let kind = run.summary["error"]["kind"].as_str().unwrap_or_default();
     match kind {
-        "unauthorized" => format!("Drift rejected the key of credential \"{}\": rotate its key on the Authenticate screen, then run again.", run.credential),
+        "unauthorized" => format!("Drift rejected the key of credential \"{}\": use the Rotate key button on its tile (Authenticate screen), then run again.", run.credential),
         "forbidden" => "The token lacks a scope for a stream: rotate the key to a token with the scopes named above, or remove the stream.".into(),
         "rate_limited" => "Drift kept answering 429: lower the credential's rate budget or run later.".into(),
         "destination" => "The sink could not be written: check its path or connection and free space, then run again.".into(),
@@ -272,9 +283,44 @@ fn fix_for(run: &RunView) -> String {
     }
 }
 
+/// Requests, 429s and retries of a run: the sum of the streams' figures plus the requests
+/// not tied to one stream (token checks, lookups shared by streams), so rows add up to the
+/// total the credential's client counted.
+struct RequestRow {
+    requests: u64,
+    rate_limited: u64,
+    retries: u64,
+}
+
+/// How fast the run used its rate budget, honestly worded: within the first minute the
+/// budget allows a burst, so a per-minute average would read "686 of 600"; the page says
+/// how many requests in how many seconds instead.
+fn budget_use(requests: u64, elapsed_ms: u64, limit: u32) -> String {
+    let seconds = elapsed_ms as f64 / 1000.0;
+    if elapsed_ms < 60_000 {
+        format!(
+            "{requests} {} in the first {seconds:.0} s (budget {limit} per minute, with a burst allowed at the start)",
+            plural(requests, "request", "requests")
+        )
+    } else {
+        let rate = requests as f64 / (seconds / 60.0);
+        format!("averaging {rate:.0} requests per minute over {seconds:.0} s (budget {limit} per minute)")
+    }
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 impl Figures {
     fn new(run: &RunView) -> Self {
-        let streams: Vec<StreamRow> = streams_of(run)
+        let is_push = run.run_type != "sync";
+        let summaries = if is_push { Vec::new() } else { streams_of(run) };
+        let streams: Vec<StreamRow> = summaries
             .iter()
             .map(|s| StreamRow {
                 name: s.stream.clone(),
@@ -292,19 +338,55 @@ impl Figures {
                 state: state_name(s),
             })
             .collect();
-        let is_push = run.mode.starts_with("push");
+        let total = |k: &str| -> u64 {
+            match &run.live {
+                Some(l) => match k {
+                    "requests" => l.totals.requests,
+                    "rate_limited" => l.totals.rate_limited,
+                    _ => l.totals.retries,
+                },
+                None => run.summary["totals"][k].as_u64().unwrap_or(0),
+            }
+        };
+        let sum = |f: fn(&StreamRow) -> u64| streams.iter().map(f).sum::<u64>();
+        let totals_row = RequestRow {
+            requests: total("requests").max(sum(|s| s.requests)),
+            rate_limited: total("rate_limited").max(sum(|s| s.rate_limited)),
+            retries: total("retries").max(sum(|s| s.retries)),
+        };
+        let other = RequestRow {
+            requests: totals_row.requests - sum(|s| s.requests),
+            rate_limited: totals_row.rate_limited - sum(|s| s.rate_limited),
+            retries: totals_row.retries - sum(|s| s.retries),
+        };
         let totals = match &run.live {
             None if is_push => PushRunSummary::from_run(&run.summary).line(),
             Some(l) => format!(
-                "{} requests · rate budget used {:.0} of {} requests/minute · {} rate limited (429) · {} retries · {} waits",
-                l.totals.requests, l.rate_used_per_min, l.rate_limit_per_min, l.totals.rate_limited, l.totals.retries, l.totals.waits
+                "{} · {} rate limited (429) · {} {}",
+                budget_use(l.totals.requests, l.elapsed_ms, l.rate_limit_per_min),
+                l.totals.rate_limited,
+                l.totals.retries,
+                plural(l.totals.retries, "retry", "retries"),
             ),
             None => {
                 let t = &run.summary["totals"];
                 let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                let waits = n("waits");
+                let waited = if waits == 0 {
+                    "no request waited for the rate budget".to_string()
+                } else {
+                    format!(
+                        "requests waited for the rate budget {waits} {}",
+                        plural(waits, "time", "times")
+                    )
+                };
                 format!(
-                    "{} requests · {} rate limited (429) · {} retries · {} waits ({:.1} s waiting) · took {:.1} s",
-                    n("requests"), n("rate_limited"), n("retries"), n("waits"), n("wait_ms") as f64 / 1000.0,
+                    "{} {} · {} rate limited (429) · {} {} · {waited} · took {:.1} s",
+                    n("requests"),
+                    plural(n("requests"), "request", "requests"),
+                    n("rate_limited"),
+                    n("retries"),
+                    plural(n("retries"), "retry", "retries"),
                     run.summary["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
                 )
             }
@@ -313,16 +395,22 @@ impl Figures {
             id: run.id.clone(),
             running: run.status == "running",
             status: run.status.clone(),
+            status_label: status_label(&run.status, &run.run_type),
+            kind_label: kind_label(&run.run_type),
+            is_push,
             flow: run.flow.clone().unwrap_or_else(|| "–".into()),
             credential: run.credential.clone(),
             mode: run.mode.clone(),
             destination: run.destination.clone(),
-            rejected: if run.mode.starts_with("push") {
+            rejected: if is_push {
                 0
             } else {
                 streams.iter().map(|s| s.rejected).sum()
             },
+            show_expected: summaries.iter().any(|s| s.expected.is_some()),
             streams,
+            other,
+            totals_row,
             totals,
             error: run.error.clone().unwrap_or_default(),
             fix: fix_for(run),
@@ -340,13 +428,59 @@ const LOG_LINES_SHOWN: usize = 500;
 
 /// One line of the log panel.
 struct LogRow {
-    time: String,
+    time: super::Time,
     level: String,
     /// `info`, `warn` or `error` (the CSS class).
     level_class: String,
     message: String,
     /// `key=value …`.
     fields: String,
+}
+
+/// The log panel's filters (query of `/ui/runs/{id}/log` and of the download).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(crate) struct LogFilter {
+    /// `error`, `warn` or `info` (that level and the ones above it); empty: all.
+    #[serde(default)]
+    level: String,
+    /// Only lines of this stream (their `stream` field); empty: all.
+    #[serde(default)]
+    stream: String,
+    /// Only lines whose message or fields contain this text (case-insensitive).
+    #[serde(default)]
+    q: String,
+}
+
+impl LogFilter {
+    fn rank(level: &str) -> u8 {
+        match level.to_ascii_lowercase().as_str() {
+            "error" => 3,
+            "warn" => 2,
+            _ => 1,
+        }
+    }
+
+    fn keeps(&self, line: &flows::logs::LogLine) -> bool {
+        let level_ok = self.level.is_empty() || Self::rank(&line.level) >= Self::rank(&self.level);
+        let stream_ok = self.stream.is_empty()
+            || line.fields.get("stream").and_then(|v| v.as_str()) == Some(self.stream.as_str());
+        let q = self.q.trim().to_lowercase();
+        let text_ok = q.is_empty() || line.text().to_lowercase().contains(&q);
+        level_ok && stream_ok && text_ok
+    }
+
+    fn is_set(&self) -> bool {
+        !(self.level.is_empty() && self.stream.is_empty() && self.q.trim().is_empty())
+    }
+
+    /// The filter as a query string (for the polling URL and the download link).
+    fn query(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("level", &self.level)
+            .append_pair("stream", &self.stream)
+            .append_pair("q", &self.q)
+            .finish()
+    }
 }
 
 /// What the log panel shows: the run's log, live while it runs.
@@ -356,14 +490,28 @@ struct LogPanel {
     lines: Vec<LogRow>,
     /// Older lines left out.
     skipped: usize,
+    /// Lines in the whole log (before filtering).
+    total: usize,
+    filter: LogFilter,
+    /// The streams named in the log (the stream picker).
+    streams: Vec<String>,
 }
 
 impl LogPanel {
-    fn new(state: &AppState, run: &RunView) -> Result<Self, ApiError> {
+    fn new(state: &AppState, run: &RunView, filter: LogFilter) -> Result<Self, ApiError> {
         let page = crate::api::runs::log_page(state, &run.id, 0)?;
-        let skipped = page.lines.len().saturating_sub(LOG_LINES_SHOWN);
-        let lines = page
+        let total = page.lines.len();
+        let mut streams: Vec<String> = page
             .lines
+            .iter()
+            .filter_map(|l| l.fields.get("stream").and_then(|v| v.as_str()))
+            .map(str::to_string)
+            .collect();
+        streams.sort();
+        streams.dedup();
+        let kept: Vec<_> = page.lines.into_iter().filter(|l| filter.keeps(l)).collect();
+        let skipped = kept.len().saturating_sub(LOG_LINES_SHOWN);
+        let lines = kept
             .into_iter()
             .skip(skipped)
             .map(|l| LogRow {
@@ -378,7 +526,12 @@ impl LogPanel {
                     .collect::<Vec<_>>()
                     .join(" "),
                 level_class: l.level.to_ascii_lowercase(),
-                time: l.time,
+                time: chrono::DateTime::parse_from_rfc3339(&l.time)
+                    .map(|t| super::Time::at(t.timestamp_millis()))
+                    .unwrap_or(super::Time {
+                        iso: String::new(),
+                        text: l.time.clone(),
+                    }),
                 level: l.level,
                 message: l.message,
             })
@@ -388,7 +541,14 @@ impl LogPanel {
             running: page.status == "running",
             lines,
             skipped,
+            total,
+            filter,
+            streams,
         })
+    }
+
+    fn level_is(&self, level: &str) -> bool {
+        self.filter.level == level
     }
 }
 
@@ -419,16 +579,47 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         nav: "runs",
         id: run.id.clone(),
         f: Figures::new(&run),
-        log: LogPanel::new(&state, &run)?,
+        log: LogPanel::new(&state, &run, LogFilter::default())?,
     }))
 }
 
-/// The log panel alone (polled while the run runs).
-async fn log(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// The log panel alone (polled while the run runs; the filter form asks for it too).
+async fn log(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<Response, ApiError> {
     let run = view(&state, &id)?;
     Ok(render(&LogFragment {
-        log: LogPanel::new(&state, &run)?,
+        log: LogPanel::new(&state, &run, filter)?,
     }))
+}
+
+/// The log as a text file (`<run id>.log`, one line per event, filtered as the panel is).
+async fn log_download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let page = crate::api::runs::log_page(&state, &id, 0)?;
+    let mut text = String::new();
+    for line in page.lines.iter().filter(|l| filter.keeps(l)) {
+        text.push_str(&line.text());
+        text.push('\n');
+    }
+    let disposition = format!("attachment; filename=\"{}.log\"", page.run_id);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 async fn figures(
