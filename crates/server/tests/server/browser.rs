@@ -513,3 +513,238 @@ async fn tiles_edit_rotate_and_delete_and_the_overlay_works_by_keyboard() {
     b.close().await;
     sandbox.shutdown().await;
 }
+
+/// Send one key (or a chord ending with the null key) to the focused element.
+async fn press(b: &Browser, keys: &str) {
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_key_keeps_the_overlay_open_and_the_dialog_keeps_the_keyboard_focus() {
+    use fantoccini::key::Key;
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+    b.screenshots("22-authenticate").await;
+
+    // Keyboard: the overlay opens from the Add tile and Tab stays inside it both ways.
+    b.client
+        .execute("document.getElementById('add-tile').focus();", vec![])
+        .await
+        .unwrap();
+    press(&b, &String::from(char::from(Key::Enter))).await;
+    b.wait_focus("f-name").await;
+    b.client
+        .execute("document.getElementById('overlay-cancel').focus();", vec![])
+        .await
+        .unwrap();
+    press(&b, &String::from(char::from(Key::Tab))).await;
+    b.wait_focus("f-name").await;
+    let back_tab: String = [char::from(Key::Shift), char::from(Key::Tab), char::from(Key::Null)]
+        .iter()
+        .collect();
+    press(&b, &back_tab).await;
+    b.wait_focus("overlay-cancel").await;
+    // Escape closes it and gives the focus back to the tile that opened it.
+    press(&b, &String::from(char::from(Key::Escape))).await;
+    b.wait_gone("#credential-form").await;
+    b.wait_focus("add-tile").await;
+
+    // A key Drift rejects: nothing saved, the form stays with the error on the key field,
+    // and the message names the web UI's own way out (no CLI command).
+    b.css("#add-tile").await.click().await.unwrap();
+    b.css("#f-name").await.send_keys("Main").await.unwrap();
+    b.css("#f-api_key")
+        .await
+        .send_keys("tok_not_the_sandbox_token_1234")
+        .await
+        .unwrap();
+    let base_url = b.css("#f-base_url").await;
+    base_url.clear().await.unwrap();
+    base_url.send_keys(&sandbox.base_url()).await.unwrap();
+    b.css("#credential-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let error = b.wait_text("#err-api_key", "was not saved").await;
+    assert!(
+        error.contains("Save even if the test fails") && !error.contains("driftbridge"),
+        "{error}"
+    );
+    b.wait_text("#test-result", "token accepted").await;
+    b.css("#credential-form").await;
+    assert!(s.store.list_credentials().unwrap().is_empty());
+    b.screenshots("23-overlay-test-failed").await;
+
+    // The right key under the same name is saved.
+    let key = b.css("#f-api_key").await;
+    key.clear().await.unwrap();
+    key.send_keys(&sandbox.token()).await.unwrap();
+    b.css("#credential-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_gone("#credential-form").await;
+    b.wait_text("article.tile", "Main").await;
+    assert_eq!(
+        s.store.credential("Main").unwrap().status.to_string(),
+        "verified"
+    );
+
+    // Adding the name again points at the tile's Rotate key button.
+    b.css("#add-tile").await.click().await.unwrap();
+    b.css("#f-name").await.send_keys("main").await.unwrap();
+    b.css("#f-api_key")
+        .await
+        .send_keys(&sandbox.token())
+        .await
+        .unwrap();
+    let base_url = b.css("#f-base_url").await;
+    base_url.clear().await.unwrap();
+    base_url.send_keys(&sandbox.base_url()).await.unwrap();
+    b.css("#credential-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let taken = b.wait_text("#err-name", "already exists").await;
+    assert!(taken.contains("Rotate key button"), "{taken}");
+    assert_eq!(s.store.list_credentials().unwrap().len(), 1);
+    b.close().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_data_source_is_edited_paused_reset_run_and_deleted_from_its_page() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let db = s.store.data_dir().join("sinks").join("crm.db");
+    let created = s
+        .post("/api/v1/sources")
+        .json(&serde_json::json!({"name": "crm", "credential": "Sandbox",
+            "streams": ["conversations", "messages"], "sink": format!("sqlite:{}", db.display()),
+            "schedule": {"every_minutes": 60}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = s.store.source("crm").unwrap().id;
+    let b = Browser::start().await;
+    log_in(&b, &s).await;
+    b.client.goto(&s.url("/sources")).await.unwrap();
+    b.wait_text("main table", "crm").await;
+    b.screenshots("24-sources-list").await;
+    b.client
+        .goto(&s.url(&format!("/sources/{id}")))
+        .await
+        .unwrap();
+    b.css("#next-run time").await;
+    b.screenshots("25-source-page").await;
+
+    // Pause: the schedule starts nothing, and the page says so; Resume brings it back.
+    b.css("#pause-source").await.click().await.unwrap();
+    b.wait_text("#source-status", "Paused").await;
+    b.wait_text("#next-run", "none while paused").await;
+    let paused = flows::sources::SourceOptions::of(&s.store.source("crm").unwrap());
+    assert!(paused.paused);
+    b.css("#resume-source").await.click().await.unwrap();
+    b.wait_text("#source-status", "Active").await;
+
+    // Edit: a new name and a cron schedule.
+    b.css("#edit-source").await.click().await.unwrap();
+    let name = b.css("#s-name").await;
+    b.screenshots("26-source-edit").await;
+    name.clear().await.unwrap();
+    name.send_keys("crm-nightly").await.unwrap();
+    b.css("input[name=schedule][value=cron]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#s-cron").await.send_keys("0 3 * * *").await.unwrap();
+    b.css("#save-source").await.click().await.unwrap();
+    b.wait_text("main h1, header h1", "crm-nightly").await;
+    let edited = s.store.source(&id).unwrap();
+    assert_eq!(edited.name, "crm-nightly");
+    assert_eq!(
+        flows::sources::SourceOptions::of(&edited)
+            .schedule
+            .unwrap()
+            .cron
+            .as_deref(),
+        Some("0 3 * * *")
+    );
+
+    // Reset one stream (styled confirmation), then run: the reset is used up by the run.
+    b.css("#reset-stream").await.send_keys("messages").await.unwrap();
+    b.css("#reset-button").await.click().await.unwrap();
+    b.accept_confirm("Read this stream in full").await;
+    b.wait_text("#pending-resets", "messages").await;
+    b.css("#run-now").await.click().await.unwrap();
+    b.wait_text("#run-status", "Succeeded").await;
+    assert!(
+        flows::sources::SourceOptions::of(&s.store.source(&id).unwrap())
+            .reset_streams
+            .is_empty()
+    );
+
+    // The run's logs panel: search, level filter, download.
+    b.wait_text("#run-log", "sync succeeded").await;
+    b.screenshots("27-run-with-logs").await;
+    let search = b.css("#log-q").await;
+    search.send_keys("no-such-text-anywhere").await.unwrap();
+    b.css("#log-search").await.click().await.unwrap();
+    b.wait_text("#run-log-empty", "No log lines match").await;
+    let search = b.css("#log-q").await;
+    search.clear().await.unwrap();
+    search.send_keys("succeeded").await.unwrap();
+    b.css("#log-search").await.click().await.unwrap();
+    b.wait_text("#run-log-lines", "sync succeeded").await;
+    let download = b
+        .client
+        .execute(
+            "var x = new XMLHttpRequest(); x.open('GET', document.getElementById('log-download').href, false); x.send(); return [x.status, x.getResponseHeader('content-disposition'), x.responseText];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(download[0], 200);
+    assert!(download[1].as_str().unwrap().contains(".log"), "{download}");
+    let text = download[2].as_str().unwrap();
+    assert!(text.contains("sync succeeded"), "{text}");
+    assert!(
+        text.lines().all(|l| l.to_lowercase().contains("succeeded")),
+        "the download is filtered as the panel is: {text}"
+    );
+
+    // The runs list filters by type; the source page charts its runs.
+    b.client.goto(&s.url("/runs?type=push")).await.unwrap();
+    b.wait_text("#runs-empty", "match these filters").await;
+    b.client.goto(&s.url("/runs?type=sync")).await.unwrap();
+    b.wait_text("main table", "crm-nightly").await;
+    b.screenshots("28-runs-filtered").await;
+    b.client
+        .goto(&s.url(&format!("/sources/{id}")))
+        .await
+        .unwrap();
+    b.css("#records-chart rect").await;
+
+    // Delete, after the styled confirmation: back to the list, which no longer has it.
+    b.css("#delete-source").await.click().await.unwrap();
+    b.accept_confirm("Delete data source").await;
+    b.wait_text("main", "No data sources yet").await;
+    assert!(s.store.list_sources().unwrap().is_empty());
+    b.close().await;
+    sandbox.shutdown().await;
+}

@@ -181,11 +181,11 @@ impl Browser {
             .await
             .unwrap();
         let (scroll, client) = (overflow[0].as_u64().unwrap(), overflow[1].as_u64().unwrap());
+        self.screenshot(&format!("{name}-390")).await;
         assert!(
             scroll <= client,
             "{name}: at 390 px the page is {scroll} px wide (viewport {client} px)"
         );
-        self.screenshot(&format!("{name}-390")).await;
         self.set_viewport(1280, 800).await;
     }
 
