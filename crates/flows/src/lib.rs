@@ -28,6 +28,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod addresses;
+pub mod attributes;
 pub mod check;
 pub mod credential_add;
 pub mod drift_auth;

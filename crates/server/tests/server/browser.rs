@@ -258,7 +258,23 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
         .await
         .unwrap();
     let file = b.css("#d-file").await;
-    b.screenshot("14-new-destination").await;
+    b.screenshots("14-new-destination").await;
+    // "Match rows on" offers the chosen object's keys only.
+    b.css("#d-object")
+        .await
+        .select_by_value("accounts")
+        .await
+        .unwrap();
+    b.wait_text("#d-key", "domain").await;
+    let keys = b.css("#d-key").await.text().await.unwrap();
+    assert!(!keys.contains("email"), "{keys}");
+    b.css("#d-object")
+        .await
+        .select_by_value("contacts")
+        .await
+        .unwrap();
+    b.wait_text("#d-key", "email").await;
+    let file = b.css("#d-file").await;
     file.send_keys(csv.to_str().unwrap()).await.unwrap();
     b.xpath("//button[normalize-space()='Upload and show columns']")
         .await
@@ -268,9 +284,25 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     let mapped = b.xpath("//label[normalize-space()='full name']").await;
     let input_id = mapped.attr("for").await.unwrap().unwrap();
     let attribute = b.css(&format!("#{input_id}")).await;
-    attribute.clear().await.unwrap();
-    attribute.send_keys("name").await.unwrap();
-    b.screenshot("15-destination-mapping").await;
+    // The picker offers Drift's attributes: `email` is matched, `full name` (not a Drift
+    // attribute) is left out until the user picks, never pre-filled with a made-up name.
+    assert_eq!(
+        attribute.prop("value").await.unwrap().as_deref(),
+        Some("")
+    );
+    let email = b.css("select[name='map:email']").await;
+    assert_eq!(email.prop("value").await.unwrap().as_deref(), Some("email"));
+    // A new custom attribute is flagged before any run unless allowed.
+    attribute
+        .select_by_value("new:fullName")
+        .await
+        .unwrap();
+    b.css("#dry-run").await.click().await.unwrap();
+    let flagged = b.wait_text("#err-mapping", "Allow new custom attributes").await;
+    assert!(flagged.contains("fullName"), "{flagged}");
+    let attribute = b.css(&format!("#{input_id}")).await;
+    attribute.select_by_value("name").await.unwrap();
+    b.screenshots("15-destination-mapping").await;
 
     b.css("#dry-run").await.click().await.unwrap();
     b.wait_text("#push-summary", "Dry run preview").await;
@@ -284,7 +316,19 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     b.scroll_to("#push-summary").await;
     b.screenshot("16-destination-dry-run").await;
 
+    // Run asks first, with the counts a dry run produced; nothing is written until then.
     b.css("#push-run").await.click().await.unwrap();
+    let confirm = b.wait_text("#push-confirm", "1 would be created").await;
+    assert!(confirm.contains("1 would be rejected"), "{confirm}");
+    assert_eq!(
+        crate::common::sandbox_counts(&sandbox).await["contacts"]
+            .as_u64()
+            .unwrap(),
+        before,
+        "nothing written before the confirmation"
+    );
+    b.screenshots("16b-destination-confirm").await;
+    b.css("#confirm-push").await.click().await.unwrap();
     b.wait_text("#push-summary", "Run finished").await;
     let counts = b.css("#push-counts").await.text().await.unwrap();
     assert!(counts.contains("1 created"), "{counts}");
