@@ -45,6 +45,7 @@ pub mod schedule;
 pub mod single;
 pub mod sink_paths;
 pub mod sink_secret;
+pub mod sink_test;
 pub mod sources;
 pub mod uploads;
 

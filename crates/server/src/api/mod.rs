@@ -6,6 +6,7 @@ pub mod destinations;
 pub mod openapi;
 pub mod runs;
 pub mod saved_destinations;
+pub mod sinks;
 pub mod sources;
 
 use crate::AppState;
@@ -19,4 +20,5 @@ pub fn router() -> Router<AppState> {
         .merge(runs::router())
         .merge(destinations::router())
         .merge(saved_destinations::router())
+        .merge(sinks::router())
 }

@@ -10,6 +10,7 @@ mod credentials;
 mod destinations;
 mod runs;
 mod saved_destinations;
+mod sink_form;
 mod sources;
 
 use crate::auth::{self, Authn};
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(runs::router())
         .merge(destinations::router())
         .merge(saved_destinations::router())
+        .merge(sink_form::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))
@@ -148,6 +150,15 @@ impl std::fmt::Display for Time {
             self.iso, self.text
         )
     }
+}
+
+/// The first value of form field `name` ("" when absent).
+pub(crate) fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// Render a template into an HTML response (500 problem when rendering fails).

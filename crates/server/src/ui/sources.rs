@@ -98,7 +98,9 @@ struct NewSourcePage {
     nav: &'static str,
     credentials: Vec<store::Credential>,
     streams: Vec<(&'static str, String)>,
-    default_sink: String,
+    sink: super::sink_form::SinkForm,
+    /// The source being edited ("" when new): its stored sink password can be tested.
+    source_id: String,
 }
 
 async fn new_page(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -109,7 +111,8 @@ async fn new_page(State(state): State<AppState>) -> Result<Response, ApiError> {
             .iter()
             .map(|d| (d.name, d.scopes.join(", ")))
             .collect(),
-        default_sink: sources::default_sink(&state),
+        sink: super::sink_form::SinkForm::of(&sources::default_sink(&state)),
+        source_id: String::new(),
     }))
 }
 
@@ -167,9 +170,14 @@ async fn save(
         Ok(s) => s,
         Err(e) => return Ok(feedback(vec![e])),
     };
+    let sink = match super::sink_form::compose(&pairs, false) {
+        Some(Ok(sink)) => sink,
+        Some(Err(e)) => return Ok(feedback(vec![e])),
+        None => field(&pairs, "sink").trim().to_string(),
+    };
     let options = SourceOptions {
         mode: field(&pairs, "mode"),
-        sink: field(&pairs, "sink").trim().to_string(),
+        sink,
         schedule,
         ..Default::default()
     };
@@ -278,6 +286,8 @@ async fn run_now(
 #[template(path = "source_edit.html")]
 struct EditSourcePage {
     nav: &'static str,
+    sink: super::sink_form::SinkForm,
+    source_id: String,
     s: SourceView,
     credentials: Vec<store::Credential>,
     streams: Vec<(&'static str, String)>,
@@ -317,6 +327,8 @@ async fn edit_page(
         .unwrap_or_default();
     Ok(render(&EditSourcePage {
         nav: "sources",
+        sink: super::sink_form::SinkForm::of(&s.sink),
+        source_id: s.id.clone(),
         s,
         credentials: state.store.list_credentials()?,
         streams: source_drift::STREAMS
@@ -343,12 +355,17 @@ async fn save_edit(
         Ok(s) => s,
         Err(e) => return Ok(feedback(vec![e])),
     };
+    let sink = match super::sink_form::compose(&pairs, true) {
+        Some(Ok(sink)) => sink,
+        Some(Err(e)) => return Ok(feedback(vec![e])),
+        None => field(&pairs, "sink").trim().to_string(),
+    };
     let body = sources::UpdateSource {
         name: Some(field(&pairs, "name")),
         credential: Some(field(&pairs, "credential")),
         streams: Some(streams),
         mode: Some(field(&pairs, "mode")),
-        sink: Some(field(&pairs, "sink").trim().to_string()),
+        sink: Some(sink),
         schedule: Some(schedule),
         paused: None,
     };

@@ -196,10 +196,37 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
         .click()
         .await
         .unwrap();
-    let sink = b.css("#s-sink").await;
+    // The structured sink form: SQLite is picked; its path, then the Test button.
+    let sink = b.css("#s-sink-path").await;
     sink.clear().await.unwrap();
     let db = s.store.data_dir().join("sinks").join("ui.db");
-    sink.send_keys(&format!("sqlite:{}", db.display()))
+    sink.send_keys(&db.display().to_string()).await.unwrap();
+    b.css("#test-sink").await.click().await.unwrap();
+    b.wait_text("#sink-test-result", "can be opened and written")
+        .await;
+    // PostgreSQL shows its own fields; a closed port fails the test with the reason.
+    b.css("input[name=sink_kind][value=postgres]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.css("#s-pg-host").await.send_keys("127.0.0.1").await.unwrap();
+    let port = b.css("#s-pg-port").await;
+    port.clear().await.unwrap();
+    port.send_keys("1").await.unwrap();
+    b.css("#s-pg-database").await.send_keys("test").await.unwrap();
+    b.css("#s-pg-password")
+        .await
+        .send_keys("pg-secret-never-shown")
+        .await
+        .unwrap();
+    b.css("#test-sink").await.click().await.unwrap();
+    let failed = b.wait_text("#sink-test-result", "✗").await;
+    assert!(!failed.contains("pg-secret-never-shown"), "{failed}");
+    b.screenshots("09b-sink-form-postgres").await;
+    b.css("input[name=sink_kind][value=sqlite]")
+        .await
+        .click()
         .await
         .unwrap();
     b.xpath("//button[normalize-space()='Save and run']")
