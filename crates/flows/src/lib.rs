@@ -40,6 +40,7 @@ pub mod logs;
 pub mod metrics;
 pub mod push_job;
 pub mod pusher;
+pub mod run_filter;
 pub mod runner;
 pub mod schedule;
 pub mod single;

@@ -237,3 +237,49 @@ pub fn start_source(flows: &Flows, source: &SourceRecord) -> Result<String, Flow
     }
     Ok(run)
 }
+
+/// The last `limit` rows of `stream` in the sink of data source `key` (SQLite and PostgreSQL
+/// sinks; the sink's stored password is used to connect and never shown), newest first.
+///
+/// Errors: invalid `stream` (the source does not read it), invalid `sink` (a file sink, or
+/// its password cannot be read), unavailable (the database cannot be read); not found.
+pub async fn preview(
+    store: &store::Store,
+    key: &str,
+    stream: &str,
+    limit: usize,
+) -> Result<sinks::preview::Preview, FlowError> {
+    let source = store.source(key)?;
+    let stream = stream.trim();
+    if !source.streams.iter().any(|s| s == stream || s == "all")
+        || source_drift::catalog().get(stream).is_none()
+    {
+        return Err(FlowError::invalid(
+            "stream",
+            format!(
+                "data source \"{}\" does not read a stream \"{stream}\"; pick one of: {}",
+                source.name,
+                source.streams.join(", ")
+            ),
+        ));
+    }
+    let options = SourceOptions::of(&source);
+    let secret = store.source_sink_secret(&source.id)?;
+    let sink = crate::sink_secret::join(&options.sink, secret.as_ref())
+        .map_err(|e| FlowError::invalid("sink", e))?;
+    let spec: sinks::SinkSpec = sink
+        .parse()
+        .map_err(|e: String| FlowError::invalid("sink", e))?;
+    if !matches!(spec, sinks::SinkSpec::Sqlite(_) | sinks::SinkSpec::Postgres(_)) {
+        return Err(FlowError::invalid(
+            "sink",
+            format!(
+                "{} is a file sink: open its files to see the rows (previews are for SQLite and PostgreSQL)",
+                spec.describe()
+            ),
+        ));
+    }
+    sinks::preview::last_rows(&spec, stream, limit)
+        .await
+        .map_err(|e| FlowError::new(crate::ErrorKind::Unavailable, e.to_string()))
+}

@@ -72,17 +72,7 @@ pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
     })
 }
 
-/// The type of a run with mode `mode`: `push`, `dry_run` (`push-dry-run`) or `sync`.
-pub fn run_type(mode: &str) -> &'static str {
-    match mode {
-        "push" => "push",
-        "push-dry-run" => "dry_run",
-        _ => "sync",
-    }
-}
-
-/// The run types, as `type` spells them.
-pub const RUN_TYPES: [&str; 3] = ["sync", "push", "dry_run"];
+pub use flows::run_filter::{run_type, RUN_TYPES};
 
 /// Query of `GET /api/v1/runs`. Filters combine (all must hold).
 #[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
@@ -103,37 +93,19 @@ pub struct RunsQuery {
 }
 
 impl RunsQuery {
-    /// A 422 naming `type` when it is not one of [`RUN_TYPES`].
-    pub(crate) fn check(&self) -> ApiResult<()> {
-        match self.run_type.as_deref() {
-            Some(t) if !t.is_empty() && !RUN_TYPES.contains(&t) => Err(ApiError::field(
-                "type",
-                format!("unknown run type \"{t}\"; use one of: {}", RUN_TYPES.join(", ")),
-            )),
-            _ => Ok(()),
+    /// The filters of this query.
+    pub(crate) fn filter(&self) -> flows::run_filter::RunFilter {
+        flows::run_filter::RunFilter {
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            run_type: self.run_type.clone(),
+            status: self.status.clone(),
         }
     }
 
-    fn keeps(&self, r: &store::RunRecord) -> bool {
-        let flow = r.flow.as_deref().map(store::validate::name_key);
-        let kind = run_type(&r.mode);
-        let named = |wanted: &Option<String>| match wanted.as_deref().filter(|w| !w.is_empty()) {
-            Some(w) => flow.as_deref() == Some(store::validate::name_key(w).as_str()),
-            None => true,
-        };
-        let source_ok = self.source.as_deref().is_none_or(str::is_empty)
-            || (kind == "sync" && named(&self.source));
-        let destination_ok = self.destination.as_deref().is_none_or(str::is_empty)
-            || (kind != "sync" && named(&self.destination));
-        let type_ok = self
-            .run_type
-            .as_deref()
-            .is_none_or(|t| t.is_empty() || t == kind);
-        let status_ok = self
-            .status
-            .as_deref()
-            .is_none_or(|s| s.is_empty() || s == r.status);
-        source_ok && destination_ok && type_ok && status_ok
+    /// A 422 naming `type` when it is not one of [`RUN_TYPES`].
+    pub(crate) fn check(&self) -> ApiResult<()> {
+        Ok(self.filter().check()?)
     }
 }
 
@@ -211,10 +183,10 @@ pub(crate) fn filtered_views(
     query: &RunsQuery,
     limit: usize,
 ) -> ApiResult<Vec<RunView>> {
-    let runs = state.store.list_runs(500)?;
-    runs.into_iter()
-        .filter(|r| query.keeps(r))
-        .take(limit)
+    query
+        .filter()
+        .list(&state.store, 500, limit)?
+        .into_iter()
         .map(|r| view(state, &r.id))
         .collect()
 }

@@ -25,6 +25,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/sources/{id}/resume", post(resume))
         .route("/ui/sources/{id}/reset", post(reset))
         .route("/ui/sources/{id}", axum::routing::delete(delete))
+        .route("/ui/sources/{id}/preview", get(preview))
 }
 
 /// A source as a table row / fact list.
@@ -431,4 +432,63 @@ async fn delete(
     let source = state.store.delete_source(&id)?;
     tracing::info!(source = %source.name, "data source deleted from the web UI");
     Ok(with_redirect("/sources"))
+}
+
+/// Rows a preview shows.
+const PREVIEW_ROWS: usize = 20;
+
+#[derive(Template)]
+#[template(path = "source_preview.html")]
+struct PreviewFragment {
+    stream: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    error: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PreviewQuery {
+    #[serde(default)]
+    stream: String,
+}
+
+/// The last rows of a stream in the source's sink (SQLite, PostgreSQL).
+async fn preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<PreviewQuery>,
+) -> Result<Response, ApiError> {
+    let found = flows::sources::preview(&state.store, &id, &q.stream, PREVIEW_ROWS)
+        .await
+        .map_err(ApiError::from);
+    let fragment = match found {
+        Ok(p) => PreviewFragment {
+            stream: q.stream,
+            columns: p.columns,
+            rows: p
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "∅".into())).collect())
+                .collect(),
+            error: String::new(),
+        },
+        Err(ApiError::Validation(errors)) => PreviewFragment {
+            stream: q.stream,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            error: errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Err(ApiError::Unavailable(message)) => PreviewFragment {
+            stream: q.stream,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            error: message,
+        },
+        Err(e) => return Err(e),
+    };
+    Ok(render(&fragment))
 }

@@ -810,6 +810,27 @@ async fn a_data_source_is_edited_paused_reset_run_and_deleted_from_its_page() {
         .await
         .unwrap();
     b.css("#records-chart rect").await;
+    // The data preview: the last rows of a stream in the SQLite sink.
+    b.css("#preview-stream")
+        .await
+        .select_by_value("conversations")
+        .await
+        .unwrap();
+    b.css("#preview-button").await.click().await.unwrap();
+    let preview = b.wait_text("#preview-table", "_extracted_at").await;
+    let rows = b
+        .client
+        .find_all(fantoccini::Locator::Css("#preview-table tbody tr"))
+        .await
+        .unwrap()
+        .len();
+    let counts = crate::common::sandbox_counts(&sandbox).await;
+    assert_eq!(
+        rows as u64,
+        counts["conversations"].as_u64().unwrap().min(20),
+        "{preview}"
+    );
+    b.screenshots("29-source-preview").await;
 
     // Delete, after the styled confirmation: back to the list, which no longer has it.
     b.css("#delete-source").await.click().await.unwrap();
