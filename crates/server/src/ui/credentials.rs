@@ -495,12 +495,11 @@ fn add_refused(e: AddError) -> Result<Response, ApiError> {
             };
             let error = FieldError {
                 field: field.into(),
-                message: message.clone(),
+                message,
             };
             let mut feedback = Feedback::errors(&ALL_FIELDS, vec![error]);
             feedback.with_test = true;
             feedback.steps = report.steps.iter().map(StepView::from).collect();
-            feedback.test_message = message;
             Ok(render(&feedback))
         }
         AddError::Store(e) => Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?))),
