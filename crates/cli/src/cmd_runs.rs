@@ -19,7 +19,9 @@ pub struct Args {
 enum RunsCommand {
     /// The most recent runs, newest first, with their type (sync, push, dry run); the
     /// filters combine.
-    #[command(after_help = "Examples:\n  driftbridge runs list --type sync --status failed\n  driftbridge runs list --source nightly --limit 50\n  driftbridge runs list --type dry_run --destination \"Grace list\"")]
+    #[command(
+        after_help = "Examples:\n  driftbridge runs list --type sync --status failed\n  driftbridge runs list --source nightly --limit 50\n  driftbridge runs list --type dry_run --destination \"Grace list\""
+    )]
     List {
         /// How many runs to show.
         #[arg(long, default_value_t = 20)]

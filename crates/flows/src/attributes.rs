@@ -171,7 +171,10 @@ mod tests {
             choice("first_name", "first_name"),
             choice("lead_score", "Lead Score (lead_score)"),
         ];
-        assert_eq!(suggested("First Name", &choices).unwrap().name, "first_name");
+        assert_eq!(
+            suggested("First Name", &choices).unwrap().name,
+            "first_name"
+        );
         assert_eq!(suggested("LeadScore", &choices).unwrap().name, "lead_score");
         assert!(suggested("JobTitle", &choices).is_none());
     }

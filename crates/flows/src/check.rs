@@ -475,9 +475,7 @@ fn rejected_message(name: &str, error: &drift_client::Error) -> (String, Fix) {
             Fix::OAuthClient,
         ),
         Some(Refusal::Grant) => (
-            format!(
-                "Drift refused to refresh the access token of credential \"{name}\" ({error})"
-            ),
+            format!("Drift refused to refresh the access token of credential \"{name}\" ({error})"),
             Fix::OAuthGrant,
         ),
         None => (

@@ -559,7 +559,8 @@ async fn scope_check(
     addresses: AddressPolicy,
 ) -> Result<Vec<String>, FlowError> {
     let target = format!("push:{}", object.as_str());
-    let (report, failure) = check::test_credential(store, credential, &[target], addresses, check::Edge::Api).await?;
+    let (report, failure) =
+        check::test_credential(store, credential, &[target], addresses, check::Edge::Api).await?;
     let Some(failure) = failure else {
         return Ok(Vec::new());
     };

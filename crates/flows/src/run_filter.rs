@@ -41,7 +41,10 @@ impl RunFilter {
         match set(&self.run_type) {
             Some(t) if !RUN_TYPES.contains(&t) => Err(FlowError::invalid(
                 "type",
-                format!("unknown run type \"{t}\"; use one of: {}", RUN_TYPES.join(", ")),
+                format!(
+                    "unknown run type \"{t}\"; use one of: {}",
+                    RUN_TYPES.join(", ")
+                ),
             )),
             _ => Ok(()),
         }
@@ -51,7 +54,8 @@ impl RunFilter {
     pub fn keeps(&self, r: &RunRecord) -> bool {
         let flow = r.flow.as_deref().map(store::validate::name_key);
         let kind = run_type(&r.mode);
-        let named = |wanted: &str| flow.as_deref() == Some(store::validate::name_key(wanted).as_str());
+        let named =
+            |wanted: &str| flow.as_deref() == Some(store::validate::name_key(wanted).as_str());
         let source_ok = set(&self.source).is_none_or(|w| kind == "sync" && named(w));
         let destination_ok = set(&self.destination).is_none_or(|w| kind != "sync" && named(w));
         let type_ok = set(&self.run_type).is_none_or(|t| t == kind);

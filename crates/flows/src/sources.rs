@@ -270,7 +270,10 @@ pub async fn preview(
     let spec: sinks::SinkSpec = sink
         .parse()
         .map_err(|e: String| FlowError::invalid("sink", e))?;
-    if !matches!(spec, sinks::SinkSpec::Sqlite(_) | sinks::SinkSpec::Postgres(_)) {
+    if !matches!(
+        spec,
+        sinks::SinkSpec::Sqlite(_) | sinks::SinkSpec::Postgres(_)
+    ) {
         return Err(FlowError::invalid(
             "sink",
             format!(

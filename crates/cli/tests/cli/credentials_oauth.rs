@@ -7,30 +7,24 @@ fn oauth_add(cli: &Cli, url: &str, name: &str, env: &[(&str, &str)]) -> Run {
     oauth_add_with(cli, url, name, env, &[])
 }
 
-fn oauth_add_with(
-    cli: &Cli,
-    url: &str,
-    name: &str,
-    env: &[(&str, &str)],
-    extra: &[&str],
-) -> Run {
+fn oauth_add_with(cli: &Cli, url: &str, name: &str, env: &[(&str, &str)], extra: &[&str]) -> Run {
     let mut args = vec![
-            "--json",
-            "credentials",
-            "add",
-            "--name",
-            name,
-            "--base-url",
-            url,
-            "--api-key-env",
-            "T",
-            "--oauth-client-id",
-            drift_sandbox::DEFAULT_OAUTH_CLIENT_ID,
-            "--oauth-client-secret-env",
-            "OS",
-            "--oauth-refresh-token-env",
-            "OR",
-        ];
+        "--json",
+        "credentials",
+        "add",
+        "--name",
+        name,
+        "--base-url",
+        url,
+        "--api-key-env",
+        "T",
+        "--oauth-client-id",
+        drift_sandbox::DEFAULT_OAUTH_CLIENT_ID,
+        "--oauth-client-secret-env",
+        "OS",
+        "--oauth-refresh-token-env",
+        "OR",
+    ];
     args.extend_from_slice(extra);
     cli.run_with(&args, env, None)
 }

@@ -36,7 +36,11 @@ fn a_rejected_token_saves_nothing_and_the_right_key_is_added_under_the_same_name
         run.stderr
     );
     assert!(!run.stderr.contains(bad) && !run.stdout.contains(bad));
-    assert_eq!(cli.run(&["credentials", "show", "bad"]).code, 2, "not saved");
+    assert_eq!(
+        cli.run(&["credentials", "show", "bad"]).code,
+        2,
+        "not saved"
+    );
     // The right key under the same name: no "name already taken".
     let good = cli.credentials_add("bad", &sandbox.url(), CANARY, &[]);
     assert_eq!(good.code, 0, "{}", good.stderr);
@@ -71,7 +75,11 @@ fn save_untested_keeps_a_rejected_token_marked_failed_until_rotated() {
         "{}",
         run.stderr
     );
-    assert!(run.stdout.contains("although its test failed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("although its test failed"),
+        "{}",
+        run.stdout
+    );
     let show = cli.json(&["credentials", "show", "bad"]);
     assert_eq!(show["status"], "failed");
     assert!(show["last_error"].as_str().unwrap().contains("rejected"));

@@ -1112,7 +1112,11 @@ fn runs_list_shows_the_type_and_filters_by_type_and_status() {
     let id = run.run_id();
     let list = cli.run(&["runs", "list", "--type", "sync", "--status", "succeeded"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
-    assert!(list.stdout.lines().next().unwrap().contains("TYPE"), "{}", list.stdout);
+    assert!(
+        list.stdout.lines().next().unwrap().contains("TYPE"),
+        "{}",
+        list.stdout
+    );
     let row = list
         .stdout
         .lines()

@@ -265,7 +265,8 @@ pub(crate) async fn scope_check(
     streams: &[String],
 ) -> ApiResult<()> {
     let c = crate::api::credentials::resolve(&state.store, credential)?;
-    let (report, failure) = crate::api::credentials::run_test(state, &c, streams, check::Edge::Api).await?;
+    let (report, failure) =
+        crate::api::credentials::run_test(state, &c, streams, check::Edge::Api).await?;
     match failure {
         None => Ok(()),
         Some(f) if f.kind == check::FailureKind::MissingScopes => Err(ApiError::field(
@@ -368,7 +369,10 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
-    Ok(Json(SourceView::scheduled(&state, state.store.source(&id)?)))
+    Ok(Json(SourceView::scheduled(
+        &state,
+        state.store.source(&id)?,
+    )))
 }
 
 #[utoipa::path(post, operation_id = "reset_source_stream", path = "/api/v1/sources/{id}/reset", tag = "sources", request_body = ResetStream,

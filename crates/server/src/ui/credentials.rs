@@ -450,8 +450,7 @@ async fn save_new(
         uses: Vec::new(),
         mode,
     };
-    let added = match add_credential(&state.store, request, state.addresses(), Edge::Web).await
-    {
+    let added = match add_credential(&state.store, request, state.addresses(), Edge::Web).await {
         Ok(added) => added,
         Err(e) => return add_refused(e),
     };

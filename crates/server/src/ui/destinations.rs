@@ -160,9 +160,7 @@ pub(super) async fn file_bytes(mut multipart: Multipart) -> Result<Vec<u8>, ApiE
 
 /// The fields of the upload form: the file's bytes, and the credential and object of the
 /// destination form (included by htmx) to offer that object's Drift attributes.
-async fn upload_fields(
-    mut multipart: Multipart,
-) -> Result<(Vec<u8>, String, String), ApiError> {
+async fn upload_fields(mut multipart: Multipart) -> Result<(Vec<u8>, String, String), ApiError> {
     let unreadable = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::field(

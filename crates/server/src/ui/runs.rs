@@ -94,7 +94,9 @@ impl RunRow {
             ("–".to_string(), to)
         } else {
             (
-                run.flow.clone().unwrap_or_else(|| "– (driftbridge sync)".into()),
+                run.flow
+                    .clone()
+                    .unwrap_or_else(|| "– (driftbridge sync)".into()),
                 run.destination.clone(),
             )
         };

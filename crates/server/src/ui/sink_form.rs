@@ -55,7 +55,10 @@ impl SinkForm {
             form.has_password = sink.contains(MASK);
             if let Ok(url) = url::Url::parse(&sink.replace(MASK, "x")) {
                 form.host = url.host_str().unwrap_or_default().to_string();
-                form.port = url.port().map(|p| p.to_string()).unwrap_or_else(|| "5432".into());
+                form.port = url
+                    .port()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "5432".into());
                 form.database = url.path().trim_start_matches('/').to_string();
                 form.user = decode(url.username());
                 form.schema = url

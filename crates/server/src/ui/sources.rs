@@ -381,7 +381,10 @@ async fn save_edit(
     }
 }
 
-async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let source = flows::sources::set_paused(&state.store, &id, true)?;
     Ok(with_redirect(&format!("/sources/{}", source.id)))
 }
@@ -468,7 +471,11 @@ async fn preview(
             rows: p
                 .rows
                 .into_iter()
-                .map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "∅".into())).collect())
+                .map(|r| {
+                    r.into_iter()
+                        .map(|v| v.unwrap_or_else(|| "∅".into()))
+                        .collect()
+                })
                 .collect(),
             error: String::new(),
         },

@@ -440,7 +440,11 @@ async fn a_key_that_fails_its_test_is_not_saved_and_a_taken_name_names_the_rotat
     let problem = assert_problem(response, 422, "validation").await;
     assert_eq!(problem["errors"][0]["field"], "api_key", "{problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();
-    for part in ["rejected the API key", "was not saved", "\"save_untested\": true"] {
+    for part in [
+        "rejected the API key",
+        "was not saved",
+        "\"save_untested\": true",
+    ] {
         assert!(message.contains(part), "{part}: {message}");
     }
     assert!(!problem.to_string().contains(bad));

@@ -678,7 +678,6 @@ async fn a_sink_is_tested_before_it_is_saved() {
     let text = response.text().await.unwrap();
     assert!(!text.contains("sink-pass-9876"), "{text}");
     assert!(text.contains("127.0.0.1"), "{text}");
-
 }
 
 #[tokio::test]

@@ -210,11 +210,19 @@ async fn create_a_data_source_in_the_wizard_run_it_and_watch_the_counts() {
         .click()
         .await
         .unwrap();
-    b.css("#s-pg-host").await.send_keys("127.0.0.1").await.unwrap();
+    b.css("#s-pg-host")
+        .await
+        .send_keys("127.0.0.1")
+        .await
+        .unwrap();
     let port = b.css("#s-pg-port").await;
     port.clear().await.unwrap();
     port.send_keys("1").await.unwrap();
-    b.css("#s-pg-database").await.send_keys("test").await.unwrap();
+    b.css("#s-pg-database")
+        .await
+        .send_keys("test")
+        .await
+        .unwrap();
     b.css("#s-pg-password")
         .await
         .send_keys("pg-secret-never-shown")
@@ -284,7 +292,7 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
         .click()
         .await
         .unwrap();
-    let file = b.css("#d-file").await;
+    b.css("#d-file").await;
     b.screenshots("14-new-destination").await;
     // "Match rows on" offers the chosen object's keys only.
     b.css("#d-object")
@@ -313,19 +321,15 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     let attribute = b.css(&format!("#{input_id}")).await;
     // The picker offers Drift's attributes: `email` is matched, `full name` (not a Drift
     // attribute) is left out until the user picks, never pre-filled with a made-up name.
-    assert_eq!(
-        attribute.prop("value").await.unwrap().as_deref(),
-        Some("")
-    );
+    assert_eq!(attribute.prop("value").await.unwrap().as_deref(), Some(""));
     let email = b.css("select[name='map:email']").await;
     assert_eq!(email.prop("value").await.unwrap().as_deref(), Some("email"));
     // A new custom attribute is flagged before any run unless allowed.
-    attribute
-        .select_by_value("new:fullName")
-        .await
-        .unwrap();
+    attribute.select_by_value("new:fullName").await.unwrap();
     b.css("#dry-run").await.click().await.unwrap();
-    let flagged = b.wait_text("#err-mapping", "Allow new custom attributes").await;
+    let flagged = b
+        .wait_text("#err-mapping", "Allow new custom attributes")
+        .await;
     assert!(flagged.contains("fullName"), "{flagged}");
     let attribute = b.css(&format!("#{input_id}")).await;
     attribute.select_by_value("name").await.unwrap();
@@ -618,9 +622,13 @@ async fn a_failed_key_keeps_the_overlay_open_and_the_dialog_keeps_the_keyboard_f
         .unwrap();
     press(&b, &String::from(char::from(Key::Tab))).await;
     b.wait_focus("f-name").await;
-    let back_tab: String = [char::from(Key::Shift), char::from(Key::Tab), char::from(Key::Null)]
-        .iter()
-        .collect();
+    let back_tab: String = [
+        char::from(Key::Shift),
+        char::from(Key::Tab),
+        char::from(Key::Null),
+    ]
+    .iter()
+    .collect();
     press(&b, &back_tab).await;
     b.wait_focus("overlay-cancel").await;
     // Escape closes it and gives the focus back to the tile that opened it.
@@ -758,7 +766,11 @@ async fn a_data_source_is_edited_paused_reset_run_and_deleted_from_its_page() {
     );
 
     // Reset one stream (styled confirmation), then run: the reset is used up by the run.
-    b.css("#reset-stream").await.send_keys("messages").await.unwrap();
+    b.css("#reset-stream")
+        .await
+        .send_keys("messages")
+        .await
+        .unwrap();
     b.css("#reset-button").await.click().await.unwrap();
     b.accept_confirm("Read this stream in full").await;
     b.wait_text("#pending-resets", "messages").await;

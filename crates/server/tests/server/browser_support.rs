@@ -155,7 +155,9 @@ impl Browser {
     /// Wait for the styled confirmation dialog (never the browser's `confirm()`), check its
     /// text, and press its confirm button.
     pub async fn accept_confirm(&self, needle: &str) {
-        let text = self.wait_text("#confirm-dialog[open] #confirm-text", needle).await;
+        let text = self
+            .wait_text("#confirm-dialog[open] #confirm-text", needle)
+            .await;
         assert!(
             self.client.get_alert_text().await.is_err(),
             "a native confirm() dialog is open"
