@@ -92,8 +92,12 @@ struct AddArgs {
     #[command(flatten)]
     oauth: OAuthInput,
     /// Save without testing against Drift (status stays unverified).
-    #[arg(long, conflicts_with = "uses")]
+    #[arg(long, conflicts_with_all = ["uses", "save_untested"])]
     no_test: bool,
+    /// Save the credential even when its test fails (by default a failed test saves
+    /// nothing); the failure is stored on it and the exit code still says it failed.
+    #[arg(long)]
+    save_untested: bool,
     #[command(flatten)]
     uses: Uses,
 }
@@ -197,6 +201,8 @@ fn warn_base_url(raw: &str) -> anyhow::Result<()> {
 }
 
 async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
+    use flows::check::Edge;
+    use flows::credential_add::{add_credential, AddCredential, AddError, SaveMode};
     // Validate everything that needs no key first, so a typo fails before the prompt.
     store::validate::name(&a.name).map_err(store_error)?;
     store::validate::description(a.description.as_deref()).map_err(store_error)?;
@@ -205,33 +211,84 @@ async fn add(ctx: &Ctx, a: AddArgs) -> anyhow::Result<ExitCode> {
     warn_base_url(&a.base_url)?;
     let store = open_store(ctx)?;
     if let Ok(existing) = store.credential(&a.name) {
-        return Err(store_error(StoreError::Duplicate {
-            kind: "credential",
-            name: a.name.trim().to_string(),
+        let taken = AddError::Taken {
             existing: existing.name,
-        }));
+        };
+        return Err(fail(exit::USAGE, taken.message_for(Edge::Cli)));
     }
     let oauth = a.oauth.read()?;
     let key = read_key(ctx, &a.key)?;
-    let new = NewCredential {
-        name: a.name,
-        description: a.description,
-        base_url: Some(a.base_url),
-        api_key: key.clone(),
-        rate_limit_per_min: a.rate_limit_per_min,
+    let mode = match (a.no_test, a.save_untested) {
+        (true, _) => SaveMode::NoTest,
+        (false, true) => SaveMode::SaveUntested,
+        (false, false) => SaveMode::Test,
     };
-    let credential = store
-        .add_credential_with_oauth(&new, oauth.as_ref())
-        .map_err(store_error)?;
-    tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
-    if !ctx.json && !ctx.quiet {
+    let human = !ctx.json && !ctx.quiet;
+    if human && mode != SaveMode::NoTest {
         outln!(
-            "Saved credential \"{}\" (key {}).",
+            "Testing credential \"{}\" against {}",
+            a.name.trim(),
+            a.base_url
+        );
+    }
+    let request = AddCredential {
+        new: NewCredential {
+            name: a.name,
+            description: a.description,
+            base_url: Some(a.base_url),
+            api_key: key,
+            rate_limit_per_min: a.rate_limit_per_min,
+        },
+        oauth,
+        uses: a.uses.uses,
+        mode,
+    };
+    // The CLI is one user's tool: any address, loopback sandbox included.
+    let any = flows::AddressPolicy::AllowPrivate;
+    let added = match add_credential(&store, request, any, Edge::Cli).await {
+        Ok(added) => added,
+        Err(AddError::TestFailed { report, failure }) => {
+            check::print_steps(ctx, &report);
+            if ctx.json {
+                print_json(&json!({ "credential": null, "test": report }))?;
+            }
+            let message = AddError::TestFailed {
+                report,
+                failure: failure.clone(),
+            }
+            .message_for(Edge::Cli);
+            return Err(fail(check::exit_code(&failure), message));
+        }
+        Err(e @ AddError::Taken { .. }) => return Err(fail(exit::USAGE, e.message_for(Edge::Cli))),
+        Err(AddError::Store(e)) => return Err(store_error(e)),
+    };
+    let credential = added.credential;
+    tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
+    if let Some(report) = &added.report {
+        check::print_steps(ctx, report);
+    }
+    if human {
+        let untested = match (&added.report, &added.failure) {
+            (None, _) => " (not tested)",
+            (Some(_), Some(_)) => " although its test failed (--save-untested)",
+            _ => "",
+        };
+        outln!(
+            "Saved credential \"{}\" (key {}){untested}.",
             credential.name,
             credential.key_mask
         );
     }
-    finish_with_test(ctx, &store, credential, a.no_test, &a.uses.uses).await
+    if mode == SaveMode::NoTest {
+        note(ctx, "not tested (--no-test); the credential stays unverified until `driftbridge credentials test` passes");
+    }
+    if ctx.json {
+        print_json(&json!({ "credential": credential, "test": added.report }))?;
+    }
+    match added.failure {
+        Some(f) => Err(fail(check::exit_code(&f), f.message_for(Edge::Cli))),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// After add/rotate: test unless `--no-test`, then print the credential (JSON mode).

@@ -62,6 +62,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         hard_deletes: false,
         schema_contract: Default::default(),
         history: false,
+        reset_streams: Vec::new(),
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

@@ -22,11 +22,28 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum RunsCommand {
-    /// The most recent runs, newest first.
+    /// The most recent runs, newest first, with their type (sync, push, dry run); the
+    /// filters combine.
+    #[command(
+        after_help = "Examples:\n  driftbridge runs list --type sync --status failed\n  driftbridge runs list --source nightly --limit 50\n  driftbridge runs list --type dry_run --destination \"Grace list\""
+    )]
     List {
         /// How many runs to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only runs of this type: sync, push or dry_run.
+        #[arg(long = "type", value_name = "TYPE", value_parser = ["sync", "push", "dry_run"])]
+        run_type: Option<String>,
+        /// Only runs with this status (succeeded, succeeded_with_rejections, failed,
+        /// rate_limited, cancelled, interrupted, skipped, running).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only the syncs of this data source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only the pushes and dry runs of this saved destination.
+        #[arg(long)]
+        destination: Option<String>,
     },
     /// One run with its per-stream figures.
     Show {
@@ -57,10 +74,31 @@ enum RunsCommand {
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     match args.command {
-        RunsCommand::List { limit } => {
-            let runs = store
-                .list_runs(limit)
-                .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
+        RunsCommand::List {
+            limit,
+            run_type,
+            status,
+            source,
+            destination,
+        } => {
+            let filter = flows::run_filter::RunFilter {
+                source,
+                destination,
+                run_type,
+                status,
+            };
+            let scan = if filter.source.is_some()
+                || filter.destination.is_some()
+                || filter.run_type.is_some()
+                || filter.status.is_some()
+            {
+                limit.max(500)
+            } else {
+                limit
+            };
+            let runs = filter
+                .list(&store, scan, limit)
+                .map_err(|e| fail(e.exit_code(), e.message()))?;
             if ctx.json {
                 outln!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
@@ -206,7 +244,7 @@ fn figure(n: Option<u64>) -> String {
 /// credential name or the `interrupted` status keeps the rows aligned.
 fn render_list(runs: &[RunRecord]) -> String {
     if runs.is_empty() {
-        return "no runs yet: start one with `driftbridge sync --credential NAME`\n".into();
+        return "no runs (none yet, or none that match the filters): start one with `driftbridge sync --credential NAME`\n".into();
     }
     let header = [
         "ID",
@@ -216,9 +254,10 @@ fn render_list(runs: &[RunRecord]) -> String {
         "MODE",
         "WRITTEN",
         "REQUESTS",
+        "TYPE",
         "DESTINATION",
     ];
-    let rows: Vec<[String; 8]> = runs
+    let rows: Vec<[String; 9]> = runs
         .iter()
         .map(|r| {
             [
@@ -229,6 +268,7 @@ fn render_list(runs: &[RunRecord]) -> String {
                 r.mode.clone(),
                 figure(written(r)),
                 figure(requests(r)),
+                flows::run_filter::run_type(&r.mode).to_string(),
                 r.destination.clone(),
             ]
         })
@@ -239,18 +279,18 @@ fn render_list(runs: &[RunRecord]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 8]| {
+    let line = |cells: [&str; 9]| {
         let mut out = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             match i {
                 // The figures are right-aligned; the last column is not padded.
                 5 | 6 => out.push_str(&format!("{cell:>w$}")),
-                7 => out.push_str(cell),
+                8 => out.push_str(cell),
                 _ => out.push_str(&format!("{cell:<w$}")),
             }
             out.push_str(match i {
                 6 => "  ",
-                7 => "\n",
+                8 => "\n",
                 _ => " ",
             });
         }

@@ -191,9 +191,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     paused,
                     schema_contract,
                     history,
+                    reset_streams: Vec::new(),
                 },
             };
-            let record = sources::create(&store, any, &new)
+            let record = sources::create(&store, any, &new, flows::check::Edge::Cli)
                 .await
                 .map_err(flow_fail)?;
             done(ctx, &store, record, "Saved")
@@ -225,7 +226,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 schema_contract,
                 history,
             };
-            let record = sources::update(&store, any, &name, &change)
+            let record = sources::update(&store, any, &name, &change, flows::check::Edge::Cli)
                 .await
                 .map_err(flow_fail)?;
             done(ctx, &store, record, "Updated")
@@ -254,6 +255,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let record = store.source(&name).map_err(|e| flow_fail(e.into()))?;
             let job = sources::job_of(&store, &record).map_err(flow_fail)?;
             let summary = cmd_sync::execute_waiting(ctx, &store, &job, wait).await?;
+            sources::reset_started(&store, &record);
             cmd_sync::print_summary(ctx, &summary)?;
             cmd_sync::finish(&summary)
         }

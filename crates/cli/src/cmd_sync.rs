@@ -121,6 +121,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         hard_deletes: args.hard_deletes,
         schema_contract: args.schema_contract,
         history: args.history,
+        reset_streams: Vec::new(),
     };
     // Started by Dagster's PipesSubprocessClient: report to it (protocols::pipes).
     let pipes =

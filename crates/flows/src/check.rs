@@ -79,13 +79,90 @@ pub enum FailureKind {
     Other,
 }
 
-/// A failed test: what kind, and the message (names the fix; never contains the key).
+/// A failed test: what kind, the message, and what fixes it. Never contains the key.
 #[derive(Debug, Clone)]
 pub struct TestFailure {
     /// Kind of failure.
     pub kind: FailureKind,
-    /// Message for people.
+    /// What went wrong, for people, without an edge's instructions (also what is stored as
+    /// the credential's `last_error`): each edge adds its own with [`TestFailure::message_for`].
     pub message: String,
+    /// What fixes it.
+    pub fix: Fix,
+    /// The credential's name (for the instructions).
+    pub credential: String,
+}
+
+/// Which front end shows a message: each names its own way to fix things (the CLI a
+/// command, the web UI a button, the REST API a route), never another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// `driftbridge` commands.
+    Cli,
+    /// The web UI's screens and buttons.
+    Web,
+    /// The REST API's routes.
+    Api,
+}
+
+/// What fixes a failed credential test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// Nothing the credential can change (try again later, check the network): the message
+    /// says it.
+    Nothing,
+    /// A valid access token.
+    RotateKey,
+    /// A token with the missing scopes.
+    Scopes,
+    /// The right OAuth client id and secret (with the current tokens).
+    OAuthClient,
+    /// Tokens from authorizing the OAuth app again.
+    OAuthGrant,
+}
+
+impl Fix {
+    /// The instruction for credential `name` on `edge`; `None` for [`Fix::Nothing`].
+    pub fn instruction(self, name: &str, edge: Edge) -> Option<String> {
+        let oauth_flags = "--api-key-env VAR --oauth-client-id ID --oauth-client-secret-env VAR \
+                           --oauth-refresh-token-env VAR";
+        let rotate = match (self, edge) {
+            (Fix::Nothing, _) => return None,
+            (Fix::OAuthClient | Fix::OAuthGrant, Edge::Cli) => {
+                format!("`driftbridge credentials rotate {name} {oauth_flags}`")
+            }
+            (_, Edge::Cli) => format!("`driftbridge credentials rotate {name} --api-key-env VAR`"),
+            (Fix::OAuthClient | Fix::OAuthGrant, Edge::Web) => format!(
+                "the OAuth app fields of the Rotate key button on the tile of \"{name}\" (Authenticate screen)"
+            ),
+            (_, Edge::Web) => {
+                format!("the Rotate key button on the tile of \"{name}\" (Authenticate screen)")
+            }
+            (Fix::OAuthClient | Fix::OAuthGrant, Edge::Api) => format!(
+                "`POST /api/v1/credentials/{name}/rotate` with `api_key` and `oauth`"
+            ),
+            (_, Edge::Api) => format!("`POST /api/v1/credentials/{name}/rotate` with `api_key`"),
+        };
+        Some(match self {
+            Fix::Nothing => return None,
+            Fix::RotateKey => format!("set a valid token with {rotate}"),
+            Fix::Scopes => format!("create a Drift token with these scopes and set it with {rotate}"),
+            Fix::OAuthClient => format!(
+                "save the right client id and client secret (with the current access and refresh tokens) with {rotate}"
+            ),
+            Fix::OAuthGrant => format!("after authorizing the app again, save its new tokens with {rotate}"),
+        })
+    }
+}
+
+impl TestFailure {
+    /// The message with `edge`'s instruction for the fix appended.
+    pub fn message_for(&self, edge: Edge) -> String {
+        match self.fix.instruction(&self.credential, edge) {
+            Some(fix) => format!("{}; {fix}", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// Test a stored credential with `key`, store the result on it, and return the report plus
@@ -93,6 +170,7 @@ pub struct TestFailure {
 /// (see [`drift_writer::scopes::required_scopes`]).
 ///
 /// `addresses`: which hosts may be contacted (the CLI allows all; `serve` by its flag).
+/// `edge`: who shows the report (its `error` names that edge's fix).
 ///
 /// Errors: [`StoreError::Invalid`] (field `for`) for an unknown use, store errors when the
 /// result cannot be saved. A failed test is not an error: see the returned failure.
@@ -101,6 +179,7 @@ pub async fn test_credential(
     credential: &Credential,
     uses: &[String],
     addresses: AddressPolicy,
+    edge: Edge,
 ) -> Result<(TestReport, Option<TestFailure>), StoreError> {
     let needed = drift_writer::scopes::required_scopes(uses).map_err(|e| StoreError::Invalid {
         field: "for",
@@ -114,16 +193,29 @@ pub async fn test_credential(
         auth,
         &needed,
         addresses,
+        edge,
     )
     .await;
-    let stored = match &failure {
+    if let Some(stored) = stored_result(&credential.name, &report, failure.as_ref()) {
+        store.record_credential_test(&credential.name, &stored)?;
+    }
+    Ok((report, failure))
+}
+
+/// What a test stores on the credential: `None` when the test did not judge the key.
+pub(crate) fn stored_result(
+    name: &str,
+    report: &TestReport,
+    failure: Option<&TestFailure>,
+) -> Option<CredentialTest> {
+    match failure {
         // Only a 401/403 judges the key, and a base URL this server may not contact makes
         // the credential unusable here; any other failure says nothing about the key.
         Some(f) if matches!(f.kind, FailureKind::Rejected | FailureKind::Config) => {
             Some(CredentialTest::failed(f.message.clone()))
         }
         Some(f) if !report.token_accepted => {
-            tracing::info!(credential = %credential.name, kind = ?f.kind, "credential test inconclusive: status left as it was");
+            tracing::info!(credential = %name, kind = ?f.kind, "credential test inconclusive: status left as it was");
             None
         }
         _ => Some(CredentialTest::verified(
@@ -131,15 +223,12 @@ pub async fn test_credential(
             report.scopes.clone(),
             report.expires_at,
         )),
-    };
-    if let Some(stored) = stored {
-        store.record_credential_test(&credential.name, &stored)?;
     }
-    Ok((report, failure))
 }
 
 /// Test a key against `base_url` without storing anything (the web UI's Test button before
 /// Save). `name` is used in messages only. A host `addresses` refuses is never contacted.
+/// The report's `error` names `edge`'s fix.
 pub async fn probe(
     name: &str,
     base_url: &str,
@@ -147,6 +236,7 @@ pub async fn probe(
     auth: DriftAuth,
     needed: &BTreeSet<String>,
     addresses: AddressPolicy,
+    edge: Edge,
 ) -> (TestReport, Option<TestFailure>) {
     let mut report = TestReport {
         credential: name.to_string(),
@@ -175,7 +265,7 @@ pub async fn probe(
         _ => "verified",
     }
     .to_string();
-    report.error = failure.as_ref().map(|f| f.message.clone());
+    report.error = failure.as_ref().map(|f| f.message_for(edge));
     (report, failure)
 }
 
@@ -278,8 +368,10 @@ fn scope_coverage(
     Some(TestFailure {
         kind: FailureKind::MissingScopes,
         message: format!(
-            "credential \"{name}\" is missing scopes needed for what --for names: {missing}; create a Drift token with these scopes and run `driftbridge credentials rotate {name}`"
+            "credential \"{name}\" is missing scopes needed for the named uses: {missing}"
         ),
+        fix: Fix::Scopes,
+        credential: name.clone(),
     })
 }
 
@@ -299,6 +391,7 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
     use drift_client::Error as E;
     let name = report.credential.clone();
     let host = report.host.clone();
+    let mut fix = Fix::Nothing;
     let (reached, kind, message) = match error {
         E::Transport { .. } | E::Timeout { .. } => (
             false,
@@ -306,7 +399,9 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             format!("could not reach the host {host}: {error}; check the base URL and the network"),
         ),
         E::Unauthorized { .. } | E::Forbidden { .. } => {
-            (true, FailureKind::Rejected, rejected_message(&name, error))
+            let (message, f) = rejected_message(&name, error);
+            fix = f;
+            (true, FailureKind::Rejected, message)
         }
         E::RateLimited { .. } => (
             true,
@@ -345,7 +440,12 @@ fn rejected(report: &mut TestReport, error: &drift_client::Error) -> TestFailure
             format!("host reached: could not reach {host}"),
         );
     }
-    TestFailure { kind, message }
+    TestFailure {
+        kind,
+        message,
+        fix,
+        credential: name,
+    }
 }
 
 /// The message of a test that did not judge the key: Drift answered something other than
@@ -364,29 +464,23 @@ fn inconclusive_message(name: &str, error: &drift_client::Error) -> String {
     )
 }
 
-/// The message of a rejected key, naming the fix for the web UI (Rotate key on the
-/// Authenticate screen) and the CLI. A refused OAuth exchange gets its own fix: the client id
-/// or secret is wrong (`invalid_client`), or the app must be authorized again.
-fn rejected_message(name: &str, error: &drift_client::Error) -> String {
+/// The message of a rejected key and its fix (each edge words the fix its own way, see
+/// [`Fix::instruction`]). A refused OAuth exchange gets its own fix: the client id or secret
+/// is wrong (`invalid_client`), or the app must be authorized again.
+fn rejected_message(name: &str, error: &drift_client::Error) -> (String, Fix) {
     use drift_client::oauth::{refusal_of, Refusal};
-    let oauth_flags = "--api-key-env VAR --oauth-client-id ID --oauth-client-secret-env VAR \
-                       --oauth-refresh-token-env VAR";
     match refusal_of(error) {
-        Some(Refusal::Client) => format!(
-            "Drift refused the OAuth app of credential \"{name}\" ({error}); save the right \
-             client id and client secret (with the current access and refresh tokens) in the \
-             OAuth app fields of Rotate key on the Authenticate screen, or with \
-             `driftbridge credentials rotate {name} {oauth_flags}`"
+        Some(Refusal::Client) => (
+            format!("Drift refused the OAuth app of credential \"{name}\" ({error})"),
+            Fix::OAuthClient,
         ),
-        Some(Refusal::Grant) => format!(
-            "Drift refused to refresh the access token of credential \"{name}\" ({error}); \
-             after authorizing the app again, save its new tokens in the OAuth app fields of \
-             Rotate key on the Authenticate screen, or with \
-             `driftbridge credentials rotate {name} {oauth_flags}`"
+        Some(Refusal::Grant) => (
+            format!("Drift refused to refresh the access token of credential \"{name}\" ({error})"),
+            Fix::OAuthGrant,
         ),
-        None => format!(
-            "Drift rejected the API key of credential \"{name}\" ({error}); set a valid token \
-             with Rotate key on the Authenticate screen or `driftbridge credentials rotate {name}`"
+        None => (
+            format!("Drift rejected the API key of credential \"{name}\" ({error})"),
+            Fix::RotateKey,
         ),
     }
 }

@@ -33,6 +33,35 @@ impl DriftAuth {
         }
     }
 
+    /// The authentication of a credential not saved yet (being added): `key` and, when given,
+    /// its OAuth app. A refresh during the test is kept in the returned cell, not saved, so
+    /// that the caller saves the new tokens with the credential (or drops them with it).
+    pub fn unsaved(
+        key: SecretString,
+        oauth: Option<&store::OAuthSettings>,
+    ) -> (DriftAuth, Arc<Mutex<Option<TokenGrant>>>) {
+        let cell: Arc<Mutex<Option<TokenGrant>>> = Arc::new(Mutex::new(None));
+        let Some(settings) = oauth else {
+            return (DriftAuth::key_only(key), cell);
+        };
+        let keep = Arc::clone(&cell);
+        let on_refresh = Arc::new(move |grant: &TokenGrant| {
+            *keep.lock().unwrap_or_else(|e| e.into_inner()) = Some(grant.clone());
+            Ok(())
+        });
+        let auth = DriftAuth {
+            key,
+            oauth: Some(OAuthRefresh {
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+                refresh_token: settings.refresh_token.clone(),
+                on_refresh,
+                reload: None,
+            }),
+        };
+        (auth, cell)
+    }
+
     /// The authentication of saved credential `credential`: its key decrypted, and its OAuth
     /// refresh when it has one; refreshed tokens are saved to `store`'s data directory under
     /// the credential's id (with `expires_at` = now + `expires_in`).
@@ -47,10 +76,7 @@ impl DriftAuth {
         let saver = Mutex::new(store.reopen()?);
         let id = credential.id.clone();
         let on_refresh = Arc::new(move |grant: &TokenGrant| {
-            let expires_at = grant
-                .expires_in_s
-                .filter(|s| *s > 0)
-                .map(|s| now_ms().saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2) * 1000));
+            let expires_at = grant_expires_at(grant);
             let store = saver.lock().unwrap_or_else(|e| e.into_inner());
             store
                 .save_refreshed_tokens(
@@ -104,6 +130,14 @@ impl DriftAuth {
             None => builder,
         }
     }
+}
+
+/// When a refreshed access token expires, epoch ms (now + `expires_in`); `None` when not sent.
+pub(crate) fn grant_expires_at(grant: &TokenGrant) -> Option<i64> {
+    grant
+        .expires_in_s
+        .filter(|s| *s > 0)
+        .map(|s| now_ms().saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2) * 1000))
 }
 
 fn now_ms() -> i64 {

@@ -56,6 +56,9 @@ pub struct SyncJob {
     pub schema_contract: sinks::SchemaContract,
     /// History mode (SQLite, PostgreSQL): keep every version of a record.
     pub history: bool,
+    /// Streams read in full this run whatever `mode` says (a data source's stream reset,
+    /// [`crate::sources::reset_stream`]); empty for none.
+    pub reset_streams: Vec<String>,
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
@@ -178,9 +181,15 @@ impl SyncRun {
                 ),
             ));
         }
-        let streams = source_drift::catalog()
+        let mut streams = source_drift::catalog()
             .select(&job.streams, job.mode)
             .map_err(|e| FlowError::invalid("streams", e.to_string()))?;
+        for s in streams
+            .iter_mut()
+            .filter(|s| job.reset_streams.contains(&s.stream.name))
+        {
+            s.mode = SyncMode::FullRefresh;
+        }
         if streams.is_empty() {
             return Err(FlowError::invalid(
                 "streams",

@@ -29,7 +29,9 @@
 
 pub mod addresses;
 pub mod alerts;
+pub mod attributes;
 pub mod check;
+pub mod credential_add;
 pub mod drift_auth;
 pub mod error;
 pub mod events;
@@ -39,11 +41,13 @@ pub mod logs;
 pub mod metrics;
 pub mod push_job;
 pub mod pusher;
+pub mod run_filter;
 pub mod runner;
 pub mod schedule;
 pub mod single;
 pub mod sink_paths;
 pub mod sink_secret;
+pub mod sink_test;
 pub mod sources;
 pub mod uploads;
 

@@ -599,7 +599,8 @@ async fn scope_check(
     addresses: AddressPolicy,
 ) -> Result<Vec<String>, FlowError> {
     let target = format!("push:{}", object.as_str());
-    let (report, failure) = check::test_credential(store, credential, &[target], addresses).await?;
+    let (report, failure) =
+        check::test_credential(store, credential, &[target], addresses, check::Edge::Api).await?;
     let Some(failure) = failure else {
         return Ok(Vec::new());
     };
@@ -612,7 +613,7 @@ async fn scope_check(
                 "s"
             };
             let message = format!(
-                "credential \"{name}\" lacks the scope{plural} {missing} needed to write {object}; create a Drift token with the scopes {needed} and set it with Rotate key on the Authenticate screen (or `driftbridge credentials rotate {name}`)",
+                "credential \"{name}\" lacks the scope{plural} {missing} needed to write {object}; create a Drift token with the scopes {needed} and rotate the key of credential \"{name}\" to it",
                 name = credential.name,
                 object = object.as_str(),
                 needed = report.needed_scopes.join(", "),
@@ -623,7 +624,10 @@ async fn scope_check(
                 Err(FlowError::unauthorized(message))
             }
         }
-        FailureKind::Rejected => Err(FlowError::unauthorized(failure.message)),
+        FailureKind::Rejected => Err(FlowError::unauthorized(format!(
+            "{}; rotate the credential's key to a valid token",
+            failure.message
+        ))),
         FailureKind::Config => Err(FlowError::invalid("credential", failure.message)),
         _ => {
             tracing::warn!(credential = %credential.name, error = %failure.message,

@@ -136,6 +136,19 @@ pub fn is_due(
     next_after(schedule, base).is_some_and(|at| at <= now_ms)
 }
 
+/// When the schedule next starts data source `source`, epoch ms: `None` when it has no
+/// schedule or is paused. A time already past means the scheduler starts it at its next
+/// tick (an interval schedule that never ran is due at once).
+pub fn next_run_at(flows: &Flows, source: &store::SourceRecord) -> Option<i64> {
+    let options = crate::sources::SourceOptions::of(source);
+    let schedule = options.schedule.filter(|_| !options.paused)?;
+    match (last_run(flows, &source.name), &schedule.cron) {
+        (Some(run), _) => next_after(&schedule, run.started_at),
+        (None, None) => schedule.every_minutes.map(|_| source.created_at),
+        (None, Some(_)) => next_after(&schedule, source.created_at),
+    }
+}
+
 /// The latest run of data source `name`, if it ran (among the last 500 runs).
 fn last_run(flows: &Flows, name: &str) -> Option<store::RunRecord> {
     let wanted = store::validate::name_key(name);

@@ -108,21 +108,96 @@ pub struct SourceOptions {
     /// still be run by hand (run now, `driftbridge sources run`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// Streams to read in full on the next run, whatever the mode and their saved cursor
+    /// (a reset, [`reset_stream`]); emptied when that run starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reset_streams: Vec<String>,
 }
 
-impl SourceOptions {
-    /// The options stored with `source` (incremental, no sink and no schedule when they
-    /// cannot be read).
-    pub fn of(source: &SourceRecord) -> SourceOptions {
-        serde_json::from_value(source.config.clone()).unwrap_or(SourceOptions {
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
             mode: "incremental".into(),
             sink: String::new(),
             schedule: None,
             schema_contract: Default::default(),
             history: false,
             paused: false,
-        })
+            reset_streams: Vec::new(),
+        }
     }
+}
+
+impl SourceOptions {
+    /// The options stored with `source` (incremental, no sink and no schedule when they
+    /// cannot be read).
+    pub fn of(source: &SourceRecord) -> SourceOptions {
+        serde_json::from_value(source.config.clone()).unwrap_or_default()
+    }
+}
+
+/// Store `options` as the config of data source `key` (id or name).
+fn save_options(
+    store: &store::Store,
+    key: &str,
+    options: &SourceOptions,
+) -> Result<SourceRecord, FlowError> {
+    let config = serde_json::to_value(options)
+        .map_err(|e| FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
+    Ok(store.update_source(
+        key,
+        &store::SourceUpdate {
+            config: Some(config),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// Pause (`paused` = true: its schedule starts no run) or resume data source `key` (id or
+/// name). Errors: not found.
+pub fn set_paused(
+    store: &store::Store,
+    key: &str,
+    paused: bool,
+) -> Result<SourceRecord, FlowError> {
+    let source = store.source(key)?;
+    let mut options = SourceOptions::of(&source);
+    options.paused = paused;
+    tracing::info!(source = %source.name, paused, "data source paused or resumed");
+    save_options(store, &source.id, &options)
+}
+
+/// Reset `stream` of data source `key`: its next run reads that stream in full (as a full
+/// refresh: from the beginning, ignoring the cursor saved in the sink), then goes on
+/// incrementally from what that run read. The other streams are untouched.
+///
+/// Errors: invalid `stream` when the source does not read it (the message lists the ones it
+/// reads); not found.
+pub fn reset_stream(
+    store: &store::Store,
+    key: &str,
+    stream: &str,
+) -> Result<SourceRecord, FlowError> {
+    let source = store.source(key)?;
+    let stream = stream.trim();
+    let reads = source.streams.iter().any(|s| s == stream || s == "all")
+        && source_drift::catalog().get(stream).is_some();
+    if !reads {
+        return Err(FlowError::invalid(
+            "stream",
+            format!(
+                "data source \"{}\" does not read a stream \"{stream}\"; pick one of: {}",
+                source.name,
+                source.streams.join(", ")
+            ),
+        ));
+    }
+    let mut options = SourceOptions::of(&source);
+    if !options.reset_streams.iter().any(|s| s == stream) {
+        options.reset_streams.push(stream.to_string());
+    }
+    tracing::info!(source = %source.name, stream, "stream reset: next run reads it in full");
+    save_options(store, &source.id, &options)
 }
 
 /// Start a run of `source` in the background (run now, or the scheduler); returns the run
@@ -134,10 +209,29 @@ impl SourceOptions {
 /// `destination` called `sink`.
 pub fn start_source(flows: &Flows, source: &SourceRecord) -> Result<String, FlowError> {
     let job = job_of(&flows.store, source)?;
-    flows
+    let run = flows
         .runner
         .start(flows.store.clone(), job, flows.addresses)
-        .map_err(|e| e.renamed_field("destination", "sink"))
+        .map_err(|e| e.renamed_field("destination", "sink"))?;
+    reset_started(&flows.store, source);
+    Ok(run)
+}
+
+/// Clear the stream reset of `source` once a run that reads those streams in full has
+/// started (by [`start_source`] or `driftbridge sources run`): a full pass that run leaves
+/// unfinished is resumed by the next run from the pass state saved in the sink.
+pub fn reset_started(store: &Store, source: &SourceRecord) {
+    let options = SourceOptions::of(source);
+    if options.reset_streams.is_empty() {
+        return;
+    }
+    let cleared = SourceOptions {
+        reset_streams: Vec::new(),
+        ..options
+    };
+    if let Err(e) = save_options(store, &source.id, &cleared) {
+        tracing::warn!(source = %source.name, error = %e, "could not clear the stream reset");
+    }
 }
 
 /// The sync job of a run of `source` (what [`start_source`] starts in the background and
@@ -173,6 +267,7 @@ pub fn job_of(store: &Store, source: &SourceRecord) -> Result<SyncJob, FlowError
         hard_deletes: false,
         schema_contract: options.schema_contract,
         history: options.history,
+        reset_streams: options.reset_streams.clone(),
     })
 }
 
@@ -263,14 +358,17 @@ pub fn validate(
 
 /// Test `credential` for `streams`: missing scopes are an error on `streams`, a rejected or
 /// unreachable credential one on `credential` (REFERENCE §3 scopes; DESIGN.md §1 step 2).
+/// `edge` words the fixes for the caller's interface (CLI, web UI or API).
 pub async fn scope_check(
     store: &Store,
     addresses: AddressPolicy,
     credential: &str,
     streams: &[String],
+    edge: crate::check::Edge,
 ) -> Result<(), FlowError> {
     let c = crate::pusher::resolve_credential(store, credential)?;
-    let (report, failure) = crate::check::test_credential(store, &c, streams, addresses).await?;
+    let (report, failure) =
+        crate::check::test_credential(store, &c, streams, addresses, edge).await?;
     crate::metrics::credential_tested(&c.name, &report.status);
     match failure {
         None => Ok(()),
@@ -309,6 +407,7 @@ pub async fn create(
     store: &Store,
     addresses: AddressPolicy,
     new: &NewSource,
+    edge: crate::check::Edge,
 ) -> Result<SourceRecord, FlowError> {
     let errors = validate(
         store,
@@ -334,7 +433,7 @@ pub async fn create(
             ),
         ));
     }
-    scope_check(store, addresses, &new.credential, &new.streams).await?;
+    scope_check(store, addresses, &new.credential, &new.streams, edge).await?;
     let credential = crate::pusher::resolve_credential(store, &new.credential)?;
     let stored = SourceOptions {
         sink: sink.shown.clone(),
@@ -360,6 +459,7 @@ pub async fn update(
     addresses: AddressPolicy,
     key: &str,
     change: &SourceChange,
+    edge: crate::check::Edge,
 ) -> Result<SourceRecord, FlowError> {
     let current = store.source(key)?;
     let now = SourceOptions::of(&current);
@@ -391,6 +491,7 @@ pub async fn update(
         paused: change.paused.unwrap_or(now.paused),
         schema_contract: change.schema_contract.unwrap_or(now.schema_contract),
         history: change.history.unwrap_or(now.history),
+        reset_streams: now.reset_streams.clone(),
     };
     let errors = validate(store, &name, &credential, &streams, &options);
     if !errors.is_empty() {
@@ -411,7 +512,7 @@ pub async fn update(
         }
     }
     if change.credential.is_some() || change.streams.is_some() {
-        scope_check(store, addresses, &credential, &streams).await?;
+        scope_check(store, addresses, &credential, &streams, edge).await?;
     }
     let credential = crate::pusher::resolve_credential(store, &credential)?;
     let update = SourceUpdate {
@@ -424,26 +525,6 @@ pub async fn update(
         ),
     };
     Ok(store.update_source(&current.id, &update)?)
-}
-
-/// Pause (`paused = true`: the scheduler no longer starts it) or resume data source `key`
-/// (id or name). Nothing else changes and no credential is contacted. Errors:
-/// [`ErrorKind::NotFound`], the store's.
-pub fn set_paused(store: &Store, key: &str, paused: bool) -> Result<SourceRecord, FlowError> {
-    let current = store.source(key)?;
-    let options = SourceOptions {
-        paused,
-        ..SourceOptions::of(&current)
-    };
-    let update = SourceUpdate {
-        config: Some(
-            serde_json::to_value(&options).map_err(|e| FlowError::internal(e.to_string()))?,
-        ),
-        ..SourceUpdate::default()
-    };
-    let record = store.update_source(&current.id, &update)?;
-    tracing::info!(source = %record.name, paused, "data source schedule paused or resumed");
-    Ok(record)
 }
 
 /// Delete data source `key` (id or name) and its sink password; its run history and the
@@ -528,4 +609,53 @@ pub fn health(store: &Store, source: &SourceRecord) -> SourceHealth {
         next_run_at,
         last_runs: runs.into_iter().take(5).collect(),
     }
+}
+
+/// The last `limit` rows of `stream` in the sink of data source `key` (SQLite and PostgreSQL
+/// sinks; the sink's stored password is used to connect and never shown), newest first.
+///
+/// Errors: invalid `stream` (the source does not read it), invalid `sink` (a file sink, or
+/// its password cannot be read), unavailable (the database cannot be read); not found.
+pub async fn preview(
+    store: &store::Store,
+    key: &str,
+    stream: &str,
+    limit: usize,
+) -> Result<sinks::preview::Preview, FlowError> {
+    let source = store.source(key)?;
+    let stream = stream.trim();
+    if !source.streams.iter().any(|s| s == stream || s == "all")
+        || source_drift::catalog().get(stream).is_none()
+    {
+        return Err(FlowError::invalid(
+            "stream",
+            format!(
+                "data source \"{}\" does not read a stream \"{stream}\"; pick one of: {}",
+                source.name,
+                source.streams.join(", ")
+            ),
+        ));
+    }
+    let options = SourceOptions::of(&source);
+    let secret = store.source_sink_secret(&source.id)?;
+    let sink = crate::sink_secret::join(&options.sink, secret.as_ref())
+        .map_err(|e| FlowError::invalid("sink", e))?;
+    let spec: sinks::SinkSpec = sink
+        .parse()
+        .map_err(|e: String| FlowError::invalid("sink", e))?;
+    if !matches!(
+        spec,
+        sinks::SinkSpec::Sqlite(_) | sinks::SinkSpec::Postgres(_)
+    ) {
+        return Err(FlowError::invalid(
+            "sink",
+            format!(
+                "{} is a file sink: open its files to see the rows (previews are for SQLite and PostgreSQL)",
+                spec.describe()
+            ),
+        ));
+    }
+    sinks::preview::last_rows(&spec, stream, limit)
+        .await
+        .map_err(|e| FlowError::new(crate::ErrorKind::Unavailable, e.to_string()))
 }

@@ -219,6 +219,7 @@ pub async fn check(config: Result<ProtocolConfig, ConfigError>) -> Value {
         config.auth(),
         &needed,
         flows::AddressPolicy::AllowPrivate,
+        flows::check::Edge::Cli,
     )
     .await;
     let steps: Vec<String> = report.steps.iter().map(|s| s.detail.clone()).collect();

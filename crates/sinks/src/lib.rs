@@ -64,6 +64,7 @@ mod layout;
 pub mod parquet;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod preview;
 mod spec;
 pub mod sqlite;
 

@@ -3,7 +3,7 @@
 //! prints the steps and maps a failure to the CLI's exit codes.
 
 use crate::common::{exit, fail, Ctx};
-use flows::check::{FailureKind, TestReport};
+use flows::check::{FailureKind, TestFailure, TestReport};
 use store::{Credential, Store};
 
 /// Run the test for `credential` (its saved key, refreshed first when it is an expired OAuth
@@ -26,9 +26,19 @@ pub async fn run_test(
     }
     // The CLI is one user's tool: any address, loopback sandbox included.
     let any = flows::AddressPolicy::AllowPrivate;
-    let (report, failure) = flows::check::test_credential(store, credential, uses, any)
-        .await
-        .map_err(crate::cmd_credentials::store_error)?;
+    let (report, failure) =
+        flows::check::test_credential(store, credential, uses, any, flows::check::Edge::Cli)
+            .await
+            .map_err(crate::cmd_credentials::store_error)?;
+    print_steps(ctx, &report);
+    let failure = failure.map(|f| fail(exit_code(&f), f.message_for(flows::check::Edge::Cli)));
+    Ok((report, failure))
+}
+
+/// Print the report's steps (left out with --json and -q); the least-privilege warning goes
+/// to stderr always.
+pub fn print_steps(ctx: &Ctx, report: &TestReport) {
+    let human = !ctx.json && !ctx.quiet;
     for step in &report.steps {
         if step.step == "least_privilege" {
             eprintln!("warning: {}", step.detail);
@@ -41,14 +51,14 @@ pub async fn run_test(
             outln!("  {mark} {}", step.detail);
         }
     }
-    let failure = failure.map(|f| {
-        let code = match f.kind {
-            FailureKind::Rejected | FailureKind::MissingScopes => exit::CREDENTIAL_REJECTED,
-            FailureKind::RateLimited => exit::RATE_LIMITED,
-            FailureKind::Config => exit::USAGE,
-            FailureKind::Unreachable | FailureKind::Other => exit::FAILURE,
-        };
-        fail(code, f.message)
-    });
-    Ok((report, failure))
+}
+
+/// The exit code of a failed test.
+pub fn exit_code(f: &TestFailure) -> u8 {
+    match f.kind {
+        FailureKind::Rejected | FailureKind::MissingScopes => exit::CREDENTIAL_REJECTED,
+        FailureKind::RateLimited => exit::RATE_LIMITED,
+        FailureKind::Config => exit::USAGE,
+        FailureKind::Unreachable | FailureKind::Other => exit::FAILURE,
+    }
 }

@@ -216,7 +216,10 @@ fn name_description_and_duplicate_errors_name_the_field() {
     for (run, needle) in [
         (add("", &[]), "name"),
         (add(&long_name, &[]), "at most 100"),
-        (add("PROD", &[]), "already taken"),
+        (
+            add("PROD", &[]),
+            "to give it a new key, run `driftbridge credentials rotate Prod --api-key-env VAR`",
+        ),
         (add("ok", &["--description", &long_desc]), "description"),
         (
             add("ok", &["--rate-limit-per-min", "0"]),

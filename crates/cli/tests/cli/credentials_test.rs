@@ -10,7 +10,7 @@ fn closed_port() -> u16 {
 }
 
 #[test]
-fn rejected_token_exits_3_and_marks_the_credential_failed() {
+fn a_rejected_token_saves_nothing_and_the_right_key_is_added_under_the_same_name() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
     let bad = "tok_not_a_sandbox_token_12345";
@@ -21,12 +21,65 @@ fn rejected_token_exits_3_and_marks_the_credential_failed() {
         "{}",
         run.stdout
     );
+    for part in [
+        "rejected",
+        "the credential was not saved",
+        "run `driftbridge credentials add` again",
+        "--save-untested",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    // The CLI names commands, never the web UI's buttons.
     assert!(
-        run.stderr.contains("rejected") && run.stderr.contains("rotate bad"),
+        !run.stderr.contains("Rotate key") && !run.stderr.contains("button"),
         "{}",
         run.stderr
     );
     assert!(!run.stderr.contains(bad) && !run.stdout.contains(bad));
+    assert_eq!(
+        cli.run(&["credentials", "show", "bad"]).code,
+        2,
+        "not saved"
+    );
+    // The right key under the same name: no "name already taken".
+    let good = cli.credentials_add("bad", &sandbox.url(), CANARY, &[]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert_eq!(
+        cli.json(&["credentials", "show", "bad"])["status"],
+        "verified"
+    );
+    // Adding it again says how to rotate its key instead.
+    let again = cli.credentials_add("BAD", &sandbox.url(), CANARY, &[]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("driftbridge credentials rotate bad --api-key-env VAR"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn save_untested_keeps_a_rejected_token_marked_failed_until_rotated() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::new();
+    let bad = "tok_not_a_sandbox_token_12345";
+    let run = cli.credentials_add("bad", &sandbox.url(), bad, &["--save-untested"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("rejected")
+            && run
+                .stderr
+                .contains("driftbridge credentials rotate bad --api-key-env VAR"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("although its test failed"),
+        "{}",
+        run.stdout
+    );
     let show = cli.json(&["credentials", "show", "bad"]);
     assert_eq!(show["status"], "failed");
     assert!(show["last_error"].as_str().unwrap().contains("rejected"));
@@ -49,7 +102,7 @@ fn rejected_token_exits_3_and_marks_the_credential_failed() {
 fn unreachable_host_exits_1_naming_the_host() {
     let cli = Cli::new();
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let run = cli.credentials_add("down", &url, CANARY, &[]);
+    let run = cli.credentials_add("down", &url, CANARY, &["--save-untested"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let host = url.trim_start_matches("http://");
     assert!(
@@ -70,7 +123,12 @@ fn unreachable_host_exits_1_naming_the_host() {
 fn scope_limited_token_reports_missing_scopes_for_accounts() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let run = cli.credentials_add("ro", &sandbox.url(), LIMITED, &["--for", "accounts"]);
+    let run = cli.credentials_add(
+        "ro",
+        &sandbox.url(),
+        LIMITED,
+        &["--for", "accounts", "--save-untested"],
+    );
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("missing scopes") && run.stderr.contains("account_read"),
@@ -164,7 +222,7 @@ fn expiring_token_reports_its_expiry() {
 fn expired_token_is_rejected() {
     let sandbox = Sandbox::start();
     let cli = Cli::new();
-    let run = cli.credentials_add("old", &sandbox.url(), EXPIRED, &[]);
+    let run = cli.credentials_add("old", &sandbox.url(), EXPIRED, &["--save-untested"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("rejected"), "{}", run.stderr);
     assert_eq!(

@@ -1105,3 +1105,37 @@ fn a_flow_whose_running_process_was_killed_starts_again() {
     );
     assert_eq!(cli.store().get_run(&running).unwrap().status, "interrupted");
 }
+
+#[test]
+fn runs_list_shows_the_type_and_filters_by_type_and_status() {
+    let (_sandbox, cli) = org(3);
+    let run = cli.sync(&["--mode", "full"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.run_id();
+    let list = cli.run(&["runs", "list", "--type", "sync", "--status", "succeeded"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.lines().next().unwrap().contains("TYPE"),
+        "{}",
+        list.stdout
+    );
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} not listed: {}", list.stdout));
+    assert!(row.split_whitespace().any(|c| c == "sync"), "{row}");
+    for args in [
+        ["runs", "list", "--type", "push"],
+        ["runs", "list", "--status", "failed"],
+    ] {
+        let none = cli.run(&args);
+        assert_eq!(none.code, 0);
+        assert!(!none.stdout.contains(&id), "{args:?}: {}", none.stdout);
+    }
+    let json = cli.json(&["runs", "list", "--type", "sync"]);
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    let bad = cli.run(&["runs", "list", "--type", "bogus"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("dry_run"), "{}", bad.stderr);
+}

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flows::addresses::AddressPolicy;
-use flows::check::{self, TestReport};
+use flows::check::{self, Edge, TestReport};
+use flows::credential_add::{add_credential, failed_field, AddCredential, AddError, SaveMode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use store::{Credential, CredentialUpdate, NewCredential, Store};
@@ -167,6 +168,10 @@ pub struct CreateCredential {
     /// For an OAuth app's access token: how to refresh it when it expires.
     #[serde(default)]
     pub oauth: Option<OAuthSettingsBody>,
+    /// The key is tested against Drift before it is saved; a failed test saves nothing
+    /// (422 naming the field) unless this is `true` (then it is saved with the failure).
+    #[serde(default)]
+    pub save_untested: bool,
 }
 
 /// Body of `PATCH /api/v1/credentials/{id}`: absent fields stay as they are. The key and the
@@ -343,16 +348,30 @@ async fn create(
             return Err(ApiError::Validation(errors));
         }
     };
-    let credential = state.store.add_credential_with_oauth(
-        &NewCredential {
+    let mode = if body.save_untested {
+        SaveMode::SaveUntested
+    } else {
+        SaveMode::Test
+    };
+    let request = AddCredential {
+        new: NewCredential {
             name: body.name,
             description: body.description,
             base_url: Some(base_url),
             api_key: body.api_key,
             rate_limit_per_min: rate,
         },
-        oauth.as_ref(),
-    )?;
+        oauth,
+        uses: Vec::new(),
+        mode,
+    };
+    let added = add_credential(&state.store, request, state.addresses(), Edge::Api)
+        .await
+        .map_err(add_error)?;
+    let credential = added.credential;
+    if let Some(report) = &added.report {
+        flows::metrics::credential_tested(&credential.name, &report.status);
+    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved");
     let location = format!("/api/v1/credentials/{}", credential.id);
     let view = CredentialView::from(credential);
@@ -362,6 +381,17 @@ async fn create(
         Json(view),
     )
         .into_response())
+}
+
+/// A credential not added, as the REST API answers it: a taken name is 409 naming the
+/// rotate route; a failed test 422 on the field at fault.
+pub(crate) fn add_error(e: AddError) -> ApiError {
+    let message = e.message_for(Edge::Api);
+    match e {
+        AddError::Taken { .. } => ApiError::Duplicate(message),
+        AddError::TestFailed { failure, .. } => ApiError::field(failed_field(&failure), message),
+        AddError::Store(inner) => inner.into(),
+    }
 }
 
 #[utoipa::path(get, operation_id = "get_credential", path = "/api/v1/credentials/{id}", tag = "credentials",
@@ -489,7 +519,7 @@ async fn test(
             .uses
     };
     let current = resolve(&state.store, &id)?;
-    let (report, _) = run_test(&state, &current, &uses).await?;
+    let (report, _) = run_test(&state, &current, &uses, Edge::Api).await?;
     let credential = resolve(&state.store, &current.id)?.into();
     Ok(Json(TestResponse {
         test: report,
@@ -497,14 +527,16 @@ async fn test(
     }))
 }
 
-/// Test a stored credential and record the result (and a metric).
+/// Test a stored credential and record the result (and a metric); the report's error names
+/// `edge`'s fix.
 pub(crate) async fn run_test(
     state: &AppState,
     credential: &Credential,
     uses: &[String],
+    edge: Edge,
 ) -> ApiResult<(TestReport, Option<check::TestFailure>)> {
     let (report, failure) =
-        check::test_credential(&state.store, credential, uses, state.addresses()).await?;
+        check::test_credential(&state.store, credential, uses, state.addresses(), edge).await?;
     flows::metrics::credential_tested(&credential.name, &report.status);
     Ok((report, failure))
 }

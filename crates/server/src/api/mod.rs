@@ -7,6 +7,7 @@ pub mod destinations;
 pub mod openapi;
 pub mod runs;
 pub mod saved_destinations;
+pub mod sinks;
 pub mod sources;
 
 use crate::AppState;
@@ -21,4 +22,5 @@ pub fn router() -> Router<AppState> {
         .merge(destinations::router())
         .merge(saved_destinations::router())
         .merge(alerts::router())
+        .merge(sinks::router())
 }

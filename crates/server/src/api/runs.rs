@@ -22,8 +22,13 @@ pub struct RunView {
     pub credential: String,
     /// Destination.
     pub destination: String,
-    /// `full` or `incremental`.
+    /// `full` or `incremental` (syncs); `push` or `push-dry-run` (pushes).
     pub mode: String,
+    /// `sync` (a data source's run), `push` (records into Drift) or `dry_run` (a push that
+    /// only planned what it would send).
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub run_type: String,
     /// Streams selected.
     pub streams: Vec<String>,
     /// `running`, `succeeded`, `succeeded_with_rejections`, `failed`, `rate_limited`, `cancelled` or `interrupted` (the process
@@ -55,6 +60,7 @@ pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
         flow: r.flow,
         credential: r.credential,
         destination: r.destination,
+        run_type: run_type(&r.mode).into(),
         mode: r.mode,
         streams: r.streams,
         status: r.status,
@@ -66,13 +72,41 @@ pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
     })
 }
 
-/// Query of `GET /api/v1/runs`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub use flows::run_filter::{run_type, RUN_TYPES};
+
+/// Query of `GET /api/v1/runs`. Filters combine (all must hold).
+#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
 pub struct RunsQuery {
-    /// Only runs of this data source.
+    /// Only runs of this data source (name, case-insensitive): syncs.
     pub source: Option<String>,
+    /// Only runs of this saved data destination (name, case-insensitive): pushes and dry runs.
+    pub destination: Option<String>,
+    /// Only runs of this type: `sync`, `push` or `dry_run`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub run_type: Option<String>,
+    /// Only runs with this status (`running`, `succeeded`, `succeeded_with_rejections`,
+    /// `failed`, `rate_limited`, `cancelled`, `interrupted`, `skipped`).
+    pub status: Option<String>,
     /// At most this many (default 50, at most 500), newest first.
     pub limit: Option<usize>,
+}
+
+impl RunsQuery {
+    /// The filters of this query.
+    pub(crate) fn filter(&self) -> flows::run_filter::RunFilter {
+        flows::run_filter::RunFilter {
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            run_type: self.run_type.clone(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// A 422 naming `type` when it is not one of [`RUN_TYPES`].
+    pub(crate) fn check(&self) -> ApiResult<()> {
+        Ok(self.filter().check()?)
+    }
 }
 
 /// Routes under `/api/v1/runs`.
@@ -130,35 +164,44 @@ async fn logs(
     Ok(Json(log_page(&state, &id, q.after.unwrap_or(0))?))
 }
 
-/// Runs newest first, optionally of one source.
+/// Runs newest first, optionally of one data source (syncs of it only).
 pub(crate) fn list_views(
     state: &AppState,
     source: Option<&str>,
     limit: usize,
 ) -> ApiResult<Vec<RunView>> {
-    let wanted = source.map(store::validate::name_key);
-    let runs = state
-        .store
-        .list_runs(if wanted.is_some() { 500 } else { limit })?;
-    runs.into_iter()
-        .filter(|r| match &wanted {
-            Some(w) => r.flow.as_deref().map(store::validate::name_key).as_ref() == Some(w),
-            None => true,
-        })
-        .take(limit)
+    let query = RunsQuery {
+        source: source.map(str::to_string),
+        ..Default::default()
+    };
+    filtered_views(state, &query, limit)
+}
+
+/// Runs newest first that pass `query`'s filters (among the last 500), at most `limit`.
+pub(crate) fn filtered_views(
+    state: &AppState,
+    query: &RunsQuery,
+    limit: usize,
+) -> ApiResult<Vec<RunView>> {
+    query
+        .filter()
+        .list(&state.store, 500, limit)?
+        .into_iter()
         .map(|r| view(state, &r.id))
         .collect()
 }
 
 #[utoipa::path(get, operation_id = "list_runs", path = "/api/v1/runs", tag = "runs", params(RunsQuery),
-    responses((status = 200, body = [RunView]), (status = 401, body = Problem)))]
+    responses((status = 200, body = [RunView]), (status = 401, body = Problem),
+        (status = 422, body = Problem, description = "unknown `type`")))]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<RunView>>> {
     let Query(q) = query?;
+    q.check()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(list_views(&state, q.source.as_deref(), limit)?))
+    Ok(Json(filtered_views(&state, &q, limit)?))
 }
 
 #[utoipa::path(get, operation_id = "get_run", path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "run id")),

@@ -54,6 +54,8 @@ pub struct SourceView {
     /// When the scheduler starts it next (epoch ms); `null` without a schedule or when
     /// paused. A time in the past means "within the next scheduler tick".
     pub next_run_at: Option<i64>,
+    /// Streams its next run reads in full (reset with `POST /api/v1/sources/{id}/reset`).
+    pub reset_streams: Vec<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
@@ -79,6 +81,7 @@ impl SourceView {
             failure_streak: 0,
             last_error: None,
             next_run_at: None,
+            reset_streams: options.reset_streams,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -171,6 +174,14 @@ pub struct UpdateSource {
     pub paused: Option<bool>,
 }
 
+/// Body of `POST /api/v1/sources/{id}/reset`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetStream {
+    /// The stream whose next read is a full one (one of the source's streams).
+    pub stream: String,
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer};
     pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -198,6 +209,7 @@ pub fn router() -> Router<AppState> {
         .route("/sources", get(list).post(create))
         .route("/sources/{id}", get(show).patch(update).delete(delete))
         .route("/sources/{id}/run", post(run_now))
+        .route("/sources/{id}/reset", post(reset))
 }
 
 /// The default sink of a new source: `sqlite:<data dir>/sinks/driftbridge-data.db` (the
@@ -255,6 +267,7 @@ async fn create(
         schema_contract: body.schema_contract.unwrap_or_default(),
         history: body.history.unwrap_or(false),
         paused: body.paused,
+        ..Default::default()
     };
     let view = save_new(
         &state,
@@ -262,6 +275,7 @@ async fn create(
         &body.credential,
         &body.streams,
         &options,
+        flows::check::Edge::Api,
     )
     .await?;
     let location = format!("/api/v1/sources/{}", view.id);
@@ -281,6 +295,7 @@ pub(crate) async fn save_new(
     credential: &str,
     streams: &[String],
     options: &SourceOptions,
+    edge: flows::check::Edge,
 ) -> ApiResult<SourceView> {
     let new = flows::sources::NewSource {
         name: name.to_string(),
@@ -288,7 +303,7 @@ pub(crate) async fn save_new(
         streams: streams.to_vec(),
         options: options.clone(),
     };
-    let record = flows::sources::create(&state.store, state.addresses(), &new).await?;
+    let record = flows::sources::create(&state.store, state.addresses(), &new, edge).await?;
     Ok(SourceView::of(&state.store, record))
 }
 
@@ -302,6 +317,20 @@ async fn show(
     Ok(Json(SourceView::of(&state.store, state.store.source(&id)?)))
 }
 
+#[utoipa::path(post, operation_id = "reset_source_stream", path = "/api/v1/sources/{id}/reset", tag = "sources", request_body = ResetStream,
+    params(("id" = String, Path, description = "data source id or name")),
+    responses((status = 200, body = SourceView, description = "the next run reads the stream in full (`reset_streams`)"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn reset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<ResetStream>, JsonRejection>,
+) -> ApiResult<Json<SourceView>> {
+    let Json(body) = body?;
+    let record = flows::sources::reset_stream(&state.store, &id, &body.stream)?;
+    Ok(Json(SourceView::of(&state.store, record)))
+}
+
 #[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 200, body = SourceView), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -311,6 +340,20 @@ async fn update(
     body: Result<Json<UpdateSource>, JsonRejection>,
 ) -> ApiResult<Json<SourceView>> {
     let Json(body) = body?;
+    Ok(Json(
+        apply_update(&state, &id, body, flows::check::Edge::Api).await?,
+    ))
+}
+
+/// Apply `body` to data source `id` (the API's PATCH and the web UI's Edit page), through
+/// [`flows::sources::update`]: validated as a new source is; a changed credential or
+/// streams re-checks the scopes.
+pub(crate) async fn apply_update(
+    state: &AppState,
+    id: &str,
+    body: UpdateSource,
+    edge: flows::check::Edge,
+) -> ApiResult<SourceView> {
     let change = flows::sources::SourceChange {
         name: body.name,
         credential: body.credential,
@@ -322,8 +365,8 @@ async fn update(
         schema_contract: body.schema_contract,
         history: body.history,
     };
-    let record = flows::sources::update(&state.store, state.addresses(), &id, &change).await?;
-    Ok(Json(SourceView::of(&state.store, record)))
+    let record = flows::sources::update(&state.store, state.addresses(), id, &change, edge).await?;
+    Ok(SourceView::of(&state.store, record))
 }
 
 #[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",

@@ -5,7 +5,7 @@
 //! The key is only ever received (form posts), never rendered: the form's key field is
 //! always empty and tiles show the mask.
 
-use super::{render, StepView};
+use super::{filters, render, StepView};
 use crate::api::credentials::{resolve, run_test, validate_new, with_address_check};
 use crate::problem::{ApiError, FieldError};
 use crate::AppState;
@@ -14,7 +14,8 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use flows::check::{self, TestReport};
+use flows::check::{self, Edge, TestReport};
+use flows::credential_add::{add_credential, failed_field, AddCredential, AddError, SaveMode};
 use secrecy::SecretString;
 use serde::Deserialize;
 use store::{Credential, CredentialUpdate, NewCredential, StoreError};
@@ -89,7 +90,7 @@ impl TileView {
             status: c.status.to_string(),
             tested: c
                 .tested_at
-                .map(check::format_time)
+                .map(|t| super::Time::at(t).to_string())
                 .unwrap_or_else(|| "never".into()),
             org_id: c
                 .org_id
@@ -223,6 +224,8 @@ struct Fields {
     oauth_refresh_token: Option<SecretString>,
     /// Rotate key: "on" removes the credential's OAuth app.
     oauth_remove: Option<String>,
+    /// Add: "on" saves the credential even when its test fails.
+    save_untested: Option<String>,
 }
 
 impl Fields {
@@ -383,6 +386,7 @@ async fn probe(State(state): State<AppState>, Form(f): Form<Fields>) -> Response
             flows::drift_auth::DriftAuth::key_only(key),
             &Default::default(),
             state.addresses(),
+            Edge::Web,
         )
         .await;
         feedback.steps = report.steps.iter().map(StepView::from).collect();
@@ -429,19 +433,76 @@ async fn save_new(
             return Ok(render(&Feedback::errors(&ALL_FIELDS, errors)));
         }
     };
-    let new = NewCredential {
-        name,
-        description: f.description,
-        base_url: Some(url),
-        api_key: key,
-        rate_limit_per_min: rate,
+    let mode = if f.save_untested.as_deref() == Some("on") {
+        SaveMode::SaveUntested
+    } else {
+        SaveMode::Test
     };
-    let credential = match state.store.add_credential_with_oauth(&new, oauth.as_ref()) {
-        Ok(c) => c,
-        Err(e) => return Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?))),
+    let request = AddCredential {
+        new: NewCredential {
+            name,
+            description: f.description,
+            base_url: Some(url),
+            api_key: key,
+            rate_limit_per_min: rate,
+        },
+        oauth,
+        uses: Vec::new(),
+        mode,
     };
+    let added = match add_credential(&state.store, request, state.addresses(), Edge::Web).await {
+        Ok(added) => added,
+        Err(e) => return add_refused(e),
+    };
+    let credential = added.credential;
+    if let Some(report) = &added.report {
+        flows::metrics::credential_tested(&credential.name, &report.status);
+    }
     tracing::info!(credential = %credential.name, id = %credential.id, "credential saved from the web UI");
-    tested_tile(&state, &credential, true, "Saved").await
+    let mut tile = TileView::new(&credential);
+    if let Some(report) = &added.report {
+        tile = tile.with_report(report);
+    }
+    let status = format!(
+        "Saved credential \"{}\"; test: {}.",
+        credential.name, credential.status
+    );
+    Ok(render(&Saved {
+        inserted: true,
+        c: tile,
+        status,
+    }))
+}
+
+/// The overlay stays open when a credential is not added: a taken name is the name field's
+/// error (pointing at the Rotate key button); a failed test shows its steps and puts the
+/// error on the field at fault (the key, the base URL or the OAuth app).
+fn add_refused(e: AddError) -> Result<Response, ApiError> {
+    let message = e.message_for(Edge::Web);
+    match e {
+        AddError::Taken { .. } => Ok(render(&Feedback::errors(
+            &ALL_FIELDS,
+            vec![FieldError {
+                field: "name".into(),
+                message,
+            }],
+        ))),
+        AddError::TestFailed { report, failure } => {
+            let field = match failed_field(&failure) {
+                "oauth" => "oauth_client_id",
+                other => other,
+            };
+            let error = FieldError {
+                field: field.into(),
+                message,
+            };
+            let mut feedback = Feedback::errors(&ALL_FIELDS, vec![error]);
+            feedback.with_test = true;
+            feedback.steps = report.steps.iter().map(StepView::from).collect();
+            Ok(render(&feedback))
+        }
+        AddError::Store(e) => Ok(render(&Feedback::errors(&ALL_FIELDS, field_errors(e)?))),
+    }
 }
 
 /// Test `credential` and answer with its tile (inserted or replaced out of band).
@@ -451,7 +512,7 @@ async fn tested_tile(
     inserted: bool,
     verb: &str,
 ) -> Result<Response, ApiError> {
-    let (report, _) = run_test(state, credential, &[]).await?;
+    let (report, _) = run_test(state, credential, &[], Edge::Web).await?;
     let after = resolve(&state.store, &credential.id)?;
     let mut tile = TileView::new(&after).with_report(&report);
     tile.oob = if inserted {
@@ -560,7 +621,7 @@ async fn save_rotate(
 
 async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let current = resolve(&state.store, &id)?;
-    let (report, _) = run_test(&state, &current, &[]).await?;
+    let (report, _) = run_test(&state, &current, &[], Edge::Web).await?;
     let after = resolve(&state.store, &current.id)?;
     Ok(render(&Tile {
         c: TileView::new(&after).with_report(&report),

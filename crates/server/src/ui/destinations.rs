@@ -24,6 +24,7 @@ pub(super) fn router() -> Router<AppState> {
             )),
         )
         .route("/ui/destinations/push", post(push))
+        .route("/ui/destinations/keys", get(keys))
         .route("/ui/destinations/results/{id}", get(results))
 }
 
@@ -49,8 +50,55 @@ async fn page(State(state): State<AppState>) -> Result<Response, ApiError> {
 #[template(path = "dest_mapping.html")]
 struct MappingFragment {
     upload: String,
-    /// `(column, suggested attribute)`.
-    columns: Vec<(String, String)>,
+    columns: Vec<MapRow>,
+    /// What a column can be mapped to (Drift's attributes for the object).
+    choices: Vec<flows::attributes::AttributeChoice>,
+    /// Why custom attributes are missing from `choices` ("" when they are there).
+    note: String,
+    object: String,
+}
+
+/// One column of the mapping.
+struct MapRow {
+    column: String,
+    /// The pre-selected attribute: one of the choices matching the column, else "" (left
+    /// out): never a name Drift does not have.
+    selected: String,
+    /// The name a new custom attribute would get (`full name` -> `fullName`).
+    new_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "dest_keys.html")]
+struct KeyOptions {
+    keys: Vec<&'static str>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeysQuery {
+    #[serde(default)]
+    object: String,
+}
+
+/// The "Match rows on" options of an object: only its own keys, the default first.
+async fn keys(axum::extract::Query(q): axum::extract::Query<KeysQuery>) -> Response {
+    render(&KeyOptions {
+        keys: flows::attributes::keys_of(&q.object).unwrap_or_default(),
+    })
+}
+
+/// The `map:COLUMN` fields of a push form as `column -> attribute`: a picked attribute as
+/// is, `new:NAME` (a new custom attribute) as `NAME`, "" for a column left out.
+pub(super) fn mapping_of(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            let column = k.strip_prefix("map:")?;
+            let value = v.trim();
+            let value = value.strip_prefix("new:").unwrap_or(value);
+            Some((column.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 /// Suggest an attribute for a column: its name without spaces, in camelCase (`full name` ->
@@ -110,23 +158,82 @@ pub(super) async fn file_bytes(mut multipart: Multipart) -> Result<Vec<u8>, ApiE
     Ok(bytes)
 }
 
+/// The fields of the upload form: the file's bytes, and the credential and object of the
+/// destination form (included by htmx) to offer that object's Drift attributes.
+async fn upload_fields(mut multipart: Multipart) -> Result<(Vec<u8>, String, String), ApiError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::field(
+                "file",
+                crate::problem::too_large_detail(crate::api::destinations::UPLOAD_LIMIT_BYTES),
+            )
+        } else {
+            ApiError::BadRequest(format!("the upload cannot be read: {e}"))
+        }
+    };
+    let (mut bytes, mut credential, mut object) = (Vec::new(), String::new(), String::new());
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("file") => bytes = field.bytes().await.map_err(unreadable)?.to_vec(),
+            Some("credential") => credential = field.text().await.map_err(unreadable)?,
+            Some("object") => object = field.text().await.map_err(unreadable)?,
+            _ => {}
+        }
+    }
+    Ok((bytes, credential, object))
+}
+
 async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response, ApiError> {
-    let bytes = match file_bytes(multipart).await {
+    let (bytes, credential, object) = match upload_fields(multipart).await {
         Ok(b) => b,
         Err(ApiError::Validation(e)) => return Ok(errors(&["file"], e)),
         Err(e) => return Err(e),
     };
+    let object = if object.is_empty() {
+        "contacts".to_string()
+    } else {
+        object
+    };
+    let (choices, note) = match flows::attributes::attribute_choices(
+        &state.store,
+        &credential,
+        &object,
+        state.addresses(),
+    )
+    .await
+    .map_err(ApiError::from)
+    {
+        Ok(found) => found,
+        Err(ApiError::Validation(e)) => return Ok(errors(&PUSH_FIELDS, e)),
+        Err(ApiError::NotFound(message)) => {
+            return Ok(errors(
+                &PUSH_FIELDS,
+                vec![FieldError {
+                    field: "credential".into(),
+                    message,
+                }],
+            ))
+        }
+        Err(e) => return Err(e),
+    };
     match flows::uploads::save_upload(state.store.data_dir(), &bytes).map_err(ApiError::from) {
         Ok((upload, columns)) => {
+            let columns = columns
+                .into_iter()
+                .map(|c| MapRow {
+                    selected: flows::attributes::suggested(&c, &choices)
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default(),
+                    new_name: suggest(&c),
+                    column: c,
+                })
+                .collect();
             let mut response = render(&MappingFragment {
                 upload,
-                columns: columns
-                    .into_iter()
-                    .map(|c| {
-                        let s = suggest(&c);
-                        (c, s)
-                    })
-                    .collect(),
+                columns,
+                choices,
+                note: note.unwrap_or_default(),
+                object,
             });
             let clear = render_string(&Feedback::errors_only(vec![FieldError {
                 field: "file".into(),
@@ -192,6 +299,17 @@ impl From<&OutcomeRow> for RowView {
 pub(super) const PUSH_FIELDS: [&str; 6] =
     ["credential", "object", "key", "upload", "mapping", "file"];
 
+#[derive(Template)]
+#[template(path = "dest_confirm.html")]
+struct ConfirmFragment {
+    rows: u64,
+    /// `2 would be created, 1 would be rejected`.
+    counts: String,
+    object: String,
+    credential: String,
+    run_id: String,
+}
+
 async fn push(
     State(state): State<AppState>,
     Form(pairs): Form<Vec<(String, String)>>,
@@ -203,23 +321,95 @@ async fn push(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
+    let (credential, upload) = (get("credential"), get("upload"));
+    let mapping: std::collections::BTreeMap<String, String> =
+        mapping_of(&pairs).into_iter().collect();
+    // A target Drift does not list would create a new custom attribute: only when asked.
+    if get("allow_new_attributes") != "on" {
+        let known = flows::attributes::attribute_choices(
+            &state.store,
+            &credential,
+            &get("object"),
+            state.addresses(),
+        )
+        .await
+        .map(|(choices, _)| choices);
+        if let Ok(known) = known {
+            let unknown = flows::attributes::unknown_targets(&mapping, &known);
+            if !unknown.is_empty() {
+                let named: Vec<String> = unknown
+                    .iter()
+                    .map(|(c, a)| format!("column \"{c}\" -> \"{a}\""))
+                    .collect();
+                return Ok(errors(
+                    &PUSH_FIELDS,
+                    vec![FieldError {
+                        field: "mapping".into(),
+                        message: format!(
+                            "Drift has no attribute for {}: a run would create new custom attributes. Pick an existing attribute, leave the column out, or tick \"Allow new custom attributes\"",
+                            named.join(", ")
+                        ),
+                    }],
+                ));
+            }
+        }
+    }
+    let dry_run = get("dry_run") == "1";
+    let confirmed = get("confirmed") == "1";
     let settings = PushSettings {
         object: get("object"),
         key: get("key"),
-        mapping: pairs
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("map:").map(|c| (c.to_string(), v.clone())))
-            .collect(),
+        mapping: mapping.into_iter().collect(),
         include_unmapped: false,
         on_duplicate: None,
-        dry_run: get("dry_run") == "1",
+        // A real run comes only after the user has seen what a dry run would do.
+        dry_run: dry_run || !confirmed,
     };
-    let (credential, upload) = (get("credential"), get("upload"));
     match crate::api::destinations::run_push(&state, &credential, &settings, &upload, None).await {
+        Ok(report) if !dry_run && !confirmed => {
+            Ok(confirm_response(report, &credential, &get("object")).await)
+        }
         Ok(report) => Ok(report_response(report).await),
         Err(ApiError::Validation(e)) => Ok(errors(&PUSH_FIELDS, e)),
         Err(e) => Err(e),
     }
+}
+
+/// The confirmation step before a real run: what the dry run just found, and the button
+/// that writes to Drift.
+async fn confirm_response(report: PushReport, credential: &str, object: &str) -> Response {
+    let counts = report
+        .counts
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{v} would be {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = render(&ConfirmFragment {
+        rows: report.rows,
+        counts: if counts.is_empty() {
+            "nothing would change".into()
+        } else {
+            counts
+        },
+        object: object.to_string(),
+        credential: credential.to_string(),
+        run_id: report.run_id,
+    });
+    append(
+        &mut response,
+        render_string(&Feedback::errors_only(
+            PUSH_FIELDS
+                .iter()
+                .map(|f| FieldError {
+                    field: f.to_string(),
+                    message: String::new(),
+                })
+                .collect(),
+        )),
+    )
+    .await;
+    response
 }
 
 /// The result fragment of a push (counts, warnings, preview rows, results link), clearing the

@@ -11,6 +11,7 @@ mod credentials;
 mod destinations;
 mod runs;
 mod saved_destinations;
+mod sink_form;
 mod sources;
 
 use crate::auth::{self, Authn};
@@ -39,11 +40,127 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(destinations::router())
         .merge(saved_destinations::router())
         .merge(alerts::router())
+        .merge(sink_form::router())
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
         .merge(protected)
+}
+
+/// Template filters (askama finds them as `filters::<name>` where a template is derived).
+pub(crate) mod filters {
+    /// Escape `text` for HTML, then render each `` `…` `` pair as `<code>…</code>` (messages
+    /// name commands and routes between backticks; pages show them as code, not as literal
+    /// backticks). An unpaired backtick stays as it is. Use with `|safe` after it.
+    pub fn code_spans<T: std::fmt::Display>(
+        text: T,
+        _: &dyn askama::Values,
+    ) -> askama::Result<String> {
+        Ok(code_spans_of(&text.to_string()))
+    }
+
+    pub(crate) fn code_spans_of(text: &str) -> String {
+        let escaped = escape(text);
+        let parts: Vec<&str> = escaped.split('`').collect();
+        if parts.len() < 3 {
+            return escaped;
+        }
+        let mut out = String::with_capacity(escaped.len() + 16);
+        let pairs = (parts.len() - 1) / 2 * 2;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                if i > pairs {
+                    out.push('`');
+                } else if i % 2 == 1 {
+                    out.push_str("<code>");
+                } else {
+                    out.push_str("</code>");
+                }
+            }
+            out.push_str(part);
+        }
+        out
+    }
+
+    fn escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#x27;"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::code_spans_of;
+
+        #[test]
+        fn backtick_pairs_become_code_and_html_is_escaped() {
+            assert_eq!(
+                code_spans_of("run `driftbridge x <a>` now"),
+                "run <code>driftbridge x &lt;a&gt;</code> now"
+            );
+            assert_eq!(code_spans_of("one ` only"), "one ` only");
+            assert_eq!(
+                code_spans_of("`a` and `b` and `"),
+                "<code>a</code> and <code>b</code> and `"
+            );
+        }
+    }
+}
+
+/// A point in time as pages show it: `<time datetime="ISO" title="ISO">` with a readable UTC
+/// text that `app.js` replaces with the browser's local time (the ISO value stays on hover).
+#[derive(Debug, Clone)]
+pub(crate) struct Time {
+    /// RFC 3339 UTC, seconds precision.
+    pub iso: String,
+    /// `2026-12-06 14:03 UTC` (before app.js localises it).
+    pub text: String,
+}
+
+impl Time {
+    /// The time `ms` (epoch milliseconds).
+    pub(crate) fn at(ms: i64) -> Time {
+        match chrono::DateTime::from_timestamp_millis(ms) {
+            Some(t) => Time {
+                iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                text: t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            },
+            None => Time {
+                iso: String::new(),
+                text: ms.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Time {
+    /// The `<time>` element (escaped parts: both strings are generated here, no user text).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "<time datetime=\"{0}\" title=\"{0}\">{1}</time>",
+            self.iso, self.text
+        )
+    }
+}
+
+/// The first value of form field `name` ("" when absent).
+pub(crate) fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// Render a template into an HTML response (500 problem when rendering fails).

@@ -103,11 +103,9 @@ async fn save(
         credential: field(&pairs, "credential"),
         object: field(&pairs, "object"),
         key: (!key.is_empty()).then_some(key),
-        mapping: pairs
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("map:").map(|c| (c.to_string(), v.trim())))
+        mapping: super::destinations::mapping_of(&pairs)
+            .into_iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(c, v)| (c, v.to_string()))
             .collect(),
         include_unmapped: false,
         on_duplicate: None,

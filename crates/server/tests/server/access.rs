@@ -99,7 +99,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
     let response = s
         .post("/api/v1/credentials")
         .header("origin", "https://evil.example")
-        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678"}))
+        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678", "save_untested": true}))
         .send()
         .await
         .unwrap();
@@ -113,7 +113,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
     let response = s
         .post("/api/v1/credentials")
         .header("origin", s.base.clone())
-        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678"}))
+        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678", "save_untested": true}))
         .send()
         .await
         .unwrap();
@@ -197,7 +197,7 @@ async fn the_ui_logs_in_with_the_token_into_a_session_cookie() {
         .http
         .post(s.url("/api/v1/credentials"))
         .header("cookie", &cookie)
-        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678"}))
+        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678", "save_untested": true}))
         .send()
         .await
         .unwrap();
@@ -207,7 +207,7 @@ async fn the_ui_logs_in_with_the_token_into_a_session_cookie() {
         .post(s.url("/api/v1/credentials"))
         .header("cookie", &cookie)
         .header("origin", s.base.clone())
-        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678"}))
+        .json(&json!({"name": "Prod", "api_key": "tok_abcdefgh12345678", "save_untested": true}))
         .send()
         .await
         .unwrap();

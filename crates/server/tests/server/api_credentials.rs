@@ -11,7 +11,7 @@ async fn create_list_get_update_delete_never_return_the_key() {
     let s = TestServer::start().await;
     let response = s
         .post("/api/v1/credentials")
-        .json(&json!({"name": "Prod", "description": "main org", "api_key": KEY}))
+        .json(&json!({"name": "Prod", "description": "main org", "api_key": KEY, "save_untested": true}))
         .send()
         .await
         .unwrap();
@@ -174,7 +174,7 @@ async fn duplicate_names_answer_409_case_insensitively() {
         .await;
     let response = s
         .post("/api/v1/credentials")
-        .json(&json!({"name": "PROD", "api_key": KEY}))
+        .json(&json!({"name": "PROD", "api_key": KEY, "save_untested": true}))
         .send()
         .await
         .unwrap();
@@ -427,6 +427,57 @@ async fn a_rejected_key_or_unreachable_host_marks_the_credential_failed() {
 }
 
 #[tokio::test]
+async fn a_key_that_fails_its_test_is_not_saved_and_a_taken_name_names_the_rotate_route() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    let bad = "tok_not_the_sandbox_token_1234";
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "Main", "api_key": bad, "base_url": sandbox.base_url()}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "api_key", "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    for part in [
+        "rejected the API key",
+        "was not saved",
+        "\"save_untested\": true",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert!(!problem.to_string().contains(bad));
+    assert!(s.store.list_credentials().unwrap().is_empty());
+    // The right key under the same name is accepted.
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "Main", "api_key": sandbox.token(), "base_url": sandbox.base_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["status"], "verified");
+    // Again: 409, saying how to rotate the key instead.
+    let response = s
+        .post("/api/v1/credentials")
+        .json(&json!({"name": "MAIN", "api_key": sandbox.token(), "base_url": sandbox.base_url()}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 409, "duplicate-name").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/v1/credentials/Main/rotate"),
+        "{problem}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn openapi_document_lists_the_credential_routes() {
     let s = TestServer::start().await;
     let doc: serde_json::Value = s
@@ -534,6 +585,10 @@ async fn an_oauth_credential_refreshes_its_expired_token_and_never_returns_a_sec
     }
     let created: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(created["oauth_client_id"], CLIENT);
+    // The test before saving refreshed the expired token and saved the new one with it.
+    assert_eq!(created["status"], "verified", "{created}");
+    let expired_mask = format!("••••{}", &EXPIRED[EXPIRED.len() - 4..]);
+    assert_ne!(created["key_mask"], expired_mask.as_str());
 
     let response = s
         .post("/api/v1/credentials/oauth/test")
@@ -550,7 +605,7 @@ async fn an_oauth_credential_refreshes_its_expired_token_and_never_returns_a_sec
     let body: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["test"]["status"], "verified", "{body}");
     assert_eq!(body["credential"]["status"], "verified");
-    assert_ne!(body["credential"]["key_mask"], created["key_mask"]);
+    assert_eq!(body["credential"]["key_mask"], created["key_mask"]);
     assert!(body["credential"]["expires_at"].as_i64().unwrap() > now + 3_600_000);
     let stats: serde_json::Value = reqwest::get(format!("{}/__sandbox/stats", sandbox.base_url()))
         .await
@@ -802,7 +857,7 @@ async fn rotate_keeps_the_oauth_app_when_absent_replaces_it_with_an_object_and_r
     let response = s
         .post("/api/v1/credentials")
         .json(
-            &json!({"name": "app", "api_key": KEY, "oauth": {"client_id": "app-1",
+            &json!({"name": "app", "api_key": KEY, "save_untested": true, "oauth": {"client_id": "app-1",
                       "client_secret": "sec-000000000001", "refresh_token": "ref-000000000001"}}),
         )
         .send()
@@ -967,7 +1022,7 @@ async fn a_wrong_client_secret_is_named_with_the_fix_in_the_ui_and_the_cli() {
     let response = s
         .post("/api/v1/credentials")
         .json(
-            &json!({"name": "oabad", "api_key": EXPIRED, "base_url": sandbox.base_url(),
+            &json!({"name": "oabad", "api_key": EXPIRED, "base_url": sandbox.base_url(), "save_untested": true,
                       "oauth": {"client_id": CLIENT, "client_secret": WRONG,
                                 "refresh_token": REFRESH}}),
         )
@@ -988,13 +1043,21 @@ async fn a_wrong_client_secret_is_named_with_the_fix_in_the_ui_and_the_cli() {
     for part in [
         "invalid_client",
         "the OAuth client id or client secret is wrong",
-        "OAuth app fields of Rotate key on the Authenticate screen",
-        "driftbridge credentials rotate oabad --api-key-env VAR --oauth-client-id ID",
+        "POST /api/v1/credentials/oabad/rotate",
     ] {
         assert!(error.contains(part), "{part}: {error}");
     }
+    // The API names its route, not the CLI's command or the web UI's button.
+    assert!(
+        !error.contains("driftbridge credentials") && !error.contains("Rotate key"),
+        "{error}"
+    );
     assert!(!error.contains("authorize the app again"), "{error}");
-    assert_eq!(body["credential"]["last_error"], error);
+    let stored = body["credential"]["last_error"].as_str().unwrap();
+    assert!(
+        stored.contains("invalid_client") && error.starts_with(stored),
+        "{stored}"
+    );
     for secret in [WRONG, REFRESH, EXPIRED] {
         assert!(!text.contains(secret), "{secret} returned: {text}");
     }

@@ -230,3 +230,47 @@ async fn a_server_syncs_retry_warning_is_in_its_run_log() {
     assert!(page.contains("retrying a request to users.list"), "{page}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn runs_are_typed_and_filtered_by_type_status_and_source() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("sb", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let db = s.store.data_dir().join("sinks").join("f.db");
+    let created = s
+        .post("/api/v1/sources")
+        .json(&serde_json::json!({"name": "typed", "credential": "sb",
+            "streams": ["users"], "sink": format!("sqlite:{}", db.display())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let started: serde_json::Value = s.post_json("/api/v1/sources/typed/run").await;
+    let id = started["id"].as_str().unwrap().to_string();
+    assert_eq!(started["type"], "sync", "{started}");
+    crate::common::wait_run(&s, &id).await;
+    let listed: serde_json::Value = s
+        .get_json("/api/v1/runs?type=sync&status=succeeded&source=TYPED")
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    for query in ["type=push", "type=dry_run", "status=failed", "source=other"] {
+        let none: serde_json::Value = s.get_json(&format!("/api/v1/runs?{query}")).await;
+        assert_eq!(none, serde_json::json!([]), "{query}");
+    }
+    let bad = s.get("/api/v1/runs?type=bogus").send().await.unwrap();
+    let problem = crate::common::assert_problem(bad, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "type", "{problem}");
+    let doc: serde_json::Value = s.get_json("/api/v1/openapi.json").await;
+    let params: Vec<String> = doc["paths"]["/api/v1/runs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    for name in ["type", "status", "source", "destination"] {
+        assert!(params.contains(&name.to_string()), "{name}: {params:?}");
+    }
+    sandbox.shutdown().await;
+}

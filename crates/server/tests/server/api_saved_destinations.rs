@@ -418,7 +418,10 @@ async fn a_push_without_the_write_scope_is_refused_before_any_write() {
         message.contains("lacks the scope contact_write "),
         "only the missing one: {message}"
     );
-    assert!(message.contains("Rotate key"), "names the fix: {message}");
+    assert!(
+        message.contains("rotate the key"),
+        "names the fix: {message}"
+    );
     assert_eq!(
         sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
         before

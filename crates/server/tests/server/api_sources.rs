@@ -741,3 +741,109 @@ async fn schema_contract_and_history_are_kept_and_used_by_runs() {
     let body = assert_problem(response, 422, "validation").await;
     assert!(body.to_string().contains("schema_contract"), "{body}");
 }
+
+#[tokio::test]
+async fn a_sink_is_tested_before_it_is_saved() {
+    let s = TestServer::start().await;
+    let ok_path = s.store.data_dir().join("sinks").join("tested.db");
+    let body = s
+        .post("/api/v1/sinks/test")
+        .json(&serde_json::json!({"sink": format!("sqlite:{}", ok_path.display())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    let body: serde_json::Value = body.json().await.unwrap();
+    assert_eq!(body["ok"], true, "{body}");
+
+    // Inside the data directory: refused before anything is opened.
+    let inside = s.store.data_dir().join("mine.db");
+    let response = s
+        .post("/api/v1/sinks/test")
+        .json(&serde_json::json!({"sink": format!("sqlite:{}", inside.display())}))
+        .send()
+        .await
+        .unwrap();
+    let problem = crate::common::assert_problem(response, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "sink", "{problem}");
+
+    // PostgreSQL on a port nothing listens on (or a build without PostgreSQL): 503 saying
+    // why, never the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let response = s
+        .post("/api/v1/sinks/test")
+        .json(&serde_json::json!({"sink": format!("postgres://u:sink-pass-9876@127.0.0.1:{port}/test")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("sink-pass-9876"), "{text}");
+    assert!(text.contains("127.0.0.1"), "{text}");
+}
+
+#[tokio::test]
+async fn sources_pause_resume_reset_a_stream_and_show_the_next_run() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("sb", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let db = s.store.data_dir().join("sinks").join("p.db");
+    let response = s
+        .post("/api/v1/sources")
+        .json(&serde_json::json!({"name": "nightly", "credential": "sb",
+            "streams": ["conversations", "users"], "sink": format!("sqlite:{}", db.display()),
+            "schedule": {"every_minutes": 30}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let view: serde_json::Value = s.get_json("/api/v1/sources/nightly").await;
+    assert_eq!(view["paused"], false);
+    assert!(view["next_run_at"].as_i64().is_some(), "{view}");
+
+    let paused: serde_json::Value = s
+        .req(reqwest::Method::PATCH, "/api/v1/sources/nightly")
+        .json(&serde_json::json!({"paused": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["paused"], true);
+    assert!(paused["next_run_at"].is_null(), "{paused}");
+    // Paused: the scheduler starts nothing even when due.
+    let far_future = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    assert!(flows::schedule::run_due(&s.state.flows, far_future).is_empty());
+
+    let reset = s
+        .post("/api/v1/sources/nightly/reset")
+        .json(&serde_json::json!({"stream": "users"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let reset: serde_json::Value = reset.json().await.unwrap();
+    assert_eq!(reset["reset_streams"], serde_json::json!(["users"]));
+    let wrong = s
+        .post("/api/v1/sources/nightly/reset")
+        .json(&serde_json::json!({"stream": "accounts"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = crate::common::assert_problem(wrong, 422, "validation").await;
+    assert!(
+        problem.to_string().contains("conversations, users"),
+        "names the streams it reads: {problem}"
+    );
+    let doc: serde_json::Value = s.get_json("/api/v1/openapi.json").await;
+    for path in ["/api/v1/sources/{id}/reset", "/api/v1/sinks/test"] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path} documented");
+    }
+    sandbox.shutdown().await;
+}

@@ -152,18 +152,43 @@ impl Browser {
             .unwrap();
     }
 
-    /// Wait for a `confirm()` dialog, check its text, and accept it.
+    /// Wait for the styled confirmation dialog (never the browser's `confirm()`), check its
+    /// text, and press its confirm button.
     pub async fn accept_confirm(&self, needle: &str) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(text) = self.client.get_alert_text().await {
-                assert!(text.contains(needle), "confirm says {text:?}");
-                self.client.accept_alert().await.unwrap();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no confirm dialog appeared");
+        let text = self
+            .wait_text("#confirm-dialog[open] #confirm-text", needle)
+            .await;
+        assert!(
+            self.client.get_alert_text().await.is_err(),
+            "a native confirm() dialog is open"
+        );
+        assert!(text.contains(needle), "confirm says {text:?}");
+        self.css("#confirm-ok").await.click().await.unwrap();
+        self.wait_gone("#confirm-dialog[open]").await;
+    }
+
+    /// Screenshots of the page at 1400 px and 390 px wide (`NAME-1400.png`, `NAME-390.png`)
+    /// and, at 390 px, a check that the page itself never scrolls sideways (wide tables
+    /// scroll inside their own container). The viewport goes back to 1280 x 800.
+    pub async fn screenshots(&self, name: &str) {
+        self.set_viewport(1400, 900).await;
+        self.screenshot(&format!("{name}-1400")).await;
+        self.set_viewport(390, 844).await;
+        let overflow = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (overflow[0].as_u64().unwrap(), overflow[1].as_u64().unwrap());
+        self.screenshot(&format!("{name}-390")).await;
+        assert!(
+            scroll <= client,
+            "{name}: at 390 px the page is {scroll} px wide (viewport {client} px)"
+        );
+        self.set_viewport(1280, 800).await;
     }
 
     /// Wait until the element with id `id` has the keyboard focus.

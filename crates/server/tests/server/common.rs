@@ -107,7 +107,7 @@ impl TestServer {
     ) -> serde_json::Value {
         let response = self
             .post("/api/v1/credentials")
-            .json(&serde_json::json!({"name": name, "api_key": key, "base_url": base_url}))
+            .json(&serde_json::json!({"name": name, "api_key": key, "base_url": base_url, "save_untested": true}))
             .send()
             .await
             .unwrap();

@@ -995,7 +995,7 @@ async fn ipv6_forms_of_internal_ipv4_addresses_are_refused_as_base_urls() {
         .post("/api/v1/credentials")
         .json(
             &serde_json::json!({"name": "public", "api_key": "tok_abcdefgh12345678",
-            "base_url": "https://[::ffff:0:8.8.8.8]"}),
+            "base_url": "https://[::ffff:0:8.8.8.8]", "save_untested": true}),
         )
         .send()
         .await

@@ -61,6 +61,11 @@
 mod cell;
 mod sql;
 
+/// `(connection URL without `schema=`, schema)` of a sink URL (for [`crate::preview`]).
+pub(crate) fn split_schema_pub(url: &str) -> (String, Option<String>) {
+    split_schema(url)
+}
+
 use crate::layout::{self, Existing};
 use crate::OpenOptions;
 use async_trait::async_trait;
