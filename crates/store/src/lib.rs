@@ -30,6 +30,7 @@ mod migrate;
 mod rejected;
 mod runs;
 mod sources;
+mod webhooks;
 pub mod validate;
 pub mod vault;
 
@@ -49,6 +50,7 @@ pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
 pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
+pub use webhooks::{Enqueued, WebhookEvent, WebhookStats, WEBHOOK_TOKEN_FIELD};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
