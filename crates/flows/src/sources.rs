@@ -90,6 +90,20 @@ pub struct SourceOptions {
     pub sink: String,
     /// Optional schedule.
     pub schedule: Option<Schedule>,
+    /// Set when the source is real time (issue 22): Drift's webhook events reach it at
+    /// `/webhooks/drift/{webhook_id}` ([`crate::realtime`]). Its verification token is in the
+    /// vault, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeOptions>,
+}
+
+/// The real-time part of a data source's options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RealtimeOptions {
+    /// The unguessable path segment of the source's webhook URL (32 hex digits, 128 random
+    /// bits; not the source's id, which appears in pages and logs).
+    pub webhook_id: String,
 }
 
 impl SourceOptions {
@@ -100,6 +114,7 @@ impl SourceOptions {
             mode: "incremental".into(),
             sink: String::new(),
             schedule: None,
+            realtime: None,
         })
     }
 }
