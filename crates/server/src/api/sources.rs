@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use store::{SourceRecord, SourceUpdate};
 use utoipa::ToSchema;
 
-pub use flows::sources::{Schedule, SourceOptions, MAX_EVERY_MINUTES};
+pub use flows::sources::{RealtimeOptions, Schedule, SourceOptions, MAX_EVERY_MINUTES};
 
 /// A data source as the API shows it. Timestamps: epoch ms.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -41,13 +41,42 @@ pub struct SourceView {
     pub sink: String,
     /// Schedule, if any.
     pub schedule: Option<Schedule>,
+    /// For a real-time source: the URL to give Drift as the app's webhook request URL
+    /// (absolute, on `serve --public-url`, else the bind address; its last segment is a
+    /// random id, not the source's id). `null` otherwise.
+    pub webhook_url: Option<String>,
+    /// For a real-time source: its webhook figures; `null` otherwise. The verification
+    /// token is write-only and never shown.
+    pub realtime: Option<RealtimeView>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
     pub updated_at: i64,
 }
 
+/// The real-time figures of a source (issue 22).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RealtimeView {
+    /// Always `true` (a source that is not real time has `"realtime": null`).
+    pub enabled: bool,
+    /// Webhook events accepted in the last hour (duplicates not counted).
+    pub events_last_hour: u64,
+    /// 95th percentile of the lag from Drift's event time to the commit of the event's
+    /// records in the sink over the last hour, milliseconds; `null` before the first event.
+    pub lag_ms_p95: Option<i64>,
+}
+
+/// Body field `realtime` of a create or update: makes the source real time.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeInput {
+    /// The Verification Token of your Drift app (dev.drift.com → your app → App
+    /// Credentials). Write-only: encrypted in the vault, never shown again.
+    pub verification_token: String,
+}
+
 impl SourceView {
+    /// The view without the real-time figures (see [`view`] for those).
     pub(crate) fn new(s: SourceRecord) -> Self {
         let options = SourceOptions::of(&s);
         SourceView {
@@ -58,10 +87,46 @@ impl SourceView {
             mode: options.mode,
             sink: options.sink,
             schedule: options.schedule,
+            webhook_url: None,
+            realtime: None,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
     }
+}
+
+/// The view of `s` with its webhook URL and real-time figures.
+pub(crate) fn view(state: &AppState, s: SourceRecord) -> SourceView {
+    let options = SourceOptions::of(&s);
+    let id = s.id.clone();
+    let mut view = SourceView::new(s);
+    if let Some(rt) = options.realtime {
+        view.webhook_url = Some(flows::realtime::webhook_url(
+            &state.options.base_url(),
+            &rt.webhook_id,
+        ));
+        let now = chrono::Utc::now().timestamp_millis();
+        let stats = state.store.webhook_stats(&id, now).unwrap_or_default();
+        view.realtime = Some(RealtimeView {
+            enabled: true,
+            events_last_hour: stats.events_last_hour,
+            lag_ms_p95: stats.lag_ms_p95,
+        });
+    }
+    view
+}
+
+/// Check a verification token: 8 to 512 printable characters (no spaces or control
+/// characters); the message never repeats it.
+fn check_token(token: &str) -> Result<(), ApiError> {
+    let n = token.chars().count();
+    if !(8..=512).contains(&n) || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::field(
+            "realtime.verification_token",
+            "the verification token must be 8 to 512 characters without spaces; copy it from your Drift app's App Credentials page",
+        ));
+    }
+    Ok(())
 }
 
 /// Body of `POST /api/v1/sources`.
@@ -86,6 +151,10 @@ pub struct CreateSource {
     /// Optional schedule.
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// Makes the source real time: `serve` then accepts Drift's webhook events at the
+    /// view's `webhook_url`, checked against this verification token.
+    #[serde(default)]
+    pub realtime: Option<RealtimeInput>,
 }
 
 /// Body of `PATCH /api/v1/sources/{id}`: absent fields stay as they are; `schedule: null`
@@ -113,6 +182,11 @@ pub struct UpdateSource {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<Schedule>)]
     pub schedule: Option<Option<Schedule>>,
+    /// Real time: an object sets (or changes) the verification token, keeping the webhook
+    /// URL; `null` turns real time off (the webhook URL stops working).
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<RealtimeInput>)]
+    pub realtime: Option<Option<RealtimeInput>>,
 }
 
 mod double_option {
@@ -257,7 +331,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>>
             .store
             .list_sources()?
             .into_iter()
-            .map(SourceView::new)
+            .map(|s| view(&state, s))
             .collect(),
     ))
 }
@@ -269,12 +343,18 @@ async fn create(
     body: Result<Json<CreateSource>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
+    if let Some(rt) = &body.realtime {
+        check_token(&rt.verification_token)?;
+    }
     let options = SourceOptions {
         mode: body.mode.unwrap_or_else(|| "incremental".into()),
         sink: body.sink.unwrap_or_else(|| default_sink(&state)),
         schedule: body.schedule,
+        realtime: body.realtime.as_ref().map(|_| RealtimeOptions {
+            webhook_id: flows::realtime::new_webhook_id(),
+        }),
     };
-    let view = save_new(
+    let mut view = save_new(
         &state,
         &body.name,
         &body.credential,
@@ -282,6 +362,15 @@ async fn create(
         &options,
     )
     .await?;
+    if let Some(rt) = body.realtime {
+        let token = secrecy::SecretString::from(rt.verification_token);
+        if let Err(e) = state.store.set_webhook_token(&view.id, Some(&token)) {
+            // Nothing half-made: the source goes again when its token cannot be stored.
+            let _ = state.store.delete_source(&view.id);
+            return Err(e.into());
+        }
+        view = self::view(&state, state.store.source(&view.id)?);
+    }
     let location = format!("/api/v1/sources/{}", view.id);
     Ok((
         StatusCode::CREATED,
@@ -336,7 +425,7 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
-    Ok(Json(SourceView::new(state.store.source(&id)?)))
+    Ok(Json(view(&state, state.store.source(&id)?)))
 }
 
 #[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
@@ -348,7 +437,12 @@ async fn update(
     body: Result<Json<UpdateSource>, JsonRejection>,
 ) -> ApiResult<Json<SourceView>> {
     let Json(body) = body?;
-    let current = SourceView::new(state.store.source(&id)?);
+    if let Some(Some(rt)) = &body.realtime {
+        check_token(&rt.verification_token)?;
+    }
+    let record = state.store.source(&id)?;
+    let current_realtime = SourceOptions::of(&record).realtime;
+    let current = SourceView::new(record);
     let name = body.name.clone().unwrap_or(current.name.clone());
     let credential = body
         .credential
@@ -374,6 +468,15 @@ async fn update(
         mode: body.mode.unwrap_or(current.mode),
         sink,
         schedule: body.schedule.unwrap_or(current.schedule),
+        realtime: match &body.realtime {
+            None => current_realtime,
+            Some(None) => None,
+            Some(Some(_)) => current_realtime.or_else(|| {
+                Some(RealtimeOptions {
+                    webhook_id: flows::realtime::new_webhook_id(),
+                })
+            }),
+        },
     };
     validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
     if body.credential.is_some() || body.streams.is_some() {
@@ -389,16 +492,28 @@ async fn update(
             serde_json::to_value(&options).map_err(|e| ApiError::Internal(e.to_string()))?,
         ),
     };
-    Ok(Json(SourceView::new(
-        state.store.update_source(&current.id, &update)?,
-    )))
+    let record = state.store.update_source(&current.id, &update)?;
+    match body.realtime {
+        Some(Some(rt)) => {
+            let token = secrecy::SecretString::from(rt.verification_token);
+            state.store.set_webhook_token(&record.id, Some(&token))?;
+        }
+        Some(None) => {
+            state.store.set_webhook_token(&record.id, None)?;
+            state.store.drop_webhooks(&record.id)?;
+        }
+        None => {}
+    }
+    state.flows.realtime.forget(&record.id);
+    Ok(Json(view(&state, record)))
 }
 
 #[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store.delete_source(&id)?;
+    let deleted = state.store.delete_source(&id)?;
+    state.flows.realtime.forget(&deleted.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -142,6 +142,7 @@ async fn save(
         mode: field(&pairs, "mode"),
         sink: field(&pairs, "sink").trim().to_string(),
         schedule,
+        realtime: None,
     };
     let credential = field(&pairs, "credential");
     let saved = sources::save_new(
