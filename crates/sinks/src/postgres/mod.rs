@@ -320,7 +320,17 @@ impl PostgresSink {
         Ok(PgTable {
             name: stream.name.clone(),
             primary_key: stream.primary_key.clone(),
-            merge_sql: merge_sql(&qualified, &stage, &columns, &stream.primary_key),
+            merge_sql: merge_sql(
+                &qualified,
+                &stage,
+                &columns,
+                &stream.primary_key,
+                crate::layout::version_column(
+                    stream,
+                    &columns.iter().map(|c| c.column.clone()).collect::<Vec<_>>(),
+                )
+                .as_deref(),
+            ),
             soft_delete_sql,
             hard_delete_sql,
             columns,
