@@ -794,3 +794,106 @@ async fn write_batch(flows: &Flows, open: &mut Open, events: &[WebhookEvent]) ->
     }
     Ok(())
 }
+
+/// Check a verification token: 8 to 512 characters, no spaces or control characters. The
+/// error (field `realtime.verification_token`) never repeats it.
+pub fn check_token(token: &str) -> Result<(), crate::FlowError> {
+    let n = token.chars().count();
+    if !(8..=512).contains(&n) || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(crate::FlowError::invalid(
+            "realtime.verification_token",
+            "the verification token must be 8 to 512 characters without spaces; copy it from your Drift app's App Credentials page",
+        ));
+    }
+    Ok(())
+}
+
+/// Make data source `source` (id or name) real time with the Drift app's verification
+/// `token` (encrypted in the vault, write-only), or change its token: the webhook id is
+/// kept when it has one, else a new one is made. The one path for the REST API and the CLI
+/// (`sources create|update --realtime --verification-token-env VAR`). Errors: an invalid
+/// token (field `realtime.verification_token`), the store's and the vault's.
+pub fn enable(
+    flows: &Flows,
+    source: &str,
+    token: &SecretString,
+) -> Result<store::SourceRecord, crate::FlowError> {
+    check_token(token.expose_secret())?;
+    let record = flows.store.source(source)?;
+    let mut options = SourceOptions::of(&record);
+    let record = if options.realtime.is_none() {
+        options.realtime = Some(crate::sources::RealtimeOptions {
+            webhook_id: new_webhook_id(),
+        });
+        let config = serde_json::to_value(&options)
+            .map_err(|e| crate::FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
+        flows.store.update_source(
+            &record.id,
+            &store::SourceUpdate {
+                config: Some(config),
+                ..store::SourceUpdate::default()
+            },
+        )?
+    } else {
+        record
+    };
+    flows.store.set_webhook_token(&record.id, Some(token))?;
+    flows.realtime.forget(&record.id);
+    Ok(record)
+}
+
+/// Turn real time off for `source`: its webhook URL stops answering (404), its token and
+/// its queue of events not yet written are dropped; schedules and runs are unchanged.
+pub fn disable(flows: &Flows, source: &str) -> Result<store::SourceRecord, crate::FlowError> {
+    let record = flows.store.source(source)?;
+    let mut options = SourceOptions::of(&record);
+    let record = if options.realtime.take().is_some() {
+        let config = serde_json::to_value(&options)
+            .map_err(|e| crate::FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
+        flows.store.update_source(
+            &record.id,
+            &store::SourceUpdate {
+                config: Some(config),
+                ..store::SourceUpdate::default()
+            },
+        )?
+    } else {
+        record
+    };
+    flows.store.set_webhook_token(&record.id, None)?;
+    flows.store.drop_webhooks(&record.id)?;
+    flows.realtime.forget(&record.id);
+    Ok(record)
+}
+
+/// What a real-time source shows (`GET /api/v1/sources/{id}`, the source's page, CLI
+/// `sources show`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The webhook URL on `base` (see [`webhook_url`]).
+    pub webhook_url: String,
+    /// Events accepted in the last hour (duplicates not counted).
+    pub events_last_hour: u64,
+    /// 95th percentile lag, event time to commit, over the last hour; `None` before the
+    /// first event written.
+    pub lag_ms_p95: Option<i64>,
+    /// Events accepted and not written yet.
+    pub pending: u64,
+}
+
+/// The real-time status of `source` with its webhook URL on `base` (`serve --public-url`,
+/// else `http://` + its bind address); `None` when it is not real time. The figures read
+/// as zero when the store cannot be read.
+pub fn status(flows: &Flows, source: &store::SourceRecord, base: &str) -> Option<Status> {
+    let rt = SourceOptions::of(source).realtime?;
+    let stats = flows
+        .store
+        .webhook_stats(&source.id, now_ms())
+        .unwrap_or_default();
+    Some(Status {
+        webhook_url: webhook_url(base, &rt.webhook_id),
+        events_last_hour: stats.events_last_hour,
+        lag_ms_p95: stats.lag_ms_p95,
+        pending: stats.pending,
+    })
+}

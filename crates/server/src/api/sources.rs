@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use store::{SourceRecord, SourceUpdate};
 use utoipa::ToSchema;
 
-pub use flows::sources::{RealtimeOptions, Schedule, SourceOptions, MAX_EVERY_MINUTES};
+pub use flows::sources::{Schedule, SourceOptions, MAX_EVERY_MINUTES};
 
 /// A data source as the API shows it. Timestamps: epoch ms.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -97,36 +97,21 @@ impl SourceView {
 
 /// The view of `s` with its webhook URL and real-time figures.
 pub(crate) fn view(state: &AppState, s: SourceRecord) -> SourceView {
-    let options = SourceOptions::of(&s);
-    let id = s.id.clone();
+    let status = flows::realtime::status(&state.flows, &s, &state.options.base_url());
     let mut view = SourceView::new(s);
-    if let Some(rt) = options.realtime {
-        view.webhook_url = Some(flows::realtime::webhook_url(
-            &state.options.base_url(),
-            &rt.webhook_id,
-        ));
-        let now = chrono::Utc::now().timestamp_millis();
-        let stats = state.store.webhook_stats(&id, now).unwrap_or_default();
+    if let Some(rt) = status {
+        view.webhook_url = Some(rt.webhook_url);
         view.realtime = Some(RealtimeView {
             enabled: true,
-            events_last_hour: stats.events_last_hour,
-            lag_ms_p95: stats.lag_ms_p95,
+            events_last_hour: rt.events_last_hour,
+            lag_ms_p95: rt.lag_ms_p95,
         });
     }
     view
 }
 
-/// Check a verification token: 8 to 512 printable characters (no spaces or control
-/// characters); the message never repeats it.
 fn check_token(token: &str) -> Result<(), ApiError> {
-    let n = token.chars().count();
-    if !(8..=512).contains(&n) || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ApiError::field(
-            "realtime.verification_token",
-            "the verification token must be 8 to 512 characters without spaces; copy it from your Drift app's App Credentials page",
-        ));
-    }
-    Ok(())
+    Ok(flows::realtime::check_token(token)?)
 }
 
 /// Body of `POST /api/v1/sources`.
@@ -350,9 +335,7 @@ async fn create(
         mode: body.mode.unwrap_or_else(|| "incremental".into()),
         sink: body.sink.unwrap_or_else(|| default_sink(&state)),
         schedule: body.schedule,
-        realtime: body.realtime.as_ref().map(|_| RealtimeOptions {
-            webhook_id: flows::realtime::new_webhook_id(),
-        }),
+        realtime: None,
     };
     let mut view = save_new(
         &state,
@@ -364,12 +347,14 @@ async fn create(
     .await?;
     if let Some(rt) = body.realtime {
         let token = secrecy::SecretString::from(rt.verification_token);
-        if let Err(e) = state.store.set_webhook_token(&view.id, Some(&token)) {
-            // Nothing half-made: the source goes again when its token cannot be stored.
-            let _ = state.store.delete_source(&view.id);
-            return Err(e.into());
+        match flows::realtime::enable(&state.flows, &view.id, &token) {
+            Ok(record) => view = self::view(&state, record),
+            Err(e) => {
+                // Nothing half-made: the source goes again when its token cannot be stored.
+                let _ = state.store.delete_source(&view.id);
+                return Err(e.into());
+            }
         }
-        view = self::view(&state, state.store.source(&view.id)?);
     }
     let location = format!("/api/v1/sources/{}", view.id);
     Ok((
@@ -468,15 +453,8 @@ async fn update(
         mode: body.mode.unwrap_or(current.mode),
         sink,
         schedule: body.schedule.unwrap_or(current.schedule),
-        realtime: match &body.realtime {
-            None => current_realtime,
-            Some(None) => None,
-            Some(Some(_)) => current_realtime.or_else(|| {
-                Some(RealtimeOptions {
-                    webhook_id: flows::realtime::new_webhook_id(),
-                })
-            }),
-        },
+        // Changed below through flows::realtime (enable / disable).
+        realtime: current_realtime,
     };
     validate(&state, &name, &credential, &streams, &options).map_err(ApiError::Validation)?;
     if body.credential.is_some() || body.streams.is_some() {
@@ -493,18 +471,14 @@ async fn update(
         ),
     };
     let record = state.store.update_source(&current.id, &update)?;
-    match body.realtime {
+    let record = match body.realtime {
         Some(Some(rt)) => {
             let token = secrecy::SecretString::from(rt.verification_token);
-            state.store.set_webhook_token(&record.id, Some(&token))?;
+            flows::realtime::enable(&state.flows, &record.id, &token)?
         }
-        Some(None) => {
-            state.store.set_webhook_token(&record.id, None)?;
-            state.store.drop_webhooks(&record.id)?;
-        }
-        None => {}
-    }
-    state.flows.realtime.forget(&record.id);
+        Some(None) => flows::realtime::disable(&state.flows, &record.id)?,
+        None => record,
+    };
     Ok(Json(view(&state, record)))
 }
 
