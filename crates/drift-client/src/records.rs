@@ -215,7 +215,7 @@ fn unfit(
 }
 
 /// Decodes a message Drift pushed rather than returned (the `data` of a `new_message`
-/// webhook event, REFERENCE §7.8) like a fetched one: strictly, then leniently; else the
+/// webhook event, REFERENCE §7.9) like a fetched one: strictly, then leniently; else the
 /// [`Unfit`] naming the field. `endpoint` names where it came from (e.g. `webhook.new_message`).
 pub fn decode_pushed_message(endpoint: &str, value: &Value) -> Result<Message, Unfit> {
     decode_pushed(endpoint, value)

@@ -1,5 +1,5 @@
 //! Webhook events from the sandbox (issue 22): every mutation that creates a conversation or
-//! a message, or updates a contact, POSTs the matching Drift event (REFERENCE §7.8 shape:
+//! a message, or updates a contact, POSTs the matching Drift event (REFERENCE §7.9 shape:
 //! `{"type", "token", "orgId", "data"}` with the token also in `X-Verification-Token`) to the
 //! configured URL, so a real-time data source is tested offline.
 //!

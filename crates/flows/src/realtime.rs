@@ -1,7 +1,7 @@
 //! Real-time data sources (issue 22): Drift's webhook events into the source's sink, with
 //! the scheduled incremental syncs as the gap filler.
 //!
-//! The path of one event (REFERENCE §7.8 for Drift's side):
+//! The path of one event (REFERENCE §7.9 for Drift's side):
 //!
 //! 1. **Accept** ([`accept`]): `serve`'s `POST /webhooks/drift/{webhook_id}` hands the body
 //!    here. The webhook id (128 random bits, [`new_webhook_id`]) names the source; the
@@ -54,7 +54,7 @@ pub const WEBHOOK_EVENTS: &str = "driftbridge_webhook_events_total";
 /// Lag from Drift's event time to the commit of the event's records, seconds (a histogram).
 pub const WEBHOOK_LAG: &str = "driftbridge_webhook_lag_seconds";
 
-/// The event types this path turns into records (REFERENCE §7.8); others are counted as
+/// The event types this path turns into records (REFERENCE §7.9); others are counted as
 /// `unknown_type` and written nowhere.
 pub const EVENT_TYPES: [&str; 11] = [
     "new_message",
@@ -207,7 +207,7 @@ pub enum Refusal {
     TooLarge,
     /// Not a Drift event (400), naming what is missing.
     Invalid(String),
-    /// The queue could not be written (503): Drift retries (REFERENCE §7.8, uncertain).
+    /// The queue could not be written (503): Drift retries (REFERENCE §7.9, uncertain).
     Unavailable(String),
 }
 

@@ -1,6 +1,6 @@
 //! `POST /webhooks/drift/{webhook_id}`: Drift's webhook events for a real-time data source
 //! (issue 22). Outside the admin-token auth (Drift cannot send it): the unguessable webhook
-//! id names the source and the verification token (REFERENCE §7.8) authenticates the
+//! id names the source and the verification token (REFERENCE §7.9) authenticates the
 //! sender. The work is [`flows::realtime::accept`]; this is the HTTP edge only.
 //!
 //! Answers: 200 `{"status": "queued"}` once the event is durably queued (or
@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use flows::realtime::{self, Accepted, Refusal};
 use serde_json::json;
 
-/// The header Drift sends the verification token in (REFERENCE §7.8).
+/// The header Drift sends the verification token in (REFERENCE §7.9).
 pub const TOKEN_HEADER: &str = "x-verification-token";
 
 /// The webhook route.
