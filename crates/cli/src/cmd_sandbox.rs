@@ -72,7 +72,12 @@ pub struct Args {
     webhook_url: Option<String>,
     /// The verification token sent with each webhook event (body `token` and header
     /// `X-Verification-Token`).
-    #[arg(long, value_name = "TOKEN", env = "DRIFT_SANDBOX_WEBHOOK_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DRIFT_SANDBOX_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
     webhook_token: Option<String>,
     /// Fault: the probability (0 to 1) that a webhook event is delivered twice.
     #[arg(long, value_name = "P", default_value_t = 0.0)]

@@ -116,27 +116,48 @@ async fn set_webhooks(State(app): State<AppState>, body: Bytes) -> ApiResult<Res
     let url = match body.get("url") {
         Some(Value::String(u)) => Some(u.clone()),
         Some(Value::Null) => None,
-        _ => return Err(ApiError::invalid("url", "url is required: the webhook URL, or null to stop sending")),
+        _ => {
+            return Err(ApiError::invalid(
+                "url",
+                "url is required: the webhook URL, or null to stop sending",
+            ))
+        }
     };
     let token = match body.get("token") {
         Some(Value::String(t)) if !t.is_empty() => Some(t.clone()),
         None | Some(Value::Null) => None,
-        _ => return Err(ApiError::invalid("token", "token must be a non-empty string")),
+        _ => {
+            return Err(ApiError::invalid(
+                "token",
+                "token must be a non-empty string",
+            ))
+        }
     };
     if url.is_some() && token.is_none() && app.webhooks.settings().token.is_empty() {
-        return Err(ApiError::invalid("token", "token is required: the verification token the receiver expects"));
+        return Err(ApiError::invalid(
+            "token",
+            "token is required: the verification token the receiver expects",
+        ));
     }
     app.webhooks
         .set(url, token)
         .map_err(|m| ApiError::invalid("url", m))?;
     if let Some(p) = body.get("duplicates") {
-        let p = p.as_f64().filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| {
-            ApiError::invalid("duplicates", "duplicates must be a probability between 0 and 1")
-        })?;
+        let p = p
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "duplicates",
+                    "duplicates must be a probability between 0 and 1",
+                )
+            })?;
         app.webhooks.set_faults(Some(p), None);
     }
     if let Some(r) = body.get("reorder") {
-        let r = r.as_bool().ok_or_else(|| ApiError::invalid("reorder", "reorder must be true or false"))?;
+        let r = r
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("reorder", "reorder must be true or false"))?;
         app.webhooks.set_faults(None, Some(r));
     }
     Ok(Json(app.webhooks.json()).into_response())

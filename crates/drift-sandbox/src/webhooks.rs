@@ -15,12 +15,12 @@
 
 use crate::config::ORG_ID;
 use crate::org::{int, Message, Obj, Org};
-use std::collections::HashMap;
 use crate::state::{lock, App};
 use futures::StreamExt;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -296,7 +296,12 @@ pub fn mutation_events(
     }
     let wanted: std::collections::HashSet<i64> = ids("new_messages").into_iter().collect();
     if !wanted.is_empty() {
-        for m in org.messages.iter().flatten().filter(|m| wanted.contains(&m.id)) {
+        for m in org
+            .messages
+            .iter()
+            .flatten()
+            .filter(|m| wanted.contains(&m.id))
+        {
             events.push(("new_message", m.to_json()));
         }
     }
@@ -322,7 +327,12 @@ pub fn conversation_events(conversation: &Obj, messages: &[Message]) -> Vec<(&'s
 }
 
 /// `contact_updated` for contact `id` whose `attributes.name` changed from `previous`.
-pub fn contact_updated(id: i64, contact: &Obj, previous: Option<Value>, now: i64) -> (&'static str, Value) {
+pub fn contact_updated(
+    id: i64,
+    contact: &Obj,
+    previous: Option<Value>,
+    now: i64,
+) -> (&'static str, Value) {
     let updated = contact
         .get("attributes")
         .and_then(|a| a.get("name"))

@@ -43,6 +43,9 @@ use tokio::sync::Notify;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// A source's worker commits at most this often (events wait at most this long for a batch).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// After a wake, events that arrive within this long go into the same commit (the events of
+/// one Drift action usually arrive together).
+pub const COALESCE: Duration = Duration::from_millis(20);
 /// Events taken from the queue per commit at most.
 pub const BATCH_EVENTS: usize = 2000;
 /// `_run_id` of the rows the webhook path writes.
@@ -157,8 +160,13 @@ fn contact_of(data: &Map<String, Value>) -> Option<i64> {
 /// Parse an event body: a JSON object with a string `type`; `data` may be absent. Returns
 /// the event and the body's `token` field. Errors name what is missing (never the body).
 pub fn parse_event(body: &[u8]) -> Result<(Event, Option<String>), String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the body is not JSON (line {}, column {})", e.line(), e.column()))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "the body is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     let Value::Object(mut top) = value else {
         return Err("the body is not a JSON object".into());
     };
@@ -171,9 +179,8 @@ pub fn parse_event(body: &[u8]) -> Result<(Event, Option<String>), String> {
         Some(Value::Object(d)) => d,
         _ => Map::new(),
     };
-    let event_at = int_at(&data, &["createdAt", "timestamp", "updatedAt"]).or_else(|| {
-        message_of(&data).and_then(|m| int(m.get("createdAt")))
-    });
+    let event_at = int_at(&data, &["createdAt", "timestamp", "updatedAt"])
+        .or_else(|| message_of(&data).and_then(|m| int(m.get("createdAt"))));
     let stamp = event_at.map_or_else(String::new, |t| t.to_string());
     let dedup_key = if let Some(m) = message_of(&data) {
         format!("message:{}", int(m.get("id")).unwrap_or_default())
@@ -378,7 +385,8 @@ fn accept_inner(
         return Err(Refusal::Unauthorized);
     }
     let (event, _) = parsed.map_err(Refusal::Invalid)?;
-    let text = std::str::from_utf8(body).map_err(|_| Refusal::Invalid("the body is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| Refusal::Invalid("the body is not UTF-8".into()))?;
     let event_at = event.event_at.unwrap_or_else(now_ms);
     let done = flows
         .store
@@ -457,8 +465,8 @@ async fn open(flows: &Flows, source_id: &str) -> Result<Open, OpenError> {
     if let Some(message) = crate::sink_paths::refusal(&spec, flows.store.data_dir()) {
         return Err(retry(message));
     }
-    let mut sink = sinks::open_with(&spec, sinks::OpenOptions::default())
-        .map_err(|e| retry(e.to_string()))?;
+    let mut sink =
+        sinks::open_with(&spec, sinks::OpenOptions::default()).map_err(|e| retry(e.to_string()))?;
     sink.check().await.map_err(|e| retry(e.to_string()))?;
     let mode = options
         .mode
@@ -468,7 +476,9 @@ async fn open(flows: &Flows, source_id: &str) -> Result<Open, OpenError> {
         .select(&source.streams, mode)
         .map_err(|e| retry(e.to_string()))?;
     let streams: Vec<Stream> = selected.iter().map(|s| s.stream.clone()).collect();
-    sink.prepare(&streams).await.map_err(|e| retry(e.to_string()))?;
+    sink.prepare(&streams)
+        .await
+        .map_err(|e| retry(e.to_string()))?;
     Ok(Open {
         client,
         sink,
@@ -494,10 +504,10 @@ async fn worker(flows: &Flows, source_id: &str, wake: &Notify) {
             }
         };
         loop {
-            let wait = FLUSH_INTERVAL.saturating_sub(last_flush.elapsed());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            let wait = FLUSH_INTERVAL
+                .saturating_sub(last_flush.elapsed())
+                .max(COALESCE);
+            tokio::time::sleep(wait).await;
             let events = match flows.store.pending_webhooks(source_id, BATCH_EVENTS) {
                 Ok(e) => e,
                 Err(e) => {
@@ -582,7 +592,10 @@ fn plan(events: &[WebhookEvent], streams: &BTreeSet<String>) -> Plan {
                 let endpoint = format!("webhook.{}", event.event_type);
                 if has("messages") {
                     if let Some(m) = message_of(data) {
-                        match drift_client::decode_pushed_message(&endpoint, &Value::Object(m.clone())) {
+                        match drift_client::decode_pushed_message(
+                            &endpoint,
+                            &Value::Object(m.clone()),
+                        ) {
                             Ok(msg) => {
                                 if let Some(r) = record_of("messages", &msg) {
                                     plan.carried.push((ev.id, r));
@@ -666,7 +679,11 @@ fn truncate(s: &str) -> String {
 /// Write one batch: the records the events carry first (one commit, the lowest lag), then
 /// what must be read again from Drift (a second commit), then mark the events done with
 /// the time their records were committed.
-async fn write_batch(flows: &Flows, open: &mut Open, events: &[WebhookEvent]) -> Result<(), String> {
+async fn write_batch(
+    flows: &Flows,
+    open: &mut Open,
+    events: &[WebhookEvent],
+) -> Result<(), String> {
     let plan = plan(events, &open.streams);
     let event_at: HashMap<i64, i64> = events.iter().map(|e| (e.id, e.event_at)).collect();
     let mut committed: HashMap<i64, i64> = HashMap::new();

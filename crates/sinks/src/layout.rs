@@ -65,9 +65,9 @@ pub(crate) struct Column {
 /// always written.
 pub(crate) fn version_column(stream: &Stream, columns: &[Column]) -> Option<String> {
     let integer = |name: &str| {
-        columns.iter().any(|c| {
-            c.name == name && matches!(c.kind, ColumnKind::Value(PropertyKind::Integer))
-        })
+        columns
+            .iter()
+            .any(|c| c.name == name && matches!(c.kind, ColumnKind::Value(PropertyKind::Integer)))
     };
     stream
         .cursor_field

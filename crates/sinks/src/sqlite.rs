@@ -174,7 +174,12 @@ impl SqliteSink {
 fn table_for(stream: &Stream) -> Table {
     let columns = layout::columns(stream, "_iso");
     let version = layout::version_column(stream, &columns);
-    let upsert_sql = upsert_sql(&stream.name, &columns, &stream.primary_key, version.as_deref());
+    let upsert_sql = upsert_sql(
+        &stream.name,
+        &columns,
+        &stream.primary_key,
+        version.as_deref(),
+    );
     let key_kinds = stream
         .primary_key
         .iter()

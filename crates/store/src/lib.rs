@@ -30,9 +30,9 @@ mod migrate;
 mod rejected;
 mod runs;
 mod sources;
-mod webhooks;
 pub mod validate;
 pub mod vault;
+mod webhooks;
 
 pub use admin::AdminToken;
 pub use budget::{BudgetUse, SqliteBudget, SHARED_BUDGET_ENV};

@@ -203,7 +203,9 @@ async fn update(
         }
         let previous = a.get(&k).cloned().unwrap_or(Value::Null);
         if previous != v {
-            diff.push(json!({"name": format!("attributes.{k}"), "previous": previous, "updated": v}));
+            diff.push(
+                json!({"name": format!("attributes.{k}"), "previous": previous, "updated": v}),
+            );
         }
         a.insert(k, v);
     }

@@ -39,15 +39,20 @@ impl Rt {
         let db = sinks.path().join("rt.db");
         let response = s
             .post("/api/v1/sources")
-            .json(&json!({"name": "rt", "credential": "sb", "streams": streams,
+            .json(
+                &json!({"name": "rt", "credential": "sb", "streams": streams,
                 "sink": format!("sqlite:{}", db.display()),
-                "realtime": {"verification_token": TOKEN}}))
+                "realtime": {"verification_token": TOKEN}}),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
         let text = response.text().await.unwrap();
-        assert!(!text.contains(TOKEN), "the verification token is write-only: {text}");
+        assert!(
+            !text.contains(TOKEN),
+            "the verification token is write-only: {text}"
+        );
         let source: Value = serde_json::from_str(&text).unwrap();
         Rt {
             s,
@@ -125,7 +130,9 @@ impl Rt {
     }
 
     async fn view(&self) -> Value {
-        self.s.get_json(&format!("/api/v1/sources/{}", self.id())).await
+        self.s
+            .get_json(&format!("/api/v1/sources/{}", self.id()))
+            .await
     }
 }
 
@@ -141,19 +148,34 @@ fn ids(v: &Value) -> Vec<String> {
 async fn the_source_view_has_an_absolute_unguessable_webhook_url_and_no_token() {
     let rt = Rt::start(&["conversations", "messages"]).await;
     let hook = rt.hook();
-    assert!(hook.starts_with(&format!("{}/webhooks/drift/", rt.s.base)), "{hook}");
+    assert!(
+        hook.starts_with(&format!("{}/webhooks/drift/", rt.s.base)),
+        "{hook}"
+    );
     let last = hook.rsplit('/').next().unwrap();
     assert_eq!(last.len(), 32, "128 random bits: {hook}");
-    assert!(!hook.contains(&rt.id()), "the URL does not reveal the source id");
+    assert!(
+        !hook.contains(&rt.id()),
+        "the URL does not reveal the source id"
+    );
     assert_eq!(rt.source["realtime"]["enabled"], true);
     assert_eq!(rt.source["realtime"]["events_last_hour"], 0);
     // The list shows the same, and never the token.
-    let list = rt.s.get("/api/v1/sources").send().await.unwrap().text().await.unwrap();
+    let list =
+        rt.s.get("/api/v1/sources")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     assert!(list.contains(&hook) && !list.contains(TOKEN));
     // Turning real time off: the URL stops answering.
-    let off: Value = rt
-        .s
-        .req(reqwest::Method::PATCH, &format!("/api/v1/sources/{}", rt.id()))
+    let off: Value =
+        rt.s.req(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/sources/{}", rt.id()),
+        )
         .json(&json!({"realtime": null}))
         .send()
         .await
@@ -184,16 +206,18 @@ async fn sandbox_events_of_each_type_land_in_the_sink() {
         .await;
     assert_eq!(rows, ["2"], "the 2 messages of the new conversation");
     let rows = rt
-        .wait_for(&format!("SELECT contactId FROM conversations WHERE id = {conv}"), |r| {
-            r.len() == 1
-        })
+        .wait_for(
+            &format!("SELECT contactId FROM conversations WHERE id = {conv}"),
+            |r| r.len() == 1,
+        )
         .await;
     assert_eq!(rows.len(), 1, "the new conversation, read again from Drift");
     let contact = rows[0].clone();
     let rows = rt
-        .wait_for(&format!("SELECT count(*) FROM contacts WHERE id = {contact}"), |r| {
-            r == ["1"]
-        })
+        .wait_for(
+            &format!("SELECT count(*) FROM contacts WHERE id = {contact}"),
+            |r| r == ["1"],
+        )
         .await;
     assert_eq!(rows, ["1"], "the conversation's contact");
 
@@ -202,9 +226,10 @@ async fn sandbox_events_of_each_type_land_in_the_sink() {
     let new = ids(&changed["new_messages"]);
     let list = new.join(",");
     let rows = rt
-        .wait_for(&format!("SELECT count(*) FROM messages WHERE id IN ({list})"), |r| {
-            r == ["3"]
-        })
+        .wait_for(
+            &format!("SELECT count(*) FROM messages WHERE id IN ({list})"),
+            |r| r == ["3"],
+        )
         .await;
     assert_eq!(rows, ["3"]);
 
@@ -214,40 +239,56 @@ async fn sandbox_events_of_each_type_land_in_the_sink() {
     let want = format!("({})", 3); // the name carries the mutation number (3rd mutation)
     let rows = rt
         .wait_for(
-            &format!("SELECT json_extract(attributes, '$.name') FROM contacts WHERE id = {renamed}"),
+            &format!(
+                "SELECT json_extract(attributes, '$.name') FROM contacts WHERE id = {renamed}"
+            ),
             |r| r.len() == 1 && r[0].contains(&want),
         )
         .await;
-    assert!(rows.len() == 1 && rows[0].contains(&want), "renamed contact: {rows:?}");
+    assert!(
+        rows.len() == 1 && rows[0].contains(&want),
+        "renamed contact: {rows:?}"
+    );
 
     // new_meeting carries the meeting.
     let meeting = json!({"type": "new_meeting", "orgId": 1, "token": TOKEN,
         "data": {"slug": "mtg-rt-1", "agentId": 2, "updatedAt": 1_700_000_000_000_i64,
             "slotStart": 1_700_000_100_000_i64, "conversationId": conv.parse::<i64>().unwrap()}});
-    let r = rt.s.http.post(rt.hook()).json(&meeting).send().await.unwrap();
+    let r =
+        rt.s.http
+            .post(rt.hook())
+            .json(&meeting)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), 200);
     let rows = rt
-        .wait_for("SELECT count(*) FROM meetings WHERE slug = 'mtg-rt-1'", |r| r == ["1"])
+        .wait_for(
+            "SELECT count(*) FROM meetings WHERE slug = 'mtg-rt-1'",
+            |r| r == ["1"],
+        )
         .await;
     assert_eq!(rows, ["1"]);
 
     // The view counts them, with a lag.
     let view = rt.view().await;
-    assert!(view["realtime"]["events_last_hour"].as_u64().unwrap() >= 8, "{view}");
+    assert!(
+        view["realtime"]["events_last_hour"].as_u64().unwrap() >= 8,
+        "{view}"
+    );
     assert!(view["realtime"]["lag_ms_p95"].as_i64().is_some(), "{view}");
     // The page shows the URL and the figures.
     let cookie = crate::access::login(&rt.s).await;
-    let page = rt
-        .s
-        .http
-        .get(rt.s.url(&format!("/sources/{}", rt.id())))
-        .header("cookie", cookie.split(';').next().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page =
+        rt.s.http
+            .get(rt.s.url(&format!("/sources/{}", rt.id())))
+            .header("cookie", cookie.split(';').next().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     assert!(page.contains(&rt.hook()) && page.contains("events-last-hour"));
 }
 
@@ -257,19 +298,24 @@ async fn a_wrong_or_missing_token_is_401_counted_and_nothing_is_written() {
     let secret_body = "body-marker-4c1f";
     let event = json!({"type": "new_message", "token": "wrong-token-000", "orgId": 1,
         "data": {"id": 99_000_001_i64, "conversationId": 1, "createdAt": 1, "body": secret_body}});
-    let wrong = rt
-        .s
-        .http
-        .post(rt.hook())
-        .header("X-Verification-Token", "wrong-token-000")
-        .json(&event)
-        .send()
-        .await
-        .unwrap();
+    let wrong =
+        rt.s.http
+            .post(rt.hook())
+            .header("X-Verification-Token", "wrong-token-000")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(wrong.status(), 401);
     let mut no_header = event.clone();
     no_header.as_object_mut().unwrap().remove("token");
-    let missing = rt.s.http.post(rt.hook()).json(&no_header).send().await.unwrap();
+    let missing =
+        rt.s.http
+            .post(rt.hook())
+            .json(&no_header)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(missing.status(), 401);
     // The right token in the body alone is accepted (Drift sends both).
     let mut right = event.clone();
@@ -281,13 +327,16 @@ async fn a_wrong_or_missing_token_is_401_counted_and_nothing_is_written() {
         .wait_for("SELECT id FROM messages ORDER BY id", |r| !r.is_empty())
         .await;
     assert_eq!(rows, ["99000002"], "only the event with the right token");
-    let stats = rt
-        .s
-        .store
-        .webhook_stats(&rt.id(), chrono_now())
-        .unwrap();
+    let stats = rt.s.store.webhook_stats(&rt.id(), chrono_now()).unwrap();
     assert_eq!(stats.events_last_hour, 1);
-    let metrics = rt.s.get("/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics =
+        rt.s.get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     let rejected = metrics
         .lines()
         .find(|l| l.starts_with("driftbridge_webhook_events_total{outcome=\"rejected\"}"))
@@ -312,9 +361,10 @@ async fn duplicates_and_reordering_write_each_record_once() {
     let new = ids(&changed["new_messages"]);
     let list = new.join(",");
     let rows = rt
-        .wait_for(&format!("SELECT count(*) FROM messages WHERE id IN ({list})"), |r| {
-            r == ["10"]
-        })
+        .wait_for(
+            &format!("SELECT count(*) FROM messages WHERE id IN ({list})"),
+            |r| r == ["10"],
+        )
         .await;
     assert_eq!(rows, ["10"]);
     // Every delivery arrived twice; each was queued once.
@@ -339,7 +389,10 @@ async fn duplicates_and_reordering_write_each_record_once() {
     }
     let view = rt.view().await;
     assert_eq!(view["realtime"]["events_last_hour"], 10, "{view}");
-    assert_eq!(rt.query("SELECT count(*) - count(DISTINCT id) FROM messages"), ["0"]);
+    assert_eq!(
+        rt.query("SELECT count(*) - count(DISTINCT id) FROM messages"),
+        ["0"]
+    );
 }
 
 #[tokio::test]
@@ -350,14 +403,22 @@ async fn events_accepted_before_a_stop_are_written_when_serve_starts_again() {
     let body = json!({"type": "new_message", "token": TOKEN, "orgId": 1,
         "data": {"id": 77_000_001_i64, "conversationId": 1, "createdAt": 1_700_000_000_000_i64,
             "type": "chat", "author": {"type": "user", "id": 1}}});
-    let queued = rt
-        .s
-        .store
-        .enqueue_webhook(&rt.id(), "message:77000001", "new_message", &body.to_string(), 1_700_000_000_000)
-        .unwrap();
+    let queued =
+        rt.s.store
+            .enqueue_webhook(
+                &rt.id(),
+                "message:77000001",
+                "new_message",
+                &body.to_string(),
+                1_700_000_000_000,
+            )
+            .unwrap();
     assert_eq!(queued, store::Enqueued::Queued);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(rt.query("SELECT id FROM messages").is_empty(), "no worker ran yet");
+    assert!(
+        rt.query("SELECT id FROM messages").is_empty(),
+        "no worker ran yet"
+    );
     // What serve does when it starts.
     assert_eq!(rt.s.state.flows.realtime.replay(&rt.s.state.flows), 1);
     let rows = rt
@@ -371,7 +432,9 @@ async fn events_accepted_before_a_stop_are_written_when_serve_starts_again() {
 #[tokio::test]
 async fn an_event_missed_by_the_webhook_path_is_filled_by_the_next_incremental_sync() {
     let rt = Rt::start(&["conversations", "messages"]).await;
-    let run = rt.s.post_json(&format!("/api/v1/sources/{}/run", rt.id())).await;
+    let run =
+        rt.s.post_json(&format!("/api/v1/sources/{}/run", rt.id()))
+            .await;
     let first = wait_run(&rt.s, run["id"].as_str().unwrap()).await;
     assert_eq!(first["status"], "succeeded", "{first}");
     // The sandbox sends no webhooks: these messages are never delivered.
@@ -379,7 +442,9 @@ async fn an_event_missed_by_the_webhook_path_is_filled_by_the_next_incremental_s
     let list = ids(&changed["new_messages"]).join(",");
     let sql = format!("SELECT count(*) FROM messages WHERE id IN ({list})");
     assert_eq!(rt.query(&sql), ["0"]);
-    let run = rt.s.post_json(&format!("/api/v1/sources/{}/run", rt.id())).await;
+    let run =
+        rt.s.post_json(&format!("/api/v1/sources/{}/run", rt.id()))
+            .await;
     let second = wait_run(&rt.s, run["id"].as_str().unwrap()).await;
     assert_eq!(second["status"], "succeeded", "{second}");
     assert_eq!(rt.query(&sql), ["2"]);

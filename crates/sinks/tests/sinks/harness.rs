@@ -921,9 +921,12 @@ pub async fn an_older_version_never_overwrites_a_newer_one(sink: &impl SinkUnder
     let version = |status: &str, at: i64| json!({"id": 7, "status": status, "updatedAt": at});
     let mut dest = prepared(sink.open()).await;
     for (run, status, at) in [("webhook", "newer", T2), ("sync", "older", T1)] {
-        dest.commit(direct_batch(run, vec![record_at("conversations", version(status, at), at)]))
-            .await
-            .unwrap();
+        dest.commit(direct_batch(
+            run,
+            vec![record_at("conversations", version(status, at), at)],
+        ))
+        .await
+        .unwrap();
     }
     let rows = sink.marked("conversations").await;
     if sink.is_log() {
@@ -936,9 +939,12 @@ pub async fn an_older_version_never_overwrites_a_newer_one(sink: &impl SinkUnder
         assert_eq!(rows, [live(version("newer", T2), "webhook")]);
     }
     // A newer version (or the same one again) is written.
-    dest.commit(direct_batch("sync2", vec![record_at("conversations", version("newest", T3), T3)]))
-        .await
-        .unwrap();
+    dest.commit(direct_batch(
+        "sync2",
+        vec![record_at("conversations", version("newest", T3), T3)],
+    ))
+    .await
+    .unwrap();
     let rows = sink.marked("conversations").await;
     let newest = rows
         .iter()
