@@ -518,7 +518,7 @@ async fn worker(flows: &Flows, source_id: &str, wake: &Notify) {
             };
             if events.is_empty() {
                 let idle = tokio::time::timeout(Duration::from_secs(30), wake.notified()).await;
-                if idle.is_err() || matches!(flows.store.source(source_id), Err(_)) {
+                if idle.is_err() || flows.store.source(source_id).is_err() {
                     // Nothing for a while (or the source changed): check it still is real time.
                     continue 'reopen;
                 }
