@@ -413,6 +413,9 @@ fn now_ms() -> i64 {
 
 /// What the worker of one source holds open: the source's client and sink.
 struct Open {
+    /// The source's `updated_at` when opened: any change to it (sink, streams, credential,
+    /// real time off) re-opens the worker.
+    updated_at: i64,
     client: drift_client::Client,
     sink: Box<dyn Sink>,
     streams: BTreeSet<String>,
@@ -480,6 +483,7 @@ async fn open(flows: &Flows, source_id: &str) -> Result<Open, OpenError> {
         .await
         .map_err(|e| retry(e.to_string()))?;
     Ok(Open {
+        updated_at: source.updated_at,
         client,
         sink,
         streams: streams.into_iter().map(|s| s.name).collect(),
@@ -517,13 +521,10 @@ async fn worker(flows: &Flows, source_id: &str, wake: &Notify) {
                 }
             };
             if events.is_empty() {
-                let idle = tokio::time::timeout(Duration::from_secs(30), wake.notified()).await;
-                if idle.is_err() || flows.store.source(source_id).is_err() {
-                    // Nothing for a while (or the source changed): check it still is real time.
-                    continue 'reopen;
-                }
-                // A change (token, sink) may have woken us: re-open when the options changed.
-                if options_changed(flows, source_id, &open) {
+                // Woken by an event or a change of the source (or every 30 s): re-open when
+                // the source changed or is gone (then the worker ends).
+                let _ = tokio::time::timeout(Duration::from_secs(30), wake.notified()).await;
+                if changed(flows, source_id, &open) {
                     continue 'reopen;
                 }
                 continue;
@@ -539,15 +540,9 @@ async fn worker(flows: &Flows, source_id: &str, wake: &Notify) {
     }
 }
 
-fn options_changed(flows: &Flows, source_id: &str, open: &Open) -> bool {
+fn changed(flows: &Flows, source_id: &str, open: &Open) -> bool {
     match flows.store.source(source_id) {
-        Ok(s) => {
-            let now: BTreeSet<String> = source_drift::catalog()
-                .select(&s.streams, sync_core::SyncMode::Incremental)
-                .map(|v| v.into_iter().map(|c| c.stream.name).collect())
-                .unwrap_or_default();
-            now != open.streams || SourceOptions::of(&s).realtime.is_none()
-        }
+        Ok(s) => s.updated_at != open.updated_at,
         Err(_) => true,
     }
 }
@@ -913,4 +908,105 @@ pub fn status(flows: &Flows, source: &store::SourceRecord, base: &str) -> Option
         lag_ms_p95: stats.lag_ms_p95,
         pending: stats.pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Event {
+        parse_event(v.to_string().as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn dedup_keys_use_the_message_id_else_type_ids_and_time() {
+        let m = parse(
+            json!({"type": "new_message", "data": {"id": "42", "conversationId": 7, "createdAt": 5}}),
+        );
+        assert_eq!(m.dedup_key, "message:42", "digit strings are ids");
+        assert_eq!(m.event_at, Some(5));
+        let nested = parse(
+            json!({"type": "new_message", "data": {"message": {"id": 42, "conversationId": 7}}}),
+        );
+        assert_eq!(nested.dedup_key, "message:42");
+        let c =
+            parse(json!({"type": "contact_updated", "data": {"endUserId": 9, "timestamp": 100}}));
+        assert_eq!(c.dedup_key, "contact_updated:9:100");
+        let again =
+            parse(json!({"type": "contact_updated", "data": {"endUserId": 9, "timestamp": 101}}));
+        assert_ne!(
+            c.dedup_key, again.dedup_key,
+            "a later change is another event"
+        );
+        let conv = parse(json!({"type": "conversation_inactive", "data": {"id": 3}}));
+        assert_eq!(conv.dedup_key, "conversation_inactive:3:");
+        let odd = parse(json!({"type": "phone_captured", "data": {"phone": "x"}}));
+        assert!(odd.dedup_key.starts_with("phone_captured:sha256:"));
+    }
+
+    #[test]
+    fn bodies_that_are_not_events_name_what_is_missing_never_the_body() {
+        let e = parse_event(b"{\"secret-marker\": ").unwrap_err();
+        assert!(
+            e.contains("not JSON") && !e.contains("secret-marker"),
+            "{e}"
+        );
+        assert!(parse_event(b"[1]").unwrap_err().contains("object"));
+        assert!(parse_event(b"{\"data\": {}}")
+            .unwrap_err()
+            .contains("`type`"));
+        let (e, token) = parse_event(b"{\"type\": \"x\", \"token\": \"t\"}").unwrap();
+        assert_eq!((e.data.len(), token.as_deref()), (0, Some("t")));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let t = SecretString::from("abcdefgh-123");
+        assert!(token_matches(&t, "abcdefgh-123"));
+        assert!(!token_matches(&t, "abcdefgh-12"));
+        assert!(!token_matches(&t, "abcdefgh-1234"));
+        assert!(!token_matches(&t, ""));
+    }
+
+    #[test]
+    fn a_batch_plans_the_records_it_carries_and_the_reads_it_needs() {
+        let ev = |id: i64, body: Value| WebhookEvent {
+            id,
+            source_id: "s".into(),
+            event_type: String::new(),
+            body: body.to_string(),
+            event_at: 0,
+            received_at: 0,
+        };
+        let streams: BTreeSet<String> = ["conversations", "messages"].map(String::from).into();
+        let plan = plan(
+            &[
+                ev(
+                    1,
+                    json!({"type": "new_message", "data": {"id": 5, "conversationId": 7, "createdAt": 1}}),
+                ),
+                ev(
+                    2,
+                    json!({"type": "new_message", "data": {"id": 6, "conversationId": 7, "createdAt": 2}}),
+                ),
+                ev(
+                    3,
+                    json!({"type": "contact_updated", "data": {"endUserId": 9}}),
+                ),
+                ev(4, json!({"type": "mystery", "data": {}})),
+                ev(
+                    5,
+                    json!({"type": "new_message", "data": {"id": {"$oid": 1}, "conversationId": 7}}),
+                ),
+            ],
+            &streams,
+        );
+        assert_eq!(plan.carried.len(), 2);
+        assert_eq!(plan.conversations[&7], [1, 2, 5], "one read for all three");
+        assert!(plan.contacts.is_empty(), "contacts not selected");
+        assert_eq!(plan.nothing, [3, 4]);
+        // An id that is no id: the message is not recognised, its conversation is read.
+        assert_eq!(plan.messages_of[&7], [5]);
+    }
 }
