@@ -44,6 +44,10 @@ SIZES = {
     "shared_conversations": (250, 40),
     "shared_push_rows": (150, 20),
     "burst_conversations": (1000, 200),
+    # issue 22: messages created over a period, and the events of the throughput burst
+    "realtime_messages": (1000, 100),
+    "realtime_seconds": (60, 10),
+    "realtime_burst": (20_000, 2000),
 }
 SHARED_RATE = 600  # issue 18: one credential's budget, requests per minute
 
@@ -637,6 +641,208 @@ def part_shared(b):
              r["wall"] <= 55 and r["r429"] == 0, f"({r['wall']:.1f} s, {r['r429']} x 429)")
 
 
+# ---------------------------------------------------------------- part 8: real time (webhooks)
+
+
+class Serve:
+    """`driftbridge serve --bind 127.0.0.1:0` on its own data directory, for a `with` block."""
+
+    def __init__(self, bench, label):
+        self.bench, self.label = bench, label
+        self.data_dir = bench.fresh_dir(label)
+
+    def __enter__(self):
+        out = subprocess.run([self.bench.bin, "--data-dir", self.data_dir, "serve",
+                              "--print-token"], capture_output=True, text=True)
+        m = re.search(r"dbt_[0-9a-f]+", out.stdout + out.stderr)
+        if not m:
+            raise RuntimeError(f"serve --print-token printed no token: {out.stderr[-300:]}")
+        self.token = m.group(0)
+        self.out_path = os.path.join(self.data_dir, "serve.out")
+        self.proc = subprocess.Popen(
+            [self.bench.bin, "--data-dir", self.data_dir, "serve", "--bind", "127.0.0.1:0",
+             "--allow-private-base-urls"],
+            stdout=open(self.out_path, "w"),
+            stderr=open(os.path.join(self.data_dir, "serve.err"), "w"))
+        for _ in range(200):
+            m = re.search(r"http://127\.0\.0\.1:[0-9]+", open(self.out_path).read())
+            if m:
+                self.url = m.group(0)
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("serve did not say where it listens")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def api(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
+            "Origin": self.url})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+    def queue(self, sql):
+        """Rows of `sql` on the metadata store's webhook queue (read-only)."""
+        import sqlite3
+        con = sqlite3.connect(f"file:{self.data_dir}/driftbridge.db?mode=ro", uri=True,
+                              timeout=10)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+
+
+def sink_count(b, sink, ids):
+    """How many of the message `ids` the sink holds."""
+    ids_sql = ",".join(str(i) for i in ids)
+    if sink.startswith("sqlite:"):
+        import sqlite3
+        try:
+            con = sqlite3.connect(sink[len("sqlite:"):], timeout=10)
+            try:
+                return con.execute(f"SELECT count(*) FROM messages WHERE id IN ({ids_sql})").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+    schema = re.search(r"schema=([A-Za-z0-9_]+)", sink).group(1)
+    out = subprocess.run(["psql", b.pg_url, "-tA", "-c",
+                          f'SELECT count(*) FROM "{schema}".messages WHERE id IN ({ids_sql})'],
+                         capture_output=True, text=True)
+    return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+
+
+def realtime_source(b, sv, sb, sink):
+    token = "bench-verification-token-0123456789"
+    sv.api("POST", "/api/v1/credentials", {"name": "bench", "api_key": sb.token,
+                                            "base_url": sb.base_url, "rate_limit_per_min": 100_000})
+    src = sv.api("POST", "/api/v1/sources", {
+        "name": "rt", "credential": "bench", "streams": ["conversations", "messages"],
+        "sink": sink, "realtime": {"verification_token": token}})
+    sb.admin("webhooks", {"url": src["webhook_url"], "token": token})
+    return src
+
+
+def realtime_lag_run(b, label, sink):
+    """`realtime_messages` new messages over `realtime_seconds` seconds; lag per event from
+    the sandbox's createdAt to the commit (serve's queue: done_at - event_at)."""
+    n, secs = b.size("realtime_messages"), b.size("realtime_seconds")
+    per, steps = 5, max(1, b.size("realtime_messages") // 5)
+    with Sandbox(b, f"rt-{label}", "--conversations", 50, "--rate-limit-per-min", 0) as sb, \
+            Serve(b, f"rt-{label}") as sv:
+        src = realtime_source(b, sv, sb, sink)
+        ids = []
+        started = time.time()
+        for i in range(steps):
+            due = started + i * secs / steps
+            time.sleep(max(0.0, due - time.time()))
+            ids += sb.admin("mutate", {"new_messages": per})["new_messages"]
+        deadline = time.time() + 60
+        while sink_count(b, sink, ids) < len(ids) and time.time() < deadline:
+            time.sleep(0.2)
+        landed = sink_count(b, sink, ids)
+        lags = [r[0] for r in sv.queue(
+            "SELECT lag_ms FROM webhook_events WHERE lag_ms IS NOT NULL "
+            "AND event_type = 'new_message'")]
+        view = sv.api("GET", f"/api/v1/sources/{src['id']}")
+        hooks = sb.admin("webhooks")
+    return {"sent": len(ids), "landed": landed, "lags": lags, "view": view["realtime"],
+            "failed": hooks["failed"], "n": n, "secs": secs}
+
+
+def realtime_burst_run(b):
+    """`realtime_burst` new messages at once: the sandbox delivers them as fast as serve takes
+    them (8 in flight); accepted/s from serve's queue, written/s until the last row landed."""
+    n = b.size("realtime_burst")
+    sinks_dir = b.fresh_dir("rt-burst-out")
+    sink = f"sqlite:{sinks_dir}/burst.db"
+    with Sandbox(b, "rt-burst", "--conversations", 50, "--rate-limit-per-min", 0) as sb, \
+            Serve(b, "rt-burst") as sv:
+        realtime_source(b, sv, sb, sink)
+        started = time.time()
+        ids = sb.admin("mutate", {"new_messages": n})["new_messages"]
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if sink_count(b, sink, ids) >= len(ids):
+                break
+            time.sleep(0.2)
+        written_at = time.time()
+        landed = sink_count(b, sink, ids)
+        (first, last, queued), = sv.queue(
+            "SELECT min(received_at), max(received_at), count(*) FROM webhook_events")
+        hooks = sb.admin("webhooks")
+    accept_s = max((last - first) / 1000, 1e-3)
+    return {"n": len(ids), "landed": landed, "queued": queued, "accept_per_s": queued / accept_s,
+            "written_per_s": landed / (written_at - started), "wall": written_at - started,
+            "delivered": hooks["delivered"], "failed": hooks["failed"]}
+
+
+def part_realtime(b):
+    n, secs = b.size("realtime_messages"), b.size("realtime_seconds")
+    rows = []
+    results = []
+    sinks_dir = b.fresh_dir("rt-out")
+    schema, pg_sink = pg_schema_url(b, "rt")
+    for label, sink in [("SQLite", f"sqlite:{sinks_dir}/rt.db"), ("PostgreSQL", pg_sink)]:
+        if label == "PostgreSQL" and shutil.which("psql") is None:
+            log("part 8: no psql, PostgreSQL skipped")
+            continue
+        log(f"part 8: real time into {label}, {n} messages over {secs} s")
+        try:
+            r = realtime_lag_run(b, label.lower(), sink)
+        finally:
+            if label == "PostgreSQL":
+                psql(b, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        lags = r["lags"]
+        results.append((label, r))
+        rows.append([label, fmt(r["sent"]), fmt(r["landed"]), fmt(percentile(lags, 50)),
+                     fmt(percentile(lags, 95)), fmt(percentile(lags, 99)),
+                     fmt(max(lags) if lags else float("nan")),
+                     fmt(r["view"]["lag_ms_p95"] or 0), fmt(r["failed"])])
+    log(f"part 8: real time, {b.size('realtime_burst')} events at once into SQLite")
+    burst = realtime_burst_run(b)
+    b.add(f"8. Real time (webhooks; {fmt(n)} messages created by the sandbox over {secs} s, "
+          "each delivered as a `new_message` event to one `serve`)",
+          table(["sink", "messages", "rows landed", "lag p50 ms", "p95 ms", "p99 ms", "max ms",
+                 "p95 shown by the source", "failed deliveries"], rows)
+          + ["", "Lag: from the message's `createdAt` (the sandbox's clock, the same machine) to "
+             "the return of the sink commit that wrote it (`webhook_events.done_at`, set right "
+             "after the commit). The worker commits at most every 250 ms; each batch's "
+             "conversations are then read again from the sandbox.", ""]
+          + table(["events", "accepted (queued) /s", "written /s (until the last row landed)",
+                   "wall s", "rows landed", "deliveries ok / failed"],
+                  [[fmt(burst["n"]), fmt(burst["accept_per_s"], 0),
+                    fmt(burst["written_per_s"], 0), fmt(burst["wall"]), fmt(burst["landed"]),
+                    f"{fmt(burst['delivered'])} / {fmt(burst['failed'])}"]])
+          + ["", "Throughput: the sandbox creates all messages at once and delivers their events "
+             "with 8 requests in flight; accepted/s is over the spread of `received_at` in "
+             "serve's queue, written/s from the mutation to the last row in the SQLite sink."])
+    for label, r in results:
+        p95 = percentile(r["lags"], 95)
+        b.target(f"real time into {label}: lag p95 <= 1 s, 0 loss",
+                 f"p95 {fmt(p95)} ms, {r['landed']}/{r['sent']} rows",
+                 p95 <= 1000 and r["landed"] == r["sent"], f"(p95 {fmt(p95)} ms)")
+    ok = burst["landed"] == burst["n"] and burst["accept_per_s"] >= 2000
+    b.target("one serve sustains >= 2,000 events/s into SQLite with 0 loss",
+             f"{fmt(burst['accept_per_s'], 0)} accepted/s, {fmt(burst['written_per_s'], 0)} "
+             f"written/s, {burst['landed']}/{burst['n']} rows", ok,
+             f"({fmt(burst['accept_per_s'], 0)}/s)")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -666,7 +872,7 @@ def main():
     failures = []
     for name, part in [("budget", part_budget), ("requests", part_requests),
                        ("throughput", part_throughput), ("peer", part_peer), ("scale", part_scale),
-                       ("shared", part_shared)]:
+                       ("shared", part_shared), ("realtime", part_realtime)]:
         if name in b.skip:
             continue
         if name == "budget":

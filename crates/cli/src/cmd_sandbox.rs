@@ -64,6 +64,27 @@ pub struct Args {
     /// `unfit`.
     #[arg(long)]
     messy: bool,
+    /// Send Drift webhook events for every mutation that creates a conversation or a
+    /// message or updates a contact (`POST /__sandbox/mutate`, the write API) to this URL
+    /// (loopback or public addresses only). Also settable at run time:
+    /// `POST /__sandbox/webhooks {"url": ..., "token": ...}`.
+    #[arg(long, value_name = "URL")]
+    webhook_url: Option<String>,
+    /// The verification token sent with each webhook event (body `token` and header
+    /// `X-Verification-Token`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DRIFT_SANDBOX_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
+    webhook_token: Option<String>,
+    /// Fault: the probability (0 to 1) that a webhook event is delivered twice.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    webhook_duplicates: f64,
+    /// Fault: send the webhook events of each mutation in a shuffled order.
+    #[arg(long)]
+    webhook_reorder: bool,
 }
 
 /// Parse `TOKEN=scope,scope`.
@@ -123,8 +144,20 @@ fn config(args: Args) -> anyhow::Result<SandboxConfig> {
         rate_limit_headers: !args.no_rate_limit_headers,
         fixtures: args.fixtures,
         messy: args.messy,
+        webhooks: drift_sandbox::webhooks::WebhookSettings {
+            url: args.webhook_url.clone(),
+            token: args.webhook_token.clone().unwrap_or_default(),
+            duplicates: args.webhook_duplicates,
+            reorder: args.webhook_reorder,
+        },
         ..SandboxConfig::default()
     };
+    if args.webhook_url.is_some() && args.webhook_token.as_deref().unwrap_or("").is_empty() {
+        return Err(fail(
+            exit::USAGE,
+            "--webhook-url needs --webhook-token TOKEN (the verification token of the real-time data source)",
+        ));
+    }
     if let Some(t) = args.token {
         cfg.token = t;
     }

@@ -192,6 +192,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     schema_contract,
                     history,
                     reset_streams: Vec::new(),
+                    realtime: None,
                 },
             };
             let record = sources::create(&store, any, &new, flows::check::Edge::Cli)

@@ -92,5 +92,5 @@ pub use models::{
 pub use oauth::{OAuthRefresh, OnRefresh, Reload, TokenGrant};
 pub use observer::Observer;
 pub use pagination::{into_records, Page, PageCursor};
-pub use records::{Records, Unfit};
+pub use records::{decode_pushed_meeting, decode_pushed_message, Records, Unfit};
 pub use shared::{BudgetShare, MemoryBudget, SharedBudget};

@@ -214,6 +214,35 @@ fn unfit(
     }
 }
 
+/// Decodes a message Drift pushed rather than returned (the `data` of a `new_message`
+/// webhook event, REFERENCE §7.9) like a fetched one: strictly, then leniently; else the
+/// [`Unfit`] naming the field. `endpoint` names where it came from (e.g. `webhook.new_message`).
+pub fn decode_pushed_message(endpoint: &str, value: &Value) -> Result<Message, Unfit> {
+    decode_pushed(endpoint, value)
+}
+
+/// Like [`decode_pushed_message`] for a meeting (the `data` of a `new_meeting` event).
+pub fn decode_pushed_meeting(endpoint: &str, value: &Value) -> Result<Meeting, Unfit> {
+    decode_pushed(endpoint, value)
+}
+
+fn decode_pushed<T: Model>(endpoint: &str, value: &Value) -> Result<T, Unfit> {
+    let text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    let raw = match RawValue::from_string(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(Unfit {
+                endpoint: endpoint.to_string(),
+                key: key_of(value, T::KEYS),
+                reason: e.to_string(),
+                raw: value.to_string(),
+            })
+        }
+    };
+    let redactor = Redactor::new(secrecy::SecretString::from(String::new()));
+    decode_record(endpoint, &raw, None, &redactor)
+}
+
 /// Decodes each record on its own: those that fit, and those that do not, each in order.
 pub(crate) fn decode_records<T: Model>(
     endpoint: &str,

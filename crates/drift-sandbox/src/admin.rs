@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/__sandbox/counts", get(counts))
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/mutate", post(mutate))
+        .route("/__sandbox/webhooks", post(set_webhooks).get(get_webhooks))
         .route("/__sandbox/faults", post(set_faults).get(get_faults))
         .route("/__sandbox/log", get(log))
 }
@@ -87,8 +88,83 @@ async fn mutate(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
     };
     let req = crate::mutate::MutateRequest::from_json(&body)?;
     let now = app.clock.now_ms();
-    let changed = crate::mutate::apply(&mut app.write(), &req, &app.config, now);
+    let events = {
+        let mut org = app.write();
+        let names = if app.webhooks.enabled() && req.rename_contacts > 0 {
+            crate::webhooks::contact_names(&org)
+        } else {
+            Default::default()
+        };
+        let changed = crate::mutate::apply(&mut org, &req, &app.config, now);
+        let events = if app.webhooks.enabled() {
+            crate::webhooks::mutation_events(&org, &changed, &names, now)
+        } else {
+            Vec::new()
+        };
+        (changed, events)
+    };
+    let (changed, events) = events;
+    app.webhooks.emit(events);
     Ok(Json(changed).into_response())
+}
+
+/// `POST /__sandbox/webhooks {"url": "http://...", "token": "..."}`: where mutation events
+/// go from now on (`"url": null` stops them). Optional `"duplicates"` (0-1) and `"reorder"`
+/// change the faults. Answers the settings without the token.
+async fn set_webhooks(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let body = json_body(&body)?;
+    let url = match body.get("url") {
+        Some(Value::String(u)) => Some(u.clone()),
+        Some(Value::Null) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "url",
+                "url is required: the webhook URL, or null to stop sending",
+            ))
+        }
+    };
+    let token = match body.get("token") {
+        Some(Value::String(t)) if !t.is_empty() => Some(t.clone()),
+        None | Some(Value::Null) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "token",
+                "token must be a non-empty string",
+            ))
+        }
+    };
+    if url.is_some() && token.is_none() && app.webhooks.settings().token.is_empty() {
+        return Err(ApiError::invalid(
+            "token",
+            "token is required: the verification token the receiver expects",
+        ));
+    }
+    app.webhooks
+        .set(url, token)
+        .map_err(|m| ApiError::invalid("url", m))?;
+    if let Some(p) = body.get("duplicates") {
+        let p = p
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "duplicates",
+                    "duplicates must be a probability between 0 and 1",
+                )
+            })?;
+        app.webhooks.set_faults(Some(p), None);
+    }
+    if let Some(r) = body.get("reorder") {
+        let r = r
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("reorder", "reorder must be true or false"))?;
+        app.webhooks.set_faults(None, Some(r));
+    }
+    Ok(Json(app.webhooks.json()).into_response())
+}
+
+async fn get_webhooks(State(app): State<AppState>) -> Json<Value> {
+    Json(app.webhooks.json())
 }
 
 async fn set_faults(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {

@@ -86,6 +86,9 @@ pub struct SandboxConfig {
     /// data stays typed and writes stay faithful. Default `false`: every record as Drift
     /// documents it.
     pub messy: bool,
+    /// Webhook events of mutations (issue 22): where to send them and the faults; default
+    /// none sent. See [`crate::webhooks`].
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for SandboxConfig {
@@ -110,6 +113,7 @@ impl Default for SandboxConfig {
             compat: None,
             clock_start_ms: None,
             messy: false,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

@@ -72,6 +72,7 @@ pub mod ratelimit;
 pub mod seed;
 pub mod state;
 pub mod stats;
+pub mod webhooks;
 
 pub use config::{
     Compat, FaultKind, FaultPlan, FaultSpec, OAuthAppSpec, SandboxConfig, SandboxError, TokenSpec,
@@ -140,6 +141,18 @@ fn validate(cfg: &SandboxConfig) -> Result<(), SandboxError> {
             message: "the token must not be empty".into(),
         });
     }
+    if let Some(url) = &cfg.webhooks.url {
+        webhooks::check_url(url).map_err(|message| SandboxError::Config {
+            field: "webhook_url",
+            message,
+        })?;
+    }
+    if !(0.0..=1.0).contains(&cfg.webhooks.duplicates) {
+        return Err(SandboxError::Config {
+            field: "webhook_duplicates",
+            message: "the probability of a duplicate delivery must be between 0 and 1".into(),
+        });
+    }
     for (i, f) in cfg.faults.iter().enumerate() {
         f.validate().map_err(|m| SandboxError::Config {
             field: "faults",
@@ -171,6 +184,7 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
             message: format!("building the org failed: {e}"),
         })??;
     let app = Arc::new(app);
+    webhooks::spawn(app.clone());
     let base_url = format!("http://127.0.0.1:{}", addr.port());
     let _ = app.base_url.set(base_url.clone());
     let router = api::router(&app)

@@ -57,6 +57,8 @@ pub struct App {
     pub faults: Mutex<Faults>,
     /// Counters and request log.
     pub stats: Mutex<Stats>,
+    /// Webhook events of mutations ([`crate::webhooks`]).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl App {
@@ -71,6 +73,7 @@ impl App {
             limiter: Mutex::new(Limiter::default()),
             stats: Mutex::new(Stats::default()),
             base_url: OnceLock::new(),
+            webhooks: crate::webhooks::Webhooks::new(config.webhooks.clone()),
             clock,
             config,
         })

@@ -30,5 +30,7 @@ mod messy;
 mod rate_limit;
 #[path = "sandbox/users.rs"]
 mod users;
+#[path = "sandbox/webhooks.rs"]
+mod webhooks;
 #[path = "sandbox/writes.rs"]
 mod writes;

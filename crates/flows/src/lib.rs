@@ -41,6 +41,7 @@ pub mod logs;
 pub mod metrics;
 pub mod push_job;
 pub mod pusher;
+pub mod realtime;
 pub mod run_filter;
 pub mod runner;
 pub mod schedule;
@@ -71,6 +72,8 @@ pub struct Flows {
     pub runner: Arc<Runner>,
     /// Which hosts Drift clients may contact.
     pub addresses: AddressPolicy,
+    /// Real-time data sources: webhook ids and the workers writing their events.
+    pub realtime: Arc<realtime::Hub>,
 }
 
 impl Flows {
@@ -80,6 +83,7 @@ impl Flows {
             store,
             runner: Arc::new(Runner::default()),
             addresses,
+            realtime: Arc::new(realtime::Hub::default()),
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - [`DRIFT_REQUESTS`]`{credential}`, [`DRIFT_RATE_LIMITED`], [`DRIFT_RETRIES`],
 //!   [`DRIFT_WAITS`], [`DRIFT_WAIT_SECONDS`]: Drift API use per credential, by runs.
 //! - [`CREDENTIAL_TESTS`]`{credential, status}`: credential tests.
+//! - [`crate::realtime::WEBHOOK_EVENTS`]`{outcome}` and [`crate::realtime::WEBHOOK_LAG`]:
+//!   webhook events of real-time data sources (issue 22).
 
 /// Runs started, by `kind`.
 pub const RUNS_STARTED: &str = "driftbridge_runs_started_total";

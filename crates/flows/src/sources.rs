@@ -112,6 +112,11 @@ pub struct SourceOptions {
     /// (a reset, [`reset_stream`]); emptied when that run starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reset_streams: Vec<String>,
+    /// Set when the source is real time (issue 22): Drift's webhook events reach it at
+    /// `/webhooks/drift/{webhook_id}` ([`crate::realtime`]). Its verification token is in the
+    /// vault, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeOptions>,
 }
 
 impl Default for SourceOptions {
@@ -124,8 +129,18 @@ impl Default for SourceOptions {
             history: false,
             paused: false,
             reset_streams: Vec::new(),
+            realtime: None,
         }
     }
+}
+
+/// The real-time part of a data source's options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RealtimeOptions {
+    /// The unguessable path segment of the source's webhook URL (32 hex digits, 128 random
+    /// bits; not the source's id, which appears in pages and logs).
+    pub webhook_id: String,
 }
 
 impl SourceOptions {
@@ -492,6 +507,8 @@ pub async fn update(
         schema_contract: change.schema_contract.unwrap_or(now.schema_contract),
         history: change.history.unwrap_or(now.history),
         reset_streams: now.reset_streams.clone(),
+        // Changed only through crate::realtime (enable / disable).
+        realtime: now.realtime.clone(),
     };
     let errors = validate(store, &name, &credential, &streams, &options);
     if !errors.is_empty() {

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod ui;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -56,7 +57,8 @@ pub struct ServeOptions {
     pub limits: limits::Limits,
     /// How long uploads and results files are kept.
     pub retention: flows::uploads::Retention,
-    /// The address `serve` listens on (allowed as `Host`); [`serve`] fills it in from its
+    /// The address `serve` listens on (allowed as `Host`; with no `public_url`, the base of
+    /// real-time sources' webhook URLs); [`serve`] fills it in from its
     /// listener when it is `None`.
     pub bind: Option<std::net::SocketAddr>,
     /// The URL people reach the server at (`--public-url`), e.g. behind a TLS proxy: its
@@ -70,6 +72,16 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
+    /// The base of absolute URLs people and Drift reach the server at: `--public-url`
+    /// (without a trailing slash), else `http://` + the bind address.
+    pub fn base_url(&self) -> String {
+        match (&self.public_url, self.bind) {
+            (Some(url), _) => url.as_str().trim_end_matches('/').to_string(),
+            (None, Some(bind)) => format!("http://{bind}"),
+            (None, None) => "http://127.0.0.1:8080".to_string(),
+        }
+    }
+
     /// True when the session cookie must be `Secure`: the server is reached over https
     /// (`--public-url https://...`; `serve` itself speaks plain HTTP).
     pub fn secure_cookies(&self) -> bool {
@@ -169,6 +181,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ui::router(state.clone()))
+        .merge(webhooks::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/assets/{file}", get(assets::serve))
@@ -282,6 +295,7 @@ pub async fn serve(
         state.options = Arc::new(options);
     }
     api::sources::seal_clear_sink_passwords(&state);
+    state.flows.realtime.replay(&state.flows);
     let scheduler = flows::schedule::spawn(state.flows.clone());
     let sweeper = flows::uploads::spawn_sweeper(
         state.store.data_dir().to_path_buf(),

@@ -22,6 +22,9 @@ mod api_saved_destinations;
 #[path = "server/api_runs.rs"]
 mod api_runs;
 
+#[path = "server/realtime.rs"]
+mod realtime;
+
 #[path = "server/access.rs"]
 mod access;
 

@@ -91,6 +91,28 @@ impl Column {
 /// The columns of `stream`: one per top-level schema property in schema order, each
 /// epoch-millisecond property followed by its twin named `<field><twin_suffix>`, then any
 /// primary-key field the schema does not list (as JSON).
+/// The column holding a record's version (Drift's `updatedAt` in epoch ms, or the stream's
+/// integer cursor such as accounts' `updateDateTime`), if the stream has one: upserts keep
+/// the newer of two versions by it, so an older read (a sync that overlaps the real-time
+/// path, issue 22) never overwrites a newer row. A row or a record without a version is
+/// always written.
+pub(crate) fn version_column(stream: &Stream, columns: &[Column]) -> Option<String> {
+    let integer = |name: &str| {
+        columns.iter().any(|c| {
+            c.name == name
+                && c.parent.is_none()
+                && matches!(c.kind, ColumnKind::Value(PropertyKind::Integer))
+        })
+    };
+    stream
+        .cursor_field
+        .iter()
+        .map(String::as_str)
+        .chain(["updatedAt"])
+        .find(|c| integer(c))
+        .map(str::to_owned)
+}
+
 pub(crate) fn columns(stream: &Stream, twin_suffix: &str) -> Vec<Column> {
     let mut columns = Vec::new();
     for p in stream.properties() {

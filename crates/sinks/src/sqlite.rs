@@ -266,7 +266,13 @@ fn table_for(def: TableDef, history: bool) -> Table {
     let upsert_sql = if history {
         insert_version_sql(&stream.name, &columns)
     } else {
-        upsert_sql(&stream.name, &columns, &stream.primary_key)
+        let version = layout::version_column(stream, &columns);
+        upsert_sql(
+            &stream.name,
+            &columns,
+            &stream.primary_key,
+            version.as_deref(),
+        )
     };
     let key_kinds = stream
         .primary_key
@@ -388,8 +394,9 @@ fn sql_type(kind: ColumnKind) -> &'static str {
 }
 
 /// The upsert of a live record: every column, the metadata, `_deleted = 0` and
-/// `_deleted_at = NULL` (a record that comes back is live).
-fn upsert_sql(table: &str, columns: &[Column], pk: &[String]) -> String {
+/// `_deleted_at = NULL` (a record that comes back is live). With a `version` column, an
+/// existing row is replaced only by a record at least as new ([`layout::version_column`]).
+fn upsert_sql(table: &str, columns: &[Column], pk: &[String], version: Option<&str>) -> String {
     let mut names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
     names.extend(META_COLUMNS.iter().map(|c| quote(c)));
     let mut placeholders = vec!["?"; names.len()];
@@ -402,8 +409,12 @@ fn upsert_sql(table: &str, columns: &[Column], pk: &[String]) -> String {
         .map(|n| format!("{n} = excluded.{n}"))
         .collect();
     let pk_cols: Vec<String> = pk.iter().map(|k| quote(k)).collect();
+    let guard = version.map_or_else(String::new, |v| {
+        let (t, v) = (quote(table), quote(v));
+        format!(" WHERE excluded.{v} IS NULL OR {t}.{v} IS NULL OR excluded.{v} >= {t}.{v}")
+    });
     format!(
-        "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT ({}) DO UPDATE SET {}",
+        "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT ({}) DO UPDATE SET {}{guard}",
         quote(table),
         names.join(", "),
         pk_cols.join(", "),

@@ -33,6 +33,7 @@ mod runs;
 mod sources;
 pub mod validate;
 pub mod vault;
+mod webhooks;
 
 pub use admin::AdminToken;
 pub use budget::{BudgetUse, SqliteBudget, SHARED_BUDGET_ENV};
@@ -51,6 +52,7 @@ pub use rejected::RejectedRecord;
 pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
 pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
+pub use webhooks::{Enqueued, WebhookEvent, WebhookStats, WEBHOOK_TOKEN_FIELD};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

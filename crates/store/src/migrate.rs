@@ -192,8 +192,31 @@ CREATE TABLE notification_channels (
 );
 "#;
 
+/// Schema version 8: the durable queue of Drift webhook events of real-time data sources
+/// (issue 22). An event is inserted when `serve` accepts it (before the 200), its records
+/// are written to the source's sink by a background worker, then `done_at` is set and the
+/// body emptied; done rows are kept two hours for deduplication and the source's figures
+/// (events in the last hour, lag). `dedup_key` is the event type + ids + timestamp, so a
+/// duplicate delivery is refused by the unique index. Times are epoch milliseconds.
+const V8_WEBHOOK_EVENTS: &str = r#"
+CREATE TABLE webhook_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id   TEXT    NOT NULL,
+    dedup_key   TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    body        TEXT    NOT NULL,   -- the event as received; '' once done
+    event_at    INTEGER NOT NULL,   -- Drift's time of the event, else the receipt time
+    received_at INTEGER NOT NULL,
+    done_at     INTEGER,            -- its records committed to the sink (NULL: pending)
+    lag_ms      INTEGER,            -- done_at - event_at
+    UNIQUE (source_id, dedup_key)
+);
+CREATE INDEX webhook_events_pending ON webhook_events (source_id, done_at, id);
+CREATE INDEX webhook_events_received ON webhook_events (source_id, received_at);
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7_NOTIFICATIONS];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7_NOTIFICATIONS, V8_WEBHOOK_EVENTS];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -244,7 +244,8 @@ impl Store {
         Ok(source)
     }
 
-    /// Delete a data source and its sink secret (its run history stays). Errors:
+    /// Delete a data source, its sink secret, its verification token and its queue of webhook
+    /// events (its run history stays). Errors:
     /// [`StoreError::NotFound`].
     pub fn delete_source(&self, key: &str) -> Result<SourceRecord> {
         let mut conn = self.conn();
@@ -252,6 +253,10 @@ impl Store {
         let current = find(&tx, key)?;
         tx.execute(
             "DELETE FROM secrets WHERE owner_id = ?1",
+            params![current.id],
+        )?;
+        tx.execute(
+            "DELETE FROM webhook_events WHERE source_id = ?1",
             params![current.id],
         )?;
         tx.execute("DELETE FROM sources WHERE id = ?1", params![current.id])?;

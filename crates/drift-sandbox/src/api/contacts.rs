@@ -196,14 +196,30 @@ async fn update(
                 .ok_or_else(|| not_found(id))?
         }
     };
+    let mut diff = Vec::new();
     for (k, v) in attrs {
         if v.is_null() && !a.contains_key(&k) {
             continue;
         }
+        let previous = a.get(&k).cloned().unwrap_or(Value::Null);
+        if previous != v {
+            diff.push(
+                json!({"name": format!("attributes.{k}"), "previous": previous, "updated": v}),
+            );
+        }
         a.insert(k, v);
     }
     bump_versions(a);
-    Ok(data(Value::Object(c.clone())))
+    let out = Value::Object(c.clone());
+    drop(org);
+    if !diff.is_empty() {
+        let now = app.clock.now_ms();
+        app.webhooks.emit(vec![(
+            "contact_updated",
+            json!({"endUserId": id, "timestamp": now, "orgId": crate::config::ORG_ID, "diff": diff}),
+        )]);
+    }
+    Ok(data(out))
 }
 
 async fn remove(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

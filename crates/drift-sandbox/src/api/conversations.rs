@@ -416,6 +416,8 @@ async fn post_message(
     org.messages[i].push(msg);
     org.conversations[i].insert("updatedAt".into(), json!(now));
     org.reposition(i);
+    drop(org);
+    app.webhooks.emit(vec![("new_message", out.clone())]);
     Ok(data(json!({ "messages": [out] })))
 }
 
@@ -464,7 +466,14 @@ async fn create(State(app): State<AppState>, body: Bytes) -> ApiResult<Response>
         msg_body,
     );
     msg.attributes = msg_attrs.map(Arc::new);
+    let events = if app.webhooks.enabled() {
+        crate::webhooks::conversation_events(&conv, std::slice::from_ref(&msg))
+    } else {
+        Vec::new()
+    };
     org.push_conversation(conv, vec![msg]);
+    drop(org);
+    app.webhooks.emit(events);
     Ok(bare(
         json!({"status": "open", "participants": [BOT_USER_ID], "contactId": contact_id,
         "createdAt": now, "id": id, "inboxId": INBOX_ID}),

@@ -8,7 +8,7 @@
 //! scopes are a 422 on `streams`.
 
 use super::runs::RunView;
-use crate::problem::{ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult, Problem};
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -56,10 +56,38 @@ pub struct SourceView {
     pub next_run_at: Option<i64>,
     /// Streams its next run reads in full (reset with `POST /api/v1/sources/{id}/reset`).
     pub reset_streams: Vec<String>,
+    /// For a real-time source: the URL to give Drift as the app's webhook request URL
+    /// (absolute, on `serve --public-url`, else the bind address; its last segment is a
+    /// random id, not the source's id). `null` otherwise.
+    pub webhook_url: Option<String>,
+    /// For a real-time source: its webhook figures; `null` otherwise. The verification
+    /// token is write-only and never shown.
+    pub realtime: Option<RealtimeView>,
     /// Creation time.
     pub created_at: i64,
     /// Last change time.
     pub updated_at: i64,
+}
+
+/// The real-time figures of a source (issue 22).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RealtimeView {
+    /// Always `true` (a source that is not real time has `"realtime": null`).
+    pub enabled: bool,
+    /// Webhook events accepted in the last hour (duplicates not counted).
+    pub events_last_hour: u64,
+    /// 95th percentile of the lag from Drift's event time to the commit of the event's
+    /// records in the sink over the last hour, milliseconds; `null` before the first event.
+    pub lag_ms_p95: Option<i64>,
+}
+
+/// Body field `realtime` of a create or update: makes the source real time.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeInput {
+    /// The Verification Token of your Drift app (dev.drift.com → your app → App
+    /// Credentials). Write-only: encrypted in the vault, never shown again.
+    pub verification_token: String,
 }
 
 impl SourceView {
@@ -82,6 +110,8 @@ impl SourceView {
             last_error: None,
             next_run_at: None,
             reset_streams: options.reset_streams,
+            webhook_url: None,
+            realtime: None,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -98,6 +128,25 @@ impl SourceView {
             ..SourceView::new(s)
         }
     }
+}
+
+/// The view of `s` with its webhook URL and real-time figures.
+pub(crate) fn view(state: &AppState, s: SourceRecord) -> SourceView {
+    let status = flows::realtime::status(&state.flows, &s, &state.options.base_url());
+    let mut view = SourceView::of(&state.store, s);
+    if let Some(rt) = status {
+        view.webhook_url = Some(rt.webhook_url);
+        view.realtime = Some(RealtimeView {
+            enabled: true,
+            events_last_hour: rt.events_last_hour,
+            lag_ms_p95: rt.lag_ms_p95,
+        });
+    }
+    view
+}
+
+fn check_token(token: &str) -> Result<(), ApiError> {
+    Ok(flows::realtime::check_token(token)?)
 }
 
 /// Body of `POST /api/v1/sources`.
@@ -135,6 +184,10 @@ pub struct CreateSource {
     /// Create it paused (its schedule does not start it until resumed). Default `false`.
     #[serde(default)]
     pub paused: bool,
+    /// Makes the source real time: `serve` then accepts Drift's webhook events at the
+    /// view's `webhook_url`, checked against this verification token.
+    #[serde(default)]
+    pub realtime: Option<RealtimeInput>,
 }
 
 /// Body of `PATCH /api/v1/sources/{id}`: absent fields stay as they are; `schedule: null`
@@ -162,6 +215,11 @@ pub struct UpdateSource {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<Schedule>)]
     pub schedule: Option<Option<Schedule>>,
+    /// Real time: an object sets (or changes) the verification token, keeping the webhook
+    /// URL; `null` turns real time off (the webhook URL stops working).
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<RealtimeInput>)]
+    pub realtime: Option<Option<RealtimeInput>>,
     /// New schema contract: `evolve`, `freeze` or `discard`.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "freeze")]
@@ -248,7 +306,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<SourceView>>>
             .store
             .list_sources()?
             .into_iter()
-            .map(|s| SourceView::of(&state.store, s))
+            .map(|s| view(&state, s))
             .collect(),
     ))
 }
@@ -260,6 +318,9 @@ async fn create(
     body: Result<Json<CreateSource>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
+    if let Some(rt) = &body.realtime {
+        check_token(&rt.verification_token)?;
+    }
     let options = SourceOptions {
         mode: body.mode.unwrap_or_else(|| "incremental".into()),
         sink: body.sink.unwrap_or_else(|| default_sink(&state)),
@@ -269,7 +330,7 @@ async fn create(
         paused: body.paused,
         ..Default::default()
     };
-    let view = save_new(
+    let mut view = save_new(
         &state,
         &body.name,
         &body.credential,
@@ -278,6 +339,17 @@ async fn create(
         flows::check::Edge::Api,
     )
     .await?;
+    if let Some(rt) = body.realtime {
+        let token = secrecy::SecretString::from(rt.verification_token);
+        match flows::realtime::enable(&state.flows, &view.id, &token) {
+            Ok(record) => view = self::view(&state, record),
+            Err(e) => {
+                // Nothing half-made: the source goes again when its token cannot be stored.
+                let _ = state.store.delete_source(&view.id);
+                return Err(e.into());
+            }
+        }
+    }
     let location = format!("/api/v1/sources/{}", view.id);
     Ok((
         StatusCode::CREATED,
@@ -304,7 +376,7 @@ pub(crate) async fn save_new(
         options: options.clone(),
     };
     let record = flows::sources::create(&state.store, state.addresses(), &new, edge).await?;
-    Ok(SourceView::of(&state.store, record))
+    Ok(view(state, record))
 }
 
 #[utoipa::path(get, operation_id = "get_source", path = "/api/v1/sources/{id}", tag = "sources",
@@ -314,7 +386,7 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceView>> {
-    Ok(Json(SourceView::of(&state.store, state.store.source(&id)?)))
+    Ok(Json(view(&state, state.store.source(&id)?)))
 }
 
 #[utoipa::path(post, operation_id = "reset_source_stream", path = "/api/v1/sources/{id}/reset", tag = "sources", request_body = ResetStream,
@@ -328,7 +400,7 @@ async fn reset(
 ) -> ApiResult<Json<SourceView>> {
     let Json(body) = body?;
     let record = flows::sources::reset_stream(&state.store, &id, &body.stream)?;
-    Ok(Json(SourceView::of(&state.store, record)))
+    Ok(Json(view(&state, record)))
 }
 
 #[utoipa::path(patch, operation_id = "update_source", path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
@@ -354,6 +426,9 @@ pub(crate) async fn apply_update(
     body: UpdateSource,
     edge: flows::check::Edge,
 ) -> ApiResult<SourceView> {
+    if let Some(Some(rt)) = &body.realtime {
+        check_token(&rt.verification_token)?;
+    }
     let change = flows::sources::SourceChange {
         name: body.name,
         credential: body.credential,
@@ -366,14 +441,23 @@ pub(crate) async fn apply_update(
         history: body.history,
     };
     let record = flows::sources::update(&state.store, state.addresses(), id, &change, edge).await?;
-    Ok(SourceView::of(&state.store, record))
+    let record = match body.realtime {
+        Some(Some(rt)) => {
+            let token = secrecy::SecretString::from(rt.verification_token);
+            flows::realtime::enable(&state.flows, &record.id, &token)?
+        }
+        Some(None) => flows::realtime::disable(&state.flows, &record.id)?,
+        None => record,
+    };
+    Ok(view(state, record))
 }
 
 #[utoipa::path(delete, operation_id = "delete_source", path = "/api/v1/sources/{id}", tag = "sources",
     params(("id" = String, Path, description = "data source id or name")),
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    flows::sources::delete(&state.store, &id)?;
+    let deleted = flows::sources::delete(&state.store, &id)?;
+    state.flows.realtime.forget(&deleted.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -127,10 +127,29 @@ struct SourcePage {
     running: Option<String>,
     /// The records-per-run chart (SVG).
     chart: String,
+    /// Real time: the webhook URL to paste into Drift, events in the last hour, lag p95.
+    realtime: Option<RealtimeRow>,
+}
+
+/// The real-time part of a source's page.
+struct RealtimeRow {
+    webhook_url: String,
+    events_last_hour: u64,
+    lag: String,
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let source = SourceView::of(&state.store, state.store.source(&id)?);
+    let source = sources::view(&state, state.store.source(&id)?);
+    let realtime = match (&source.webhook_url, &source.realtime) {
+        (Some(url), Some(rt)) => Some(RealtimeRow {
+            webhook_url: url.clone(),
+            events_last_hour: rt.events_last_hour,
+            lag: rt
+                .lag_ms_p95
+                .map_or_else(|| "no event yet".to_string(), |ms| format!("{ms} ms (p95)")),
+        }),
+        _ => None,
+    };
     let runs = crate::api::runs::list_views(&state, Some(&source.name), 20)?;
     let running = state
         .store
@@ -142,6 +161,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         chart: super::runs::records_chart(&runs),
         runs,
         running,
+        realtime,
     }))
 }
 
@@ -372,6 +392,7 @@ async fn save_edit(
         paused: None,
         schema_contract: None,
         history: None,
+        realtime: None,
     };
     match sources::apply_update(&state, &id, body, flows::check::Edge::Web).await {
         Ok(view) => Ok(with_redirect(&format!("/sources/{}", view.id))),

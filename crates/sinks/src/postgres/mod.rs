@@ -365,7 +365,17 @@ impl PostgresSink {
             soft_delete_sql = sql::history_delete_sql(&qualified, &tombstones, &stream.primary_key);
             sql::history_merge_sql(&qualified, &stage, &columns, &stream.primary_key)
         } else {
-            merge_sql(&qualified, &stage, &columns, &stream.primary_key)
+            let version = crate::layout::version_column(
+                stream,
+                &columns.iter().map(|c| c.column.clone()).collect::<Vec<_>>(),
+            );
+            merge_sql(
+                &qualified,
+                &stage,
+                &columns,
+                &stream.primary_key,
+                version.as_deref(),
+            )
         };
         let children = match stream.primary_key.as_slice() {
             [pk] => stream

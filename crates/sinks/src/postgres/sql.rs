@@ -348,11 +348,15 @@ pub(super) fn delete_sql(qualified: &str, stage: &str, pk: &[String]) -> (String
     )
 }
 
+/// The merge of the staged records into the table; with a `version` column
+/// ([`crate::layout::version_column`]) an existing row is replaced only by a record at least
+/// as new.
 pub(super) fn merge_sql(
     qualified: &str,
     stage: &str,
     columns: &[PgColumn],
     pk: &[String],
+    version: Option<&str>,
 ) -> String {
     let mut names: Vec<String> = columns.iter().map(|c| quote(&c.column.name)).collect();
     names.extend(META.iter().map(|(n, _)| quote(n)));
@@ -363,8 +367,12 @@ pub(super) fn merge_sql(
         .filter(|n| !pk_cols.contains(n))
         .map(|n| format!("{n} = EXCLUDED.{n}"))
         .collect();
+    let guard = version.map_or_else(String::new, |v| {
+        let v = quote(v);
+        format!(" WHERE EXCLUDED.{v} IS NULL OR t.{v} IS NULL OR EXCLUDED.{v} >= t.{v}")
+    });
     format!(
-        "INSERT INTO {qualified} ({list}) SELECT {list} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}",
+        "INSERT INTO {qualified} AS t ({list}) SELECT {list} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}{guard}",
         pk_cols.join(", "),
         updates.join(", ")
     )

@@ -922,6 +922,49 @@ pub async fn last_operation_in_a_batch_wins(sink: &impl SinkUnderTest) {
     }
 }
 
+/// Issue 22: a record read earlier (an incremental sync overlapping the real-time path)
+/// never overwrites a newer version of it in a database: the upsert keeps the higher
+/// `updatedAt` (an equal one is written). A file sink appends every version; the newest by
+/// `updatedAt` is the current one when read.
+pub async fn an_older_version_never_overwrites_a_newer_one(sink: &impl SinkUnderTest) {
+    let version = |status: &str, at: i64| json!({"id": 7, "status": status, "updatedAt": at});
+    let mut dest = prepared(sink.open()).await;
+    for (run, status, at) in [("webhook", "newer", T2), ("sync", "older", T1)] {
+        dest.commit(direct_batch(
+            run,
+            vec![record_at("conversations", version(status, at), at)],
+        ))
+        .await
+        .unwrap();
+    }
+    let rows = sink.marked("conversations").await;
+    if sink.is_log() {
+        let newest = rows
+            .iter()
+            .max_by_key(|r| r.data["updatedAt"].as_i64())
+            .unwrap();
+        assert_eq!(newest, &live(version("newer", T2), "webhook"));
+    } else {
+        assert_eq!(rows, [live(version("newer", T2), "webhook")]);
+    }
+    // A newer version (or the same one again) is written.
+    dest.commit(direct_batch(
+        "sync2",
+        vec![record_at("conversations", version("newest", T3), T3)],
+    ))
+    .await
+    .unwrap();
+    let rows = sink.marked("conversations").await;
+    let newest = rows
+        .iter()
+        .max_by_key(|r| r.data["updatedAt"].as_i64())
+        .unwrap();
+    assert_eq!(newest, &live(version("newest", T3), "sync2"));
+    if !sink.is_log() {
+        assert_eq!(rows.len(), 1);
+    }
+}
+
 /// With hard deletes a tombstone removes its row in a database (live or already marked);
 /// a file sink writes the tombstone all the same.
 pub async fn hard_deletes_remove_rows(sink: &impl SinkUnderTest) {

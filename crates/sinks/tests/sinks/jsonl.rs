@@ -263,6 +263,11 @@ async fn the_last_operation_on_a_key_in_a_batch_wins() {
 }
 
 #[tokio::test]
+async fn every_version_is_appended_and_the_newest_is_current() {
+    harness::an_older_version_never_overwrites_a_newer_one(&Jsonl::new()).await;
+}
+
+#[tokio::test]
 async fn hard_deletes_still_write_the_tombstone() {
     harness::hard_deletes_remove_rows(&Jsonl::new()).await;
 }

@@ -632,6 +632,13 @@ async fn the_last_operation_on_a_key_in_a_batch_wins() {
 }
 
 #[tokio::test]
+async fn an_older_version_never_overwrites_a_newer_one() {
+    let pg = Pg::new("newer").await;
+    harness::an_older_version_never_overwrites_a_newer_one(&pg).await;
+    pg.drop_schema().await;
+}
+
+#[tokio::test]
 async fn hard_deletes_remove_the_rows() {
     let pg = Pg::new("hard").await;
     harness::hard_deletes_remove_rows(&pg).await;

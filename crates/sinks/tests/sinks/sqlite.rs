@@ -646,6 +646,11 @@ async fn hard_deletes_remove_the_rows() {
 }
 
 #[tokio::test]
+async fn an_older_version_never_overwrites_a_newer_one() {
+    harness::an_older_version_never_overwrites_a_newer_one(&Sqlite::new()).await;
+}
+
+#[tokio::test]
 async fn a_replace_batch_keeps_rows_it_does_not_hold() {
     harness::replace_upserts_and_keeps_rows_not_in_the_batch(&Sqlite::new()).await;
 }
