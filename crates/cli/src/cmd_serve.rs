@@ -63,8 +63,9 @@ pub struct Args {
     results_retention_days: u64,
     /// The URL people reach the server at, e.g. `https://driftbridge.example.com` behind a
     /// TLS reverse proxy: its host name is accepted as `Host`, its origin as `Origin`, and
-    /// with https the session cookie gets `Secure`.
-    #[arg(long, value_name = "URL")]
+    /// with https the session cookie gets `Secure`; real-time sources' webhook URLs are
+    /// built on it. Also read from DRIFTBRIDGE_PUBLIC_URL, which `sources show` reads too.
+    #[arg(long, value_name = "URL", env = "DRIFTBRIDGE_PUBLIC_URL")]
     public_url: Option<String>,
     /// A further host name the server answers to (repeatable). By default only the bind
     /// address, loopback addresses and localhost are: a request naming another host gets
@@ -100,6 +101,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let public_url = args
         .public_url
         .as_deref()
+        .filter(|u| !u.trim().is_empty())
         .map(parse_public_url)
         .transpose()?;
     let new_token =
@@ -160,7 +162,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `--public-url`: an http(s) URL with a host.
-fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
+pub(crate) fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
     let fix = "give the URL people open, e.g. --public-url https://driftbridge.example.com";
     let url = url::Url::parse(text.trim()).map_err(|e| {
         fail(

@@ -3,7 +3,9 @@
 //! objects the REST API (`/api/v1/sources`) and the web UI manage, through the same
 //! functions ([`flows::sources`]). `sources run` runs one now in the foreground, as the
 //! server's "run now" does in the background (one run at a time per source), and prints
-//! the summary and exits like `sync`.
+//! the summary and exits like `sync`. Real time (webhooks) is in [`realtime`].
+
+mod realtime;
 
 use crate::cmd_sync::{self, open_store};
 use crate::common::{exit, fail, Ctx};
@@ -23,10 +25,23 @@ use store::{SourceRecord, Store};
   driftbridge sources pause nightly
   driftbridge sources run nightly
   driftbridge sources update nightly --every-minutes 60
+  DRIFT_VERIFICATION_TOKEN=... driftbridge sources update nightly \\
+      --realtime --verification-token-env DRIFT_VERIFICATION_TOKEN
+  driftbridge sources show nightly --public-url https://driftbridge.example.com
   driftbridge sources delete nightly")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
+    /// The URL `serve` is reached at (its --public-url), to print a real-time source's
+    /// webhook URL whole; without it the webhook URL is printed as its path
+    /// (`/webhooks/drift/ID`), to prefix with that URL.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DRIFTBRIDGE_PUBLIC_URL"
+    )]
+    public_url: Option<String>,
 }
 
 /// Schedule flags of `create` and `update`.
@@ -96,6 +111,8 @@ enum Command {
         /// History mode, as `sync --history` (SQLite, PostgreSQL).
         #[arg(long)]
         history: bool,
+        #[command(flatten)]
+        realtime: realtime::CreateArgs,
     },
     /// Change a data source; flags not given stay as they are.
     Update {
@@ -131,6 +148,8 @@ enum Command {
         /// History mode on (`true`) or off (`false`).
         #[arg(long, value_name = "BOOL")]
         history: Option<bool>,
+        #[command(flatten)]
+        realtime: realtime::UpdateArgs,
     },
     /// Pause the schedule (a running run goes on; `sources run` still runs it).
     Pause {
@@ -163,9 +182,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let store = open_store(ctx)?;
     // The CLI is one user's tool: any address, loopback sandbox included.
     let any = flows::AddressPolicy::AllowPrivate;
+    let base = realtime::base(args.public_url.as_deref())?;
+    let out = Out {
+        ctx,
+        store: &store,
+        base: &base,
+    };
     match args.command {
-        Command::List => list(ctx, &store),
-        Command::Show { name } => show(ctx, &store, &name),
+        Command::List => list(&out),
+        Command::Show { name } => show(&out, &name),
         Command::Create {
             name,
             credential,
@@ -176,7 +201,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             paused,
             schema_contract,
             history,
+            realtime,
         } => {
+            // The token is read and checked before anything is saved.
+            let realtime = realtime.change()?;
             let new = NewSource {
                 name,
                 credential,
@@ -198,7 +226,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let record = sources::create(&store, any, &new, flows::check::Edge::Cli)
                 .await
                 .map_err(flow_fail)?;
-            done(ctx, &store, record, "Saved")
+            let id = record.id.clone();
+            let record = realtime::apply(&store, record, &realtime).map_err(|e| {
+                // Nothing half-made: the source goes again when its token cannot be stored.
+                let _ = store.delete_source(&id);
+                flow_fail(e)
+            })?;
+            done(&out, record, "Saved")
         }
         Command::Update {
             name,
@@ -211,7 +245,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             no_schedule,
             schema_contract,
             history,
+            realtime,
         } => {
+            let realtime = realtime.change()?;
             let change = SourceChange {
                 name: new_name,
                 credential,
@@ -230,15 +266,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let record = sources::update(&store, any, &name, &change, flows::check::Edge::Cli)
                 .await
                 .map_err(flow_fail)?;
-            done(ctx, &store, record, "Updated")
+            let record = realtime::apply(&store, record, &realtime).map_err(flow_fail)?;
+            done(&out, record, "Updated")
         }
         Command::Pause { name } => {
             let record = sources::set_paused(&store, &name, true).map_err(flow_fail)?;
-            done(ctx, &store, record, "Paused")
+            done(&out, record, "Paused")
         }
         Command::Resume { name } => {
             let record = sources::set_paused(&store, &name, false).map_err(flow_fail)?;
-            done(ctx, &store, record, "Resumed")
+            done(&out, record, "Resumed")
         }
         Command::Delete { name } => {
             let record = sources::delete(&store, &name).map_err(flow_fail)?;
@@ -289,6 +326,7 @@ fn flag_of(field: &str) -> &str {
         "mode" => "--mode",
         "sink" => "--destination",
         "schedule" | "schedule.cron" => "--schedule",
+        "realtime.verification_token" => "--verification-token-env",
         other => other,
     }
 }
@@ -344,10 +382,21 @@ fn default_sink(store: &Store) -> String {
     )
 }
 
-/// A source as `--json` prints it: the API's fields (the sink's password masked).
-fn view(store: &Store, record: &SourceRecord) -> serde_json::Value {
+/// What the output of `sources` needs: the context, the store and the base of webhook
+/// URLs ([`realtime::base`]).
+struct Out<'a> {
+    ctx: &'a Ctx,
+    store: &'a Store,
+    base: &'a str,
+}
+
+/// A source as `--json` prints it: the API's fields (the sink's password masked; the
+/// verification token never).
+fn view(out: &Out<'_>, record: &SourceRecord) -> serde_json::Value {
+    let store = out.store;
     let options = SourceOptions::of(record);
     let health = sources::health(store, record);
+    let (webhook_url, realtime) = realtime::view_fields(store, record, out.base);
     json!({
         "id": record.id,
         "name": record.name,
@@ -360,14 +409,17 @@ fn view(store: &Store, record: &SourceRecord) -> serde_json::Value {
         "failure_streak": health.failure_streak,
         "last_error": health.last_error,
         "next_run_at": health.next_run_at,
+        "webhook_url": webhook_url,
+        "realtime": realtime,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     })
 }
 
-fn done(ctx: &Ctx, store: &Store, record: SourceRecord, verb: &str) -> anyhow::Result<ExitCode> {
+fn done(out: &Out<'_>, record: SourceRecord, verb: &str) -> anyhow::Result<ExitCode> {
+    let ctx = out.ctx;
     if ctx.json {
-        outln!("{}", serde_json::to_string_pretty(&view(store, &record))?);
+        outln!("{}", serde_json::to_string_pretty(&view(out, &record))?);
     } else if !ctx.quiet {
         let options = SourceOptions::of(&record);
         let schedule = options
@@ -382,16 +434,26 @@ fn done(ctx: &Ctx, store: &Store, record: SourceRecord, verb: &str) -> anyhow::R
             record.streams.join(", "),
             record.name
         );
+        if let Some(s) = flows::realtime::status(out.store, &record, out.base) {
+            outln!(
+                "Real time is on: give Drift the webhook URL {}",
+                s.webhook_url
+            );
+            if out.base.is_empty() {
+                outln!("  ({})", realtime::PATH_NOTE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(ctx: &Ctx, store: &Store) -> anyhow::Result<ExitCode> {
+fn list(out: &Out<'_>) -> anyhow::Result<ExitCode> {
+    let (ctx, store) = (out.ctx, out.store);
     let all = store
         .list_sources()
         .map_err(|e| fail(exit::FAILURE, e.to_string()))?;
     if ctx.json {
-        let views: Vec<_> = all.iter().map(|s| view(store, s)).collect();
+        let views: Vec<_> = all.iter().map(|s| view(out, s)).collect();
         outln!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -400,7 +462,7 @@ fn list(ctx: &Ctx, store: &Store) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = chrono::Utc::now().timestamp_millis();
-    let rows: Vec<[String; 6]> = all
+    let rows: Vec<[String; 7]> = all
         .iter()
         .map(|s| {
             let options = SourceOptions::of(s);
@@ -420,6 +482,10 @@ fn list(ctx: &Ctx, store: &Store) -> anyhow::Result<ExitCode> {
                     1 => "1 failure".into(),
                     n => format!("{n} failures in a row"),
                 },
+                match flows::realtime::status(store, s, out.base) {
+                    Some(rt) => format!("on ({}/h)", rt.events_last_hour),
+                    None => "-".into(),
+                },
             ]
         })
         .collect();
@@ -430,6 +496,7 @@ fn list(ctx: &Ctx, store: &Store) -> anyhow::Result<ExitCode> {
         "SCHEDULE",
         "LAST RUN",
         "FAILING",
+        "REAL TIME",
     ];
     let mut widths = header.map(str::len);
     for row in &rows {
@@ -488,10 +555,11 @@ fn when(at: i64) -> String {
         .unwrap_or_else(|| at.to_string())
 }
 
-fn show(ctx: &Ctx, store: &Store, name: &str) -> anyhow::Result<ExitCode> {
+fn show(out: &Out<'_>, name: &str) -> anyhow::Result<ExitCode> {
+    let (ctx, store) = (out.ctx, out.store);
     let record = store.source(name).map_err(|e| flow_fail(e.into()))?;
     if ctx.json {
-        let mut v = view(store, &record);
+        let mut v = view(out, &record);
         v["last_runs"] = serde_json::to_value(sources::health(store, &record).last_runs)?;
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -499,8 +567,8 @@ fn show(ctx: &Ctx, store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     let options = SourceOptions::of(&record);
     let health = sources::health(store, &record);
     let now = chrono::Utc::now().timestamp_millis();
-    let mut out = format!("data source {} ({})\n", record.name, record.id);
-    let mut field = |k: &str, v: String| out.push_str(&format!("  {k:<15} {v}\n"));
+    let mut text = format!("data source {} ({})\n", record.name, record.id);
+    let mut field = |k: &str, v: String| text.push_str(&format!("  {k:<15} {v}\n"));
     field(
         "credential",
         record
@@ -538,12 +606,15 @@ fn show(ctx: &Ctx, store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     if let Some(e) = &health.last_error {
         field("last error", e.clone());
     }
+    for (k, v) in realtime::show_lines(store, &record, out.base) {
+        field(&k, v);
+    }
     if health.last_runs.is_empty() {
-        out.push_str("  no runs yet\n");
+        text.push_str("  no runs yet\n");
     } else {
-        out.push_str("  latest runs:\n");
+        text.push_str("  latest runs:\n");
         for r in &health.last_runs {
-            out.push_str(&format!(
+            text.push_str(&format!(
                 "    {}  {}  {}\n",
                 r.id,
                 when(r.started_at),
@@ -551,6 +622,6 @@ fn show(ctx: &Ctx, store: &Store, name: &str) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    out!("{out}");
+    out!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -235,7 +235,10 @@ struct Target {
     loaded: Instant,
 }
 
-/// How long the endpoint trusts its cached view of a webhook id.
+/// How long the endpoint trusts its cached view of a webhook id. A token that does not
+/// match the cached one, and an id not in the cache, are looked up in the store at once, so
+/// a token set by another process works at the next event; a source turned off by another
+/// process stops answering within this long.
 const TARGET_TTL: Duration = Duration::from_secs(5);
 
 /// The real-time side of a `serve`: which source a webhook id names, and one worker per
@@ -260,14 +263,23 @@ impl Hub {
         }
     }
 
-    fn target(&self, flows: &Flows, webhook_id: &str) -> Result<Option<Target>, Refusal> {
-        if let Some(t) = lock(&self.targets).get(webhook_id) {
-            if t.loaded.elapsed() < TARGET_TTL {
-                return Ok(Some(t.clone()));
+    /// The source `webhook_id` names: from the cache when it holds a view younger than
+    /// [`TARGET_TTL`] and `reload` is false, else from the store (a miss always reads the
+    /// store). Returns the target and whether it was read from the store just now.
+    fn target(
+        &self,
+        store: &store::Store,
+        webhook_id: &str,
+        reload: bool,
+    ) -> Result<Option<(Target, bool)>, Refusal> {
+        if !reload {
+            if let Some(t) = lock(&self.targets).get(webhook_id) {
+                if t.loaded.elapsed() < TARGET_TTL {
+                    return Ok(Some((t.clone(), false)));
+                }
             }
         }
-        let sources = flows
-            .store
+        let sources = store
             .list_sources()
             .map_err(|e| Refusal::Unavailable(e.to_string()))?;
         let found = sources.into_iter().find(|s| {
@@ -279,8 +291,7 @@ impl Hub {
             lock(&self.targets).remove(webhook_id);
             return Ok(None);
         };
-        let token = flows
-            .store
+        let token = store
             .webhook_token(&source.id)
             .map_err(|e| Refusal::Unavailable(e.to_string()))?;
         let target = Target {
@@ -289,7 +300,7 @@ impl Hub {
             loaded: Instant::now(),
         };
         lock(&self.targets).insert(webhook_id.to_string(), target.clone());
-        Ok(Some(target))
+        Ok(Some((target, true)))
     }
 
     /// Wake the worker of `source_id`, starting it when there is none (needs a tokio runtime).
@@ -364,20 +375,28 @@ fn accept_inner(
     if body.len() > MAX_EVENT_BYTES {
         return Err(Refusal::TooLarge);
     }
-    let target = flows
-        .realtime
-        .target(flows, webhook_id)?
-        .ok_or(Refusal::UnknownWebhook)?;
-    let Some(expected) = &target.token else {
-        return Err(Refusal::Unauthorized);
-    };
     let parsed = parse_event(body);
     let given = match (header_token, &parsed) {
         (Some(h), _) => Some(h.to_string()),
         (None, Ok((_, body_token))) => body_token.clone(),
         (None, Err(_)) => None,
     };
-    if !given.is_some_and(|g| token_matches(expected, &g)) {
+    let matches = |target: &Target| matches!((&target.token, &given), (Some(expected), Some(g)) if token_matches(expected, g));
+    let (mut target, fresh) = flows
+        .realtime
+        .target(&flows.store, webhook_id, false)?
+        .ok_or(Refusal::UnknownWebhook)?;
+    if !matches(&target) && !fresh {
+        // The token may have changed in another process (CLI `sources update NAME
+        // --realtime --verification-token-env VAR` beside a running `serve`): read it again
+        // before refusing, so the new token works at once and the old one stops.
+        target = flows
+            .realtime
+            .target(&flows.store, webhook_id, true)?
+            .ok_or(Refusal::UnknownWebhook)?
+            .0;
+    }
+    if !matches(&target) {
         tracing::warn!(
             source = %target.source_id,
             "webhook event refused: missing or wrong verification token"
@@ -438,6 +457,11 @@ async fn open(flows: &Flows, source_id: &str) -> Result<Open, OpenError> {
     };
     let options = SourceOptions::of(&source);
     if options.realtime.is_none() {
+        // Turned off (maybe by another process, whose `disable_in` dropped the queue):
+        // events this `serve` accepted meanwhile, with its cached token, go too.
+        if let Err(e) = flows.store.drop_webhooks(source_id) {
+            tracing::warn!(source = %source_id, error = %e, "cannot drop the webhook queue of a source no longer real time");
+        }
         return Err(OpenError::Gone);
     }
     let retry = |e: String| OpenError::Retry(e);
@@ -822,60 +846,86 @@ pub fn check_token(token: &str) -> Result<(), crate::FlowError> {
 
 /// Make data source `source` (id or name) real time with the Drift app's verification
 /// `token` (encrypted in the vault, write-only), or change its token: the webhook id is
-/// kept when it has one, else a new one is made. The one path for the REST API and the CLI
-/// (`sources create|update --realtime --verification-token-env VAR`). Errors: an invalid
-/// token (field `realtime.verification_token`), the store's and the vault's.
-pub fn enable(
-    flows: &Flows,
+/// kept when it has one, else a new one is made. The one path for the REST API (through
+/// [`enable`]) and the CLI (`sources create|update --realtime --verification-token-env VAR`),
+/// which has no [`Flows`]: a `serve` running on the same data directory picks the new token
+/// up at the next event (its cache of webhook targets re-reads the store when a token does
+/// not match). Errors: an invalid token (field `realtime.verification_token`), the store's
+/// and the vault's.
+pub fn enable_in(
+    store: &store::Store,
     source: &str,
     token: &SecretString,
 ) -> Result<store::SourceRecord, crate::FlowError> {
     check_token(token.expose_secret())?;
-    let record = flows.store.source(source)?;
+    let record = store.source(source)?;
     let mut options = SourceOptions::of(&record);
     let record = if options.realtime.is_none() {
         options.realtime = Some(crate::sources::RealtimeOptions {
             webhook_id: new_webhook_id(),
         });
-        let config = serde_json::to_value(&options)
-            .map_err(|e| crate::FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
-        flows.store.update_source(
-            &record.id,
-            &store::SourceUpdate {
-                config: Some(config),
-                ..store::SourceUpdate::default()
-            },
-        )?
+        save_options(store, &record.id, &options)?
     } else {
         record
     };
-    flows.store.set_webhook_token(&record.id, Some(token))?;
+    store.set_webhook_token(&record.id, Some(token))?;
+    Ok(record)
+}
+
+/// [`enable_in`] on `flows.store`, then forget this process's cached view of the source.
+pub fn enable(
+    flows: &Flows,
+    source: &str,
+    token: &SecretString,
+) -> Result<store::SourceRecord, crate::FlowError> {
+    let record = enable_in(&flows.store, source, token)?;
     flows.realtime.forget(&record.id);
     Ok(record)
 }
 
 /// Turn real time off for `source`: its webhook URL stops answering (404), its token and
 /// its queue of events not yet written are dropped; schedules and runs are unchanged.
-pub fn disable(flows: &Flows, source: &str) -> Result<store::SourceRecord, crate::FlowError> {
-    let record = flows.store.source(source)?;
+/// Callable without a [`Flows`] (CLI `sources update NAME --no-realtime`); a `serve` running
+/// on the same data directory stops accepting the source's events within
+/// [`TARGET_TTL`] (its cache of webhook targets), and its worker for the source ends at
+/// its next wake.
+pub fn disable_in(
+    store: &store::Store,
+    source: &str,
+) -> Result<store::SourceRecord, crate::FlowError> {
+    let record = store.source(source)?;
     let mut options = SourceOptions::of(&record);
     let record = if options.realtime.take().is_some() {
-        let config = serde_json::to_value(&options)
-            .map_err(|e| crate::FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
-        flows.store.update_source(
-            &record.id,
-            &store::SourceUpdate {
-                config: Some(config),
-                ..store::SourceUpdate::default()
-            },
-        )?
+        save_options(store, &record.id, &options)?
     } else {
         record
     };
-    flows.store.set_webhook_token(&record.id, None)?;
-    flows.store.drop_webhooks(&record.id)?;
+    store.set_webhook_token(&record.id, None)?;
+    store.drop_webhooks(&record.id)?;
+    Ok(record)
+}
+
+/// [`disable_in`] on `flows.store`, then forget this process's cached view of the source.
+pub fn disable(flows: &Flows, source: &str) -> Result<store::SourceRecord, crate::FlowError> {
+    let record = disable_in(&flows.store, source)?;
     flows.realtime.forget(&record.id);
     Ok(record)
+}
+
+fn save_options(
+    store: &store::Store,
+    id: &str,
+    options: &SourceOptions,
+) -> Result<store::SourceRecord, crate::FlowError> {
+    let config = serde_json::to_value(options)
+        .map_err(|e| crate::FlowError::new(crate::ErrorKind::Internal, e.to_string()))?;
+    Ok(store.update_source(
+        id,
+        &store::SourceUpdate {
+            config: Some(config),
+            ..store::SourceUpdate::default()
+        },
+    )?)
 }
 
 /// What a real-time source shows (`GET /api/v1/sources/{id}`, the source's page, CLI
@@ -894,12 +944,12 @@ pub struct Status {
 }
 
 /// The real-time status of `source` with its webhook URL on `base` (`serve --public-url`,
-/// else `http://` + its bind address); `None` when it is not real time. The figures read
+/// else `http://` + its bind address; `""` gives the path `/webhooks/drift/{id}` alone, as
+/// the CLI does when it does not know serve's URL); `None` when it is not real time. The figures read
 /// as zero when the store cannot be read.
-pub fn status(flows: &Flows, source: &store::SourceRecord, base: &str) -> Option<Status> {
+pub fn status(store: &store::Store, source: &store::SourceRecord, base: &str) -> Option<Status> {
     let rt = SourceOptions::of(source).realtime?;
-    let stats = flows
-        .store
+    let stats = store
         .webhook_stats(&source.id, now_ms())
         .unwrap_or_default();
     Some(Status {

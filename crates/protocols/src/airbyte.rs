@@ -170,14 +170,16 @@ fn with_tombstone_fields(schema: &Value) -> Value {
     schema
 }
 
-/// The CATALOG message: every stream of the Drift catalog (child tables included once the
-/// catalog has them), each readable in full refresh and incremental mode, with its primary
-/// key and, where it has one, its cursor (source-defined).
+/// The CATALOG message: every stream of the Drift catalog, each readable in full refresh
+/// and incremental mode, with its primary key and, where it has one, its cursor
+/// (source-defined); each followed by its child tables ([`crate::children`]: the JSON
+/// Schema of their columns, primary key = parent key + `_index`, the parent's sync modes,
+/// no cursor field: they are read with their parent).
 pub fn discover() -> Value {
     let streams: Vec<Value> = source_drift::catalog()
         .streams
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let mut entry = json!({
                 "name": s.name,
                 "json_schema": with_tombstone_fields(&s.json_schema),
@@ -188,7 +190,17 @@ pub fn discover() -> Value {
             if let Some(c) = &s.cursor_field {
                 entry["default_cursor_field"] = json!([c]);
             }
-            entry
+            let modes = entry["supported_sync_modes"].clone();
+            let children = crate::children::of(&s.name).map(move |c| {
+                json!({
+                    "name": c.stream.name,
+                    "json_schema": crate::children::schema(c),
+                    "supported_sync_modes": modes,
+                    "source_defined_cursor": true,
+                    "source_defined_primary_key": c.stream.primary_key.iter().map(|k| vec![k]).collect::<Vec<_>>(),
+                })
+            });
+            std::iter::once(entry).chain(children).collect::<Vec<_>>()
         })
         .collect();
     json!({"type": "CATALOG", "catalog": {"streams": streams}})
@@ -234,6 +246,17 @@ pub async fn check(config: Result<ProtocolConfig, ConfigError>) -> Value {
 /// Errors: [`ConfigError`] (field `catalog`) for a catalog without `streams`, an unknown
 /// stream or sync mode.
 pub fn configured_streams(catalog: &Value) -> Result<Vec<ConfiguredStream>, ConfigError> {
+    Ok(configured(catalog)?.0)
+}
+
+/// [`configured_streams`] with what to emit: a child stream (`conversation_tags`) is read
+/// with its parent; a parent not selected itself is read but not emitted
+/// ([`crate::children::plan`]).
+///
+/// Errors: as [`configured_streams`].
+pub fn configured(
+    catalog: &Value,
+) -> Result<(Vec<ConfiguredStream>, crate::children::Emit), ConfigError> {
     let bad = |m: String| ConfigError {
         field: "catalog".into(),
         message: m,
@@ -242,19 +265,12 @@ pub fn configured_streams(catalog: &Value) -> Result<Vec<ConfiguredStream>, Conf
         .get("streams")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("a configured catalog needs a `streams` list".into()))?;
-    let all = source_drift::catalog();
-    let mut chosen = BTreeMap::new();
+    let mut chosen = Vec::new();
     for item in items {
         let name = item
             .pointer("/stream/name")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("each configured stream needs `stream.name`".into()))?;
-        let stream = all.get(name).ok_or_else(|| {
-            bad(format!(
-                "unknown stream `{name}`: available streams are {}",
-                all.names().join(", ")
-            ))
-        })?;
         let mode = match item.get("sync_mode").and_then(Value::as_str) {
             Some("incremental") => SyncMode::Incremental,
             Some("full_refresh") | None => SyncMode::FullRefresh,
@@ -264,15 +280,10 @@ pub fn configured_streams(catalog: &Value) -> Result<Vec<ConfiguredStream>, Conf
                 )))
             }
         };
-        chosen.insert(name.to_string(), (stream.clone(), mode));
+        chosen.push((name.to_string(), mode));
     }
     // In catalog order (the source reads the small streams first, then the conversations pass).
-    Ok(all
-        .streams
-        .iter()
-        .filter_map(|s| chosen.remove(&s.name))
-        .map(|(stream, mode)| ConfiguredStream { stream, mode })
-        .collect())
+    crate::children::plan(&chosen).map_err(bad)
 }
 
 /// The source state in an Airbyte state file: a list of STREAM state messages (what the
@@ -402,7 +413,7 @@ pub async fn read_with(
         succeeded: false,
         status: RunStatus::Failed,
     };
-    let streams = match configured_streams(catalog) {
+    let (streams, emit) = match configured(catalog) {
         Ok(s) => s,
         Err(e) => {
             let _ = wire.send(&config_error_trace(&e));
@@ -422,6 +433,7 @@ pub async fn read_with(
         Box::new(Airbyte),
         wire.clone(),
         &defs,
+        emit.clone(),
         initial,
         config.start_date_ms,
     );
@@ -434,7 +446,7 @@ pub async fn read_with(
         streams,
         RunOptions::new(run_id, "airbyte"),
         cancel,
-        Some(status_callback(wire.clone(), seen.clone())),
+        Some(status_callback(wire.clone(), seen.clone(), emit.clone())),
     )
     .await;
     let mut lines = Vec::new();
@@ -445,9 +457,12 @@ pub async fn read_with(
             seen.get(&s.stream),
             Some(StreamState::Succeeded | StreamState::Failed | StreamState::Unavailable)
         );
+        let names = emit.names(&s.stream);
         if !ended {
-            lines.push(stream_status(&s.stream, "INCOMPLETE"));
+            lines.extend(names.iter().map(|n| stream_status(n, "INCOMPLETE")));
         }
+        // The stream named in error messages: the engine's, or its first selected child.
+        let named = names.first().cloned().unwrap_or_else(|| s.stream.clone());
         let reason = s.reason.clone().unwrap_or_default();
         match s.state {
             StreamState::Unavailable => lines.push(error_trace(
@@ -456,7 +471,7 @@ pub async fn read_with(
                     s.stream
                 ),
                 FailureType::Config,
-                Some(&s.stream),
+                Some(&named),
             )),
             StreamState::Failed => {
                 let (kind, message) = match &report.error {
@@ -469,7 +484,7 @@ pub async fn read_with(
                 lines.push(error_trace(
                     &message,
                     FailureType::of(kind, &message),
-                    Some(&s.stream),
+                    Some(&named),
                 ));
             }
             _ => {}
@@ -517,7 +532,12 @@ pub async fn read_with(
 /// TRACE STREAM_STATUS messages as the engine reports progress: STARTED when a stream
 /// starts, COMPLETE when it succeeded (after its last commit), INCOMPLETE when it failed or
 /// is unavailable. RUNNING is the sink's (before the stream's first record).
-fn status_callback(wire: Wire, seen: Arc<Mutex<HashMap<String, StreamState>>>) -> ProgressFn {
+/// A parent read only for its children reports under their names ([`crate::children::Emit`]).
+fn status_callback(
+    wire: Wire,
+    seen: Arc<Mutex<HashMap<String, StreamState>>>,
+    emit: crate::children::Emit,
+) -> ProgressFn {
     Arc::new(move |event: &ProgressEvent| {
         let s = &event.summary;
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -531,7 +551,9 @@ fn status_callback(wire: Wire, seen: Arc<Mutex<HashMap<String, StreamState>>>) -
             StreamState::Failed | StreamState::Unavailable => "INCOMPLETE",
             StreamState::Pending | StreamState::Cancelled => return,
         };
-        let _ = wire.send(&stream_status(&s.stream, status));
+        for name in emit.names(&s.stream) {
+            let _ = wire.send(&stream_status(&name, status));
+        }
     })
 }
 

@@ -22,6 +22,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod airbyte;
+pub mod children;
 pub mod config;
 pub mod pipes;
 pub mod singer;

@@ -50,12 +50,14 @@ fn method(stream: &Stream) -> &'static str {
     }
 }
 
-/// The catalog `--discover` prints (see the module docs).
+/// The catalog `--discover` prints (see the module docs); each stream is followed by its
+/// child tables ([`crate::children`]), whose metadata has `parent-tap-stream-id`, the
+/// parent's replication method and no replication key.
 pub fn discover() -> Value {
     let streams: Vec<Value> = source_drift::catalog()
         .streams
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let mut top = json!({
                 "inclusion": "available",
                 "selected-by-default": true,
@@ -76,16 +78,46 @@ pub fn discover() -> Value {
                 metadata.push(json!({"breadcrumb": ["properties", p.name],
                     "metadata": {"inclusion": if automatic { "automatic" } else { "available" }}}));
             }
-            json!({
+            let parent = json!({
                 "tap_stream_id": s.name,
                 "stream": s.name,
                 "schema": singer_schema(s),
                 "key_properties": s.primary_key,
                 "metadata": metadata,
-            })
+            });
+            let children = crate::children::of(&s.name).map(move |c| child_entry(s, c));
+            std::iter::once(parent).chain(children).collect::<Vec<_>>()
         })
         .collect();
     json!({ "streams": streams })
+}
+
+/// The catalog entry of child stream `c` of `parent`.
+fn child_entry(parent: &Stream, c: &crate::children::ChildDef) -> Value {
+    let mut top = json!({
+        "inclusion": "available",
+        "selected-by-default": true,
+        "table-key-properties": c.stream.primary_key,
+        "valid-replication-keys": [],
+        "replication-method": method(parent),
+        "parent-tap-stream-id": parent.name,
+    });
+    if parent.write_mode == WriteMode::Replace {
+        top["forced-replication-method"] = json!("FULL_TABLE");
+    }
+    let mut metadata = vec![json!({"breadcrumb": [], "metadata": top})];
+    for p in c.stream.properties() {
+        let automatic = c.stream.primary_key.contains(&p.name);
+        metadata.push(json!({"breadcrumb": ["properties", p.name],
+            "metadata": {"inclusion": if automatic { "automatic" } else { "available" }}}));
+    }
+    json!({
+        "tap_stream_id": c.stream.name,
+        "stream": c.stream.name,
+        "schema": crate::children::schema(c),
+        "key_properties": c.stream.primary_key,
+        "metadata": metadata,
+    })
 }
 
 /// The streams a Singer catalog selects, each with its mode (`FULL_TABLE` -> full refresh,
@@ -94,26 +126,36 @@ pub fn discover() -> Value {
 /// Errors: [`ConfigError`] (field `catalog`) for a catalog without `streams`, an unknown
 /// stream or an unsupported replication method.
 pub fn selection(catalog: Option<&Value>) -> Result<Vec<ConfiguredStream>, ConfigError> {
-    let all = source_drift::catalog();
-    let Some(catalog) = catalog else {
-        return Ok(all
-            .streams
-            .into_iter()
-            .map(|stream| ConfiguredStream {
-                stream,
-                mode: SyncMode::Incremental,
-            })
-            .collect());
-    };
+    Ok(selection_to_emit(catalog)?.0)
+}
+
+/// [`selection`] with what to emit: child streams (`conversation_tags`) are read with their
+/// parent; a parent not selected itself is read but not emitted. Without a catalog, every
+/// stream and every child stream.
+///
+/// Errors: as [`selection`].
+pub fn selection_to_emit(
+    catalog: Option<&Value>,
+) -> Result<(Vec<ConfiguredStream>, crate::children::Emit), ConfigError> {
     let bad = |m: String| ConfigError {
         field: "catalog".into(),
         message: m,
+    };
+    let Some(catalog) = catalog else {
+        let all: Vec<(String, SyncMode)> = source_drift::catalog()
+            .streams
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(crate::children::all().iter().map(|c| c.stream.name.clone()))
+            .map(|n| (n, SyncMode::Incremental))
+            .collect();
+        return crate::children::plan(&all).map_err(bad);
     };
     let items = catalog
         .get("streams")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("a Singer catalog needs a `streams` list".into()))?;
-    let mut chosen = BTreeMap::new();
+    let mut chosen = Vec::new();
     for item in items {
         let name = item
             .get("tap_stream_id")
@@ -141,12 +183,6 @@ pub fn selection(catalog: Option<&Value>) -> Result<Vec<ConfiguredStream>, Confi
         if !selected {
             continue;
         }
-        let stream = all.get(name).ok_or_else(|| {
-            bad(format!(
-                "unknown stream `{name}`: available streams are {}",
-                all.names().join(", ")
-            ))
-        })?;
         let mode = match top
             .get("replication-method")
             .or_else(|| top.get("forced-replication-method"))
@@ -160,14 +196,9 @@ pub fn selection(catalog: Option<&Value>) -> Result<Vec<ConfiguredStream>, Confi
                 )))
             }
         };
-        chosen.insert(name.to_string(), (stream.clone(), mode));
+        chosen.push((name.to_string(), mode));
     }
-    Ok(all
-        .streams
-        .iter()
-        .filter_map(|s| chosen.remove(&s.name))
-        .map(|(stream, mode)| ConfiguredStream { stream, mode })
-        .collect())
+    crate::children::plan(&chosen).map_err(bad)
 }
 
 /// The source state in a Singer state file: `{"bookmarks": {stream: {"driftbridge_state":
@@ -276,20 +307,28 @@ pub async fn sync_with(
     wire: &Wire,
     cancel: Cancel,
 ) -> Result<SyncOutcome, ConfigError> {
-    let streams = selection(catalog)?;
+    let (streams, emit) = selection_to_emit(catalog)?;
     let client = config.client()?;
     if streams.is_empty() {
         tracing::warn!("the catalog selects no stream: nothing to sync (set \"selected\": true in a stream's metadata with breadcrumb [])");
     }
     let defs: Vec<Stream> = streams.iter().map(|s| s.stream.clone()).collect();
-    let schemas: Vec<Value> = defs
-        .iter()
-        .map(|s| {
-            json!({"type": "SCHEMA", "stream": s.name, "schema": singer_schema(s),
+    // SCHEMA of each stream emitted: the parents selected, then their selected children.
+    let mut schemas: Vec<Value> = Vec::new();
+    for s in &defs {
+        if !emit.hidden.contains(&s.name) {
+            schemas.push(
+                json!({"type": "SCHEMA", "stream": s.name, "schema": singer_schema(s),
                 "key_properties": s.primary_key,
-                "bookmark_properties": s.cursor_field.iter().collect::<Vec<_>>()})
-        })
-        .collect();
+                "bookmark_properties": s.cursor_field.iter().collect::<Vec<_>>()}),
+            );
+        }
+        for c in emit.children.get(&s.name).into_iter().flatten() {
+            schemas.push(json!({"type": "SCHEMA", "stream": c.stream.name,
+                "schema": crate::children::schema(c), "key_properties": c.stream.primary_key,
+                "bookmark_properties": []}));
+        }
+    }
     let initial = state.map(state_from).unwrap_or_default();
     // The input state is echoed first, so a run that reads nothing keeps it.
     let mut head = schemas;
@@ -314,6 +353,7 @@ pub async fn sync_with(
         Box::new(Singer),
         wire.clone(),
         &defs,
+        emit,
         initial,
         config.start_date_ms,
     );

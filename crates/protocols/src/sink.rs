@@ -12,7 +12,12 @@
 //! that belongs to it, verbatim. Reading a state back takes the union of the streams' keys,
 //! so a run resumes from exactly the committed checkpoint, whichever stream's message the
 //! platform kept last.
+//!
+//! Child streams ([`crate::children`]): the rows of a parent record's selected child tables
+//! follow it, so the state messages after them cover them too; a child's state message
+//! carries its parent's entries. A parent read only for its children sends nothing itself.
 
+use crate::children::Emit;
 use crate::wire::Wire;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -32,8 +37,10 @@ pub fn streams_of(key: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The state entries of `stream` in `state` (every key that belongs to it).
+/// The state entries of `stream` in `state` (every key that belongs to it; a child stream
+/// such as `conversation_tags` has its parent's, since it is read with it).
 pub fn entries_of(state: &BTreeMap<String, Value>, stream: &str) -> serde_json::Map<String, Value> {
+    let stream = crate::children::get(stream).map_or(stream, |c| c.parent.as_str());
     state
         .iter()
         .filter(|(k, _)| streams_of(k).contains(&stream))
@@ -73,6 +80,7 @@ pub struct ProtocolSink {
     dialect: Box<dyn Dialect>,
     wire: Wire,
     selected: BTreeMap<String, Stream>,
+    emit: Emit,
     state: BTreeMap<String, Value>,
     start_date_ms: Option<i64>,
     running: HashSet<String>,
@@ -85,6 +93,7 @@ impl ProtocolSink {
         dialect: Box<dyn Dialect>,
         wire: Wire,
         selected: &[Stream],
+        emit: Emit,
         state: BTreeMap<String, Value>,
         start_date_ms: Option<i64>,
     ) -> ProtocolSink {
@@ -95,6 +104,7 @@ impl ProtocolSink {
                 .iter()
                 .map(|s| (s.name.clone(), s.clone()))
                 .collect(),
+            emit,
             state,
             start_date_ms,
             running: HashSet::new(),
@@ -130,6 +140,17 @@ impl ProtocolSink {
     }
 }
 
+impl ProtocolSink {
+    /// Add `record`'s message to `lines` (after its stream's RUNNING message the first time).
+    fn emit_record(&mut self, lines: &mut Vec<Value>, record: &Record) {
+        if self.running.insert(record.stream.clone()) {
+            lines.extend(self.dialect.running(&record.stream));
+        }
+        lines.push(self.dialect.record(record));
+        *self.since_state.entry(record.stream.clone()).or_default() += 1;
+    }
+}
+
 #[async_trait]
 impl Sink for ProtocolSink {
     fn describe(&self) -> String {
@@ -156,11 +177,23 @@ impl Sink for ProtocolSink {
                 self.skipped += 1;
                 continue;
             }
-            if self.running.insert(record.stream.clone()) {
-                lines.extend(self.dialect.running(&record.stream));
+            if !self.emit.hidden.contains(&record.stream) {
+                self.emit_record(&mut lines, record);
             }
-            lines.push(self.dialect.record(record));
-            *self.since_state.entry(record.stream.clone()).or_default() += 1;
+            // The full set of the record's children, right after it (tombstones have none).
+            let rows: Vec<Record> = match (
+                self.emit.children.get(&record.stream),
+                self.selected.get(&record.stream),
+            ) {
+                (Some(children), Some(parent)) => children
+                    .iter()
+                    .flat_map(|c| sinks::child_rows(parent, &c.table, record))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for row in &rows {
+                self.emit_record(&mut lines, row);
+            }
             let counts = if record.tombstone {
                 &mut report.deleted
             } else {
@@ -174,12 +207,12 @@ impl Sink for ProtocolSink {
         }
         let mut changed = BTreeSet::new();
         for (key, value) in batch.state {
-            changed.extend(
-                streams_of(&key)
-                    .into_iter()
-                    .filter(|s| self.selected.contains_key(*s))
-                    .map(str::to_string),
-            );
+            for s in streams_of(&key)
+                .into_iter()
+                .filter(|s| self.selected.contains_key(*s))
+            {
+                changed.extend(self.emit.names(s));
+            }
             self.state.insert(key, value);
         }
         if !changed.is_empty() {

@@ -321,6 +321,41 @@ pub(crate) fn child_records(stream: &Stream, child: &ChildTable, record: &Record
         .collect()
 }
 
+/// The child tables of `stream` as streams of their own (name, JSON Schema of the
+/// columns, primary key = parent key + index, no cursor), in [`Stream::children`] order,
+/// each with its [`ChildTable`]: the tables every sink writes and `driftbridge catalog`
+/// lists with a `parent`, for the protocol modes (Airbyte, Singer) to offer as streams.
+pub fn child_streams(stream: &Stream) -> Vec<(ChildTable, Stream)> {
+    stream
+        .children
+        .iter()
+        .map(|c| (c.clone(), child_table(stream, c, "").stream))
+        .collect()
+}
+
+/// The rows of child table `child` of `record` (a live record of `stream`) as records of
+/// stream `child.name` whose fields are the child table's column names (parent key,
+/// index, then each [`sync_core::ChildColumn`] read from its element field): the rows the
+/// sinks write, from the same derivation ([`child_records`]), for the protocol modes. A
+/// value absent from the element is absent from the record. A tombstone has none.
+pub fn child_rows(stream: &Stream, child: &ChildTable, record: &Record) -> Vec<Record> {
+    if record.tombstone {
+        return Vec::new();
+    }
+    let columns = child_table(stream, child, "").columns;
+    child_records(stream, child, record)
+        .into_iter()
+        .map(|row| {
+            let data = columns
+                .iter()
+                .filter(|c| matches!(c.kind, ColumnKind::Value(_)))
+                .filter_map(|c| c.value(&row.data).map(|v| (c.name.clone(), v.clone())))
+                .collect();
+            Record { data, ..row }
+        })
+        .collect()
+}
+
 /// What a sink does with a key of a flattened object (contacts' attributes) that has no
 /// column yet: the data source's schema contract (`--schema-contract`, `"schema_contract"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -70,7 +70,7 @@ pub mod sqlite;
 
 pub use crate::csv::CsvSink;
 pub use jsonl::JsonlSink;
-pub use layout::SchemaContract;
+pub use layout::{child_rows, child_streams, SchemaContract};
 #[cfg(feature = "parquet")]
 pub use parquet::ParquetSink;
 #[cfg(feature = "postgres")]

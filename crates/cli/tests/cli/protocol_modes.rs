@@ -130,7 +130,25 @@ fn singer_without_a_catalog_syncs_every_stream() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let msgs = lines(&run.stdout);
     let schemas = msgs.iter().filter(|m| m["type"] == "SCHEMA").count();
-    assert_eq!(schemas, source_drift::catalog().streams.len());
+    assert_eq!(
+        schemas,
+        source_drift::catalog().streams.len() + protocols::children::all().len(),
+        "every stream and every child table"
+    );
+    let tags: usize = msgs
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["stream"] == "conversations")
+        .map(|m| {
+            m["record"]["conversationTags"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    let tag_rows = msgs
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["stream"] == "conversation_tags")
+        .count();
+    assert_eq!(tag_rows, tags);
     assert_eq!(msgs.last().unwrap()["type"], "STATE");
 }
 

@@ -354,6 +354,7 @@ impl Cli {
             .env_remove("DRIFTBRIDGE_MASTER_KEY")
             .env_remove("DRIFTBRIDGE_DATA_DIR")
             .env_remove("DRIFTBRIDGE_LOG")
+            .env_remove("DRIFTBRIDGE_PUBLIC_URL")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -54,8 +54,22 @@ fn discover_lists_every_catalog_stream_with_keys_cursor_and_modes() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, source_drift::catalog().names());
-    // The streams of the snapshot keep their entries (child tables added later append).
+    // Each stream, then its child tables (every table `driftbridge catalog` lists with a
+    // parent).
+    let mut want: Vec<String> = Vec::new();
+    for s in source_drift::catalog().streams {
+        want.push(s.name.clone());
+        want.extend(s.children.iter().map(|c| c.name.clone()));
+    }
+    assert_eq!(names, want);
+    for child in [
+        "conversation_tags",
+        "conversation_participants",
+        "message_buttons",
+    ] {
+        assert!(names.contains(&child), "{child} in {names:?}");
+    }
+    // The streams of the snapshot keep their entries.
     let by_name: BTreeMap<&str, Value> = streams
         .iter()
         .map(|s| (s["name"].as_str().unwrap(), entry_keys(s)))
@@ -77,7 +91,34 @@ fn discover_lists_every_catalog_stream_with_keys_cursor_and_modes() {
     let conversations = &by_name["conversations"];
     assert_eq!(conversations["default_cursor_field"], json!(["updatedAt"]));
     assert_eq!(conversations["source_defined_primary_key"], json!([["id"]]));
-    for s in streams {
+    let tags = &by_name["conversation_tags"];
+    assert_eq!(
+        tags["source_defined_primary_key"],
+        json!([["conversation_id"], ["_index"]])
+    );
+    assert_eq!(
+        tags["supported_sync_modes"],
+        conversations["supported_sync_modes"]
+    );
+    assert!(
+        tags.get("default_cursor_field").is_none(),
+        "no cursor: {tags}"
+    );
+    let tag_schema = &streams
+        .iter()
+        .find(|s| s["name"] == "conversation_tags")
+        .unwrap()["json_schema"];
+    for column in ["conversation_id", "_index", "tag", "color"] {
+        assert!(
+            tag_schema["properties"].get(column).is_some(),
+            "{column}: {tag_schema}"
+        );
+    }
+    let parents = source_drift::catalog().names();
+    for s in streams
+        .iter()
+        .filter(|s| parents.iter().any(|p| s["name"] == p.as_str()))
+    {
         assert_eq!(
             s["json_schema"]["properties"]["_deleted"]["type"],
             json!(["null", "boolean"])
@@ -110,6 +151,15 @@ fn keys(messages: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
             .insert(sync_core::key_text(data, pk).unwrap());
     }
     out
+}
+
+/// The length of array field `field` of each RECORD of `stream`, summed.
+fn array_total(messages: &[Value], stream: &str, field: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == stream)
+        .map(|m| m["record"]["data"][field].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 fn count(messages: &[Value], stream: &str) -> usize {
@@ -313,4 +363,108 @@ async fn a_rejected_key_is_a_config_error_and_the_token_never_shows() {
             .any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_streams_follow_their_parent_record_and_precede_its_state() {
+    let sb = Sandbox::start().await;
+    let (out, wire) = capture();
+    let catalog = configured(&["conversations", "conversation_tags"], "incremental");
+    let outcome = airbyte::read_with(
+        &sb.config(),
+        small_pages(),
+        &catalog,
+        None,
+        &wire,
+        Cancel::new(),
+    )
+    .await;
+    assert!(outcome.succeeded, "{:?}", out.messages());
+    let msgs = out.messages();
+    let tags = count(&msgs, "conversation_tags");
+    assert!(tags > 0, "the sandbox's conversations have tags");
+    assert_eq!(
+        tags,
+        array_total(&msgs, "conversations", "conversationTags"),
+        "one RECORD per element of the conversations' tag arrays"
+    );
+    assert_eq!(count(&msgs, "conversation_participants"), 0, "not selected");
+    // Each tag row right after its conversation (the full set, indexes 0..n), before the
+    // STATE that covers it.
+    let mut parent: Option<&Value> = None;
+    let mut next_index = 0;
+    for m in msgs.iter().filter(|m| m["type"] == "RECORD") {
+        let data = &m["record"]["data"];
+        if m["record"]["stream"] == "conversations" {
+            if let Some(p) = parent {
+                let n = p["conversationTags"].as_array().map_or(0, Vec::len);
+                assert_eq!(next_index, n, "every tag of conversation {}", p["id"]);
+            }
+            parent = Some(data);
+            next_index = 0;
+        } else {
+            let p = parent.expect("a tag row after a conversation");
+            assert_eq!(data["conversation_id"], p["id"], "{data}");
+            assert_eq!(data["_index"], json!(next_index), "{data}");
+            assert!(
+                data["tag"].is_string(),
+                "the column names of the child table: {data}"
+            );
+            next_index += 1;
+        }
+    }
+    let records = position(&msgs, |m| {
+        m["type"] == "RECORD" && m["record"]["stream"] == "conversation_tags"
+    });
+    let states = position(&msgs, |m| {
+        m["type"] == "STATE"
+            && m["state"]["stream"]["stream_descriptor"]["name"] == "conversation_tags"
+    });
+    assert!(
+        records.last() < states.last(),
+        "a STATE of conversation_tags covers its records"
+    );
+
+    // Selected alone, the child still reads its parent, and only the child is sent.
+    let (alone, wire) = capture();
+    let catalog = configured(&["conversation_tags"], "incremental");
+    let outcome = airbyte::read_with(
+        &sb.config(),
+        small_pages(),
+        &catalog,
+        None,
+        &wire,
+        Cancel::new(),
+    )
+    .await;
+    assert!(outcome.succeeded, "{:?}", alone.messages());
+    let only = alone.messages();
+    assert_eq!(count(&only, "conversation_tags"), tags);
+    let named = |m: &Value, name: &str| {
+        m["record"]["stream"] == name
+            || m["state"]["stream"]["stream_descriptor"]["name"] == name
+            || m["trace"]["stream_status"]["stream_descriptor"]["name"] == name
+    };
+    for other in ["conversations", "messages", "contacts"] {
+        assert!(
+            !only.iter().any(|m| named(m, other)),
+            "nothing of {other} is sent"
+        );
+    }
+    assert!(only.iter().any(|m| m["type"] == "TRACE"
+        && m["trace"]["stream_status"]["stream_descriptor"]["name"] == "conversation_tags"
+        && m["trace"]["stream_status"]["status"] == "COMPLETE"));
+    // Its state resumes the parent: a second read sends nothing new.
+    let (again, wire) = capture();
+    let outcome = airbyte::read_with(
+        &sb.config(),
+        small_pages(),
+        &catalog,
+        Some(&last_states(&only)),
+        &wire,
+        Cancel::new(),
+    )
+    .await;
+    assert!(outcome.succeeded);
+    assert_eq!(count(&again.messages(), "conversation_tags"), 0);
 }

@@ -33,7 +33,17 @@ fn selecting(names: &[&str]) -> Value {
 fn discover_has_the_singer_metadata_of_every_stream() {
     let catalog = singer::discover();
     let streams = catalog["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), source_drift::catalog().streams.len());
+    assert_eq!(
+        streams.len(),
+        source_drift::catalog().streams.len() + protocols::children::all().len()
+    );
+    let tags = streams
+        .iter()
+        .find(|s| s["tap_stream_id"] == "conversation_tags")
+        .unwrap();
+    assert_eq!(tags["key_properties"], json!(["conversation_id", "_index"]));
+    assert_eq!(top_metadata(tags)["parent-tap-stream-id"], "conversations");
+    assert_eq!(top_metadata(tags)["valid-replication-keys"], json!([]));
     let conv = streams
         .iter()
         .find(|s| s["tap_stream_id"] == "conversations")
@@ -201,4 +211,62 @@ async fn start_date_bounds_the_first_sync() {
             "{rec}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_stream_alone_sends_its_schema_and_rows_not_its_parent() {
+    let sb = Sandbox::start().await;
+    let (out, wire) = capture();
+    let catalog = selecting(&["conversations", "conversation_participants"]);
+    let done = singer::sync_with(
+        &sb.config(),
+        small_pages(),
+        Some(&catalog),
+        None,
+        &wire,
+        Cancel::new(),
+    )
+    .await
+    .unwrap();
+    assert!(done.succeeded, "{done:?}");
+    let msgs = out.messages();
+    let records = |stream: &str| -> Vec<&Value> {
+        msgs.iter()
+            .filter(|m| m["type"] == "RECORD" && m["stream"] == stream)
+            .map(|m| &m["record"])
+            .collect()
+    };
+    let participants: usize = records("conversations")
+        .iter()
+        .map(|c| c["participants"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(participants > 0);
+    assert_eq!(records("conversation_participants").len(), participants);
+
+    let (alone, wire) = capture();
+    let catalog = selecting(&["conversation_participants"]);
+    let done = singer::sync_with(
+        &sb.config(),
+        small_pages(),
+        Some(&catalog),
+        None,
+        &wire,
+        Cancel::new(),
+    )
+    .await
+    .unwrap();
+    assert!(done.succeeded, "{done:?}");
+    let only = alone.messages();
+    let schemas: Vec<&Value> = only
+        .iter()
+        .filter(|m| m["type"] == "SCHEMA")
+        .map(|m| &m["stream"])
+        .collect();
+    assert_eq!(schemas, [&json!("conversation_participants")]);
+    let rows = only.iter().filter(|m| m["type"] == "RECORD").count();
+    assert_eq!(rows, participants, "every RECORD is a participant row");
+    assert!(only
+        .iter()
+        .filter(|m| m["type"] == "RECORD")
+        .all(|m| m["stream"] == "conversation_participants"));
 }

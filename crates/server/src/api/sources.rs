@@ -132,7 +132,7 @@ impl SourceView {
 
 /// The view of `s` with its webhook URL and real-time figures.
 pub(crate) fn view(state: &AppState, s: SourceRecord) -> SourceView {
-    let status = flows::realtime::status(&state.flows, &s, &state.options.base_url());
+    let status = flows::realtime::status(&state.store, &s, &state.options.base_url());
     let mut view = SourceView::of(&state.store, s);
     if let Some(rt) = status {
         view.webhook_url = Some(rt.webhook_url);

@@ -449,3 +449,38 @@ async fn an_event_missed_by_the_webhook_path_is_filled_by_the_next_incremental_s
     assert_eq!(second["status"], "succeeded", "{second}");
     assert_eq!(rt.query(&sql), ["2"]);
 }
+
+#[tokio::test]
+async fn a_token_changed_by_another_process_works_at_once_on_a_running_serve() {
+    let rt = Rt::start(&["conversations", "messages"]).await;
+    let event = |id: i64, token: &str| {
+        json!({"type": "new_message", "token": token, "orgId": 1,
+            "data": {"id": id, "conversationId": 1, "createdAt": 1, "body": "hi"}})
+    };
+    let post = |body: Value| {
+        let http = rt.s.http.clone();
+        let hook = rt.hook();
+        async move { http.post(hook).json(&body).send().await.unwrap().status() }
+    };
+    // The first event fills serve's cache with the token.
+    assert_eq!(post(event(99_100_001, TOKEN)).await, 200);
+    // What `driftbridge sources update rt --realtime --verification-token-env VAR` does: the
+    // store changes, this serve's Hub is not told.
+    const NEW: &str = "wh-new-verification-token-9876543210";
+    flows::realtime::enable_in(&rt.s.store, &rt.id(), &secrecy::SecretString::from(NEW)).unwrap();
+    assert_eq!(
+        post(event(99_100_002, NEW)).await,
+        200,
+        "the new token works at the next event"
+    );
+    assert_eq!(
+        post(event(99_100_003, TOKEN)).await,
+        401,
+        "the old token stops working"
+    );
+    assert_eq!(post(event(99_100_004, NEW)).await, 200);
+    let rows = rt
+        .wait_for("SELECT id FROM messages ORDER BY id", |r| r.len() >= 3)
+        .await;
+    assert_eq!(rows, ["99100001", "99100002", "99100004"]);
+}
