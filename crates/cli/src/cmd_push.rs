@@ -123,6 +123,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         flow: settings.destination.clone(),
         rate_limit_per_min: args.rate_limit_per_min,
         max_concurrency: Some(args.concurrency.max(1)),
+        trigger: store::Trigger::Manual,
     };
     // The CLI is one user's tool: any address, loopback sandbox included.
     let run = loop {

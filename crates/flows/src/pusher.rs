@@ -155,6 +155,9 @@ pub struct PushJob {
     pub rate_limit_per_min: Option<u32>,
     /// Most requests in flight at once; `None`: the client's default for the budget.
     pub max_concurrency: Option<usize>,
+    /// What started the push (recorded on the run); pushes are not scheduled, so the edges
+    /// set [`store::Trigger::Manual`].
+    pub trigger: store::Trigger,
 }
 
 /// How a push ended: the writer's summary (its `stopped` says whether it stopped early),
@@ -189,6 +192,7 @@ pub struct PushRun {
     warnings: Vec<String>,
     scope: RunScope,
     flow: Option<String>,
+    trigger: store::Trigger,
     addresses: AddressPolicy,
     // Dropped with the run, in this order: the log closes, then a real run's upload goes.
     _log: RunLog,
@@ -281,7 +285,12 @@ impl PushRun {
             Some(path) => Some((path.clone(), create_results(path)?)),
             None => None,
         };
-        let new_run = push_job::new_run(&credential.name, &job.options, job.flow.clone());
+        let new_run = push_job::new_run(
+            &credential.name,
+            &job.options,
+            job.flow.clone(),
+            job.trigger,
+        );
         let run_id = match &key {
             Some(key) => store.insert_run_exclusive(&new_run, &key.key, &key.what)?,
             None => store.insert_run(&new_run)?,
@@ -343,6 +352,7 @@ impl PushRun {
             warnings,
             scope,
             flow: job.flow.clone(),
+            trigger: job.trigger,
             addresses,
             _log: log,
             _delete_upload: delete_upload,
@@ -433,6 +443,7 @@ impl PushRun {
             warnings,
             scope,
             flow,
+            trigger,
             addresses,
             _log,
             _delete_upload,
@@ -448,6 +459,7 @@ impl PushRun {
         scope.emit(RunStarted {
             what: &[object.as_str().to_string()],
             mode,
+            trigger,
         });
         for warning in &warnings {
             tracing::warn!("{warning}");

@@ -90,6 +90,7 @@ pub(crate) async fn run_push(
         flow,
         rate_limit_per_min: None,
         max_concurrency: None,
+        trigger: store::Trigger::Manual,
     };
     let run = PushRun::prepare(&state.store, job, state.addresses())
         .await
