@@ -53,6 +53,10 @@ pub struct PushSettings {
     pub on_duplicate: Option<String>,
     /// Validate and look up only: nothing is written to Drift.
     pub dry_run: bool,
+    /// Let the mapping name attributes Drift does not have (the push creates them);
+    /// otherwise such a push is refused before any row is sent
+    /// ([`crate::attributes::refuse_new_attributes`]).
+    pub allow_new_attributes: bool,
 }
 
 impl PushSettings {
@@ -158,6 +162,12 @@ pub struct PushJob {
     /// What started the push (recorded on the run); pushes are not scheduled, so the edges
     /// set [`store::Trigger::Manual`].
     pub trigger: store::Trigger,
+    /// The mapping may name attributes Drift does not have (the push creates them as new
+    /// custom attributes); without it such a push is refused before any row is sent.
+    pub allow_new_attributes: bool,
+    /// Which front end started the push: its errors name that edge's fixes
+    /// (`--allow-new-attributes`, `"allow_new_attributes": true`, the checkbox).
+    pub edge: check::Edge,
 }
 
 /// How a push ended: the writer's summary (its `stopped` says whether it stopped early),
@@ -207,6 +217,8 @@ impl PushRun {
     /// Errors ([`FlowError`]; nothing is recorded and nothing written to Drift): the store's
     /// for an unknown credential; invalid `upload`, `file` (the input cannot be read) or
     /// `credential` (a base URL `addresses` refuses, a client that cannot be built);
+    /// invalid `mapping` when it names an attribute Drift does not have and the job does not
+    /// allow new attributes ([`crate::attributes::refuse_new_attributes`], dry runs too);
     /// [`ErrorKind::Unauthorized`] when Drift rejects the key or, for a real run, the
     /// credential lacks a write scope of the object; internal when the results file cannot
     /// be created; [`ErrorKind::Conflict`] ([`FlowError::running_run`]) when the job's flow
@@ -279,6 +291,14 @@ impl PushRun {
             job.options.object,
             job.options.dry_run,
             addresses,
+        )
+        .await?;
+        crate::attributes::refuse_new_attributes(
+            &client,
+            job.options.object,
+            &job.options.mapping,
+            job.allow_new_attributes,
+            job.edge,
         )
         .await?;
         let mut results = match &job.results {
