@@ -315,7 +315,7 @@ async fn a_scheduled_run_is_labelled_schedule_and_a_run_now_manual() {
     let by_hand: Value = s
         .get_json("/api/v1/runs?trigger=manual&source=hourly")
         .await;
-    assert_eq!(only(&by_hand), [manual_id.clone()]);
+    assert_eq!(only(&by_hand), std::slice::from_ref(&manual_id));
     let bad = s.get("/api/v1/runs?trigger=cron").send().await.unwrap();
     let problem = crate::common::assert_problem(bad, 422, "validation").await;
     assert_eq!(problem["errors"][0]["field"], "trigger", "{problem}");
