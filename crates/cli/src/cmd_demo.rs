@@ -63,6 +63,7 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         schema_contract: Default::default(),
         history: false,
         reset_streams: Vec::new(),
+        trigger: store::Trigger::Manual,
     };
     let summary = execute(ctx, &store, &job).await;
     sandbox.shutdown().await;

@@ -53,6 +53,10 @@ enum Command {
         /// When it is running already, wait for that run to end, then start.
         #[arg(long)]
         wait: bool,
+        /// Let the mapping name attributes Drift does not have (the push creates them as
+        /// new custom attributes); a destination saved with it allows them already.
+        #[arg(long)]
+        allow_new_attributes: bool,
     },
 }
 
@@ -143,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             dry_run,
             results,
             wait,
+            allow_new_attributes,
         } => {
             let args = crate::cmd_push::Args {
                 object: None,
@@ -152,6 +157,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 map: Vec::new(),
                 mapping: None,
                 include_unmapped: false,
+                allow_new_attributes,
                 on_duplicate: None,
                 dry_run,
                 results,

@@ -62,6 +62,11 @@ pub struct Args {
     /// Send columns that are neither mapped nor standard as custom attributes.
     #[arg(long)]
     pub(crate) include_unmapped: bool,
+    /// Let the mapping name attributes Drift does not have: the push creates them as new
+    /// custom attributes. Without it such a push (a dry run too) is refused before any row
+    /// is sent, naming each column and attribute.
+    #[arg(long)]
+    pub(crate) allow_new_attributes: bool,
     /// Several contacts share the key: update-all, first, or reject (default).
     #[arg(long, value_name = "POLICY")]
     pub(crate) on_duplicate: Option<String>,
@@ -123,6 +128,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         flow: settings.destination.clone(),
         rate_limit_per_min: args.rate_limit_per_min,
         max_concurrency: Some(args.concurrency.max(1)),
+        trigger: store::Trigger::Manual,
+        allow_new_attributes: settings.allow_new_attributes,
+        edge: flows::check::Edge::Cli,
     };
     // The CLI is one user's tool: any address, loopback sandbox included.
     let run = loop {
@@ -230,6 +238,7 @@ pub(crate) struct Settings {
     pub key: Option<String>,
     pub mapping: Mapping,
     pub include_unmapped: bool,
+    pub allow_new_attributes: bool,
     pub on_duplicate: Option<String>,
     pub destination: Option<String>,
 }

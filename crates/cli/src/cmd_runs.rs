@@ -22,10 +22,10 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum RunsCommand {
-    /// The most recent runs, newest first, with their type (sync, push, dry run); the
-    /// filters combine.
+    /// The most recent runs, newest first, with their type (sync, push, dry run) and what
+    /// started them (manual, schedule); the filters combine.
     #[command(
-        after_help = "Examples:\n  driftbridge runs list --type sync --status failed\n  driftbridge runs list --source nightly --limit 50\n  driftbridge runs list --type dry_run --destination \"Grace list\""
+        after_help = "Examples:\n  driftbridge runs list --type sync --status failed\n  driftbridge runs list --trigger schedule --status failed\n  driftbridge runs list --source nightly --limit 50\n  driftbridge runs list --type dry_run --destination \"Grace list\""
     )]
     List {
         /// How many runs to show.
@@ -44,6 +44,10 @@ enum RunsCommand {
         /// Only the pushes and dry runs of this saved destination.
         #[arg(long)]
         destination: Option<String>,
+        /// Only runs started this way: manual (the CLI, the API's or web UI's run now) or
+        /// schedule (the scheduler of `serve`).
+        #[arg(long, value_name = "TRIGGER", value_parser = store::TRIGGERS)]
+        trigger: Option<String>,
     },
     /// One run with its per-stream figures.
     Show {
@@ -80,18 +84,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             status,
             source,
             destination,
+            trigger,
         } => {
             let filter = flows::run_filter::RunFilter {
                 source,
                 destination,
                 run_type,
                 status,
+                trigger,
             };
-            let scan = if filter.source.is_some()
-                || filter.destination.is_some()
-                || filter.run_type.is_some()
-                || filter.status.is_some()
-            {
+            let scan = if filter.is_set() {
                 limit.max(500)
             } else {
                 limit
@@ -255,9 +257,10 @@ fn render_list(runs: &[RunRecord]) -> String {
         "WRITTEN",
         "REQUESTS",
         "TYPE",
+        "TRIGGER",
         "DESTINATION",
     ];
-    let rows: Vec<[String; 9]> = runs
+    let rows: Vec<[String; 10]> = runs
         .iter()
         .map(|r| {
             [
@@ -269,6 +272,7 @@ fn render_list(runs: &[RunRecord]) -> String {
                 figure(written(r)),
                 figure(requests(r)),
                 flows::run_filter::run_type(&r.mode).to_string(),
+                r.trigger.as_str().to_string(),
                 r.destination.clone(),
             ]
         })
@@ -279,18 +283,18 @@ fn render_list(runs: &[RunRecord]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 9]| {
+    let line = |cells: [&str; 10]| {
         let mut out = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             match i {
                 // The figures are right-aligned; the last column is not padded.
                 5 | 6 => out.push_str(&format!("{cell:>w$}")),
-                8 => out.push_str(cell),
+                9 => out.push_str(cell),
                 _ => out.push_str(&format!("{cell:<w$}")),
             }
             out.push_str(match i {
                 6 => "  ",
-                8 => "\n",
+                9 => "\n",
                 _ => " ",
             });
         }
@@ -305,9 +309,10 @@ fn render_list(runs: &[RunRecord]) -> String {
 
 fn render_run(run: &RunRecord) -> String {
     let mut out = format!(
-        "run {}\n  status: {}\n  started: {} UTC\n  finished: {}\n  credential: {}\n  destination: {}\n  mode: {}\n  streams: {}\n",
+        "run {}\n  status: {}\n  trigger: {}\n  started: {} UTC\n  finished: {}\n  credential: {}\n  destination: {}\n  mode: {}\n  streams: {}\n",
         run.id,
         run.status,
+        run.trigger,
         time(run.started_at),
         run.finished_at.map(|t| format!("{} UTC", time(t))).unwrap_or_else(|| "-".into()),
         run.credential,

@@ -122,6 +122,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         schema_contract: args.schema_contract,
         history: args.history,
         reset_streams: Vec::new(),
+        trigger: store::Trigger::Manual,
     };
     // Started by Dagster's PipesSubprocessClient: report to it (protocols::pipes).
     let pipes =

@@ -142,6 +142,22 @@ impl Mapping {
         self.entries.iter().map(|e| e.column.as_str())
     }
 
+    /// `(column, attribute)` of each entry, in order (the attribute without its `:type`).
+    pub fn targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|e| (e.column.as_str(), e.attribute.as_str()))
+    }
+
+    /// Whether `attribute` is one of `object`'s standard fields as the mapper matches them
+    /// (ignoring case, `_`, `-` and spaces): such a target never creates a custom attribute.
+    pub fn is_standard(object: Object, attribute: &str) -> bool {
+        let wanted = loose(attribute);
+        standard_fields(object)
+            .iter()
+            .any(|(name, _)| loose(name) == wanted)
+    }
+
     /// `col=attribute[:type]` entries, for saving a push destination.
     pub fn to_pairs(&self) -> String {
         self.entries

@@ -3,12 +3,17 @@
 //! attributes as Drift lists them (`GET /contacts/attributes`, REFERENCE: Contacts, "List
 //! custom attributes"). The web UI's column mapping picks from these; a mapping to any other
 //! name would make Drift create a new custom attribute, which needs an explicit opt-in
-//! ([`unknown_targets`]).
+//! ([`unknown_targets`]). Every push ([`crate::PushRun::prepare`], whichever edge started
+//! it, dry runs included) is refused before any row is sent when its mapping names such an
+//! attribute without the opt-in ([`refuse_new_attributes`]): `--allow-new-attributes`
+//! (CLI), `"allow_new_attributes": true` (REST API), **Allow new custom attributes** (web
+//! UI).
 
 use crate::addresses::AddressPolicy;
+use crate::check::Edge;
 use crate::drift_auth::DriftAuth;
 use crate::error::FlowError;
-use drift_writer::Object;
+use drift_writer::{Mapping, Object};
 use serde::Serialize;
 use std::time::Duration;
 use store::Store;
@@ -37,16 +42,8 @@ pub async fn attribute_choices(
     addresses: AddressPolicy,
 ) -> Result<(Vec<AttributeChoice>, Option<String>), FlowError> {
     let object = parse_object(object)?;
-    let mut choices: Vec<AttributeChoice> = drift_writer::mapping::standard_fields(object)
-        .iter()
-        .map(|(name, _)| AttributeChoice {
-            name: (*name).to_string(),
-            label: (*name).to_string(),
-            kind: "standard".into(),
-        })
-        .collect();
     if object != Object::Contacts {
-        return Ok((choices, None));
+        return Ok((standard_choices(object), None));
     }
     let credential = crate::pusher::resolve_credential(store, credential)?;
     let client = DriftAuth::of(store, &credential)?
@@ -57,6 +54,29 @@ pub async fn attribute_choices(
         .max_retries(1)
         .build()
         .map_err(|e| FlowError::invalid("credential", AddressPolicy::explain(&e)))?;
+    Ok(choices_with(&client, object).await)
+}
+
+fn standard_choices(object: Object) -> Vec<AttributeChoice> {
+    drift_writer::mapping::standard_fields(object)
+        .iter()
+        .map(|(name, _)| AttributeChoice {
+            name: (*name).to_string(),
+            label: (*name).to_string(),
+            kind: "standard".into(),
+        })
+        .collect()
+}
+
+/// [`attribute_choices`] read with `client` (one request for contacts, none otherwise).
+async fn choices_with(
+    client: &drift_client::Client,
+    object: Object,
+) -> (Vec<AttributeChoice>, Option<String>) {
+    let mut choices = standard_choices(object);
+    if object != Object::Contacts {
+        return (choices, None);
+    }
     match client.contact_attributes().await {
         Ok(records) => {
             for a in records.items {
@@ -75,15 +95,76 @@ pub async fn attribute_choices(
                     kind: "custom".into(),
                 });
             }
-            Ok((choices, None))
+            (choices, None)
         }
-        Err(e) => Ok((
+        Err(e) => (
             choices,
             Some(format!(
                 "the org's custom contact attributes could not be read ({e}); only the standard fields are offered"
             )),
-        )),
+        ),
     }
+}
+
+/// How `edge` turns the opt-in on: a flag, a JSON field or a checkbox.
+fn opt_in(edge: Edge) -> &'static str {
+    match edge {
+        Edge::Cli => "add `--allow-new-attributes`",
+        Edge::Api => "send `\"allow_new_attributes\": true`",
+        Edge::Web => "tick \"Allow new custom attributes\"",
+    }
+}
+
+/// Refuse a push whose `mapping` for `object` names an attribute Drift does not have (a
+/// run would create a new custom attribute) unless `allow` (the user opted in). The same
+/// rule for the CLI, the REST API and the web UI, dry runs included; called by
+/// [`crate::PushRun::prepare`] before the run is recorded, so no row is sent.
+///
+/// Standard fields (matched as the mapper matches them) never count. For contacts the
+/// org's custom attributes are read with `client` (`GET /contacts/attributes`, one request,
+/// only when the mapping names a non-standard attribute); when they cannot be read, each
+/// non-standard attribute is refused too and the error says why. Other objects have no
+/// custom attributes Drift lists, so any non-standard attribute is new.
+///
+/// Errors: invalid field `mapping` naming each column and attribute, and the fix on
+/// `edge`: pick an existing attribute, leave the column out, or opt in.
+pub async fn refuse_new_attributes(
+    client: &drift_client::Client,
+    object: Object,
+    mapping: &Mapping,
+    allow: bool,
+    edge: Edge,
+) -> Result<(), FlowError> {
+    if allow {
+        return Ok(());
+    }
+    let custom: Vec<(String, String)> = mapping
+        .targets()
+        .filter(|(_, attribute)| !Mapping::is_standard(object, attribute))
+        .map(|(c, a)| (c.to_string(), a.to_string()))
+        .collect();
+    if custom.is_empty() {
+        return Ok(());
+    }
+    let (choices, note) = choices_with(client, object).await;
+    let unknown = unknown_targets(custom.iter().map(|(c, a)| (c, a)), &choices);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = unknown
+        .iter()
+        .map(|(c, a)| format!("column \"{c}\" -> \"{a}\""))
+        .collect();
+    let why = note.map(|n| format!(" ({n})")).unwrap_or_default();
+    Err(FlowError::invalid(
+        "mapping",
+        format!(
+            "Drift has no attribute for {}{why}: a run would create new custom attributes. \
+             Pick an existing attribute, leave the column out, or {}",
+            named.join(", "),
+            opt_in(edge)
+        ),
+    ))
 }
 
 /// The targets of `mapping` (`column -> attribute[:type]`) that are not among `choices`:

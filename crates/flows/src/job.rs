@@ -25,7 +25,7 @@ use sinks::SinkSpec;
 use source_drift::{DriftSource, DriftSourceConfig};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use store::{Credential, NewRun, Store, StoreError};
+use store::{Credential, NewRun, Store, StoreError, Trigger};
 use sync_core::{
     run_sync, Cancel, ConfiguredStream, ErrorKind, ProgressEvent, ProgressFn, RunError, RunOptions,
     RunStatus, Sink, StreamState, StreamSummary, SyncMode,
@@ -59,6 +59,9 @@ pub struct SyncJob {
     /// Streams read in full this run whatever `mode` says (a data source's stream reset,
     /// [`crate::sources::reset_stream`]); empty for none.
     pub reset_streams: Vec<String>,
+    /// What started the run (recorded on it): [`Trigger::Manual`] for the CLI and run now,
+    /// [`Trigger::Schedule`] for the scheduler.
+    pub trigger: Trigger,
 }
 
 /// Requests, 429s, retries and waits of a whole run (the credential's client counters).
@@ -142,6 +145,7 @@ pub struct SyncRun {
     source: DriftSourceConfig,
     scope: RunScope,
     flow: Option<String>,
+    trigger: Trigger,
     addresses: AddressPolicy,
     _log: RunLog,
 }
@@ -246,6 +250,7 @@ impl SyncRun {
             mode: mode_name(job.mode).into(),
             streams: streams.iter().map(|s| s.stream.name.clone()).collect(),
             flow: job.flow.clone(),
+            trigger: job.trigger,
         };
         let run_id = match &key {
             Some(key) => store.insert_run_exclusive(&new_run, &key.key, &key.what)?,
@@ -272,6 +277,7 @@ impl SyncRun {
             source: job.source.clone(),
             scope,
             flow: job.flow.clone(),
+            trigger: job.trigger,
             addresses,
             _log: log,
         })
@@ -335,6 +341,7 @@ impl SyncRun {
         scope.emit(RunStarted {
             what: &self.stream_names(),
             mode: mode_name(self.mode),
+            trigger: self.trigger,
         });
         self.streams =
             with_contact_attributes(&self.client, std::mem::take(&mut self.streams)).await;

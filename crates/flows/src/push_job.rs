@@ -8,17 +8,23 @@ use drift_writer::{OutcomeKind, PushError, PushOptions, StopKind, Summary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use store::{NewRun, Store, StoreError};
+use store::{NewRun, Store, StoreError, Trigger};
 
 /// The run record of a push of `opts.object` with `credential` (mode `push` or
-/// `push-dry-run`, destination `drift:<object>`).
-pub fn new_run(credential: &str, opts: &PushOptions, flow: Option<String>) -> NewRun {
+/// `push-dry-run`, destination `drift:<object>`), started by `trigger`.
+pub fn new_run(
+    credential: &str,
+    opts: &PushOptions,
+    flow: Option<String>,
+    trigger: Trigger,
+) -> NewRun {
     NewRun {
         credential: credential.to_owned(),
         destination: format!("drift:{}", opts.object.as_str()),
         mode: if opts.dry_run { "push-dry-run" } else { "push" }.into(),
         streams: vec![opts.object.as_str().into()],
         flow,
+        trigger,
     }
 }
 

@@ -53,6 +53,10 @@ pub struct PushSettings {
     pub on_duplicate: Option<String>,
     /// Validate and look up only: nothing is written to Drift.
     pub dry_run: bool,
+    /// Let the mapping name attributes Drift does not have (the push creates them);
+    /// otherwise such a push is refused before any row is sent
+    /// ([`crate::attributes::refuse_new_attributes`]).
+    pub allow_new_attributes: bool,
 }
 
 impl PushSettings {
@@ -155,6 +159,15 @@ pub struct PushJob {
     pub rate_limit_per_min: Option<u32>,
     /// Most requests in flight at once; `None`: the client's default for the budget.
     pub max_concurrency: Option<usize>,
+    /// What started the push (recorded on the run); pushes are not scheduled, so the edges
+    /// set [`store::Trigger::Manual`].
+    pub trigger: store::Trigger,
+    /// The mapping may name attributes Drift does not have (the push creates them as new
+    /// custom attributes); without it such a push is refused before any row is sent.
+    pub allow_new_attributes: bool,
+    /// Which front end started the push: its errors name that edge's fixes
+    /// (`--allow-new-attributes`, `"allow_new_attributes": true`, the checkbox).
+    pub edge: check::Edge,
 }
 
 /// How a push ended: the writer's summary (its `stopped` says whether it stopped early),
@@ -189,6 +202,7 @@ pub struct PushRun {
     warnings: Vec<String>,
     scope: RunScope,
     flow: Option<String>,
+    trigger: store::Trigger,
     addresses: AddressPolicy,
     // Dropped with the run, in this order: the log closes, then a real run's upload goes.
     _log: RunLog,
@@ -203,6 +217,8 @@ impl PushRun {
     /// Errors ([`FlowError`]; nothing is recorded and nothing written to Drift): the store's
     /// for an unknown credential; invalid `upload`, `file` (the input cannot be read) or
     /// `credential` (a base URL `addresses` refuses, a client that cannot be built);
+    /// invalid `mapping` when it names an attribute Drift does not have and the job does not
+    /// allow new attributes ([`crate::attributes::refuse_new_attributes`], dry runs too);
     /// [`ErrorKind::Unauthorized`] when Drift rejects the key or, for a real run, the
     /// credential lacks a write scope of the object; internal when the results file cannot
     /// be created; [`ErrorKind::Conflict`] ([`FlowError::running_run`]) when the job's flow
@@ -277,11 +293,24 @@ impl PushRun {
             addresses,
         )
         .await?;
+        crate::attributes::refuse_new_attributes(
+            &client,
+            job.options.object,
+            &job.options.mapping,
+            job.allow_new_attributes,
+            job.edge,
+        )
+        .await?;
         let mut results = match &job.results {
             Some(path) => Some((path.clone(), create_results(path)?)),
             None => None,
         };
-        let new_run = push_job::new_run(&credential.name, &job.options, job.flow.clone());
+        let new_run = push_job::new_run(
+            &credential.name,
+            &job.options,
+            job.flow.clone(),
+            job.trigger,
+        );
         let run_id = match &key {
             Some(key) => store.insert_run_exclusive(&new_run, &key.key, &key.what)?,
             None => store.insert_run(&new_run)?,
@@ -343,6 +372,7 @@ impl PushRun {
             warnings,
             scope,
             flow: job.flow.clone(),
+            trigger: job.trigger,
             addresses,
             _log: log,
             _delete_upload: delete_upload,
@@ -433,6 +463,7 @@ impl PushRun {
             warnings,
             scope,
             flow,
+            trigger,
             addresses,
             _log,
             _delete_upload,
@@ -448,6 +479,7 @@ impl PushRun {
         scope.emit(RunStarted {
             what: &[object.as_str().to_string()],
             mode,
+            trigger,
         });
         for warning in &warnings {
             tracing::warn!("{warning}");

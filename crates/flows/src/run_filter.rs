@@ -1,6 +1,8 @@
-//! Which runs to list: by type (sync, push, dry run), status, data source or saved
-//! destination. Shared by `driftbridge runs list --type/--status/--source/--destination`,
-//! `GET /api/v1/runs?type=&status=&source=&destination=` and the web UI's Runs filters.
+//! Which runs to list: by type (sync, push, dry run), status, data source, saved
+//! destination or trigger (manual, schedule). Shared by `driftbridge runs list
+//! --type/--status/--source/--destination/--trigger`,
+//! `GET /api/v1/runs?type=&status=&source=&destination=&trigger=` and the web UI's Runs
+//! filters.
 
 use crate::error::FlowError;
 use store::RunRecord;
@@ -29,6 +31,8 @@ pub struct RunFilter {
     pub run_type: Option<String>,
     /// A run status (`succeeded`, `failed`, ...).
     pub status: Option<String>,
+    /// What started the runs: `manual` or `schedule` ([`store::TRIGGERS`]).
+    pub trigger: Option<String>,
 }
 
 fn set(value: &Option<String>) -> Option<&str> {
@@ -36,18 +40,36 @@ fn set(value: &Option<String>) -> Option<&str> {
 }
 
 impl RunFilter {
-    /// Errors: invalid `type` when it is not one of [`RUN_TYPES`].
+    /// Errors: invalid `type` when it is not one of [`RUN_TYPES`], invalid `trigger` when
+    /// it is not one of [`store::TRIGGERS`].
     pub fn check(&self) -> Result<(), FlowError> {
-        match set(&self.run_type) {
-            Some(t) if !RUN_TYPES.contains(&t) => Err(FlowError::invalid(
+        if let Some(t) = set(&self.run_type).filter(|t| !RUN_TYPES.contains(t)) {
+            return Err(FlowError::invalid(
                 "type",
                 format!(
                     "unknown run type \"{t}\"; use one of: {}",
                     RUN_TYPES.join(", ")
                 ),
-            )),
-            _ => Ok(()),
+            ));
         }
+        if let Some(t) = set(&self.trigger) {
+            t.parse::<store::Trigger>()
+                .map_err(|e| FlowError::invalid("trigger", e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether any filter is set (a filtered list scans more runs).
+    pub fn is_set(&self) -> bool {
+        [
+            &self.source,
+            &self.destination,
+            &self.run_type,
+            &self.status,
+            &self.trigger,
+        ]
+        .into_iter()
+        .any(|f| set(f).is_some())
     }
 
     /// Does run `r` pass every filter?
@@ -60,7 +82,8 @@ impl RunFilter {
         let destination_ok = set(&self.destination).is_none_or(|w| kind != "sync" && named(w));
         let type_ok = set(&self.run_type).is_none_or(|t| t == kind);
         let status_ok = set(&self.status).is_none_or(|s| s == r.status);
-        source_ok && destination_ok && type_ok && status_ok
+        let trigger_ok = set(&self.trigger).is_none_or(|t| t == r.trigger.as_str());
+        source_ok && destination_ok && type_ok && status_ok && trigger_ok
     }
 
     /// Runs newest first that pass the filters, among the last `scan` runs, at most `limit`.
@@ -78,5 +101,54 @@ impl RunFilter {
             .filter(|r| self.keeps(r))
             .take(limit)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(mode: &str, trigger: store::Trigger) -> RunRecord {
+        RunRecord {
+            id: "run_1".into(),
+            credential: "acme".into(),
+            destination: "sqlite:out.db".into(),
+            mode: mode.into(),
+            streams: vec![],
+            flow: Some("nightly".into()),
+            status: "succeeded".into(),
+            started_at: 0,
+            finished_at: Some(1),
+            summary: serde_json::json!({}),
+            error: None,
+            trigger,
+        }
+    }
+
+    #[test]
+    fn the_trigger_filter_keeps_only_runs_started_that_way() {
+        let scheduled = run("incremental", store::Trigger::Schedule);
+        let manual = run("incremental", store::Trigger::Manual);
+        let filter = RunFilter {
+            trigger: Some("schedule".into()),
+            source: Some("Nightly".into()),
+            ..Default::default()
+        };
+        assert!(filter.is_set());
+        assert!(filter.keeps(&scheduled));
+        assert!(!filter.keeps(&manual));
+        assert!(!RunFilter::default().is_set());
+    }
+
+    #[test]
+    fn an_unknown_trigger_is_refused_naming_the_field_and_the_words() {
+        let e = RunFilter {
+            trigger: Some("cron".into()),
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(e.fields()[0].field, "trigger");
+        assert!(e.message().contains("manual, schedule"), "{}", e.message());
     }
 }

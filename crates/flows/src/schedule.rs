@@ -187,7 +187,7 @@ pub fn run_due(flows: &Flows, now_ms: i64) -> Vec<String> {
             .flatten();
         let result = match running {
             Some(run_id) => Err(run_id),
-            None => match crate::sources::start_source(flows, &source) {
+            None => match crate::sources::start_source(flows, &source, store::Trigger::Schedule) {
                 Ok(id) => Ok(id),
                 Err(e) => match e.running_run() {
                     Some(run_id) => Err(run_id.to_string()),
@@ -219,6 +219,7 @@ fn record_skipped(flows: &Flows, source: &store::SourceRecord, running: &str, no
         mode: options.mode,
         streams: source.streams.clone(),
         flow: Some(source.name.clone()),
+        trigger: store::Trigger::Schedule,
     };
     let reason = format!(
         "scheduled start skipped: data source \"{}\" was still running (run {running})",

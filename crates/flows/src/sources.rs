@@ -215,15 +215,23 @@ pub fn reset_stream(
     save_options(store, &source.id, &options)
 }
 
-/// Start a run of `source` in the background (run now, or the scheduler); returns the run
-/// id. The sink's password comes back from the vault only here, to open the sink.
+/// Start a run of `source` in the background (run now: `trigger` [`store::Trigger::Manual`];
+/// the scheduler: [`store::Trigger::Schedule`]); returns the run id. The sink's password
+/// comes back from the vault only here, to open the sink.
 ///
 /// Errors ([`FlowError`]): invalid `credential` (the source has none: it was deleted),
 /// `sink` (its stored password cannot be read, it cannot be parsed, it lies inside the data
 /// directory), `mode`; then those of [`crate::job::SyncRun::prepare`], with its field
 /// `destination` called `sink`.
-pub fn start_source(flows: &Flows, source: &SourceRecord) -> Result<String, FlowError> {
-    let job = job_of(&flows.store, source)?;
+pub fn start_source(
+    flows: &Flows,
+    source: &SourceRecord,
+    trigger: store::Trigger,
+) -> Result<String, FlowError> {
+    let job = SyncJob {
+        trigger,
+        ..job_of(&flows.store, source)?
+    };
     let run = flows
         .runner
         .start(flows.store.clone(), job, flows.addresses)
@@ -283,6 +291,7 @@ pub fn job_of(store: &Store, source: &SourceRecord) -> Result<SyncJob, FlowError
         schema_contract: options.schema_contract,
         history: options.history,
         reset_streams: options.reset_streams.clone(),
+        trigger: store::Trigger::Manual,
     })
 }
 

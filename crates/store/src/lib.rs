@@ -49,7 +49,7 @@ pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use notifications::{NewNotificationChannel, NotificationChannel, WEBHOOK_URL_FIELD};
 pub use rejected::RejectedRecord;
-pub use runs::{NewRun, RunRecord, INTERRUPTED, RUN_STATUSES};
+pub use runs::{NewRun, RunRecord, Trigger, INTERRUPTED, RUN_STATUSES, TRIGGERS};
 pub use sources::{SourceRecord, SourceUpdate, SINK_SECRET_FIELD};
 pub use vault::{KeyOrigin, KeySource, MasterKey};
 pub use webhooks::{Enqueued, WebhookEvent, WebhookStats, WEBHOOK_TOKEN_FIELD};

@@ -215,8 +215,26 @@ CREATE INDEX webhook_events_pending ON webhook_events (source_id, done_at, id);
 CREATE INDEX webhook_events_received ON webhook_events (source_id, received_at);
 "#;
 
+/// Schema version 9: what started each run (issue 21): `manual` (the CLI's `sync`, `push`,
+/// `sources run`, `destinations run`; the API's and the web UI's run now) or `schedule` (the
+/// scheduler). Rows written before this version have NULL, read as `manual`
+/// ([`crate::runs::Trigger`]).
+const V9_RUN_TRIGGER: &str = r#"
+ALTER TABLE runs ADD COLUMN trigger TEXT;
+"#;
+
 /// All migrations, in order. `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7_NOTIFICATIONS, V8_WEBHOOK_EVENTS];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7_NOTIFICATIONS,
+    V8_WEBHOOK_EVENTS,
+    V9_RUN_TRIGGER,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

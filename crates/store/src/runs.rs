@@ -40,6 +40,64 @@ pub const INTERRUPTED: &str = "the driftbridge process running this stopped (kil
      crashed) before the run finished; run it again: a sync resumes from its last checkpoint, \
      and a push skips the rows it already wrote";
 
+/// What started a run (column `trigger` of `runs`, schema version 9). JSON: `"manual"` or
+/// `"schedule"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Someone asked for it: the CLI (`sync`, `push`, `sources run`, `destinations run`),
+    /// the REST API's or the web UI's run now. Runs recorded before the column existed
+    /// read as `manual`.
+    #[default]
+    Manual,
+    /// The scheduler of `serve` started it (or recorded it `skipped`).
+    Schedule,
+}
+
+/// The values of [`Trigger`], as stored and as filters spell them.
+pub const TRIGGERS: [&str; 2] = ["manual", "schedule"];
+
+impl Trigger {
+    /// `manual` or `schedule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+        }
+    }
+
+    /// The trigger of a stored value: `schedule` is [`Trigger::Schedule`]; NULL (rows older
+    /// than the column) and anything else read as [`Trigger::Manual`].
+    pub fn of_column(value: Option<&str>) -> Trigger {
+        match value {
+            Some("schedule") => Trigger::Schedule,
+            _ => Trigger::Manual,
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = String;
+
+    /// `manual` or `schedule` (blanks trimmed); the error names both.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim() {
+            "manual" => Ok(Trigger::Manual),
+            "schedule" => Ok(Trigger::Schedule),
+            other => Err(format!(
+                "unknown trigger \"{other}\"; use one of: {}",
+                TRIGGERS.join(", ")
+            )),
+        }
+    }
+}
+
 /// Input of [`Store::insert_run`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewRun {
@@ -53,6 +111,8 @@ pub struct NewRun {
     pub streams: Vec<String>,
     /// Flow name, when the run belongs to a flow.
     pub flow: Option<String>,
+    /// What started the run.
+    pub trigger: Trigger,
 }
 
 /// A stored run. Timestamps are epoch milliseconds.
@@ -80,10 +140,14 @@ pub struct RunRecord {
     pub summary: serde_json::Value,
     /// Error text of a failed run.
     pub error: Option<String>,
+    /// What started the run: `manual` or `schedule` (`manual` for runs recorded before
+    /// schema version 9).
+    #[serde(default)]
+    pub trigger: Trigger,
 }
 
 const COLUMNS: &str =
-    "id, credential, destination, mode, streams, flow, status, started_at, finished_at, summary, error";
+    "id, credential, destination, mode, streams, flow, status, started_at, finished_at, summary, error, trigger";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String, String)> {
     Ok((
@@ -99,6 +163,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String, String)> {
             finished_at: row.get(8)?,
             summary: serde_json::Value::Null,
             error: row.get(10)?,
+            trigger: Trigger::of_column(row.get::<_, Option<String>>(11)?.as_deref()),
         },
         row.get(4)?,
         row.get(9)?,
@@ -206,8 +271,8 @@ impl Store {
             )?;
         }
         tx.execute(
-            "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
+            "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at, trigger)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8)",
             params![
                 id,
                 run.credential,
@@ -215,7 +280,8 @@ impl Store {
                 run.mode,
                 to_json(&run.streams),
                 run.flow,
-                started
+                started,
+                run.trigger.as_str()
             ],
         )?;
         tx.commit()?;
@@ -256,8 +322,8 @@ impl Store {
             .unwrap_or_default();
         let id = format!("run_{stamp}_{:08x}", rand::random::<u32>());
         self.conn().execute(
-            "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at, finished_at, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'skipped', ?7, ?7, ?8)",
+            "INSERT INTO runs (id, credential, destination, mode, streams, flow, status, started_at, finished_at, error, trigger)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'skipped', ?7, ?7, ?8, ?9)",
             params![
                 id,
                 run.credential,
@@ -266,7 +332,8 @@ impl Store {
                 to_json(&run.streams),
                 run.flow,
                 now,
-                reason
+                reason,
+                run.trigger.as_str()
             ],
         )?;
         Ok(id)

@@ -16,6 +16,7 @@ pub(crate) fn resolve(store: &Store, args: &Args) -> anyhow::Result<Settings> {
     let mut mapping = Mapping::default();
     let (mut object, mut credential, mut key, mut on_duplicate, mut include_unmapped) =
         (None, None, None, None, false);
+    let mut allow_new_attributes = false;
     if let Some(name) = &args.destination {
         let d = store.destination(name).map_err(store_error)?;
         if d.kind != KIND {
@@ -30,6 +31,7 @@ pub(crate) fn resolve(store: &Store, args: &Args) -> anyhow::Result<Settings> {
         key = text("key");
         on_duplicate = text("on_duplicate");
         include_unmapped = d.config.get("include_unmapped") == Some(&Value::Bool(true));
+        allow_new_attributes = d.config.get("allow_new_attributes") == Some(&Value::Bool(true));
         if let Some(pairs) = text("mapping") {
             mapping = Mapping::parse_pairs(&pairs).map_err(|e| usage(e.to_string()))?;
         }
@@ -48,6 +50,7 @@ pub(crate) fn resolve(store: &Store, args: &Args) -> anyhow::Result<Settings> {
         key: args.key.clone().or(key),
         mapping,
         include_unmapped: args.include_unmapped || include_unmapped,
+        allow_new_attributes: args.allow_new_attributes || allow_new_attributes,
         on_duplicate: args.on_duplicate.clone().or(on_duplicate),
         destination: args.destination.clone(),
     })
@@ -67,6 +70,7 @@ pub(crate) fn save(
         "key": opts.key.field(),
         "mapping": opts.mapping.to_pairs(),
         "include_unmapped": opts.include_unmapped,
+        "allow_new_attributes": args.allow_new_attributes,
         "on_duplicate": on_duplicate,
         "from": args.from,
     });

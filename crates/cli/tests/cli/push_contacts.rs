@@ -34,7 +34,12 @@ fn mixed_csv_gets_one_expected_outcome_per_row_and_the_sandbox_matches() {
     let from = cli.write("contacts.csv", MIXED);
     let before = sandbox.contact_count();
 
-    let run = cli.push("contacts", &from, "r1.csv", &["--map", "tier=plan"]);
+    let run = cli.push(
+        "contacts",
+        &from,
+        "r1.csv",
+        &["--map", "tier=plan", "--allow-new-attributes"],
+    );
     assert_eq!(run.code, 5, "rejected rows mean exit 5: {}", run.stderr);
     let r = cli.results("r1.csv");
     assert_eq!(
@@ -86,7 +91,12 @@ fn mixed_csv_gets_one_expected_outcome_per_row_and_the_sandbox_matches() {
     // The second run of the same file creates nothing and sends no write.
     let creates = sandbox.route_count("contacts.create");
     let updates = sandbox.route_count("contacts.update");
-    let again = cli.push("contacts", &from, "r2.csv", &["--map", "tier=plan"]);
+    let again = cli.push(
+        "contacts",
+        &from,
+        "r2.csv",
+        &["--map", "tier=plan", "--allow-new-attributes"],
+    );
     assert_eq!(again.code, 5, "{}", again.stderr);
     let r2 = cli.results("r2.csv");
     for row in [1, 2, 3, 7] {
@@ -109,6 +119,7 @@ fn mixed_csv_gets_one_expected_outcome_per_row_and_the_sandbox_matches() {
             "first",
             "--map",
             "tier=plan",
+            "--allow-new-attributes",
         ],
     );
     assert_eq!(fixed.code, 5, "{}", fixed.stderr);
@@ -248,7 +259,7 @@ fn dry_run_looks_up_and_prints_but_makes_no_write_request() {
         "contacts",
         &from,
         "dry.csv",
-        &["--dry-run", "--map", "tier=plan"],
+        &["--dry-run", "--map", "tier=plan", "--allow-new-attributes"],
     );
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert_eq!(writes(&sandbox), writes_before, "a dry run wrote to Drift");
@@ -347,4 +358,50 @@ fn a_dry_run_plans_later_rows_with_the_effects_of_earlier_rows_like_the_real_run
     assert_eq!(alice.len(), 1, "one contact for rows 1 and 6");
     assert_eq!(attr(&alice[0], "plan"), Some(&json!("gold")));
     assert_eq!(r[&6].1, alice[0].id.to_string());
+}
+
+/// Issue 21: a mapping to an attribute Drift does not have (it would create a new custom
+/// attribute) is refused before any row is sent, dry runs too, naming the column, the
+/// attribute and `--allow-new-attributes`; an existing custom attribute (`plan_tier`) and
+/// the opt-in pass.
+#[test]
+fn a_mapping_to_an_attribute_drift_does_not_have_needs_allow_new_attributes() {
+    let sandbox = Sandbox::start();
+    let cli = Cli::with_sb(&sandbox);
+    let from = cli.write("c.csv", "email,tier\nnew-attr@example.com,gold\n");
+    let before = sandbox.contact_count();
+    let runs_before = cli.json(&["runs", "list"]).as_array().unwrap().len();
+    for extra in [
+        &["--map", "tier=JobTier"][..],
+        &["--map", "tier=JobTier", "--dry-run"],
+    ] {
+        let run = cli.push("contacts", &from, "r.csv", extra);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.stderr);
+        for needle in ["column \"tier\" -> \"JobTier\"", "--allow-new-attributes"] {
+            assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+        }
+        assert!(
+            !run.stderr.contains("tick"),
+            "no web wording: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(sandbox.contact_count(), before, "no row was sent");
+    assert_eq!(
+        cli.json(&["runs", "list"]).as_array().unwrap().len(),
+        runs_before,
+        "a refused push records no run"
+    );
+    let known = cli.push("contacts", &from, "k.csv", &["--map", "tier=plan_tier"]);
+    assert_eq!(known.code, 0, "an attribute Drift lists: {}", known.stderr);
+    let from = cli.write("d.csv", "email,tier\nopted-in@example.com,gold\n");
+    let opted = cli.push(
+        "contacts",
+        &from,
+        "o.csv",
+        &["--map", "tier=JobTier", "--allow-new-attributes"],
+    );
+    assert_eq!(opted.code, 0, "{}", opted.stderr);
+    let c = &sandbox.by_email("opted-in@example.com")[0];
+    assert_eq!(attr(c, "JobTier"), Some(&json!("gold")));
 }

@@ -67,6 +67,7 @@ fn contacts_stream_from_a_postgres_query() {
         &[
             "--map",
             "mail=email,full_name=name,score=score:number,signed_up=signed_up:date",
+            "--allow-new-attributes",
         ],
     );
     // The input is only read: a query that writes fails and changes nothing, and naming

@@ -84,7 +84,7 @@ fn a_destination_saved_from_the_api_runs_with_push_destination() {
         "/api/v1/destinations",
         Some(
             json!({"name": "api-leads", "credential": "sb", "object": "contacts",
-            "mapping": {"mail": "email", "tier": "plan"}}),
+            "mapping": {"mail": "email", "tier": "plan"}, "allow_new_attributes": true}),
         ),
         None,
     );
@@ -120,7 +120,13 @@ fn a_destination_saved_with_push_save_is_listed_and_run_by_the_api() {
         "contacts",
         &from,
         "s1.csv",
-        &["--map", "mail=email,tier=plan", "--save", "cli-leads"],
+        &[
+            "--map",
+            "mail=email,tier=plan",
+            "--allow-new-attributes",
+            "--save",
+            "cli-leads",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let api = Api::start(&sandbox, &cli);
@@ -247,7 +253,13 @@ fn a_saved_push_destination_runs_again_by_name() {
         "contacts",
         &from,
         "s1.csv",
-        &["--map", "mail=email,tier=plan", "--save", "crm-leads"],
+        &[
+            "--map",
+            "mail=email,tier=plan",
+            "--allow-new-attributes",
+            "--save",
+            "crm-leads",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let from2 = cli.write("c2.csv", "mail,tier\nsaved@example.com,platinum\n");

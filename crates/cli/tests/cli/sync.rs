@@ -1139,3 +1139,66 @@ fn runs_list_shows_the_type_and_filters_by_type_and_status() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("dry_run"), "{}", bad.stderr);
 }
+
+/// Issue 21: `runs list` has a TRIGGER column and `--trigger`; a CLI sync is `manual`, a run
+/// the scheduler of `serve` recorded (here: written to the store as it does) is `schedule`.
+#[test]
+fn runs_list_and_show_say_what_started_each_run() {
+    let (_sandbox, cli) = org(3);
+    let run = cli.sync(&["--mode", "full"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manual = run.run_id();
+    let scheduled = {
+        let store = cli.store();
+        let id = store
+            .insert_run(&store::NewRun {
+                credential: "sb".into(),
+                destination: "sqlite:nightly.db".into(),
+                mode: "incremental".into(),
+                streams: vec!["users".into()],
+                flow: Some("nightly".into()),
+                trigger: store::Trigger::Schedule,
+            })
+            .unwrap();
+        store
+            .finish_run(&id, "succeeded", &serde_json::json!({}), None)
+            .unwrap();
+        id
+    };
+    let list = cli.run(&["runs", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.lines().next().unwrap().contains("TRIGGER"),
+        "{}",
+        list.stdout
+    );
+    let row = |id: &str| {
+        list.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not listed: {}", list.stdout))
+            .to_string()
+    };
+    assert!(row(&manual).split_whitespace().any(|c| c == "manual"));
+    assert!(row(&scheduled).split_whitespace().any(|c| c == "schedule"));
+
+    let only = cli.run(&["runs", "list", "--trigger", "schedule"]);
+    assert_eq!(only.code, 0, "{}", only.stderr);
+    assert!(only.stdout.contains(&scheduled), "{}", only.stdout);
+    assert!(!only.stdout.contains(&manual), "{}", only.stdout);
+    let json = cli.json(&["runs", "list", "--trigger", "manual"]);
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json[0]["trigger"], "manual");
+    let bad = cli.run(&["runs", "list", "--trigger", "cron"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("schedule"), "{}", bad.stderr);
+
+    let show = cli.run(&["runs", "show", &manual]);
+    assert!(
+        show.stdout.contains("  trigger: manual\n"),
+        "{}",
+        show.stdout
+    );
+    let show = cli.json(&["runs", "show", &scheduled]);
+    assert_eq!(show["trigger"], "schedule");
+}

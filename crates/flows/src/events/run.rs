@@ -10,6 +10,8 @@ pub struct RunStarted<'a> {
     pub what: &'a [String],
     /// `full` or `incremental` for a sync; `push` or `push-dry-run`.
     pub mode: &'a str,
+    /// What started it: `manual` or `schedule`.
+    pub trigger: store::Trigger,
 }
 
 impl RunEvent for RunStarted<'_> {
@@ -17,9 +19,11 @@ impl RunEvent for RunStarted<'_> {
         let what = self.what.join(",");
         match run.kind() {
             RunKind::Sync => tracing::info!(target: TARGET, parent: run.span(),
-                streams = %what, mode = self.mode, "sync started: streams {what}"),
+                streams = %what, mode = self.mode, trigger = self.trigger.as_str(),
+                "sync started: streams {what}"),
             RunKind::Push => tracing::info!(target: TARGET, parent: run.span(),
-                object = %what, mode = self.mode, "push started: {what}"),
+                object = %what, mode = self.mode, trigger = self.trigger.as_str(),
+                "push started: {what}"),
         }
         ::metrics::counter!(crate::metrics::RUNS_STARTED, "kind" => run.kind().as_str())
             .increment(1);

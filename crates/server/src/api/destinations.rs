@@ -69,7 +69,10 @@ pub struct PushReport {
 /// and metrics); `flow`: the saved destination it runs, if any. Returns the report once
 /// every row has an outcome (the results file has them all).
 ///
-/// Errors: 422 naming `object`, `key`, `mapping`, `on_duplicate`, `upload`, `file` or
+/// `edge` words the fixes of errors (the REST API's or the web UI's).
+///
+/// Errors: 422 naming `object`, `key`, `mapping` (also an attribute Drift does not have
+/// without `settings.allow_new_attributes`), `on_duplicate`, `upload`, `file` or
 /// `credential` (unknown, refused address, rejected key, missing write scope for a real
 /// run); 429 when Drift keeps rate limiting the calls made before the first row; 503 when
 /// Drift cannot be reached for them.
@@ -79,6 +82,7 @@ pub(crate) async fn run_push(
     settings: &PushSettings,
     upload: &str,
     flow: Option<String>,
+    edge: flows::check::Edge,
 ) -> ApiResult<PushReport> {
     let options = settings.options()?;
     let dry_run = options.dry_run;
@@ -90,6 +94,9 @@ pub(crate) async fn run_push(
         flow,
         rate_limit_per_min: None,
         max_concurrency: None,
+        trigger: store::Trigger::Manual,
+        allow_new_attributes: settings.allow_new_attributes,
+        edge,
     };
     let run = PushRun::prepare(&state.store, job, state.addresses())
         .await
@@ -171,6 +178,11 @@ pub struct PushRequest {
     /// Validate and look up only; nothing is written to Drift.
     #[serde(default)]
     pub dry_run: bool,
+    /// Let the mapping name attributes Drift does not have: the push creates them as new
+    /// custom attributes (default false: such a push, dry runs included, is a 422 on
+    /// `mapping` before any row is sent).
+    #[serde(default)]
+    pub allow_new_attributes: bool,
 }
 
 /// Routes of `/api/v1/destinations` and the results download.
@@ -221,9 +233,18 @@ async fn push(
         include_unmapped: false,
         on_duplicate: None,
         dry_run: body.dry_run,
+        allow_new_attributes: body.allow_new_attributes,
     };
     Ok(Json(
-        run_push(&state, &body.credential, &settings, &body.upload, None).await?,
+        run_push(
+            &state,
+            &body.credential,
+            &settings,
+            &body.upload,
+            None,
+            flows::check::Edge::Api,
+        )
+        .await?,
     ))
 }
 

@@ -29,6 +29,11 @@ pub struct RunView {
     #[serde(rename = "type")]
     #[schema(rename = "type")]
     pub run_type: String,
+    /// What started the run: `manual` (the CLI's `sync`, `push`, `sources run`,
+    /// `destinations run`; the API's and the web UI's run now) or `schedule` (the
+    /// scheduler). Runs recorded before driftbridge kept it read as `manual`.
+    #[schema(example = "manual", pattern = "^(manual|schedule)$")]
+    pub trigger: String,
     /// Streams selected.
     pub streams: Vec<String>,
     /// `running`, `succeeded`, `succeeded_with_rejections`, `failed`, `rate_limited`, `cancelled` or `interrupted` (the process
@@ -62,6 +67,7 @@ pub(crate) fn view(state: &AppState, id: &str) -> ApiResult<RunView> {
         destination: r.destination,
         run_type: run_type(&r.mode).into(),
         mode: r.mode,
+        trigger: r.trigger.as_str().into(),
         streams: r.streams,
         status: r.status,
         started_at: r.started_at,
@@ -88,6 +94,8 @@ pub struct RunsQuery {
     /// Only runs with this status (`running`, `succeeded`, `succeeded_with_rejections`,
     /// `failed`, `rate_limited`, `cancelled`, `interrupted`, `skipped`).
     pub status: Option<String>,
+    /// Only runs started this way: `manual` or `schedule`.
+    pub trigger: Option<String>,
     /// At most this many (default 50, at most 500), newest first.
     pub limit: Option<usize>,
 }
@@ -100,10 +108,12 @@ impl RunsQuery {
             destination: self.destination.clone(),
             run_type: self.run_type.clone(),
             status: self.status.clone(),
+            trigger: self.trigger.clone(),
         }
     }
 
-    /// A 422 naming `type` when it is not one of [`RUN_TYPES`].
+    /// A 422 naming `type` when it is not one of [`RUN_TYPES`], or `trigger` when it is
+    /// neither `manual` nor `schedule`.
     pub(crate) fn check(&self) -> ApiResult<()> {
         Ok(self.filter().check()?)
     }
@@ -193,7 +203,7 @@ pub(crate) fn filtered_views(
 
 #[utoipa::path(get, operation_id = "list_runs", path = "/api/v1/runs", tag = "runs", params(RunsQuery),
     responses((status = 200, body = [RunView]), (status = 401, body = Problem),
-        (status = 422, body = Problem, description = "unknown `type`")))]
+        (status = 422, body = Problem, description = "unknown `type` or `trigger`")))]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<RunsQuery>, QueryRejection>,

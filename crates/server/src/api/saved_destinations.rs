@@ -38,6 +38,9 @@ pub struct SavedConfig {
     /// Send unmapped, non-standard columns as custom attributes.
     #[serde(default)]
     pub include_unmapped: bool,
+    /// The mapping may name attributes Drift does not have (runs create them).
+    #[serde(default)]
+    pub allow_new_attributes: bool,
     /// Duplicate policy: `update-all`, `first` or `reject`.
     #[serde(default)]
     pub on_duplicate: Option<String>,
@@ -69,6 +72,8 @@ pub struct DestinationView {
     pub mapping: BTreeMap<String, String>,
     /// Send unmapped, non-standard columns as custom attributes.
     pub include_unmapped: bool,
+    /// Runs may create attributes Drift does not have yet (the mapping names them).
+    pub allow_new_attributes: bool,
     /// Duplicate policy: `update-all`, `first` or `reject`.
     pub on_duplicate: String,
     /// Creation time.
@@ -101,6 +106,7 @@ impl DestinationView {
             key: c.key,
             mapping: mapping_pairs(&c.mapping).into_iter().collect(),
             include_unmapped: c.include_unmapped,
+            allow_new_attributes: c.allow_new_attributes,
             on_duplicate: c.on_duplicate.unwrap_or_else(|| "reject".into()),
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -133,6 +139,11 @@ pub struct CreateDestination {
     /// Send unmapped, non-standard columns as custom attributes (default false).
     #[serde(default)]
     pub include_unmapped: bool,
+    /// Runs may create the attributes the mapping names that Drift does not have (default
+    /// false: a run of such a mapping is refused before any row is sent unless its run
+    /// request opts in).
+    #[serde(default)]
+    pub allow_new_attributes: bool,
     /// `update-all`, `first` or `reject` (default).
     #[serde(default)]
     pub on_duplicate: Option<String>,
@@ -163,6 +174,9 @@ pub struct UpdateDestination {
     /// New unmapped-column policy.
     #[serde(default)]
     pub include_unmapped: Option<bool>,
+    /// New-attribute opt-in.
+    #[serde(default)]
+    pub allow_new_attributes: Option<bool>,
     /// New duplicate policy.
     #[serde(default)]
     pub on_duplicate: Option<String>,
@@ -177,6 +191,11 @@ pub struct RunDestination {
     /// Validate and look up only; nothing is written to Drift.
     #[serde(default)]
     pub dry_run: bool,
+    /// Let the mapping name attributes Drift does not have: the push creates them as new
+    /// custom attributes (for this run; the destination's own `allow_new_attributes` counts too. Default false: such a push, dry runs included, is a 422 on
+    /// `mapping` before any row is sent).
+    #[serde(default)]
+    pub allow_new_attributes: bool,
 }
 
 /// Routes of the saved destinations.
@@ -253,6 +272,7 @@ pub(crate) fn validate(
         include_unmapped: body.include_unmapped,
         on_duplicate: body.on_duplicate.clone(),
         dry_run: true,
+        allow_new_attributes: body.allow_new_attributes,
     };
     let opts = settings
         .options()
@@ -266,6 +286,7 @@ pub(crate) fn validate(
                 key: opts.key.field().into(),
                 mapping: opts.mapping.to_pairs(),
                 include_unmapped: opts.include_unmapped,
+                allow_new_attributes: body.allow_new_attributes,
                 on_duplicate: serde_json::to_value(opts.on_duplicate)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string)),
@@ -363,6 +384,9 @@ pub(crate) async fn update(
         key: body.key.or(body.object.is_none().then_some(current.key)),
         mapping: body.mapping.unwrap_or(current.mapping),
         include_unmapped: body.include_unmapped.unwrap_or(current.include_unmapped),
+        allow_new_attributes: body
+            .allow_new_attributes
+            .unwrap_or(current.allow_new_attributes),
         on_duplicate: body.on_duplicate.or(Some(current.on_duplicate)),
     };
     Ok(Json(save_update(&state, &record, &merged, other)?))
@@ -427,9 +451,21 @@ pub(crate) async fn run(
     body: Result<Json<RunDestination>, JsonRejection>,
 ) -> ApiResult<Json<PushReport>> {
     let Json(body) = body?;
-    Ok(Json(
-        run_saved(&state, &name, &body.upload, body.dry_run).await?,
-    ))
+    let run = RunSaved {
+        dry_run: body.dry_run,
+        allow_new_attributes: body.allow_new_attributes,
+        edge: flows::check::Edge::Api,
+    };
+    Ok(Json(run_saved(&state, &name, &body.upload, run).await?))
+}
+
+/// How a saved destination is run: a dry run or not, the run's own opt-in to new
+/// attributes, and the edge whose fixes errors name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunSaved {
+    pub dry_run: bool,
+    pub allow_new_attributes: bool,
+    pub edge: flows::check::Edge,
 }
 
 /// Run saved destination `name` on upload `upload` (shared with the UI's Run button).
@@ -437,7 +473,7 @@ pub(crate) async fn run_saved(
     state: &AppState,
     name: &str,
     upload: &str,
-    dry_run: bool,
+    run: RunSaved,
 ) -> ApiResult<PushReport> {
     let record = find(state, name)?;
     let view = DestinationView::new(record.clone())?;
@@ -458,7 +494,16 @@ pub(crate) async fn run_saved(
         mapping: mapping_pairs(&config.mapping),
         include_unmapped: config.include_unmapped,
         on_duplicate: config.on_duplicate,
-        dry_run,
+        dry_run: run.dry_run,
+        allow_new_attributes: config.allow_new_attributes || run.allow_new_attributes,
     };
-    super::destinations::run_push(state, &credential, &settings, upload, Some(view.name)).await
+    super::destinations::run_push(
+        state,
+        &credential,
+        &settings,
+        upload,
+        Some(view.name),
+        run.edge,
+    )
+    .await
 }

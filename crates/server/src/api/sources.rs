@@ -469,7 +469,7 @@ async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
         (status = 422, body = Problem)))]
 async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let source = state.store.source(&id)?;
-    let run_id = flows::sources::start_source(&state.flows, &source)?;
+    let run_id = flows::sources::start_source(&state.flows, &source, store::Trigger::Manual)?;
     let view = super::runs::view(&state, &run_id)?;
     let location = format!("/api/v1/runs/{run_id}");
     Ok((
@@ -484,7 +484,11 @@ async fn run_now(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 /// [`flows::sources::start_source`].
 pub(crate) fn start_source(state: &AppState, source: &SourceView) -> ApiResult<String> {
     let record = state.store.source(&source.id)?;
-    Ok(flows::sources::start_source(&state.flows, &record)?)
+    Ok(flows::sources::start_source(
+        &state.flows,
+        &record,
+        store::Trigger::Manual,
+    )?)
 }
 
 /// Move the passwords of sinks saved in clear (by versions before the vault kept them) into

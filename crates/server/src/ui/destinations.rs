@@ -308,6 +308,10 @@ struct ConfirmFragment {
     object: String,
     credential: String,
     run_id: String,
+    /// Where **Write to Drift** posts (the push page's or the saved destination's run).
+    post_url: String,
+    /// The forms whose fields it sends again (`hx-include`).
+    include: &'static str,
 }
 
 async fn push(
@@ -324,36 +328,6 @@ async fn push(
     let (credential, upload) = (get("credential"), get("upload"));
     let mapping: std::collections::BTreeMap<String, String> =
         mapping_of(&pairs).into_iter().collect();
-    // A target Drift does not list would create a new custom attribute: only when asked.
-    if get("allow_new_attributes") != "on" {
-        let known = flows::attributes::attribute_choices(
-            &state.store,
-            &credential,
-            &get("object"),
-            state.addresses(),
-        )
-        .await
-        .map(|(choices, _)| choices);
-        if let Ok(known) = known {
-            let unknown = flows::attributes::unknown_targets(&mapping, &known);
-            if !unknown.is_empty() {
-                let named: Vec<String> = unknown
-                    .iter()
-                    .map(|(c, a)| format!("column \"{c}\" -> \"{a}\""))
-                    .collect();
-                return Ok(errors(
-                    &PUSH_FIELDS,
-                    vec![FieldError {
-                        field: "mapping".into(),
-                        message: format!(
-                            "Drift has no attribute for {}: a run would create new custom attributes. Pick an existing attribute, leave the column out, or tick \"Allow new custom attributes\"",
-                            named.join(", ")
-                        ),
-                    }],
-                ));
-            }
-        }
-    }
     let dry_run = get("dry_run") == "1";
     let confirmed = get("confirmed") == "1";
     let settings = PushSettings {
@@ -364,20 +338,52 @@ async fn push(
         on_duplicate: None,
         // A real run comes only after the user has seen what a dry run would do.
         dry_run: dry_run || !confirmed,
+        // A target Drift does not list would create a new custom attribute: only when
+        // asked (flows refuses it otherwise, dry runs included, naming this checkbox).
+        allow_new_attributes: get("allow_new_attributes") == "on",
     };
-    match crate::api::destinations::run_push(&state, &credential, &settings, &upload, None).await {
-        Ok(report) if !dry_run && !confirmed => {
-            Ok(confirm_response(report, &credential, &get("object")).await)
-        }
+    let run = crate::api::destinations::run_push(
+        &state,
+        &credential,
+        &settings,
+        &upload,
+        None,
+        flows::check::Edge::Web,
+    )
+    .await;
+    match run {
+        Ok(report) if !dry_run && !confirmed => Ok(confirm_response(
+            report,
+            &credential,
+            &get("object"),
+            Confirm {
+                post_url: "/ui/destinations/push".into(),
+                include: "#dest-form, #mapping",
+            },
+        )
+        .await),
         Ok(report) => Ok(report_response(report).await),
         Err(ApiError::Validation(e)) => Ok(errors(&PUSH_FIELDS, e)),
         Err(e) => Err(e),
     }
 }
 
+/// Where the **Write to Drift** button of a confirmation step posts, and what it sends.
+pub(super) struct Confirm {
+    /// The route that runs for real (with `dry_run=0`, `confirmed=1`).
+    pub post_url: String,
+    /// The forms whose fields it sends again (`hx-include`).
+    pub include: &'static str,
+}
+
 /// The confirmation step before a real run: what the dry run just found, and the button
-/// that writes to Drift.
-async fn confirm_response(report: PushReport, credential: &str, object: &str) -> Response {
+/// that writes to Drift (the push page's and a saved destination's Run).
+pub(super) async fn confirm_response(
+    report: PushReport,
+    credential: &str,
+    object: &str,
+    confirm: Confirm,
+) -> Response {
     let counts = report
         .counts
         .iter()
@@ -395,6 +401,8 @@ async fn confirm_response(report: PushReport, credential: &str, object: &str) ->
         object: object.to_string(),
         credential: credential.to_string(),
         run_id: report.run_id,
+        post_url: confirm.post_url,
+        include: confirm.include,
     });
     append(
         &mut response,

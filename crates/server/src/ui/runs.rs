@@ -31,6 +31,10 @@ pub(crate) struct RunRow {
     pub kind: String,
     /// `Sync`, `Push` or `Dry run`.
     pub kind_label: &'static str,
+    /// `manual` or `schedule`.
+    pub trigger: String,
+    /// `Manual` or `Scheduled`.
+    pub trigger_label: &'static str,
     /// The data source of a sync ("–" for pushes).
     pub source: String,
     /// Where records went: a push's saved destination (or `drift:<object>`), a sync's sink.
@@ -50,6 +54,14 @@ pub(crate) fn kind_label(kind: &str) -> &'static str {
         "push" => "Push",
         "dry_run" => "Dry run",
         _ => "Sync",
+    }
+}
+
+/// What started a run, for people: `Scheduled` or `Manual`.
+pub(crate) fn trigger_label(trigger: &str) -> &'static str {
+    match trigger {
+        "schedule" => "Scheduled",
+        _ => "Manual",
     }
 }
 
@@ -108,6 +120,8 @@ impl RunRow {
             started: super::Time::at(run.started_at),
             kind_label: kind_label(&run.run_type),
             status_label: status_label(&run.status, &run.run_type),
+            trigger_label: trigger_label(&run.trigger),
+            trigger: run.trigger,
             kind: run.run_type,
             source,
             destination,
@@ -239,6 +253,9 @@ struct Figures {
     status: String,
     status_label: String,
     kind_label: &'static str,
+    /// `manual` or `schedule`, and for people `Manual` or `Scheduled`.
+    trigger: String,
+    trigger_label: &'static str,
     /// A push or dry run: no stream table (its counts are in `totals`).
     is_push: bool,
     /// Some stream knows how many records to expect (else the column is left out).
@@ -399,6 +416,8 @@ impl Figures {
             status: run.status.clone(),
             status_label: status_label(&run.status, &run.run_type),
             kind_label: kind_label(&run.run_type),
+            trigger: run.trigger.clone(),
+            trigger_label: trigger_label(&run.trigger),
             is_push,
             flow: run.flow.clone().unwrap_or_else(|| "–".into()),
             credential: run.credential.clone(),

@@ -4,7 +4,8 @@
 
 use super::credentials::Feedback;
 use super::destinations::{
-    append, errors, file_bytes, render_string, report_response, PUSH_FIELDS,
+    append, confirm_response, errors, file_bytes, render_string, report_response, Confirm,
+    PUSH_FIELDS,
 };
 use super::render;
 use crate::api::saved_destinations::{self as api, CreateDestination, DestinationView};
@@ -108,6 +109,7 @@ async fn save(
             .filter(|(_, v)| !v.is_empty())
             .collect(),
         include_unmapped: false,
+        allow_new_attributes: field(&pairs, "allow_new_attributes") == "on",
         on_duplicate: None,
     };
     let rename = |e: FieldError| FieldError {
@@ -237,7 +239,28 @@ async fn run(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let dry_run = field(&pairs, "dry_run") == "1";
-    match api::run_saved(&state, &id, &field(&pairs, "upload"), dry_run).await {
+    let confirmed = field(&pairs, "confirmed") == "1";
+    let run = api::RunSaved {
+        // Run first does a dry run and shows its counts; it writes only after **Write to
+        // Drift** (as the push page does).
+        dry_run: dry_run || !confirmed,
+        allow_new_attributes: field(&pairs, "allow_new_attributes") == "on",
+        edge: flows::check::Edge::Web,
+    };
+    match api::run_saved(&state, &id, &field(&pairs, "upload"), run).await {
+        Ok(report) if !dry_run && !confirmed => {
+            let d = DestinationView::new(api::find(&state, &id)?)?;
+            Ok(confirm_response(
+                report,
+                d.credential.as_deref().unwrap_or_default(),
+                &d.object,
+                Confirm {
+                    post_url: format!("/ui/destinations/saved/{}/run", d.id),
+                    include: "#saved-run-form",
+                },
+            )
+            .await)
+        }
         Ok(report) => Ok(report_response(report).await),
         Err(ApiError::Validation(e)) => Ok(errors(&PUSH_FIELDS, e)),
         Err(e) => Err(e),

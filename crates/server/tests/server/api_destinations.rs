@@ -32,7 +32,7 @@ async fn upload_dry_run_push_and_download_the_results() {
     let request = |dry_run: bool| {
         json!({"credential": "Sandbox", "object": "contacts", "key": "email",
             "mapping": {"full name": "name", "company": "company"},
-            "upload": uploaded["upload"], "dry_run": dry_run})
+            "upload": uploaded["upload"], "dry_run": dry_run, "allow_new_attributes": true})
     };
     let dry: serde_json::Value = s
         .post("/api/v1/destinations/push")
@@ -255,5 +255,160 @@ async fn a_push_stopped_by_a_401_marks_the_credential_failed() {
             .contains("401"),
         "{credential}"
     );
+    sandbox.shutdown().await;
+}
+
+/// Issue 21: the REST API push refuses a mapping to an attribute Drift does not have (it
+/// would create a new custom attribute) before any row is sent, dry runs too, with the
+/// API's fix; an attribute Drift lists and the opt-in pass.
+#[tokio::test]
+async fn a_push_mapping_a_new_attribute_is_refused_unless_allowed() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let uploaded: serde_json::Value = upload(&s, "email,tier\nnew-attr@example.test,gold\n")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let before = sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap();
+    let push = |target: &str, dry_run: bool, allow: bool| {
+        let body = json!({"credential": "Sandbox", "object": "contacts",
+            "mapping": {"tier": target}, "upload": uploaded["upload"], "dry_run": dry_run,
+            "allow_new_attributes": allow});
+        s.post("/api/v1/destinations/push").json(&body).send()
+    };
+    for dry_run in [true, false] {
+        let problem = assert_problem(
+            push("JobTier", dry_run, false).await.unwrap(),
+            422,
+            "validation",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "mapping", "{problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("column \"tier\" -> \"JobTier\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("\"allow_new_attributes\": true"),
+            "{message}"
+        );
+        assert!(!message.contains("--allow"), "no CLI wording: {message}");
+    }
+    let runs: serde_json::Value = s.get_json("/api/v1/runs").await;
+    assert_eq!(runs, json!([]), "a refused push records no run");
+    assert_eq!(
+        sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
+        before,
+        "nothing was sent"
+    );
+    let known = push("plan_tier", true, false).await.unwrap();
+    assert_eq!(known.status(), 200, "an attribute Drift lists");
+    let allowed: serde_json::Value = push("JobTier", false, true)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allowed["counts"]["created"], 1, "{allowed}");
+    let doc: serde_json::Value = s.get_json("/api/v1/openapi.json").await;
+    let props = &doc["components"]["schemas"]["PushRequest"]["properties"];
+    assert!(props["allow_new_attributes"].is_object(), "{props}");
+    sandbox.shutdown().await;
+}
+
+/// Issue 21: a saved destination's Run in the web UI first does a dry run and shows its
+/// counts with **Write to Drift**; only that button writes. A mapping to a new attribute is
+/// refused with the web UI's fix (the checkbox).
+#[tokio::test]
+async fn the_saved_destination_run_button_confirms_before_writing() {
+    let sandbox = sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("Sandbox", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let mut ids = Vec::new();
+    for (name, mapping) in [
+        ("Leads", json!({"full name": "name"})),
+        ("Tiers", json!({"full name": "JobTier"})),
+    ] {
+        let created: serde_json::Value = s
+            .post("/api/v1/destinations")
+            .json(&json!({"name": name, "credential": "Sandbox", "object": "contacts", "mapping": mapping}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let uploaded: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
+    let upload_id = uploaded["upload"].as_str().unwrap().to_string();
+    let before = sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap();
+    let cookie = crate::access::login(&s).await;
+    let run = |id: &str, form: Vec<(&'static str, String)>| {
+        s.http
+            .post(s.url(&format!("/ui/destinations/saved/{id}/run")))
+            .header("cookie", &cookie)
+            .header("origin", s.base.clone())
+            .header("hx-request", "true")
+            .form(&form)
+            .send()
+    };
+    let form = |extra: &[(&'static str, &str)]| {
+        let mut f = vec![("upload", upload_id.clone())];
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    // Run: a dry run and the confirmation step, nothing written.
+    let html = run(&ids[0], form(&[("dry_run", "0")]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"confirm-push\""), "{html}");
+    assert!(html.contains("Write to Drift"), "{html}");
+    assert!(html.contains("2 would be created"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "hx-post=\"/ui/destinations/saved/{}/run\" hx-include=\"#saved-run-form\"",
+            ids[0]
+        )),
+        "{html}"
+    );
+    assert_eq!(
+        sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
+        before,
+        "Run wrote before Write to Drift"
+    );
+    let pushes: serde_json::Value = s.get_json("/api/v1/runs?type=push").await;
+    assert_eq!(pushes, json!([]), "only a dry run so far");
+    // Write to Drift.
+    let html = run(&ids[0], form(&[("dry_run", "0"), ("confirmed", "1")]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("2 created"), "{html}");
+    assert_eq!(
+        sandbox_counts(&sandbox).await["contacts"].as_u64().unwrap(),
+        before + 2
+    );
+    // A saved mapping to an attribute Drift does not have: the web UI's fix. (The real run
+    // used up the upload.)
+    let again: serde_json::Value = upload(&s, CSV).await.json().await.unwrap();
+    let form = vec![
+        ("upload", again["upload"].as_str().unwrap().to_string()),
+        ("dry_run", "0".to_string()),
+    ];
+    let html = run(&ids[1], form).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Allow new custom attributes"), "{html}");
+    assert!(!html.contains("confirm-push"), "{html}");
+    assert!(!html.contains("--allow"), "{html}");
     sandbox.shutdown().await;
 }

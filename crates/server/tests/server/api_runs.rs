@@ -274,3 +274,91 @@ async fn runs_are_typed_and_filtered_by_type_status_and_source() {
     }
     sandbox.shutdown().await;
 }
+
+/// Issue 21: each run says what started it. A run the scheduler starts is `schedule` (API
+/// view, `?trigger=` filter, runs table and run page); a run now is `manual`.
+#[tokio::test]
+async fn a_scheduled_run_is_labelled_schedule_and_a_run_now_manual() {
+    let sandbox = crate::common::sandbox().await;
+    let s = TestServer::start().await;
+    s.create_credential("sb", &sandbox.token(), &sandbox.base_url())
+        .await;
+    let db = s.store.data_dir().join("sinks").join("t.db");
+    let created = s
+        .post("/api/v1/sources")
+        .json(&serde_json::json!({"name": "hourly", "credential": "sb",
+            "streams": ["users"], "sink": format!("sqlite:{}", db.display()),
+            "schedule": {"every_minutes": 60}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let now = chrono::Utc::now().timestamp_millis();
+    let started = flows::schedule::run_due(&s.state.flows, now);
+    assert_eq!(started.len(), 1);
+    let scheduled = crate::common::wait_run(&s, &started[0]).await;
+    assert_eq!(scheduled["trigger"], "schedule", "{scheduled}");
+    let manual: Value = s.post_json("/api/v1/sources/hourly/run").await;
+    assert_eq!(manual["trigger"], "manual", "{manual}");
+    let manual_id = manual["id"].as_str().unwrap().to_string();
+    crate::common::wait_run(&s, &manual_id).await;
+
+    let only = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let by_schedule: Value = s.get_json("/api/v1/runs?trigger=schedule").await;
+    assert_eq!(only(&by_schedule), [started[0].clone()]);
+    let by_hand: Value = s
+        .get_json("/api/v1/runs?trigger=manual&source=hourly")
+        .await;
+    assert_eq!(only(&by_hand), std::slice::from_ref(&manual_id));
+    let bad = s.get("/api/v1/runs?trigger=cron").send().await.unwrap();
+    let problem = crate::common::assert_problem(bad, 422, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "trigger", "{problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("manual, schedule"),
+        "{problem}"
+    );
+    let doc: Value = s.get_json("/api/v1/openapi.json").await;
+    let params = doc["paths"]["/api/v1/runs"]["get"]["parameters"].to_string();
+    assert!(params.contains("\"trigger\""), "{params}");
+    assert!(
+        doc["components"]["schemas"]["RunView"]["properties"]["trigger"].is_object(),
+        "RunView.trigger in OpenAPI"
+    );
+
+    // The web UI: a label next to the type in the runs table and on the run page.
+    let cookie = crate::access::login(&s).await;
+    let page = |path: String| {
+        let cookie = cookie.clone();
+        let request = s.http.get(s.url(&path)).header("cookie", cookie);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let table = page("/runs?trigger=schedule".into()).await;
+    assert!(table.contains(&started[0]), "{table}");
+    assert!(!table.contains(&manual_id), "filtered out: {table}");
+    assert!(
+        table.contains("data-trigger=\"schedule\">Scheduled<"),
+        "{table}"
+    );
+    let run_page = page(format!("/runs/{}", started[0])).await;
+    assert!(
+        run_page.contains(
+            "id=\"run-trigger\" class=\"badge badge-trigger badge-trigger-schedule\">Scheduled<"
+        ),
+        "{run_page}"
+    );
+    let run_page = page(format!("/runs/{manual_id}")).await;
+    assert!(
+        run_page.contains("badge-trigger-manual\">Manual<"),
+        "{run_page}"
+    );
+    sandbox.shutdown().await;
+}

@@ -631,6 +631,7 @@ async fn a_scheduled_start_while_the_source_runs_elsewhere_is_skipped_and_record
                 mode: "incremental".into(),
                 streams: vec!["users".into()],
                 flow: Some("hourly".into()),
+                trigger: store::Trigger::Manual,
             },
             &flows::single::source_key(id),
             "data source \"hourly\"",

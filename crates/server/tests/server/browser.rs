@@ -434,7 +434,18 @@ async fn push_an_uploaded_csv_into_drift_with_a_dry_run_first() {
     let counts = b.css("#push-counts").await.text().await.unwrap();
     assert!(counts.contains("1 would be created"), "{counts}");
     b.screenshot("21-saved-destination-dry-run").await;
+    // Run first shows what a dry run found; only Write to Drift writes.
     b.css("#push-run").await.click().await.unwrap();
+    b.wait_text("#push-confirm", "1 would be created").await;
+    assert_eq!(
+        crate::common::sandbox_counts(&sandbox).await["contacts"]
+            .as_u64()
+            .unwrap(),
+        before + 1,
+        "the saved destination's Run wrote before Write to Drift"
+    );
+    b.screenshot("21b-saved-destination-confirm").await;
+    b.css("#confirm-push").await.click().await.unwrap();
     b.wait_text("#push-summary", "Run finished").await;
     assert_eq!(
         crate::common::sandbox_counts(&sandbox).await["contacts"]

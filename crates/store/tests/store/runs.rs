@@ -1,7 +1,7 @@
 //! Run history.
 
 use crate::helpers::*;
-use store::{NewRun, StoreError};
+use store::{NewRun, StoreError, Trigger};
 
 fn new_run(credential: &str) -> NewRun {
     NewRun {
@@ -10,6 +10,7 @@ fn new_run(credential: &str) -> NewRun {
         mode: "incremental".into(),
         streams: vec!["conversations".into(), "messages".into()],
         flow: None,
+        trigger: Trigger::Manual,
     }
 }
 
@@ -38,6 +39,66 @@ fn insert_then_finish_then_read() {
     assert_eq!(run.summary, summary);
     assert_eq!(run.error.as_deref(), Some("2 records rejected"));
     assert!(run.finished_at.unwrap() >= run.started_at);
+}
+
+#[test]
+fn each_run_keeps_what_started_it() {
+    let (_dir, store) = new_store();
+    let manual = store.insert_run(&new_run("a")).unwrap();
+    let scheduled = NewRun {
+        trigger: Trigger::Schedule,
+        flow: Some("nightly".into()),
+        ..new_run("a")
+    };
+    let by_schedule = store.insert_run(&scheduled).unwrap();
+    let skipped = store
+        .record_skipped_run(&scheduled, "still running", 1_700_000_000_000)
+        .unwrap();
+    assert_eq!(store.get_run(&manual).unwrap().trigger, Trigger::Manual);
+    assert_eq!(
+        store.get_run(&by_schedule).unwrap().trigger,
+        Trigger::Schedule
+    );
+    assert_eq!(store.get_run(&skipped).unwrap().trigger, Trigger::Schedule);
+    let json = serde_json::to_value(store.get_run(&by_schedule).unwrap()).unwrap();
+    assert_eq!(json["trigger"], "schedule");
+}
+
+#[test]
+fn runs_recorded_before_schema_version_9_read_as_manual() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = store_with(&dir, &key(1));
+        let raw = raw(&store);
+        // Back to the schema of version 8, with a run recorded then.
+        raw.execute_batch(
+            "ALTER TABLE runs DROP COLUMN trigger;
+             INSERT INTO runs (id, credential, destination, mode, status, started_at)
+             VALUES ('run_old', 'a', 'sqlite:out.db', 'incremental', 'succeeded', 1);
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+    }
+    let store = store_with(&dir, &key(1));
+    let version: i64 = raw(&store)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 9, "the trigger column is added by migration 9");
+    assert_eq!(store.get_run("run_old").unwrap().trigger, Trigger::Manual);
+    let stored: Option<String> = raw(&store)
+        .query_row("SELECT trigger FROM runs WHERE id = 'run_old'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, None, "old rows are not rewritten");
+}
+
+#[test]
+fn triggers_parse_and_refuse_other_words() {
+    assert_eq!("schedule".parse::<Trigger>(), Ok(Trigger::Schedule));
+    assert_eq!(" manual ".parse::<Trigger>(), Ok(Trigger::Manual));
+    let err = "cron".parse::<Trigger>().unwrap_err();
+    assert!(err.contains("manual, schedule"), "{err}");
 }
 
 #[test]
