@@ -423,6 +423,36 @@ pub(crate) fn new_keys<'r>(
     out
 }
 
+/// The schema-contract step of a database sink for one table with a flattened object:
+/// the keys of `records` without a column ([`new_keys`]) go through [`apply_contract`] on a
+/// copy of `table`. `None` when nothing changes; else the new definition and the columns it
+/// adds (the sink then alters its table and rebuilds its statements). `existing`: the
+/// table's columns in the database, lowercase. Errors: `freeze` and a new key.
+pub(crate) fn contract_step<'r>(
+    table: &TableDef,
+    records: impl IntoIterator<Item = &'r Record>,
+    contract: SchemaContract,
+    twin_suffix: &str,
+    existing: Option<&HashSet<String>>,
+) -> Result<Option<(TableDef, Vec<Column>)>, RunError> {
+    let new = new_keys(table, records);
+    if new.is_empty() {
+        return Ok(None);
+    }
+    let mut def = table.clone();
+    let empty = HashSet::new();
+    let added = apply_contract(
+        &mut def,
+        &new,
+        contract,
+        twin_suffix,
+        existing.unwrap_or(&empty),
+    )?;
+    if added.is_empty() && def.flat_keys == table.flat_keys {
+        return Ok(None);
+    }
+    Ok(Some((def, added)))
+}
 /// Apply `contract` to the `new` keys of `table` (from [`new_keys`]): with `evolve`, give
 /// each a column (typed from its first value, named as [`sync_core::Stream::flat_columns`]
 /// names them) and return the columns to add (the caller adds those not in `existing`,

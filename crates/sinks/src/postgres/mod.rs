@@ -714,26 +714,16 @@ impl PostgresSink {
             .cloned()
             .collect();
         for table in flat {
-            let new = layout::new_keys(&table.def, &batch.records);
-            if new.is_empty() {
-                continue;
-            }
-            let mut def = table.def.clone();
-            let existing = self
-                .db_columns
-                .get(&table.name)
-                .cloned()
-                .unwrap_or_default();
-            let added = layout::apply_contract(
-                &mut def,
-                &new,
+            let Some((def, added)) = layout::contract_step(
+                &table.def,
+                &batch.records,
                 self.options.schema_contract,
                 "_ts",
-                &existing,
-            )?;
-            if added.is_empty() && def.flat_keys == table.def.flat_keys {
+                self.db_columns.get(&table.name),
+            )?
+            else {
                 continue;
-            }
+            };
             let mut columns = table.columns.clone();
             for c in added {
                 let actual = PgType::for_kind(c.kind);
