@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 /// How many quarantined records a [`RunReport`] lists at most (the sink keeps all).
 pub const MAX_REPORTED_QUARANTINE: usize = 1000;
 
+/// Records per commit when neither the run nor the sink asks for another size.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
 /// Tuning of a run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -27,8 +30,9 @@ pub struct RunOptions {
     pub run_id: String,
     /// State scope in the sink (which source instance, e.g. `drift:<credential>`).
     pub scope: String,
-    /// Commit when this many upsert records are pending (default 500).
-    pub batch_size: usize,
+    /// Commit when this many upsert records are pending; `None` (the default): the
+    /// sink's [`Sink::batch_size`], else [`DEFAULT_BATCH_SIZE`].
+    pub batch_size: Option<usize>,
     /// Capacity of the source -> engine channel, in messages (default 1024).
     pub channel_capacity: usize,
     /// Commit pending checkpoints at least this often (default 500 ms).
@@ -41,7 +45,7 @@ impl RunOptions {
         Self {
             run_id: run_id.into(),
             scope: scope.into(),
-            batch_size: 500,
+            batch_size: None,
             channel_capacity: 1024,
             flush_interval: Duration::from_millis(500),
         }
@@ -79,6 +83,8 @@ enum Outcome {
 struct Engine<'a> {
     dest: &'a mut dyn Sink,
     opts: RunOptions,
+    /// Records per commit: the run's, else the sink's, else [`DEFAULT_BATCH_SIZE`].
+    batch_size: usize,
     progress: Option<ProgressFn>,
     modes: HashMap<String, WriteMode>,
     /// Primary-key fields per stream.
@@ -107,9 +113,15 @@ impl<'a> Engine<'a> {
         opts: RunOptions,
         progress: Option<ProgressFn>,
     ) -> Self {
+        let batch_size = opts
+            .batch_size
+            .or_else(|| dest.batch_size())
+            .unwrap_or(DEFAULT_BATCH_SIZE)
+            .max(1);
         Self {
             dest,
             opts,
+            batch_size,
             progress,
             modes: streams
                 .iter()
@@ -230,7 +242,7 @@ impl<'a> Engine<'a> {
                 let stream = q.stream.clone();
                 self.pending_quarantine.push(q);
                 self.update(&stream, |s| s.records_read += 1);
-                if self.pending.len() + self.pending_quarantine.len() >= self.opts.batch_size {
+                if self.pending.len() + self.pending_quarantine.len() >= self.batch_size {
                     self.flush().await?;
                 }
             }
@@ -273,7 +285,7 @@ impl<'a> Engine<'a> {
             Some(WriteMode::Upsert) => self.pending.push(record),
         }
         self.update(&stream, |s| s.records_read += 1);
-        if self.pending.len() >= self.opts.batch_size {
+        if self.pending.len() >= self.batch_size {
             self.flush().await?;
         }
         Ok(())

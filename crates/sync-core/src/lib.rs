@@ -68,7 +68,7 @@ mod source;
 mod state;
 
 pub use cancel::Cancel;
-pub use engine::{run_sync, RunOptions, MAX_REPORTED_QUARANTINE};
+pub use engine::{run_sync, RunOptions, DEFAULT_BATCH_SIZE, MAX_REPORTED_QUARANTINE};
 pub use error::{ErrorKind, RunError};
 pub use message::{Emitter, EmitterClosed, Message, RequestMetrics, StreamStatus};
 pub use model::{

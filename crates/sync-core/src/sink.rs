@@ -110,6 +110,15 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Records per commit this sink works best with, when the run does not set
+    /// [`crate::RunOptions::batch_size`]; `None` (the default): [`crate::DEFAULT_BATCH_SIZE`].
+    /// A sink with a fixed cost per commit (a network round trip, a durable flush, staging
+    /// tables) asks for more; every commit still carries the checkpoints covering its
+    /// records, so a larger batch only means a resumed run reads a little more again.
+    fn batch_size(&self) -> Option<usize> {
+        None
+    }
+
     /// Create or migrate what the streams need (tables, columns, indexes). Idempotent.
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError>;
 

@@ -463,6 +463,13 @@ impl PostgresSink {
     }
 }
 
+/// Records per commit the PostgreSQL sink asks the engine for (see [`Sink::batch_size`]):
+/// a commit stages each table of its streams, merges them and waits for the server's
+/// durable flush, a cost paid per commit rather than per record.
+/// With 500 records per commit a full read of 50,000 conversations took 35.6 s, with 2,000
+/// 23.4 s and with 5,000 20.1 s (bench part 3 sizes against the sandbox, 2026-12-06).
+pub const BATCH_SIZE: usize = 5_000;
+
 /// Name (quoted) of the temporary table the records of `stream` are copied into.
 fn stage_name(stream: &str) -> String {
     quote(&format!("_driftbridge_stage_{stream}"))
@@ -781,6 +788,12 @@ impl PostgresSink {
 impl Sink for PostgresSink {
     fn describe(&self) -> String {
         self.described.clone()
+    }
+
+    /// [`BATCH_SIZE`]: each commit costs staging tables, merges and a durable flush on
+    /// the server whatever its size.
+    fn batch_size(&self) -> Option<usize> {
+        Some(BATCH_SIZE)
     }
 
     async fn check(&mut self) -> Result<(), RunError> {

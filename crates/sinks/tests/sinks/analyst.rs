@@ -418,7 +418,7 @@ pub async fn history_crash_and_resume(db: &impl Db) {
         };
         // Small batches: the run commits several times before it would end.
         let mut options = RunOptions::new("c-2", "drift:test");
-        options.batch_size = 10;
+        options.batch_size = Some(10);
         let report = sync_with(&sandbox, &mut dest, SyncMode::Incremental, options).await;
         assert_eq!(report.status, RunStatus::Failed, "the crash ends the run");
     }

@@ -287,6 +287,9 @@ impl Sink for Crashing {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn batch_size(&self) -> Option<usize> {
+        self.inner.batch_size()
+    }
     async fn check(&mut self) -> Result<(), RunError> {
         self.inner.check().await
     }
@@ -313,7 +316,7 @@ impl Sink for Crashing {
 
 pub fn options(run_id: &str) -> RunOptions {
     let mut o = RunOptions::new(run_id, "test:scope");
-    o.batch_size = 4;
+    o.batch_size = Some(4);
     o.flush_interval = Duration::from_secs(3600);
     o
 }

@@ -370,7 +370,9 @@ impl<'a> Runner<'a> {
 
     /// Pop the complete pages at the front of `window`; the pass resumes at the first page
     /// not complete, skipping the conversations of it (and of the pages after it) that are
-    /// in `done`. Checkpoints when the resume point moved.
+    /// in `done`. Checkpoints when the resume point moved and the last checkpoint is at
+    /// least `checkpoint_interval_ms` old: the pass's state holds every contact read so far,
+    /// so writing it at each page would cost time growing with the square of the run.
     async fn advance(&mut self, window: &mut Window) -> Result<(), Fail> {
         let mut moved = false;
         while let Some(page) = window.pop_complete() {
@@ -384,7 +386,8 @@ impl<'a> Runner<'a> {
             }
             moved = true;
         }
-        if moved {
+        let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
+        if moved && self.last_checkpoint.elapsed() >= interval {
             self.checkpoint().await?;
         }
         Ok(())

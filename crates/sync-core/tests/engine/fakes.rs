@@ -21,6 +21,8 @@ pub struct Memory {
     pub commits: Vec<Batch>,
     /// Fail the commit with this index (0-based).
     pub fail_commit: Option<usize>,
+    /// Records per commit the sink asks for (`Sink::batch_size`).
+    pub batch_size: Option<usize>,
 }
 
 pub struct MemorySink(pub Arc<Mutex<Memory>>);
@@ -29,6 +31,10 @@ pub struct MemorySink(pub Arc<Mutex<Memory>>);
 impl Sink for MemorySink {
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn batch_size(&self) -> Option<usize> {
+        self.0.lock().unwrap().batch_size
     }
 
     async fn prepare(&mut self, streams: &[Stream]) -> Result<(), RunError> {

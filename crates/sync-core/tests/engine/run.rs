@@ -26,7 +26,7 @@ async fn run_with(
         .unwrap();
     let mut dest = MemorySink(mem.clone());
     let mut opts = RunOptions::new("run-1", "test");
-    opts.batch_size = batch_size;
+    opts.batch_size = Some(batch_size);
     run_sync(source, &mut dest, streams, opts, cancel, None).await
 }
 
@@ -40,6 +40,57 @@ fn state(mem: &Arc<Mutex<Memory>>, key: &str) -> Option<serde_json::Value> {
         .state
         .get(&("test".to_string(), key.to_string()))
         .cloned()
+}
+
+/// Records per commit of the run's commits that hold records.
+fn commit_sizes(mem: &Arc<Mutex<Memory>>) -> Vec<usize> {
+    let m = mem.lock().unwrap();
+    m.commits
+        .iter()
+        .map(|b| b.records.len())
+        .filter(|n| *n > 0)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sink_sets_the_batch_size_unless_the_run_does() {
+    let steps = || {
+        let mut steps = vec![status("conversations", StreamStatus::Started)];
+        steps.extend((1..=7).map(|i| rec("conversations", i)));
+        steps.push(status("conversations", StreamStatus::Succeeded));
+        steps
+    };
+    // The sink asks for 3 records per commit and the run leaves it to the sink.
+    let mem = Arc::new(Mutex::new(Memory {
+        batch_size: Some(3),
+        ..Memory::default()
+    }));
+    let source = Arc::new(ScriptedSource::new(catalog(), steps()));
+    let streams = catalog()
+        .select(&["all".into()], SyncMode::Incremental)
+        .unwrap();
+    let opts = RunOptions::new("run-1", "test");
+    assert_eq!(opts.batch_size, None);
+    let report = run_sync(
+        source,
+        &mut MemorySink(mem.clone()),
+        streams,
+        opts,
+        Cancel::new(),
+        None,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(commit_sizes(&mem), vec![3, 3, 1]);
+    assert_eq!(ids(&mem, "conversations"), (1..=7).collect::<Vec<_>>());
+    // A run that sets its own size wins over the sink's.
+    let mem = Arc::new(Mutex::new(Memory {
+        batch_size: Some(3),
+        ..Memory::default()
+    }));
+    let report = run_script(&mem, steps(), 2).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(commit_sizes(&mem), vec![2, 2, 2, 1]);
 }
 
 #[tokio::test]
