@@ -183,6 +183,9 @@ struct Runner<'a> {
     /// two pages in flight is read once.
     claimed: HashSet<i64>,
     last_checkpoint: Instant,
+    /// Records (conversations, messages, contacts) emitted since the last checkpoint, at
+    /// most: a resumed pass sends them again (see [`CHECKPOINT_RECORDS`]).
+    since_checkpoint: usize,
     /// Whether an estimate of the conversations was announced (`Message::Expected`).
     announced: bool,
     /// Conversation records emitted (or quarantined) by this run.
@@ -232,6 +235,7 @@ impl<'a> Runner<'a> {
             contacts_known,
             claimed: HashSet::new(),
             last_checkpoint: Instant::now(),
+            since_checkpoint: 0,
             announced: false,
             emitted: 0,
             list_client: client_of(CONVERSATIONS),
@@ -371,8 +375,9 @@ impl<'a> Runner<'a> {
     /// Pop the complete pages at the front of `window`; the pass resumes at the first page
     /// not complete, skipping the conversations of it (and of the pages after it) that are
     /// in `done`. Checkpoints when the resume point moved and the last checkpoint is at
-    /// least `checkpoint_interval_ms` old: the pass's state holds every contact read so far,
-    /// so writing it at each page would cost time growing with the square of the run.
+    /// least `checkpoint_interval_ms` old or [`CHECKPOINT_RECORDS`] records back: the pass's
+    /// state holds every contact read so far, so writing it at each page would cost time
+    /// growing with the square of the run.
     async fn advance(&mut self, window: &mut Window) -> Result<(), Fail> {
         let mut moved = false;
         while let Some(page) = window.pop_complete() {
@@ -387,7 +392,10 @@ impl<'a> Runner<'a> {
             moved = true;
         }
         let interval = Duration::from_millis(self.ctx.config.checkpoint_interval_ms);
-        if moved && self.last_checkpoint.elapsed() >= interval {
+        if moved
+            && (self.last_checkpoint.elapsed() >= interval
+                || self.since_checkpoint >= CHECKPOINT_RECORDS)
+        {
             self.checkpoint().await?;
         }
         Ok(())
@@ -507,6 +515,11 @@ impl<'a> Runner<'a> {
     }
 
     async fn emit(&mut self, f: Fetched) -> Result<(), Fail> {
+        self.since_checkpoint += 1
+            + f.messages
+                .as_ref()
+                .map_or(0, |(fit, unfit)| fit.len() + unfit.len())
+            + usize::from(f.contact.is_some());
         let out = &self.ctx.out;
         if self.family.conversations {
             match (&f.work.record, f.details) {
@@ -693,6 +706,7 @@ impl<'a> Runner<'a> {
 
     async fn checkpoint(&mut self) -> Result<(), Fail> {
         self.last_checkpoint = Instant::now();
+        self.since_checkpoint = 0;
         for meter in &mut self.meters {
             meter.report(&self.ctx.out).await?;
         }
@@ -704,6 +718,12 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 }
+
+/// Records a pass emits at most between two checkpoints while its resume point moves (the
+/// time bound is `checkpoint_interval_ms`): what a resumed pass sends again stays well
+/// inside the file sinks' replay window (`sinks::files::WINDOW_RECORDS`, 10,000 per
+/// stream) however fast the machine.
+const CHECKPOINT_RECORDS: usize = 5_000;
 
 /// Pages listed ahead of the first unfinished one, at most (bounds what a resumed pass reads
 /// again and the size of `done`).
