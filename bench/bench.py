@@ -299,7 +299,9 @@ def part_requests(b):
             incs.append((label, changed, summary, sb.admin("stats")["requests_total"] - before))
     msgs_per_conv = counts["messages"] / max(1, counts["conversations"])
     contacts = counts["contacts_in_conversations"]
+    # list rows lack tags and participants (REFERENCE §7.2): one GET /conversations/{id} each
     ideal_full = (math.ceil(counts["conversations"] / CONV_PAGE_MAX)
+                  + counts["conversations"]
                   + counts["conversations"] * max(1, math.ceil(msgs_per_conv / MESSAGES_PAGE))
                   + contacts)
     scale = 1000 / counts["conversations"]
@@ -308,8 +310,9 @@ def part_requests(b):
     pcts = []
     for label, changed, summary, req in incs:
         touched = len(changed["touch_conversations"])
-        # pages holding the touched conversations, their messages and their contacts
-        ideal = (math.ceil(touched / CONV_PAGE_MAX)
+        # pages holding the touched conversations, each one itself, its messages and its
+        # contact
+        ideal = (math.ceil(touched / CONV_PAGE_MAX) + touched
                  + touched * max(1, math.ceil(msgs_per_conv / MESSAGES_PAGE)) + touched)
         if "rotation" in label:
             # plus the rotation: every other known contact, up to 1,000 per run
@@ -325,9 +328,11 @@ def part_requests(b):
           f"{contacts:,} contacts)",
           table(["run", "requests", "per 1,000 conversations", "ideal per 1,000",
                  "vs ideal", "% of full", "records written"], rows)
-          + ["", f"Ideal: conversation pages of {CONV_PAGE_MAX}, one messages page "
-             f"(<= {MESSAGES_PAGE}) per conversation, one request per distinct contact; "
-             "incremental: the pages holding the touched conversations, their messages and "
+          + ["", f"Ideal: conversation pages of {CONV_PAGE_MAX}, per conversation one "
+             "`GET /conversations/{id}` (list rows lack its tags and participants, REFERENCE "
+             f"§7.2) and one messages page (<= {MESSAGES_PAGE}), one request per distinct "
+             "contact; incremental: the pages holding the touched conversations, the touched "
+             "conversations themselves, their messages and "
              "their contacts (re-read so that a changed contact arrives), and with the default "
              "rotation every other known contact too (up to 1,000 per run: that is how a "
              "contact deleted or changed in Drift without a conversation update reaches the "
