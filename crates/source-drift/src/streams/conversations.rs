@@ -15,6 +15,7 @@
 
 use crate::fail::{conclude, quarantine, raw_i64, to_record, Fail, StreamMeter};
 use crate::names::{CONTACTS, CONVERSATIONS, MESSAGES};
+use crate::streams::compact;
 use crate::streams::full_refresh::content_hash;
 use crate::watermark::Watermark;
 use crate::Ctx;
@@ -91,15 +92,16 @@ struct Pass {
     /// Conversation id -> `updatedAt` seen in this pass, near the top (the next overlap window).
     #[serde(default)]
     seen: BTreeMap<String, i64>,
-    /// ContactIds fetched in this pass.
-    #[serde(default)]
+    /// ContactIds fetched in this pass (stored compactly, see [`compact`]).
+    #[serde(default, with = "compact::ids")]
     contacts_done: BTreeSet<i64>,
     /// ContactIds that answered 404 in this pass (tombstoned; dropped from the known set).
-    #[serde(default)]
+    #[serde(default, with = "compact::ids")]
     contacts_gone: BTreeSet<i64>,
     /// ContactId -> fingerprint of the contacts read in this pass that are new or changed
-    /// (written to the sink; merged into the known contacts when the pass ends).
-    #[serde(default)]
+    /// (written to the sink; merged into the known contacts when the pass ends; stored
+    /// compactly, see [`compact`]).
+    #[serde(default, with = "compact::id_map")]
     contacts_changed: BTreeMap<i64, i64>,
 }
 
@@ -686,8 +688,7 @@ impl<'a> Runner<'a> {
             for gone in &pass.contacts_gone {
                 self.contacts_known.remove(gone);
             }
-            let known = serde_json::to_value(&self.contacts_known)
-                .map_err(|e| Fail::Other(e.to_string()))?;
+            let known = Value::String(compact::id_map::to_string(&self.contacts_known));
             self.ctx
                 .out
                 .checkpoint(&contacts_key(&self.key), self.owner(), known)
@@ -824,15 +825,16 @@ fn rotation(
         .collect()
 }
 
-/// The known contacts as stored: contactId -> fingerprint, or (older versions) a list of
-/// contactIds, read as fingerprint 0 (unknown: written again when next read).
+/// The known contacts as stored: contactId -> fingerprint (`"5:77,9:-3"`, or a JSON object
+/// as versions before 2026-12-06 wrote it, see [`compact`]), or (older versions still) a
+/// list of contactIds, read as fingerprint 0 (unknown: written again when next read).
 fn known_contacts(stored: &Value) -> Option<BTreeMap<i64, i64>> {
     match stored {
         Value::Array(_) => {
-            let ids: BTreeSet<i64> = serde_json::from_value(stored.clone()).ok()?;
+            let ids = compact::ids::from_value(stored)?;
             Some(ids.into_iter().map(|id| (id, 0)).collect())
         }
-        _ => serde_json::from_value(stored.clone()).ok(),
+        _ => compact::id_map::from_value(stored),
     }
 }
 
@@ -925,6 +927,8 @@ mod tests {
         use serde_json::json;
         let map = super::known_contacts(&json!({"5": 77, "9": -3})).unwrap();
         assert_eq!(map.into_iter().collect::<Vec<_>>(), [(5, 77), (9, -3)]);
+        let compact = super::known_contacts(&json!("5:77,9:-3")).unwrap();
+        assert_eq!(compact.into_iter().collect::<Vec<_>>(), [(5, 77), (9, -3)]);
         let old = super::known_contacts(&json!([5, 9])).unwrap();
         assert_eq!(old.into_iter().collect::<Vec<_>>(), [(5, 0), (9, 0)]);
         assert!(super::known_contacts(&json!("x")).is_none());

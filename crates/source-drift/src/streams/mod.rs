@@ -2,6 +2,7 @@
 //! file per reader; adding a stream is adding one file and one row (see [`defs`]).
 
 mod accounts;
+mod compact;
 mod conversations;
 pub(crate) mod defs;
 pub(crate) mod full_refresh;
