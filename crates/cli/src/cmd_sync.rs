@@ -32,7 +32,9 @@ pub struct Args {
     #[arg(long)]
     pub credential: String,
     /// Streams to sync, comma-separated, or `all`: conversations, messages, contacts,
-    /// accounts, users, teams, playbooks, meetings, contact_attributes.
+    /// accounts, users, teams, playbooks, meetings, contact_attributes; and the child tables
+    /// conversation_tags and conversation_participants, which cost one more request per
+    /// conversation and are read only when named or with `all`.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub streams: Vec<String>,
     /// Where to write: sqlite:PATH, postgres://..., jsonl:DIR, csv:DIR or parquet:DIR

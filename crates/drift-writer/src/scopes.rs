@@ -25,7 +25,8 @@ pub const WRITE_TARGET_SCOPES: &[(&str, &[&str])] = &[
 #[error("{0}")]
 pub struct UnknownUse(pub String);
 
-/// The scopes needed for a list of uses: stream names (`conversations`), write targets
+/// The scopes needed for a list of uses: stream names (`conversations`) and child tables
+/// selected by name (`conversation_tags`: its parent's scopes), write targets
 /// (`push:contacts`) or `all` (every stream); case-insensitive, blanks ignored. Errors: an
 /// unknown name ([`UnknownUse`], listing the valid ones).
 pub fn required_scopes<S: AsRef<str>>(uses: &[S]) -> Result<BTreeSet<String>, UnknownUse> {
@@ -40,14 +41,20 @@ pub fn required_scopes<S: AsRef<str>>(uses: &[S]) -> Result<BTreeSet<String>, Un
             needed.extend(streams.iter().flat_map(|d| d.scopes).map(|s| s.to_string()));
         } else if let Some(def) = source_drift::stream_def(&item) {
             needed.extend(def.scopes.iter().map(|s| s.to_string()));
+        } else if let Some((_, scopes)) = source_drift::selectable_streams()
+            .into_iter()
+            .find(|(n, _)| *n == item)
+        {
+            // a child table selected by name (`conversation_tags`): its parent's scopes
+            needed.extend(scopes.split(", ").map(str::to_string));
         } else if let Some((_, scopes)) = WRITE_TARGET_SCOPES.iter().find(|(n, _)| *n == item) {
             needed.extend(scopes.iter().map(|s| s.to_string()));
         } else {
             return Err(UnknownUse(format!(
                 "unknown stream or write target \"{item}\"; use any of: all, {}, {}",
-                streams
-                    .iter()
-                    .map(|d| d.name)
+                source_drift::selectable_streams()
+                    .into_iter()
+                    .map(|(n, _)| n)
                     .collect::<Vec<_>>()
                     .join(", "),
                 WRITE_TARGET_SCOPES

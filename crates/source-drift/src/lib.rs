@@ -43,6 +43,27 @@ use sync_core::{Catalog, Emitter, ReadRequest, Source, SourceError, State, SyncM
 pub use streams::catalog;
 pub use streams::defs::{stream_def, StreamDef, STREAMS};
 
+/// What a run can select by name, with the Drift scopes each needs (comma-separated):
+/// every stream of [`STREAMS`], then the child tables read only when selected by name or
+/// with `all` ([`sync_core::ChildTable::on_request`]: `conversation_participants`,
+/// `conversation_tags`, one `GET /conversations/{id}` per conversation), with their
+/// parent's scopes. For forms and `GET /api/v1/streams`.
+pub fn selectable_streams() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = STREAMS
+        .iter()
+        .map(|d| (d.name.to_owned(), d.scopes.join(", ")))
+        .collect();
+    for s in catalog().streams {
+        let scopes = stream_def(&s.name)
+            .map(|d| d.scopes.join(", "))
+            .unwrap_or_default();
+        for c in s.children.into_iter().filter(|c| c.on_request) {
+            out.push((c.name, scopes.clone()));
+        }
+    }
+    out
+}
+
 /// Stream names (DESIGN.md §2), also the sink table names. Each stream is defined once, in
 /// [`STREAMS`].
 pub mod names {
@@ -159,6 +180,13 @@ impl Source for DriftSource {
             .iter()
             .map(|s| (s.stream.name.clone(), s.mode))
             .collect();
-        streams::read_all(&ctx, &selected).await
+        // Conversations are read in full (`GET /conversations/{id}`, one request each) only
+        // when a child table that needs it (tags, participants) is selected.
+        let details = request
+            .streams
+            .iter()
+            .filter(|s| s.stream.name == names::CONVERSATIONS)
+            .any(|s| s.stream.children.iter().any(|c| c.on_request));
+        streams::read_all(&ctx, &selected, details).await
     }
 }

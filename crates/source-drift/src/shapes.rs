@@ -158,6 +158,7 @@ fn child(
         index: "_index".to_owned(),
         columns,
         description: description.to_owned(),
+        on_request: false,
     }
 }
 
@@ -174,21 +175,29 @@ fn tag_columns() -> Vec<ChildColumn> {
 pub(crate) fn children_of(name: &str) -> Vec<ChildTable> {
     use crate::names::*;
     match name {
+        // Drift's list rows lack both arrays: one `GET /conversations/{id}` per
+        // conversation reads them, so they are read only when selected (`on_request`).
         CONVERSATIONS => vec![
-            child(
-                "conversation_participants",
-                &["participants"],
-                "conversation_id",
-                "Users (agents) taking part in a conversation, one row per participant",
-                vec![col("user_id", "id", true, integer("Drift user id"))],
-            ),
-            child(
-                "conversation_tags",
-                &["conversationTags"],
-                "conversation_id",
-                "Tags of a conversation, one row per tag",
-                tag_columns(),
-            ),
+            ChildTable {
+                on_request: true,
+                ..child(
+                    "conversation_participants",
+                    &["participants"],
+                    "conversation_id",
+                    "Users (agents) taking part in a conversation, one row per participant",
+                    vec![col("user_id", "id", true, integer("Drift user id"))],
+                )
+            },
+            ChildTable {
+                on_request: true,
+                ..child(
+                    "conversation_tags",
+                    &["conversationTags"],
+                    "conversation_id",
+                    "Tags of a conversation, one row per tag",
+                    tag_columns(),
+                )
+            },
         ],
         MESSAGES => vec![
             child(

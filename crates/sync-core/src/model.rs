@@ -181,28 +181,49 @@ impl Catalog {
     }
 
     /// Configure the named streams (catalog order, duplicates ignored) with `mode`; `all`
-    /// selects every stream. Errors name the unknown stream and list the valid ones.
+    /// selects every stream with every child table. A stream named alone comes with its
+    /// child tables except those marked [`crate::ChildTable::on_request`], which cost the
+    /// source an extra request per record and are selected by naming them (which selects
+    /// their parent too) or with `all`. Each configured stream's `children` lists the child
+    /// tables selected: a sink leaves the others alone. Errors name the unknown stream and
+    /// list the valid ones (child tables included).
     pub fn select(
         &self,
         names: &[String],
         mode: SyncMode,
     ) -> Result<Vec<ConfiguredStream>, UnknownStream> {
         let all = names.iter().any(|n| n == "all");
+        let child_named = |c: &crate::ChildTable| names.contains(&c.name);
         for n in names.iter().filter(|n| n.as_str() != "all") {
-            if self.get(n).is_none() {
+            let known = self.get(n).is_some()
+                || self
+                    .streams
+                    .iter()
+                    .any(|s| s.children.iter().any(|c| &c.name == n));
+            if !known {
+                let mut available = self.names();
+                for s in &self.streams {
+                    available.extend(s.children.iter().map(|c| c.name.clone()));
+                }
                 return Err(UnknownStream {
                     name: n.clone(),
-                    available: self.names().join(", "),
+                    available: available.join(", "),
                 });
             }
         }
         Ok(self
             .streams
             .iter()
-            .filter(|s| all || names.contains(&s.name))
-            .map(|s| ConfiguredStream {
-                stream: s.clone(),
-                mode,
+            .filter(|s| all || names.contains(&s.name) || s.children.iter().any(child_named))
+            .map(|s| {
+                let mut stream = s.clone();
+                if !all {
+                    let named = names.contains(&s.name);
+                    stream
+                        .children
+                        .retain(|c| child_named(c) || (named && !c.on_request));
+                }
+                ConfiguredStream { stream, mode }
             })
             .collect())
     }
@@ -322,6 +343,51 @@ mod tests {
                 ("any", PropertyKind::Json, false),
             ]
         );
+    }
+
+    #[test]
+    fn child_tables_that_cost_a_request_are_selected_by_name_or_all() {
+        let child = |name: &str, on_request: bool| crate::ChildTable {
+            name: name.into(),
+            path: vec![name.into()],
+            parent_key: "p_id".into(),
+            index: "_index".into(),
+            columns: vec![],
+            description: String::new(),
+            on_request,
+        };
+        let mut p = stream("p");
+        p.children = vec![child("p_free", false), child("p_costly", true)];
+        let cat = Catalog {
+            streams: vec![p, stream("q")],
+        };
+        let children = |names: &[&str]| -> Vec<(String, Vec<String>)> {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            cat.select(&names, SyncMode::FullRefresh)
+                .unwrap()
+                .into_iter()
+                .map(|c| {
+                    let kids = c.stream.children.iter().map(|k| k.name.clone()).collect();
+                    (c.stream.name, kids)
+                })
+                .collect()
+        };
+        let s = |v: &str| v.to_string();
+        assert_eq!(
+            children(&["all"]),
+            [(s("p"), vec![s("p_free"), s("p_costly")]), (s("q"), vec![])]
+        );
+        assert_eq!(children(&["p"]), [(s("p"), vec![s("p_free")])]);
+        // Naming the costly child selects its parent with it (and nothing else).
+        assert_eq!(children(&["p_costly"]), [(s("p"), vec![s("p_costly")])]);
+        assert_eq!(
+            children(&["q", "p", "p_costly"]),
+            [(s("p"), vec![s("p_free"), s("p_costly")]), (s("q"), vec![])]
+        );
+        let err = cat
+            .select(&["p_nope".into()], SyncMode::FullRefresh)
+            .unwrap_err();
+        assert!(err.available.contains("p_costly"), "{}", err.available);
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub struct ChildTable {
     pub columns: Vec<ChildColumn>,
     /// What the table holds (catalog and dbt descriptions).
     pub description: String,
+    /// Reading it costs the source one more request per parent record (a conversation's
+    /// tags and participants: `GET /conversations/{id}`, REFERENCE §7.2). Such a table is
+    /// read when the run selects it by name or with `all`, not merely because its parent is
+    /// selected (see [`crate::Catalog::select`]).
+    #[serde(default)]
+    pub on_request: bool,
 }
 
 /// A column of a child table.

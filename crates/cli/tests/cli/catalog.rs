@@ -93,7 +93,7 @@ fn dbt_sources_parse_as_yaml_with_every_table_and_primary_key_tests() {
     let md = cli.run(&[
         "catalog",
         "--streams",
-        "conversations",
+        "conversations,conversation_tags",
         "--format",
         "markdown",
     ]);
@@ -104,6 +104,20 @@ fn dbt_sources_parse_as_yaml_with_every_table_and_primary_key_tests() {
         md.stdout
     );
     assert!(md.stdout.contains("| `tag` | string |"), "{}", md.stdout);
+    // Tags cost a request per conversation: naming the parent alone leaves them out.
+    let md = cli.run(&[
+        "catalog",
+        "--streams",
+        "conversations",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(md.code, 0, "{}", md.stderr);
+    assert!(
+        !md.stdout.contains("## `conversation_tags`"),
+        "{}",
+        md.stdout
+    );
     let bad = cli.run(&["catalog", "--streams", "tickets"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("--streams"), "{}", bad.stderr);
@@ -173,4 +187,56 @@ fn a_credential_adds_custom_attributes_and_a_sync_fills_them() {
         .unwrap();
     assert!(want > 0);
     assert_eq!(got, want);
+}
+
+/// Tags and participants cost one `GET /conversations/{id}` per conversation: a run reads
+/// them when it selects them (by name or `all`); one that names only `conversations` reads
+/// the list rows and leaves the two tables as they are.
+#[test]
+fn conversation_tags_are_read_when_selected_and_left_alone_otherwise() {
+    let sandbox = Sandbox::builder()
+        .conversations(30)
+        .rate_limit_per_min(0)
+        .start();
+    let cli = Cli::on(&sandbox);
+    cli.add_credential_at("t", TOKEN, 600);
+    let requests = |sandbox: &Sandbox| sandbox.admin("stats")["requests_total"].as_u64().unwrap();
+    let tag_rows = |cli: &Cli| -> i64 {
+        Connection::open(cli.db())
+            .unwrap()
+            .query_row("SELECT count(*) FROM conversation_tags", [], |r| r.get(0))
+            .unwrap_or(-1)
+    };
+
+    let before = requests(&sandbox);
+    let run = cli.sync(&["--mode", "full", "--streams", "conversations"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plain = requests(&sandbox) - before;
+    assert_eq!(
+        tag_rows(&cli),
+        -1,
+        "no conversation_tags table without selecting it"
+    );
+
+    let before = requests(&sandbox);
+    let run = cli.sync(&[
+        "--mode",
+        "full",
+        "--streams",
+        "conversations,conversation_tags",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let full = requests(&sandbox) - before;
+    assert_eq!(
+        full,
+        plain + 30,
+        "one GET /conversations/{{id}} per conversation"
+    );
+    let tags = tag_rows(&cli);
+    assert!(tags > 0);
+
+    // A later run without the child table leaves its rows alone.
+    let run = cli.sync(&["--mode", "full", "--streams", "conversations"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tag_rows(&cli), tags);
 }

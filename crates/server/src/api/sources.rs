@@ -251,7 +251,8 @@ mod double_option {
     }
 }
 
-/// A stream that can be read from Drift.
+/// A stream that can be read from Drift, or a child table read only when selected by name
+/// (`conversation_tags`, `conversation_participants`: one more request per conversation).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamInfo {
     /// Stream name.
@@ -288,12 +289,9 @@ pub(crate) fn default_sink(state: &AppState) -> String {
     responses((status = 200, body = [StreamInfo])))]
 async fn streams() -> Json<Vec<StreamInfo>> {
     Json(
-        source_drift::STREAMS
-            .iter()
-            .map(|d| StreamInfo {
-                name: d.name.to_string(),
-                scope: d.scopes.join(", "),
-            })
+        source_drift::selectable_streams()
+            .into_iter()
+            .map(|(name, scope)| StreamInfo { name, scope })
             .collect(),
     )
 }

@@ -98,7 +98,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 struct NewSourcePage {
     nav: &'static str,
     credentials: Vec<store::Credential>,
-    streams: Vec<(&'static str, String)>,
+    streams: Vec<(String, String)>,
     sink: super::sink_form::SinkForm,
     /// The source being edited ("" when new): its stored sink password can be tested.
     source_id: String,
@@ -108,10 +108,7 @@ async fn new_page(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(render(&NewSourcePage {
         nav: "sources",
         credentials: state.store.list_credentials()?,
-        streams: source_drift::STREAMS
-            .iter()
-            .map(|d| (d.name, d.scopes.join(", ")))
-            .collect(),
+        streams: source_drift::selectable_streams(),
         sink: super::sink_form::SinkForm::of(&sources::default_sink(&state)),
         source_id: String::new(),
     }))
@@ -312,7 +309,7 @@ struct EditSourcePage {
     source_id: String,
     s: SourceView,
     credentials: Vec<store::Credential>,
-    streams: Vec<(&'static str, String)>,
+    streams: Vec<(String, String)>,
     every: String,
     cron: String,
 }
@@ -353,10 +350,7 @@ async fn edit_page(
         source_id: s.id.clone(),
         s,
         credentials: state.store.list_credentials()?,
-        streams: source_drift::STREAMS
-            .iter()
-            .map(|d| (d.name, d.scopes.join(", ")))
-            .collect(),
+        streams: source_drift::selectable_streams(),
         every,
         cron,
     }))

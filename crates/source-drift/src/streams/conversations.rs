@@ -34,11 +34,13 @@ pub(crate) struct Family {
     conversations: bool,
     messages: bool,
     contacts: bool,
+    /// Read each conversation in full for its participants, tags and playbook.
+    details: bool,
     mode: SyncMode,
 }
 
 impl Family {
-    pub(crate) fn from_selection(selected: &[(String, SyncMode)]) -> Option<Family> {
+    pub(crate) fn from_selection(selected: &[(String, SyncMode)], details: bool) -> Option<Family> {
         let has = |n: &str| selected.iter().find(|(s, _)| s == n).map(|(_, m)| *m);
         let (cv, ms, ct) = (has(CONVERSATIONS), has(MESSAGES), has(CONTACTS));
         let mode = cv.or(ms).or(ct)?;
@@ -46,6 +48,7 @@ impl Family {
             conversations: cv.is_some(),
             messages: ms.is_some(),
             contacts: ct.is_some(),
+            details: details && cv.is_some(),
             mode,
         })
     }
@@ -309,7 +312,7 @@ impl<'a> Runner<'a> {
                 let Some((seq, work)) = window.queue.pop_front() else {
                     break;
                 };
-                let details = self.family.conversations;
+                let details = self.family.details;
                 let fetch = fetch(
                     msg_client.clone(),
                     contact_client.clone(),

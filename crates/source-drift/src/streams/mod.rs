@@ -25,8 +25,15 @@ pub fn catalog() -> Catalog {
 /// requests each), then the conversations pass. The run is bound by the rate budget either
 /// way; in this order the small streams do not queue behind hundreds of message and contact
 /// requests. A fatal error (401, rate limited beyond the cap) ends the run.
-pub(crate) async fn read_all(ctx: &Ctx, selected: &[(String, SyncMode)]) -> Result<(), RunError> {
-    let family = conversations::Family::from_selection(selected);
+///
+/// `details`: read each conversation in full (`GET /conversations/{id}`) for the arrays list
+/// rows lack (participants, tags, playbook; REFERENCE §7.2).
+pub(crate) async fn read_all(
+    ctx: &Ctx,
+    selected: &[(String, SyncMode)],
+    details: bool,
+) -> Result<(), RunError> {
+    let family = conversations::Family::from_selection(selected, details);
     for (name, mode) in selected {
         if let Some(def) = stream_def(name) {
             read_one(ctx, def, *mode).await?;
