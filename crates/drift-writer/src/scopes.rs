@@ -41,12 +41,9 @@ pub fn required_scopes<S: AsRef<str>>(uses: &[S]) -> Result<BTreeSet<String>, Un
             needed.extend(streams.iter().flat_map(|d| d.scopes).map(|s| s.to_string()));
         } else if let Some(def) = source_drift::stream_def(&item) {
             needed.extend(def.scopes.iter().map(|s| s.to_string()));
-        } else if let Some((_, scopes)) = source_drift::selectable_streams()
-            .into_iter()
-            .find(|(n, _)| *n == item)
-        {
+        } else if let Some(parent) = source_drift::on_request_parent(&item) {
             // a child table selected by name (`conversation_tags`): its parent's scopes
-            needed.extend(scopes.split(", ").map(str::to_string));
+            needed.extend(parent.scopes.iter().map(|s| s.to_string()));
         } else if let Some((_, scopes)) = WRITE_TARGET_SCOPES.iter().find(|(n, _)| *n == item) {
             needed.extend(scopes.iter().map(|s| s.to_string()));
         } else {

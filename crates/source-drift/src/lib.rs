@@ -43,10 +43,20 @@ use sync_core::{Catalog, Emitter, ReadRequest, Source, SourceError, State, SyncM
 pub use streams::catalog;
 pub use streams::defs::{stream_def, StreamDef, STREAMS};
 
+/// The stream whose child table `name` is read only when selected by name or with `all`
+/// ([`sync_core::ChildTable::on_request`]: `conversation_participants`, `conversation_tags`,
+/// one `GET /conversations/{id}` per conversation); `None` for any other name. Selecting
+/// such a child needs its parent's scopes.
+pub fn on_request_parent(name: &str) -> Option<&'static StreamDef> {
+    catalog()
+        .streams
+        .iter()
+        .find(|s| s.children.iter().any(|c| c.on_request && c.name == name))
+        .and_then(|s| stream_def(&s.name))
+}
+
 /// What a run can select by name, with the Drift scopes each needs (comma-separated):
-/// every stream of [`STREAMS`], then the child tables read only when selected by name or
-/// with `all` ([`sync_core::ChildTable::on_request`]: `conversation_participants`,
-/// `conversation_tags`, one `GET /conversations/{id}` per conversation), with their
+/// every stream of [`STREAMS`], then the child tables of [`on_request_parent`] with their
 /// parent's scopes. For forms and `GET /api/v1/streams`.
 pub fn selectable_streams() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = STREAMS
@@ -54,11 +64,10 @@ pub fn selectable_streams() -> Vec<(String, String)> {
         .map(|d| (d.name.to_owned(), d.scopes.join(", ")))
         .collect();
     for s in catalog().streams {
-        let scopes = stream_def(&s.name)
-            .map(|d| d.scopes.join(", "))
-            .unwrap_or_default();
         for c in s.children.into_iter().filter(|c| c.on_request) {
-            out.push((c.name, scopes.clone()));
+            if let Some(parent) = on_request_parent(&c.name) {
+                out.push((c.name, parent.scopes.join(", ")));
+            }
         }
     }
     out
